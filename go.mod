@@ -1,0 +1,3 @@
+module github.com/tether-go/tether
+
+go 1.26

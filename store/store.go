@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// MaxKeyLen is the longest value key, in bytes, that the session manager hands
+// to a store.
+const MaxKeyLen = 256
+
+// Store keeps session records. Implementations must be safe for concurrent use
+// by multiple goroutines and processes: every method may race with every other,
+// on this node and on others.
+//
+// Every method takes a context that carries the caller's deadline; a store must
+// return promptly (with the context's error, wrapped or not) once it is done.
+type Store interface {
+	// Load returns the record stored under id, or (nil, nil) if there is none
+	// or it has expired. A tombstone is returned as a record whose Moved field
+	// is set. The caller must not modify the returned record: a caching store
+	// may hand the same record to several callers.
+	Load(ctx context.Context, id string) (*Record, error)
+
+	// Commit applies c atomically to the record under id and returns the
+	// record's new version.
+	//
+	// With c.Mode == Create the record must not exist (or must have expired):
+	// otherwise Commit returns ErrExists and changes nothing.
+	//
+	// With c.Mode == Update the record must exist and not be a tombstone:
+	// Commit returns ErrNotFound for a missing or expired record and a
+	// *MovedError for a tombstone, and changes nothing in either case.
+	//
+	// A record that would exceed the backend's size limit is refused with an
+	// error matching ErrTooLarge, and the stored record is left as it was.
+	// Commit must not retain c or anything it refers to.
+	Commit(ctx context.Context, id string, c Change) (Result, error)
+
+	// Touch sets the record's last-seen time and expiry without touching its
+	// values: the cheap write that extends an idle session. It returns
+	// ErrNotFound for a missing or expired record and a *MovedError for a
+	// tombstone. Touch changes the record's version.
+	Touch(ctx context.Context, id string, lastSeen, expires time.Time) error
+
+	// Move turns the record under id into a tombstone that forwards to m.To
+	// until expires. It succeeds only if the record exists, is not a
+	// tombstone, and its version is ifVersion: otherwise it returns
+	// ErrNotFound, a *MovedError, or ErrConflict respectively, and changes
+	// nothing. The tombstone keeps no values and leaves the user index.
+	Move(ctx context.Context, id string, m Moved, expires time.Time, ifVersion uint64) error
+
+	// Delete removes the record (or tombstone) under id and its user index
+	// entry. Deleting a missing record is not an error.
+	Delete(ctx context.Context, id string) error
+
+	// UserSessions returns the live records indexed under userID, without
+	// their values, in no particular order. Entries whose record expired or
+	// was deleted are not returned and may be removed from the index as a side
+	// effect. A user with no sessions is not an error.
+	UserSessions(ctx context.Context, userID string) ([]Info, error)
+
+	// DeleteUser deletes every record indexed under userID, and the index, and
+	// returns how many live records it deleted.
+	DeleteUser(ctx context.Context, userID string) (int, error)
+}
+
+// Record is a session as stored.
+type Record struct {
+	// Values maps keys to encoded values. Empty for a tombstone.
+	Values map[string][]byte
+
+	// UserID is the user the session is indexed under, or "".
+	UserID string
+
+	// Created is when the session began. Rotation carries it over, so the
+	// session's absolute lifetime is counted from here.
+	Created time.Time
+
+	// LastSeen is the last activity the store was told of.
+	LastSeen time.Time
+
+	// Expires is when the record stops existing: for a session, the earlier
+	// of its idle and absolute deadlines; for a tombstone, the end of the
+	// grace period.
+	Expires time.Time
+
+	// Version increases with every successful write to the record (Commit,
+	// Touch). Create makes version 1. Caches use it to order writes.
+	Version uint64
+
+	// Moved is non-nil if the record is a tombstone left by a rotation.
+	Moved *Moved
+}
+
+// Moved is where a rotated-away session went.
+type Moved struct {
+	// To is the ID of the session's new record.
+	To string
+
+	// Sealed is the new token, sealed by the session manager under a key only
+	// the old token's holder can derive. The store keeps it as opaque bytes.
+	Sealed []byte
+}
+
+// Info describes a live session of a user, without its values.
+type Info struct {
+	ID       string
+	UserID   string
+	Created  time.Time
+	LastSeen time.Time
+	Expires  time.Time
+}
+
+// Mode says whether a commit may create a record or only update one.
+type Mode uint8
+
+const (
+	// Update applies the change to an existing, live, non-tombstone record.
+	Update Mode = iota
+	// Create makes a new record; the ID must not be in use.
+	Create
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Update:
+		return "update"
+	case Create:
+		return "create"
+	}
+	return "mode(?)"
+}
+
+// Change is what one request did to a session: the delta a commit applies.
+//
+// The order of application is: Clear, then Delete, then Set. A key that is in
+// both Delete and Set ends up set.
+type Change struct {
+	Mode Mode
+
+	// Created is the session's start time. Used by Create; ignored by Update.
+	Created time.Time
+
+	// Clear removes every stored value before Delete and Set apply.
+	Clear bool
+
+	// Delete lists keys to remove. Missing keys are ignored.
+	Delete []string
+
+	// Set maps keys to their new encoded values.
+	Set map[string][]byte
+
+	// SetUserID makes the commit set the record's user id to UserID ("" to
+	// unindex) and move the record between user indexes accordingly. Create
+	// always sets UserID.
+	SetUserID bool
+	UserID    string
+
+	// LastSeen and Expires replace the record's; both are always set.
+	LastSeen time.Time
+	Expires  time.Time
+}
+
+// Result is the outcome of a successful Commit.
+type Result struct {
+	// Version is the record's version after the commit.
+	Version uint64
+}
+
+// Empty reports whether c changes no values and no user id.
+func (c *Change) Empty() bool {
+	return !c.Clear && len(c.Delete) == 0 && len(c.Set) == 0 && !c.SetUserID
+}
+
+// Apply applies c's value changes to values in place, in the documented order,
+// and returns values (allocated if nil). Backends that merge in Go (memory,
+// compare-and-swap loops) share it so that the order is the same everywhere.
+func (c *Change) Apply(values map[string][]byte) map[string][]byte {
+	if values == nil {
+		values = make(map[string][]byte, len(c.Set))
+	}
+	if c.Clear {
+		clear(values)
+	}
+	for _, k := range c.Delete {
+		delete(values, k)
+	}
+	for k, v := range c.Set {
+		values[k] = v
+	}
+	return values
+}
+
+// Size is the approximate number of bytes the record's keys, values and user id
+// take, which backends use for size limits and caches for accounting.
+func (r *Record) Size() int {
+	n := len(r.UserID)
+	for k, v := range r.Values {
+		n += len(k) + len(v)
+	}
+	if r.Moved != nil {
+		n += len(r.Moved.To) + len(r.Moved.Sealed)
+	}
+	return n
+}
+
+// Info returns the record's metadata under id.
+func (r *Record) Info(id string) Info {
+	return Info{ID: id, UserID: r.UserID, Created: r.Created, LastSeen: r.LastSeen, Expires: r.Expires}
+}
+
+// Live reports whether the record has not expired at now.
+func (r *Record) Live(now time.Time) bool {
+	return now.Before(r.Expires)
+}

@@ -157,7 +157,9 @@ type Change struct {
 	SetUserID bool
 	UserID    string
 
-	// LastSeen and Expires replace the record's; both are always set.
+	// LastSeen and Expires replace the record's. Create always sets both. An
+	// Update may leave both zero to keep the stored ones: a request that only
+	// sets values never loaded the record and cannot compute its deadline.
 	LastSeen time.Time
 	Expires  time.Time
 }

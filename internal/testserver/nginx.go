@@ -1,0 +1,164 @@
+package testserver
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// NginxListen is the placeholder that [Nginx] replaces with the address it
+// picked, "127.0.0.1:port". Write it where a listen directive's address
+// goes: `listen {{listen}};`.
+const NginxListen = "{{listen}}"
+
+// NginxServer is an nginx started by [Nginx] and stopped when the test ends.
+// It is safe for concurrent use, but Stop and Start report failures with
+// tb.Fatalf and so belong on the test's goroutine.
+type NginxServer struct {
+	tb   testing.TB
+	addr string
+	conf string // path of the generated nginx.conf
+	proc *process
+}
+
+// Nginx starts nginx with conf as the body of its http block: upstream and
+// server blocks, typically a sticky load balancer in front of test servers.
+// Every occurrence of [NginxListen] in conf is replaced with the address
+// nginx will listen on, which [NginxServer.Addr] returns; conf must contain
+// it at least once. For example:
+//
+//	ng := testserver.Nginx(t, `
+//		upstream app { hash $cookie_sid consistent; server `+a+`; server `+b+`; }
+//		server {
+//			listen {{listen}};
+//			location / { proxy_pass http://app; }
+//		}`)
+//	resp, err := http.Get("http://" + ng.Addr() + "/")
+//
+// The package writes the rest of the configuration: pid file, error log and
+// all temp paths inside a temporary prefix directory, one worker, access log
+// off, and `master_process off` so that nginx is a single process that dies
+// with the test binary. Further listeners can use ports from [FreePort]. When
+// the test runs as root, workers run as root too (`user root;`), because the
+// default "nobody" could not write to the 0700 temporary directory.
+func Nginx(tb testing.TB, conf string) *NginxServer {
+	tb.Helper()
+	if !strings.Contains(conf, NginxListen) {
+		tb.Fatalf("testserver: nginx config must contain %s where the listen address goes", NginxListen)
+	}
+	path := lookBinary(tb, "nginx")
+	dir := tb.TempDir()
+	confPath := filepath.Join(dir, "nginx.conf")
+	logPath := filepath.Join(dir, "error.log")
+
+	var lastErr error
+	for range startAttempts {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatalf("testserver: find a free port for nginx: %v", err)
+		}
+		addr := hostPort(port)
+		if err := os.WriteFile(confPath, []byte(nginxConfig(dir, logPath, strings.ReplaceAll(conf, NginxListen, addr))), 0o644); err != nil {
+			tb.Fatalf("testserver: %v", err)
+		}
+		s := &NginxServer{
+			tb:   tb,
+			addr: addr,
+			conf: confPath,
+			proc: &process{
+				name:    "nginx",
+				path:    path,
+				args:    []string{"-p", dir + "/", "-c", confPath, "-e", logPath, "-g", "daemon off;"},
+				dir:     dir,
+				logPath: filepath.Join(dir, "stderr.log"),
+			},
+		}
+		earlyExit, err := startReady(s.proc, s.connect)
+		if err == nil {
+			tb.Cleanup(func() {
+				if err := s.proc.stop(syscall.SIGTERM); err != nil {
+					tb.Errorf("testserver: %v", err)
+				}
+			})
+			return s
+		}
+		lastErr = fmt.Errorf("%v\n--- last lines of %s:\n%s", err, logPath, fileTail(logPath, logTailBytes))
+		if !earlyExit {
+			break
+		}
+	}
+	tb.Fatalf("testserver: %v", lastErr)
+	return nil
+}
+
+// nginxConfig wraps the caller's http block body in a complete configuration
+// whose every writable path is inside dir.
+func nginxConfig(dir, errorLog, httpBody string) string {
+	var b strings.Builder
+	if os.Geteuid() == 0 {
+		b.WriteString("user root;\n")
+	}
+	fmt.Fprintf(&b, `master_process off;
+worker_processes 1;
+pid %s;
+error_log %s notice;
+events { worker_connections 512; }
+http {
+	access_log off;
+	client_body_temp_path %s;
+	proxy_temp_path %s;
+	fastcgi_temp_path %s;
+	uwsgi_temp_path %s;
+	scgi_temp_path %s;
+%s
+}
+`,
+		strconv.Quote(filepath.Join(dir, "nginx.pid")),
+		strconv.Quote(errorLog),
+		strconv.Quote(filepath.Join(dir, "client_body_temp")),
+		strconv.Quote(filepath.Join(dir, "proxy_temp")),
+		strconv.Quote(filepath.Join(dir, "fastcgi_temp")),
+		strconv.Quote(filepath.Join(dir, "uwsgi_temp")),
+		strconv.Quote(filepath.Join(dir, "scgi_temp")),
+		httpBody)
+	return b.String()
+}
+
+// Addr returns the address nginx listens on, "127.0.0.1:port". It does not
+// change across Stop and Start.
+func (s *NginxServer) Addr() string { return s.addr }
+
+// ConfigPath returns the path of the generated nginx.conf, for failure
+// messages and debugging.
+func (s *NginxServer) ConfigPath() string { return s.conf }
+
+// Stop shuts nginx down with SIGTERM (SIGKILL after a timeout) and waits for
+// it to exit. Stopping a stopped server does nothing.
+func (s *NginxServer) Stop() {
+	s.tb.Helper()
+	if err := s.proc.stop(syscall.SIGTERM); err != nil {
+		s.tb.Fatalf("testserver: %v", err)
+	}
+}
+
+// Start restarts a stopped nginx with the same configuration and address.
+func (s *NginxServer) Start() {
+	s.tb.Helper()
+	if _, err := startReady(s.proc, s.connect); err != nil {
+		s.tb.Fatalf("testserver: restart on %s: %v", s.addr, err)
+	}
+}
+
+// connect is the readiness check: nginx accepts TCP connections once it has
+// bound its listeners, and it binds them all before accepting any.
+func (s *NginxServer) connect() error {
+	c, err := dial(s.addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}

@@ -1,0 +1,296 @@
+package testserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	// readyTimeout bounds how long a server may take to answer after start.
+	// Generous because CI machines are shared and slow; a healthy local
+	// server answers in well under a second.
+	readyTimeout = 15 * time.Second
+
+	// stopTimeout is how long a server gets to exit after its shutdown
+	// signal before it is killed.
+	stopTimeout = 10 * time.Second
+
+	// startAttempts is how often a constructor retries with a fresh port when
+	// the server exits during startup. The port is picked by binding :0 and
+	// closing, so another process can take it before the server binds it.
+	startAttempts = 4
+
+	// logTailBytes is how much of a server's log goes into failure messages.
+	logTailBytes = 2048
+)
+
+// extraBinDirs are searched after $PATH: daemons live in sbin directories that
+// a non-login shell or a CI runner often leaves off $PATH, and Debian's
+// PostgreSQL server binaries are only in /usr/lib/postgresql/<version>/bin.
+var extraBinDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+
+// findBinary returns the path of an executable called name, or "" if there is
+// none.
+func findBinary(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	dirs := append([]string(nil), extraBinDirs...)
+	dirs = append(dirs, postgresBinDirs()...)
+	for _, dir := range dirs {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// postgresBinDirs lists /usr/lib/postgresql/*/bin, newest major version first.
+func postgresBinDirs() []string {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	version := func(dir string) int {
+		v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+		return v
+	}
+	sort.SliceStable(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	return dirs
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+//
+// The port is found by listening on port 0 and closing the listener, so
+// another process may take it before the caller binds it; the constructors in
+// this package retry with a new port when that happens, and callers that bind
+// the port themselves should be prepared to do the same.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	port, err := freePort()
+	if err != nil {
+		tb.Fatalf("testserver: find a free port: %v", err)
+	}
+	return port
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// portFree reports whether port can be bound on 127.0.0.1 right now.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// process is one server process that can be stopped and started again with
+// the same command line. It is safe for concurrent use.
+type process struct {
+	name    string // for messages: "redis-server"
+	path    string
+	args    []string
+	dir     string // working directory
+	logPath string
+	cred    *syscall.Credential // nil: run as the current user
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has been waited for
+	err  error         // cmd.Wait's result, valid after done is closed
+}
+
+// start launches the process with stdout and stderr appended to logPath.
+func (p *process) start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+		default:
+			return fmt.Errorf("%s is already running (pid %d)", p.name, p.cmd.Process.Pid)
+		}
+	}
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logf, "--- testserver: starting %s %s\n", p.path, strings.Join(p.args, " "))
+	cmd := exec.Command(p.path, p.args...)
+	cmd.Dir = p.dir
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Kill the server if the test binary dies without running cleanups.
+		Pdeathsig:  syscall.SIGKILL,
+		Credential: p.cred,
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	done := make(chan struct{})
+	p.cmd, p.done, p.err = cmd, done, nil
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// exited returns the channel closed when the current process exits, or nil
+// if it was never started.
+func (p *process) exited() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done
+}
+
+// exitErr describes how the process ended; call only after exited is closed.
+func (p *process) exitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		return errors.New("exited with status 0")
+	}
+	return p.err
+}
+
+// stop sends sig, waits up to stopTimeout, then sends SIGKILL and waits for
+// the process to be reaped. Stopping a process that is not running is a no-op.
+func (p *process) stop(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	if sig != syscall.SIGKILL {
+		_ = cmd.Process.Signal(sig)
+		select {
+		case <-done:
+			return nil
+		case <-time.After(stopTimeout):
+		}
+	}
+	_ = cmd.Process.Kill()
+	select {
+	case <-done:
+		if sig != syscall.SIGKILL {
+			return fmt.Errorf("%s ignored %v for %v and was killed", p.name, sig, stopTimeout)
+		}
+		return nil
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, cmd.Process.Pid)
+	}
+}
+
+// waitReady polls ready until it succeeds, the process exits, or readyTimeout
+// passes. earlyExit reports whether the process died, which callers treat as
+// a possible port race worth a retry.
+func (p *process) waitReady(ready func() error) (earlyExit bool, err error) {
+	done := p.exited()
+	deadline := time.Now().Add(readyTimeout)
+	delay := 10 * time.Millisecond
+	for {
+		lastErr := ready()
+		if lastErr == nil {
+			return false, nil
+		}
+		select {
+		case <-done:
+			return true, fmt.Errorf("%s exited during startup: %v\n%s", p.name, p.exitErr(), p.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("%s not ready after %v: %v\n%s", p.name, readyTimeout, lastErr, p.logTail())
+		}
+		time.Sleep(delay)
+		delay = min(delay*2, 200*time.Millisecond)
+	}
+}
+
+// logTail returns the end of the process's log, formatted for a failure
+// message.
+func (p *process) logTail() string {
+	return fmt.Sprintf("--- last lines of %s:\n%s", p.logPath, fileTail(p.logPath, logTailBytes))
+}
+
+func fileTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read log: %v)", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		_, _ = f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
+// startReady starts p and waits for ready, stopping p again if it does not
+// come up so nothing is left behind.
+func startReady(p *process, ready func() error) (earlyExit bool, err error) {
+	if err := p.start(); err != nil {
+		return false, err
+	}
+	earlyExit, err = p.waitReady(ready)
+	if err != nil {
+		_ = p.stop(syscall.SIGKILL)
+	}
+	return earlyExit, err
+}
+
+// dialTimeout bounds every connection a readiness check makes.
+const dialTimeout = 2 * time.Second
+
+// dial connects to addr with a deadline on the whole exchange.
+func dial(addr string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(dialTimeout))
+	return c, nil
+}
+
+func hostPort(port int) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// removeAll is used by cleanups of directories this package creates outside
+// t.TempDir.
+func removeAll(tb testing.TB, dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		tb.Errorf("testserver: remove %s: %v", dir, err)
+	}
+}

@@ -1,0 +1,140 @@
+package middleware_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/middleware"
+	"github.com/tether-go/tether/session"
+)
+
+func wrap(e *env, h http.Handler) http.Handler { return middleware.Sessions(e.m)(h) }
+
+func TestHostileCookiesAreNoSessionWithoutStoreTrip(t *testing.T) {
+	e := newEnv(t)
+	valid := &client{e: e}
+	valid.do("POST", "/set?k=a&v=1")
+	e.store.reset()
+	cookies := []string{
+		"x",
+		strings.Repeat("A", 42),
+		strings.Repeat("A", 44),
+		strings.Repeat("A", 42) + "B", // non-canonical final character
+		strings.Repeat("A", 42) + "=",
+		strings.Repeat("+", 43),
+		strings.Repeat("A", 4096),
+		"../../etc/passwd",
+		"\x00\x01\x02",
+		valid.cookie[:42] + "!",
+	}
+	for _, ck := range cookies {
+		r := e.do("GET", "/get?k=a", ck)
+		if r.code != http.StatusOK || r.body != "-" {
+			t.Errorf("cookie %.20q: status %d body %q, want a fresh session", ck, r.code, r.body)
+		}
+	}
+	if n := e.store.n(""); n != 0 {
+		t.Errorf("hostile cookies cost %d store calls, want 0", n)
+	}
+}
+
+func TestHostileCookieAmongGoodOnes(t *testing.T) {
+	e := newEnv(t)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	req := httptest.NewRequest("GET", "/get?k=a", nil)
+	req.Header.Add("Cookie", session.DefaultCookieName+"=garbage; "+session.DefaultCookieName+"="+c.cookie)
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Body.String() != "1" {
+		t.Errorf("a bad cookie hid the good one: %q", rec.Body.String())
+	}
+}
+
+func TestSignedCookies(t *testing.T) {
+	oldHash, newHash := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	block := []byte(strings.Repeat("b", 32))
+	e := newEnv(t, session.WithKeys(oldHash, block))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	if len(c.cookie) <= 43 {
+		t.Fatalf("cookie %q is not signed", c.cookie)
+	}
+	e.store.reset()
+	tampered := c.cookie[:len(c.cookie)-2] + "AA"
+	if r := e.do("GET", "/get?k=a", tampered); r.body != "-" {
+		t.Errorf("tampered cookie accepted: %q", r.body)
+	}
+	if n := e.store.n(""); n != 0 {
+		t.Errorf("tampered signed cookie cost %d store calls", n)
+	}
+
+	// Key rotation: a manager signing with a new pair still verifies the old.
+	m2, err := session.New(session.WithStore(e.store), session.WithClock(e.clock.Now),
+		session.WithKeys(newHash, block, oldHash, block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m = m2
+	e.h = wrap(e, e.routes())
+	if got := c.get("/get?k=a"); got != "1" {
+		t.Fatalf("old-key cookie after key rotation: %q", got)
+	}
+}
+
+func TestStreamingWritesAfterHeadersAreSaved(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+
+	req, _ := http.NewRequest("GET", srv.URL+"/stream", nil)
+	req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: c.cookie})
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := c.get("/get?k=after"); got != "headers" {
+		t.Errorf("change after flush not saved: %q", got)
+	}
+}
+
+func TestResponseControllerReachesUnderlyingWriter(t *testing.T) {
+	e := newEnv(t)
+	var hijackErr, deadlineErr error
+	h := wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.From(r.Context()).Set("k", "v")
+		rc := http.NewResponseController(w)
+		deadlineErr = rc.SetWriteDeadline(timeZero)
+		conn, buf, err := rc.Hijack()
+		hijackErr = err
+		if err == nil {
+			buf.WriteString("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+			buf.Flush()
+			conn.Close()
+		}
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if hijackErr != nil || deadlineErr != nil {
+		t.Fatalf("hijack: %v, deadline: %v", hijackErr, deadlineErr)
+	}
+	if res.StatusCode != http.StatusNoContent {
+		t.Errorf("status %d", res.StatusCode)
+	}
+	if e.mem.Len() != 1 {
+		t.Errorf("session not committed before hijack: %d records", e.mem.Len())
+	}
+}
+
+var timeZero time.Time

@@ -1,0 +1,82 @@
+package middleware
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/tether-go/tether/session"
+)
+
+// An Option configures [Sessions].
+type Option func(*config)
+
+type config struct {
+	onError func(http.ResponseWriter, *http.Request, error)
+}
+
+// WithErrorHandler sets the response for a session that could not be loaded
+// or saved. It is called before anything of the handler's response was sent,
+// so it owns the whole response.
+//
+// Default: [DefaultErrorHandler].
+func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(c *config) {
+		if h != nil {
+			c.onError = h
+		}
+	}
+}
+
+// DefaultErrorHandler answers 503 Service Unavailable with Retry-After for a
+// store failure (the client should retry; it has not been logged out), and 500
+// Internal Server Error for anything else (a value that did not encode).
+func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	var se *session.StoreError
+	if errors.As(err, &se) {
+		h.Set("Retry-After", "1")
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}
+
+// Sessions returns middleware that gives every request a session
+// ([session.From]) and saves it before the response headers go out.
+//
+// A request that never uses its session costs no store round trip. If the
+// session cannot be loaded or saved, the handler's response is replaced by
+// the error handler's: a client is never told "saved" for data that was not,
+// and a store outage never reads as "logged out". Changes made after the
+// headers went out (a streaming handler) are saved when they need no new
+// cookie, and logged otherwise.
+//
+// The wrapped ResponseWriter supports Flush, Hijack and the rest of
+// [http.ResponseController] through Unwrap; each commits first.
+func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handler {
+	cfg := config{onError: DefaultErrorHandler}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := m.Begin(r)
+			r = r.WithContext(session.NewContext(r.Context(), s))
+			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError}
+			next.ServeHTTP(sw, r)
+			if !sw.committed {
+				sw.commit()
+				return
+			}
+			if sw.failed {
+				return
+			}
+			if err := s.CommitLate(); err != nil {
+				m.Logger().LogAttrs(r.Context(), slog.LevelError, "session: changes made after the response headers were not saved",
+					slog.String("path", r.URL.Path), slog.Any("err", err))
+			}
+		})
+	}
+}

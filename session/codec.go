@@ -1,0 +1,23 @@
+package session
+
+import "encoding/json"
+
+// A Codec encodes session values. Each value is encoded on its own, under its
+// key, so a commit carries only the keys a request changed. Implementations
+// must be safe for concurrent use.
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// JSONCodec encodes values with encoding/json. It needs no type registration,
+// and stored values stay readable by other languages and by operators. Values
+// round-trip as JSON does: read them back into the type they were stored as
+// with [Get].
+type JSONCodec struct{}
+
+// Marshal implements [Codec].
+func (JSONCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal implements [Codec].
+func (JSONCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -1,0 +1,335 @@
+package session
+
+import (
+	"errors"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tether-go/tether/store"
+)
+
+// Commit saves the request's changes and writes the session cookie and the
+// caching headers into h. Call it before the response headers are sent; the
+// middleware does. It may be called more than once: each call saves what
+// changed since the previous one.
+//
+// A store failure returns a [*StoreError] and nothing is reported as saved.
+// A session that another request destroyed meanwhile is not brought back: its
+// changes are dropped and logged, and Commit returns nil.
+func (s *Session) Commit(h http.Header) error {
+	if h == nil {
+		h = http.Header{}
+	}
+	return s.commit(h)
+}
+
+// CommitLate saves changes made after the response headers were sent.
+// Changes to an existing session are saved as usual. What would need a new
+// cookie cannot reach the client any more: a new session is not created, and a
+// due rotation waits for the next request; both are logged.
+func (s *Session) CommitLate() error { return s.commit(nil) }
+
+func (s *Session) commit(h http.Header) error {
+	if s.m == nil {
+		return ErrDetached
+	}
+	if s.m.closed.Load() {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	late := h == nil
+	if !late && (s.rotate || s.persist != nil) {
+		s.loadLocked() // rotation copies the values; a cookie needs its deadline
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.destroyPending(); err != nil {
+		return err
+	}
+	now := s.m.cfg.now()
+	var err error
+	switch {
+	case s.token == "" || (s.loaded && s.base == nil):
+		err = s.create(now, late)
+	case s.rotateDue(now) && late:
+		s.m.log.Info("session: rotation postponed; response headers already sent", "id", shortID(s.id))
+		s.rotate = false
+		err = s.update(now, late)
+	case s.rotateDue(now):
+		err = s.rotateLocked(now)
+	default:
+		err = s.update(now, late)
+	}
+	if err != nil || late {
+		return err
+	}
+	return s.writeHeaders(h, now)
+}
+
+// destroyPending deletes the records Destroy ended.
+func (s *Session) destroyPending() error {
+	for len(s.destroy) > 0 {
+		ctx, cancel := s.m.storeCtx(s.ctx, true)
+		err := s.m.cfg.store.Delete(ctx, s.destroy[0])
+		cancel()
+		if err != nil {
+			return &StoreError{Op: "destroy", Err: err}
+		}
+		s.destroy = s.destroy[1:]
+	}
+	return nil
+}
+
+// create starts a new session under a fresh token if the request put
+// anything in it. A fresh token, never the client's old one: a commit never
+// re-creates a record that ended.
+func (s *Session) create(now time.Time, late bool) error {
+	values := make(map[string][]byte, len(s.overlay)+1)
+	for k, c := range s.overlay {
+		if !c.del {
+			values[k] = c.value
+		}
+	}
+	if len(values) == 0 && s.userID == "" {
+		s.clearDirty()
+		return nil
+	}
+	if late {
+		s.m.log.Warn("session: new session not created; response headers already sent", "keys", len(values))
+		s.clearDirty()
+		return nil
+	}
+	values[keyIssued] = []byte(strconv.FormatInt(now.UnixMilli(), 10))
+	c := store.Change{
+		Mode:      store.Create,
+		Created:   now,
+		Set:       values,
+		SetUserID: true,
+		UserID:    s.userID,
+		LastSeen:  now,
+		Expires:   s.m.deadline(now, now),
+	}
+	// Two 256-bit tokens from crypto/rand do not collide; the retry is for a
+	// store that reports ErrExists for its own reasons.
+	for attempt := 0; ; attempt++ {
+		tok := newToken()
+		id := tokenID(tok)
+		res, err := s.storeCommit(id, c)
+		if errors.Is(err, store.ErrExists) && attempt < 2 {
+			continue
+		}
+		if err != nil {
+			return &StoreError{Op: "create", Err: err}
+		}
+		s.token, s.id, s.newCookie, s.dropped = tok, id, true, false
+		s.loaded = true
+		s.base = &store.Record{Values: values, UserID: s.userID, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
+		s.clearDirty()
+		return nil
+	}
+}
+
+// update applies the request's uncommitted changes to the stored record, or
+// extends its idle deadline if nothing changed and a touch is due.
+func (s *Session) update(now time.Time, late bool) error {
+	c := s.pendingChange()
+	if c.Empty() {
+		return s.touchIfDue(now)
+	}
+	if s.base != nil {
+		c.LastSeen, c.Expires = now, s.m.deadline(s.base.Created, now)
+	}
+	for hops := 0; ; hops++ {
+		res, err := s.storeCommit(s.id, c)
+		if err == nil {
+			s.committed(&c, res.Version)
+			return nil
+		}
+		if mv, ok := store.IsMoved(err); ok && hops < maxForwardHops {
+			// Another request rotated the session: our change belongs to
+			// the new record, and the client gets the new cookie.
+			if !s.follow(&mv.Moved) {
+				s.gone("tombstone does not open")
+				return nil
+			}
+			continue
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			s.gone("session ended while the request ran")
+			return nil
+		}
+		return &StoreError{Op: "commit", Err: err}
+	}
+}
+
+func (s *Session) touchIfDue(now time.Time) error {
+	if s.base == nil || now.Sub(s.base.LastSeen) < s.m.cfg.touchEvery {
+		return nil
+	}
+	expires := s.m.deadline(s.base.Created, now)
+	ctx, cancel := s.m.storeCtx(s.ctx, true)
+	defer cancel()
+	err := s.m.cfg.store.Touch(ctx, s.id, now, expires)
+	switch {
+	case err == nil:
+		b := *s.base
+		b.LastSeen, b.Expires = now, expires
+		s.base = &b
+		return nil
+	case isStoreOutcome(err):
+		// Rotated or ended meanwhile: whoever did it has the newer state,
+		// and there is nothing of ours to save.
+		return nil
+	}
+	return &StoreError{Op: "touch", Err: err}
+}
+
+// gone drops the request's changes because the session ended under it: logout
+// wins over a request that was in flight.
+func (s *Session) gone(reason string) {
+	s.m.log.Warn("session: changes dropped", "reason", reason, "id", shortID(s.id), "keys", len(s.dirty))
+	s.token, s.id, s.newCookie = "", "", false
+	s.dropped = s.presented
+	s.loaded, s.base = true, nil
+	s.overlay = nil
+	s.userSet, s.userID, s.persist, s.rotate = false, "", nil, false
+	s.clearDirty()
+}
+
+func (s *Session) pendingChange() store.Change {
+	c := store.Change{Mode: store.Update}
+	for k := range s.dirty {
+		ch := s.overlay[k]
+		if ch.del {
+			c.Delete = append(c.Delete, k)
+			continue
+		}
+		if c.Set == nil {
+			c.Set = make(map[string][]byte, len(s.dirty))
+		}
+		c.Set[k] = ch.value
+	}
+	if s.userDirty {
+		c.SetUserID, c.UserID = true, s.userID
+	}
+	return c
+}
+
+// committed folds a saved change into the loaded record, so the rest of the
+// request reads what it wrote.
+func (s *Session) committed(c *store.Change, version uint64) {
+	if s.base != nil {
+		b := *s.base
+		b.Values = c.Apply(maps.Clone(b.Values))
+		if c.SetUserID {
+			b.UserID = c.UserID
+		}
+		if !c.Expires.IsZero() {
+			b.LastSeen, b.Expires = c.LastSeen, c.Expires
+		}
+		b.Version = version
+		s.base = &b
+	}
+	s.clearDirty()
+}
+
+func (s *Session) clearDirty() {
+	clear(s.dirty)
+	s.userDirty = false
+}
+
+func (s *Session) storeCommit(id string, c store.Change) (store.Result, error) {
+	ctx, cancel := s.m.storeCtx(s.ctx, true)
+	defer cancel()
+	return s.m.cfg.store.Commit(ctx, id, c)
+}
+
+// writeHeaders tells the client about its cookie. A response that sets a
+// session cookie must not be cached by anyone; one that depends on the session
+// must not be served to another client from a shared cache.
+func (s *Session) writeHeaders(h http.Header, now time.Time) error {
+	var ck *http.Cookie
+	switch {
+	case s.newCookie && s.token != "":
+		v, err := s.m.cookie.encode(s.token)
+		if err != nil {
+			return err
+		}
+		ck = s.m.baseCookie(v)
+		if s.persistent() {
+			exp := now.Add(s.m.cfg.lifetime)
+			if s.base != nil {
+				exp = s.base.Created.Add(s.m.cfg.lifetime)
+			}
+			ck.Expires = exp.UTC().Truncate(time.Second)
+			ck.MaxAge = max(int(exp.Sub(now)/time.Second), 1)
+		}
+	case s.dropped:
+		ck = s.m.baseCookie("")
+		ck.MaxAge = -1
+		ck.Expires = time.Unix(0, 0)
+	}
+	s.newCookie, s.dropped = false, false
+	if ck != nil {
+		replaceCookie(h, ck)
+		h.Set("Cache-Control", "no-store")
+	}
+	if ck != nil || s.read {
+		addVary(h, "Cookie")
+	}
+	return nil
+}
+
+func (s *Session) persistent() bool {
+	if s.persist != nil {
+		return *s.persist
+	}
+	if s.base != nil {
+		if v, ok := s.base.Values[keyPersist]; ok {
+			return string(v) == "1"
+		}
+	}
+	return s.m.cfg.cookie.Persist
+}
+
+func (m *Manager) baseCookie(value string) *http.Cookie {
+	c := m.cfg.cookie
+	return &http.Cookie{
+		Name:     c.Name,
+		Value:    value,
+		Path:     c.Path,
+		Domain:   c.Domain,
+		Secure:   c.Secure,
+		HttpOnly: c.HTTPOnly,
+		SameSite: c.SameSite,
+	}
+}
+
+// replaceCookie sets ck in h, replacing a session cookie set earlier in the
+// same response (a second Commit).
+func replaceCookie(h http.Header, ck *http.Cookie) {
+	prefix := ck.Name + "="
+	kept := h.Values("Set-Cookie")[:0:0]
+	for _, v := range h.Values("Set-Cookie") {
+		if !strings.HasPrefix(v, prefix) {
+			kept = append(kept, v)
+		}
+	}
+	h["Set-Cookie"] = append(kept, ck.String())
+}
+
+func addVary(h http.Header, field string) {
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); strings.EqualFold(f, field) || f == "*" {
+				return
+			}
+		}
+	}
+	h.Add("Vary", field)
+}

@@ -1,0 +1,127 @@
+package session
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// Cookie holds the session cookie's attributes.
+type Cookie struct {
+	Name     string
+	Domain   string
+	Path     string
+	Secure   bool
+	HTTPOnly bool
+	SameSite http.SameSite
+
+	// Persist makes the cookie outlive the browser session: it carries an
+	// expiry at the session's absolute deadline. Without it the browser drops
+	// the cookie when it closes. [Session.RememberMe] overrides it per
+	// session.
+	Persist bool
+}
+
+// DefaultCookie returns the cookie attributes New uses without [WithCookie]:
+// name "session", path "/", Secure, HttpOnly, SameSite=Lax, persistent.
+//
+// Secure cookies are not sent over plain HTTP, except to localhost by current
+// browsers and curl; serve over TLS in production.
+func DefaultCookie() Cookie {
+	return Cookie{
+		Name:     DefaultCookieName,
+		Path:     "/",
+		Secure:   true,
+		HTTPOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Persist:  true,
+	}
+}
+
+// maxCookieValue bounds the cookie value we try to decode. A token cookie is
+// 43 bytes; a signed and encrypted one a few hundred.
+const maxCookieValue = 1024
+
+// cookieCodec turns tokens into cookie values and back.
+type cookieCodec struct {
+	name   string
+	codecs []securecookie.Codec // nil: the value is the bare token
+}
+
+func newCookieCodec(name string, keys [][]byte, lifetime time.Duration) cookieCodec {
+	cc := cookieCodec{name: name}
+	if len(keys) == 0 {
+		return cc
+	}
+	for i := 0; i < len(keys); i += 2 {
+		block := keys[i+1]
+		if len(block) == 0 {
+			block = nil
+		}
+		sc := securecookie.New(keys[i], block)
+		sc.SetSerializer(securecookie.NopEncoder{})
+		// A signed cookie older than the lifetime cannot be a live session:
+		// reject it without asking the store.
+		sc.MaxAge(int(lifetime/time.Second) + 1)
+		sc.MaxLength(maxCookieValue)
+		cc.codecs = append(cc.codecs, sc)
+	}
+	return cc
+}
+
+func (cc cookieCodec) encode(token string) (string, error) {
+	if cc.codecs == nil {
+		return token, nil
+	}
+	return cc.codecs[0].Encode(cc.name, []byte(token))
+}
+
+// decode returns the token a cookie value carries, or "" if it carries none
+// that could be valid. Bad input is expected, not an error.
+func (cc cookieCodec) decode(value string) string {
+	if len(value) > maxCookieValue {
+		return ""
+	}
+	if cc.codecs == nil {
+		if validToken(value) {
+			return value
+		}
+		return ""
+	}
+	var b []byte
+	if err := securecookie.DecodeMulti(cc.name, value, &b, cc.codecs...); err != nil {
+		return ""
+	}
+	if !validToken(string(b)) {
+		return ""
+	}
+	return string(b)
+}
+
+// tokenFromRequest returns the first valid token among the request's cookies
+// of the session cookie's name. Browsers may send several (a parent domain's
+// and ours); a bad one must not hide a good one.
+func (cc cookieCodec) tokenFromRequest(r *http.Request) string {
+	for _, c := range r.CookiesNamed(cc.name) {
+		if t := cc.decode(c.Value); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+func validCookieName(name string) bool {
+	// RFC 6265 token characters.
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+		switch c {
+		case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,92 @@
+package session
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testKeys() [][]byte {
+	return [][]byte{[]byte(strings.Repeat("h", 32)), []byte(strings.Repeat("b", 32))}
+}
+
+func TestCookieCodecBare(t *testing.T) {
+	cc := newCookieCodec("sid", nil, time.Hour)
+	tok := newToken()
+	v, err := cc.encode(tok)
+	if err != nil || v != tok {
+		t.Fatalf("encode = %q, %v; want the bare token", v, err)
+	}
+	if got := cc.decode(v); got != tok {
+		t.Fatalf("decode = %q", got)
+	}
+	for _, bad := range []string{"", "x", tok + "x", strings.Repeat("A", 5000)} {
+		if got := cc.decode(bad); got != "" {
+			t.Errorf("decode(%.20q) = %q, want none", bad, got)
+		}
+	}
+}
+
+func TestCookieCodecSigned(t *testing.T) {
+	keys := testKeys()
+	cc := newCookieCodec("sid", keys, time.Hour)
+	tok := newToken()
+	v, err := cc.encode(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(v, tok) {
+		t.Fatal("encrypted cookie contains the token")
+	}
+	if got := cc.decode(v); got != tok {
+		t.Fatalf("decode = %q, want %q", got, tok)
+	}
+	// The MAC binds the cookie name.
+	if got := newCookieCodec("other", keys, time.Hour).decode(v); got != "" {
+		t.Error("cookie accepted under another name")
+	}
+	// A bare token is not accepted when keys are configured.
+	if got := cc.decode(tok); got != "" {
+		t.Error("unsigned token accepted with keys configured")
+	}
+	// Old keys verify after rotation; unknown keys do not.
+	rotated := newCookieCodec("sid", append([][]byte{[]byte(strings.Repeat("n", 32)), nil}, keys...), time.Hour)
+	if got := rotated.decode(v); got != tok {
+		t.Error("old-key cookie rejected after key rotation")
+	}
+	stranger := newCookieCodec("sid", [][]byte{[]byte(strings.Repeat("z", 32)), []byte(strings.Repeat("b", 32))}, time.Hour)
+	if got := stranger.decode(v); got != "" {
+		t.Error("cookie accepted under unknown keys")
+	}
+}
+
+func TestTokenFromRequestTakesFirstValid(t *testing.T) {
+	cc := newCookieCodec("sid", nil, time.Hour)
+	tok := newToken()
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: "sid", Value: "junk"})
+	r.AddCookie(&http.Cookie{Name: "other", Value: newToken()})
+	r.AddCookie(&http.Cookie{Name: "sid", Value: tok})
+	if got := cc.tokenFromRequest(r); got != tok {
+		t.Fatalf("tokenFromRequest = %q, want %q", got, tok)
+	}
+}
+
+func FuzzCookieDecode(f *testing.F) {
+	bare := newCookieCodec("sid", nil, time.Hour)
+	signed := newCookieCodec("sid", testKeys(), time.Hour)
+	v, _ := signed.encode(newToken())
+	f.Add(v)
+	f.Add(newToken())
+	f.Add("")
+	f.Add(strings.Repeat("A", 43))
+	f.Fuzz(func(t *testing.T, value string) {
+		for _, cc := range []cookieCodec{bare, signed} {
+			if tok := cc.decode(value); tok != "" && !validToken(tok) {
+				t.Fatalf("decoded an invalid token %q from %q", tok, value)
+			}
+		}
+	})
+}

@@ -1,0 +1,66 @@
+// Package session manages HTTP sessions: tokens, cookies, expiry, rotation,
+// the user index, and the per-request view of a session's values.
+//
+// It knows nothing of any backend: a [Manager] talks to a
+// [github.com/tether-go/tether/store.Store], by default an in-process memory
+// store. Package middleware connects it to net/http.
+//
+//	m, err := session.New(
+//		session.WithStore(redisstore.New(rdb)),
+//		session.WithIdleTimeout(30*time.Minute),
+//		session.WithLifetime(24*time.Hour),
+//	)
+//	...
+//	s := session.From(r.Context())
+//	s.Set("cart", cart)
+//	cart, ok := session.Get[Cart](s, "cart")
+//
+// # Tokens
+//
+// A session token is 256 bits from crypto/rand, base64url-encoded. It is the
+// client's secret: stores key records by its SHA-256, so a dump of the store
+// yields no usable cookie. A cookie that cannot hold a valid token (wrong
+// length or alphabet, bad signature with [WithKeys]) is treated as no cookie,
+// without a store round trip.
+//
+// # Expiry
+//
+// A session ends at the earlier of its last activity plus the idle timeout
+// and its creation plus the lifetime. A request that only reads extends the
+// idle deadline at most once per touch interval, with an expiry-only write.
+//
+// # Cost per request
+//
+// A request that never uses its session costs no store round trip. A read
+// loads the session once. A request that only sets values does not load it.
+// A request that changes nothing writes nothing, touch aside.
+//
+// # Concurrency
+//
+// Requests of one session run concurrently (tabs, XHR, HTTP/2). A commit
+// carries only the request's changes, which the store applies atomically:
+// two requests that set different keys both keep their values; on the same
+// key the later commit wins.
+//
+// # Rotation
+//
+// [Session.Rotate] gives the session a new token and keeps its data; call it
+// on login and on every change of privilege, against session fixation. The
+// old token forwards to the new one for the rotate grace period, so requests
+// already in flight, or from another tab, keep the session and receive the
+// new cookie; their writes land in the new record. After the grace period the
+// old token is dead.
+//
+// # Logout
+//
+// [Session.Destroy] deletes the record and expires the cookie. A commit never
+// re-creates a record that ended: a request in flight when the user logged out
+// has its changes dropped (and logged), not the session brought back.
+//
+// # Failures
+//
+// A store error is never read as "no session". The request's commit fails
+// with a [*StoreError] and the middleware answers with its error handler
+// (503 with Retry-After by default). Every store call has a deadline
+// ([WithStoreTimeout]).
+package session

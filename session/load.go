@@ -1,0 +1,81 @@
+package session
+
+import (
+	"github.com/tether-go/tether/store"
+)
+
+// maxForwardHops bounds how many tombstones a load or commit follows. A chain
+// longer than one hop means the session rotated twice within one grace period.
+const maxForwardHops = 3
+
+// loadLocked loads the stored record once per request, following rotation
+// tombstones. A store failure is kept in s.err, never read as "no session".
+func (s *Session) loadLocked() {
+	s.read = true
+	if s.loaded {
+		return
+	}
+	s.loaded = true
+	if s.m == nil || s.token == "" {
+		return
+	}
+	rec, err := s.fetch(s.id)
+	for hops := 0; err == nil && rec != nil && rec.Moved != nil; hops++ {
+		if hops == maxForwardHops || !s.follow(rec.Moved) {
+			rec = nil
+			break
+		}
+		rec, err = s.fetch(s.id)
+	}
+	if err != nil {
+		s.err = &StoreError{Op: "load", Err: err}
+		return
+	}
+	if rec != nil && (rec.Moved != nil || !rec.Live(s.m.cfg.now())) {
+		rec = nil
+	}
+	s.base = rec
+	if rec == nil {
+		// The client's session has ended: expired, destroyed, or rotated
+		// away long ago. Changes start a new session; otherwise the dead
+		// cookie is cleared.
+		s.token, s.id, s.newCookie = "", "", false
+		s.dropped = s.presented
+	}
+}
+
+// follow moves the session to the token a tombstone forwards to, and reports
+// whether the tombstone opened. A tombstone that does not open with our token
+// was forged or corrupted in the store: the session is treated as ended.
+func (s *Session) follow(mv *store.Moved) bool {
+	tok, err := openForward(s.token, mv.Sealed)
+	if err != nil || tokenID(tok) != mv.To {
+		s.m.log.Warn("session: tombstone does not open; treating session as ended", "id", shortID(s.id))
+		return false
+	}
+	s.token, s.id, s.newCookie = tok, mv.To, true
+	return true
+}
+
+func (s *Session) fetch(id string) (*store.Record, error) {
+	ctx, cancel := s.m.storeCtx(s.ctx, false)
+	defer cancel()
+	return s.m.cfg.store.Load(ctx, id)
+}
+
+func (s *Session) baseHas(key string) bool {
+	if s.base == nil {
+		return false
+	}
+	_, ok := s.base.Values[key]
+	return ok
+}
+
+// shortID is enough of a session ID to correlate log lines; IDs are hashes,
+// never tokens, so even this prefix reveals nothing usable.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

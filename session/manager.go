@@ -1,0 +1,173 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/memstore"
+)
+
+// Manager holds the configuration and the store, and begins, commits and
+// administers sessions. It is safe for concurrent use; one Manager serves a
+// whole application.
+type Manager struct {
+	cfg    config
+	cookie cookieCodec
+	log    *slog.Logger
+	closed atomic.Bool
+}
+
+// New returns a Manager configured by opts. Invalid settings are an error
+// here, not a surprise at the first request.
+func New(opts ...Option) (*Manager, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.touchEvery == 0 {
+		cfg.touchEvery = cfg.idle / 10
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.store == nil {
+		cfg.store = memstore.New()
+		cfg.ownStore = true
+	}
+	return &Manager{
+		cfg:    cfg,
+		cookie: newCookieCodec(cfg.cookie.Name, cfg.keys, cfg.lifetime),
+		log:    cfg.logger,
+	}, nil
+}
+
+// Close releases what New started: the default memory store, if the Manager
+// created it. A store passed with [WithStore] is the caller's to close.
+func (m *Manager) Close() error {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	if c, ok := m.cfg.store.(io.Closer); ok && m.cfg.ownStore {
+		return c.Close()
+	}
+	return nil
+}
+
+// Logger returns the Manager's logger, for adapters that report on its behalf.
+func (m *Manager) Logger() *slog.Logger { return m.log }
+
+// Store returns the store the Manager uses.
+func (m *Manager) Store() store.Store { return m.cfg.store }
+
+// Begin starts the session of a request: it reads the cookie but does not
+// touch the store. The store is asked only when the session is first read.
+// Adapters other than package middleware call Begin, put the session in the
+// request's context with [NewContext], and call [Session.Commit] before the
+// response headers go out.
+func (m *Manager) Begin(r *http.Request) *Session {
+	s := &Session{m: m, ctx: r.Context()}
+	if tok := m.cookie.tokenFromRequest(r); tok != "" {
+		s.token, s.id = tok, tokenID(tok)
+		s.presented = true
+	}
+	return s
+}
+
+// Info describes one session of a user, for "your devices" pages and audits.
+type Info struct {
+	// ID identifies the session to DestroySession and matches [Session.ID].
+	// It is not the token and cannot be used as a cookie.
+	ID       string
+	Created  time.Time
+	LastSeen time.Time
+	Expires  time.Time
+}
+
+// UserSessions returns the live sessions indexed under userID by
+// [Session.SetUserID].
+func (m *Manager) UserSessions(ctx context.Context, userID string) ([]Info, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.storeTimeout)
+	defer cancel()
+	infos, err := m.cfg.store.UserSessions(ctx, userID)
+	if err != nil {
+		return nil, &StoreError{Op: "user sessions", Err: err}
+	}
+	now := m.cfg.now()
+	out := make([]Info, 0, len(infos))
+	for _, in := range infos {
+		if !now.Before(in.Expires) {
+			continue
+		}
+		out = append(out, Info{ID: in.ID, Created: in.Created, LastSeen: in.LastSeen, Expires: in.Expires})
+	}
+	return out, nil
+}
+
+// DestroyUser deletes every session of userID ("log out everywhere") and
+// returns how many there were. Requests of those sessions already in flight
+// cannot bring them back.
+func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
+	if m.closed.Load() {
+		return 0, ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.storeTimeout)
+	defer cancel()
+	n, err := m.cfg.store.DeleteUser(ctx, userID)
+	if err != nil {
+		return n, &StoreError{Op: "destroy user", Err: err}
+	}
+	return n, nil
+}
+
+// DestroySession deletes the session with the given ID (from [Info] or
+// [Session.ID]), for revoking one device.
+func (m *Manager) DestroySession(ctx context.Context, id string) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.storeTimeout)
+	defer cancel()
+	if err := m.cfg.store.Delete(ctx, id); err != nil {
+		return &StoreError{Op: "destroy", Err: err}
+	}
+	return nil
+}
+
+// deadline is when a session created at created and active at lastSeen ends.
+func (m *Manager) deadline(created, lastSeen time.Time) time.Time {
+	idle := lastSeen.Add(m.cfg.idle)
+	abs := created.Add(m.cfg.lifetime)
+	if abs.Before(idle) {
+		return abs
+	}
+	return idle
+}
+
+// storeCtx bounds one store call. Writes outlive the request's cancellation:
+// a client that hung up must not leave half of what its handler was told was
+// saved.
+func (m *Manager) storeCtx(ctx context.Context, write bool) (context.Context, context.CancelFunc) {
+	if write {
+		ctx = context.WithoutCancel(ctx)
+	}
+	return context.WithTimeout(ctx, m.cfg.storeTimeout)
+}
+
+func isStoreOutcome(err error) bool {
+	_, moved := store.IsMoved(err)
+	return moved || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrConflict)
+}

@@ -1,0 +1,281 @@
+package session
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/tether-go/tether/store"
+)
+
+// Session is one request's view of a session: the values it read, the changes
+// it made, and what to tell the client. It is safe for concurrent use by the
+// goroutines of one request.
+//
+// Nothing touches the store until the session is read: a request that never
+// uses its session, or only sets values, does not load it.
+type Session struct {
+	m   *Manager
+	ctx context.Context
+
+	mu sync.Mutex
+
+	token string // the client's token; "" if none or the session ended
+	id    string // tokenID(token)
+
+	presented bool // the request carried a well-formed cookie
+	newCookie bool // the response must carry the cookie for token
+	dropped   bool // the response must expire the client's cookie
+
+	loaded bool          // base is known (or there is no token to load)
+	base   *store.Record // the stored record as loaded; nil if none
+	err    error         // a load or encode failure; the commit fails with it
+
+	// The request's changes: overlay is what it set (value) or deleted (nil
+	// entry with del) since it began; dirty is what is not yet committed.
+	overlay   map[string]change
+	dirty     map[string]struct{}
+	userSet   bool
+	userID    string
+	userDirty bool
+	persist   *bool
+	rotate    bool
+	destroy   []string // IDs to delete at the next commit
+	read      bool     // the response depends on the session: Vary: Cookie
+	flashSeq  uint32
+}
+
+type change struct {
+	value []byte
+	del   bool
+}
+
+// Reserved keys hold the session's own metadata in the record's values, so
+// every backend keeps it without knowing of it.
+const (
+	reservedPrefix = "__tether."
+	keyIssued      = reservedPrefix + "issued"  // when the current token was issued, unix ms
+	keyPersist     = reservedPrefix + "persist" // "1" or "0", from RememberMe
+	keyFlashPrefix = reservedPrefix + "flash."
+)
+
+func (s *Session) codec() Codec {
+	if s.m == nil {
+		return JSONCodec{}
+	}
+	return s.m.cfg.codec
+}
+
+// Set stores v under key. v is encoded now, so later changes to v do not
+// leak into the session. An encoding failure or an invalid key is recorded
+// and fails the request's commit (see [ErrInvalidKey], [EncodeError]).
+func (s *Session) Set(key string, v any) {
+	if !validKey(key) {
+		s.fail(ErrInvalidKey)
+		return
+	}
+	b, err := s.codec().Marshal(v)
+	if err != nil {
+		s.fail(&EncodeError{Key: key, Err: err})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.put(key, change{value: b})
+}
+
+// Delete removes key.
+func (s *Session) Delete(key string) {
+	if !validKey(key) {
+		s.fail(ErrInvalidKey)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.put(key, change{del: true})
+}
+
+// Clear removes every value the session holds. It loads the session to learn
+// its keys; a value another request adds meanwhile survives.
+func (s *Session) Clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keysLocked() {
+		s.put(k, change{del: true})
+	}
+}
+
+// Keys returns the session's keys, sorted.
+func (s *Session) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keysLocked()
+}
+
+// Get returns the value stored under key, decoded into a T, and whether there
+// was one. A value that does not decode into T reads as missing, and the
+// Manager logs it. A store failure reads as missing too, and fails the
+// request's commit: check [Session.Err] to tell the two apart early.
+func Get[T any](s *Session, key string) (T, bool) {
+	var v T
+	b, ok := s.lookup(key)
+	if !ok {
+		return v, false
+	}
+	if err := s.codec().Unmarshal(b, &v); err != nil {
+		if s.m != nil {
+			s.m.log.Warn("session: stored value does not decode", "key", key, "err", err)
+		}
+		var zero T
+		return zero, false
+	}
+	return v, true
+}
+
+// Has reports whether key holds a value.
+func (s *Session) Has(key string) bool {
+	_, ok := s.lookup(key)
+	return ok
+}
+
+// SetUserID indexes the session under userID, so [Manager.UserSessions] and
+// [Manager.DestroyUser] find it; "" removes it from the index. Call
+// [Session.Rotate] with it on login.
+func (s *Session) SetUserID(userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.userSet, s.userID, s.userDirty = true, userID, true
+}
+
+// UserID returns the user the session is indexed under, or "".
+func (s *Session) UserID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.userSet {
+		return s.userID
+	}
+	s.loadLocked()
+	if s.base == nil {
+		return ""
+	}
+	return s.base.UserID
+}
+
+// Rotate gives the session a new token at commit, keeping its data: call it
+// on login and on any change of privilege, against session fixation. The old
+// token keeps working for the rotate grace period, forwarding to the new one.
+func (s *Session) Rotate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate = true
+}
+
+// Destroy ends the session: its record is deleted at commit and the client's
+// cookie expired. Requests of the session still in flight cannot bring it
+// back. Values set after Destroy start a new session with a new token.
+func (s *Session) Destroy() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.id != "" {
+		s.destroy = append(s.destroy, s.id)
+	}
+	s.dropped = s.dropped || s.presented || s.newCookie
+	s.token, s.id, s.newCookie = "", "", false
+	s.loaded, s.base = true, nil
+	s.overlay, s.dirty = nil, nil
+	s.userSet, s.userID, s.userDirty = false, "", false
+	s.persist, s.rotate = nil, false
+}
+
+// RememberMe makes the cookie persistent (true: it survives a browser
+// restart, until the session's absolute deadline) or a browser-session cookie
+// (false), for this session, overriding [Cookie.Persist].
+func (s *Session) RememberMe(remember bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.persist = &remember
+	v := []byte("0")
+	if remember {
+		v = []byte("1")
+	}
+	s.put(keyPersist, change{value: v})
+}
+
+// ID returns the session's ID as [Manager.UserSessions] reports it, or "" for
+// a session not yet saved. It is a hash of the token, not the token.
+func (s *Session) ID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loadLocked()
+	if s.base == nil {
+		return ""
+	}
+	return s.id
+}
+
+// Err returns the error that will fail the request's commit, if any: a store
+// failure while loading, an invalid key, a value that did not encode.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *Session) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+	}
+}
+
+func (s *Session) put(key string, c change) {
+	if s.overlay == nil {
+		s.overlay = make(map[string]change)
+		s.dirty = make(map[string]struct{})
+	}
+	s.overlay[key] = c
+	s.dirty[key] = struct{}{}
+}
+
+// lookup returns the encoded value under key, loading the session if the
+// request has not set or deleted that key itself.
+func (s *Session) lookup(key string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.overlay[key]; ok {
+		return c.value, !c.del
+	}
+	s.loadLocked()
+	if s.base == nil {
+		return nil, false
+	}
+	v, ok := s.base.Values[key]
+	return v, ok
+}
+
+func (s *Session) keysLocked() []string {
+	s.loadLocked()
+	var keys []string
+	if s.base != nil {
+		for k := range s.base.Values {
+			if c, ok := s.overlay[k]; (!ok || !c.del) && !strings.HasPrefix(k, reservedPrefix) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	for k, c := range s.overlay {
+		if !s.baseHas(k) && !c.del && !strings.HasPrefix(k, reservedPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func validKey(key string) bool {
+	return key != "" && len(key) <= store.MaxKeyLen && utf8.ValidString(key) &&
+		!strings.ContainsRune(key, 0) && !strings.HasPrefix(key, reservedPrefix)
+}

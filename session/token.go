@@ -1,0 +1,100 @@
+package session
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+)
+
+// A token is 32 bytes from crypto/rand, base64url-encoded without padding. It
+// is the client's secret; stores see only its SHA-256 (the session ID).
+const (
+	tokenBytes = 32
+	tokenLen   = 43 // base64.RawURLEncoding.EncodedLen(tokenBytes)
+)
+
+var tokenEncoding = base64.RawURLEncoding
+
+func newToken() string {
+	var b [tokenBytes]byte
+	rand.Read(b[:]) // never returns an error; it crashes the program if randomness is unavailable
+	return tokenEncoding.EncodeToString(b[:])
+}
+
+// validToken reports whether s has the shape of a token: the right length, the
+// URL-safe alphabet, and canonical padding bits. Anything else cannot be a
+// session and must not cost a store round trip.
+func validToken(s string) bool {
+	if len(s) != tokenLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	// 43 characters carry 258 bits; the last character's low 2 bits must be
+	// zero for the encoding to be canonical (one token, one spelling).
+	last := s[tokenLen-1]
+	return base64Value(last)&0b11 == 0
+}
+
+func base64Value(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c - 'A'
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 26
+	case '0' <= c && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	}
+	return 63
+}
+
+// tokenID is the ID a store keys a session by: the hex SHA-256 of the token.
+func tokenID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Forwarding from a rotated-away token to its successor needs the new token,
+// but a store must never hold a usable token. So the tombstone keeps the new
+// token sealed with AES-256-GCM under a key derived from the old token: only a
+// client presenting the old cookie can open it, and a store dump (which holds
+// SHA-256 of the old token, not the token) cannot.
+
+var errBadSeal = errors.New("session: tombstone does not open")
+
+func forwardAEAD(oldToken string) cipher.AEAD {
+	key := sha256.Sum256([]byte("tether/forward\x00" + oldToken))
+	block, _ := aes.NewCipher(key[:]) // a 32-byte key is always valid
+	aead, _ := cipher.NewGCM(block)   // GCM over AES always succeeds
+	return aead
+}
+
+func sealForward(oldToken, newToken string) []byte {
+	aead := forwardAEAD(oldToken)
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(newToken)+aead.Overhead())
+	rand.Read(nonce)
+	return aead.Seal(nonce, nonce, []byte(newToken), []byte(tokenID(oldToken)))
+}
+
+func openForward(oldToken string, sealed []byte) (string, error) {
+	aead := forwardAEAD(oldToken)
+	if len(sealed) != aead.NonceSize()+tokenLen+aead.Overhead() {
+		return "", errBadSeal
+	}
+	nonce, ct := sealed[:aead.NonceSize()], sealed[aead.NonceSize():]
+	pt, err := aead.Open(nil, nonce, ct, []byte(tokenID(oldToken)))
+	if err != nil || !validToken(string(pt)) {
+		return "", errBadSeal
+	}
+	return string(pt), nil
+}

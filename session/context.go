@@ -11,8 +11,8 @@ func NewContext(ctx context.Context, s *Session) context.Context {
 }
 
 // From returns the request's session. It never returns nil: under the
-// middleware it is the request's session; without it, a detached session
-// that works in memory for this call chain and whose Commit fails with
+// middleware it is the request's session; without it, a new detached session
+// at each call, which holds values in memory and whose Commit fails with
 // [ErrDetached], so a missing middleware shows up as an error, not a panic.
 func From(ctx context.Context) *Session {
 	if s, ok := ctx.Value(contextKey{}).(*Session); ok && s != nil {

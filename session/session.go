@@ -196,6 +196,7 @@ func (s *Session) RememberMe(remember bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.persist = &remember
+	s.newCookie = true // the cookie must be re-sent with or without an expiry
 	v := []byte("0")
 	if remember {
 		v = []byte("1")

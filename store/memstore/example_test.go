@@ -1,0 +1,48 @@
+package memstore_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/memstore"
+)
+
+func Example() {
+	s := memstore.New(memstore.WithMaxEntries(10_000))
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	id := "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+	// A new session, indexed under its user.
+	_, err := s.Commit(ctx, id, store.Change{
+		Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
+		Set: map[string][]byte{"cart": []byte("3 items")}, UserID: "alice",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// A later request changes one key; others are left as they are.
+	res, err := s.Commit(ctx, id, store.Change{
+		Mode: store.Update, LastSeen: now, Expires: now.Add(time.Hour),
+		Set: map[string][]byte{"theme": []byte("dark")},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rec, _ := s.Load(ctx, id)
+	fmt.Printf("version %d: cart=%s theme=%s\n", res.Version, rec.Values["cart"], rec.Values["theme"])
+
+	// "Log out everywhere".
+	n, _ := s.DeleteUser(ctx, "alice")
+	rec, _ = s.Load(ctx, id)
+	fmt.Println("deleted", n, "session; loaded:", rec)
+	// Output:
+	// version 2: cart=3 items theme=dark
+	// deleted 1 session; loaded: <nil>
+}

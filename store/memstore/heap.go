@@ -1,0 +1,90 @@
+package memstore
+
+// expiryHeap is a binary min-heap of a shard's entries by expiry, so that the
+// janitor and eviction find the records closest to expiry without scanning.
+// Each entry keeps its index in the heap. The shard's lock guards it.
+type expiryHeap []*entry
+
+func (h expiryHeap) less(i, j int) bool {
+	return h[i].rec.Expires.Before(h[j].rec.Expires)
+}
+
+func (h expiryHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+
+func (h *expiryHeap) push(e *entry) {
+	e.index = len(*h)
+	*h = append(*h, e)
+	h.up(e.index)
+}
+
+// remove takes the entry at index i out of the heap.
+func (h *expiryHeap) remove(i int) {
+	last := len(*h) - 1
+	if i != last {
+		h.swap(i, last)
+	}
+	(*h)[last] = nil
+	*h = (*h)[:last]
+	if i != last {
+		h.fix(i)
+	}
+}
+
+// fix restores the heap after the expiry of the entry at index i changed.
+func (h expiryHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h expiryHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			return
+		}
+		h.swap(i, parent)
+		i = parent
+	}
+}
+
+// down moves the entry at i down as far as it goes and reports whether it
+// moved.
+func (h expiryHeap) down(i int) bool {
+	start := i
+	for {
+		child := 2*i + 1
+		if child >= len(h) {
+			break
+		}
+		if r := child + 1; r < len(h) && h.less(r, child) {
+			child = r
+		}
+		if !h.less(child, i) {
+			break
+		}
+		h.swap(i, child)
+		i = child
+	}
+	return i > start
+}
+
+// first returns the entry closest to expiry other than the one under skip,
+// or nil. In a heap the runner-up is a child of the root.
+func (h expiryHeap) first(skip string) *entry {
+	switch {
+	case len(h) == 0:
+		return nil
+	case h[0].id != skip:
+		return h[0]
+	case len(h) == 1:
+		return nil
+	case len(h) == 2 || h.less(1, 2):
+		return h[1]
+	}
+	return h[2]
+}

@@ -1,0 +1,357 @@
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"hash/maphash"
+	"io"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tether-go/tether/store"
+)
+
+// ErrClosed is returned by every method of a [Store] after [Store.Close].
+var ErrClosed = errors.New("memstore: store closed")
+
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.Versioner = (*Store)(nil)
+	_ store.Pinger    = (*Store)(nil)
+	_ io.Closer       = (*Store)(nil)
+)
+
+const numShards = 64
+
+// Store is an in-memory [store.Store]. It is safe for concurrent use. Create
+// it with [New] and stop it with [Store.Close].
+type Store struct {
+	cfg    config
+	seed   maphash.Seed
+	shards [numShards]shard
+	users  userIndex
+
+	entries atomic.Int64 // records held, live or expired
+	bytes   atomic.Int64 // sum of entry sizes
+	cursor  atomic.Uint32
+	closed  atomic.Bool
+
+	closeOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+type shard struct {
+	mu   sync.RWMutex
+	m    map[string]*entry
+	heap expiryHeap
+}
+
+// entry holds a stored record. The record is never modified once stored: a
+// write replaces the entry's record with a new one, under the shard's lock.
+type entry struct {
+	id    string
+	rec   *store.Record
+	size  int64 // len(id) + rec.Size()
+	index int   // in the shard's heap
+}
+
+// New returns an empty store and starts its janitor goroutine, which
+// [Store.Close] stops. Options with non-positive values select their defaults.
+func New(opts ...Option) *Store {
+	cfg := config{
+		maxEntries:      DefaultMaxEntries,
+		maxBytes:        DefaultMaxBytes,
+		cleanupInterval: DefaultCleanupInterval,
+		now:             time.Now,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &Store{cfg: cfg, seed: maphash.MakeSeed(), done: make(chan struct{})}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]*entry)
+	}
+	s.users.m = make(map[string]map[string]struct{})
+	s.wg.Add(1)
+	go s.janitor()
+	return s
+}
+
+// Close stops the janitor and drops every record. Every later call of another
+// method returns [ErrClosed]. Close is idempotent and always returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+		s.wg.Wait()
+		for i := range s.shards {
+			sh := &s.shards[i]
+			sh.mu.Lock()
+			sh.m = make(map[string]*entry)
+			sh.heap = nil
+			sh.mu.Unlock()
+		}
+		s.users.mu.Lock()
+		s.users.m = make(map[string]map[string]struct{})
+		s.users.mu.Unlock()
+		s.entries.Store(0)
+		s.bytes.Store(0)
+	})
+	return nil
+}
+
+// Len returns the number of records held, tombstones and expired records the
+// janitor has not removed yet included.
+func (s *Store) Len() int { return int(s.entries.Load()) }
+
+// Ping reports ErrClosed after Close, and nil before.
+func (s *Store) Ping(ctx context.Context) error { return s.check(ctx) }
+
+func (s *Store) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) shard(id string) *shard {
+	return &s.shards[maphash.String(s.seed, id)%numShards]
+}
+
+// live returns the record under id if it is there and not expired. The caller
+// holds sh.mu.
+func (s *Store) live(sh *shard, id string, now time.Time) (*entry, *store.Record) {
+	e := sh.m[id]
+	if e == nil {
+		return nil, nil
+	}
+	if !e.rec.Live(now) {
+		return e, nil
+	}
+	return e, e.rec
+}
+
+// Load implements [store.Store].
+func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	sh := s.shard(id)
+	sh.mu.RLock()
+	_, rec := s.live(sh, id, s.cfg.now())
+	sh.mu.RUnlock()
+	return rec, nil
+}
+
+// Version implements [store.Versioner].
+func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
+	rec, err := s.Load(ctx, id)
+	if rec == nil || err != nil {
+		return 0, err
+	}
+	return rec.Version, nil
+}
+
+// Commit implements [store.Store].
+func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
+	if err := s.check(ctx); err != nil {
+		return store.Result{}, err
+	}
+	// Copy what the record will keep of c before taking the lock: the store
+	// must not retain the caller's slices.
+	set := make(map[string][]byte, len(c.Set))
+	for k, v := range c.Set {
+		set[k] = bytes.Clone(v)
+	}
+	c.Set = set
+
+	sh := s.shard(id)
+	sh.mu.Lock()
+	old, cur := s.live(sh, id, s.cfg.now())
+	var rec *store.Record
+	switch c.Mode {
+	case store.Create:
+		if cur != nil {
+			sh.mu.Unlock()
+			return store.Result{}, store.ErrExists
+		}
+		rec = &store.Record{
+			Values:  c.Apply(nil),
+			UserID:  c.UserID,
+			Created: c.Created.Round(0),
+			Version: 1,
+		}
+	case store.Update:
+		if cur == nil {
+			sh.mu.Unlock()
+			return store.Result{}, store.ErrNotFound
+		}
+		if cur.Moved != nil {
+			sh.mu.Unlock()
+			return store.Result{}, movedError(cur.Moved)
+		}
+		var values map[string][]byte
+		if !c.Clear {
+			values = maps.Clone(cur.Values)
+		}
+		rec = &store.Record{
+			Values:  c.Apply(values),
+			UserID:  cur.UserID,
+			Created: cur.Created,
+			Version: cur.Version + 1,
+		}
+		if c.SetUserID {
+			rec.UserID = c.UserID
+		}
+	default:
+		sh.mu.Unlock()
+		return store.Result{}, errors.New("memstore: unknown commit mode " + c.Mode.String())
+	}
+	// Without monotonic clock readings, all comparisons of stored times
+	// use the wall clock, so the expiry heap's order is consistent.
+	rec.LastSeen, rec.Expires = c.LastSeen.Round(0), c.Expires.Round(0)
+	// An update that never loaded the record leaves the times zero to keep
+	// the stored ones. Each is kept on its own: a zero expiry is never meant.
+	if c.Mode == store.Update {
+		if c.LastSeen.IsZero() {
+			rec.LastSeen = cur.LastSeen
+		}
+		if c.Expires.IsZero() {
+			rec.Expires = cur.Expires
+		}
+	}
+	if err := s.putLocked(sh, id, old, rec); err != nil {
+		sh.mu.Unlock()
+		return store.Result{}, err
+	}
+	sh.mu.Unlock()
+	s.evict(id)
+	return store.Result{Version: rec.Version}, nil
+}
+
+// Touch implements [store.Store].
+func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Time) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old, cur := s.live(sh, id, s.cfg.now())
+	if cur == nil {
+		return store.ErrNotFound
+	}
+	if cur.Moved != nil {
+		return movedError(cur.Moved)
+	}
+	rec := *cur
+	rec.LastSeen, rec.Expires = lastSeen.Round(0), expires.Round(0)
+	rec.Version++
+	// Same size as before: no bound can be crossed.
+	return s.putLocked(sh, id, old, &rec)
+}
+
+// Move implements [store.Store]. The tombstone keeps the record's Created and
+// LastSeen, takes a version of its own (the record's plus one) and has no user
+// id.
+func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	sh := s.shard(id)
+	sh.mu.Lock()
+	old, cur := s.live(sh, id, s.cfg.now())
+	switch {
+	case cur == nil:
+		sh.mu.Unlock()
+		return store.ErrNotFound
+	case cur.Moved != nil:
+		sh.mu.Unlock()
+		return movedError(cur.Moved)
+	case cur.Version != ifVersion:
+		sh.mu.Unlock()
+		return store.ErrConflict
+	}
+	rec := &store.Record{
+		Created:  cur.Created,
+		LastSeen: cur.LastSeen,
+		Expires:  expires.Round(0),
+		Version:  cur.Version + 1,
+		Moved:    &store.Moved{To: m.To, Sealed: bytes.Clone(m.Sealed)},
+	}
+	err := s.putLocked(sh, id, old, rec)
+	sh.mu.Unlock()
+	if err == nil {
+		s.evict(id)
+	}
+	return err
+}
+
+// Delete implements [store.Store].
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	sh := s.shard(id)
+	sh.mu.Lock()
+	if e := sh.m[id]; e != nil {
+		s.removeLocked(sh, id, e)
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// putLocked stores rec under id in place of old (nil if there was none),
+// keeping the counters and the user index in step. The caller holds sh.mu.
+func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record) error {
+	// Close may have emptied this shard after our first check: do not
+	// refill it.
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	size := int64(len(id) + rec.Size())
+	if size > s.cfg.maxBytes {
+		return &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
+	}
+	oldUser := ""
+	if old != nil {
+		oldUser = old.rec.UserID
+		s.bytes.Add(size - old.size)
+		expiryChanged := !old.rec.Expires.Equal(rec.Expires)
+		old.rec, old.size = rec, size
+		if expiryChanged {
+			sh.heap.fix(old.index)
+		}
+	} else {
+		s.entries.Add(1)
+		s.bytes.Add(size)
+		e := &entry{id: id, rec: rec, size: size}
+		sh.m[id] = e
+		sh.heap.push(e)
+	}
+	if oldUser != rec.UserID {
+		s.users.remove(oldUser, id)
+		s.users.add(rec.UserID, id)
+	}
+	return nil
+}
+
+// removeLocked deletes the entry e under id. The caller holds sh.mu.
+func (s *Store) removeLocked(sh *shard, id string, e *entry) {
+	delete(sh.m, id)
+	sh.heap.remove(e.index)
+	s.entries.Add(-1)
+	s.bytes.Add(-e.size)
+	s.users.remove(e.rec.UserID, id)
+}
+
+func movedError(m *store.Moved) *store.MovedError {
+	return &store.MovedError{Moved: store.Moved{To: m.To, Sealed: bytes.Clone(m.Sealed)}}
+}

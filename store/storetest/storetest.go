@@ -1,0 +1,365 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/store"
+)
+
+// DefaultMaxValueSize is the value size the suite expects a backend to store
+// unless told otherwise with [WithMaxValueSize].
+const DefaultMaxValueSize = 256 << 10
+
+// Option configures [Run].
+type Option func(*config)
+
+type config struct {
+	now          func() time.Time
+	advance      func(time.Duration)
+	maxValueSize int
+	skip         map[string]bool
+}
+
+// WithClock tells the suite that the store under test reads the time from now
+// (as memstore.WithClock arranges), and that advance moves that time forward.
+// The suite then tests expiry by advancing the clock instead of waiting, and
+// runs its subtests one at a time, since they share the clock. Both functions
+// must be safe for concurrent use; [Clock] provides them.
+//
+// Without WithClock the suite uses the system clock, runs its subtests in
+// parallel, and waits for real expiries of about a second (at most about 3
+// seconds per subtest).
+func WithClock(now func() time.Time, advance func(time.Duration)) Option {
+	return func(c *config) { c.now, c.advance = now, advance }
+}
+
+// WithMaxValueSize sets the largest single value, in bytes, the backend is
+// expected to store. The suite checks that a value of n bytes round-trips,
+// and that a value of 4n bytes is either stored intact or refused with an
+// error matching [store.ErrTooLarge], leaving the previous record as it was.
+// A non-positive n selects the default.
+//
+// default: 256 KiB ([DefaultMaxValueSize])
+func WithMaxValueSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxValueSize = n
+		}
+	}
+}
+
+// WithSkip skips the named subtests: a group ("Move") or one subtest
+// ("Move/TombstoneExpires"), as they appear under Run's test. Use it only for
+// what the backend documents it cannot do; a skipped subtest says so in the
+// test log.
+func WithSkip(names ...string) Option {
+	return func(c *config) {
+		for _, n := range names {
+			c.skip[n] = true
+		}
+	}
+}
+
+// A test is one subtest of the suite.
+type test struct {
+	name string
+	fn   func(t *testing.T, e *env)
+}
+
+// groups lists the suite's subtests, by group.
+var groups = []struct {
+	name  string
+	tests []test
+}{
+	{"CRUD", crudTests},
+	{"Commit", commitTests},
+	{"Expiry", expiryTests},
+	{"Move", moveTests},
+	{"Users", userTests},
+	{"Concurrency", concurrencyTests},
+	{"Hostile", hostileTests},
+	{"Context", contextTests},
+	{"Capabilities", capabilityTests},
+}
+
+// Run runs the conformance suite as subtests of t.
+//
+// newStore returns the store for one subtest; it is called once per subtest,
+// with that subtest's t, and may return the same store every time (backed by
+// one shared server): the suite uses random IDs and user ids, so subtests do
+// not collide. The caller owns the stores: it registers their cleanup (with
+// t.Cleanup) and the suite never calls Close.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) {
+	t.Helper()
+	cfg := config{maxValueSize: DefaultMaxValueSize, skip: map[string]bool{}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if (cfg.now == nil) != (cfg.advance == nil) {
+		t.Fatal("storetest.WithClock: now and advance must both be set")
+	}
+	e := &env{cfg: cfg, newStore: newStore}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			if cfg.skip[g.name] {
+				t.Skipf("skipped by storetest.WithSkip(%q)", g.name)
+			}
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					if name := g.name + "/" + tc.name; cfg.skip[name] {
+						t.Skipf("skipped by storetest.WithSkip(%q)", name)
+					}
+					if !e.fake() {
+						t.Parallel()
+					}
+					tc.fn(t, e)
+				})
+			}
+		})
+	}
+}
+
+// env is what every subtest shares: the configuration and the store factory.
+type env struct {
+	cfg      config
+	newStore func(t *testing.T) store.Store
+}
+
+func (e *env) store(t *testing.T) store.Store {
+	t.Helper()
+	s := e.newStore(t)
+	if s == nil {
+		t.Fatal("newStore returned nil")
+	}
+	return s
+}
+
+// fake reports whether the store reads an injected clock.
+func (e *env) fake() bool { return e.cfg.now != nil }
+
+func (e *env) now() time.Time {
+	if e.fake() {
+		return e.cfg.now()
+	}
+	return time.Now()
+}
+
+// ctx returns a context for one subtest: a store that hangs fails the
+// subtest instead of the whole run.
+func (e *env) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newID returns a random ID of the shape the session manager uses: 64
+// lowercase hex digits.
+func newID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newUser returns a random user id.
+func newUser() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "user-" + hex.EncodeToString(b)
+}
+
+// vals builds a value map from key, value pairs.
+func vals(kv ...string) map[string][]byte {
+	m := make(map[string][]byte, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = []byte(kv[i+1])
+	}
+	return m
+}
+
+// change returns a change of the given mode, with the times of a request
+// made now and an expiry an hour away.
+func (e *env) change(mode store.Mode) store.Change {
+	now := e.now()
+	return store.Change{Mode: mode, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
+}
+
+// create creates a record under id with the given user and values, expiring
+// in an hour, and returns it as loaded.
+func (e *env) create(t *testing.T, s store.Store, id, user string, values map[string][]byte) *store.Record {
+	t.Helper()
+	c := e.change(store.Create)
+	c.UserID, c.SetUserID, c.Set = user, true, values
+	res := commit(t, s, id, c)
+	if res.Version != 1 {
+		t.Errorf("Create returned version %d, want 1", res.Version)
+	}
+	return mustLoad(t, s, id)
+}
+
+// update commits an update setting the given values.
+func (e *env) update(t *testing.T, s store.Store, id string, values map[string][]byte) store.Result {
+	t.Helper()
+	c := e.change(store.Update)
+	c.Set = values
+	return commit(t, s, id, c)
+}
+
+func commit(t *testing.T, s store.Store, id string, c store.Change) store.Result {
+	t.Helper()
+	res, err := s.Commit(t.Context(), id, c)
+	if err != nil {
+		t.Fatalf("Commit(%s): %v", c.Mode, err)
+	}
+	return res
+}
+
+// load loads id, failing the test on error.
+func load(t *testing.T, s store.Store, id string) *store.Record {
+	t.Helper()
+	rec, err := s.Load(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return rec
+}
+
+func mustLoad(t *testing.T, s store.Store, id string) *store.Record {
+	t.Helper()
+	rec := load(t, s, id)
+	if rec == nil {
+		t.Fatalf("Load(%.8s…) = nil, want a record", id)
+	}
+	return rec
+}
+
+func wantMissing(t *testing.T, s store.Store, id, why string) {
+	t.Helper()
+	if rec := load(t, s, id); rec != nil {
+		t.Errorf("%s: Load returned a record (version %d, %d values, moved %v), want nil", why, rec.Version, len(rec.Values), rec.Moved != nil)
+	}
+}
+
+// wantValues checks that rec holds exactly want, byte for byte, telling an
+// empty value from a missing one.
+func wantValues(t *testing.T, rec *store.Record, want map[string][]byte) {
+	t.Helper()
+	for k, w := range want {
+		g, ok := rec.Values[k]
+		switch {
+		case !ok:
+			t.Errorf("value %q missing", k)
+		case !bytes.Equal(g, w):
+			t.Errorf("value %q = %q, want %q", k, trunc(g), trunc(w))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(rec.Values)) {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected value %q = %q", k, trunc(rec.Values[k]))
+		}
+	}
+}
+
+func trunc(b []byte) []byte {
+	if len(b) > 64 {
+		return append(b[:64:64], "…"...)
+	}
+	return b
+}
+
+// timePrecision is how far a stored time may come back from the time given:
+// backends may keep milliseconds only, truncating or rounding.
+const timePrecision = time.Millisecond
+
+// sameTime reports whether got is within timePrecision of want. Location and
+// monotonic clock readings need not survive a store.
+func sameTime(got, want time.Time) bool {
+	d := got.Sub(want)
+	return d > -timePrecision && d < timePrecision
+}
+
+func wantTime(t *testing.T, field string, got, want time.Time) {
+	t.Helper()
+	if !sameTime(got, want) {
+		t.Errorf("%s = %v, want %v (±%v)", field, got, want, timePrecision)
+	}
+}
+
+func wantErr(t *testing.T, op string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Errorf("%s: error %v, want %v", op, err, target)
+	}
+}
+
+// wantMoved checks that err is a *store.MovedError forwarding to m.
+func wantMoved(t *testing.T, op string, err error, m store.Moved) {
+	t.Helper()
+	me, ok := store.IsMoved(err)
+	if !ok {
+		t.Errorf("%s: error %v, want a *store.MovedError", op, err)
+		return
+	}
+	if me.Moved.To != m.To || !bytes.Equal(me.Moved.Sealed, m.Sealed) {
+		t.Errorf("%s: MovedError forwards to %q sealed %x, want %q sealed %x", op, me.Moved.To, me.Moved.Sealed, m.To, m.Sealed)
+	}
+}
+
+// cloneRecord deep-copies r, to check later that r did not change.
+func cloneRecord(r *store.Record) *store.Record {
+	c := *r
+	if r.Values != nil {
+		c.Values = make(map[string][]byte, len(r.Values))
+		for k, v := range r.Values {
+			c.Values[k] = bytes.Clone(v)
+		}
+	}
+	if r.Moved != nil {
+		m := *r.Moved
+		m.Sealed = bytes.Clone(m.Sealed)
+		c.Moved = &m
+	}
+	return &c
+}
+
+// wantSameRecord checks that got is exactly want: same values, metadata and
+// times to the nanosecond. It is for records that must not have changed.
+func wantSameRecord(t *testing.T, what string, got, want *store.Record) {
+	t.Helper()
+	same := got.Version == want.Version && got.UserID == want.UserID &&
+		got.Created.Equal(want.Created) && got.LastSeen.Equal(want.LastSeen) && got.Expires.Equal(want.Expires) &&
+		(got.Moved == nil) == (want.Moved == nil) && len(got.Values) == len(want.Values)
+	if same && got.Moved != nil {
+		same = got.Moved.To == want.Moved.To && bytes.Equal(got.Moved.Sealed, want.Moved.Sealed)
+	}
+	for k, v := range want.Values {
+		if g, ok := got.Values[k]; !ok || !bytes.Equal(g, v) {
+			same = false
+		}
+	}
+	if !same {
+		t.Errorf("%s changed:\n got  %s\n want %s", what, describe(got), describe(want))
+	}
+}
+
+func describe(r *store.Record) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "{Version:%d UserID:%q Created:%v LastSeen:%v Expires:%v", r.Version, r.UserID, r.Created, r.LastSeen, r.Expires)
+	for _, k := range slices.Sorted(maps.Keys(r.Values)) {
+		fmt.Fprintf(&b, " %q=%q", k, trunc(r.Values[k]))
+	}
+	if r.Moved != nil {
+		fmt.Fprintf(&b, " Moved:%s/%x", r.Moved.To, r.Moved.Sealed)
+	}
+	b.WriteString("}")
+	return b.String()
+}

@@ -159,7 +159,8 @@ func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 	return rec.Version, nil
 }
 
-// Commit implements [store.Store].
+// Commit implements [store.Store]. An Update that leaves LastSeen or Expires
+// zero keeps the stored one, each on its own.
 func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Result{}, err

@@ -236,17 +236,21 @@ func testRecordsAreSnapshots(t *testing.T, e *env) {
 	if err := s.Touch(e.ctx(t), id, now.Add(time.Second), now.Add(2*time.Hour)); err != nil {
 		t.Fatalf("Touch: %v", err)
 	}
-	wantSameRecord(t, "record loaded before a Commit and a Touch", r1, want1)
-
 	r2 := mustLoad(t, s, id)
+	wantValues(t, r2, vals("a", "changed", "c", "3"))
+	wantSameRecord(t, "record loaded before a Commit, a Touch and another Load", r1, want1)
+
 	want2 := cloneRecord(r2)
 	if err := s.Move(e.ctx(t), id, store.Moved{To: newID(), Sealed: []byte("s")}, now.Add(time.Minute), r2.Version); err != nil {
 		t.Fatalf("Move: %v", err)
 	}
+	if tomb := mustLoad(t, s, id); tomb.Moved == nil {
+		t.Fatal("record not moved")
+	}
 	if err := s.Delete(e.ctx(t), id); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	wantSameRecord(t, "record loaded before a Move and a Delete", r2, want2)
+	wantSameRecord(t, "record loaded before a Move, a Load and a Delete", r2, want2)
 }
 
 // An Update with zero LastSeen and Expires keeps the stored ones: a request

@@ -187,10 +187,16 @@ func vals(kv ...string) map[string][]byte {
 }
 
 // change returns a change of the given mode, with the times of a request
-// made now and an expiry an hour away.
+// made now and an expiry an hour away. The times have sub-second parts
+// whatever the clock reads, so that a store keeping whole seconds fails.
 func (e *env) change(mode store.Mode) store.Change {
 	now := e.now()
-	return store.Change{Mode: mode, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
+	return store.Change{
+		Mode:     mode,
+		Created:  now.Add(-345678912 * time.Nanosecond),
+		LastSeen: now.Add(-234567891 * time.Nanosecond),
+		Expires:  now.Add(time.Hour + 456789123*time.Nanosecond),
+	}
 }
 
 // create creates a record under id with the given user and values, expiring

@@ -209,6 +209,7 @@ func TestFlashes(t *testing.T) {
 	e := newEnv(t)
 	c := &client{e: e}
 	c.get("/flash/add?m=saved")
+	e.clock.Advance(time.Millisecond) // flashes are ordered by the time they were added
 	c.get("/flash/add?m=twice")
 	if got := c.get("/flash"); got != "saved|twice" {
 		t.Fatalf("flashes = %q, want saved|twice", got)

@@ -40,6 +40,12 @@ func (s *Session) commit(h http.Header) error {
 		return ErrClosed
 	}
 	s.mu.Lock()
+	if !s.used {
+		s.mu.Unlock()
+		return nil // never used: nothing to save, no cookie to read
+	}
+	s.mu.Unlock()
+	s.lock()
 	defer s.mu.Unlock()
 	late := h == nil
 	if !late && (s.rotate || s.persist != nil) {

@@ -18,7 +18,7 @@ func (s *Session) AddFlash(msg string) {
 	b, _ := json.Marshal(msg) // a string always encodes
 	var r [4]byte
 	rand.Read(r[:])
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	var now int64
 	if s.m != nil {
@@ -31,7 +31,7 @@ func (s *Session) AddFlash(msg string) {
 
 // Flashes returns the queued messages, oldest first, and removes them.
 func (s *Session) Flashes() []string {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.loadLocked()
 	var keys []string

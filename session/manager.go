@@ -70,18 +70,14 @@ func (m *Manager) Logger() *slog.Logger { return m.log }
 // Store returns the store the Manager uses.
 func (m *Manager) Store() store.Store { return m.cfg.store }
 
-// Begin starts the session of a request: it reads the cookie but does not
-// touch the store. The store is asked only when the session is first read.
+// Begin starts the session of a request. It does no work until the session
+// is used: the cookie is read then, and the store is asked only when the
+// session is first read. The store is asked only when the session is first read.
 // Adapters other than package middleware call Begin, put the session in the
 // request's context with [NewContext], and call [Session.Commit] before the
 // response headers go out.
 func (m *Manager) Begin(r *http.Request) *Session {
-	s := &Session{m: m, ctx: r.Context()}
-	if tok := m.cookie.tokenFromRequest(r); tok != "" {
-		s.token, s.id = tok, tokenID(tok)
-		s.presented = true
-	}
-	return s
+	return &Session{m: m, ctx: r.Context(), req: r}
 }
 
 // Info describes one session of a user, for "your devices" pages and audits.

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +21,9 @@ type Session struct {
 	m   *Manager
 	ctx context.Context
 
-	mu sync.Mutex
+	mu   sync.Mutex
+	req  *http.Request // read for the cookie on first use, then dropped
+	used bool          // a method was called: the session may have changes
 
 	token string // the client's token; "" if none or the session ended
 	id    string // tokenID(token)
@@ -81,7 +84,7 @@ func (s *Session) Set(key string, v any) {
 		s.fail(&EncodeError{Key: key, Err: err})
 		return
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.put(key, change{value: b})
 }
@@ -92,7 +95,7 @@ func (s *Session) Delete(key string) {
 		s.fail(ErrInvalidKey)
 		return
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.put(key, change{del: true})
 }
@@ -100,7 +103,7 @@ func (s *Session) Delete(key string) {
 // Clear removes every value the session holds. It loads the session to learn
 // its keys; a value another request adds meanwhile survives.
 func (s *Session) Clear() {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	for _, k := range s.keysLocked() {
 		s.put(k, change{del: true})
@@ -109,7 +112,7 @@ func (s *Session) Clear() {
 
 // Keys returns the session's keys, sorted.
 func (s *Session) Keys() []string {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	return s.keysLocked()
 }
@@ -144,14 +147,14 @@ func (s *Session) Has(key string) bool {
 // [Manager.DestroyUser] find it; "" removes it from the index. Call
 // [Session.Rotate] with it on login.
 func (s *Session) SetUserID(userID string) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.userSet, s.userID, s.userDirty = true, userID, true
 }
 
 // UserID returns the user the session is indexed under, or "".
 func (s *Session) UserID() string {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.userSet {
 		return s.userID
@@ -167,7 +170,7 @@ func (s *Session) UserID() string {
 // on login and on any change of privilege, against session fixation. The old
 // token keeps working for the rotate grace period, forwarding to the new one.
 func (s *Session) Rotate() {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.rotate = true
 }
@@ -176,7 +179,7 @@ func (s *Session) Rotate() {
 // cookie expired. Requests of the session still in flight cannot bring it
 // back. Values set after Destroy start a new session with a new token.
 func (s *Session) Destroy() {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.id != "" {
 		s.destroy = append(s.destroy, s.id)
@@ -193,7 +196,7 @@ func (s *Session) Destroy() {
 // restart, until the session's absolute deadline) or a browser-session cookie
 // (false), for this session, overriding [Cookie.Persist].
 func (s *Session) RememberMe(remember bool) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.persist = &remember
 	s.newCookie = true // the cookie must be re-sent with or without an expiry
@@ -207,7 +210,7 @@ func (s *Session) RememberMe(remember bool) {
 // ID returns the session's ID as [Manager.UserSessions] reports it, or "" for
 // a session not yet saved. It is a hash of the token, not the token.
 func (s *Session) ID() string {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.loadLocked()
 	if s.base == nil {
@@ -219,13 +222,30 @@ func (s *Session) ID() string {
 // Err returns the error that will fail the request's commit, if any: a store
 // failure while loading, an invalid key, a value that did not encode.
 func (s *Session) Err() error {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	return s.err
 }
 
-func (s *Session) fail(err error) {
+// lock locks the session and, on first use, reads the request's cookie. An
+// untouched session never parses cookies or hashes a token.
+func (s *Session) lock() {
 	s.mu.Lock()
+	s.used = true
+	if s.req == nil {
+		return
+	}
+	if s.m != nil {
+		if tok := s.m.cookie.tokenFromRequest(s.req); tok != "" {
+			s.token, s.id = tok, tokenID(tok)
+			s.presented = true
+		}
+	}
+	s.req = nil
+}
+
+func (s *Session) fail(err error) {
+	s.lock()
 	defer s.mu.Unlock()
 	if s.err == nil {
 		s.err = err
@@ -244,7 +264,7 @@ func (s *Session) put(key string, c change) {
 // lookup returns the encoded value under key, loading the session if the
 // request has not set or deleted that key itself.
 func (s *Session) lookup(key string) ([]byte, bool) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if c, ok := s.overlay[key]; ok {
 		return c.value, !c.del

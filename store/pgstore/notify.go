@@ -1,0 +1,148 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tether-go/tether/store"
+)
+
+// Reconnection backoff and liveness check of the listening connection.
+const (
+	listenMinBackoff = 100 * time.Millisecond
+	listenMaxBackoff = 5 * time.Second
+	// listenCheck is how long the listener waits for a notification before
+	// it pings the server. A connection that died without a TCP reset
+	// (a vanished NAT entry, a partitioned network) would otherwise wait
+	// forever while notifications go missing.
+	listenCheck = 30 * time.Second
+)
+
+// Notify implements [store.Notifier] with LISTEN on a connection of its own.
+//
+// Each write's statement calls pg_notify(channel, id), so its notification is
+// delivered when the write commits and not before. Notify takes a connection
+// from the pool and keeps it (pgxpool's Hijack: the pool opens another in its
+// place), LISTENs, calls fn with a Reset event, and then with an event per
+// notification. When the connection fails it calls fn with a Lost event,
+// reconnects with exponential backoff (100 ms to 5 s), and calls fn with Reset
+// again once it listens. Every WithChannel's name notification is an
+// event, including those of other stores on the channel.
+//
+// Notify returns ctx's error when ctx is done, or [ErrClosed] when the store is
+// closed; it starts no goroutine that outlives it.
+func (s *Store) Notify(ctx context.Context, fn func(store.Event)) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	done := func() error {
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		return ctx.Err()
+	}
+
+	l := listener{s: s, fn: fn}
+	backoff := listenMinBackoff
+	for {
+		err := l.listen(ctx)
+		if ctx.Err() != nil {
+			return done()
+		}
+		if l.subscribed {
+			backoff = listenMinBackoff // it worked for a while: start over
+		}
+		l.lost(err)
+		// Full jitter keeps a fleet of nodes from reconnecting in step after
+		// a database restart.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, listenMaxBackoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return done()
+		case <-t.C:
+		}
+	}
+}
+
+// listener is one Notify call's state.
+type listener struct {
+	s          *Store
+	fn         func(store.Event)
+	subscribed bool // the last listen got as far as LISTEN
+	lostSent   bool // a Lost was delivered since the last Reset (or the start)
+}
+
+// lost reports a failure: a Lost event the first time after a Reset (or
+// before the first), and a log line every time.
+func (l *listener) lost(err error) {
+	l.s.cfg.log.Warn("pgstore: change notifications interrupted; reconnecting", "channel", l.s.n.channel, "err", err)
+	if !l.lostSent {
+		l.lostSent = true
+		l.fn(store.Event{Lost: true})
+	}
+}
+
+// listen subscribes on a connection of its own and delivers notifications
+// until the connection fails or ctx is done.
+func (l *listener) listen(ctx context.Context) error {
+	s := l.s
+	l.subscribed = false
+	actx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	pc, err := s.pool.Acquire(actx)
+	if err != nil {
+		return wrap("listen", err)
+	}
+	conn := pc.Hijack()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(actx, "LISTEN "+s.n.listen); err != nil {
+		return wrap("listen", err)
+	}
+	cancel()
+	l.subscribed, l.lostSent = true, false
+	l.fn(store.Event{Reset: true})
+
+	for {
+		if err := l.wait(ctx, conn, s.cfg.listenCheck); err != nil {
+			return err
+		}
+	}
+}
+
+// wait waits up to check for a notification and delivers it; if none comes,
+// it pings the server to make sure the connection still works.
+func (l *listener) wait(ctx context.Context, conn *pgx.Conn, check time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, check)
+	n, err := conn.WaitForNotification(wctx)
+	cancel()
+	switch {
+	case err == nil:
+		l.fn(store.Event{ID: n.Payload})
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed():
+		return wrap("listen", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, l.s.cfg.timeout)
+	defer cancel()
+	if err := conn.Ping(pctx); err != nil {
+		return wrap("listen: ping", err)
+	}
+	return nil
+}

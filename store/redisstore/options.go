@@ -1,0 +1,115 @@
+package redisstore
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults of the options. Each option's documentation repeats its default.
+const (
+	DefaultPrefix        = "tether:"
+	DefaultMaxRecordSize = 1 << 20 // 1 MiB
+)
+
+// Option configures a [Store] in [New].
+type Option func(*config)
+
+type config struct {
+	prefix        string
+	channel       string // "" until New: derived from the prefix
+	timeout       time.Duration
+	maxRecordSize int
+	logger        *slog.Logger
+	policyCheck   bool
+}
+
+// WithPrefix sets the string every key of the store begins with, so that
+// several applications (or stores) can share one Redis. An empty prefix
+// selects the default.
+//
+// The store keeps a session under prefix+"s:"+id and a user index under
+// prefix+"u:"+userID. Every command touches one key, so the prefix needs no
+// Cluster hash tag; a prefix with one ("{sessions}:") puts every key of the
+// store in one hash slot, on one node.
+//
+// default: "tether:" ([DefaultPrefix])
+func WithPrefix(p string) Option {
+	return func(c *config) {
+		if p != "" {
+			c.prefix = p
+		}
+	}
+}
+
+// WithChannel sets the pub/sub channel the store publishes changed session IDs
+// on, and that [Store.Notify] subscribes to. Stores that share a channel see
+// each other's notifications, so give stores with different prefixes
+// different channels (the default does). An empty name selects the default.
+//
+// default: the prefix followed by "invalidate" ("tether:invalidate")
+func WithChannel(name string) Option {
+	return func(c *config) {
+		if name != "" {
+			c.channel = name
+		}
+	}
+}
+
+// WithTimeout bounds every call of the store, on top of the deadline of the
+// caller's context. The session manager already bounds every store call
+// (session.WithStoreTimeout), so most applications need no timeout here. A
+// non-positive d adds no bound.
+//
+// Deadlines reach the network only if the client was built with
+// ContextTimeoutEnabled: true; otherwise go-redis waits for its own
+// ReadTimeout and WriteTimeout (see [New]).
+//
+// default: 0 (the caller's deadline only)
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		c.timeout = max(d, 0)
+	}
+}
+
+// WithMaxRecordSize bounds a session record: the bytes of its value keys,
+// values and user id, as [store.Record.Size] counts them. A commit that would
+// take a record past it fails with a [*store.TooLargeError] and changes
+// nothing. A change that alone exceeds the bound is refused before any network
+// call. Redis itself accepts values up to 512 MB, but a session is read on
+// every request that uses it: a megabyte is already a slow session. A
+// non-positive n selects the default.
+//
+// default: 1 MiB ([DefaultMaxRecordSize])
+func WithMaxRecordSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxRecordSize = n
+		}
+	}
+}
+
+// WithLogger sets where the store reports what it cannot return to a caller:
+// a maxmemory-policy that lets Redis evict sessions, a client that ignores
+// context deadlines. A nil logger selects the default.
+//
+// default: [slog.Default] at the time New is called
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithPolicyCheck turns the startup check of Redis' maxmemory-policy on or
+// off. When on, [New] starts a goroutine that runs CONFIG GET
+// maxmemory-policy once (on every master of a Cluster) and logs a warning if
+// the policy is anything but noeviction: under memory pressure, such a server
+// evicts sessions, which logs their users out. Servers that refuse CONFIG
+// (most managed services) are skipped quietly. [Store.Close] waits for the
+// check; it gives up after 5 seconds in any case.
+//
+// default: on
+func WithPolicyCheck(on bool) Option {
+	return func(c *config) { c.policyCheck = on }
+}

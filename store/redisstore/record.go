@@ -1,0 +1,142 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tether-go/tether/store"
+)
+
+// Load implements [store.Store] with one HGETALL. A key that exists is live:
+// Redis removes it at its expiry (PEXPIREAT), by the server's clock.
+func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	fields, err := s.client.HGetAll(ctx, s.sessionKey(id)).Result()
+	if err != nil {
+		return nil, s.wrap(ctx, "load", err)
+	}
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	rec, err := decodeRecord(fields)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: load %.12s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// Version implements [store.Versioner] with one HGET.
+func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	v, err := s.client.HGet(ctx, s.sessionKey(id), "m:v").Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.wrap(ctx, "version", err)
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: version %.12s: %w: m:v %q", id, ErrCorrupt, v)
+	}
+	return n, nil
+}
+
+// decodeRecord builds a record from the fields of a session hash. Every field
+// is untrusted: a malformed one is an error matching ErrCorrupt, never a
+// panic, and an unknown one is ignored (a later version may add fields).
+func decodeRecord(fields map[string]string) (*store.Record, error) {
+	rec := &store.Record{}
+	var (
+		to, sealed     string
+		moved, version bool
+		err            error
+	)
+	for f, v := range fields {
+		if key, ok := strings.CutPrefix(f, "v:"); ok {
+			if rec.Values == nil {
+				rec.Values = make(map[string][]byte, len(fields))
+			}
+			rec.Values[key] = []byte(v)
+			continue
+		}
+		switch f {
+		case "m:v":
+			rec.Version, err = strconv.ParseUint(v, 10, 64)
+			version = err == nil
+		case "m:u":
+			rec.UserID = v
+		case "m:c":
+			rec.Created, err = decodeTime(v)
+		case "m:l":
+			rec.LastSeen, err = decodeTime(v)
+		case "m:e":
+			rec.Expires, err = decodeTime(v)
+		case "m:to":
+			to, moved = v, true
+		case "m:sealed":
+			sealed = v
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: field %q: %q", ErrCorrupt, f, trunc(v))
+		}
+	}
+	if !version {
+		return nil, fmt.Errorf("%w: no version", ErrCorrupt)
+	}
+	if moved {
+		if len(rec.Values) > 0 || rec.UserID != "" {
+			return nil, fmt.Errorf("%w: tombstone with values or a user", ErrCorrupt)
+		}
+		rec.Moved = &store.Moved{To: to, Sealed: []byte(sealed)}
+	}
+	return rec, nil
+}
+
+func trunc(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
+
+// Times are stored as Unix milliseconds, the unit of PEXPIREAT; the zero time
+// as an empty string.
+func encodeTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+func decodeTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ms), nil
+}
+
+// expireAt is the PEXPIREAT argument for a record expiring at t. A zero or
+// pre-1970 expiry has passed: Redis deletes the key at once, as any store
+// treats a record whose expiry has passed as gone.
+func expireAt(t time.Time) string {
+	return strconv.FormatInt(max(t.UnixMilli(), 1), 10)
+}

@@ -1,0 +1,241 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tether-go/tether/store"
+)
+
+// The user index of a user is a sorted set under prefix+"u:"+userID: its
+// members are session IDs, scored by when they were indexed (Unix
+// milliseconds by the indexing node's clock). It lives in another hash slot
+// than the sessions it lists, so it is maintained by separate commands: an
+// entry is added before the commit that gives a session its user, and removed
+// after the commit that takes it away. So the index may name sessions that are
+// gone or belong to someone else — readers check every entry against the
+// session itself — but never misses one.
+//
+// Stale entries are removed lazily, by UserSessions, DeleteUser and by
+// indexing a new session when the index has grown past indexPruneAbove
+// entries. An entry younger than indexGrace is never removed, even if its
+// session is not there: it may belong to a commit that indexed the session
+// and has not written it yet.
+const (
+	indexGrace       = time.Minute
+	indexPruneAbove  = 32
+	indexPruneSample = 16
+)
+
+// entry is one member of a user index.
+type entry struct {
+	id    string
+	score int64 // when it was indexed, Unix milliseconds
+}
+
+// indexAdd adds id to user's index, and prunes the oldest entries of an index
+// that has grown past indexPruneAbove.
+func (s *Store) indexAdd(ctx context.Context, user, id string) error {
+	now := time.Now()
+	reply, err := indexAddScript.Run(ctx, s.client, []string{s.userKey(user)},
+		now.UnixMilli(), id, indexPruneAbove, indexPruneSample, now.Add(-indexGrace).UnixMilli()).Slice()
+	if err != nil {
+		return s.wrap(ctx, "commit: user index", err)
+	}
+	if len(reply) == 0 {
+		return nil
+	}
+	var old []entry
+	for i := 0; i+1 < len(reply); i += 2 {
+		id, _ := reply[i].(string)
+		score, _ := reply[i+1].(string)
+		ms, err := strconv.ParseInt(score, 10, 64)
+		if err != nil {
+			ms = 0
+		}
+		old = append(old, entry{id: id, score: ms})
+	}
+	// Pruning is housekeeping: the commit does not fail for it, and what it
+	// misses the next one does.
+	if _, dead, err := s.check(ctx, user, old, now); err == nil && len(dead) > 0 {
+		if err := s.client.ZRem(ctx, s.userKey(user), dead...).Err(); err != nil {
+			s.cfg.logger.Debug("redisstore: pruning a user index failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// entries returns user's index.
+func (s *Store) entries(ctx context.Context, op, user string) ([]entry, error) {
+	zs, err := s.client.ZRangeWithScores(ctx, s.userKey(user), 0, -1).Result()
+	if err != nil {
+		return nil, s.wrap(ctx, op, err)
+	}
+	out := make([]entry, 0, len(zs))
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		out = append(out, entry{id: id, score: int64(z.Score)})
+	}
+	return out, nil
+}
+
+// check reads the metadata of the sessions of entries in one pipeline (one
+// round trip per node), and sorts the entries into the live sessions of user
+// and the entries that can go: their session is gone, expired, moved or
+// someone else's, and they are older than indexGrace.
+func (s *Store) check(ctx context.Context, user string, entries []entry, now time.Time) (live []store.Info, dead []any, err error) {
+	if len(entries) == 0 {
+		return nil, nil, nil
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(entries))
+	for i, e := range entries {
+		cmds[i] = pipe.HMGet(ctx, s.sessionKey(e.id), "m:u", "m:to", "m:c", "m:l", "m:e")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, s.wrap(ctx, "user sessions", err)
+	}
+	cutoff := now.Add(-indexGrace).UnixMilli()
+	for i, e := range entries {
+		if info, ok := sessionInfo(e.id, user, cmds[i].Val()); ok {
+			live = append(live, info)
+		} else if e.score < cutoff {
+			dead = append(dead, e.id)
+		}
+	}
+	return live, dead, nil
+}
+
+// sessionInfo builds the Info of a session from its metadata fields (m:u,
+// m:to, m:c, m:l, m:e), if it is a live session of user. A session whose times
+// do not parse is skipped, not removed: it is not ours to judge.
+func sessionInfo(id, user string, f []any) (store.Info, bool) {
+	if len(f) != 5 {
+		return store.Info{}, false
+	}
+	if u, _ := f[0].(string); u != user || f[1] != nil {
+		return store.Info{}, false
+	}
+	info := store.Info{ID: id, UserID: user}
+	for i, t := range []*time.Time{&info.Created, &info.LastSeen, &info.Expires} {
+		v, _ := f[2+i].(string)
+		var err error
+		if *t, err = decodeTime(v); err != nil {
+			return store.Info{}, false
+		}
+	}
+	return info, true
+}
+
+// UserSessions implements [store.Store]: one ZRANGE, then one pipelined HMGET
+// of every listed session's metadata. Entries whose session is gone are
+// removed (after indexGrace).
+func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	if userID == "" {
+		return nil, nil // "" names no user: anonymous sessions are not indexed
+	}
+	entries, err := s.entries(ctx, "user sessions", userID)
+	if err != nil {
+		return nil, err
+	}
+	live, dead, err := s.check(ctx, userID, entries, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if len(dead) > 0 {
+		if err := s.client.ZRem(ctx, s.userKey(userID), dead...).Err(); err != nil {
+			s.cfg.logger.Debug("redisstore: cleaning a user index failed", "err", err)
+		}
+	}
+	return live, nil
+}
+
+// DeleteUser implements [store.Store]: one ZRANGE, one pipelined script per
+// listed session that deletes it if it (still) belongs to the user, then one
+// ZREM of the entries dealt with. A session indexed while DeleteUser runs may
+// survive it, as it would if it had been created just after.
+func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
+	ctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	if userID == "" {
+		return 0, nil
+	}
+	entries, err := s.entries(ctx, "delete user", userID)
+	if err != nil {
+		return 0, err
+	}
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	cmds, err := s.runPipelined(ctx, deleteIfUserScript, len(entries), func(i int) ([]string, []any) {
+		return []string{s.sessionKey(entries[i].id)}, []any{s.cfg.channel, entries[i].id, userID}
+	})
+	if err != nil {
+		return 0, s.wrap(ctx, "delete user", err)
+	}
+	cutoff := time.Now().Add(-indexGrace).UnixMilli()
+	n := 0
+	var done []any
+	for i, e := range entries {
+		deleted, _ := cmds[i].Int64()
+		n += int(deleted)
+		if deleted == 1 || e.score < cutoff {
+			done = append(done, e.id)
+		}
+	}
+	if len(done) > 0 {
+		if err := s.client.ZRem(ctx, s.userKey(userID), done...).Err(); err != nil {
+			return n, s.wrap(ctx, "delete user: user index", err)
+		}
+	}
+	return n, nil
+}
+
+// runPipelined runs script n times in one pipeline, with the keys and
+// arguments args(i) gives, by EVALSHA, and again by EVAL for the calls that
+// met a node without the script (NOSCRIPT: a restarted or new node).
+func (s *Store) runPipelined(ctx context.Context, script *redis.Script, n int, args func(i int) ([]string, []any)) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, n)
+	pipe := s.client.Pipeline()
+	for i := range n {
+		keys, argv := args(i)
+		cmds[i] = script.EvalSha(ctx, pipe, keys, argv...)
+	}
+	_, _ = pipe.Exec(ctx)
+	var retry []int
+	for i, c := range cmds {
+		if isNoScript(c.Err()) {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		pipe = s.client.Pipeline()
+		for _, i := range retry {
+			keys, argv := args(i)
+			cmds[i] = script.Eval(ctx, pipe, keys, argv...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return cmds, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
+}

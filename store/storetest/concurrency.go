@@ -135,23 +135,34 @@ func testConcurrentSameKey(t *testing.T, e *env) {
 }
 
 // Touch changes times only: racing commits, it must not write back values.
+// Each goroutine writes several times so that touches and commits interleave.
 func testConcurrentTouchAndCommit(t *testing.T, e *env) {
 	s := e.store(t)
 	id := newID()
 	e.create(t, s, id, "", nil)
+	const rounds = 10
 	parallel(t, writers, func(i int) error {
-		if i%2 == 0 {
-			now := e.now()
-			return retry(func() error { return s.Touch(t.Context(), id, now, now.Add(time.Hour)) })
+		for j := range rounds {
+			if i%2 == 0 {
+				now := e.now()
+				if err := retry(func() error { return s.Touch(t.Context(), id, now, now.Add(time.Hour)) }); err != nil {
+					return err
+				}
+				continue
+			}
+			c := e.change(store.Update)
+			c.Set = vals(fmt.Sprintf("key-%d-%d", i, j), "v")
+			if _, err := commitRetry(t.Context(), s, id, c); err != nil {
+				return err
+			}
 		}
-		c := e.change(store.Update)
-		c.Set = vals(fmt.Sprintf("key-%d", i), "v")
-		_, err := commitRetry(t.Context(), s, id, c)
-		return err
+		return nil
 	})
 	want := map[string][]byte{}
 	for i := 1; i < writers; i += 2 {
-		want[fmt.Sprintf("key-%d", i)] = []byte("v")
+		for j := range rounds {
+			want[fmt.Sprintf("key-%d-%d", i, j)] = []byte("v")
+		}
 	}
 	wantValues(t, mustLoad(t, s, id), want)
 }

@@ -1,0 +1,43 @@
+package memcachestore_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/tether-go/tether/internal/testserver"
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/memcachestore"
+	"github.com/tether-go/tether/store/storetest"
+)
+
+// prefix returns a key prefix of its own for one store, so that stores on one
+// server never see each other's records.
+func prefix() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "t" + hex.EncodeToString(b) + ":"
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Memcached(t)
+	client := memcache.New(srv.Addr())
+	t.Cleanup(func() { client.Close() })
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))
+	})
+}
+
+// Two servers behind one client: records and user indexes hash to different
+// servers, so UserSessions and DeleteUser read across both.
+func TestConformanceTwoServers(t *testing.T) {
+	t.Parallel()
+	a, b := testserver.Memcached(t), testserver.Memcached(t)
+	client := memcache.New(a.Addr(), b.Addr())
+	t.Cleanup(func() { client.Close() })
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))
+	})
+}

@@ -257,20 +257,20 @@ func BenchmarkLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = id(i)
+	}
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if rec, err := s.Load(ctx, id(i%n)); rec == nil || err != nil {
+			if rec, err := s.Load(ctx, ids[i%n]); rec == nil || err != nil {
 				b.Fatal(rec, err)
 			}
 			i++
 		}
 	})
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = id(i)
-	}
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {

@@ -16,10 +16,12 @@ import (
 // within as long again: a connection that died without a FIN or RST (a node
 // powered off, a network partition) is noticed within twice notifyPingEvery.
 const (
-	notifyPingEvery  = 5 * time.Second
 	notifyMinBackoff = 50 * time.Millisecond
 	notifyMaxBackoff = 2 * time.Second
 )
+
+// notifyPingEvery is a variable for tests of dead connections.
+var notifyPingEvery = 5 * time.Second
 
 // Notify implements [store.Notifier]. Every write of the store publishes the
 // record's ID on the invalidation channel (WithChannel) from inside the

@@ -1,0 +1,272 @@
+package redisstore_test
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tether-go/tether/internal/testserver"
+	"github.com/tether-go/tether/middleware"
+	"github.com/tether-go/tether/session"
+	"github.com/tether-go/tether/store"
+)
+
+// app is an application behind the session middleware, and a browser that
+// keeps its cookie.
+type app struct {
+	h      http.Handler
+	cookie *http.Cookie
+}
+
+func newApp(t *testing.T, st store.Store, opts ...session.Option) *app {
+	t.Helper()
+	opts = append([]session.Option{session.WithStore(st)}, opts...)
+	m, err := session.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	mux := http.NewServeMux()
+	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		session.From(r.Context()).Set("n", n)
+	})
+	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := session.Get[int](session.From(r.Context()), "n")
+		fmt.Fprint(w, n)
+	})
+	mux.HandleFunc("/nothing", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	})
+	return &app{h: middleware.Sessions(m)(mux)}
+}
+
+// do sends a request with the cookie, and keeps the cookie the response sets.
+func (a *app) do(path string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("GET", path, nil)
+	if a.cookie != nil {
+		req.AddCookie(a.cookie)
+	}
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, req)
+	for _, c := range rec.Result().Cookies() {
+		a.cookie = c
+	}
+	return rec
+}
+
+// commandStats returns INFO commandstats as calls per command, leaving out
+// what the test itself and connection setup send.
+func commandStats(t *testing.T, admin *redis.Client) map[string]int64 {
+	t.Helper()
+	info, err := admin.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := map[string]int64{}
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		switch cmd, _, _ := strings.Cut(name, "|"); cmd {
+		case "info", "config", "client", "hello", "ping", "select":
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		n, _ := strconv.ParseInt(calls, 10, 64)
+		stats[name] = n
+	}
+	return stats
+}
+
+func resetStats(t *testing.T, admin *redis.Client) {
+	t.Helper()
+	if err := admin.ConfigResetStat(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The cost of requests in Redis commands, counted by the server: nothing for
+// a request that ignores its session, one HGETALL for a read and no write for
+// a request that changes nothing, one touch in 50 reads over 200 seconds with
+// a 30-minute idle timeout, and no read for a request that only sets.
+func TestRequestCosts(t *testing.T) {
+	rdb := testserver.Redis(t)
+	client := newClient(t, rdb.Addr())
+	admin := newClient(t, rdb.Addr())
+	clk := &fakeClock{now: time.Now()}
+	st := newStore(t, client)
+	a := newApp(t, st, session.WithClock(clk.Now), session.WithIdleTimeout(30*time.Minute))
+	// Scripts are loaded into a server by their first use (EVALSHA fails with
+	// NOSCRIPT, EVAL follows): use each once, so that counts are steady.
+	warm := newID()
+	create(t, st, warm, "")
+	if err := st.Touch(t.Context(), warm, time.Now(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	if rec := a.do("/set?n=5"); rec.Code != http.StatusOK || a.cookie == nil {
+		t.Fatalf("first request: %d, cookie %v", rec.Code, a.cookie)
+	}
+
+	resetStats(t, admin)
+	a.do("/nothing")
+	if s := commandStats(t, admin); len(s) != 0 {
+		t.Errorf("a request that ignores its session sent %v, want nothing", s)
+	}
+
+	resetStats(t, admin)
+	if rec := a.do("/read"); rec.Body.String() != "5" {
+		t.Fatalf("read %q, want 5", rec.Body.String())
+	}
+	if s := commandStats(t, admin); len(s) != 1 || s["hgetall"] != 1 {
+		t.Errorf("a read sent %v, want one HGETALL and nothing else", s)
+	}
+
+	resetStats(t, admin)
+	for range 50 {
+		clk.Advance(4 * time.Second)
+		if rec := a.do("/read"); rec.Code != http.StatusOK || rec.Body.String() != "5" {
+			t.Fatalf("read: %d %q", rec.Code, rec.Body.String())
+		}
+	}
+	s := commandStats(t, admin)
+	if s["hgetall"] != 50 || s["evalsha"] != 1 {
+		t.Errorf("50 reads over 200 s sent %d HGETALL and %d EVALSHA (touch), want 50 and 1; all: %v", s["hgetall"], s["evalsha"], s)
+	}
+	// The touch script's own commands aside, nothing else.
+	for cmd := range s {
+		switch cmd {
+		case "hgetall", "evalsha", "hmget", "hincrby", "hset", "pexpireat", "publish":
+		default:
+			t.Errorf("50 reads sent %s", cmd)
+		}
+	}
+
+	resetStats(t, admin)
+	a.do("/set?n=6")
+	if s := commandStats(t, admin); s["hgetall"] != 0 || s["evalsha"] != 1 {
+		t.Errorf("a request that only sets sent %v, want one EVALSHA and no HGETALL", s)
+	}
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+const storeTimeout = 500 * time.Millisecond
+
+// faultClient is a client tuned for fast failure: short dial and I/O
+// timeouts, and the caller's deadline honoured.
+func faultClient(t *testing.T, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr:                  addr,
+		ContextTimeoutEnabled: true,
+		DialTimeout:           100 * time.Millisecond,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// wantUnavailable checks that a request fails with 503 within the store
+// timeout (plus slack for a loaded machine), without clearing the cookie.
+func wantUnavailable(t *testing.T, a *app, path string) {
+	t.Helper()
+	cookie := a.cookie
+	start := time.Now()
+	rec := a.do(path)
+	took := time.Since(start)
+	t.Logf("%s during the outage: %d in %v", path, rec.Code, took)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("%s during the outage: %d, want 503", path, rec.Code)
+	}
+	if took > storeTimeout+300*time.Millisecond {
+		t.Errorf("%s during the outage took %v, want at most the store timeout %v", path, took, storeTimeout)
+	}
+	if len(rec.Result().Cookies()) != 0 {
+		t.Errorf("%s during the outage set cookies %v: an outage must not log anyone out", path, rec.Result().Cookies())
+	}
+	a.cookie = cookie
+}
+
+// A stopped server: requests fail fast with 503 and keep their cookie; once
+// the server is back (with its data, from its append-only file), the same
+// cookie finds the same session, without restarting the application.
+func TestOutage(t *testing.T) {
+	rdb := testserver.Redis(t, testserver.WithRedisArgs("--appendonly", "yes", "--appendfsync", "always"))
+	client := faultClient(t, rdb.Addr())
+	a := newApp(t, newStore(t, client), session.WithStoreTimeout(storeTimeout))
+	a.do("/set?n=7")
+	cookie := a.cookie
+
+	rdb.Stop()
+	for _, path := range []string{"/read", "/set?n=8", "/read"} {
+		wantUnavailable(t, a, path)
+	}
+	if rec := a.do("/nothing"); rec.Code != http.StatusOK {
+		t.Errorf("a request that ignores its session during the outage: %d, want 200", rec.Code)
+	}
+
+	rdb.Start()
+	if rec := a.do("/read"); rec.Code != http.StatusOK || rec.Body.String() != "7" {
+		t.Errorf("read after the restart: %d %q, want 200 7", rec.Code, rec.Body.String())
+	}
+	if a.cookie.Value != cookie.Value {
+		t.Error("the session cookie changed across the outage")
+	}
+	if rec := a.do("/set?n=9"); rec.Code != http.StatusOK {
+		t.Errorf("write after the restart: %d", rec.Code)
+	}
+	if rec := a.do("/read"); rec.Body.String() != "9" {
+		t.Errorf("read after a write after the restart: %q, want 9", rec.Body.String())
+	}
+}
+
+// A server that stops answering without closing connections (frozen, or
+// behind a partition): requests fail with 503 at the store timeout, not at
+// go-redis' read timeout; when it answers again, service resumes.
+func TestHungServer(t *testing.T) {
+	rdb := testserver.Redis(t)
+	p := newProxy(t, rdb.Addr())
+	client := faultClient(t, p.Addr())
+	a := newApp(t, newStore(t, client), session.WithStoreTimeout(storeTimeout))
+	a.do("/set?n=3")
+
+	p.freeze()
+	wantUnavailable(t, a, "/read")
+	wantUnavailable(t, a, "/set?n=4")
+	p.thaw()
+	if rec := a.do("/read"); rec.Code != http.StatusOK {
+		t.Fatalf("read after the server answers again: %d", rec.Code)
+	}
+	// The write that timed out may or may not have been applied: the client
+	// was told it failed, and either outcome is consistent.
+	if rec := a.do("/read"); rec.Body.String() != "3" && rec.Body.String() != "4" {
+		t.Errorf("read after the hang: %q, want 3 or 4", rec.Body.String())
+	}
+}

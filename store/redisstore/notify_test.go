@@ -1,0 +1,206 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tether-go/tether/internal/testserver"
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/redisstore"
+)
+
+// notification is a running Notify call.
+type notification struct {
+	events   chan store.Event
+	returned chan error
+	cancel   context.CancelFunc
+}
+
+func notify(t *testing.T, s *redisstore.Store) *notification {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &notification{events: make(chan store.Event, 1024), returned: make(chan error, 1), cancel: cancel}
+	go func() {
+		n.returned <- s.Notify(ctx, func(ev store.Event) {
+			select {
+			case n.events <- ev:
+			default:
+				t.Error("event channel full")
+			}
+		})
+	}()
+	t.Cleanup(func() { n.stop(t) })
+	return n
+}
+
+// stop cancels Notify and returns what it returned, failing the test if it
+// does not return within a second.
+func (n *notification) stop(t *testing.T) error {
+	t.Helper()
+	n.cancel()
+	select {
+	case err := <-n.returned:
+		n.returned <- err // for a second stop
+		return err
+	case <-time.After(time.Second):
+		t.Fatal("Notify has not returned a second after its context was cancelled")
+		return nil
+	}
+}
+
+// want waits for an event matching ok, skipping others (but not Lost, unless
+// it is wanted), and fails after timeout.
+func (n *notification) want(t *testing.T, what string, timeout time.Duration, ok func(store.Event) bool) store.Event {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev := <-n.events:
+			if ok(ev) {
+				return ev
+			}
+		case err := <-n.returned:
+			t.Fatalf("waiting for %s: Notify returned %v", what, err)
+		case <-deadline:
+			t.Fatalf("no %s within %v", what, timeout)
+		}
+	}
+}
+
+func isReset(ev store.Event) bool { return ev.Reset }
+func isLost(ev store.Event) bool  { return ev.Lost }
+func isID(id string) func(store.Event) bool {
+	return func(ev store.Event) bool { return ev.ID == id }
+}
+
+func create(t testing.TB, s store.Store, id, user string) {
+	t.Helper()
+	now := time.Now()
+	if _, err := s.Commit(context.Background(), id, store.Change{Mode: store.Create, UserID: user, Created: now, LastSeen: now, Expires: now.Add(time.Hour), Set: map[string][]byte{"a": []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Reset first; an event for every commit of another node; a killed
+// subscription is Lost, then Reset again; cancelling returns, leaving no
+// goroutine.
+func TestNotify(t *testing.T) {
+	// Registered first, so it runs after every other cleanup: the servers and
+	// clients are gone by then, and so must be Notify's goroutines.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	rdb := testserver.Redis(t)
+	listener := newClient(t, rdb.Addr())
+	writer := newClient(t, rdb.Addr()) // another node of the application
+	s := redisstore.New(listener, redisstore.WithPolicyCheck(false), redisstore.WithPrefix("n:"))
+	defer s.Close()
+	other := redisstore.New(writer, redisstore.WithPolicyCheck(false), redisstore.WithPrefix("n:"))
+	defer other.Close()
+
+	n := notify(t, s)
+	if ev := n.want(t, "first event", 5*time.Second, func(store.Event) bool { return true }); !ev.Reset {
+		t.Fatalf("first event %+v, want Reset", ev)
+	}
+	id := newID()
+	create(t, other, id, "")
+	n.want(t, "event of another node's commit", 2*time.Second, isID(id))
+
+	// Kill the subscription's connection: Lost, then Reset, then events.
+	if err := writer.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	n.want(t, "Lost after CLIENT KILL", 2*time.Second, isLost)
+	n.want(t, "Reset after resubscribing", 5*time.Second, isReset)
+	id2 := newID()
+	create(t, other, id2, "")
+	n.want(t, "event after resubscribing", 2*time.Second, isID(id2))
+
+	if err := n.stop(t); !errors.Is(err, context.Canceled) {
+		t.Errorf("Notify returned %v, want context.Canceled", err)
+	}
+}
+
+// A server that goes away is Lost; when it is back, Reset.
+func TestNotifyServerRestart(t *testing.T) {
+	rdb := testserver.Redis(t)
+	client := newClient(t, rdb.Addr())
+	s := newStore(t, client, redisstore.WithPolicyCheck(false))
+	n := notify(t, s)
+	n.want(t, "Reset", 5*time.Second, isReset)
+	rdb.Stop()
+	n.want(t, "Lost after the server stopped", 2*time.Second, isLost)
+	rdb.Start()
+	n.want(t, "Reset after the server restarted", 5*time.Second, isReset)
+	id := newID()
+	create(t, s, id, "")
+	n.want(t, "event after the restart", 2*time.Second, isID(id))
+}
+
+// A connection that goes silent without breaking (a frozen server, a
+// partition) is declared Lost when a PING goes unanswered.
+func TestNotifyUnansweredPing(t *testing.T) {
+	defer redisstore.SetNotifyPingEvery(200 * time.Millisecond)()
+	rdb := testserver.Redis(t)
+	p := newProxy(t, rdb.Addr())
+	client := newClient(t, p.Addr())
+	s := newStore(t, client, redisstore.WithPolicyCheck(false))
+	n := notify(t, s)
+	n.want(t, "Reset", 5*time.Second, isReset)
+	p.freeze()
+	start := time.Now()
+	n.want(t, "Lost while frozen", 2*time.Second, isLost)
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("Lost after %v, sooner than one PING interval", d)
+	}
+	p.thaw()
+	n.want(t, "Reset after thawing", 5*time.Second, isReset)
+	n.stop(t)
+}
+
+// Closing the store ends Notify with ErrClosed.
+func TestNotifyClose(t *testing.T) {
+	rdb := testserver.Redis(t)
+	client := newClient(t, rdb.Addr())
+	s := redisstore.New(client, redisstore.WithPolicyCheck(false))
+	n := notify(t, s)
+	n.want(t, "Reset", 5*time.Second, isReset)
+	s.Close()
+	select {
+	case err := <-n.returned:
+		if !errors.Is(err, redisstore.ErrClosed) {
+			t.Errorf("Notify returned %v after Close, want ErrClosed", err)
+		}
+		n.returned <- err
+	case <-time.After(time.Second):
+		t.Fatal("Notify has not returned a second after Close")
+	}
+}
+
+// In a Cluster, commits on every master reach a subscriber on any node.
+func TestNotifyCluster(t *testing.T) {
+	cluster := testserver.RedisCluster(t)
+	client := newClusterClient(t, cluster.Addrs())
+	s := newStore(t, client, redisstore.WithPrefix("nc:"))
+	n := notify(t, s)
+	n.want(t, "Reset", 5*time.Second, isReset)
+	masters := map[string]bool{}
+	for i := 0; len(masters) < 3; i++ {
+		if i == 100 {
+			t.Fatalf("100 sessions landed on %d masters only", len(masters))
+		}
+		id := newID()
+		node, err := client.MasterForKey(t.Context(), "nc:s:"+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if masters[node.Options().Addr] {
+			continue
+		}
+		masters[node.Options().Addr] = true
+		create(t, s, id, "")
+		n.want(t, "event of a commit on "+node.Options().Addr, 2*time.Second, isID(id))
+	}
+}

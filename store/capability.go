@@ -41,7 +41,7 @@ type Event struct {
 // more cheaply than loading it (Memcached). The hybrid tier revalidates cached
 // entries with it when the store is not a [Notifier].
 type Versioner interface {
-	// Version returns the record's current version, or 0 if it is missing,
+	// Version returns the record's current version, or 0 if it is missing or
 	// expired. A tombstone has a version of its own.
 	Version(ctx context.Context, id string) (uint64, error)
 }

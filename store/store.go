@@ -47,7 +47,8 @@ type Store interface {
 	// until expires. It succeeds only if the record exists, is not a
 	// tombstone, and its version is ifVersion: otherwise it returns
 	// ErrNotFound, a *MovedError, or ErrConflict respectively, and changes
-	// nothing. The tombstone keeps no values and leaves the user index.
+	// nothing. The tombstone keeps no values and no user id (it leaves the
+	// user index), keeps Created, and gets a higher version.
 	Move(ctx context.Context, id string, m Moved, expires time.Time, ifVersion uint64) error
 
 	// Delete removes the record (or tombstone) under id and its user index
@@ -62,6 +63,9 @@ type Store interface {
 
 	// DeleteUser deletes every record indexed under userID, and the index, and
 	// returns how many live records it deleted.
+	//
+	// The empty user id indexes nothing: UserSessions("") returns no records
+	// and DeleteUser("") deletes none.
 	DeleteUser(ctx context.Context, userID string) (int, error)
 }
 
@@ -86,7 +90,9 @@ type Record struct {
 	Expires time.Time
 
 	// Version increases with every successful write to the record (Commit,
-	// Touch). Create makes version 1. Caches use it to order writes.
+	// Touch, Move: a tombstone's version is above the record's). Create makes
+	// version 1, also when it reuses an ID whose record was deleted or
+	// expired. Caches use it to order writes.
 	Version uint64
 
 	// Moved is non-nil if the record is a tombstone left by a rotation.
@@ -157,9 +163,11 @@ type Change struct {
 	SetUserID bool
 	UserID    string
 
-	// LastSeen and Expires replace the record's. Create always sets both. An
-	// Update may leave both zero to keep the stored ones: a request that only
-	// sets values never loaded the record and cannot compute its deadline.
+	// LastSeen and Expires replace the record's. Create always sets both; a
+	// Create whose Expires has already passed succeeds and leaves nothing
+	// loadable. An Update may leave either zero to keep the stored one: a
+	// request that only sets values never loaded the record and cannot
+	// compute its deadline.
 	LastSeen time.Time
 	Expires  time.Time
 }
@@ -178,6 +186,8 @@ func (c *Change) Empty() bool {
 // Apply applies c's value changes to values in place, in the documented order,
 // and returns values (allocated if nil). Backends that merge in Go (memory,
 // compare-and-swap loops) share it so that the order is the same everywhere.
+// The value slices of c.Set are shared, not copied: a store that keeps the
+// result must copy them, since Commit must not retain c.
 func (c *Change) Apply(values map[string][]byte) map[string][]byte {
 	if values == nil {
 		values = make(map[string][]byte, len(c.Set))

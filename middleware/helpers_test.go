@@ -17,27 +17,8 @@ import (
 	"github.com/tether-go/tether/session"
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/memstore"
+	"github.com/tether-go/tether/store/storetest"
 )
-
-// clock is a settable time source shared by the manager and the store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // counting wraps a real store, counts calls by method, and can be told to
 // fail them: the fault injection the memory store cannot do by itself.
@@ -124,7 +105,7 @@ func (c *counting) Delete(ctx context.Context, id string) error {
 // clock and a call-counting store.
 type env struct {
 	t     testing.TB
-	clock *clock
+	clock *storetest.Clock
 	mem   *memstore.Store
 	store *counting
 	m     *session.Manager
@@ -154,7 +135,7 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t testing.TB, opts ...session.Option) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), logs: &syncBuffer{}}
+	e := &env{t: t, clock: storetest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), logs: &syncBuffer{}}
 	e.mem = memstore.New(memstore.WithClock(e.clock.Now))
 	t.Cleanup(func() { e.mem.Close() })
 	e.store = &counting{Store: e.mem}

@@ -2,10 +2,10 @@ package redisstore
 
 import "time"
 
-// SetNotifyPingEvery shortens Notify's PING interval for a test, and returns
+// SetNotifyHeartbeat shortens Notify's heartbeat interval for a test, and returns
 // the function that restores it. Call it before Notify starts.
-func SetNotifyPingEvery(d time.Duration) (restore func()) {
-	old := notifyPingEvery
-	notifyPingEvery = d
-	return func() { notifyPingEvery = old }
+func SetNotifyHeartbeat(d time.Duration) (restore func()) {
+	old := notifyHeartbeat
+	notifyHeartbeat = d
+	return func() { notifyHeartbeat = old }
 }

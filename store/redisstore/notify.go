@@ -2,8 +2,10 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,17 +13,16 @@ import (
 	"github.com/tether-go/tether/store"
 )
 
-// Timing of Notify's subscription. A silent subscription is checked with a
-// PING after notifyPingEvery, and declared lost if the PING is not answered
-// within as long again: a connection that died without a FIN or RST (a node
-// powered off, a network partition) is noticed within twice notifyPingEvery.
+// Backoff between subscription attempts.
 const (
 	notifyMinBackoff = 50 * time.Millisecond
 	notifyMaxBackoff = 2 * time.Second
 )
 
-// notifyPingEvery is a variable for tests of dead connections.
-var notifyPingEvery = 5 * time.Second
+// notifyHeartbeat is the heartbeat interval of a subscription: one that stops
+// hearing what the store's writes publish is noticed within twice as long. It
+// is a variable for tests.
+var notifyHeartbeat = 5 * time.Second
 
 // Notify implements [store.Notifier]. Every write of the store publishes the
 // record's ID on the invalidation channel (WithChannel) from inside the
@@ -31,9 +32,17 @@ var notifyPingEvery = 5 * time.Second
 //   - with Reset once the server has confirmed the subscription, and again
 //     after every re-subscription;
 //   - with the ID of every record any store on the channel changed;
-//   - with Lost when the subscription fails (the connection broke or a PING
-//     went unanswered); it then subscribes again, backing off from 50
-//     milliseconds to 2 seconds between attempts.
+//   - with Lost when the subscription fails: its connection broke, or a
+//     heartbeat it published did not come back (see below); it then
+//     subscribes again, backing off from 50 milliseconds to 2 seconds between
+//     attempts.
+//
+// Every 5 seconds the subscription publishes a heartbeat, through the store's
+// client as writes do, on a channel of its own, and expects to hear it back
+// before the next one. This catches what a PING cannot: a connection that
+// died silently, and, with Sentinel, a subscription left on a demoted master
+// while writes go to the new one. A subscription that stops hearing the
+// store's writes is declared Lost within 10 seconds.
 //
 // Notify returns ctx's error when ctx is done, or [ErrClosed] when the store
 // is closed, and leaves no goroutine behind. In a Cluster, Redis forwards
@@ -70,8 +79,17 @@ func (s *Store) Notify(ctx context.Context, fn func(store.Event)) error {
 
 // subscribe runs one subscription until it fails or ctx is done, and reports
 // whether it got as far as a Reset (so a Lost is owed).
+//
+// A subscription can fail silently: a connection that died without a FIN, or
+// (with Sentinel) a subscription still on an old master that was demoted while
+// writes go to the new one. So besides the invalidation channel it subscribes
+// to a heartbeat channel of its own, and every notifyHeartbeat publishes a
+// heartbeat there through the store's client, the way writes publish. A
+// heartbeat not heard back by the next one means the subscription does not
+// hear what writes publish: it is lost.
 func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool) {
-	ps := s.client.Subscribe(ctx, s.cfg.channel)
+	beat := s.cfg.channel + ":heartbeat:" + rand.Text()
+	ps := s.client.Subscribe(ctx, s.cfg.channel, beat)
 	// A blocked read does not watch ctx: closing the PubSub ends it.
 	closed := make(chan struct{})
 	unblock := context.AfterFunc(ctx, func() {
@@ -86,33 +104,61 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 		}
 	}()
 
-	pinged := false
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, notifyPingEvery)
-		if err != nil {
-			if ctx.Err() != nil || !isTimeout(err) || pinged {
-				if live && ctx.Err() == nil {
-					s.cfg.logger.Debug("redisstore: invalidation subscription lost", "err", err)
-				}
-				return live
-			}
-			if err := ps.Ping(ctx); err != nil {
-				return live
-			}
-			pinged = true
-			continue
+	lost := func(why string, err error) bool {
+		if live && ctx.Err() == nil {
+			s.cfg.logger.Debug("redisstore: invalidation subscription lost", "why", why, "err", err)
 		}
-		pinged = false
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind == "subscribe" && m.Channel == s.cfg.channel {
-				live = true
-				fn(store.Event{Reset: true})
+		return live
+	}
+	var (
+		confirmed int
+		sent      int    // heartbeats sent
+		pending   string // the heartbeat awaited, "" if none
+		next      = time.Now().Add(notifyHeartbeat)
+	)
+	for {
+		if wait := time.Until(next); wait > 0 {
+			msg, err := ps.ReceiveTimeout(ctx, wait)
+			if err == nil {
+				switch m := msg.(type) {
+				case *redis.Subscription:
+					if m.Kind == "subscribe" && (m.Channel == s.cfg.channel || m.Channel == beat) {
+						if confirmed++; confirmed == 2 {
+							live = true
+							fn(store.Event{Reset: true})
+						}
+					}
+				case *redis.Message:
+					switch {
+					case m.Channel == beat:
+						if m.Payload == pending {
+							pending = ""
+						}
+					case live && m.Channel == s.cfg.channel:
+						fn(store.Event{ID: m.Payload})
+					}
+				}
+				continue
 			}
-		case *redis.Message:
-			if live && m.Channel == s.cfg.channel {
-				fn(store.Event{ID: m.Payload})
+			if ctx.Err() != nil || !isTimeout(err) {
+				return lost("receive", err)
 			}
+		}
+		// Heartbeat time.
+		if pending != "" {
+			return lost("heartbeat not heard back", nil)
+		}
+		next = time.Now().Add(notifyHeartbeat)
+		if !live {
+			continue // a subscription that is not confirmed yet fails by itself
+		}
+		sent++
+		pending = strconv.Itoa(sent)
+		pctx, cancel := context.WithTimeout(ctx, notifyHeartbeat)
+		err := s.client.Publish(pctx, beat, pending).Err()
+		cancel()
+		if err != nil {
+			return lost("heartbeat", err)
 		}
 	}
 }

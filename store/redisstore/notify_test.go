@@ -140,9 +140,9 @@ func TestNotifyServerRestart(t *testing.T) {
 }
 
 // A connection that goes silent without breaking (a frozen server, a
-// partition) is declared Lost when a PING goes unanswered.
-func TestNotifyUnansweredPing(t *testing.T) {
-	defer redisstore.SetNotifyPingEvery(200 * time.Millisecond)()
+// partition) is declared Lost when a heartbeat does not come back.
+func TestNotifyFrozenConnection(t *testing.T) {
+	t.Cleanup(redisstore.SetNotifyHeartbeat(200 * time.Millisecond)) // restored after Notify stops
 	rdb := testserver.Redis(t)
 	p := newProxy(t, rdb.Addr())
 	client := newClient(t, p.Addr())
@@ -153,7 +153,7 @@ func TestNotifyUnansweredPing(t *testing.T) {
 	start := time.Now()
 	n.want(t, "Lost while frozen", 2*time.Second, isLost)
 	if d := time.Since(start); d < 200*time.Millisecond {
-		t.Errorf("Lost after %v, sooner than one PING interval", d)
+		t.Errorf("Lost after %v, sooner than one heartbeat interval", d)
 	}
 	p.thaw()
 	n.want(t, "Reset after thawing", 5*time.Second, isReset)

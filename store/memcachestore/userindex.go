@@ -61,7 +61,9 @@ func unmarshalIndex(b []byte) (*index, error) {
 	b = b[1:]
 	uvarint := func() (uint64, bool) {
 		v, n := binary.Uvarint(b)
-		if n <= 0 {
+		// Refuse overlong encodings too, so that an index has one
+		// encoding only.
+		if n <= 0 || n != uvarintSize(v) {
 			return 0, false
 		}
 		b = b[n:]
@@ -104,3 +106,12 @@ func unmarshalIndex(b []byte) (*index, error) {
 // maxUnix bounds the Unix seconds an index holds: far beyond any session,
 // and small enough that arithmetic on it cannot overflow.
 const maxUnix = 1 << 40
+
+// uvarintSize is the length of the shortest encoding of v.
+func uvarintSize(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}

@@ -81,6 +81,12 @@ func (s *Store) recordKey(id string) (string, bool) {
 	return s.cfg.prefix + "s:" + id, true
 }
 
+// errInvalidID is returned by writes given an ID that cannot be part of a
+// memcached key; the session manager never makes one.
+func errInvalidID(op, id string) error {
+	return fmt.Errorf("memcachestore: %s: ID %q cannot be part of a memcached key", op, id)
+}
+
 // indexKey returns the key of the user index of user. User ids may hold any
 // byte, which memcached keys cannot, hence the hash.
 func (s *Store) indexKey(user string) string {

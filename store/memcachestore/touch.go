@@ -2,7 +2,6 @@ package memcachestore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -82,10 +81,4 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 		}
 	}
 	return s.errConflict("touch")
-}
-
-// errInvalidID is returned by writes given an ID that cannot be part of a
-// memcached key; the session manager never makes one.
-func errInvalidID(op, id string) error {
-	return fmt.Errorf("memcachestore: %s: ID %q cannot be part of a memcached key", op, id)
 }

@@ -1,0 +1,162 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/internal/testserver"
+	"github.com/tether-go/tether/middleware"
+	"github.com/tether-go/tether/session"
+)
+
+// TestFault: Postgres goes down in the middle of a session's life (pg_ctl
+// stop -m immediate) and comes back. Through the session manager and the
+// middleware: while it is down every request fails fast with a 5xx and no one
+// is logged out; once it is back the same store (no restart) serves the
+// session again, the listener has re-subscribed, and every write that was
+// acknowledged before the outage is there.
+func TestFault(t *testing.T) {
+	const storeTimeout = time.Second
+	pg := testserver.Postgres(t)
+	pool := newPool(t, pg)
+	st := newStore(t, pool)
+	m, err := session.New(session.WithStore(st), session.WithStoreTimeout(storeTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /write", func(w http.ResponseWriter, r *http.Request) {
+		k := r.FormValue("k")
+		session.From(r.Context()).Set(k, "value of "+k)
+		io.WriteString(w, "saved")
+	})
+	mux.HandleFunc("GET /read", func(w http.ResponseWriter, r *http.Request) {
+		k := r.FormValue("k")
+		v, ok := session.Get[string](session.From(r.Context()), k)
+		if !ok {
+			http.Error(w, "missing "+k, http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, v)
+	})
+	srv := httptest.NewServer(middleware.Sessions(m)(mux))
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+
+	type response struct {
+		status  int
+		body    string
+		took    time.Duration
+		cookies []*http.Cookie
+	}
+	do := func(method, path, k string) response {
+		t.Helper()
+		start := time.Now()
+		resp, err := client.Do(must(http.NewRequest(method, srv.URL+path+"?k="+url.QueryEscape(k), nil)))
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{resp.StatusCode, strings.TrimSpace(string(b)), time.Since(start), resp.Cookies()}
+	}
+
+	// Before: acknowledged writes.
+	var acked []string
+	for i := range 5 {
+		k := fmt.Sprintf("before-%d", i)
+		if r := do("POST", "/write", k); r.status != http.StatusOK {
+			t.Fatalf("write %s: %d %s", k, r.status, r.body)
+		}
+		acked = append(acked, k)
+	}
+	events, stopNotify := notifications(t, st)
+	wantEvent(t, events, "the first Reset", isReset)
+
+	pg.Stop()
+
+	// Down: every request fails, fast, with a 5xx, and does not clear the
+	// cookie.
+	var slowest time.Duration
+	for i := range 6 {
+		method, path, k := "GET", "/read", "before-0"
+		if i%2 == 1 {
+			method, path, k = "POST", "/write", fmt.Sprintf("during-%d", i)
+		}
+		r := do(method, path, k)
+		slowest = max(slowest, r.took)
+		if r.status < 500 {
+			t.Errorf("%s %s while Postgres is down: %d %q, want a 5xx", method, path, r.status, r.body)
+		}
+		if r.took > storeTimeout+500*time.Millisecond {
+			t.Errorf("%s %s while Postgres is down took %v, want at most the store timeout (%v)", method, path, r.took, storeTimeout)
+		}
+		for _, c := range r.cookies {
+			if c.MaxAge < 0 {
+				t.Errorf("%s %s while Postgres is down cleared cookie %s: the outage logged the user out", method, path, c.Name)
+			}
+		}
+	}
+	wantEvent(t, events, "Lost while Postgres is down", isLost)
+
+	t.Logf("while down: slowest request %v", slowest)
+	pg.Start()
+
+	// Back: the same store recovers by itself.
+	restarted := time.Now()
+	deadline := restarted.Add(20 * time.Second)
+	for {
+		r := do("GET", "/read", "before-0")
+		if r.status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d %q 20s after Postgres came back", r.status, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("first success %v after the restart", time.Since(restarted))
+	wantEvent(t, events, "Reset after Postgres came back", isReset)
+	t.Logf("listener re-subscribed %v after the restart", time.Since(restarted))
+	if r := do("POST", "/write", "after"); r.status != http.StatusOK {
+		t.Fatalf("write after recovery: %d %s", r.status, r.body)
+	}
+	acked = append(acked, "after")
+	id := newID()
+	create(t, st, id, "")
+	wantEvent(t, events, "an event after recovery", isID(id))
+
+	for _, k := range acked {
+		if r := do("GET", "/read", k); r.status != http.StatusOK || r.body != "value of "+k {
+			t.Errorf("acknowledged write %s after the outage: %d %q", k, r.status, r.body)
+		}
+	}
+	for i := 1; i < 6; i += 2 {
+		// Not acknowledged, and indeed not saved.
+		if r := do("GET", "/read", fmt.Sprintf("during-%d", i)); r.status != http.StatusNotFound {
+			t.Errorf("write refused during the outage: now %d %q", r.status, r.body)
+		}
+	}
+	if err := stopNotify(); err != context.Canceled {
+		t.Errorf("Notify returned %v, want context.Canceled", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

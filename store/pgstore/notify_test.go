@@ -1,0 +1,213 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
+
+	"github.com/tether-go/tether/store"
+)
+
+// notifications runs s.Notify in a goroutine and returns its events, and a
+// function that cancels it and returns what Notify returned.
+func notifications(t *testing.T, s *Store) (<-chan store.Event, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan store.Event, 1024)
+	returned := make(chan error, 1)
+	go func() {
+		returned <- s.Notify(ctx, func(ev store.Event) {
+			select {
+			case ch <- ev:
+			default:
+				t.Error("event channel full")
+			}
+		})
+	}()
+	stopped := false
+	var result error
+	stop := func() error {
+		if stopped {
+			return result
+		}
+		stopped = true
+		cancel()
+		select {
+		case result = <-returned:
+		case <-time.After(5 * time.Second):
+			result = errors.New("Notify did not return within 5s of its context's cancellation")
+		}
+		return result
+	}
+	t.Cleanup(func() { stop() })
+	return ch, stop
+}
+
+func wantEvent(t *testing.T, ch <-chan store.Event, what string, match func(store.Event) bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-ch:
+			if match(ev) {
+				return
+			}
+			if ev.Lost || ev.Reset {
+				t.Fatalf("waiting for %s: unexpected %+v", what, ev)
+			}
+		case <-deadline:
+			t.Fatalf("no %s within 10s", what)
+		}
+	}
+}
+
+func isReset(ev store.Event) bool { return ev.Reset && !ev.Lost && ev.ID == "" }
+func isLost(ev store.Event) bool  { return ev.Lost && !ev.Reset && ev.ID == "" }
+func isID(id string) func(store.Event) bool {
+	return func(ev store.Event) bool { return ev.ID == id && !ev.Lost && !ev.Reset }
+}
+
+func create(t *testing.T, s *Store, id, user string) {
+	t.Helper()
+	now := time.Now()
+	c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: user,
+		Set: map[string][]byte{"k": []byte("v")}}
+	if _, err := s.Commit(ctxT(t), id, c); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+}
+
+// listenerPID finds the backend listening for s: the one whose last query
+// was its LISTEN.
+func listenerPID(t *testing.T, pool *pgxpool.Pool, s *Store) int32 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var pid int32
+		err := pool.QueryRow(ctxT(t), `SELECT pid FROM pg_stat_activity WHERE query = $1`, "LISTEN "+s.n.listen).Scan(&pid)
+		if err == nil {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no backend listening on %s: %v", s.n.listen, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// lastQuery returns the last query of backend pid, "" if it is gone.
+func lastQuery(t *testing.T, pool *pgxpool.Pool, pid int32) string {
+	t.Helper()
+	var q string
+	if err := pool.QueryRow(ctxT(t), `SELECT coalesce((SELECT query FROM pg_stat_activity WHERE pid = $1), '')`, pid).Scan(&q); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// The listener: Reset first; an event for each write of another store
+// instance; its backend terminated, Lost then Reset and events again, without
+// a new Notify call; cancelled, it returns and leaves no goroutine.
+var _ = backendTest("NotifierReconnects", func(t *testing.T, shared *pgxpool.Pool) {
+	ignore := goleak.IgnoreCurrent()
+	table, channel := "notify_"+randHex(4), "ch_"+randHex(4)
+	pool, err := pgxpool.New(ctxT(t), shared.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	listening := newStore(t, pool, WithTable(table), WithChannel(channel))
+	writer := newStore(t, shared, WithTable(table), WithChannel(channel))
+
+	ch, stop := notifications(t, listening)
+	wantEvent(t, ch, "the first Reset", isReset)
+	id := newID()
+	create(t, writer, id, "u")
+	wantEvent(t, ch, "the event of a Create by another store", isID(id))
+
+	pid := listenerPID(t, shared, listening)
+	var ok bool
+	if err := shared.QueryRow(ctxT(t), "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
+	}
+	wantEvent(t, ch, "Lost after the backend was terminated", isLost)
+	wantEvent(t, ch, "Reset after reconnecting", isReset)
+	if err := writer.Delete(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
+	wantEvent(t, ch, "the event of a Delete after reconnecting", isID(id))
+
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Notify returned %v after cancellation, want context.Canceled", err)
+	}
+	listening.Close()
+	writer.Close()
+	pool.Close()
+	goleak.VerifyNone(t, ignore)
+})
+
+// A quiet listener checks its connection with a ping after each WithChannel
+// check interval, and the connection keeps working after the wait timed out.
+var _ = backendTest("NotifierLivenessCheck", func(t *testing.T, pool *pgxpool.Pool) {
+	table, channel := "alive_"+randHex(4), "ch_"+randHex(4)
+	s := newStore(t, pool, WithTable(table), WithChannel(channel), func(c *config) { c.listenCheck = 20 * time.Millisecond })
+	ch, _ := notifications(t, s)
+	wantEvent(t, ch, "the first Reset", isReset)
+	pid := listenerPID(t, pool, s)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		query := lastQuery(t, pool, pid)
+		if query == "" {
+			t.Fatal("the listener's backend is gone: it reconnected")
+		}
+		if query == "-- ping" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the listener never pinged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	id := newID()
+	create(t, s, id, "")
+	wantEvent(t, ch, "an event after the pings", isID(id))
+	select {
+	case ev := <-ch:
+		t.Errorf("unexpected event %+v", ev)
+	default:
+	}
+})
+
+// Close ends running Notify calls, with ErrClosed.
+var _ = backendTest("NotifierClose", func(t *testing.T, pool *pgxpool.Pool) {
+	s, err := New(ctxT(t), pool, WithTable("nclose_"+randHex(4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	reset := make(chan struct{}, 1)
+	go func() {
+		done <- s.Notify(context.Background(), func(ev store.Event) {
+			if ev.Reset {
+				reset <- struct{}{}
+			}
+		})
+	}()
+	<-reset
+	s.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Notify returned %v after Close, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Notify did not return after Close")
+	}
+	if err := s.Notify(context.Background(), func(store.Event) {}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Notify on a closed store: %v", err)
+	}
+})

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/tether-go/tether/internal/testserver"
@@ -50,6 +51,14 @@ func newApp(t testing.TB, st store.Store) *app {
 	mux.HandleFunc("/grow", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.FormValue("n"))
 		session.From(r.Context()).Set(r.FormValue("k"), strings.Repeat("x", n))
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		s.SetUserID(r.FormValue("u"))
+		s.Rotate()
+	})
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		session.From(r.Context()).Destroy()
 	})
 	mux.HandleFunc("/visit", func(w http.ResponseWriter, r *http.Request) {
 		s := session.From(r.Context())
@@ -93,8 +102,12 @@ func (a *app) newSession() string {
 	return r.cookie.Value
 }
 
+// memcachedClient returns a client of the test servers. Its timeout is
+// generous: the race detector on a shared machine can stall a command past
+// gomemcache's default 500ms, which is not what these tests are about.
 func memcachedClient(t testing.TB, addrs ...string) *memcache.Client {
 	c := memcache.New(addrs...)
+	c.Timeout = 5 * time.Second
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -260,5 +273,47 @@ func TestRestart(t *testing.T) {
 		if r := a.do("GET", "/visit", cookies[i]); r.code != http.StatusOK || r.body != "2" {
 			t.Errorf("user %d, second request after the restart: status %d, visit %q; want 200, 2", i, r.code, r.body)
 		}
+	}
+}
+
+// "Log out everywhere" on memcached, through the session layer: logins rotate
+// the token (a create and a move), a logout deletes; the index follows, on two
+// servers.
+func TestLogOutEverywhere(t *testing.T) {
+	t.Parallel()
+	a1, a2 := testserver.Memcached(t), testserver.Memcached(t)
+	client := memcachedClient(t, a1.Addr(), a2.Addr())
+	a := newApp(t, memcachestore.New(client, memcachestore.WithKeyPrefix(prefix())))
+	ctx := t.Context()
+
+	const devices = 4
+	cookies := make([]string, devices)
+	for i := range cookies {
+		ck := a.newSession()
+		r := a.do("POST", "/login?u=zoe", ck)
+		if r.code != http.StatusOK || r.cookie == nil || r.cookie.Value == ck {
+			t.Fatalf("login: status %d, cookie %v; want a rotated cookie", r.code, r.cookie)
+		}
+		cookies[i] = r.cookie.Value
+	}
+	if infos, err := a.m.UserSessions(ctx, "zoe"); err != nil || len(infos) != devices {
+		t.Fatalf("UserSessions = %d sessions, %v; want %d", len(infos), err, devices)
+	}
+	if r := a.do("POST", "/logout", cookies[0]); r.code != http.StatusOK {
+		t.Fatalf("logout: status %d", r.code)
+	}
+	if infos, err := a.m.UserSessions(ctx, "zoe"); err != nil || len(infos) != devices-1 {
+		t.Fatalf("UserSessions after one logout = %d sessions, %v; want %d", len(infos), err, devices-1)
+	}
+	if n, err := a.m.DestroyUser(ctx, "zoe"); err != nil || n != devices-1 {
+		t.Fatalf("DestroyUser = %d, %v; want %d", n, err, devices-1)
+	}
+	for i, ck := range cookies {
+		if r := a.do("GET", "/get?k=init", ck); r.code != http.StatusOK || r.body != "-" {
+			t.Errorf("device %d after DestroyUser: status %d, init=%q; want 200 and no session", i, r.code, r.body)
+		}
+	}
+	if infos, err := a.m.UserSessions(ctx, "zoe"); err != nil || len(infos) != 0 {
+		t.Errorf("UserSessions after DestroyUser = %v, %v; want none", infos, err)
 	}
 }

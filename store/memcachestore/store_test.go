@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"testing"
 
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/memcachestore"
@@ -23,8 +22,7 @@ func prefix() string {
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Memcached(t)
-	client := memcache.New(srv.Addr())
-	t.Cleanup(func() { client.Close() })
+	client := memcachedClient(t, srv.Addr())
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))
 	})
@@ -35,8 +33,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceTwoServers(t *testing.T) {
 	t.Parallel()
 	a, b := testserver.Memcached(t), testserver.Memcached(t)
-	client := memcache.New(a.Addr(), b.Addr())
-	t.Cleanup(func() { client.Close() })
+	client := memcachedClient(t, a.Addr(), b.Addr())
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))
 	})

@@ -40,6 +40,7 @@ func newTestStore(t *testing.T) (*Store, *memcache.Client, *testClock) {
 	t.Helper()
 	srv := testserver.Memcached(t)
 	client := memcache.New(srv.Addr())
+	client.Timeout = 5 * time.Second // the race detector on a shared machine is slow
 	t.Cleanup(func() { client.Close() })
 	clock := &testClock{now: time.Now()}
 	return New(client, WithKeyPrefix("t"+randomHex(4)+":"), WithClock(clock.Now)), client, clock

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/tether-go/tether/internal/testserver"
@@ -180,9 +181,7 @@ func TestNotifyClose(t *testing.T) {
 }
 
 // In a Cluster, commits on every master reach a subscriber on any node.
-func TestNotifyCluster(t *testing.T) {
-	cluster := testserver.RedisCluster(t)
-	client := newClusterClient(t, cluster.Addrs())
+func testNotifyCluster(t *testing.T, client *redis.ClusterClient) {
 	s := newStore(t, client, redisstore.WithPrefix("nc:"))
 	n := notify(t, s)
 	n.want(t, "Reset", 5*time.Second, isReset)

@@ -131,6 +131,9 @@ func decodeTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	if strconv.FormatInt(ms, 10) != s {
+		return time.Time{}, errors.New("not in canonical form")
+	}
 	return time.UnixMilli(ms), nil
 }
 

@@ -64,18 +64,22 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, client) })
 }
 
-func TestConformanceCluster(t *testing.T) {
+// TestCluster runs everything that needs a Cluster on one, since starting
+// one takes seconds.
+func TestCluster(t *testing.T) {
 	cluster := testserver.RedisCluster(t)
 	client := newClusterClient(t, cluster.Addrs())
-	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, client) })
+	t.Run("Conformance", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, client) })
+	})
+	t.Run("HostileNames", func(t *testing.T) { testClusterHostileNames(t, client) })
+	t.Run("Notify", func(t *testing.T) { testNotifyCluster(t, client) })
 }
 
 // Hostile user ids and IDs in a Cluster: braces make a hash tag, and none
 // may send two commands of one operation to different slots, or let one
 // user's index reach another's.
-func TestClusterHostileNames(t *testing.T) {
-	cluster := testserver.RedisCluster(t)
-	client := newClusterClient(t, cluster.Addrs())
+func testClusterHostileNames(t *testing.T, client *redis.ClusterClient) {
 	s := newStore(t, client, redisstore.WithPrefix("{p}x:"))
 	ctx := t.Context()
 	users := []string{"{", "}", "{}", "{a}", "a{b}c", "}{", "{{x}}", "{" + strings.Repeat("z", 300) + "}", "alice"}

@@ -1,0 +1,115 @@
+// Package redisstore is a [store.Store] on Redis, through go-redis v9's
+// [redis.UniversalClient]: one code path for a single node, Sentinel (a
+// failover client) and Cluster.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+//	st := redisstore.New(rdb)
+//	defer st.Close()
+//	m, err := session.New(session.WithStore(st))
+//
+// # Data model
+//
+// A session is one hash under prefix+"s:"+id ([WithPrefix]; "tether:" by
+// default). Its values are fields "v:"+key; its metadata are fields beginning
+// with "m:" (version, user id, created, last seen and expiry in Unix
+// milliseconds, the bytes its values take, and for a tombstone the ID it
+// forwards to and the sealed token). No value key can reach a metadata field.
+// So a load is one HGETALL, and a commit touches only the fields it changes.
+//
+// # Atomicity
+//
+// Every write is one Lua script on the session's key (EVALSHA, and EVAL when
+// the server answers NOSCRIPT): Commit checks that the record exists (or, to
+// create, that it does not), is not a tombstone and stays within the size
+// limit, then deletes and sets the changed fields, bumps the version, sets the
+// expiry with PEXPIREAT and publishes the ID, all in one atomic step. A commit
+// that is refused writes nothing. Concurrent commits of one session apply one
+// after the other, each to the record as the previous one left it, so none
+// overwrites another's keys, and a destroyed, expired or rotated session is
+// never brought back. Touch and Move are scripts of the
+// same kind; Move checks the version.
+//
+// # Expiry and clocks
+//
+// A record expires by Redis' own expiry (PEXPIREAT at its Expires), so a key
+// that exists is live by the server's clock, and every method trusts that.
+// The session manager computes Expires with its own clock: keep the clocks of
+// application and Redis hosts in sync (NTP), or sessions end early or late by
+// the skew. Times are kept to the millisecond.
+//
+// # Cluster
+//
+// Every command and script touches exactly one key, so no operation crosses a
+// hash slot and keys need no hash tag: sessions spread over the whole
+// Cluster, and IDs or user ids with braces cannot break anything. (A prefix
+// that holds a hash tag pins every key of the store to one slot.) Commands for
+// several sessions (UserSessions, DeleteUser) are pipelined; go-redis splits a
+// pipeline by node. Do not route reads to replicas (ReadOnly, RouteByLatency,
+// RouteRandomly): a replica may not have the last write yet, and a session
+// that was just written would look older or missing.
+//
+// # Sentinel
+//
+// Pass a client from [redis.NewFailoverClient]. After a failover, writes that
+// a replica had acknowledged (see WAIT) are on the new master; until go-redis
+// hears of the switch from a sentinel, calls fail (the old master is read-only
+// or gone) and the session manager answers 503, never "no session".
+//
+// # User index
+//
+// The sessions of a user are listed in a sorted set under prefix+"u:"+userID,
+// scored by when each was indexed. It lives in another slot than the sessions,
+// so it cannot change in the same atomic step: a commit adds the session to
+// the new user's index before its script runs and removes it from the old
+// user's index after. A failure in between leaves an entry too many — which
+// [Store.UserSessions] and [Store.DeleteUser] check against the session
+// itself and skip — never a session missing from its user's index, which would
+// survive "log out everywhere". Entries whose session is gone are removed
+// lazily, once they are a minute old (younger ones may belong to a commit in
+// flight), by UserSessions, DeleteUser, and by a login into an index that has
+// grown past 32 entries.
+//
+// # Invalidation
+//
+// Every write publishes the session's ID on a pub/sub channel ([WithChannel])
+// from inside its script, so no reader sees the new state before the
+// notification is sent. [Store.Notify] subscribes to it, for the hybrid tier
+// (package hybridstore) to evict what other nodes changed; it reports a
+// (re)established subscription with a Reset event, and a lost one with Lost,
+// checking the subscription end to end with heartbeats.
+//
+// # Timeouts and errors
+//
+// Every method returns promptly when its context is done, provided the client
+// honours context deadlines: build it with ContextTimeoutEnabled: true (New
+// logs a warning when it sees the setting off). The session manager puts a
+// deadline on every store call ([WithTimeout] can add one).
+//
+// A missing record is not an error. Network and server faults are returned
+// wrapped ("redisstore: load: ..."), and the middleware turns them into its
+// error response: an outage never reads as "logged out". The contract's
+// outcomes are [store.ErrNotFound], [*store.MovedError], [store.ErrExists],
+// [store.ErrConflict] and [*store.TooLargeError]. A hash the store cannot
+// read is [ErrCorrupt].
+//
+// # Size limit
+//
+// A session record (keys, values and user id) is limited to 1 MiB by default
+// ([WithMaxRecordSize]). The limit is checked in the commit script against
+// the size the record would have after the change, so it holds across many
+// small commits too.
+//
+// # Memory policy
+//
+// A Redis that evicts keys under memory pressure evicts sessions: every
+// session has a TTL, so even volatile-* policies pick them. New checks
+// maxmemory-policy in the background and logs a warning for anything but
+// noeviction ([WithPolicyCheck]); servers that refuse CONFIG are skipped.
+//
+// # Concurrency
+//
+// A [Store] is safe for concurrent use by multiple goroutines, and by many
+// processes on one Redis. [New] starts one short-lived goroutine (the policy
+// check); [Store.Close] waits for it. The caller owns the client and closes
+// it after the store.
+package redisstore

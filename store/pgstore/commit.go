@@ -97,7 +97,7 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 		err = s.pool.QueryRow(ctx, s.q.updateState, id, now, c.Clear, del, set).
 			Scan(&st.version, &st.movedTo, &st.sealed, &size)
 		if err = st.outcome(err); err != nil {
-			return store.Result{}, wrap2("commit", err)
+			return store.Result{}, wrapOutcome("commit", err)
 		}
 		if limit != nil && size != nil && *size > int64(s.cfg.maxRecordBytes) {
 			return store.Result{}, &store.TooLargeError{Size: int(*size), Limit: s.cfg.maxRecordBytes}
@@ -176,7 +176,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 		var st rowState
 		err = s.pool.QueryRow(ctx, s.q.state, id, now).Scan(&st.version, &st.movedTo, &st.sealed)
 		if err = st.outcome(err); err != nil {
-			return wrap2("move", err)
+			return wrapOutcome("move", err)
 		}
 		if uint64(st.version) != ifVersion {
 			return store.ErrConflict
@@ -192,7 +192,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 func (s *Store) why(ctx context.Context, op, id string, now time.Time) error {
 	var st rowState
 	err := s.pool.QueryRow(ctx, s.q.state, id, now).Scan(&st.version, &st.movedTo, &st.sealed)
-	return wrap2(op, st.outcome(err))
+	return wrapOutcome(op, st.outcome(err))
 }
 
 // rowState is a row as the state queries read it.
@@ -217,7 +217,7 @@ func (st *rowState) outcome(err error) error {
 }
 
 // wrap2 wraps system errors and passes the contract's outcomes as they are.
-func wrap2(op string, err error) error {
+func wrapOutcome(op string, err error) error {
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -89,6 +89,13 @@
 // listener that hears nothing for 30 seconds pings the server, so a
 // connection that died silently is noticed.
 //
+// Notifications have a price: Postgres serialises the commits of all
+// transactions that NOTIFY, across the cluster, on one lock held through the
+// commit. Session writes through this store therefore commit one at a time,
+// which caps them at about one per commit latency (thousands per second on
+// a local disk, fewer with synchronous replication). Without a hybrid tier in
+// front of the store nothing listens, and WithNotify(false) removes the cost.
+//
 // # Size limit
 //
 // [WithMaxRecordBytes] (default 1 MiB) bounds a record's values as stored and

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -27,17 +28,24 @@ const (
 // Each write's statement calls pg_notify(channel, id), so its notification is
 // delivered when the write commits and not before. Notify takes a connection
 // from the pool and keeps it (pgxpool's Hijack: the pool opens another in its
-// place), LISTENs, calls fn with a Reset event, and then with an event per
-// notification. When the connection fails it calls fn with a Lost event,
-// reconnects with exponential backoff (100 ms to 5 s), and calls fn with Reset
-// again once it listens. Every WithChannel's name notification is an
-// event, including those of other stores on the channel.
+// place), LISTENs on [WithChannel], calls fn with a Reset event, and then with
+// an event per notification on the channel — other stores' writes included.
+// When the connection fails, or cannot be made, it calls fn with a Lost event
+// (once per failure, not per retry), reconnects with exponential backoff
+// (100 ms to 5 s, jittered), and calls fn with Reset again once it listens.
+//
+// fn runs on Notify's goroutine; while it blocks, notifications wait in the
+// connection and then in the server's queue, so it must return quickly.
 //
 // Notify returns ctx's error when ctx is done, or [ErrClosed] when the store is
-// closed; it starts no goroutine that outlives it.
+// closed; it starts no goroutine that outlives it. With WithNotify(false) it
+// returns an error matching [store.ErrUnsupported] at once.
 func (s *Store) Notify(ctx context.Context, fn func(store.Event)) error {
 	if s.closed.Load() {
 		return ErrClosed
+	}
+	if !s.cfg.notify {
+		return fmt.Errorf("pgstore: notify: writes do not notify (WithNotify(false)): %w", store.ErrUnsupported)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

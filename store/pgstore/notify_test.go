@@ -211,3 +211,47 @@ var _ = backendTest("NotifierClose", func(t *testing.T, pool *pgxpool.Pool) {
 		t.Errorf("Notify on a closed store: %v", err)
 	}
 })
+
+// With WithNotify(false) writes send nothing and Notify says it cannot. The
+// absence is shown by order: notifications arrive in commit order, so if the
+// silent store's write had notified, its ID would come before the next one.
+var _ = backendTest("NotifyOff", func(t *testing.T, pool *pgxpool.Pool) {
+	table, channel := "quiet_"+randHex(4), "ch_"+randHex(4)
+	quiet := newStore(t, pool, WithTable(table), WithChannel(channel), WithNotify(false))
+	loud := newStore(t, pool, WithTable(table), WithChannel(channel))
+	if err := quiet.Notify(ctxT(t), func(store.Event) { t.Error("Notify called fn") }); !errors.Is(err, store.ErrUnsupported) {
+		t.Errorf("Notify with notifications off: %v, want store.ErrUnsupported", err)
+	}
+	ch, _ := notifications(t, loud)
+	wantEvent(t, ch, "the first Reset", isReset)
+
+	id, marker := newID(), newID()
+	create(t, quiet, id, "u")
+	now := time.Now()
+	c := store.Change{Mode: store.Update, Set: map[string][]byte{"b": nil}}
+	if _, err := quiet.Commit(ctxT(t), id, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.Touch(ctxT(t), id, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.Move(ctxT(t), id, store.Moved{To: newID()}, now.Add(time.Hour), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.Delete(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
+	create(t, quiet, newID(), "u")
+	if _, err := quiet.DeleteUser(ctxT(t), "u"); err != nil {
+		t.Fatal(err)
+	}
+	create(t, loud, marker, "")
+	select {
+	case ev := <-ch:
+		if ev.ID != marker {
+			t.Errorf("first event after the silent writes: %+v, want the marker %.8s…", ev, marker)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event for the marker")
+	}
+})

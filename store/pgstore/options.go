@@ -24,6 +24,7 @@ type config struct {
 	table          string
 	createTable    bool
 	channel        string
+	notify         bool
 	reapInterval   time.Duration
 	reapBatch      int
 	timeout        time.Duration
@@ -42,6 +43,7 @@ func defaultConfig() config {
 		table:          DefaultTable,
 		createTable:    true,
 		channel:        DefaultChannel,
+		notify:         true,
 		reapInterval:   DefaultReapInterval,
 		reapBatch:      DefaultReapBatch,
 		timeout:        DefaultTimeout,
@@ -91,6 +93,24 @@ func WithCreateTable(create bool) Option {
 // default: "tether_invalidate" ([DefaultChannel])
 func WithChannel(name string) Option {
 	return func(c *config) { c.channel = name }
+}
+
+// WithNotify says whether writes announce themselves with pg_notify, for
+// [Store.Notify].
+//
+// Turn it off when no cache listens (no hybrid tier in front of this store):
+// Postgres serialises the commits of all transactions that NOTIFY, cluster
+// wide, on one lock held through the commit, which caps the rate of session
+// writes at roughly one per commit latency. With it off, Notify returns an
+// error matching [store.ErrUnsupported] at once; since it never delivers a
+// Reset, a cache that follows the [store.Notifier] contract never trusts
+// entries it took from this store. Every store of one table should agree: a
+// store without notifications next to a hybrid tier on the same table leaves
+// that tier's caches stale.
+//
+// default: true
+func WithNotify(enabled bool) Option {
+	return func(c *config) { c.notify = enabled }
 }
 
 // WithReapInterval sets how often the reaper deletes expired records. Expired

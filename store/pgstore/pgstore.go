@@ -78,7 +78,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		pool:    pool,
 		cfg:     cfg,
 		n:       n,
-		q:       buildQueries(n.table),
+		q:       buildQueries(n.table, cfg.notify),
 		reapKey: lockKey(lockTagReap, oid),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -78,6 +78,13 @@ func TestPostgres(t *testing.T) {
 		s := newStore(t, pool, WithClock(clock.Now))
 		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance))
 	})
+	t.Run("ConformanceNotifyOff", func(t *testing.T) {
+		// The statements without pg_notify are other statements.
+		clock := storetest.NewClock(time.Now())
+		s := newStore(t, pool, WithClock(clock.Now), WithNotify(false))
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance),
+			storetest.WithSkip("Capabilities/Notifier"))
+	})
 	for _, tc := range backendTests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, pool) })
 	}

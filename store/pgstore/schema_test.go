@@ -71,7 +71,8 @@ var _ = backendTest("HostileTableName", func(t *testing.T, pool *pgxpool.Pool) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE victim (x int)`); err != nil {
 		t.Fatal(err)
 	}
-	name := `v"; DROP TABLE victim; --` + randHex(2)
+	// With the store's own template words in it, too.
+	name := `v"; DROP TABLE victim; -- NOTIFY($1) NEW_VALS` + randHex(2)
 	s := newStore(t, pool, WithTable(name))
 	id := newID()
 	now := time.Now()

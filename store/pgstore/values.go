@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -132,78 +133,67 @@ func decodeSlow(raw []byte) (map[string][]byte, error) {
 }
 
 // decodeFast parses raw if it is in the simple shape; ok is false if it is
-// not (which is not necessarily an error).
+// not (which is not necessarily an error). It parses in two passes: the
+// first finds the entries, so that the second can decode every value into
+// one array of exactly the right size.
 func decodeFast(raw []byte) (m map[string][]byte, ok bool) {
+	type entry struct{ key, enc []byte }
+	var stack [16]entry
+	entries := stack[:0]
 	p := parser{b: raw}
 	p.ws()
 	if !p.eat('{') {
 		return nil, false
 	}
-	// Count the entries to size the map and the shared value buffer: a pass
-	// over the input is cheaper than growing both.
-	entries, b64 := 0, 0
-	inString, quote := false, 0
-	for _, c := range raw[p.i:] {
-		switch {
-		case c == '"':
-			if inString {
-				quote++
-				if quote%2 == 0 {
-					entries++
-				}
-			}
-			inString = !inString
-		case inString && quote%2 == 1:
-			b64++
-		}
-	}
-	m = make(map[string][]byte, entries)
-	buf := make([]byte, 0, b64/4*3+3)
-
 	p.ws()
-	if p.eat('}') {
-		p.ws()
-		return m, p.done()
+	if !p.eat('}') {
+		for {
+			p.ws()
+			key, ok := p.key()
+			if !ok {
+				return nil, false
+			}
+			p.ws()
+			if !p.eat(':') {
+				return nil, false
+			}
+			p.ws()
+			enc, ok := p.base64()
+			if !ok {
+				return nil, false
+			}
+			entries = append(entries, entry{key, enc})
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			if !p.eat('}') {
+				return nil, false
+			}
+			break
+		}
 	}
-	for {
-		p.ws()
-		key, ok := p.key()
-		if !ok {
-			return nil, false
-		}
-		p.ws()
-		if !p.eat(':') {
-			return nil, false
-		}
-		p.ws()
-		enc, ok := p.base64()
-		if !ok {
-			return nil, false
-		}
-		need := base64.StdEncoding.DecodedLen(len(enc))
-		if cap(buf)-len(buf) < need {
-			// The count above was thrown off (by an escaped quote, say):
-			// values decoded so far keep the old array.
-			buf = make([]byte, 0, need+len(raw)-p.i)
-		}
-		start := len(buf)
-		buf = buf[:start+need]
-		n, err := base64.StdEncoding.Decode(buf[start:], enc)
+	p.ws()
+	if !p.done() {
+		return nil, false
+	}
+
+	size := 0
+	for _, e := range entries {
+		size += base64.StdEncoding.DecodedLen(len(e.enc))
+	}
+	buf := make([]byte, size)
+	m = make(map[string][]byte, len(entries))
+	at := 0
+	for _, e := range entries {
+		n, err := base64.StdEncoding.Decode(buf[at:], e.enc)
 		if err != nil {
 			return nil, false
 		}
-		buf = buf[:start+n]
-		m[string(key)] = buf[start : start+n : start+n]
-		p.ws()
-		if p.eat(',') {
-			continue
-		}
-		if !p.eat('}') {
-			return nil, false
-		}
-		p.ws()
-		return m, p.done()
+		m[string(e.key)] = buf[at : at+n : at+n]
+		at += n
 	}
+	return m, true
 }
 
 type parser struct {
@@ -238,40 +228,45 @@ func (p *parser) key() ([]byte, bool) {
 	if !p.eat('"') {
 		return nil, false
 	}
-	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			k := p.b[start:p.i]
-			p.i++
-			return k, utf8.Valid(k)
-		case c == '\\' || c < 0x20:
+	end := bytes.IndexByte(p.b[p.i:], '"')
+	if end < 0 {
+		return nil, false
+	}
+	k := p.b[p.i : p.i+end]
+	for _, c := range k {
+		if c == '\\' || c < 0x20 {
 			return nil, false
 		}
-		p.i++
 	}
-	return nil, false
+	p.i += end + 1
+	return k, utf8.Valid(k)
 }
 
-// base64 reads a quoted string of base64 characters.
+// base64Chars marks the characters of standard base64, padding included.
+var base64Chars = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") {
+		t[c] = true
+	}
+	return t
+}()
+
+// base64 reads a quoted string of base64 characters. (The decoder would
+// reject the others too, but it skips newlines, which JSON does not allow
+// unescaped in a string.)
 func (p *parser) base64() ([]byte, bool) {
 	if !p.eat('"') {
 		return nil, false
 	}
-	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			v := p.b[start:p.i]
-			p.i++
-			return v, true
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/', c == '=':
-		default:
+	end := bytes.IndexByte(p.b[p.i:], '"')
+	if end < 0 {
+		return nil, false
+	}
+	v := p.b[p.i : p.i+end]
+	for _, c := range v {
+		if !base64Chars[c] {
 			return nil, false
 		}
-		p.i++
 	}
-	return nil, false
+	p.i += end + 1
+	return v, true
 }

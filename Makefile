@@ -9,6 +9,7 @@ FUZZTIME ?= 20s
 
 test: deps fmt vet
 	$(GO) test -race -count=1 ./...
+	cd examples/kubernetes && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 deps:
 	bash scripts/install-deps.sh

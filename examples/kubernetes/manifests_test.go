@@ -1,0 +1,332 @@
+package kubernetes
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// appCookie is the session cookie of examples/cluster/app. The ingress
+// controller's routing cookie must have another name, or it would overwrite
+// the session.
+const appCookie = "sid"
+
+// appFlags are the flags examples/cluster/app accepts.
+var appFlags = map[string]bool{"addr": true, "redis": true, "node": true, "secure-cookie": true, "cache-bytes": true}
+
+// workload is a Deployment or a StatefulSet, seen through what the checks
+// need.
+type workload struct {
+	kind, name string
+	selector   map[string]string
+	template   corev1.PodTemplateSpec
+}
+
+func workloads(docs []document) []workload {
+	var out []workload
+	for _, d := range objects[*appsv1.Deployment](docs) {
+		out = append(out, workload{"Deployment", d.Name, d.Spec.Selector.MatchLabels, d.Spec.Template})
+	}
+	for _, s := range objects[*appsv1.StatefulSet](docs) {
+		out = append(out, workload{"StatefulSet", s.Name, s.Spec.Selector.MatchLabels, s.Spec.Template})
+	}
+	return out
+}
+
+// isApp reports whether w runs the Tether app (a container named "app").
+func (w workload) isApp() bool { return w.container("app") != nil }
+
+func (w workload) container(name string) *corev1.Container {
+	for i := range w.template.Spec.Containers {
+		if c := &w.template.Spec.Containers[i]; c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// hasPort reports whether a container of w exposes port, by name or number.
+func (w workload) hasPort(port intstr.IntOrString) bool {
+	for _, c := range w.template.Spec.Containers {
+		for _, p := range c.Ports {
+			if (port.Type == intstr.String && p.Name == port.StrVal) || (port.Type == intstr.Int && p.ContainerPort == port.IntVal) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// selected returns the workloads whose pods svc selects.
+func selected(svc *corev1.Service, ws []workload) []workload {
+	var out []workload
+	for _, w := range ws {
+		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(w.template.Labels)) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func TestWorkloadSelectorsMatchTheirPods(t *testing.T) {
+	for _, w := range workloads(loadManifests(t)) {
+		if len(w.selector) == 0 {
+			t.Errorf("%s %s: empty selector", w.kind, w.name)
+		}
+		if !labels.SelectorFromSet(w.selector).Matches(labels.Set(w.template.Labels)) {
+			t.Errorf("%s %s: selector %v does not match its pod labels %v", w.kind, w.name, w.selector, w.template.Labels)
+		}
+	}
+}
+
+func TestServicesSelectOneWorkload(t *testing.T) {
+	docs := loadManifests(t)
+	ws := workloads(docs)
+	for _, svc := range objects[*corev1.Service](docs) {
+		sel := selected(svc, ws)
+		if len(sel) != 1 {
+			t.Errorf("Service %s (selector %v) selects %d workloads, want 1", svc.Name, svc.Spec.Selector, len(sel))
+			continue
+		}
+		for _, p := range svc.Spec.Ports {
+			target := p.TargetPort
+			if target.Type == intstr.Int && target.IntVal == 0 {
+				target = intstr.FromInt32(p.Port)
+			}
+			if !sel[0].hasPort(target) {
+				t.Errorf("Service %s port %s: target %s is not a container port of %s %s", svc.Name, p.Name, target.String(), sel[0].kind, sel[0].name)
+			}
+		}
+	}
+}
+
+// TestAppServicesAreSticky: every Service in front of the app pins a client
+// to a pod for as long as a session idles, except the StatefulSet's
+// headless governing Service, which balances nothing.
+func TestAppServicesAreSticky(t *testing.T) {
+	docs := loadManifests(t)
+	ws := workloads(docs)
+	sticky := 0
+	for _, svc := range objects[*corev1.Service](docs) {
+		sel := selected(svc, ws)
+		if len(sel) != 1 || !sel[0].isApp() {
+			continue
+		}
+		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			continue
+		}
+		sticky++
+		if svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP {
+			t.Errorf("Service %s: sessionAffinity %q, want ClientIP", svc.Name, svc.Spec.SessionAffinity)
+			continue
+		}
+		cfg := svc.Spec.SessionAffinityConfig
+		if cfg == nil || cfg.ClientIP == nil || cfg.ClientIP.TimeoutSeconds == nil {
+			t.Errorf("Service %s: no sessionAffinityConfig.clientIP.timeoutSeconds", svc.Name)
+			continue
+		}
+		// Kubernetes accepts 1..86400 seconds.
+		if s := *cfg.ClientIP.TimeoutSeconds; s < 1 || s > 86400 {
+			t.Errorf("Service %s: affinity timeout %d s outside 1..86400", svc.Name, s)
+		}
+	}
+	if sticky != 2 {
+		t.Errorf("%d sticky app Services, want 2 (Deployment and StatefulSet)", sticky)
+	}
+}
+
+func TestStatefulSetHasHeadlessService(t *testing.T) {
+	docs := loadManifests(t)
+	services := map[string]*corev1.Service{}
+	for _, svc := range objects[*corev1.Service](docs) {
+		services[svc.Name] = svc
+	}
+	for _, sts := range objects[*appsv1.StatefulSet](docs) {
+		svc := services[sts.Spec.ServiceName]
+		if svc == nil {
+			t.Errorf("StatefulSet %s: serviceName %q is not a Service in the manifests", sts.Name, sts.Spec.ServiceName)
+			continue
+		}
+		if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			t.Errorf("StatefulSet %s: governing Service %s is not headless (clusterIP %q)", sts.Name, svc.Name, svc.Spec.ClusterIP)
+		}
+		if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(sts.Spec.Template.Labels)) {
+			t.Errorf("StatefulSet %s: Service %s does not select its pods", sts.Name, svc.Name)
+		}
+		if len(sts.Spec.VolumeClaimTemplates) != 0 {
+			t.Errorf("StatefulSet %s: has volume claims; the pods keep no state of their own", sts.Name)
+		}
+	}
+}
+
+func TestAppContainers(t *testing.T) {
+	docs := loadManifests(t)
+	services := map[string]*corev1.Service{}
+	for _, svc := range objects[*corev1.Service](docs) {
+		services[svc.Name] = svc
+	}
+	apps := 0
+	for _, w := range workloads(docs) {
+		c := w.container("app")
+		if c == nil {
+			continue
+		}
+		apps++
+		where := w.kind + " " + w.name
+		for name, probe := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+			if probe == nil || probe.HTTPGet == nil {
+				t.Errorf("%s: no HTTP %s probe", where, name)
+				continue
+			}
+			if probe.HTTPGet.Path != "/healthz" {
+				t.Errorf("%s: %s probe on %q, want /healthz (the one route that never touches a session or Redis)", where, name, probe.HTTPGet.Path)
+			}
+			if !w.hasPort(probe.HTTPGet.Port) {
+				t.Errorf("%s: %s probe port %s is not a container port", where, name, probe.HTTPGet.Port.String())
+			}
+		}
+		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			q, ok := c.Resources.Requests[res]
+			if !ok || q.IsZero() {
+				t.Errorf("%s: no %s request", where, res)
+			}
+		}
+		if limit, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && limit.Cmp(c.Resources.Requests[corev1.ResourceMemory]) < 0 {
+			t.Errorf("%s: memory limit %s below the request", where, limit.String())
+		}
+
+		env := map[string]corev1.EnvVar{}
+		for _, e := range c.Env {
+			env[e.Name] = e
+		}
+		addr, ok := env["REDIS_ADDR"]
+		if !ok {
+			t.Errorf("%s: no REDIS_ADDR", where)
+		} else if host, port, err := net.SplitHostPort(addr.Value); err != nil {
+			t.Errorf("%s: REDIS_ADDR %q: %v", where, addr.Value, err)
+		} else if svc := services[host]; svc == nil {
+			t.Errorf("%s: REDIS_ADDR names %q, which is not a Service in the manifests", where, host)
+		} else if !servesPort(svc, port) {
+			t.Errorf("%s: Service %s has no port %s", where, host, port)
+		}
+		if e, ok := env["NODE_NAME"]; !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+			t.Errorf("%s: NODE_NAME must come from the pod's name (X-Node)", where)
+		}
+		for _, arg := range c.Args {
+			name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+			if !strings.HasPrefix(arg, "-") || !appFlags[name] {
+				t.Errorf("%s: argument %q is not a flag of the app", where, arg)
+			}
+		}
+	}
+	if apps != 2 {
+		t.Errorf("%d app workloads, want 2 (Deployment and StatefulSet)", apps)
+	}
+}
+
+func servesPort(svc *corev1.Service, port string) bool {
+	for _, p := range svc.Spec.Ports {
+		if strconv.Itoa(int(p.Port)) == port {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRedisNeverEvicts: an evicted session is a user logged out for nothing,
+// and redisstore warns about any policy but noeviction.
+func TestRedisNeverEvicts(t *testing.T) {
+	docs := loadManifests(t)
+	found := false
+	for _, w := range workloads(docs) {
+		c := w.container("redis")
+		if c == nil {
+			continue
+		}
+		found = true
+		args := strings.Join(c.Args, " ")
+		if !strings.Contains(args, "--maxmemory-policy noeviction") {
+			t.Errorf("%s %s: redis args %q lack --maxmemory-policy noeviction", w.kind, w.name, args)
+		}
+	}
+	if !found {
+		t.Error("no redis container")
+	}
+}
+
+// TestIngressCookieAffinity checks the ingress-nginx annotations that make
+// the controller sticky by a cookie of its own.
+func TestIngressCookieAffinity(t *testing.T) {
+	docs := loadManifests(t)
+	services := map[string]*corev1.Service{}
+	for _, svc := range objects[*corev1.Service](docs) {
+		services[svc.Name] = svc
+	}
+	ingresses := objects[*networkingv1.Ingress](docs)
+	if len(ingresses) == 0 {
+		t.Fatal("no Ingress")
+	}
+	const prefix = "nginx.ingress.kubernetes.io/"
+	for _, ing := range ingresses {
+		a := ing.Annotations
+		for key, want := range map[string]string{
+			"affinity":                         "cookie",
+			"affinity-mode":                    "persistent",
+			"session-cookie-change-on-failure": "true",
+		} {
+			if got := a[prefix+key]; got != want {
+				t.Errorf("Ingress %s: %s%s = %q, want %q", ing.Name, prefix, key, got, want)
+			}
+		}
+		switch name := a[prefix+"session-cookie-name"]; name {
+		case "":
+			t.Errorf("Ingress %s: no session-cookie-name", ing.Name)
+		case appCookie:
+			t.Errorf("Ingress %s: routing cookie %q is the app's session cookie; the controller would overwrite it", ing.Name, name)
+		}
+		for _, key := range []string{"session-cookie-max-age", "session-cookie-expires"} {
+			if n, err := strconv.Atoi(a[prefix+key]); err != nil || n <= 0 {
+				t.Errorf("Ingress %s: %s%s = %q, want a positive number of seconds", ing.Name, prefix, key, a[prefix+key])
+			}
+		}
+		if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
+			t.Errorf("Ingress %s: ingressClassName is not nginx; the annotations are ingress-nginx's", ing.Name)
+		}
+		backends := 0
+		for _, rule := range ing.Spec.Rules {
+			if rule.HTTP == nil {
+				continue
+			}
+			for _, p := range rule.HTTP.Paths {
+				backends++
+				b := p.Backend.Service
+				if b == nil {
+					t.Errorf("Ingress %s path %s: no service backend", ing.Name, p.Path)
+					continue
+				}
+				svc := services[b.Name]
+				if svc == nil {
+					t.Errorf("Ingress %s path %s: backend Service %q not in the manifests", ing.Name, p.Path, b.Name)
+					continue
+				}
+				ok := false
+				for _, sp := range svc.Spec.Ports {
+					ok = ok || (b.Port.Name != "" && sp.Name == b.Port.Name) || (b.Port.Number != 0 && sp.Port == b.Port.Number)
+				}
+				if !ok {
+					t.Errorf("Ingress %s path %s: Service %s has no port %+v", ing.Name, p.Path, b.Name, b.Port)
+				}
+			}
+		}
+		if backends == 0 {
+			t.Errorf("Ingress %s: no backends", ing.Name)
+		}
+	}
+}

@@ -27,7 +27,6 @@ type counting struct {
 	mu    sync.Mutex
 	calls map[string]int
 	fail  atomic.Pointer[string] // method name to fail, or "*"
-	gate  atomic.Pointer[chan struct{}]
 }
 
 var errDown = fmt.Errorf("test: store down")
@@ -218,13 +217,19 @@ type resp struct {
 	cookie *http.Cookie // the session cookie set, if any
 }
 
+func newRequest(method, target string) *http.Request { return httptest.NewRequest(method, target, nil) }
+
 // do sends a request with the given session cookie value ("" for none).
 func (e *env) do(method, target, cookie string) resp {
 	e.t.Helper()
-	req := httptest.NewRequest(method, target, nil)
+	req := newRequest(method, target)
 	if cookie != "" {
 		req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: cookie})
 	}
+	return e.serve(req)
+}
+
+func (e *env) serve(req *http.Request) resp {
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
 	res := rec.Result()

@@ -64,7 +64,12 @@ func TestSignedCookies(t *testing.T) {
 		t.Fatalf("cookie %q is not signed", c.cookie)
 	}
 	e.store.reset()
-	tampered := c.cookie[:len(c.cookie)-2] + "AA"
+	last := c.cookie[len(c.cookie)-1]
+	flip := byte('A')
+	if last == 'A' {
+		flip = 'B'
+	}
+	tampered := c.cookie[:len(c.cookie)-1] + string(flip)
 	if r := e.do("GET", "/get?k=a", tampered); r.body != "-" {
 		t.Errorf("tampered cookie accepted: %q", r.body)
 	}
@@ -82,6 +87,22 @@ func TestSignedCookies(t *testing.T) {
 	e.h = wrap(e, e.routes())
 	if got := c.get("/get?k=a"); got != "1" {
 		t.Fatalf("old-key cookie after key rotation: %q", got)
+	}
+	// New cookies are signed with the first (new) pair: a manager that
+	// knows only the new pair reads them.
+	fresh := &client{e: e}
+	fresh.do("POST", "/set?k=n&v=new")
+	m3, err := session.New(session.WithStore(e.store), session.WithClock(e.clock.Now), session.WithKeys(newHash, block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m = m3
+	e.h = wrap(e, e.routes())
+	if got := fresh.get("/get?k=n"); got != "new" {
+		t.Fatalf("cookie issued after key rotation not signed with the new key: %q", got)
+	}
+	if got := c.get("/get?k=a"); got != "-" {
+		t.Fatalf("a manager without the old key accepted an old-key cookie: %q", got)
 	}
 }
 
@@ -105,10 +126,15 @@ func TestStreamingWritesAfterHeadersAreSaved(t *testing.T) {
 }
 
 func TestResponseControllerReachesUnderlyingWriter(t *testing.T) {
-	e := newEnv(t)
+	e := periodic(t)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	e.clock.Advance(16 * time.Minute) // a rotation is due
 	var hijackErr, deadlineErr error
-	h := wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		session.From(r.Context()).Set("k", "v")
+	e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		session.Get[string](s, "a")
+		s.Set("k", "v")
 		rc := http.NewResponseController(w)
 		deadlineErr = rc.SetWriteDeadline(timeZero)
 		conn, buf, err := rc.Hijack()
@@ -119,9 +145,11 @@ func TestResponseControllerReachesUnderlyingWriter(t *testing.T) {
 			conn.Close()
 		}
 	}))
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(e.h)
 	defer srv.Close()
-	res, err := http.Get(srv.URL)
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: c.cookie})
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +160,12 @@ func TestResponseControllerReachesUnderlyingWriter(t *testing.T) {
 	if res.StatusCode != http.StatusNoContent {
 		t.Errorf("status %d", res.StatusCode)
 	}
-	if e.mem.Len() != 1 {
-		t.Errorf("session not committed before hijack: %d records", e.mem.Len())
+	// The value was saved before the hijack, and the token was not rotated:
+	// a new cookie could not have reached the client.
+	e.h = wrap(e, e.routes())
+	e.clock.Advance(time.Minute) // past the grace period a rotation would have had
+	if r := e.do("GET", "/get?k=k", c.cookie); r.body != "v" {
+		t.Errorf("after hijack: k = %q with the unrotated cookie, want v", r.body)
 	}
 }
 

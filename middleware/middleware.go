@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/tether-go/tether/session"
+	"github.com/tether-go/tether/store"
 )
 
 // An Option configures [Sessions].
@@ -17,9 +18,10 @@ type config struct {
 
 // WithErrorHandler sets the response for a session that could not be loaded
 // or saved. It is called before anything of the handler's response was sent,
-// so it owns the whole response.
+// so it owns the whole response; if it writes nothing, [DefaultErrorHandler]
+// answers, so a failure never becomes an empty 200.
 //
-// Default: [DefaultErrorHandler].
+// Default (and with nil): [DefaultErrorHandler].
 func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
 	return func(c *config) {
 		if h != nil {
@@ -30,12 +32,13 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 
 // DefaultErrorHandler answers 503 Service Unavailable with Retry-After for a
 // store failure (the client should retry; it has not been logged out), and 500
-// Internal Server Error for anything else (a value that did not encode).
+// Internal Server Error for anything a retry cannot fix: a session grown past
+// the store's size limit, a value that did not encode.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	var se *session.StoreError
-	if errors.As(err, &se) {
+	if errors.As(err, &se) && !errors.Is(err, store.ErrTooLarge) {
 		h.Set("Retry-After", "1")
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
@@ -44,7 +47,8 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // Sessions returns middleware that gives every request a session
-// ([session.From]) and saves it before the response headers go out.
+// ([session.From]) and saves it before the response headers go out. m must
+// not be nil.
 //
 // A request that never uses its session costs no store round trip. If the
 // session cannot be loaded or saved, the handler's response is replaced by
@@ -56,6 +60,9 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // The wrapped ResponseWriter supports Flush, Hijack and the rest of
 // [http.ResponseController] through Unwrap; each commits first.
 func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handler {
+	if m == nil {
+		panic("middleware: Sessions(nil)")
+	}
 	cfg := config{onError: DefaultErrorHandler}
 	for _, o := range opts {
 		o(&cfg)
@@ -65,6 +72,11 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 			s := m.Begin(r)
 			r = r.WithContext(session.NewContext(r.Context(), s))
 			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError}
+			if h := w.Header(); len(h) > 0 {
+				// Headers set by outer middleware (CORS, HSTS, request
+				// IDs) belong on the error response too.
+				sw.outer = h.Clone()
+			}
 			next.ServeHTTP(sw, r)
 			if !sw.committed {
 				sw.commit()

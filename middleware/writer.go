@@ -3,15 +3,16 @@ package middleware
 import (
 	"bufio"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 
 	"github.com/tether-go/tether/session"
 )
 
-// errCommitFailed is what a handler's Write returns after the session failed
-// to save and the error response was sent in its place.
-var errCommitFailed = errors.New("middleware: session not saved; error response sent")
+// ErrNotSaved is what a handler's Write, Flush or Hijack returns after the
+// session failed to save and the error response was sent in its place.
+var ErrNotSaved = errors.New("middleware: session not saved; error response sent")
 
 // writer commits the session at the last moment it can still change the
 // response: just before the headers go out.
@@ -20,25 +21,42 @@ type writer struct {
 	s         *session.Session
 	r         *http.Request
 	onError   func(http.ResponseWriter, *http.Request, error)
-	committed bool // the commit before the headers has run
-	failed    bool // it failed; the error response was sent instead
+	outer     http.Header // headers set before the handler ran
+	committed bool        // the commit before the headers has run
+	failed    bool        // it failed; the error response was sent instead
 }
 
 // commit saves the session and reports whether the handler's response may go
-// out. On failure the error handler writes the response instead.
-func (w *writer) commit() bool {
+// out. On failure the error handler writes the response instead. late: the
+// session cookie cannot be delivered (a hijacked connection), so nothing that
+// needs a new cookie is done.
+func (w *writer) commit() bool { return w.commitMode(false) }
+
+func (w *writer) commitMode(late bool) bool {
 	if w.committed {
 		return !w.failed
 	}
 	w.committed = true
-	if err := w.s.Commit(w.ResponseWriter.Header()); err != nil {
-		w.failed = true
-		h := w.ResponseWriter.Header()
-		clear(h) // the handler's headers described a response that will not be sent
-		w.onError(w.ResponseWriter, w.r, err)
-		return false
+	var err error
+	if late {
+		err = w.s.CommitLate()
+	} else {
+		err = w.s.Commit(w.ResponseWriter.Header())
 	}
-	return true
+	if err == nil {
+		return true
+	}
+	w.failed = true
+	// The handler's headers described a response that will not be sent.
+	h := w.ResponseWriter.Header()
+	clear(h)
+	maps.Copy(h, w.outer)
+	tw := &trackingWriter{ResponseWriter: w.ResponseWriter}
+	w.onError(tw, w.r, err)
+	if !tw.wrote {
+		DefaultErrorHandler(w.ResponseWriter, w.r, err)
+	}
+	return false
 }
 
 func (w *writer) WriteHeader(code int) {
@@ -55,7 +73,7 @@ func (w *writer) WriteHeader(code int) {
 
 func (w *writer) Write(b []byte) (int, error) {
 	if !w.commit() {
-		return 0, errCommitFailed
+		return 0, ErrNotSaved
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -70,16 +88,18 @@ func (w *writer) Flush() {
 // FlushError is Flush for [http.ResponseController], reporting failures.
 func (w *writer) FlushError() error {
 	if !w.commit() {
-		return errCommitFailed
+		return ErrNotSaved
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
-// Hijack commits, then hands over the connection. The session cookie is not
-// sent over a hijacked connection; a handler that needs it must write it.
+// Hijack commits, then hands over the connection. The response the handler
+// writes on the connection is its own, so the session cookie cannot travel:
+// the commit is a late one (no new session, no rotation), and a failure is
+// still answered with the error response, since nothing was sent yet.
 func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if !w.commit() {
-		return nil, nil, errCommitFailed
+	if !w.commitMode(true) {
+		return nil, nil, ErrNotSaved
 	}
 	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
@@ -87,3 +107,21 @@ func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap lets [http.ResponseController] reach the underlying writer's other
 // features (deadlines, full duplex).
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// trackingWriter notes whether an error handler wrote anything.
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	t.wrote = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }

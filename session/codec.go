@@ -5,6 +5,9 @@ import "encoding/json"
 // A Codec encodes session values. Each value is encoded on its own, under its
 // key, so a commit carries only the keys a request changed. Implementations
 // must be safe for concurrent use.
+//
+// Stored bytes are untrusted input (anyone with write access to the store can
+// change them): Unmarshal must return an error, not panic, on any input.
 type Codec interface {
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
@@ -13,7 +16,7 @@ type Codec interface {
 // JSONCodec encodes values with encoding/json. It needs no type registration,
 // and stored values stay readable by other languages and by operators. Values
 // round-trip as JSON does: read them back into the type they were stored as
-// with [Get].
+// with [Get]. It is safe for concurrent use.
 type JSONCodec struct{}
 
 // Marshal implements [Codec].

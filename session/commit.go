@@ -36,15 +36,15 @@ func (s *Session) commit(h http.Header) error {
 	if s.m == nil {
 		return ErrDetached
 	}
-	if s.m.closed.Load() {
-		return ErrClosed
-	}
 	s.mu.Lock()
 	if !s.used {
 		s.mu.Unlock()
 		return nil // never used: nothing to save, no cookie to read
 	}
 	s.mu.Unlock()
+	if s.m.closed.Load() {
+		return ErrClosed
+	}
 	s.lock()
 	defer s.mu.Unlock()
 	late := h == nil
@@ -63,8 +63,7 @@ func (s *Session) commit(h http.Header) error {
 	case s.token == "" || (s.loaded && s.base == nil):
 		err = s.create(now, late)
 	case s.rotateDue(now) && late:
-		s.m.log.Info("session: rotation postponed; response headers already sent", "id", shortID(s.id))
-		s.rotate = false
+		s.postponeRotation()
 		err = s.update(now, late)
 	case s.rotateDue(now):
 		err = s.rotateLocked(now)
@@ -77,13 +76,26 @@ func (s *Session) commit(h http.Header) error {
 	return s.writeHeaders(h, now)
 }
 
-// destroyPending deletes the records Destroy ended.
+// postponeRotation handles a rotation that is due when the new cookie can no
+// longer reach the client. A periodic one waits for the next request. An
+// explicit one marks a change of privilege: applying the new user id to the
+// old, possibly planted, token would be session fixation, so that change is
+// refused, loudly.
+func (s *Session) postponeRotation() {
+	if s.rotate && s.userDirty {
+		s.m.log.Error("session: user id change dropped: Rotate was called after the response headers were sent",
+			"id", shortID(s.id))
+		s.userSet, s.userID, s.userDirty = false, "", false
+	} else {
+		s.m.log.Warn("session: rotation postponed; response headers already sent", "id", shortID(s.id))
+	}
+	s.rotate = false
+}
+
+// destroyPending ends the sessions Destroy was called on.
 func (s *Session) destroyPending() error {
 	for len(s.destroy) > 0 {
-		ctx, cancel := s.m.storeCtx(s.ctx, true)
-		err := s.m.cfg.store.Delete(ctx, s.destroy[0])
-		cancel()
-		if err != nil {
+		if err := s.m.kill(s.ctx, s.destroy[0], 0); err != nil {
 			return &StoreError{Op: "destroy", Err: err}
 		}
 		s.destroy = s.destroy[1:]
@@ -156,13 +168,19 @@ func (s *Session) update(now time.Time, late bool) error {
 			s.committed(&c, res.Version)
 			return nil
 		}
-		if mv, ok := store.IsMoved(err); ok && hops < maxForwardHops {
+		if mv, ok := store.IsMoved(err); ok {
 			// Another request rotated the session: our change belongs to
 			// the new record, and the client gets the new cookie.
-			if !s.follow(&mv.Moved) {
-				s.gone("tombstone does not open")
+			if hops == maxForwardHops || !s.follow(&mv.Moved) {
+				s.gone("rotated away")
 				return nil
 			}
+			continue
+		}
+		if errors.Is(err, store.ErrNotFound) && !s.loaded && len(s.candidates) > 0 {
+			// The first cookie was dead; the change may belong to the next.
+			s.token, s.id = s.candidates[0], tokenID(s.candidates[0])
+			s.candidates = s.candidates[1:]
 			continue
 		}
 		if errors.Is(err, store.ErrNotFound) {
@@ -178,9 +196,7 @@ func (s *Session) touchIfDue(now time.Time) error {
 		return nil
 	}
 	expires := s.m.deadline(s.base.Created, now)
-	ctx, cancel := s.m.storeCtx(s.ctx, true)
-	defer cancel()
-	err := s.m.cfg.store.Touch(ctx, s.id, now, expires)
+	err := s.m.callTouch(s.ctx, s.id, now, expires)
 	switch {
 	case err == nil:
 		b := *s.base
@@ -250,9 +266,7 @@ func (s *Session) clearDirty() {
 }
 
 func (s *Session) storeCommit(id string, c store.Change) (store.Result, error) {
-	ctx, cancel := s.m.storeCtx(s.ctx, true)
-	defer cancel()
-	return s.m.cfg.store.Commit(ctx, id, c)
+	return s.m.callCommit(s.ctx, id, c)
 }
 
 // writeHeaders tells the client about its cookie. A response that sets a
@@ -260,6 +274,13 @@ func (s *Session) storeCommit(id string, c store.Change) (store.Result, error) {
 // must not be served to another client from a shared cache.
 func (s *Session) writeHeaders(h http.Header, now time.Time) error {
 	var ck *http.Cookie
+	if s.newCookie && s.token != "" && s.base == nil {
+		// A write was forwarded to a rotated session we never loaded: its
+		// cookie's persistence and deadline are in the record.
+		if rec, err := s.fetch(s.id); err == nil && rec != nil && rec.Moved == nil {
+			s.base = rec
+		}
+	}
 	switch {
 	case s.newCookie && s.token != "":
 		v, err := s.m.cookie.encode(s.token)
@@ -295,10 +316,13 @@ func (s *Session) persistent() bool {
 	if s.persist != nil {
 		return *s.persist
 	}
-	if s.base != nil {
-		if v, ok := s.base.Values[keyPersist]; ok {
-			return string(v) == "1"
-		}
+	if s.base == nil {
+		// Unknown (the record could not be read): a browser-session cookie
+		// never outlives what the user chose.
+		return false
+	}
+	if v, ok := s.base.Values[keyPersist]; ok {
+		return string(v) == "1"
 	}
 	return s.m.cfg.cookie.Persist
 }

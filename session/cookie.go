@@ -2,6 +2,7 @@ package session
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -99,16 +100,24 @@ func (cc cookieCodec) decode(value string) string {
 	return string(b)
 }
 
-// tokenFromRequest returns the first valid token among the request's cookies
-// of the session cookie's name. Browsers may send several (a parent domain's
-// and ours); a bad one must not hide a good one.
-func (cc cookieCodec) tokenFromRequest(r *http.Request) string {
+// maxCandidates bounds how many well-formed tokens a request may make us try
+// (each costs a signature check, and a load if the previous one was dead).
+const maxCandidates = 3
+
+// tokensFromRequest returns the well-formed tokens among the request's cookies
+// of the session cookie's name, in order, at most maxCandidates. Browsers may
+// send several (a parent domain's and ours); a bad or dead one must not hide
+// a good one.
+func (cc cookieCodec) tokensFromRequest(r *http.Request) []string {
+	var toks []string
 	for _, c := range r.CookiesNamed(cc.name) {
-		if t := cc.decode(c.Value); t != "" {
-			return t
+		if t := cc.decode(c.Value); t != "" && !slices.Contains(toks, t) {
+			if toks = append(toks, t); len(toks) == maxCandidates {
+				break
+			}
 		}
 	}
-	return ""
+	return toks
 }
 
 func validCookieName(name string) bool {

@@ -3,6 +3,7 @@ package session
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,8 +70,19 @@ func TestTokenFromRequestTakesFirstValid(t *testing.T) {
 	r.AddCookie(&http.Cookie{Name: "sid", Value: "junk"})
 	r.AddCookie(&http.Cookie{Name: "other", Value: newToken()})
 	r.AddCookie(&http.Cookie{Name: "sid", Value: tok})
-	if got := cc.tokenFromRequest(r); got != tok {
-		t.Fatalf("tokenFromRequest = %q, want %q", got, tok)
+	if got := cc.tokensFromRequest(r); len(got) != 1 || got[0] != tok {
+		t.Fatalf("tokensFromRequest = %q, want [%q]", got, tok)
+	}
+	// Several well-formed candidates are kept in order, bounded.
+	r = httptest.NewRequest("GET", "/", nil)
+	var want []string
+	for range maxCandidates + 2 {
+		tok := newToken()
+		want = append(want, tok)
+		r.AddCookie(&http.Cookie{Name: "sid", Value: tok})
+	}
+	if got := cc.tokensFromRequest(r); !slices.Equal(got, want[:maxCandidates]) {
+		t.Fatalf("tokensFromRequest = %q, want the first %d of %q", got, maxCandidates, want)
 	}
 }
 

@@ -32,7 +32,10 @@
 // # Cost per request
 //
 // A request that never uses its session costs no store round trip. A read
-// loads the session once. A request that only sets values does not load it.
+// loads the session once. A request that only sets values does not load it;
+// the price is that such a request does not extend the idle deadline (it
+// does not know the session's absolute deadline), so an application whose
+// requests only ever write should read something, such as the user id, too.
 // A request that changes nothing writes nothing, touch aside.
 //
 // # Concurrency
@@ -46,10 +49,18 @@
 //
 // [Session.Rotate] gives the session a new token and keeps its data; call it
 // on login and on every change of privilege, against session fixation. The
-// old token forwards to the new one for the rotate grace period, so requests
+// old token dies at once: whoever planted or stole it is not handed the
+// privileged one.
+//
+// Periodic rotation ([WithRotateEvery]) changes no privilege, so there the
+// old token forwards to the new one for the rotate grace period: requests
 // already in flight, or from another tab, keep the session and receive the
-// new cookie; their writes land in the new record. After the grace period the
-// old token is dead.
+// new cookie, and their writes land in the new record. After the grace period
+// the old token is dead.
+//
+// DESIGN.md asks for forwarding on every rotation; forwarding after a login
+// would hand the logged-in session to the holder of a planted pre-login token
+// for the whole grace period, which defeats the reason to rotate on login.
 //
 // # Logout
 //

@@ -16,6 +16,10 @@ var (
 	// fails with it.
 	ErrInvalidKey = errors.New("session: invalid key")
 
+	// ErrUnknownSession is returned by DestroySession for an ID that is not
+	// a live session of the given user.
+	ErrUnknownSession = errors.New("session: no such session")
+
 	// ErrClosed is returned by a Manager's methods after Close.
 	ErrClosed = errors.New("session: manager closed")
 )

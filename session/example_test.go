@@ -51,8 +51,9 @@ func Example() {
 	// 2 items
 }
 
-// Rotate on login: the session keeps its data under a new token, so a token
-// planted before login (session fixation) is useless afterwards.
+// Rotate on login: the session keeps its data under a new token, and the old
+// token dies at once, so a token planted before login (session fixation) is
+// useless afterwards.
 func ExampleSession_Rotate() {
 	m, _ := session.New()
 	defer m.Close()

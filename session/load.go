@@ -19,20 +19,16 @@ func (s *Session) loadLocked() {
 	if s.m == nil || s.token == "" {
 		return
 	}
-	rec, err := s.fetch(s.id)
-	for hops := 0; err == nil && rec != nil && rec.Moved != nil; hops++ {
-		if hops == maxForwardHops || !s.follow(rec.Moved) {
-			rec = nil
-			break
-		}
-		rec, err = s.fetch(s.id)
+	rec, err := s.resolve()
+	for err == nil && rec == nil && len(s.candidates) > 0 {
+		// A dead cookie (say, a parent domain's) came first; try the next.
+		s.token, s.id = s.candidates[0], tokenID(s.candidates[0])
+		s.candidates = s.candidates[1:]
+		rec, err = s.resolve()
 	}
 	if err != nil {
 		s.err = &StoreError{Op: "load", Err: err}
 		return
-	}
-	if rec != nil && (rec.Moved != nil || !rec.Live(s.m.cfg.now())) {
-		rec = nil
 	}
 	s.base = rec
 	if rec == nil {
@@ -42,6 +38,22 @@ func (s *Session) loadLocked() {
 		s.token, s.id, s.newCookie = "", "", false
 		s.dropped = s.presented
 	}
+}
+
+// resolve loads the record of s.token, following rotation tombstones, and
+// returns it if it is live.
+func (s *Session) resolve() (*store.Record, error) {
+	rec, err := s.fetch(s.id)
+	for hops := 0; err == nil && rec != nil && rec.Moved != nil; hops++ {
+		if hops == maxForwardHops || !s.follow(rec.Moved) {
+			return nil, nil
+		}
+		rec, err = s.fetch(s.id)
+	}
+	if err != nil || rec == nil || rec.Moved != nil || !rec.Live(s.m.cfg.now()) {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // follow moves the session to the token a tombstone forwards to, and reports
@@ -58,9 +70,7 @@ func (s *Session) follow(mv *store.Moved) bool {
 }
 
 func (s *Session) fetch(id string) (*store.Record, error) {
-	ctx, cancel := s.m.storeCtx(s.ctx, false)
-	defer cancel()
-	return s.m.cfg.store.Load(ctx, id)
+	return s.m.callLoad(s.ctx, id)
 }
 
 func (s *Session) baseHas(key string) bool {

@@ -72,8 +72,7 @@ func (m *Manager) Store() store.Store { return m.cfg.store }
 
 // Begin starts the session of a request. It does no work until the session
 // is used: the cookie is read then, and the store is asked only when the
-// session is first read. The store is asked only when the session is first read.
-// Adapters other than package middleware call Begin, put the session in the
+// session is first read. Adapters other than package middleware call Begin, put the session in the
 // request's context with [NewContext], and call [Session.Commit] before the
 // response headers go out.
 func (m *Manager) Begin(r *http.Request) *Session {
@@ -96,9 +95,7 @@ func (m *Manager) UserSessions(ctx context.Context, userID string) ([]Info, erro
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.storeTimeout)
-	defer cancel()
-	infos, err := m.cfg.store.UserSessions(ctx, userID)
+	infos, err := m.callUserSessions(ctx, userID)
 	if err != nil {
 		return nil, &StoreError{Op: "user sessions", Err: err}
 	}
@@ -113,31 +110,54 @@ func (m *Manager) UserSessions(ctx context.Context, userID string) ([]Info, erro
 	return out, nil
 }
 
+// maxDestroyUserPasses bounds DestroyUser's passes; see there.
+const maxDestroyUserPasses = 3
+
 // DestroyUser deletes every session of userID ("log out everywhere") and
 // returns how many there were. Requests of those sessions already in flight
 // cannot bring them back.
+//
+// A session rotating while the index is read can escape one pass (its new
+// record was indexed after the read), so DestroyUser repeats until a pass
+// finds nothing: a rotation that started before a pass either lands in the
+// next pass's read or fails because its old record is gone.
 func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if m.closed.Load() {
 		return 0, ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.storeTimeout)
-	defer cancel()
-	n, err := m.cfg.store.DeleteUser(ctx, userID)
-	if err != nil {
-		return n, &StoreError{Op: "destroy user", Err: err}
+	total := 0
+	for range maxDestroyUserPasses {
+		n, err := m.callDeleteUser(ctx, userID)
+		total += n
+		if err != nil {
+			return total, &StoreError{Op: "destroy user", Err: err}
+		}
+		if n == 0 {
+			break
+		}
 	}
-	return n, nil
+	return total, nil
 }
 
-// DestroySession deletes the session with the given ID (from [Info] or
-// [Session.ID]), for revoking one device.
-func (m *Manager) DestroySession(ctx context.Context, id string) error {
+// DestroySession ends one session of userID, by the ID [Manager.UserSessions]
+// reported: for revoking a device. It returns [ErrUnknownSession] if no live
+// session of that user has that ID, so an ID taken from a form cannot end
+// another user's session.
+func (m *Manager) DestroySession(ctx context.Context, userID, id string) error {
 	if m.closed.Load() {
 		return ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.storeTimeout)
-	defer cancel()
-	if err := m.cfg.store.Delete(ctx, id); err != nil {
+	if !validID(id) || userID == "" {
+		return ErrUnknownSession
+	}
+	rec, err := m.callLoad(ctx, id)
+	if err != nil {
+		return &StoreError{Op: "destroy", Err: err}
+	}
+	if rec == nil || rec.Moved != nil || rec.UserID != userID || !rec.Live(m.cfg.now()) {
+		return ErrUnknownSession
+	}
+	if err := m.kill(ctx, ended{id: id}, 0); err != nil {
 		return &StoreError{Op: "destroy", Err: err}
 	}
 	return nil
@@ -151,16 +171,6 @@ func (m *Manager) deadline(created, lastSeen time.Time) time.Time {
 		return abs
 	}
 	return idle
-}
-
-// storeCtx bounds one store call. Writes outlive the request's cancellation:
-// a client that hung up must not leave half of what its handler was told was
-// saved.
-func (m *Manager) storeCtx(ctx context.Context, write bool) (context.Context, context.CancelFunc) {
-	if write {
-		ctx = context.WithoutCancel(ctx)
-	}
-	return context.WithTimeout(ctx, m.cfg.storeTimeout)
 }
 
 func isStoreOutcome(err error) bool {

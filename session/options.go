@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -166,7 +167,10 @@ func WithKeys(pairs ...[]byte) Option {
 				return fmt.Errorf("session: WithKeys: block key %d is %d bytes, want 0, 16, 24 or 32", i/2, len(pairs[i+1]))
 			}
 		}
-		c.keys = pairs
+		c.keys = make([][]byte, len(pairs))
+		for i, k := range pairs {
+			c.keys[i] = bytes.Clone(k) // the caller may zero or reuse its slices
+		}
 		return nil
 	}
 }

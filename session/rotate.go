@@ -40,8 +40,9 @@ func (s *Session) issued() time.Time {
 //
 //  1. create the new record with the loaded values plus this request's
 //     changes, keeping the creation time (rotation never extends the lifetime);
-//  2. turn the old record into a tombstone forwarding to the new one, on
-//     condition that its version is still the one we copied.
+//  2. turn the old record into a tombstone forwarding to the new one for the
+//     grace period (periodic rotation) or ending at once (explicit Rotate),
+//     on condition that its version is still the one we copied.
 //
 // If a concurrent commit changed the old record in between, step 2 fails: we
 // re-read it, overwrite the new record (no one else knows its ID yet) and try
@@ -54,6 +55,13 @@ func (s *Session) rotateLocked(now time.Time) error {
 	newTok := newToken()
 	newID := tokenID(newTok)
 	moved := store.Moved{To: newID, Sealed: sealForward(oldTok, newTok)}
+	// Only a periodic rotation forwards the old token. An explicit one is a
+	// change of privilege: the old token dies at once (its tombstone is born
+	// expired), so whoever holds it is not handed the new one.
+	graceEnd := now.Add(s.m.cfg.rotateGrace)
+	if s.rotate {
+		graceEnd = now
+	}
 	created := false
 	for attempt := 0; attempt < maxRotateAttempts; attempt++ {
 		values := s.rotatedValues(old, now)
@@ -82,7 +90,7 @@ func (s *Session) rotateLocked(now time.Time) error {
 		}
 		created = true
 
-		err = s.storeMove(oldID, moved, now.Add(s.m.cfg.rotateGrace), old.Version)
+		err = s.storeMove(oldID, moved, graceEnd, old.Version)
 		if err == nil {
 			s.token, s.id, s.newCookie = newTok, newID, true
 			s.base = &store.Record{Values: values, UserID: userID, Created: old.Created, LastSeen: now, Expires: c.Expires, Version: res.Version}
@@ -145,17 +153,13 @@ func (s *Session) rotatedValues(old *store.Record, now time.Time) map[string][]b
 }
 
 func (s *Session) storeMove(id string, mv store.Moved, expires time.Time, ifVersion uint64) error {
-	ctx, cancel := s.m.storeCtx(s.ctx, true)
-	defer cancel()
-	return s.m.cfg.store.Move(ctx, id, mv, expires, ifVersion)
+	return s.m.callMove(s.ctx, id, mv, expires, ifVersion)
 }
 
 // discard deletes a record created for a rotation that did not happen. Its
 // token was never handed out, so a failure only leaves garbage that expires.
 func (s *Session) discard(id string) {
-	ctx, cancel := s.m.storeCtx(s.ctx, true)
-	defer cancel()
-	if err := s.m.cfg.store.Delete(ctx, id); err != nil {
+	if err := s.m.callDelete(s.ctx, id); err != nil {
 		s.m.log.Warn("session: could not delete an abandoned rotation record", "id", shortID(id), "err", err)
 	}
 }

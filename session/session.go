@@ -28,9 +28,10 @@ type Session struct {
 	token string // the client's token; "" if none or the session ended
 	id    string // tokenID(token)
 
-	presented bool // the request carried a well-formed cookie
-	newCookie bool // the response must carry the cookie for token
-	dropped   bool // the response must expire the client's cookie
+	presented  bool     // the request carried a well-formed cookie
+	candidates []string // further well-formed tokens from other cookies of our name
+	newCookie  bool     // the response must carry the cookie for token
+	dropped    bool     // the response must expire the client's cookie
 
 	loaded bool          // base is known (or there is no token to load)
 	base   *store.Record // the stored record as loaded; nil if none
@@ -45,8 +46,8 @@ type Session struct {
 	userDirty bool
 	persist   *bool
 	rotate    bool
-	destroy   []string // IDs to delete at the next commit
-	read      bool     // the response depends on the session: Vary: Cookie
+	destroy   []ended // sessions to end at the next commit
+	read      bool    // the response depends on the session: Vary: Cookie
 	flashSeq  uint32
 }
 
@@ -100,8 +101,9 @@ func (s *Session) Delete(key string) {
 	s.put(key, change{del: true})
 }
 
-// Clear removes every value the session holds. It loads the session to learn
-// its keys; a value another request adds meanwhile survives.
+// Clear removes every value set with [Session.Set]. It loads the session to
+// learn its keys; a value another request adds meanwhile survives. Pending
+// flash messages and the RememberMe choice are kept.
 func (s *Session) Clear() {
 	s.lock()
 	defer s.mu.Unlock()
@@ -168,7 +170,11 @@ func (s *Session) UserID() string {
 
 // Rotate gives the session a new token at commit, keeping its data: call it
 // on login and on any change of privilege, against session fixation. The old
-// token keeps working for the rotate grace period, forwarding to the new one.
+// token dies at once. It does not forward to the new one, even within the
+// rotate grace period: whoever planted or stole the old token must not be
+// handed the privileged one. (Periodic rotation, [WithRotateEvery], changes no
+// privilege and does forward.) Requests still in flight with the old token
+// find no session; their changes are dropped and logged.
 func (s *Session) Rotate() {
 	s.lock()
 	defer s.mu.Unlock()
@@ -182,7 +188,7 @@ func (s *Session) Destroy() {
 	s.lock()
 	defer s.mu.Unlock()
 	if s.id != "" {
-		s.destroy = append(s.destroy, s.id)
+		s.destroy = append(s.destroy, ended{id: s.id, token: s.token})
 	}
 	s.dropped = s.dropped || s.presented || s.newCookie
 	s.token, s.id, s.newCookie = "", "", false
@@ -236,8 +242,9 @@ func (s *Session) lock() {
 		return
 	}
 	if s.m != nil {
-		if tok := s.m.cookie.tokenFromRequest(s.req); tok != "" {
-			s.token, s.id = tok, tokenID(tok)
+		if toks := s.m.cookie.tokensFromRequest(s.req); len(toks) > 0 {
+			s.token, s.id = toks[0], tokenID(toks[0])
+			s.candidates = toks[1:]
 			s.presented = true
 		}
 	}

@@ -58,6 +58,19 @@ func base64Value(c byte) byte {
 	return 63
 }
 
+// validID reports whether id has the shape of tokenID's output.
+func validID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // tokenID is the ID a store keys a session by: the hex SHA-256 of the token.
 func tokenID(token string) string {
 	sum := sha256.Sum256([]byte(token))

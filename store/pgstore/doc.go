@@ -74,11 +74,13 @@
 // [New] starts a goroutine that, every [WithReapInterval] (default 5 minutes),
 // deletes rows that expired more than a minute ago, in batches of
 // [WithReapBatch] (default 1000) until a batch comes back short. Only one
-// session reaps a table at a time, across all nodes: a round runs only while
-// its connection holds pg_try_advisory_lock on a key derived from the
-// table's OID; the others skip the round. [Store.Close] stops the reaper and
-// waits for it. The reaper does not notify: a cache must honour a record's
-// Expires anyway.
+// session at a time deletes, across all nodes: each batch runs in a
+// transaction that first takes pg_try_advisory_xact_lock on a key derived
+// from the table's OID, and a store that finds the lock taken skips the rest
+// of its round. (A transaction-scoped lock cannot be left behind on a pooled
+// connection, and works through PgBouncer in transaction mode.)
+// [Store.Close] stops the reaper and waits for it. The reaper does not
+// notify: a cache must honour a record's Expires anyway.
 //
 // # Change notifications
 //

@@ -87,8 +87,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	return s, nil
 }
 
-// Close stops the reaper, waiting for a round in progress to finish, and makes
-// running [Store.Notify] calls return [ErrClosed] (without waiting for them).
+// Close stops the reaper and waits for it (a batch in progress is cancelled
+// and rolls back), and makes running [Store.Notify] calls return [ErrClosed]
+// (without waiting for them).
 // Every later call returns ErrClosed. Close does not close the pool. It is
 // idempotent and always returns nil.
 func (s *Store) Close() error {

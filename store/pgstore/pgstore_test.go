@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 
@@ -84,6 +85,24 @@ func TestPostgres(t *testing.T) {
 		s := newStore(t, pool, WithClock(clock.Now), WithNotify(false))
 		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance),
 			storetest.WithSkip("Capabilities/Notifier"))
+	})
+	t.Run("ConformanceSimpleProtocol", func(t *testing.T) {
+		// Behind PgBouncer in transaction mode, pools are configured for
+		// the simple protocol: every parameter is then interpolated as
+		// text, a different encoding path for each type the store sends.
+		cfg := pool.Config()
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+		simple, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(simple.Close)
+		clock := storetest.NewClock(time.Now())
+		s := newStore(t, simple, WithClock(clock.Now))
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance))
+		if _, err := s.reap(t.Context()); err != nil {
+			t.Errorf("reap: %v", err)
+		}
 	})
 	for _, tc := range backendTests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, pool) })

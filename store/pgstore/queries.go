@@ -12,12 +12,12 @@ import (
 // statement, only for rows it changed: the notification is part of the
 // write's transaction and is delivered when, and only if, it commits.
 type queries struct {
-	load, version              string
-	create, update, touch      string
-	move, delete               string
-	state, updateState         string
-	userSessions, deleteUser   string
-	reapBatch, tryLock, unlock string
+	load, version            string
+	create, update, touch    string
+	move, delete             string
+	state, updateState       string
+	userSessions, deleteUser string
+	reapBatch, tryLock       string
 }
 
 // newVals is the update's new values: Clear, then Delete, then Set, the
@@ -127,7 +127,6 @@ SELECT count(*) FILTER (WHERE live) FROM notified`),
 		reapBatch: sql(`DELETE FROM TABLE WHERE id IN (
 	SELECT id FROM TABLE WHERE expires <= $1 ORDER BY expires LIMIT $2 FOR UPDATE SKIP LOCKED
 )`),
-		tryLock: `SELECT pg_try_advisory_lock($1)`,
-		unlock:  `SELECT pg_advisory_unlock($1)`,
+		tryLock: `SELECT pg_try_advisory_xact_lock($1)`,
 	}
 }

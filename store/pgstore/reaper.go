@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // reapGrace is how long after its expiry a row is left before the reaper
@@ -21,16 +23,14 @@ type reapEvent struct {
 type reapKind int
 
 const (
-	reapBusy      reapKind = iota // another session holds the lock: this round does nothing
-	reapLocked                    // this store holds the lock and is about to delete
-	reapBatchDone                 // one batch deleted
-	reapUnlocked                  // the round is over and the lock released
+	reapBusy      reapKind = iota // another session holds the lock: the round ends
+	reapLocked                    // a batch's transaction holds the lock and is about to delete
+	reapBatchDone                 // the batch committed
+	reapUnlocked                  // the batch's transaction is over, the lock released
 	reapFailed                    // the round failed
 )
 
-// reaper deletes expired rows every reap interval until Close. Only one
-// session at a time reaps a table, across all nodes: a round runs only while
-// its connection holds a session-level advisory lock keyed by the table's OID.
+// reaper deletes expired rows every reap interval until Close.
 func (s *Store) reaper() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.reapInterval)
@@ -58,60 +58,51 @@ func (s *Store) hook(ev reapEvent) {
 	}
 }
 
-// reap runs one round: take the lock or give up, delete expired rows in
-// batches until a batch comes back short, release the lock. It returns the
-// number of rows deleted.
+// reap runs one round: batches until one comes back short, or another
+// session holds the lock. It returns the number of rows deleted.
 func (s *Store) reap(ctx context.Context) (int, error) {
-	actx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	conn, err := s.pool.Acquire(actx)
-	cancel()
-	if err != nil {
-		return 0, wrap("reap", err)
-	}
-	lctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	var locked bool
-	err = conn.QueryRow(lctx, s.q.tryLock, s.reapKey).Scan(&locked)
-	cancel()
-	if err != nil {
-		conn.Release()
-		return 0, wrap("reap", err)
-	}
-	if !locked {
-		conn.Release()
-		s.hook(reapEvent{kind: reapBusy})
-		return 0, nil
-	}
-	defer func() {
-		// The lock belongs to the connection's session: a connection
-		// returned to the pool still holding it would stop every node's
-		// reaper. If the unlock cannot be confirmed, the connection is
-		// closed instead, which releases the lock on the server.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.timeout)
-		defer cancel()
-		var unlocked bool
-		if err := conn.QueryRow(uctx, s.q.unlock, s.reapKey).Scan(&unlocked); err != nil || !unlocked {
-			_ = conn.Hijack().Close(uctx)
-		} else {
-			conn.Release()
-		}
-		s.hook(reapEvent{kind: reapUnlocked})
-	}()
-	s.hook(reapEvent{kind: reapLocked})
-
 	total := 0
 	for ctx.Err() == nil {
-		bctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-		tag, err := conn.Exec(bctx, s.q.reapBatch, s.now().Add(-reapGrace), s.cfg.reapBatch)
-		cancel()
-		if err != nil {
-			return total, wrap("reap", err)
-		}
-		n := int(tag.RowsAffected())
+		n, locked, err := s.reapBatch(ctx)
 		total += n
-		s.hook(reapEvent{kind: reapBatchDone, deleted: n})
-		if n < s.cfg.reapBatch {
-			break
+		if err != nil || !locked || n < s.cfg.reapBatch {
+			return total, err
 		}
 	}
 	return total, nil
+}
+
+// reapBatch deletes one batch of expired rows, in a transaction that holds
+// the table's reaper lock, so that only one session at a time, across all
+// nodes, deletes. The lock is transaction-scoped (pg_try_advisory_xact_lock)
+// rather than held by a session across the round: it cannot outlive the
+// transaction on a pooled connection, and it works through a pooler in
+// transaction mode (PgBouncer), where a session lock would stay on a server
+// connection nobody can unlock. locked is false if another session holds it.
+func (s *Store) reapBatch(ctx context.Context) (n int, locked bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, s.q.tryLock, s.reapKey).Scan(&locked); err != nil || !locked {
+			return err
+		}
+		s.hook(reapEvent{kind: reapLocked})
+		tag, err := tx.Exec(ctx, s.q.reapBatch, s.now().Add(-reapGrace), s.cfg.reapBatch)
+		n = int(tag.RowsAffected())
+		return err
+	})
+	switch {
+	case err != nil:
+		n = 0 // rolled back
+		err = wrap("reap", err)
+	case !locked:
+		s.hook(reapEvent{kind: reapBusy})
+		return 0, false, nil
+	default:
+		s.hook(reapEvent{kind: reapBatchDone, deleted: n})
+	}
+	if locked {
+		s.hook(reapEvent{kind: reapUnlocked})
+	}
+	return n, locked, err
 }

@@ -3,11 +3,15 @@ package pgstore
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tether-go/tether/store"
 )
 
 func sampleValues() map[string][]byte {
@@ -172,5 +176,54 @@ var _ = backendTest("EncodedLenIsPostgres", func(t *testing.T, pool *pgxpool.Poo
 		if err != nil || !equalValues(got, m) {
 			t.Errorf("Postgres's text %s decodes to %q, %v; want %q", back, got, err, m)
 		}
+	}
+})
+
+// The size limit: a Create is measured in Go, exactly as Postgres would; an
+// Update whose own values fit but whose result does not is refused by its
+// statement, changing nothing.
+var _ = backendTest("SizeLimit", func(t *testing.T, pool *pgxpool.Pool) {
+	const limit = 1000
+	s := newStore(t, pool, WithMaxRecordBytes(limit))
+	ctx := ctxT(t)
+	now := time.Now()
+	create := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
+
+	// Exactly at the limit, and one byte over: {"kkkk": "<988 base64>"}.
+	exact := map[string][]byte{"kkkk": make([]byte, 741)}
+	if encodedLen(exact) != limit {
+		t.Fatalf("test bug: %d bytes", encodedLen(exact))
+	}
+	c := create
+	c.Set = exact
+	if _, err := s.Commit(ctx, newID(), c); err != nil {
+		t.Errorf("Create of exactly the limit: %v", err)
+	}
+	c.Set = map[string][]byte{"kkkkk": make([]byte, 741)}
+	_, err := s.Commit(ctx, newID(), c)
+	var tl *store.TooLargeError
+	if !errors.As(err, &tl) || tl.Size != limit+1 || tl.Limit != limit {
+		t.Errorf("Create one byte over the limit: %v, want a TooLargeError of %d bytes", err, limit+1)
+	}
+
+	id := newID()
+	c.Set = map[string][]byte{"a": make([]byte, 400)}
+	if _, err := s.Commit(ctx, id, c); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Load(ctx, id)
+	grow := store.Change{Mode: store.Update, Set: map[string][]byte{"b": make([]byte, 400)}}
+	_, err = s.Commit(ctx, id, grow)
+	want := encodedLen(map[string][]byte{"a": make([]byte, 400), "b": make([]byte, 400)})
+	if !errors.As(err, &tl) || tl.Size != want || tl.Limit != limit {
+		t.Errorf("Update growing past the limit: %v, want a TooLargeError of %d bytes", err, want)
+	}
+	if after, _ := s.Load(ctx, id); after == nil || after.Version != before.Version || len(after.Values) != 1 {
+		t.Errorf("record after a refused Update: %+v, want it unchanged", after)
+	}
+	// Replacing a value by one of the same size fits.
+	grow.Delete = []string{"a"}
+	if _, err := s.Commit(ctx, id, grow); err != nil {
+		t.Errorf("Update replacing a value: %v", err)
 	}
 })

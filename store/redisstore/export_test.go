@@ -2,10 +2,8 @@ package redisstore
 
 import "time"
 
-// SetNotifyHeartbeat shortens Notify's heartbeat interval for a test, and returns
-// the function that restores it. Call it before Notify starts.
-func SetNotifyHeartbeat(d time.Duration) (restore func()) {
-	old := notifyHeartbeat
-	notifyHeartbeat = d
-	return func() { notifyHeartbeat = old }
+// WithNotifyHeartbeat shortens Notify's heartbeat interval, for tests of
+// subscriptions that fail silently.
+func WithNotifyHeartbeat(d time.Duration) Option {
+	return func(c *config) { c.heartbeat = d }
 }

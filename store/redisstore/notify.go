@@ -20,9 +20,9 @@ const (
 )
 
 // notifyHeartbeat is the heartbeat interval of a subscription: one that stops
-// hearing what the store's writes publish is noticed within twice as long. It
-// is a variable for tests.
-var notifyHeartbeat = 5 * time.Second
+// hearing what the store's writes publish is noticed within twice as long.
+// Tests shorten it (config.heartbeat).
+const notifyHeartbeat = 5 * time.Second
 
 // Notify implements [store.Notifier]. Every write of the store publishes the
 // record's ID on the invalidation channel (WithChannel) from inside the
@@ -83,7 +83,7 @@ func (s *Store) Notify(ctx context.Context, fn func(store.Event)) error {
 // A subscription can fail silently: a connection that died without a FIN, or
 // (with Sentinel) a subscription still on an old master that was demoted while
 // writes go to the new one. So besides the invalidation channel it subscribes
-// to a heartbeat channel of its own, and every notifyHeartbeat publishes a
+// to a heartbeat channel of its own, and every heartbeat interval publishes a
 // heartbeat there through the store's client, the way writes publish. A
 // heartbeat not heard back by the next one means the subscription does not
 // hear what writes publish: it is lost.
@@ -114,7 +114,7 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 		confirmed int
 		sent      int    // heartbeats sent
 		pending   string // the heartbeat awaited, "" if none
-		next      = time.Now().Add(notifyHeartbeat)
+		next      = time.Now().Add(s.cfg.heartbeat)
 	)
 	for {
 		if wait := time.Until(next); wait > 0 {
@@ -148,13 +148,13 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 		if pending != "" {
 			return lost("heartbeat not heard back", nil)
 		}
-		next = time.Now().Add(notifyHeartbeat)
+		next = time.Now().Add(s.cfg.heartbeat)
 		if !live {
 			continue // a subscription that is not confirmed yet fails by itself
 		}
 		sent++
 		pending = strconv.Itoa(sent)
-		pctx, cancel := context.WithTimeout(ctx, notifyHeartbeat)
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.heartbeat)
 		err := s.client.Publish(pctx, beat, pending).Err()
 		cancel()
 		if err != nil {

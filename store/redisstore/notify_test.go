@@ -143,11 +143,10 @@ func TestNotifyServerRestart(t *testing.T) {
 // A connection that goes silent without breaking (a frozen server, a
 // partition) is declared Lost when a heartbeat does not come back.
 func TestNotifyFrozenConnection(t *testing.T) {
-	t.Cleanup(redisstore.SetNotifyHeartbeat(200 * time.Millisecond)) // restored after Notify stops
 	rdb := testserver.Redis(t)
 	p := newProxy(t, rdb.Addr())
 	client := newClient(t, p.Addr())
-	s := newStore(t, client, redisstore.WithPolicyCheck(false))
+	s := newStore(t, client, redisstore.WithNotifyHeartbeat(200*time.Millisecond))
 	n := notify(t, s)
 	n.want(t, "Reset", 5*time.Second, isReset)
 	p.freeze()

@@ -21,6 +21,7 @@ type config struct {
 	maxRecordSize int
 	logger        *slog.Logger
 	policyCheck   bool
+	heartbeat     time.Duration // Notify's; only tests change it
 }
 
 // WithPrefix sets the string every key of the store begins with, so that

@@ -58,6 +58,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		prefix:        DefaultPrefix,
 		maxRecordSize: DefaultMaxRecordSize,
 		policyCheck:   true,
+		heartbeat:     notifyHeartbeat,
 	}
 	for _, o := range opts {
 		o(&cfg)

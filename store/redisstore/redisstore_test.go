@@ -58,7 +58,10 @@ func randHex(n int) string {
 
 func newID() string { return randHex(32) }
 
+// The slow tests, each on servers of its own, run in parallel with each other
+// (and after the timing-sensitive tests, which are not parallel).
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	rdb := testserver.Redis(t)
 	client := newClient(t, rdb.Addr())
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, client) })
@@ -67,6 +70,7 @@ func TestConformance(t *testing.T) {
 // TestCluster runs everything that needs a Cluster on one, since starting
 // one takes seconds.
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	cluster := testserver.RedisCluster(t)
 	client := newClusterClient(t, cluster.Addrs())
 	t.Run("Conformance", func(t *testing.T) {

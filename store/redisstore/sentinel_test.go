@@ -93,7 +93,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error
 // Sessions survive a Sentinel failover: writes acknowledged by the replica
 // before it are readable after it, and writes after it land on the new master.
 func TestSentinelFailover(t *testing.T) {
-	t.Cleanup(redisstore.SetNotifyHeartbeat(200 * time.Millisecond)) // restored after Notify stops
+	t.Parallel()
 	master := testserver.Redis(t)
 	_, mport, _ := net.SplitHostPort(master.Addr())
 	replica := testserver.Redis(t, testserver.WithRedisArgs("--replicaof", "127.0.0.1", mport))
@@ -132,7 +132,7 @@ func TestSentinelFailover(t *testing.T) {
 		DialTimeout:           200 * time.Millisecond,
 	})
 	t.Cleanup(func() { client.Close() })
-	s := newStore(t, client, redisstore.WithPrefix("sen:"))
+	s := newStore(t, client, redisstore.WithPrefix("sen:"), redisstore.WithNotifyHeartbeat(500*time.Millisecond))
 	n := notify(t, s)
 	n.want(t, "Reset", 5*time.Second, isReset)
 

@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -58,8 +59,26 @@ func BenchmarkMiddleware(b *testing.B) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/write", nil))
 	cookie := rec.Result().Cookies()[0]
 
+	observed, err := session.New(session.WithStore(mem), session.WithObserver(nopObserver{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer observed.Close()
+	ho := middleware.Sessions(observed)(http.HandlerFunc(benchHandler))
+
 	b.Run("none/bare", func(b *testing.B) { benchServe(b, http.HandlerFunc(benchHandler), "/none", nil) })
 	b.Run("none/tether", func(b *testing.B) { benchServe(b, h, "/none", cookie) })
 	b.Run("read/tether", func(b *testing.B) { benchServe(b, h, "/read", cookie) })
+	b.Run("read/tether+observer", func(b *testing.B) { benchServe(b, ho, "/read", cookie) })
 	b.Run("write/tether", func(b *testing.B) { benchServe(b, h, "/write", cookie) })
 }
+
+// nopObserver is an Observer that does nothing: the cost of observation
+// itself, apart from any collector.
+type nopObserver struct{}
+
+func (nopObserver) StoreStart(ctx context.Context, _ session.StoreStartData) context.Context {
+	return ctx
+}
+func (nopObserver) StoreEnd(context.Context, session.StoreEndData) {}
+func (nopObserver) Event(context.Context, session.EventData)       {}

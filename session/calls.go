@@ -2,14 +2,17 @@ package session
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tether-go/tether/store"
 )
 
-// Every store call goes through one of these: each gets its own deadline, and
-// writes outlive the request's cancellation, so a client that hung up does not
-// leave half of what its handler was told was saved.
+// Every store call goes through one of these: each gets its own deadline and
+// is observed, and writes outlive the request's cancellation, so a client
+// that hung up does not leave half of what its handler was told was saved.
+
+var errorsIs = errors.Is
 
 func (m *Manager) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, m.cfg.storeTimeout)
@@ -19,44 +22,81 @@ func (m *Manager) writeCtx(ctx context.Context) (context.Context, context.Cancel
 	return context.WithTimeout(context.WithoutCancel(ctx), m.cfg.storeTimeout)
 }
 
-func (m *Manager) callLoad(ctx context.Context, id string) (*store.Record, error) {
+func (m *Manager) callLoad(ctx context.Context, id string) (rec *store.Record, err error) {
 	ctx, cancel := m.readCtx(ctx)
 	defer cancel()
-	return m.cfg.store.Load(ctx, id)
+	err = m.observe(ctx, OpLoad, func(ctx context.Context) (StoreEndData, error) {
+		var trace *store.LoadTrace
+		if m.obs != nil {
+			trace = &store.LoadTrace{}
+			ctx = store.WithLoadTrace(ctx, trace)
+		}
+		rec, err = m.cfg.store.Load(ctx, id)
+		d := StoreEndData{Found: rec != nil && rec.Moved == nil && rec.Live(m.cfg.now())}
+		if trace != nil {
+			d.Source = trace.Source
+		}
+		return d, err
+	})
+	return rec, err
 }
 
-func (m *Manager) callCommit(ctx context.Context, id string, c store.Change) (store.Result, error) {
+func (m *Manager) callCommit(ctx context.Context, id string, c store.Change) (res store.Result, err error) {
 	ctx, cancel := m.writeCtx(ctx)
 	defer cancel()
-	return m.cfg.store.Commit(ctx, id, c)
+	err = m.observe(ctx, OpCommit, func(ctx context.Context) (StoreEndData, error) {
+		res, err = m.cfg.store.Commit(ctx, id, c)
+		d := StoreEndData{Mode: c.Mode, Keys: len(c.Set) + len(c.Delete)}
+		if m.obs != nil {
+			for _, v := range c.Set {
+				d.Bytes += len(v)
+			}
+		}
+		return d, err
+	})
+	return res, err
 }
 
 func (m *Manager) callTouch(ctx context.Context, id string, lastSeen, expires time.Time) error {
 	ctx, cancel := m.writeCtx(ctx)
 	defer cancel()
-	return m.cfg.store.Touch(ctx, id, lastSeen, expires)
+	return m.observe(ctx, OpTouch, func(ctx context.Context) (StoreEndData, error) {
+		return StoreEndData{}, m.cfg.store.Touch(ctx, id, lastSeen, expires)
+	})
 }
 
 func (m *Manager) callMove(ctx context.Context, id string, mv store.Moved, expires time.Time, ifVersion uint64) error {
 	ctx, cancel := m.writeCtx(ctx)
 	defer cancel()
-	return m.cfg.store.Move(ctx, id, mv, expires, ifVersion)
+	return m.observe(ctx, OpMove, func(ctx context.Context) (StoreEndData, error) {
+		return StoreEndData{}, m.cfg.store.Move(ctx, id, mv, expires, ifVersion)
+	})
 }
 
 func (m *Manager) callDelete(ctx context.Context, id string) error {
 	ctx, cancel := m.writeCtx(ctx)
 	defer cancel()
-	return m.cfg.store.Delete(ctx, id)
+	return m.observe(ctx, OpDelete, func(ctx context.Context) (StoreEndData, error) {
+		return StoreEndData{}, m.cfg.store.Delete(ctx, id)
+	})
 }
 
-func (m *Manager) callUserSessions(ctx context.Context, userID string) ([]store.Info, error) {
+func (m *Manager) callUserSessions(ctx context.Context, userID string) (infos []store.Info, err error) {
 	ctx, cancel := m.readCtx(ctx)
 	defer cancel()
-	return m.cfg.store.UserSessions(ctx, userID)
+	err = m.observe(ctx, OpUserSessions, func(ctx context.Context) (StoreEndData, error) {
+		infos, err = m.cfg.store.UserSessions(ctx, userID)
+		return StoreEndData{}, err
+	})
+	return infos, err
 }
 
-func (m *Manager) callDeleteUser(ctx context.Context, userID string) (int, error) {
+func (m *Manager) callDeleteUser(ctx context.Context, userID string) (n int, err error) {
 	ctx, cancel := m.writeCtx(ctx)
 	defer cancel()
-	return m.cfg.store.DeleteUser(ctx, userID)
+	err = m.observe(ctx, OpDeleteUser, func(ctx context.Context) (StoreEndData, error) {
+		n, err = m.cfg.store.DeleteUser(ctx, userID)
+		return StoreEndData{}, err
+	})
+	return n, err
 }

@@ -85,6 +85,7 @@ func (s *Session) postponeRotation() {
 	if s.rotate && s.userDirty {
 		s.m.log.Error("session: user id change dropped: Rotate was called after the response headers were sent",
 			"id", shortID(s.id))
+		s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: "login after the response headers were sent"})
 		s.userSet, s.userID, s.userDirty = false, "", false
 	} else {
 		s.m.log.Warn("session: rotation postponed; response headers already sent", "id", shortID(s.id))
@@ -98,6 +99,7 @@ func (s *Session) destroyPending() error {
 		if err := s.m.kill(s.ctx, s.destroy[0], 0); err != nil {
 			return &StoreError{Op: "destroy", Err: err}
 		}
+		s.m.event(s.ctx, EventData{Kind: EventDestroyed, ID: s.destroy[0].id})
 		s.destroy = s.destroy[1:]
 	}
 	return nil
@@ -118,7 +120,7 @@ func (s *Session) create(now time.Time, late bool) error {
 		return nil
 	}
 	if late {
-		s.m.log.Warn("session: new session not created; response headers already sent", "keys", len(values))
+		s.drop("new session after the response headers were sent", len(values))
 		s.clearDirty()
 		return nil
 	}
@@ -144,6 +146,7 @@ func (s *Session) create(now time.Time, late bool) error {
 		if err != nil {
 			return &StoreError{Op: "create", Err: err}
 		}
+		s.m.event(s.ctx, EventData{Kind: EventCreated, ID: id})
 		s.token, s.id, s.newCookie, s.dropped = tok, id, true, false
 		s.loaded = true
 		s.base = &store.Record{Values: values, UserID: s.userID, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
@@ -214,13 +217,19 @@ func (s *Session) touchIfDue(now time.Time) error {
 // gone drops the request's changes because the session ended under it: logout
 // wins over a request that was in flight.
 func (s *Session) gone(reason string) {
-	s.m.log.Warn("session: changes dropped", "reason", reason, "id", shortID(s.id), "keys", len(s.dirty))
+	s.drop(reason, len(s.dirty))
 	s.token, s.id, s.newCookie = "", "", false
 	s.dropped = s.presented
 	s.loaded, s.base = true, nil
 	s.overlay = nil
 	s.userSet, s.userID, s.persist, s.rotate = false, "", nil, false
 	s.clearDirty()
+}
+
+// drop reports changes that will not be saved although the handler made them.
+func (s *Session) drop(reason string, keys int) {
+	s.m.logDropped(reason, s.id, keys)
+	s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: reason})
 }
 
 func (s *Session) pendingChange() store.Change {

@@ -108,16 +108,22 @@ const maxCandidates = 3
 // of the session cookie's name, in order, at most maxCandidates. Browsers may
 // send several (a parent domain's and ours); a bad or dead one must not hide
 // a good one.
-func (cc cookieCodec) tokensFromRequest(r *http.Request) []string {
-	var toks []string
+//
+// invalid counts the cookies of our name that could not hold a token.
+func (cc cookieCodec) tokensFromRequest(r *http.Request) (toks []string, invalid int) {
 	for _, c := range r.CookiesNamed(cc.name) {
-		if t := cc.decode(c.Value); t != "" && !slices.Contains(toks, t) {
+		t := cc.decode(c.Value)
+		if t == "" {
+			invalid++
+			continue
+		}
+		if !slices.Contains(toks, t) {
 			if toks = append(toks, t); len(toks) == maxCandidates {
 				break
 			}
 		}
 	}
-	return toks
+	return toks, invalid
 }
 
 func validCookieName(name string) bool {

@@ -70,8 +70,8 @@ func TestTokenFromRequestTakesFirstValid(t *testing.T) {
 	r.AddCookie(&http.Cookie{Name: "sid", Value: "junk"})
 	r.AddCookie(&http.Cookie{Name: "other", Value: newToken()})
 	r.AddCookie(&http.Cookie{Name: "sid", Value: tok})
-	if got := cc.tokensFromRequest(r); len(got) != 1 || got[0] != tok {
-		t.Fatalf("tokensFromRequest = %q, want [%q]", got, tok)
+	if got, invalid := cc.tokensFromRequest(r); len(got) != 1 || got[0] != tok || invalid != 1 {
+		t.Fatalf("tokensFromRequest = %q, %d invalid; want [%q], 1", got, invalid, tok)
 	}
 	// Several well-formed candidates are kept in order, bounded.
 	r = httptest.NewRequest("GET", "/", nil)
@@ -81,7 +81,7 @@ func TestTokenFromRequestTakesFirstValid(t *testing.T) {
 		want = append(want, tok)
 		r.AddCookie(&http.Cookie{Name: "sid", Value: tok})
 	}
-	if got := cc.tokensFromRequest(r); !slices.Equal(got, want[:maxCandidates]) {
+	if got, _ := cc.tokensFromRequest(r); !slices.Equal(got, want[:maxCandidates]) {
 		t.Fatalf("tokensFromRequest = %q, want the first %d of %q", got, maxCandidates, want)
 	}
 }

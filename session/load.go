@@ -35,6 +35,9 @@ func (s *Session) loadLocked() {
 		// The client's session has ended: expired, destroyed, or rotated
 		// away long ago. Changes start a new session; otherwise the dead
 		// cookie is cleared.
+		if s.presented {
+			s.m.event(s.ctx, EventData{Kind: EventExpired, ID: s.id})
+		}
 		s.token, s.id, s.newCookie = "", "", false
 		s.dropped = s.presented
 	}
@@ -65,6 +68,7 @@ func (s *Session) follow(mv *store.Moved) bool {
 		s.m.log.Warn("session: tombstone does not open; treating session as ended", "id", shortID(s.id))
 		return false
 	}
+	s.m.event(s.ctx, EventData{Kind: EventForwarded, ID: mv.To})
 	s.token, s.id, s.newCookie = tok, mv.To, true
 	return true
 }

@@ -20,7 +20,11 @@ type Manager struct {
 	cfg    config
 	cookie cookieCodec
 	log    *slog.Logger
+	obs    Observer
 	closed atomic.Bool
+
+	faultLog   [len(opNames)]limiter
+	droppedLog limiter
 }
 
 // New returns a Manager configured by opts. Invalid settings are an error
@@ -49,6 +53,7 @@ func New(opts ...Option) (*Manager, error) {
 		cfg:    cfg,
 		cookie: newCookieCodec(cfg.cookie.Name, cfg.keys, cfg.lifetime),
 		log:    cfg.logger,
+		obs:    cfg.observer,
 	}, nil
 }
 

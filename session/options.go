@@ -38,6 +38,7 @@ type config struct {
 	codec        Codec
 	logger       *slog.Logger
 	now          func() time.Time
+	observer     Observer
 }
 
 // WithStore sets where sessions are kept. The Manager does not close a store

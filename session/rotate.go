@@ -92,6 +92,7 @@ func (s *Session) rotateLocked(now time.Time) error {
 
 		err = s.storeMove(oldID, moved, graceEnd, old.Version)
 		if err == nil {
+			s.m.event(s.ctx, EventData{Kind: EventRotated, ID: newID, Periodic: !s.rotate})
 			s.token, s.id, s.newCookie = newTok, newID, true
 			s.base = &store.Record{Values: values, UserID: userID, Created: old.Created, LastSeen: now, Expires: c.Expires, Version: res.Version}
 			s.rotate = false

@@ -242,10 +242,13 @@ func (s *Session) lock() {
 		return
 	}
 	if s.m != nil {
-		if toks := s.m.cookie.tokensFromRequest(s.req); len(toks) > 0 {
+		toks, invalid := s.m.cookie.tokensFromRequest(s.req)
+		if len(toks) > 0 {
 			s.token, s.id = toks[0], tokenID(toks[0])
 			s.candidates = toks[1:]
 			s.presented = true
+		} else if invalid > 0 {
+			s.m.event(s.ctx, EventData{Kind: EventInvalidCookie})
 		}
 	}
 	s.req = nil

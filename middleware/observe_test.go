@@ -1,0 +1,135 @@
+package middleware_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/session"
+)
+
+// recorder is an Observer that keeps what it was told.
+type recorder struct {
+	mu     sync.Mutex
+	calls  []string // "op:outcome[:found]"
+	events []string // "kind[:periodic][:reason]"
+}
+
+func (r *recorder) StoreStart(ctx context.Context, d session.StoreStartData) context.Context {
+	return ctx
+}
+
+func (r *recorder) StoreEnd(ctx context.Context, d session.StoreEndData) {
+	s := d.Op.String() + ":" + d.Outcome
+	if d.Op == session.OpLoad {
+		s += fmt.Sprintf(":found=%v", d.Found)
+	}
+	if d.Op == session.OpCommit {
+		s += fmt.Sprintf(":%s:keys=%d:bytes=%d", d.Mode, d.Keys, d.Bytes)
+	}
+	if d.Duration <= 0 {
+		s += ":no-duration"
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, s)
+	r.mu.Unlock()
+}
+
+func (r *recorder) Event(ctx context.Context, d session.EventData) {
+	s := d.Kind.String()
+	if d.Periodic {
+		s += ":periodic"
+	}
+	if d.Kind == session.EventDropped && d.Reason == "" {
+		s += ":no-reason"
+	}
+	r.mu.Lock()
+	r.events = append(r.events, s)
+	r.mu.Unlock()
+}
+
+func (r *recorder) take() (calls, events []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	calls, events = r.calls, r.events
+	r.calls, r.events = nil, nil
+	return calls, events
+}
+
+func TestObserverSeesCallsAndEvents(t *testing.T) {
+	rec := &recorder{}
+	e := newEnv(t, session.WithObserver(rec), session.WithRotateEvery(15*time.Minute), session.WithTouchInterval(time.Minute))
+	c := &client{e: e}
+	steps := []struct {
+		name          string
+		do            func()
+		calls, events []string
+	}{
+		{"create", func() { c.do("POST", "/set?k=a&v=1") },
+			[]string{"commit:ok:create:keys=2:bytes=16"}, []string{"created"}},
+		{"hit", func() { c.get("/get?k=a") },
+			[]string{"load:ok:found=true"}, nil},
+		{"untouched", func() { c.get("/none") }, nil, nil},
+		{"invalid cookie", func() { e.do("GET", "/get?k=a", "garbage") },
+			nil, []string{"invalid_cookie"}},
+		{"periodic rotation", func() { e.clock.Advance(16 * time.Minute); c.get("/get?k=a") },
+			[]string{"load:ok:found=true", "commit:ok:create:keys=2:bytes=16", "move:ok"}, []string{"rotated:periodic"}},
+		{"login", func() { c.get("/login?u=alice") },
+			[]string{"load:ok:found=true", "commit:ok:create:keys=2:bytes=16", "move:ok"}, []string{"rotated"}},
+		{"commit error", func() { e.store.failOn("commit"); c.do("POST", "/set?k=b&v=2"); e.store.fail.Store(nil) },
+			[]string{"commit:error:update:keys=1:bytes=3"}, nil},
+		{"logout", func() { c.get("/logout") },
+			[]string{"load:ok:found=true", "move:ok", "delete:ok"}, []string{"destroyed"}},
+	}
+	for _, st := range steps {
+		st.do()
+		calls, events := rec.take()
+		if !slices.Equal(calls, st.calls) {
+			t.Errorf("%s: store calls %q, want %q", st.name, calls, st.calls)
+		}
+		if !slices.Equal(events, st.events) {
+			t.Errorf("%s: events %q, want %q", st.name, events, st.events)
+		}
+	}
+}
+
+func TestObserverSeesExpiredAndDropped(t *testing.T) {
+	rec := &recorder{}
+	e := newEnv(t, session.WithObserver(rec))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	cookie := c.cookie
+	c.get("/logout")
+	rec.take()
+	e.do("GET", "/get?k=a", cookie) // a dead session's cookie
+	if _, events := rec.take(); !slices.Equal(events, []string{"expired"}) {
+		t.Errorf("dead cookie: events %q, want expired", events)
+	}
+	e.do("POST", "/set?k=a&v=2", cookie) // a set-only write to a dead session
+	if _, events := rec.take(); !slices.Equal(events, []string{"dropped"}) {
+		t.Errorf("write to a dead session: events %q, want dropped", events)
+	}
+	if !strings.Contains(e.logs.String(), "changes dropped") {
+		t.Errorf("dropped write not logged: %s", e.logs.String())
+	}
+}
+
+func TestStoreFaultsAreLoggedRateLimited(t *testing.T) {
+	e := newEnv(t)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	e.store.failOn("load")
+	for range 50 {
+		if r := e.do("GET", "/get?k=a", c.cookie); r.code != http.StatusServiceUnavailable {
+			t.Fatalf("status %d", r.code)
+		}
+	}
+	if n := strings.Count(e.logs.String(), "store call failed"); n != 1 {
+		t.Errorf("50 failures within a second logged %d times, want 1", n)
+	}
+}

@@ -97,7 +97,7 @@ func commitArgs(s *Store, id string, c *store.Change) []any {
 		expires, pexpire = encodeTime(c.Expires), expireAt(c.Expires)
 	}
 	args := make([]any, 0, 12+len(dels)+2*len(c.Set))
-	args = append(args, mode, s.cfg.channel, id, clear, setUser, c.UserID,
+	args = append(args, mode, s.cfg.publish, id, clear, setUser, c.UserID,
 		encodeTime(c.Created), encodeTime(c.LastSeen), expires, pexpire,
 		strconv.Itoa(s.cfg.maxRecordSize), strconv.Itoa(len(dels)))
 	for _, k := range dels {
@@ -157,7 +157,7 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	}
 	defer cancel()
 	reply, err := touchScript.Run(ctx, s.client, []string{s.sessionKey(id)},
-		s.cfg.channel, id, encodeTime(lastSeen), encodeTime(expires), expireAt(expires)).Slice()
+		s.cfg.publish, id, encodeTime(lastSeen), encodeTime(expires), expireAt(expires)).Slice()
 	if err != nil {
 		return s.wrap(ctx, "touch", err)
 	}
@@ -174,7 +174,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	}
 	defer cancel()
 	reply, err := moveScript.Run(ctx, s.client, []string{s.sessionKey(id)},
-		s.cfg.channel, id, strconv.FormatUint(ifVersion, 10), m.To, m.Sealed,
+		s.cfg.publish, id, strconv.FormatUint(ifVersion, 10), m.To, m.Sealed,
 		encodeTime(expires), expireAt(expires)).Slice()
 	if err != nil {
 		return s.wrap(ctx, "move", err)
@@ -199,7 +199,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer cancel()
-	user, err := deleteScript.Run(ctx, s.client, []string{s.sessionKey(id)}, s.cfg.channel, id).Text()
+	user, err := deleteScript.Run(ctx, s.client, []string{s.sessionKey(id)}, s.cfg.publish, id).Text()
 	if err != nil {
 		return s.wrap(ctx, "delete", err)
 	}

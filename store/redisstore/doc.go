@@ -76,7 +76,13 @@
 // notification is sent. [Store.Notify] subscribes to it, for the hybrid tier
 // (package hybridstore) to evict what other nodes changed; it reports a
 // (re)established subscription with a Reset event, and a lost one with Lost,
-// checking the subscription end to end with heartbeats.
+// checking the subscription end to end with heartbeats. Without a cache in
+// front of the store, [WithNotify](false) saves the publications (which a
+// Cluster forwards to every node).
+//
+// A [redis.Ring] works as a client too, except for Notify: its shards are
+// separate servers that do not share publications, so Notify returns an error
+// matching [store.ErrUnsupported].
 //
 // # Timeouts and errors
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"time"
@@ -45,11 +46,21 @@ const notifyHeartbeat = 5 * time.Second
 // store's writes is declared Lost within 10 seconds.
 //
 // Notify returns ctx's error when ctx is done, or [ErrClosed] when the store
-// is closed, and leaves no goroutine behind. In a Cluster, Redis forwards
+// is closed, and leaves no goroutine behind. It returns an error matching
+// [store.ErrUnsupported] at once if writes do not publish (WithNotify(false))
+// or the client is a [redis.Ring], whose shards do not share publications. In a Cluster, Redis forwards
 // every publication to every node, so the subscription may live on any node.
 func (s *Store) Notify(ctx context.Context, fn func(store.Event)) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if !s.cfg.notify {
+		return fmt.Errorf("redisstore: notify: writes do not publish (WithNotify(false)): %w", store.ErrUnsupported)
+	}
+	if _, ok := s.client.(*redis.Ring); ok {
+		// A Ring's shards are separate servers: a publication reaches the
+		// subscribers of its own shard only.
+		return fmt.Errorf("redisstore: notify: a redis.Ring cannot broadcast: %w", store.ErrUnsupported)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

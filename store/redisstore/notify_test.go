@@ -202,3 +202,58 @@ func testNotifyCluster(t *testing.T, client *redis.ClusterClient) {
 		n.want(t, "event of a commit on "+node.Options().Addr, 2*time.Second, isID(id))
 	}
 }
+
+// With WithNotify(false) writes publish nothing and Notify says it cannot.
+// The absence shows by order: publications on one server arrive in order, so
+// a publication of the quiet store's writes would come before the marker.
+func TestNotifyOff(t *testing.T) {
+	rdb := testserver.Redis(t)
+	client := newClient(t, rdb.Addr())
+	quiet := redisstore.New(client, redisstore.WithPrefix("q:"), redisstore.WithNotify(false), redisstore.WithPolicyCheck(false))
+	defer quiet.Close()
+	loud := redisstore.New(client, redisstore.WithPrefix("q:"), redisstore.WithPolicyCheck(false))
+	defer loud.Close()
+	if err := quiet.Notify(t.Context(), func(store.Event) { t.Error("Notify called fn") }); !errors.Is(err, store.ErrUnsupported) {
+		t.Errorf("Notify with notifications off: %v, want store.ErrUnsupported", err)
+	}
+	n := notify(t, loud)
+	n.want(t, "Reset", 5*time.Second, isReset)
+
+	ctx := t.Context()
+	id := newID()
+	create(t, quiet, id, "quiet-user")
+	if _, err := quiet.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"b": nil}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := quiet.Touch(ctx, id, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.Move(ctx, id, store.Moved{To: newID()}, now.Add(time.Hour), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	create(t, quiet, newID(), "quiet-user")
+	if n, err := quiet.DeleteUser(ctx, "quiet-user"); n != 1 || err != nil {
+		t.Fatalf("DeleteUser = %d, %v", n, err)
+	}
+	marker := newID()
+	create(t, loud, marker, "")
+	if ev := n.want(t, "an event", 2*time.Second, func(ev store.Event) bool { return ev.ID != "" }); ev.ID != marker {
+		t.Errorf("first event is for %.8s…, want the marker: a quiet write published", ev.ID)
+	}
+}
+
+// A Ring's shards do not share publications: Notify says it cannot.
+func TestNotifyRing(t *testing.T) {
+	rdb := testserver.Redis(t)
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": rdb.Addr()}, ContextTimeoutEnabled: true})
+	defer ring.Close()
+	s := redisstore.New(ring, redisstore.WithPolicyCheck(false))
+	defer s.Close()
+	if err := s.Notify(t.Context(), func(store.Event) { t.Error("Notify called fn") }); !errors.Is(err, store.ErrUnsupported) {
+		t.Errorf("Notify on a Ring: %v, want store.ErrUnsupported", err)
+	}
+}

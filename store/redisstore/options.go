@@ -17,10 +17,12 @@ type Option func(*config)
 type config struct {
 	prefix        string
 	channel       string // "" until New: derived from the prefix
+	publish       string // the channel writes publish on, "" for none
 	timeout       time.Duration
 	maxRecordSize int
 	logger        *slog.Logger
 	policyCheck   bool
+	notify        bool
 	heartbeat     time.Duration // Notify's; only tests change it
 }
 
@@ -54,6 +56,21 @@ func WithChannel(name string) Option {
 			c.channel = name
 		}
 	}
+}
+
+// WithNotify says whether writes publish the changed session's ID on the
+// channel, for [Store.Notify] and the hybrid tier in front of this store.
+//
+// A publication costs little on one server, but a Cluster forwards every
+// publication to every node over its bus, so turn it off when no cache
+// listens. With it off, Notify returns an error matching
+// [store.ErrUnsupported] at once. Every store of one prefix should agree: a
+// store that does not publish next to a hybrid tier on the same keys leaves
+// that tier's caches stale.
+//
+// default: true
+func WithNotify(enabled bool) Option {
+	return func(c *config) { c.notify = enabled }
 }
 
 // WithTimeout bounds every call of the store, on top of the deadline of the

@@ -58,6 +58,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		prefix:        DefaultPrefix,
 		maxRecordSize: DefaultMaxRecordSize,
 		policyCheck:   true,
+		notify:        true,
 		heartbeat:     notifyHeartbeat,
 	}
 	for _, o := range opts {
@@ -65,6 +66,10 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	}
 	if cfg.channel == "" {
 		cfg.channel = cfg.prefix + "invalidate"
+	}
+	// publish is the channel the scripts publish on; "" publishes nothing.
+	if cfg.notify {
+		cfg.publish = cfg.channel
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()

@@ -67,6 +67,16 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, client) })
 }
 
+// A Ring (client-side sharding over independent servers) works too, but for
+// Notify.
+func TestConformanceRing(t *testing.T) {
+	t.Parallel()
+	a, b := testserver.Redis(t), testserver.Redis(t)
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.Addr(), "b": b.Addr()}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { ring.Close() })
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, ring) }, storetest.WithSkip("Capabilities/Notifier"))
+}
+
 // TestCluster runs everything that needs a Cluster on one, since starting
 // one takes seconds.
 func TestCluster(t *testing.T) {

@@ -29,6 +29,9 @@ const (
 
 // commitScript applies a store.Change.
 //
+// The channel argument of every script is "" when writes do not publish
+// (WithNotify(false)).
+//
 // ARGV: 1 mode ("c" create, "u" update), 2 channel, 3 id, 4 clear ("1"),
 // 5 set user ("1"), 6 user id, 7 created, 8 last seen, 9 expires ("" keeps
 // the stored one on update), 10 PEXPIREAT milliseconds ("" keeps), 11 size
@@ -113,7 +116,7 @@ if setuser and user ~= '' then args[#args + 1] = 'm:u'; args[#args + 1] = user e
 redis.call('HSET', key, unpack(args))
 if setuser and user == '' and olduser then redis.call('HDEL', key, 'm:u') end
 if ARGV[10] ~= '' then redis.call('PEXPIREAT', key, ARGV[10]) end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return {0, ver, olduser or ''}
 `)
 
@@ -127,7 +130,7 @@ if m[2] then return {2, m[2], m[3] or ''} end
 local ver = redis.call('HINCRBY', key, 'm:v', 1)
 redis.call('HSET', key, 'm:l', ARGV[3], 'm:e', ARGV[4])
 redis.call('PEXPIREAT', key, ARGV[5])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return {0, ver}
 `)
 
@@ -147,7 +150,7 @@ if m[5] then args[#args + 1] = 'm:c'; args[#args + 1] = m[5] end
 if m[6] then args[#args + 1] = 'm:l'; args[#args + 1] = m[6] end
 redis.call('HSET', key, unpack(args))
 redis.call('PEXPIREAT', key, ARGV[7])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return {0, ver, m[4] or ''}
 `)
 
@@ -155,7 +158,7 @@ return {0, ver, m[4] or ''}
 // ARGV: 1 channel, 2 id.
 var deleteScript = redis.NewScript(`
 local u = redis.call('HGET', KEYS[1], 'm:u')
-if redis.call('DEL', KEYS[1]) == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+if redis.call('DEL', KEYS[1]) == 1 and ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return u or ''
 `)
 
@@ -166,7 +169,7 @@ var deleteIfUserScript = redis.NewScript(`
 local u = redis.call('HGET', KEYS[1], 'm:u')
 if u ~= ARGV[3] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return 1
 `)
 

@@ -180,7 +180,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		return 0, nil
 	}
 	cmds, err := s.runPipelined(ctx, deleteIfUserScript, len(entries), func(i int) ([]string, []any) {
-		return []string{s.sessionKey(entries[i].id)}, []any{s.cfg.channel, entries[i].id, userID}
+		return []string{s.sessionKey(entries[i].id)}, []any{s.cfg.publish, entries[i].id, userID}
 	})
 	if err != nil {
 		return 0, s.wrap(ctx, "delete user", err)

@@ -1,0 +1,109 @@
+package hybridstore_test
+
+import (
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tether-go/tether/internal/testserver"
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/hybridstore"
+	"github.com/tether-go/tether/store/memstore"
+	"github.com/tether-go/tether/store/pgstore"
+	"github.com/tether-go/tether/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// The conformance suite over memstore, with a fake clock shared by the
+// remote and the hybrid, once per way of keeping entries fresh: a new hybrid
+// store per subtest, over one remote.
+func TestConformanceMemstore(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wrap func(*memstore.Store) store.Store
+	}{
+		{"Notify", func(m *memstore.Store) store.Store { return newBus(m) }},
+		{"Revalidate", func(m *memstore.Store) store.Store { return versionedRemote{&remote{inner: m}} }},
+		{"TTL", func(m *memstore.Store) store.Store { return plainRemote{&remote{inner: m}} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := storetest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC))
+			m := memstore.New(memstore.WithClock(clock.Now))
+			t.Cleanup(func() { m.Close() })
+			r := tc.wrap(m)
+			var total hybridstore.Stats
+			t.Cleanup(func() {
+				// The suite must have exercised the cache, not only the remote.
+				if total.Hits == 0 {
+					t.Errorf("no local hit in the whole suite: %+v", total)
+				}
+			})
+			storetest.Run(t, func(t *testing.T) store.Store {
+				h := newHybrid(t, r, hybridstore.WithClock(clock.Now))
+				t.Cleanup(func() {
+					st := h.Stats()
+					total.Hits += st.Hits
+					total.Misses += st.Misses
+					total.Loads += st.Loads
+					total.Revalidations += st.Revalidations
+					total.Invalidations += st.Invalidations
+				})
+				return h
+			}, storetest.WithClock(clock.Now, clock.Advance))
+		})
+	}
+}
+
+// The conformance suite over the real backends on real servers, each with one
+// hybrid store shared by every subtest (the suite runs them in parallel, with
+// real expiry).
+
+func TestConformanceRedis(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Redis(t)
+	h := newHybrid(t, newRedisStore(t, newRedisClient(t, srv.Addr()), ""))
+	storetest.Run(t, func(t *testing.T) store.Store { return h })
+	checkHits(t, h)
+}
+
+func TestConformancePostgres(t *testing.T) {
+	t.Parallel()
+	pg := testserver.Postgres(t)
+	pool := newPool(t, pg)
+	t.Run("RealClock", func(t *testing.T) {
+		h := newHybrid(t, newPGStore(t, pool, ""))
+		storetest.Run(t, func(t *testing.T) store.Store { return h })
+		checkHits(t, h)
+	})
+	t.Run("FakeClock", func(t *testing.T) {
+		clock := storetest.NewClock(time.Now())
+		h := newHybrid(t, newPGStore(t, pool, "", pgstore.WithClock(clock.Now)), hybridstore.WithClock(clock.Now))
+		storetest.Run(t, func(t *testing.T) store.Store { return h }, storetest.WithClock(clock.Now, clock.Advance))
+		checkHits(t, h)
+	})
+}
+
+func TestConformanceMemcached(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Memcached(t)
+	h := newHybrid(t, newMemcacheStore(newMemcacheClient(t, srv.Addr()), ""))
+	storetest.Run(t, func(t *testing.T) store.Store { return h })
+	checkHits(t, h)
+}
+
+// checkHits fails the test if the suite never hit the local cache, which
+// would mean it tested only the remote.
+func checkHits(t *testing.T, h *hybridstore.Store) {
+	t.Helper()
+	t.Cleanup(func() {
+		if st := h.Stats(); st.Hits == 0 {
+			t.Errorf("no local hit in the whole suite: %+v", st)
+		} else {
+			t.Logf("stats after the suite: %+v", st)
+		}
+	})
+}

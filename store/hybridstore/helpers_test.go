@@ -1,0 +1,363 @@
+package hybridstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/hybridstore"
+)
+
+// errDown is what a remote that is "down" returns.
+var errDown = errors.New("test: remote down")
+
+// remote wraps a store.Store, counts the calls that reach it, and can be told
+// to fail or to hold loads. It exposes only the store.Store methods; the
+// types below add the capabilities.
+type remote struct {
+	inner store.Store
+
+	loads, versions, commits, touches, moves, deletes atomic.Int64
+
+	down atomic.Bool // every call fails with errDown
+
+	// hold, if set, is called by Load after the inner Load returned and
+	// before Load returns: a test blocks there to race the load.
+	mu   sync.Mutex
+	hold func(id string)
+}
+
+func (r *remote) fail() error {
+	if r.down.Load() {
+		return errDown
+	}
+	return nil
+}
+
+func (r *remote) Load(ctx context.Context, id string) (*store.Record, error) {
+	r.loads.Add(1)
+	if err := r.fail(); err != nil {
+		return nil, err
+	}
+	rec, err := r.inner.Load(ctx, id)
+	r.mu.Lock()
+	hold := r.hold
+	r.mu.Unlock()
+	if hold != nil {
+		hold(id)
+	}
+	return rec, err
+}
+
+func (r *remote) setHold(f func(id string)) {
+	r.mu.Lock()
+	r.hold = f
+	r.mu.Unlock()
+}
+
+func (r *remote) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
+	r.commits.Add(1)
+	if err := r.fail(); err != nil {
+		return store.Result{}, err
+	}
+	return r.inner.Commit(ctx, id, c)
+}
+
+func (r *remote) Touch(ctx context.Context, id string, lastSeen, expires time.Time) error {
+	r.touches.Add(1)
+	if err := r.fail(); err != nil {
+		return err
+	}
+	return r.inner.Touch(ctx, id, lastSeen, expires)
+}
+
+func (r *remote) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
+	r.moves.Add(1)
+	if err := r.fail(); err != nil {
+		return err
+	}
+	return r.inner.Move(ctx, id, m, expires, ifVersion)
+}
+
+func (r *remote) Delete(ctx context.Context, id string) error {
+	r.deletes.Add(1)
+	if err := r.fail(); err != nil {
+		return err
+	}
+	return r.inner.Delete(ctx, id)
+}
+
+func (r *remote) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {
+	if err := r.fail(); err != nil {
+		return nil, err
+	}
+	return r.inner.UserSessions(ctx, userID)
+}
+
+func (r *remote) DeleteUser(ctx context.Context, userID string) (int, error) {
+	if err := r.fail(); err != nil {
+		return 0, err
+	}
+	return r.inner.DeleteUser(ctx, userID)
+}
+
+// plainRemote is neither Notifier nor Versioner: the hybrid runs on a TTL.
+type plainRemote struct{ *remote }
+
+// versionedRemote forwards Version: the hybrid revalidates.
+type versionedRemote struct{ *remote }
+
+func (r versionedRemote) Version(ctx context.Context, id string) (uint64, error) {
+	r.versions.Add(1)
+	if err := r.fail(); err != nil {
+		return 0, err
+	}
+	return r.inner.(store.Versioner).Version(ctx, id)
+}
+
+// notifyingRemote forwards Notify: the hybrid listens.
+type notifyingRemote struct{ *remote }
+
+func (r notifyingRemote) Notify(ctx context.Context, fn func(store.Event)) error {
+	return r.inner.(store.Notifier).Notify(ctx, fn)
+}
+
+var (
+	_ store.Versioner = versionedRemote{}
+	_ store.Notifier  = notifyingRemote{}
+)
+
+// bus is a store.Notifier over any store (memstore in these tests): every
+// successful write announces its ID to every subscriber, in the order of the
+// writes, from a goroutine of the subscriber's Notify (so notifications
+// arrive after the write returns, or before, as on a real backend). Writes
+// are serialised so that the announcement is part of the write.
+type bus struct {
+	store.Store
+
+	mu   sync.Mutex // serialises writes with their announcement
+	subs map[*sub]bool
+	down bool // announcements are being lost (between Drop and Restore)
+}
+
+type sub struct {
+	mu    sync.Mutex
+	queue []store.Event
+	wake  chan struct{}
+}
+
+func newBus(inner store.Store) *bus {
+	return &bus{Store: inner, subs: map[*sub]bool{}}
+}
+
+func (b *bus) send(ev store.Event) {
+	for s := range b.subs {
+		s.mu.Lock()
+		s.queue = append(s.queue, ev)
+		s.mu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *bus) announce(id string) {
+	if !b.down {
+		b.send(store.Event{ID: id})
+	}
+}
+
+// Drop makes every subscription lose its connection: a Lost, and every
+// announcement is missed until Restore.
+func (b *bus) Drop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.down = true
+	b.send(store.Event{Lost: true})
+}
+
+// Restore re-establishes the subscriptions: a Reset.
+func (b *bus) Restore() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.down = false
+	b.send(store.Event{Reset: true})
+}
+
+func (b *bus) Notify(ctx context.Context, fn func(store.Event)) error {
+	s := &sub{wake: make(chan struct{}, 1)}
+	b.mu.Lock()
+	b.subs[s] = true
+	if !b.down {
+		s.queue = append(s.queue, store.Event{Reset: true})
+		s.wake <- struct{}{}
+	}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.subs, s)
+		b.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		evs := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		for _, ev := range evs {
+			fn(ev)
+		}
+	}
+}
+
+func (b *bus) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	res, err := b.Store.Commit(ctx, id, c)
+	if err == nil {
+		b.announce(id)
+	}
+	return res, err
+}
+
+func (b *bus) Touch(ctx context.Context, id string, lastSeen, expires time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.Store.Touch(ctx, id, lastSeen, expires)
+	if err == nil {
+		b.announce(id)
+	}
+	return err
+}
+
+func (b *bus) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.Store.Move(ctx, id, m, expires, ifVersion)
+	if err == nil {
+		b.announce(id)
+	}
+	return err
+}
+
+func (b *bus) Delete(ctx context.Context, id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.Store.Delete(ctx, id)
+	if err == nil {
+		b.announce(id)
+	}
+	return err
+}
+
+func (b *bus) DeleteUser(ctx context.Context, userID string) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	infos, err := b.Store.UserSessions(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := b.Store.DeleteUser(ctx, userID)
+	for _, in := range infos {
+		b.announce(in.ID)
+	}
+	return n, err
+}
+
+var _ store.Notifier = (*bus)(nil)
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newID() string { return randHex(32) }
+
+// newHybrid returns a hybrid store over r, closed when the test ends, and
+// waits until it caches (a Notifier remote must deliver its first Reset).
+func newHybrid(t testing.TB, r store.Store, opts ...hybridstore.Option) *hybridstore.Store {
+	t.Helper()
+	h := hybridstore.New(r, opts...)
+	t.Cleanup(func() { h.Close() })
+	waitCaching(t, h)
+	return h
+}
+
+// waitCaching waits until h serves and fills local entries.
+func waitCaching(t testing.TB, h *hybridstore.Store) {
+	t.Helper()
+	eventually(t, 5*time.Second, "the hybrid store to subscribe", func() bool { return !h.Stats().Bypassing })
+}
+
+// eventually polls cond every millisecond until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// create creates a session under id with values, expiring in an hour of now.
+func create(t testing.TB, s store.Store, id, user string, now time.Time, kv ...string) store.Result {
+	t.Helper()
+	c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: user, Set: vals(kv...)}
+	res, err := s.Commit(context.Background(), id, c)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return res
+}
+
+// set commits an update setting kv.
+func set(t testing.TB, s store.Store, id string, kv ...string) store.Result {
+	t.Helper()
+	res, err := s.Commit(context.Background(), id, store.Change{Mode: store.Update, Set: vals(kv...)})
+	if err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	return res
+}
+
+func vals(kv ...string) map[string][]byte {
+	m := make(map[string][]byte, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = []byte(kv[i+1])
+	}
+	return m
+}
+
+// load loads id, failing the test on error.
+func load(t testing.TB, s store.Store, id string) *store.Record {
+	t.Helper()
+	rec, err := s.Load(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return rec
+}
+
+// value is the value of key in id's record, "<nil>" if there is no record.
+func value(t testing.TB, s store.Store, id, key string) string {
+	t.Helper()
+	rec := load(t, s, id)
+	if rec == nil {
+		return "<nil>"
+	}
+	return string(rec.Values[key])
+}

@@ -1,0 +1,144 @@
+// Command app is one node of the cluster example: a small session app on
+// Tether's hybrid store, a local cache in each process in front of one
+// shared Redis. Run several behind a sticky load balancer (see ../run.sh and
+// the NGINX configurations beside it): a user's requests are served from the
+// memory of the node they stick to, and when that node dies the next node
+// finds the session in Redis — still logged in, nothing stale.
+//
+//	app -addr 127.0.0.1:8081 -redis 127.0.0.1:6379 -node node1
+//
+// Every response carries the header X-Node naming the node that served it.
+// Routes (JSON replies):
+//
+//	GET  /              visit counter
+//	POST /login         user=NAME: rotate the token, set the user id
+//	GET  /whoami        the user, or 401
+//	POST /set?k=K&v=V   store V under K in the session
+//	GET  /get?k=K       read K from the session
+//	POST /logout        destroy the session
+//	GET  /healthz       liveness and readiness; touches no session
+//	GET  /stats         the node's cache counters; touches no session
+//
+// Flags default to the environment variables ADDR, REDIS_ADDR and NODE_NAME,
+// which is how the Kubernetes manifests in examples/kubernetes configure it.
+// The node exits gracefully on SIGTERM or SIGINT: it stops accepting
+// connections, finishes the requests in flight (up to 5 seconds), then
+// closes the session manager, the stores and the Redis client.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tether-go/tether/session"
+	"github.com/tether-go/tether/store/hybridstore"
+	"github.com/tether-go/tether/store/redisstore"
+)
+
+// CookieName is the session cookie. The NGINX configurations hash on it
+// ($cookie_sid), and an ingress controller's routing cookie must be named
+// otherwise.
+const CookieName = "sid"
+
+// shutdownTimeout bounds how long a stopping node waits for requests in
+// flight.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	host, _ := os.Hostname()
+	addr := flag.String("addr", envOr("ADDR", "localhost:8080"), "listen address (env ADDR)")
+	redisAddr := flag.String("redis", envOr("REDIS_ADDR", "localhost:6379"), "Redis address (env REDIS_ADDR)")
+	node := flag.String("node", envOr("NODE_NAME", host), "node name sent in the X-Node header (env NODE_NAME)")
+	secure := flag.Bool("secure-cookie", true, "mark the session cookie Secure; browsers and curl still send it to localhost over plain HTTP")
+	cacheBytes := flag.Int64("cache-bytes", 32<<20, "bound of the node's local session cache, in bytes")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", *node)
+	if err := run(*addr, *redisAddr, *node, *secure, *cacheBytes, log); err != nil {
+		log.Error("app: " + err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(addr, redisAddr, node string, secure bool, cacheBytes int64, log *slog.Logger) error {
+	rdb := redis.NewClient(&redis.Options{
+		Addr: redisAddr,
+		// Lets the session manager's store timeout cut a call to a Redis
+		// that stopped answering short.
+		ContextTimeoutEnabled: true,
+	})
+	defer rdb.Close()
+	remote := redisstore.New(rdb, redisstore.WithLogger(log))
+	defer remote.Close()
+	hybrid := hybridstore.New(remote, hybridstore.WithMaxBytes(cacheBytes))
+	defer hybrid.Close()
+
+	m, err := session.New(
+		session.WithStore(hybrid),
+		session.WithIdleTimeout(30*time.Minute),
+		session.WithLifetime(24*time.Hour),
+		session.WithCookie(session.Cookie{
+			Name:     CookieName,
+			Path:     "/",
+			Secure:   secure,
+			HTTPOnly: true,
+			SameSite: http.SameSiteLaxMode,
+			Persist:  true,
+		}),
+		session.WithLogger(log),
+	)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           newHandler(node, m, func() any { return hybrid.Stats() }),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "redis", redisAddr)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -43,7 +43,9 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	}
 	defer cancel()
 
-	if c.SetUserID && c.UserID != "" && (c.Expires.IsZero() && c.Mode == store.Update || time.Now().Before(c.Expires)) {
+	// Index first (see above). A record whose new expiry has passed already
+	// needs no entry; one that keeps its expiry (zero) may still be live.
+	if c.SetUserID && c.UserID != "" && (c.Expires.IsZero() || time.Now().Before(c.Expires)) {
 		if err := s.indexAdd(ctx, c.UserID, id); err != nil {
 			return store.Result{}, err
 		}
@@ -57,10 +59,8 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	if err != nil {
 		return store.Result{}, err
 	}
-	if c.SetUserID && oldUser != "" && oldUser != c.UserID {
-		if err := s.client.ZRem(ctx, s.userKey(oldUser), id).Err(); err != nil {
-			return store.Result{}, s.wrap(ctx, "commit: user index", err)
-		}
+	if c.SetUserID && oldUser != c.UserID {
+		s.unindex(ctx, oldUser, id)
 	}
 	return store.Result{Version: version}, nil
 }
@@ -183,11 +183,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	if err != nil {
 		return err
 	}
-	if oldUser != "" {
-		if err := s.client.ZRem(ctx, s.userKey(oldUser), id).Err(); err != nil {
-			return s.wrap(ctx, "move: user index", err)
-		}
-	}
+	s.unindex(ctx, oldUser, id)
 	return nil
 }
 
@@ -203,10 +199,18 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return s.wrap(ctx, "delete", err)
 	}
-	if user != "" {
-		if err := s.client.ZRem(ctx, s.userKey(user), id).Err(); err != nil {
-			return s.wrap(ctx, "delete: user index", err)
-		}
-	}
+	s.unindex(ctx, user, id)
 	return nil
+}
+
+// unindex removes id from user's index after a write took the session away
+// from user. The write has happened, so a failure here is not the caller's:
+// the entry left behind is one that readers skip and remove anyway.
+func (s *Store) unindex(ctx context.Context, user, id string) {
+	if user == "" {
+		return
+	}
+	if err := s.client.ZRem(ctx, s.userKey(user), id).Err(); err != nil {
+		s.cfg.logger.Debug("redisstore: removing a user index entry failed; it will be cleaned up later", "err", err)
+	}
 }

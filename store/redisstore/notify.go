@@ -159,10 +159,12 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 		if pending != "" {
 			return lost("heartbeat not heard back", nil)
 		}
-		next = time.Now().Add(s.cfg.heartbeat)
 		if !live {
-			continue // a subscription that is not confirmed yet fails by itself
+			// Not confirmed within a heartbeat interval: the SUBSCRIBE may
+			// have gone into a dead connection. Start afresh.
+			return lost("subscription not confirmed", nil)
 		}
+		next = time.Now().Add(s.cfg.heartbeat)
 		sent++
 		pending = strconv.Itoa(sent)
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.heartbeat)

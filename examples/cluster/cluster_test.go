@@ -246,6 +246,15 @@ func (c *cluster) expect(step string, r response, code int, user string, visits 
 	c.t.Logf("%s: %d from %s, user %q, visits %d", step, r.status, r.node, r.User, r.Visits)
 }
 
+// expectOn is expect, and r must come from n.
+func (c *cluster) expectOn(n *node, step string, r response, code int, user string, visits int) {
+	c.t.Helper()
+	if r.node != n.name {
+		c.t.Fatalf("%s: served by %s, want %s", step, r.node, n.name)
+	}
+	c.expect(step, r, code, user, visits)
+}
+
 // expectValue fails the test unless r read value under its key.
 func (c *cluster) expectValue(step string, r response, value string) {
 	c.t.Helper()
@@ -288,7 +297,7 @@ func (c *cluster) walk() {
 		t.Fatalf("login did not rotate the session cookie (%q → %q)", before, after)
 	}
 
-	// Sticky: consecutive requests are served by one node, from its cache.
+	// Sticky: consecutive requests are served by one node.
 	first := c.get("/")
 	c.expect("visit after login", first, http.StatusOK, "alice", 2)
 	sticky := c.byName(first.node)
@@ -324,13 +333,17 @@ func (c *cluster) walk() {
 		t.Fatalf("served by %s after it was killed", r.node)
 	}
 	fallback := c.byName(r.node)
-	c.expect("whoami on the new node", c.get("/whoami"), http.StatusOK, "alice", 5)
+	c.expectOn(fallback, "whoami on the new node", c.get("/whoami"), http.StatusOK, "alice", 5)
 
 	// A write there; it must reach every node.
 	if r := c.post("/set", url.Values{"k": {"color"}, "v": {"green"}}); r.status != http.StatusOK || r.node != fallback.name {
 		t.Fatalf("set color=green: %d from %s (error %q), want 200 from %s", r.status, r.node, r.Error, fallback.name)
 	}
-	c.expectValue("read back on the new node", c.get("/get?k=color"), "green")
+	r = c.get("/get?k=color")
+	c.expectValue("read back on the new node", r, "green")
+	if r.node != fallback.name {
+		t.Fatalf("read back served by %s, want %s", r.node, fallback.name)
+	}
 	for _, n := range others {
 		if n == fallback {
 			continue
@@ -357,7 +370,7 @@ func (c *cluster) walk() {
 	for _, n := range c.nodes {
 		c.expectValue("read on "+n.name, c.direct(n, "/get?k=color"), "green")
 	}
-	c.expect("visit on the restarted node", c.get("/"), http.StatusOK, "alice", 6)
+	c.expectOn(sticky, "visit on the restarted node", c.get("/"), http.StatusOK, "alice", 6)
 
 	// Logout on one node is logout on all of them. The logout expires the
 	// cookie in the jar, so the checks send the old token by hand: a copy

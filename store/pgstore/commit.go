@@ -44,11 +44,10 @@ func (s *Store) create(ctx context.Context, id string, c *store.Change) (store.R
 	}
 	// Create starts from nothing: Clear and Delete have nothing to act on,
 	// and the record's values are exactly Set, whose size is known here.
-	size := encodedLen(c.Set)
-	if size > s.cfg.maxRecordBytes {
+	if size := storedLen(c.Set); size > s.cfg.maxRecordBytes {
 		return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordBytes}
 	}
-	vals := string(appendValues(make([]byte, 0, size), c.Set))
+	vals := string(appendValues(make([]byte, 0, encodedLen(c.Set)), c.Set))
 	var version int64
 	err := s.pool.QueryRow(ctx, s.q.create, id, s.now(), vals, c.UserID, c.Created, c.LastSeen, c.Expires, s.n.channel).
 		Scan(&version, nil)
@@ -68,15 +67,14 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 	// The values Set adds all end up in the record: if they alone exceed
 	// the limit, the result does, and no round trip is needed to say so.
 	// Otherwise the statement measures the result.
-	size := encodedLen(c.Set)
 	var limit any
 	if len(c.Set) > 0 {
-		if size > s.cfg.maxRecordBytes {
+		if size := storedLen(c.Set); size > s.cfg.maxRecordBytes {
 			return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordBytes}
 		}
 		limit = int64(s.cfg.maxRecordBytes)
 	}
-	set := string(appendValues(make([]byte, 0, size), c.Set))
+	set := string(appendValues(make([]byte, 0, encodedLen(c.Set)), c.Set))
 	del := c.Delete
 	if del == nil {
 		del = []string{} // NULL would make vals - NULL NULL

@@ -100,12 +100,13 @@
 //
 // # Size limit
 //
-// [WithMaxRecordBytes] (default 1 MiB) bounds a record's values as stored and
-// sent: the length of the jsonb text, in which values take 4/3 of their size.
-// A commit over the limit fails with a [*store.TooLargeError] and changes
-// nothing. For a Create, and for an Update whose added values alone exceed
-// the limit, that happens before any round trip; otherwise the UPDATE
-// measures its result and refuses it in the same statement.
+// [WithMaxRecordBytes] (default 1 MiB) bounds a record's values as Postgres
+// holds them: the jsonb object before compression, in which values take 4/3
+// of their size. A commit over the limit fails with a [*store.TooLargeError]
+// and changes nothing. For a Create, and for an Update whose added values
+// alone exceed the limit, that happens before any round trip; otherwise the
+// UPDATE measures its result (pg_column_size) and refuses it in the same
+// statement.
 //
 // # Errors
 //

@@ -153,13 +153,13 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithMaxRecordBytes bounds a record's values as the store keeps and sends
-// them: the length of the jsonb object in Postgres's text form, in which each
-// value is base64 (4/3 of its raw size) and each key is quoted. A commit whose
-// result would be larger is refused with a [*store.TooLargeError] and changes
-// nothing. A Create, and an Update whose added values alone are too large,
-// are refused before any round trip; other Updates are checked in the same
-// statement that applies them.
+// WithMaxRecordBytes bounds a record's values as Postgres holds them: the
+// size of the jsonb object before compression, in which each value is base64
+// (4/3 of its raw size), each key is as it is, and each entry costs 8 bytes
+// more. A commit whose result would be larger is refused with a
+// [*store.TooLargeError] and changes nothing. A Create, and an Update whose
+// added values alone are too large, are refused before any round trip; other
+// Updates are measured by the statement that applies them.
 //
 // default: 1 MiB ([DefaultMaxRecordBytes]), values of about 768 KiB in all.
 // Postgres itself allows far more (1 GB per field), but every Load moves the

@@ -63,9 +63,9 @@ SELECT version, NOTIFY($8) FROM ins`),
 		// $1 id, $2 now, $3 clear, $4 delete keys, $5 set (jsonb), $6 set
 		// user id?, $7 user id, $8 last seen or NULL to keep, $9 expires or
 		// NULL to keep, $10 size limit or NULL when nothing is added, $11
-		// channel. The size check repeats the values expression: the
-		// WHERE clause cannot see the SET's result, and the check only runs
-		// when values are added.
+		// channel. The size check repeats the values expression (the
+		// WHERE clause cannot see the SET's result) and measures it without
+		// serialising it; it only runs when values are added.
 		update: sql(`WITH upd AS (
 	UPDATE TABLE SET
 		vals = NEW_VALS,
@@ -74,7 +74,7 @@ SELECT version, NOTIFY($8) FROM ins`),
 		expires = coalesce($9, expires),
 		version = version + 1
 	WHERE id = $1 AND expires > $2 AND moved_to IS NULL
-		AND ($10::bigint IS NULL OR octet_length((NEW_VALS)::text) <= $10)
+		AND ($10::bigint IS NULL OR pg_column_size(NEW_VALS) <= $10)
 	RETURNING id, version
 )
 SELECT version, NOTIFY($11) FROM upd`),
@@ -105,7 +105,7 @@ SELECT NOTIFY($2) FROM del`),
 		state: sql(`SELECT version, moved_to, sealed FROM TABLE WHERE id = $1 AND expires > $2`),
 		// The same with the size the update's values would have had; the
 		// parameters are the update's.
-		updateState: sql(`SELECT version, moved_to, sealed, octet_length((NEW_VALS)::text)
+		updateState: sql(`SELECT version, moved_to, sealed, pg_column_size(NEW_VALS)
 FROM TABLE WHERE id = $1 AND expires > $2`),
 
 		// $1 user id, $2 now
@@ -121,12 +121,14 @@ WHERE user_id = $1 AND expires > $2 AND moved_to IS NULL`),
 )
 SELECT count(*) FILTER (WHERE live) FROM notified`),
 
-		// $1 expired before, $2 batch size. SKIP LOCKED: a row a commit is
-		// changing is not waited for; if it is still expired, the next round
-		// takes it.
-		reapBatch: sql(`DELETE FROM TABLE WHERE id IN (
+		// $1 expired before, $2 batch size. The batch's IDs are an array, so
+		// that the DELETE finds them through the primary key (an IN
+		// subquery may be planned as a hash join over the whole table).
+		// SKIP LOCKED: a row a commit is changing is not waited for; if it
+		// is still expired, the next round takes it.
+		reapBatch: sql(`DELETE FROM TABLE WHERE id = ANY(ARRAY(
 	SELECT id FROM TABLE WHERE expires <= $1 ORDER BY expires LIMIT $2 FOR UPDATE SKIP LOCKED
-)`),
+))`),
 		tryLock: `SELECT pg_try_advisory_xact_lock($1)`,
 	}
 }

@@ -13,11 +13,23 @@ import (
 // jsonb refuses \u0000), so they are encoded; keys are valid UTF-8 without
 // NUL (the contract guarantees it), which jsonb keys can hold as they are.
 //
-// The encoder writes exactly the text Postgres's jsonb output function
-// produces for the same object (`{"k": "v", "k2": "v2"}`, same escapes),
-// except for key order. So the length of the encoding is the length the
-// statement measures with octet_length(vals::text), and a Create's size is
-// known before the round trip.
+// The encoder writes the text Postgres's jsonb output function produces for
+// the same object (`{"k": "v", "k2": "v2"}`, same escapes), except for key
+// order, so that what the store writes and what it reads back look alike.
+
+// storedLen returns the size of set as a jsonb value in Postgres, before
+// compression: what pg_column_size reports for a fresh value, and what the
+// size limit bounds. An object of strings is a 4-byte varlena header, a
+// 4-byte container header, two 4-byte entries per pair, and the key and
+// value bytes unescaped and unaligned. The test EncodedLenIsPostgres checks
+// the formula against the server.
+func storedLen(set map[string][]byte) int {
+	n := 8
+	for k, v := range set {
+		n += 8 + len(k) + base64.StdEncoding.EncodedLen(len(v))
+	}
+	return n
+}
 
 // encodedLen returns the length of appendValues(nil, set).
 func encodedLen(set map[string][]byte) int {

@@ -154,7 +154,8 @@ func FuzzDecodeValues(f *testing.F) {
 }
 
 // The store measures a record in Go (Create) and in SQL (Update) by the
-// same number: the encoder's length must be that of jsonb's text output.
+// same number: storedLen must be what pg_column_size says. And the encoder
+// writes what jsonb's text output is, byte for byte but for key order.
 var _ = backendTest("EncodedLenIsPostgres", func(t *testing.T, pool *pgxpool.Pool) {
 	sets := []map[string][]byte{
 		{},
@@ -164,13 +165,18 @@ var _ = backendTest("EncodedLenIsPostgres", func(t *testing.T, pool *pgxpool.Poo
 	}
 	for _, m := range sets {
 		enc := string(appendValues(nil, m))
-		var n int
+		var n, size int
 		var back string
-		if err := pool.QueryRow(ctxT(t), "SELECT octet_length($1::jsonb::text), $1::jsonb::text", enc).Scan(&n, &back); err != nil {
+		err := pool.QueryRow(ctxT(t), "SELECT octet_length($1::jsonb::text), $1::jsonb::text, pg_column_size($1::jsonb)", enc).
+			Scan(&n, &back, &size)
+		if err != nil {
 			t.Fatalf("%s: %v", enc, err)
 		}
 		if n != encodedLen(m) {
-			t.Errorf("Postgres measures %d bytes, encodedLen %d:\n ours %s\n pg   %s", n, encodedLen(m), enc, back)
+			t.Errorf("Postgres's text is %d bytes, encodedLen %d:\n ours %s\n pg   %s", n, encodedLen(m), enc, back)
+		}
+		if size != storedLen(m) {
+			t.Errorf("Postgres's jsonb is %d bytes, storedLen %d: %s", size, storedLen(m), enc)
 		}
 		got, err := decodeValues([]byte(back))
 		if err != nil || !equalValues(got, m) {
@@ -189,17 +195,17 @@ var _ = backendTest("SizeLimit", func(t *testing.T, pool *pgxpool.Pool) {
 	now := time.Now()
 	create := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
 
-	// Exactly at the limit, and one byte over: {"kkkk": "<988 base64>"}.
-	exact := map[string][]byte{"kkkk": make([]byte, 741)}
-	if encodedLen(exact) != limit {
-		t.Fatalf("test bug: %d bytes", encodedLen(exact))
+	// Exactly at the limit, and one byte over: 8 + 8 + 4 + 980 bytes.
+	exact := map[string][]byte{"kkkk": make([]byte, 735)}
+	if storedLen(exact) != limit {
+		t.Fatalf("test bug: %d bytes", storedLen(exact))
 	}
 	c := create
 	c.Set = exact
 	if _, err := s.Commit(ctx, newID(), c); err != nil {
 		t.Errorf("Create of exactly the limit: %v", err)
 	}
-	c.Set = map[string][]byte{"kkkkk": make([]byte, 741)}
+	c.Set = map[string][]byte{"kkkkk": make([]byte, 735)}
 	_, err := s.Commit(ctx, newID(), c)
 	var tl *store.TooLargeError
 	if !errors.As(err, &tl) || tl.Size != limit+1 || tl.Limit != limit {
@@ -214,7 +220,7 @@ var _ = backendTest("SizeLimit", func(t *testing.T, pool *pgxpool.Pool) {
 	before, _ := s.Load(ctx, id)
 	grow := store.Change{Mode: store.Update, Set: map[string][]byte{"b": make([]byte, 400)}}
 	_, err = s.Commit(ctx, id, grow)
-	want := encodedLen(map[string][]byte{"a": make([]byte, 400), "b": make([]byte, 400)})
+	want := storedLen(map[string][]byte{"a": make([]byte, 400), "b": make([]byte, 400)})
 	if !errors.As(err, &tl) || tl.Size != want || tl.Limit != limit {
 		t.Errorf("Update growing past the limit: %v, want a TooLargeError of %d bytes", err, want)
 	}

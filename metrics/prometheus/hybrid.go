@@ -1,0 +1,106 @@
+package tetherprom
+
+import (
+	"maps"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tether-go/tether/store/hybridstore"
+)
+
+// A StatsSource is what [WithHybrid] reads at scrape time: a
+// *[hybridstore.Store], or anything wrapping one.
+type StatsSource interface {
+	Stats() hybridstore.Stats
+}
+
+type hybridSource struct {
+	name string
+	src  StatsSource
+}
+
+// WithHybrid exports the counters of a hybrid store's local tier
+// (tether_hybrid_hits_total and the like, see the package documentation),
+// labelled store=name. Give it once per hybrid store, each under its own
+// name; a name may be "" when there is only one. A nil h is ignored.
+//
+// The counters are read from h.Stats when the registry is scraped: no
+// goroutine, and nothing on the request path.
+//
+// Default: none.
+func WithHybrid(name string, h StatsSource) Option {
+	return func(c *config) {
+		if h != nil {
+			c.hybrids = append(c.hybrids, hybridSource{name: name, src: h})
+		}
+	}
+}
+
+// hybridMetrics lists what is exported of a hybridstore.Stats snapshot.
+var hybridMetrics = [...]struct {
+	name, help string
+	typ        prometheus.ValueType
+	value      func(*hybridstore.Stats) float64
+}{
+	{"hits_total", "Loads answered from the local cache.",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.Hits) }},
+	{"misses_total", "Loads that found no usable local entry and went to the remote.",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.Misses) }},
+	{"loads_total", "Remote loads made (misses minus loads: concurrent misses that shared one load).",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.Loads) }},
+	{"revalidations_total", "Version checks sent to the remote.",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.Revalidations) }},
+	{"invalidations_total", "Change notifications received from the remote.",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.Invalidations) }},
+	{"flushes_total", "Whole-cache flushes: losses of the remote's notifications and re-subscriptions.",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.Flushes) }},
+	{"evictions_total", "Entries dropped to stay within the byte bound; a steady rate means the cache is too small.",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.Evictions) }},
+	{"remote_errors_total", "Remote calls that failed (faults, not typed outcomes or cancellations).",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.RemoteErrors) }},
+	{"stale_serves_total", "Loads answered from a local entry because the remote failed.",
+		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.StaleServes) }},
+	{"entries", "Entries in the local cache.",
+		prometheus.GaugeValue, func(s *hybridstore.Stats) float64 { return float64(s.Entries) }},
+	{"bytes", "Weight of the local cache's entries, as the byte bound counts it.",
+		prometheus.GaugeValue, func(s *hybridstore.Stats) float64 { return float64(s.Bytes) }},
+	{"bypassing", "1 while the local cache is bypassed because the remote's notifications are down, else 0.",
+		prometheus.GaugeValue, func(s *hybridstore.Stats) float64 {
+			if s.Bypassing {
+				return 1
+			}
+			return 0
+		}},
+}
+
+// hybrid exports one hybrid store's Stats.
+type hybrid struct {
+	src   StatsSource
+	descs [len(hybridMetrics)]*prometheus.Desc
+}
+
+func newHybrid(ns string, constLabels prometheus.Labels, h hybridSource) hybrid {
+	labels := maps.Clone(constLabels)
+	if labels == nil {
+		labels = prometheus.Labels{}
+	}
+	labels["store"] = h.name
+	x := hybrid{src: h.src}
+	for i, m := range hybridMetrics {
+		x.descs[i] = prometheus.NewDesc(prometheus.BuildFQName(ns, "hybrid", m.name), m.help, nil, labels)
+	}
+	return x
+}
+
+func (h *hybrid) describe(ch chan<- *prometheus.Desc) {
+	for _, d := range h.descs {
+		ch <- d
+	}
+}
+
+func (h *hybrid) collect(ch chan<- prometheus.Metric) {
+	st := h.src.Stats()
+	for i, m := range hybridMetrics {
+		ch <- prometheus.MustNewConstMetric(h.descs[i], m.typ, m.value(&st))
+	}
+}

@@ -51,6 +51,11 @@ func (r *remote) Load(ctx context.Context, id string) (*store.Record, error) {
 	r.mu.Unlock()
 	if hold != nil {
 		hold(id)
+		// A remote call fails with the caller's context if it ended
+		// while the call was on its way.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 	return rec, err
 }
@@ -147,9 +152,11 @@ type bus struct {
 }
 
 type sub struct {
-	mu    sync.Mutex
-	queue []store.Event
-	wake  chan struct{}
+	mu        sync.Mutex
+	queue     []store.Event
+	wake      chan struct{}
+	sent      int // events queued
+	delivered int // events fn returned from
 }
 
 func newBus(inner store.Store) *bus {
@@ -160,6 +167,7 @@ func (b *bus) send(ev store.Event) {
 	for s := range b.subs {
 		s.mu.Lock()
 		s.queue = append(s.queue, ev)
+		s.sent++
 		s.mu.Unlock()
 		select {
 		case s.wake <- struct{}{}:
@@ -197,6 +205,7 @@ func (b *bus) Notify(ctx context.Context, fn func(store.Event)) error {
 	b.subs[s] = true
 	if !b.down {
 		s.queue = append(s.queue, store.Event{Reset: true})
+		s.sent++
 		s.wake <- struct{}{}
 	}
 	b.mu.Unlock()
@@ -217,8 +226,29 @@ func (b *bus) Notify(ctx context.Context, fn func(store.Event)) error {
 		s.mu.Unlock()
 		for _, ev := range evs {
 			fn(ev)
+			s.mu.Lock()
+			s.delivered++
+			s.mu.Unlock()
 		}
 	}
+}
+
+// settle waits until every subscriber has handled every event sent so far.
+func (b *bus) settle(t testing.TB) {
+	t.Helper()
+	eventually(t, 5*time.Second, "the notifications to be delivered", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for s := range b.subs {
+			s.mu.Lock()
+			done := s.delivered == s.sent
+			s.mu.Unlock()
+			if !done {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func (b *bus) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {

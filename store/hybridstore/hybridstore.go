@@ -80,6 +80,8 @@ type Store struct {
 	// times, as learnt from the records it returned (see precision.go); 0
 	// until the first load.
 	precision atomic.Int64
+	// chains numbers entry lineages (see entry.chain).
+	chains atomic.Uint64
 
 	stats counters
 
@@ -112,11 +114,20 @@ type entry struct {
 	// epoch is the store's epoch when the entry was filled; 0 marks an entry
 	// kept only for degraded mode (never served as fresh).
 	epoch uint64
+	// chain identifies the entry's lineage: a load or a create starts one,
+	// and the entries that writes and absorbed notifications derive from it
+	// keep it. A write that counted its echo on a chain knows, after its
+	// remote call, whether the entry it finds still carries that count.
+	chain uint64
 	// echoes counts notifications of this node's own writes that are still
 	// to come for the entry; each is absorbed instead of evicting it. Past
 	// echoDeadline an entry still waiting for one is not served.
 	echoes       int32
 	echoDeadline time.Time
+	// writing counts this node's updates in flight that counted their echo
+	// on the entry. While it is positive the entry is not served (the write
+	// may change it any moment) nor replaced by a load.
+	writing int32
 }
 
 // Estimated Go overhead of an entry (the entry, the record, the values map's
@@ -246,6 +257,9 @@ func (s *Store) fresh(e *entry, now time.Time) bool {
 	age := now.Sub(e.confirmed)
 	if age >= s.cfg.maxAge || age < 0 {
 		return false
+	}
+	if e.writing > 0 {
+		return false // a write through this node is changing it
 	}
 	if e.echoes > 0 && !now.Before(e.echoDeadline) {
 		return false // an echo is overdue: something is off, ask the remote

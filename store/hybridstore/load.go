@@ -19,6 +19,8 @@ type flight struct {
 	// then also removed from the stripe, so later misses start a load of
 	// their own instead of sharing one that began before the change.
 	stale bool
+	// waiters counts the misses that joined the load (for tests).
+	waiters int
 
 	rec *store.Record
 	err error
@@ -105,6 +107,7 @@ func (s *Store) loadShared(ctx context.Context, id string) (rec *store.Record, e
 	st := s.stripe(id)
 	st.mu.Lock()
 	if f := st.flights[id]; f != nil {
+		f.waiters++
 		st.mu.Unlock()
 		select {
 		case <-f.done:
@@ -139,7 +142,10 @@ func (s *Store) loadShared(ctx context.Context, id string) (rec *store.Record, e
 		// Gone: drop what we had, so degraded mode cannot bring it back.
 		s.cache.Invalidate(id)
 	case f.epoch == s.epoch.Load() && s.usable.Load():
-		s.cache.Set(id, &entry{rec: f.rec, confirmed: start, epoch: f.epoch})
+		if cur, _ := s.cache.GetIfPresent(id); cur != nil && cur.writing > 0 && cur.epoch == f.epoch {
+			break // a write through this node owns the entry for now
+		}
+		s.cache.Set(id, &entry{rec: f.rec, confirmed: start, epoch: f.epoch, chain: s.chains.Add(1)})
 	case s.cfg.staleIfError > 0 && !s.closed.Load():
 		// Notifications are down (or were, while we read): the record may
 		// not be served as fresh, but it is the latest the remote told us,

@@ -53,20 +53,30 @@ func (s *Store) listen(ctx context.Context) {
 // time; it takes one stripe lock at most, or flushes, and never blocks on the
 // network.
 //
-// Ignoring our own writes: a write applied locally (see Commit) expects its
-// own notification and absorbs it instead of evicting the entry it just
-// made, so a node that writes a session keeps serving it from memory. This
-// is safe because a backend announces the writes of one record in the order
-// it made them (Redis publishes from the script that writes, on the one node
-// that holds the record; Postgres delivers notifications in commit order), and
-// because a write registers an expected echo only if nothing arrived on its
-// stripe since before its remote call. An event absorbed in place of ours is
-// then one of a write the entry already includes (the entry was at the version
-// just below ours, so every earlier write is in it), and ours, arriving
-// later, evicts: a wasted reload, never a stale read. A write announced
-// after ours arrives after ours, when nothing is left to absorb it. Should a
-// backend ever fail to announce a write, an entry still waiting for an echo
-// is not served past echoWait (1 s).
+// Ignoring our own writes. A write applied to the local entry (see Commit)
+// would be evicted by its own notification, its "echo", and the next read
+// would cost a load. So each applied write counts one expected echo on the
+// entry, and an event that finds a count absorbs it instead of evicting. An
+// update counts its echo before its remote call (the echo often arrives
+// before the remote's reply) and marks the entry as being written, which is
+// then neither served nor replaced by a load until the update is done; if
+// that entry was evicted meanwhile, the update counts its echo on the entry
+// it applies to. A create counts it after its call, and only if nothing
+// arrived on its stripe in between.
+//
+// Why this never serves a stale entry. Backends announce the writes of one
+// record in the order they make them (Redis publishes from the script that
+// writes, on the one node that holds the record; Postgres delivers
+// notifications in commit order). A served entry at version u descends, by
+// writes applied through this node, from a load or a create at version b, and
+// carries one count per write b+1..u and none of writes in flight (it would
+// not be served). When the event of any write past u arrives, the events of
+// b+1..u have all arrived before it, and each absorbed a count or evicted
+// the entry: no count is left, and the event evicts. A load never starts a
+// lineage from a state older than an echo already delivered: the event marks
+// loads in flight stale, and a load begun after it reads the newer state.
+// Should a backend ever fail to announce a write, an entry still waiting for
+// an echo is not served past echoWait (1 s) after its last write.
 func (s *Store) onEvent(ev store.Event) {
 	switch {
 	case ev.Lost:

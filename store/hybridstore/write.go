@@ -14,17 +14,9 @@ import (
 // local entry updated — and only when the result can be made exactly equal to
 // what the remote now holds. The test for "exactly" is the version chain: the
 // remote reports the version its commit produced, and a local entry at the
-// version just below it is the state the commit was applied to (versions
-// increase by one per commit on every backend; see Commit). Anything else —
-// an error, a write whose resulting version is unknown (Touch, Move), a
-// concurrent change on the stripe — evicts, which is always safe.
-
-// begin reads the stripe's change counter before a write's remote call.
-func (st *stripe) begin() uint64 {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.changes
-}
+// version just below it is the state the commit was applied to. Anything else
+// — an error, a write whose resulting version is unknown (Touch, Move), an
+// entry at another version — evicts, which is always safe.
 
 // Commit implements [store.Store]: the remote commit first, then the local
 // entry. On success the local entry is updated in place of a reload if it was
@@ -37,7 +29,15 @@ func (st *stripe) begin() uint64 {
 // degraded reads only, never served as fresh again.
 func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
 	st := s.stripe(id)
-	seq := st.begin()
+	notify := s.modeNow() == modeNotify
+	st.mu.Lock()
+	seq := st.changes
+	var chain uint64 // the chain our expected echo was counted on, if any
+	if notify && s.cfg.echoSkip && c.Mode == store.Update {
+		chain = s.expectEchoLocked(st, id)
+	}
+	st.mu.Unlock()
+
 	start := s.cfg.now()
 	res, err := s.remote.Commit(ctx, id, c)
 
@@ -45,48 +45,77 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	defer st.mu.Unlock()
 	unchanged := st.changes == seq
 	st.changes++
+	s.dropFlightLocked(st, id)
 	if err != nil {
 		s.remoteError(ctx, err)
 		s.failedLocked(st, id, err, true)
 		return res, fmt.Errorf("hybridstore: commit: %w", err)
 	}
-	s.dropFlightLocked(st, id)
-	notify := s.modeNow() == modeNotify
-	if !unchanged || !s.usable.Load() || (notify && !s.cfg.echoSkip) {
+	if !s.usable.Load() || (notify && !s.cfg.echoSkip) {
 		s.cache.Invalidate(id)
 		return res, nil
 	}
 	epoch := s.epoch.Load()
 	prec := time.Duration(s.precision.Load())
+	now := s.cfg.now()
 	var next *entry
 	switch {
 	case prec == 0:
 		// We do not know yet how the remote keeps times.
 	case c.Mode == store.Create:
-		if res.Version == 1 {
-			next = &entry{rec: created(&c, prec)}
+		// A create's own notification must still be to come, since no
+		// entry existed to count it on: nothing may have arrived on the
+		// stripe since before the remote call.
+		if res.Version == 1 && unchanged {
+			next = &entry{rec: created(&c, prec), chain: s.chains.Add(1)}
+			if notify {
+				next.echoes = 1
+			}
 		}
 	case c.Mode == store.Update:
-		if cur, _ := s.cache.GetIfPresent(id); cur != nil && cur.epoch == epoch &&
-			cur.rec.Moved == nil && cur.rec.Version+1 == res.Version {
-			next = &entry{rec: updated(cur.rec, &c, res.Version, prec), echoes: cur.echoes, echoDeadline: cur.echoDeadline}
+		cur, _ := s.cache.GetIfPresent(id)
+		if cur == nil || cur.epoch != epoch || cur.rec.Moved != nil || cur.rec.Version+1 != res.Version {
+			break
+		}
+		next = &entry{rec: updated(cur.rec, &c, res.Version, prec), chain: cur.chain, echoes: cur.echoes, writing: cur.writing}
+		switch {
+		case chain != 0 && cur.chain == chain:
+			next.writing-- // our echo was counted before the remote call
+		case notify:
+			// Our echo was counted on an entry since evicted, or not
+			// at all; this entry, at the version our commit applied
+			// to, must still be waiting for it (see notify.go).
+			next.echoes++
 		}
 	}
-	now := s.cfg.now()
 	if next == nil || !next.rec.Live(now) {
 		s.cache.Invalidate(id)
 		return res, nil
 	}
 	next.confirmed, next.epoch = start, epoch
-	if notify {
-		// The remote will announce this write to us too. No notification
-		// for the stripe arrived since before the write (unchanged), so
-		// ours is still to come: absorb it instead of evicting.
-		next.echoes++
+	if next.echoes > 0 {
 		next.echoDeadline = now.Add(echoWait)
 	}
 	s.cache.Set(id, next)
 	return res, nil
+}
+
+// expectEchoLocked counts, on id's entry, the notification of an update about
+// to be sent, so that it is absorbed even if it arrives before the remote's
+// reply; and marks the entry as being written, so that it is neither served
+// nor replaced by a load until the write is done. It returns the entry's
+// chain, 0 if there is no entry. The caller holds st.mu.
+func (s *Store) expectEchoLocked(st *stripe, id string) uint64 {
+	s.dropFlightLocked(st, id)
+	cur, _ := s.cache.GetIfPresent(id)
+	if cur == nil || cur.epoch != s.epoch.Load() {
+		return 0
+	}
+	next := *cur
+	next.echoes++
+	next.writing++
+	s.cache.Set(id, &next)
+	return cur.chain
 }
 
 // created is the record a Create makes, built from c without retaining it,

@@ -246,8 +246,10 @@ func TestHitRatio(t *testing.T) {
 	const n, distinct = 500_000, 100_000
 	traces := []trace{zipfTrace(n, distinct, 1.01), zipfTrace(n, distinct, 1.2), churnTrace(n, 20_000), scanTrace(n, distinct)}
 	for _, tr := range traces {
-		for _, frac := range []int{2, 10} { // budget: 1/frac of the active set's bytes? use distinct entries ~ avg 1.3KB
-			budget := uint64(distinct) * 1300 / uint64(frac*5)
+		// Budgets of 1/10 and 1/50 of what all distinct entries weigh
+		// (about 1.3 KB each on average with the overhead).
+		for _, frac := range []int{10, 50} {
+			budget := uint64(distinct) * 1300 / uint64(frac)
 			for _, l := range libs {
 				c := l.make(budget, distinct)
 				rng := rand.New(rand.NewPCG(9, 10))

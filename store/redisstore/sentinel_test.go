@@ -94,7 +94,9 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error
 // before it are readable after it, and writes after it land on the new master.
 func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
-	master := testserver.Redis(t)
+	// Redis 7 waits 5 seconds (repl-diskless-sync-delay) for more replicas
+	// before a full sync; there is only one.
+	master := testserver.Redis(t, testserver.WithRedisArgs("--repl-diskless-sync-delay", "0"))
 	_, mport, _ := net.SplitHostPort(master.Addr())
 	replica := testserver.Redis(t, testserver.WithRedisArgs("--replicaof", "127.0.0.1", mport))
 	replicaClient := newClient(t, replica.Addr())

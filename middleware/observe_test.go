@@ -133,3 +133,16 @@ func TestStoreFaultsAreLoggedRateLimited(t *testing.T) {
 		t.Errorf("50 failures within a second logged %d times, want 1", n)
 	}
 }
+
+func TestSeveralObserversAllTold(t *testing.T) {
+	a, b := &recorder{}, &recorder{}
+	e := newEnv(t, session.WithObserver(a), session.WithObserver(b))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	for _, r := range []*recorder{a, b} {
+		calls, events := r.take()
+		if len(calls) != 1 || !slices.Equal(events, []string{"created"}) {
+			t.Errorf("observer told %q %q, want one call and created", calls, events)
+		}
+	}
+}

@@ -32,7 +32,10 @@ func (m *Manager) callLoad(ctx context.Context, id string) (rec *store.Record, e
 			ctx = store.WithLoadTrace(ctx, trace)
 		}
 		rec, err = m.cfg.store.Load(ctx, id)
-		d := StoreEndData{Found: rec != nil && rec.Moved == nil && rec.Live(m.cfg.now())}
+		d := StoreEndData{
+			Found: rec != nil && rec.Moved == nil && rec.Live(m.cfg.now()),
+			Moved: rec != nil && rec.Moved != nil,
+		}
 		if trace != nil {
 			d.Source = trace.Source
 		}

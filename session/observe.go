@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"context"
 	"time"
 
@@ -27,13 +28,47 @@ type Observer interface {
 	Event(ctx context.Context, d EventData)
 }
 
-// WithObserver sets an Observer.
+// WithObserver adds an Observer. Given more than once, every observer is
+// told everything, in the order they were given (metrics and tracing
+// together).
 //
 // Default: none. Without one, the Manager does no observation work at all.
 func WithObserver(o Observer) Option {
 	return func(c *config) error {
-		c.observer = o
+		if o == nil {
+			return errors.New("session: WithObserver(nil)")
+		}
+		switch prev := c.observer.(type) {
+		case nil:
+			c.observer = o
+		case observers:
+			c.observer = append(prev, o)
+		default:
+			c.observer = observers{prev, o}
+		}
 		return nil
+	}
+}
+
+// observers fans out to several observers.
+type observers []Observer
+
+func (os observers) StoreStart(ctx context.Context, d StoreStartData) context.Context {
+	for _, o := range os {
+		ctx = o.StoreStart(ctx, d)
+	}
+	return ctx
+}
+
+func (os observers) StoreEnd(ctx context.Context, d StoreEndData) {
+	for _, o := range os {
+		o.StoreEnd(ctx, d)
+	}
+}
+
+func (os observers) Event(ctx context.Context, d EventData) {
+	for _, o := range os {
+		o.Event(ctx, d)
 	}
 }
 
@@ -78,9 +113,12 @@ type StoreEndData struct {
 	// a rotated-away record), "too_large", or "error" (a fault).
 	Outcome string
 
-	// Load: whether a live record was found, and where the store answered
-	// from (a hybrid store reports local or remote).
+	// Load: whether a live record was found, whether a tombstone was (the
+	// load of a rotated-away token, which the Manager follows with a second
+	// load), and where the store answered from (a hybrid store reports local
+	// or remote).
 	Found  bool
+	Moved  bool
 	Source store.Source
 
 	// Commit: create or update, the keys set or deleted, and the bytes of

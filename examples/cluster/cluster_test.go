@@ -383,6 +383,7 @@ func (c *cluster) walk() {
 		t.Fatal("logout left the session cookie in the jar")
 	}
 	c.expect("whoami with the old cookie after logout", c.withCookie(c.proxy, "/whoami", token), http.StatusUnauthorized, "", 0)
+	c.expectMetrics(sticky)
 	for _, n := range c.nodes {
 		c.eventually("logout reaches "+n.name, func() string {
 			if r := c.withCookie("http://"+n.addr, "/whoami", token); r.status != http.StatusUnauthorized || r.User != "" {
@@ -390,5 +391,26 @@ func (c *cluster) walk() {
 			}
 			return ""
 		})
+	}
+}
+
+// expectMetrics checks that a node serves the session and hybrid-tier metric
+// families on /metrics.
+func (c *cluster) expectMetrics(n *node) {
+	c.t.Helper()
+	res, err := c.client.Get("http://" + n.addr + "/metrics")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, want := range []string{
+		`tether_session_events_total{event="created"}`,
+		`tether_session_loads_total{result="hit"`,
+		`tether_hybrid_hits_total{store="sessions"}`,
+	} {
+		if !strings.Contains(string(b), want) {
+			c.t.Errorf("/metrics of %s lacks %s", n.name, want)
+		}
 	}
 }

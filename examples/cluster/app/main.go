@@ -41,6 +41,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	tetherprom "github.com/tether-go/tether/metrics/prometheus"
 	"github.com/tether-go/tether/session"
 	"github.com/tether-go/tether/store/hybridstore"
 	"github.com/tether-go/tether/store/redisstore"
@@ -84,6 +88,11 @@ func run(addr, redisAddr, node string, secure bool, cacheBytes int64, log *slog.
 	hybrid := hybridstore.New(remote, hybridstore.WithMaxBytes(cacheBytes))
 	defer hybrid.Close()
 
+	// Each node exposes its own metrics; Prometheus scrapes every pod.
+	metrics := tetherprom.New(tetherprom.WithHybrid("sessions", hybrid))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics, collectors.NewGoCollector())
+
 	m, err := session.New(
 		session.WithStore(hybrid),
 		session.WithIdleTimeout(30*time.Minute),
@@ -97,6 +106,7 @@ func run(addr, redisAddr, node string, secure bool, cacheBytes int64, log *slog.
 			Persist:  true,
 		}),
 		session.WithLogger(log),
+		session.WithObserver(metrics),
 	)
 	if err != nil {
 		return err
@@ -107,8 +117,11 @@ func run(addr, redisAddr, node string, secure bool, cacheBytes int64, log *slog.
 	if err != nil {
 		return err
 	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", newHandler(node, m, func() any { return hybrid.Stats() }))
 	srv := &http.Server{
-		Handler:           newHandler(node, m, func() any { return hybrid.Stats() }),
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

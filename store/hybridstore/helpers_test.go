@@ -29,8 +29,9 @@ type remote struct {
 
 	// hold, if set, is called by Load after the inner Load returned and
 	// before Load returns: a test blocks there to race the load.
-	mu   sync.Mutex
-	hold func(id string)
+	mu         sync.Mutex
+	hold       func(id string)
+	holdCommit func(id string) // called by Commit before the inner Commit
 }
 
 func (r *remote) fail() error {
@@ -71,7 +72,19 @@ func (r *remote) Commit(ctx context.Context, id string, c store.Change) (store.R
 	if err := r.fail(); err != nil {
 		return store.Result{}, err
 	}
+	r.mu.Lock()
+	hold := r.holdCommit
+	r.mu.Unlock()
+	if hold != nil {
+		hold(id)
+	}
 	return r.inner.Commit(ctx, id, c)
+}
+
+func (r *remote) setHoldCommit(f func(id string)) {
+	r.mu.Lock()
+	r.holdCommit = f
+	r.mu.Unlock()
 }
 
 func (r *remote) Touch(ctx context.Context, id string, lastSeen, expires time.Time) error {
@@ -147,8 +160,9 @@ type bus struct {
 	store.Store
 
 	mu   sync.Mutex // serialises writes with their announcement
-	subs map[*sub]bool
-	down bool // announcements are being lost (between Drop and Restore)
+	subs   map[*sub]bool
+	down   bool // announcements are being lost (between Drop and Restore)
+	paused bool // announcements are queued, not delivered (between Pause and Resume)
 }
 
 type sub struct {
@@ -191,6 +205,26 @@ func (b *bus) Drop() {
 	b.send(store.Event{Lost: true})
 }
 
+// Pause holds every announcement back until Resume, as a slow network would.
+func (b *bus) Pause() {
+	b.mu.Lock()
+	b.paused = true
+	b.mu.Unlock()
+}
+
+// Resume delivers what Pause held back, in order.
+func (b *bus) Resume() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.paused = false
+	for s := range b.subs {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // Restore re-establishes the subscriptions: a Reset.
 func (b *bus) Restore() {
 	b.mu.Lock()
@@ -219,6 +253,12 @@ func (b *bus) Notify(ctx context.Context, fn func(store.Event)) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.wake:
+		}
+		b.mu.Lock()
+		paused := b.paused
+		b.mu.Unlock()
+		if paused {
+			continue // Resume wakes us again
 		}
 		s.mu.Lock()
 		evs := s.queue

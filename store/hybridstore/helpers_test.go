@@ -159,7 +159,7 @@ var (
 type bus struct {
 	store.Store
 
-	mu   sync.Mutex // serialises writes with their announcement
+	mu     sync.Mutex // serialises writes with their announcement
 	subs   map[*sub]bool
 	down   bool // announcements are being lost (between Drop and Restore)
 	paused bool // announcements are queued, not delivered (between Pause and Resume)

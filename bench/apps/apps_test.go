@@ -1,0 +1,117 @@
+package apps_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/bench/apps"
+	"github.com/tether-go/tether/bench/redisserver"
+)
+
+var redisAddr string
+
+func TestMain(m *testing.M) {
+	if srv, err := redisserver.Start(); err == nil {
+		redisAddr = srv.Addr
+		code := m.Run()
+		srv.Stop()
+		os.Exit(code)
+	} else {
+		fmt.Fprintln(os.Stderr, "apps tests without Redis:", err)
+		os.Exit(m.Run())
+	}
+}
+
+func newApp(t *testing.T, name string, cfg apps.Config) *apps.App {
+	t.Helper()
+	in, _ := apps.Lookup(name)
+	if in.UsesRedis && redisAddr == "" {
+		t.Skip("no redis-server")
+	}
+	cfg.RedisAddr = redisAddr
+	cfg.Prefix = fmt.Sprintf("%s:%d:", name, time.Now().UnixNano())
+	a, err := apps.New(name, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestRoutes checks that every app implements the same behaviour, so the
+// benchmark compares like with like.
+func TestRoutes(t *testing.T) {
+	for _, in := range apps.All {
+		if in.Library == "none" {
+			continue
+		}
+		t.Run(in.Name, func(t *testing.T) {
+			a := newApp(t, in.Name, apps.Config{})
+			var j apps.Jar
+			check := func(path, want string) {
+				t.Helper()
+				code, body := j.Do(a.Handler, path)
+				if code != http.StatusOK || body != want {
+					t.Fatalf("%s: %d %q, want 200 %q", path, code, body, want)
+				}
+			}
+			check("/read", "")
+			check("/seed", "ok")
+			if j.Cookie == "" {
+				t.Fatal("no cookie after /seed")
+			}
+			check("/read", "alice")
+			check("/incr", "1")
+			check("/incr", "2")
+			check("/set?k=k1", "ok")
+			check("/set?k=k2", "ok")
+			check("/keys?prefix=k", "2")
+			check("/none", "ok")
+			old := j.Cookie
+			check("/login", "ok")
+			if j.Cookie == old && in.Store != "cookie" {
+				t.Fatal("/login did not change the cookie")
+			}
+			check("/read", "alice")
+			check("/incr", "3")
+			if in.Store != "cookie" {
+				stale := apps.Jar{Cookie: old}
+				if code, body := stale.Do(a.Handler, "/read"); code != http.StatusOK || body != "" {
+					t.Fatalf("old cookie after login: %d %q, want a logged-out read", code, body)
+				}
+			}
+			if !strings.HasPrefix(j.Cookie, apps.CookieName+"=") {
+				t.Fatalf("cookie %q", j.Cookie)
+			}
+		})
+	}
+}
+
+// TestPeriodicRotation checks Tether's periodic rotation forwards the old
+// cookie during the grace period.
+func TestPeriodicRotation(t *testing.T) {
+	a := newApp(t, "tether-redis", apps.Config{RotateEvery: 50 * time.Millisecond})
+	old, err := apps.Seed(a.Handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	j := apps.Jar{Cookie: old}
+	if code, body := j.Do(a.Handler, "/read"); code != 200 || body != "alice" || j.Cookie == old {
+		t.Fatalf("rotating read: %d %q, cookie changed: %v", code, body, j.Cookie != old)
+	}
+	j2 := apps.Jar{Cookie: old}
+	if code, body := j2.Do(a.Handler, "/read"); code != 200 || body != "alice" {
+		t.Fatalf("old cookie in grace: %d %q", code, body)
+	}
+}

@@ -15,9 +15,7 @@ import (
 // test ends. It is safe for concurrent use, but Stop, Start and Kill report
 // failures with tb.Fatalf and so belong on the test's goroutine.
 type MemcachedServer struct {
-	tb   testing.TB
-	addr string
-	proc *process
+	server
 }
 
 // MemcachedOption configures [Memcached].
@@ -45,12 +43,10 @@ func Memcached(tb testing.TB, opts ...MemcachedOption) *MemcachedServer {
 		o(&cfg)
 	}
 	dir := tb.TempDir()
-	var lastErr error
-	for range startAttempts {
-		port, err := freePort()
-		if err != nil {
-			tb.Fatalf("testserver: find a free port for memcached: %v", err)
-		}
+	// Cleanup uses SIGKILL: there is nothing to flush, and memcached takes up
+	// to a second to notice SIGTERM (its clock ticks once per second), which
+	// adds up across a suite.
+	srv := launch(tb, "memcached", freePort, memcachedVersion, syscall.SIGKILL, func(port int) *process {
 		args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64"}
 		if os.Geteuid() == 0 {
 			// memcached refuses to run as root without -u. Naming root keeps
@@ -58,36 +54,15 @@ func Memcached(tb testing.TB, opts ...MemcachedOption) *MemcachedServer {
 			// clears when a process changes its uid.
 			args = append(args, "-u", "root")
 		}
-		s := &MemcachedServer{
-			tb:   tb,
-			addr: hostPort(port),
-			proc: &process{
-				name:    "memcached",
-				path:    path,
-				args:    append(args, cfg.args...),
-				dir:     dir,
-				logPath: filepath.Join(dir, "memcached.log"),
-			},
+		return &process{
+			name:    "memcached",
+			path:    path,
+			args:    append(args, cfg.args...),
+			dir:     dir,
+			logPath: filepath.Join(dir, "memcached.log"),
 		}
-		earlyExit, err := startReady(s.proc, s.version)
-		if err == nil {
-			tb.Cleanup(func() {
-				// SIGKILL: there is nothing to flush, and memcached takes up
-				// to a second to notice SIGTERM (its clock ticks once per
-				// second), which adds up across a suite.
-				if err := s.proc.stop(syscall.SIGKILL); err != nil {
-					tb.Errorf("testserver: %v", err)
-				}
-			})
-			return s
-		}
-		lastErr = err
-		if !earlyExit {
-			break
-		}
-	}
-	tb.Fatalf("testserver: %v", lastErr)
-	return nil
+	})
+	return &MemcachedServer{server: srv}
 }
 
 // Addr returns the server's address, "127.0.0.1:port". It does not change
@@ -99,17 +74,13 @@ func (s *MemcachedServer) Addr() string { return s.addr }
 // is immediate. Stopping a stopped server does nothing.
 func (s *MemcachedServer) Stop() {
 	s.tb.Helper()
-	if err := s.proc.stop(syscall.SIGTERM); err != nil {
-		s.tb.Fatalf("testserver: %v", err)
-	}
+	s.shutdown(syscall.SIGTERM)
 }
 
 // Kill ends the server with SIGKILL, as a crash would.
 func (s *MemcachedServer) Kill() {
 	s.tb.Helper()
-	if err := s.proc.stop(syscall.SIGKILL); err != nil {
-		s.tb.Fatalf("testserver: %v", err)
-	}
+	s.shutdown(syscall.SIGKILL)
 }
 
 // Start restarts a stopped server on the same address. Memcached keeps
@@ -117,14 +88,13 @@ func (s *MemcachedServer) Kill() {
 // the port while the server was down, the test fails.
 func (s *MemcachedServer) Start() {
 	s.tb.Helper()
-	if _, err := startReady(s.proc, s.version); err != nil {
-		s.tb.Fatalf("testserver: restart on %s: %v", s.addr, err)
-	}
+	s.restart()
 }
 
-// version is the readiness check: the text protocol's "version" command.
-func (s *MemcachedServer) version() error {
-	c, err := dial(s.addr)
+// memcachedVersion is the readiness check: the text protocol's "version"
+// command.
+func memcachedVersion(addr string) error {
+	c, err := dial(addr)
 	if err != nil {
 		return err
 	}

@@ -19,10 +19,8 @@ const NginxListen = "{{listen}}"
 // It is safe for concurrent use, but Stop and Start report failures with
 // tb.Fatalf and so belong on the test's goroutine.
 type NginxServer struct {
-	tb   testing.TB
-	addr string
+	server
 	conf string // path of the generated nginx.conf
-	proc *process
 }
 
 // Nginx starts nginx with conf as the body of its http block: upstream and
@@ -55,44 +53,21 @@ func Nginx(tb testing.TB, conf string) *NginxServer {
 	confPath := filepath.Join(dir, "nginx.conf")
 	logPath := filepath.Join(dir, "error.log")
 
-	var lastErr error
-	for range startAttempts {
-		port, err := freePort()
-		if err != nil {
-			tb.Fatalf("testserver: find a free port for nginx: %v", err)
-		}
-		addr := hostPort(port)
-		if err := os.WriteFile(confPath, []byte(nginxConfig(dir, logPath, strings.ReplaceAll(conf, NginxListen, addr))), 0o644); err != nil {
+	srv := launch(tb, "nginx", freePort, tcpConnect, syscall.SIGTERM, func(port int) *process {
+		body := strings.ReplaceAll(conf, NginxListen, hostPort(port))
+		if err := os.WriteFile(confPath, []byte(nginxConfig(dir, logPath, body)), 0o644); err != nil {
 			tb.Fatalf("testserver: %v", err)
 		}
-		s := &NginxServer{
-			tb:   tb,
-			addr: addr,
-			conf: confPath,
-			proc: &process{
-				name:    "nginx",
-				path:    path,
-				args:    []string{"-p", dir + "/", "-c", confPath, "-e", logPath, "-g", "daemon off;"},
-				dir:     dir,
-				logPath: filepath.Join(dir, "stderr.log"),
-			},
+		return &process{
+			name:    "nginx",
+			path:    path,
+			args:    []string{"-p", dir + "/", "-c", confPath, "-e", logPath, "-g", "daemon off;"},
+			dir:     dir,
+			logPath: filepath.Join(dir, "stderr.log"),
+			logs:    []string{logPath},
 		}
-		earlyExit, err := startReady(s.proc, s.connect)
-		if err == nil {
-			tb.Cleanup(func() {
-				if err := s.proc.stop(syscall.SIGTERM); err != nil {
-					tb.Errorf("testserver: %v", err)
-				}
-			})
-			return s
-		}
-		lastErr = fmt.Errorf("%v\n--- last lines of %s:\n%s", err, logPath, fileTail(logPath, logTailBytes))
-		if !earlyExit {
-			break
-		}
-	}
-	tb.Fatalf("testserver: %v", lastErr)
-	return nil
+	})
+	return &NginxServer{server: srv, conf: confPath}
 }
 
 // nginxConfig wraps the caller's http block body in a complete configuration
@@ -140,23 +115,19 @@ func (s *NginxServer) ConfigPath() string { return s.conf }
 // it to exit. Stopping a stopped server does nothing.
 func (s *NginxServer) Stop() {
 	s.tb.Helper()
-	if err := s.proc.stop(syscall.SIGTERM); err != nil {
-		s.tb.Fatalf("testserver: %v", err)
-	}
+	s.shutdown(syscall.SIGTERM)
 }
 
 // Start restarts a stopped nginx with the same configuration and address.
 func (s *NginxServer) Start() {
 	s.tb.Helper()
-	if _, err := startReady(s.proc, s.connect); err != nil {
-		s.tb.Fatalf("testserver: restart on %s: %v", s.addr, err)
-	}
+	s.restart()
 }
 
-// connect is the readiness check: nginx accepts TCP connections once it has
-// bound its listeners, and it binds them all before accepting any.
-func (s *NginxServer) connect() error {
-	c, err := dial(s.addr)
+// tcpConnect is the readiness check: nginx accepts TCP connections once it
+// has bound its listeners, and it binds them all before accepting any.
+func tcpConnect(addr string) error {
+	c, err := dial(addr)
 	if err != nil {
 		return err
 	}

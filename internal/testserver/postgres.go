@@ -22,10 +22,7 @@ import (
 // when the test ends. It is safe for concurrent use, but Stop and Start
 // report failures with tb.Fatalf and so belong on the test's goroutine.
 type PostgresServer struct {
-	tb      testing.TB
-	port    int
-	dataDir string
-	proc    *process
+	server
 }
 
 // Postgres creates a fresh cluster with initdb in a new temporary directory
@@ -97,48 +94,24 @@ func Postgres(tb testing.TB) *PostgresServer {
 		tb.Fatalf("testserver: %s: %v\n%s", cmd, err, out)
 	}
 
-	var lastErr error
-	for range startAttempts {
-		port, err := freePort()
-		if err != nil {
-			tb.Fatalf("testserver: find a free port for postgres: %v", err)
-		}
-		s := &PostgresServer{
-			tb:      tb,
-			port:    port,
-			dataDir: dataDir,
-			proc: &process{
-				name: "postgres",
-				path: postgres,
-				args: []string{
-					"-D", dataDir,
-					"-p", strconv.Itoa(port),
-					"-c", "listen_addresses=127.0.0.1",
-					"-c", "unix_socket_directories=" + dataDir,
-					"-c", "fsync=off",
-					"-c", "full_page_writes=off",
-				},
-				dir:     base,
-				logPath: filepath.Join(base, "postgres.log"),
-				cred:    cred,
+	srv := launch(tb, "postgres", freePort, pgReady, syscall.SIGQUIT, func(port int) *process {
+		return &process{
+			name: "postgres",
+			path: postgres,
+			args: []string{
+				"-D", dataDir,
+				"-p", strconv.Itoa(port),
+				"-c", "listen_addresses=127.0.0.1",
+				"-c", "unix_socket_directories=" + dataDir,
+				"-c", "fsync=off",
+				"-c", "full_page_writes=off",
 			},
+			dir:     base,
+			logPath: filepath.Join(base, "postgres.log"),
+			cred:    cred,
 		}
-		earlyExit, err := startReady(s.proc, s.ready)
-		if err == nil {
-			tb.Cleanup(func() {
-				if err := s.proc.stop(syscall.SIGQUIT); err != nil {
-					tb.Errorf("testserver: %v", err)
-				}
-			})
-			return s
-		}
-		lastErr = err
-		if !earlyExit {
-			break
-		}
-	}
-	tb.Fatalf("testserver: %v", lastErr)
-	return nil
+	})
+	return &PostgresServer{server: srv}
 }
 
 // siblingBinary returns name from the directory initdb really lives in, so
@@ -168,7 +141,7 @@ func (s *PostgresServer) DSN() string {
 func (s *PostgresServer) Port() int { return s.port }
 
 // Addr returns the server's address, "127.0.0.1:port".
-func (s *PostgresServer) Addr() string { return hostPort(s.port) }
+func (s *PostgresServer) Addr() string { return s.addr }
 
 // Stop shuts the server down in "immediate" mode (SIGQUIT, what `pg_ctl stop
 // -m immediate` sends): connections are cut and nothing is checkpointed, as
@@ -176,9 +149,7 @@ func (s *PostgresServer) Addr() string { return hostPort(s.port) }
 // nothing.
 func (s *PostgresServer) Stop() {
 	s.tb.Helper()
-	if err := s.proc.stop(syscall.SIGQUIT); err != nil {
-		s.tb.Fatalf("testserver: %v", err)
-	}
+	s.shutdown(syscall.SIGQUIT)
 }
 
 // Start restarts a stopped server on the same port and data directory and
@@ -187,17 +158,15 @@ func (s *PostgresServer) Stop() {
 // stop, not for a machine crash, which tests do not simulate.
 func (s *PostgresServer) Start() {
 	s.tb.Helper()
-	if _, err := startReady(s.proc, s.ready); err != nil {
-		s.tb.Fatalf("testserver: restart on port %d: %v", s.port, err)
-	}
+	s.restart()
 }
 
-// ready is the readiness check: a full startup handshake up to
+// pgReady is the readiness check: a full startup handshake up to
 // ReadyForQuery. Merely accepting TCP is not enough — during startup and
 // recovery the server accepts and then refuses with "the database system is
 // starting up".
-func (s *PostgresServer) ready() error {
-	c, err := dial(s.Addr())
+func pgReady(addr string) error {
+	c, err := dial(addr)
 	if err != nil {
 		return err
 	}

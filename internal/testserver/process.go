@@ -111,6 +111,7 @@ type process struct {
 	args    []string
 	dir     string // working directory
 	logPath string
+	logs    []string            // further logs the server writes itself, tailed in failures too
 	cred    *syscall.Credential // nil: run as the current user
 
 	mu   sync.Mutex
@@ -241,7 +242,14 @@ func (p *process) waitReady(ready func() error) (earlyExit bool, err error) {
 // logTail returns the end of the process's log, formatted for a failure
 // message.
 func (p *process) logTail() string {
-	return fmt.Sprintf("--- last lines of %s:\n%s", p.logPath, fileTail(p.logPath, logTailBytes))
+	var b strings.Builder
+	for i, path := range append([]string{p.logPath}, p.logs...) {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "--- last lines of %s:\n%s", path, fileTail(path, logTailBytes))
+	}
+	return b.String()
 }
 
 func fileTail(path string, n int64) string {
@@ -268,6 +276,71 @@ func startReady(p *process, ready func() error) (earlyExit bool, err error) {
 		_ = p.stop(syscall.SIGKILL)
 	}
 	return earlyExit, err
+}
+
+// server is what every *Server type shares: its process on a fixed loopback
+// address, the probe that tells when it answers, and the test that owns it.
+// Each type embeds it and keeps its own exported Stop/Start/Kill, because
+// which of them exist and which signal Stop sends differ per server.
+type server struct {
+	tb    testing.TB
+	port  int
+	addr  string // "127.0.0.1:port"
+	proc  *process
+	ready func(addr string) error
+}
+
+// launch starts a server on a port from pickPort, with the process newProc
+// builds for that port, and waits until ready answers on it. It retries with
+// a new port when the server dies during startup (most likely because the
+// port was taken in the meantime), and registers a cleanup that stops the
+// server with cleanupSig. Failures end the test with tb.Fatalf.
+func launch(tb testing.TB, name string, pickPort func() (int, error), ready func(addr string) error,
+	cleanupSig syscall.Signal, newProc func(port int) *process) server {
+	tb.Helper()
+	var lastErr error
+	for range startAttempts {
+		port, err := pickPort()
+		if err != nil {
+			tb.Fatalf("testserver: find a free port for %s: %v", name, err)
+		}
+		s := server{tb: tb, port: port, addr: hostPort(port), proc: newProc(port), ready: ready}
+		earlyExit, err := startReady(s.proc, s.probe)
+		if err == nil {
+			tb.Cleanup(func() {
+				if err := s.proc.stop(cleanupSig); err != nil {
+					tb.Errorf("testserver: %v", err)
+				}
+			})
+			return s
+		}
+		lastErr = err
+		if !earlyExit {
+			break
+		}
+	}
+	tb.Fatalf("testserver: %v", lastErr)
+	return server{}
+}
+
+func (s *server) probe() error { return s.ready(s.addr) }
+
+// shutdown stops the process with sig (SIGKILL after stopTimeout) and waits
+// for it to exit; a stopped server is left alone.
+func (s *server) shutdown(sig syscall.Signal) {
+	s.tb.Helper()
+	if err := s.proc.stop(sig); err != nil {
+		s.tb.Fatalf("testserver: %v", err)
+	}
+}
+
+// restart starts a stopped server again with the same command line, on the
+// same address, and waits until it answers.
+func (s *server) restart() {
+	s.tb.Helper()
+	if _, err := startReady(s.proc, s.probe); err != nil {
+		s.tb.Fatalf("testserver: restart on %s: %v", s.addr, err)
+	}
 }
 
 // dialTimeout bounds every connection a readiness check makes.

@@ -14,10 +14,8 @@ import (
 // ends. It is safe for concurrent use, but Stop, Start and Kill report
 // failures with tb.Fatalf and so belong on the test's goroutine.
 type RedisServer struct {
-	tb   testing.TB
-	addr string
-	dir  string
-	proc *process
+	server
+	dir string
 }
 
 // RedisOption configures [Redis].
@@ -50,18 +48,12 @@ func Redis(tb testing.TB, opts ...RedisOption) *RedisServer {
 	return startRedis(tb, tb.TempDir(), freePort, cfg.args)
 }
 
-// startRedis starts redis-server in dir on a port from pickPort, retrying
-// with a new port when the server dies during startup (most likely because
-// the port was taken in the meantime).
+// startRedis starts redis-server in dir on a port from pickPort (see
+// [launch]), with extra appended to the package's arguments.
 func startRedis(tb testing.TB, dir string, pickPort func() (int, error), extra []string) *RedisServer {
 	tb.Helper()
 	path := lookBinary(tb, "redis-server")
-	var lastErr error
-	for range startAttempts {
-		port, err := pickPort()
-		if err != nil {
-			tb.Fatalf("testserver: find a free port for redis-server: %v", err)
-		}
+	srv := launch(tb, "redis-server", pickPort, redisPing, syscall.SIGTERM, func(port int) *process {
 		args := []string{
 			"--port", strconv.Itoa(port),
 			"--bind", "127.0.0.1",
@@ -72,34 +64,15 @@ func startRedis(tb testing.TB, dir string, pickPort func() (int, error), extra [
 			"--protected-mode", "no",
 			"--logfile", "", // stdout, which goes to the log file below
 		}
-		s := &RedisServer{
-			tb:   tb,
-			addr: hostPort(port),
-			dir:  dir,
-			proc: &process{
-				name:    "redis-server",
-				path:    path,
-				args:    append(args, extra...),
-				dir:     dir,
-				logPath: filepath.Join(dir, "redis.log"),
-			},
+		return &process{
+			name:    "redis-server",
+			path:    path,
+			args:    append(args, extra...),
+			dir:     dir,
+			logPath: filepath.Join(dir, "redis.log"),
 		}
-		earlyExit, err := startReady(s.proc, s.ping)
-		if err == nil {
-			tb.Cleanup(func() {
-				if err := s.proc.stop(syscall.SIGTERM); err != nil {
-					tb.Errorf("testserver: %v", err)
-				}
-			})
-			return s
-		}
-		lastErr = err
-		if !earlyExit {
-			break
-		}
-	}
-	tb.Fatalf("testserver: %v", lastErr)
-	return nil
+	})
+	return &RedisServer{server: srv, dir: dir}
 }
 
 // Addr returns the server's address, "127.0.0.1:port". It does not change
@@ -113,17 +86,13 @@ func (s *RedisServer) Dir() string { return s.dir }
 // for it to exit. Stopping a stopped server does nothing.
 func (s *RedisServer) Stop() {
 	s.tb.Helper()
-	if err := s.proc.stop(syscall.SIGTERM); err != nil {
-		s.tb.Fatalf("testserver: %v", err)
-	}
+	s.shutdown(syscall.SIGTERM)
 }
 
 // Kill ends the server with SIGKILL, as a crash would: nothing is flushed.
 func (s *RedisServer) Kill() {
 	s.tb.Helper()
-	if err := s.proc.stop(syscall.SIGKILL); err != nil {
-		s.tb.Fatalf("testserver: %v", err)
-	}
+	s.shutdown(syscall.SIGKILL)
 }
 
 // Start restarts a stopped server on the same address and in the same
@@ -132,15 +101,13 @@ func (s *RedisServer) Kill() {
 // port while the server was down, the test fails.
 func (s *RedisServer) Start() {
 	s.tb.Helper()
-	if _, err := startReady(s.proc, s.ping); err != nil {
-		s.tb.Fatalf("testserver: restart on %s: %v", s.addr, err)
-	}
+	s.restart()
 }
 
-// ping is the readiness check: PING must answer +PONG (a server still loading
-// its data set answers -LOADING).
-func (s *RedisServer) ping() error {
-	reply, err := redisDo(s.addr, "PING")
+// redisPing is the readiness check: PING must answer +PONG (a server still
+// loading its data set answers -LOADING).
+func redisPing(addr string) error {
+	reply, err := redisDo(addr, "PING")
 	if err != nil {
 		return err
 	}

@@ -3,32 +3,14 @@ package memcachestore
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/storetest"
 )
-
-// testClock starts at the real time and moves only when told.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -36,13 +18,13 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func newTestStore(t *testing.T) (*Store, *memcache.Client, *testClock) {
+func newTestStore(t *testing.T) (*Store, *memcache.Client, *storetest.Clock) {
 	t.Helper()
 	srv := testserver.Memcached(t)
 	client := memcache.New(srv.Addr())
 	client.Timeout = 5 * time.Second // the race detector on a shared machine is slow
 	t.Cleanup(func() { client.Close() })
-	clock := &testClock{now: time.Now()}
+	clock := storetest.NewClock(time.Now())
 	return New(client, WithKeyPrefix("t"+randomHex(4)+":"), WithClock(clock.Now)), client, clock
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/tether-go/tether/middleware"
 	"github.com/tether-go/tether/session"
 	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/storetest"
 )
 
 // app is an application behind the session middleware, and a browser that
@@ -104,7 +104,7 @@ func TestRequestCosts(t *testing.T) {
 	rdb := testserver.Redis(t)
 	client := newClient(t, rdb.Addr())
 	admin := newClient(t, rdb.Addr())
-	clk := &fakeClock{now: time.Now()}
+	clk := storetest.NewClock(time.Now())
 	st := newStore(t, client)
 	a := newApp(t, st, session.WithClock(clk.Now), session.WithIdleTimeout(30*time.Minute))
 	// Scripts are loaded into a server by their first use (EVALSHA fails with
@@ -158,23 +158,6 @@ func TestRequestCosts(t *testing.T) {
 	if s := commandStats(t, admin); s["hgetall"] != 0 || s["evalsha"] != 1 {
 		t.Errorf("a request that only sets sent %v, want one EVALSHA and no HGETALL", s)
 	}
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 const storeTimeout = 500 * time.Millisecond

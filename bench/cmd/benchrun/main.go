@@ -1,0 +1,212 @@
+// Command benchrun runs Tether's comparison with alexedwards/scs and
+// gorilla/sessions and writes BENCHMARKS.md and a chart. `make bench` runs it
+// from the bench directory:
+//
+//	go run ./cmd/benchrun -out ../BENCHMARKS.md -chart benchmarks.svg
+//
+// In one run, on one machine, against one redis-server it starts itself:
+//
+//  1. in-process overhead: the inproc benchmarks (testing.B, httptest),
+//     compiled once and run in rounds with the libraries' order rotated;
+//  2. HTTP throughput and latency: one benchserver process per app on
+//     loopback, loaded by wrk (or the Go load generator) in rounds, cells
+//     alternating between libraries;
+//  3. Redis commands per request (INFO commandstats after CONFIG RESETSTAT,
+//     and the app's client-side count);
+//  4. correctness under load: concurrent writes of one session, and requests
+//     with the old cookie during a rotation;
+//
+// then profiles the paths where Tether is behind a peer, and writes the
+// report. Raw outputs go to the results directory.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tether-go/tether/bench/apps"
+	"github.com/tether-go/tether/bench/loadgen"
+	"github.com/tether-go/tether/bench/redisserver"
+)
+
+type options struct {
+	out, chart, results string
+	inprocRounds        int
+	inprocTime          time.Duration
+	httpRounds          int
+	httpTime            time.Duration
+	conns               int
+	sessions            int
+	cmdRequests         int
+	checkReps           int
+	rotateEvery         time.Duration
+	noProfiles          bool
+}
+
+var started = time.Now()
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchrun %6.1fs: %s\n", time.Since(started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.out, "out", "../BENCHMARKS.md", "report to write")
+	flag.StringVar(&o.chart, "chart", "benchmarks.svg", "chart to write (SVG)")
+	flag.StringVar(&o.results, "results", "results", "directory for raw outputs and profiles")
+	flag.IntVar(&o.inprocRounds, "inproc-rounds", 5, "rounds of the in-process benchmarks")
+	flag.DurationVar(&o.inprocTime, "inproc-benchtime", 200*time.Millisecond, "-benchtime of each in-process benchmark")
+	flag.IntVar(&o.httpRounds, "http-rounds", 5, "rounds of the HTTP load runs")
+	flag.DurationVar(&o.httpTime, "http-duration", 2*time.Second, "duration of each HTTP load run")
+	flag.IntVar(&o.conns, "conns", 16, "connections of each HTTP load run")
+	flag.IntVar(&o.sessions, "sessions", 256, "sessions per app under HTTP load")
+	flag.IntVar(&o.cmdRequests, "cmd-requests", 100, "requests per Redis command count")
+	flag.IntVar(&o.checkReps, "check-reps", 3, "repetitions of each correctness check")
+	flag.DurationVar(&o.rotateEvery, "rotate-every", time.Second, "Tether's periodic rotation in the rotation check")
+	flag.BoolVar(&o.noProfiles, "no-profiles", false, "skip the pprof profiles")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if _, err := os.Stat("go.mod"); err != nil {
+		return fmt.Errorf("run from the bench module's directory: %w", err)
+	}
+	if err := os.MkdirAll(o.results, 0o755); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "tether-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	rep := &report{opts: o, machine: detectMachine()}
+	progress("machine: %d CPUs, %s, load %s", rep.machine.CPUs, rep.machine.CPUModel, rep.machine.LoadBefore)
+
+	progress("building")
+	inprocBin, err := buildInproc(work)
+	if err != nil {
+		return err
+	}
+	serverBin, err := buildServer(work)
+	if err != nil {
+		return err
+	}
+
+	rs, err := redisserver.Start()
+	if err != nil {
+		return err
+	}
+	defer rs.Stop()
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+
+	// 1. In-process.
+	if rep.inproc, err = runInproc(inprocBin, rs.Addr, o.inprocRounds, o.inprocTime); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.results, "inproc.txt"), rep.inproc.raw, 0o644); err != nil {
+		return err
+	}
+
+	// 2. HTTP: one server per app, alive for the rest of the run.
+	servers := map[string]*server{}
+	defer func() {
+		for _, s := range servers {
+			s.Stop()
+		}
+	}()
+	cookies := map[string][]string{}
+	for _, in := range apps.All {
+		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+in.Name+":", 0)
+		if err != nil {
+			return err
+		}
+		servers[in.Name] = s
+		if in.Library == "none" {
+			cookies[in.Name] = dummyCookies(o.sessions)
+			continue
+		}
+		if cookies[in.Name], err = seed(s, o.sessions); err != nil {
+			return err
+		}
+		var j apps.Jar
+		j.Cookie = cookies[in.Name][0]
+		if code, body, err := get(s, &j, "/read"); err != nil || code != 200 || body != "alice" {
+			return fmt.Errorf("%s: a seeded session reads %d %q %v", in.Name, code, body, err)
+		}
+	}
+	lg := loadgen.New(work)
+	rep.machine.LoadGen = lg.Name()
+	progress("HTTP load with %s", lg.Name())
+	if rep.http, err = runHTTP(servers, cookies, lg, o.httpRounds, o.conns, o.httpTime); err != nil {
+		return err
+	}
+	if err := writeLines(filepath.Join(o.results, "http.txt"), rep.http.raw); err != nil {
+		return err
+	}
+
+	// 3. Redis commands.
+	if rep.cmds, err = countCommands(ctx, rdb, servers, o.cmdRequests); err != nil {
+		return err
+	}
+
+	// 4. Correctness.
+	if err := rep.runChecks(serverBin, work, rs.Addr, servers); err != nil {
+		return err
+	}
+
+	// Profiles where Tether is behind.
+	rep.findBehind()
+	if !o.noProfiles {
+		if err := rep.profile(inprocBin, serverBin, rs.Addr, servers, cookies, lg, work); err != nil {
+			return err
+		}
+	}
+
+	if logs, _ := filepath.Glob(filepath.Join(work, "*.log")); len(logs) > 0 {
+		for _, l := range logs {
+			if b, _ := os.ReadFile(l); len(b) > 0 {
+				progress("%s logged %d lines; the first: %s", filepath.Base(l), bytes.Count(b, []byte("\n")), firstLine(b))
+			}
+		}
+	}
+	rep.machine.LoadAfter = loadavg()
+	rep.elapsed = time.Since(started)
+	if err := writeChart(o.chart, rep); err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.out, rep.markdown(), 0o644); err != nil {
+		return err
+	}
+	progress("wrote %s and %s", o.out, o.chart)
+	return nil
+}
+
+func firstLine(b []byte) string {
+	l, _, _ := bytes.Cut(b, []byte("\n"))
+	return string(l)
+}
+
+func writeLines(path string, lines []string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintln(f, l)
+	}
+	return f.Close()
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tether-go/tether/bench/loadgen"
+)
+
+// peersOf are the peers each Tether app is compared with: same kind of
+// deployment (no external store; Redis).
+var peersOf = map[string][]string{
+	"tether-memory": {"scs-memory", "gorilla-cookie"},
+	"tether-redis":  {"scs-redis", "gorilla-redis"},
+	"tether-hybrid": {"scs-redis", "gorilla-redis"},
+}
+
+var tetherApps = []string{"tether-memory", "tether-redis", "tether-hybrid"}
+
+// behind is one measured path where Tether's median is worse than a peer's.
+type behind struct {
+	metric     string // "in-process ns/op", "in-process allocs/op", "HTTP req/s", "HTTP p99"
+	route, app string
+	peer       string
+	tether     float64
+	peerVal    float64
+	overlap    bool // the min–max ranges overlap: within the noise
+	profileKey string
+}
+
+// findBehind lists every path where a Tether app's median is worse than the
+// best of its peers' by more than 3 % (allocations: any).
+func (rep *report) findBehind() {
+	worse := func(lowerBetter bool, t, p float64, tol float64) bool {
+		if lowerBetter {
+			return t > p*(1+tol)
+		}
+		return t < p*(1-tol)
+	}
+	for _, app := range tetherApps {
+		for _, route := range inprocRoutes {
+			t := rep.inproc.stats[key{route, app}]
+			if t == nil {
+				continue
+			}
+			for _, m := range []struct {
+				name string
+				get  func(*inprocStat) series
+				tol  float64
+			}{
+				{"in-process ns/op", func(s *inprocStat) series { return s.ns }, 0.03},
+				{"in-process allocs/op", func(s *inprocStat) series { return s.allocs }, 0},
+			} {
+				best, bestName := 0.0, ""
+				for _, p := range peersOf[app] {
+					ps := rep.inproc.stats[key{route, p}]
+					if ps == nil {
+						continue
+					}
+					if v := m.get(ps).median(); bestName == "" || v < best {
+						best, bestName = v, p
+					}
+				}
+				tv := m.get(t)
+				if bestName != "" && worse(true, tv.median(), best, m.tol) {
+					ps := m.get(rep.inproc.stats[key{route, bestName}])
+					rep.behind = append(rep.behind, behind{metric: m.name, route: route, app: app, peer: bestName,
+						tether: tv.median(), peerVal: best, overlap: tv.min() <= ps.max(), profileKey: "inproc/" + route + "/" + app})
+				}
+			}
+		}
+		for _, rt := range httpRoutes {
+			t := rep.http.stats[key{rt.name, app}]
+			if t == nil {
+				continue
+			}
+			for _, m := range []struct {
+				name        string
+				get         func(*httpStat) series
+				lowerBetter bool
+			}{
+				{"HTTP req/s", func(s *httpStat) series { return s.rps }, false},
+				{"HTTP p99 latency", func(s *httpStat) series { return s.p99 }, true},
+			} {
+				best, bestName := 0.0, ""
+				for _, p := range peersOf[app] {
+					ps := rep.http.stats[key{rt.name, p}]
+					if ps == nil {
+						continue
+					}
+					v := m.get(ps).median()
+					if bestName == "" || (m.lowerBetter && v < best) || (!m.lowerBetter && v > best) {
+						best, bestName = v, p
+					}
+				}
+				tv := m.get(t)
+				if bestName != "" && worse(m.lowerBetter, tv.median(), best, 0.03) {
+					ps := m.get(rep.http.stats[key{rt.name, bestName}])
+					ov := tv.max() >= ps.min()
+					if m.lowerBetter {
+						ov = tv.min() <= ps.max()
+					}
+					rep.behind = append(rep.behind, behind{metric: m.name, route: rt.name, app: app, peer: bestName,
+						tether: tv.median(), peerVal: best, overlap: ov, profileKey: "http/" + rt.name + "/" + app})
+				}
+			}
+		}
+	}
+}
+
+// profile takes one profile per path in rep.behind: go test -cpuprofile and
+// -memprofile of the in-process benchmark, or a CPU profile of the server
+// under wrk for an HTTP path; and keeps `go tool pprof -top` of each.
+func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[string]*server,
+	cookies map[string][]string, lg loadgen.Runner, work string) error {
+	rep.profiles = map[string]string{}
+	dir := filepath.Join(rep.opts.results, "profiles")
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, b := range rep.behind {
+		if _, done := rep.profiles[b.profileKey]; done || b.metric == "HTTP p99 latency" {
+			// p99 on a shared loopback machine is mostly scheduling; a
+			// CPU profile would not show why. req/s paths are profiled.
+			continue
+		}
+		var text string
+		var err error
+		if strings.HasPrefix(b.profileKey, "inproc/") {
+			text, err = profileInproc(inprocBin, redisAddr, b.route, b.app, dir)
+		} else {
+			text, err = profileHTTP(servers[b.app], cookies[b.app], lg, b.route, dir)
+		}
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", b.profileKey, err)
+		}
+		rep.profiles[b.profileKey] = text
+		progress("profiled %s", b.profileKey)
+	}
+	return nil
+}
+
+func profileInproc(bin, redisAddr, route, app, dir string) (string, error) {
+	base := filepath.Join(dir, "inproc-"+route+"-"+app)
+	cpu, mem := base+".cpu.prof", base+".mem.prof"
+	args := []string{"-test.run=^$", "-test.bench=^BenchmarkOverhead$/^" + route + "$/^" + app + "$",
+		"-test.benchmem", "-test.benchtime=2s", "-test.cpuprofile=" + cpu, "-test.memprofile=" + mem,
+		"-test.memprofilerate=1", "-test.outputdir=" + dir}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "BENCH_REDIS_ADDR="+redisAddr)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, out)
+	}
+	cmdline := fmt.Sprintf("inproc.test -test.bench='^BenchmarkOverhead$/^%s$/^%s$' -test.benchtime=2s -test.cpuprofile=cpu.prof -test.memprofile=mem.prof -test.memprofilerate=1", route, app)
+	top, err := pprofTop(bin, cpu, "-top", "-nodecount=22")
+	if err != nil {
+		return "", err
+	}
+	cum, err := pprofTop(bin, cpu, "-top", "-cum", "-nodecount=22")
+	if err != nil {
+		return "", err
+	}
+	allocs, err := pprofTop(bin, mem, "-top", "-sample_index=alloc_objects", "-nodecount=22")
+	if err != nil {
+		return "", err
+	}
+	return "$ " + cmdline + "\n\n$ go tool pprof -top -nodecount=22 inproc.test cpu.prof\n" + top +
+		"\n$ go tool pprof -top -cum -nodecount=22 inproc.test cpu.prof\n" + cum +
+		"\n$ go tool pprof -top -sample_index=alloc_objects -nodecount=22 inproc.test mem.prof\n" + allocs, nil
+}
+
+func profileHTTP(s *server, cookies []string, lg loadgen.Runner, route, dir string) (string, error) {
+	path := ""
+	for _, rt := range httpRoutes {
+		if rt.name == route {
+			path = rt.path
+		}
+	}
+	prof := filepath.Join(dir, "http-"+route+"-"+s.app+".cpu.prof")
+	var wg sync.WaitGroup
+	var lgErr error
+	wg.Go(func() {
+		_, lgErr = lg.Run(loadgen.Config{URL: s.url(path), Cookies: cookies, Duration: 5 * time.Second})
+	})
+	time.Sleep(500 * time.Millisecond)
+	resp, err := http.Get("http://" + s.admin + "/debug/pprof/profile?seconds=3")
+	if err == nil {
+		var f *os.File
+		if f, err = os.Create(prof); err == nil {
+			_, err = io.Copy(f, resp.Body)
+			f.Close()
+		}
+		resp.Body.Close()
+	}
+	wg.Wait()
+	if err != nil {
+		return "", err
+	}
+	if lgErr != nil {
+		return "", lgErr
+	}
+	top, err := pprofTop("", prof, "-top", "-nodecount=22")
+	if err != nil {
+		return "", err
+	}
+	cum, err := pprofTop("", prof, "-top", "-cum", "-nodecount=22")
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("$ curl %s/debug/pprof/profile?seconds=3 > cpu.prof   # benchserver -app %s under load on %s\n", "<admin>", s.app, path) +
+		"\n$ go tool pprof -top -nodecount=22 cpu.prof\n" + top +
+		"\n$ go tool pprof -top -cum -nodecount=22 cpu.prof\n" + cum, nil
+}
+
+func pprofTop(bin, prof string, args ...string) (string, error) {
+	full := append([]string{"tool", "pprof"}, args...)
+	if bin != "" {
+		full = append(full, bin)
+	}
+	full = append(full, prof)
+	out, err := exec.Command("go", full...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go %s: %v: %s", strings.Join(full, " "), err, out)
+	}
+	return string(out), nil
+}

@@ -1,0 +1,444 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tether-go/tether/bench/apps"
+)
+
+type report struct {
+	opts     options
+	machine  machine
+	inproc   *inprocResults
+	http     *httpResults
+	cmds     map[key]*cmdCount
+	checks   *checkResults
+	behind   []behind
+	profiles map[string]string
+	elapsed  time.Duration
+}
+
+// target is one of issue 7's goals, measured.
+type target struct {
+	name     string
+	goal     string
+	measured string
+	met      bool
+}
+
+func (rep *report) rps(route, app string) series {
+	if s := rep.http.stats[key{route, app}]; s != nil {
+		return s.rps
+	}
+	return nil
+}
+
+// bestPeer returns the peer with the highest median req/s on route.
+func (rep *report) bestPeer(route string, peers ...string) (string, series) {
+	var name string
+	var best series
+	for _, p := range peers {
+		if s := rep.rps(route, p); name == "" || s.median() > best.median() {
+			name, best = p, s
+		}
+	}
+	return name, best
+}
+
+// ratioRange is the median ratio of a to b, with the extreme ratios of
+// their ranges (a's min over b's max, a's max over b's min).
+func ratioRange(a, b series) (med, lo, hi float64) {
+	if b.median() == 0 || b.min() == 0 || b.max() == 0 {
+		return 0, 0, 0
+	}
+	return a.median() / b.median(), a.min() / b.max(), a.max() / b.min()
+}
+
+func ratioText(a, b series) string {
+	m, lo, hi := ratioRange(a, b)
+	return fmt.Sprintf("**%s** (%s–%s)", ratio(m), ratio(lo), ratio(hi))
+}
+
+// added is the in-process cost of app over the baseline on route.
+func (rep *report) added(route, app string) (nsAdded, allocsAdded, bytesAdded float64, ok bool) {
+	a, b := rep.inproc.stats[key{route, app}], rep.inproc.stats[key{route, "none"}]
+	if a == nil || b == nil {
+		return 0, 0, 0, false
+	}
+	return a.ns.median() - b.ns.median(), a.allocs.median() - b.allocs.median(), a.bytes.median() - b.bytes.median(), true
+}
+
+func (rep *report) targets() []target {
+	var ts []target
+	redisPeers := []string{"scs-redis", "gorilla-redis"}
+
+	// Read on Redis.
+	p, ps := rep.bestPeer("read", redisPeers...)
+	m, _, _ := ratioRange(rep.rps("read", "tether-redis"), ps)
+	ts = append(ts, target{
+		name:     "Read on Redis, req/s, tether-redis ÷ faster Redis peer (" + p + ")",
+		goal:     "≥ 1.30×",
+		measured: ratioText(rep.rps("read", "tether-redis"), ps),
+		met:      m >= 1.3,
+	})
+	// Untouched route.
+	for _, app := range tetherApps {
+		m, _, _ := ratioRange(rep.rps("none", app), rep.rps("none", "none"))
+		ts = append(ts, target{
+			name:     "Route that ignores the session, req/s, " + app + " ÷ no library",
+			goal:     "≥ 0.95×",
+			measured: ratioText(rep.rps("none", app), rep.rps("none", "none")),
+			met:      m >= 0.95,
+		})
+	}
+	// Hybrid sticky read.
+	m, _, _ = ratioRange(rep.rps("read", "tether-hybrid"), ps)
+	ts = append(ts, target{
+		name:     "Hybrid sticky read, req/s, tether-hybrid ÷ faster Redis peer (" + p + ")",
+		goal:     "≥ 2.00×",
+		measured: ratioText(rep.rps("read", "tether-hybrid"), ps),
+		met:      m >= 2,
+	})
+	// In-process overhead.
+	for _, route := range []string{"read", "incr", "set"} {
+		nsT, allocsT, _, ok := rep.added(route, "tether-memory")
+		if !ok {
+			continue
+		}
+		ts = append(ts, target{
+			name:     fmt.Sprintf("In-process %s, allocs/op added over no library, tether-memory", route),
+			goal:     "≤ 40",
+			measured: "**" + num(allocsT) + "**",
+			met:      allocsT <= 40,
+		})
+		bestNs, bestName := 0.0, ""
+		for _, peer := range peersOf["tether-memory"] {
+			if n, _, _, ok := rep.added(route, peer); ok && (bestName == "" || n < bestNs) {
+				bestNs, bestName = n, peer
+			}
+		}
+		if bestName != "" && bestNs > 0 {
+			ts = append(ts, target{
+				name:     fmt.Sprintf("In-process %s, ns/op added over no library, tether-memory ÷ faster in-memory peer (%s)", route, bestName),
+				goal:     "≤ 0.25×",
+				measured: fmt.Sprintf("**%s** (%s vs %s)", ratio(nsT/bestNs), ns(nsT), ns(bestNs)),
+				met:      nsT/bestNs <= 0.25,
+			})
+		}
+	}
+	// Redis commands.
+	for _, app := range []string{"tether-redis", "tether-hybrid"} {
+		read, none := rep.cmds[key{"read", app}], rep.cmds[key{"none", app}]
+		if read == nil || none == nil {
+			continue
+		}
+		want := 1.0
+		if app == "tether-hybrid" {
+			want = 0
+		}
+		writes := writeCommands(read.server)
+		ts = append(ts, target{
+			name:     "Redis round trips per request, " + app + ": read, untouched; write commands on read",
+			goal:     fmt.Sprintf("%s, 0; none", num(want)),
+			measured: fmt.Sprintf("**%s, %s; %s**", num(read.roundTrips), num(none.roundTrips), orNone(writes)),
+			met:      read.roundTrips <= want && none.roundTrips == 0 && len(writes) == 0,
+		})
+	}
+	// Correctness.
+	if rep.checks != nil {
+		for _, app := range tetherApps {
+			lost, _ := lostSeries(rep.checks.lost[app])
+			ts = append(ts, target{
+				name:     fmt.Sprintf("Keys lost of %d concurrent writes to one session, %s", concurrentWrites, app),
+				goal:     "0",
+				measured: "**" + rangeOf(lost, num) + "**" + peersLost(rep.checks),
+				met:      lost.max() == 0,
+			})
+		}
+		for _, app := range tetherApps {
+			d, a, _, _ := rotSeries(rep.checks.periodic[app])
+			tot := series{}
+			for i := range d {
+				tot = append(tot, d[i]+a[i])
+			}
+			ts = append(ts, target{
+				name:     fmt.Sprintf("Old-cookie logouts during a periodic rotation (WithRotateEvery, 30 s grace), %s, of %d requests", app, rotDuring+rotAfter),
+				goal:     "0",
+				measured: "**" + rangeOf(tot, num) + "**" + peersLogouts(rep.checks),
+				met:      tot.max() == 0,
+			})
+		}
+	}
+	return ts
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, " ")
+}
+
+func peersLost(c *checkResults) string {
+	var parts []string
+	for _, p := range []string{"scs-memory", "scs-redis", "gorilla-cookie", "gorilla-redis"} {
+		l, _ := lostSeries(c.lost[p])
+		parts = append(parts, p+" "+num(l.median()))
+	}
+	return "; peers (median): " + strings.Join(parts, ", ")
+}
+
+func peersLogouts(c *checkResults) string {
+	return "; scs and gorilla have no periodic rotation (their login rotation: see section 4)"
+}
+
+// writeCommands lists the Redis commands in cmds that write.
+func writeCommands(cmds map[string]float64) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(cmds)) {
+		switch name {
+		case "set", "setex", "del", "unlink", "hset", "hdel", "hmset", "expire", "pexpire", "pexpireat", "eval", "evalsha", "zadd", "zrem", "getex":
+			if cmds[name] >= 0.5 {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+func (rep *report) markdown() []byte {
+	var b bytes.Buffer
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	o := rep.opts
+	mc := rep.machine
+
+	w("# Benchmarks: Tether, alexedwards/scs and gorilla/sessions\n\n")
+	w("Generated by `make bench` (bench/cmd/benchrun) on %s in %s. Do not edit by hand: rerun `make bench`.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), rep.elapsed.Round(time.Second))
+	w("![HTTP req/s and in-process ns/op per route and library](bench/benchmarks.svg)\n\n")
+	w("The same small app (bench/apps) is written once per library; every figure below comes from one run, on one machine, against one redis-server, with the libraries alternating within each round. Medians over rounds, with (min–max).\n\n")
+
+	w("## Machine and versions\n\n")
+	w("| | |\n|---|---|\n")
+	w("| CPUs (`nproc`) | %d |\n| CPU | %s |\n| memory | %s |\n| kernel | %s |\n| Go | %s |\n| Redis | %s |\n| load generator | %s |\n| Tether | %s |\n",
+		mc.CPUs, mc.CPUModel, mc.MemTotal, mc.Kernel, mc.GoVersion, mc.Redis, mc.LoadGen, mc.Tether)
+	for _, l := range mc.Libraries {
+		w("| %s | %s |\n", l[0], l[1])
+	}
+	w("| load average (1, 5, 15 min) | %s before, %s after |\n\n", mc.LoadBefore, mc.LoadAfter)
+
+	w("## Targets (issue 7)\n\n")
+	w("Ratios of medians from this run, with the extreme ratios of the min–max ranges in parentheses.\n\n")
+	w("| target | goal | measured | met |\n|---|---|---|---|\n")
+	for _, t := range rep.targets() {
+		met := "yes"
+		if !t.met {
+			met = "**no**"
+		}
+		w("| %s | %s | %s | %s |\n", t.name, t.goal, t.measured, met)
+	}
+	w("\n")
+
+	w("## The apps\n\n")
+	w("Routes: `/read` reads a key, `/incr` reads and writes a counter, `/set?k=` writes a key without reading, `/login` sets a key and rotates, `/none` ignores the session; `/seed` starts a session, `/keys` counts keys. Every app uses the cookie `session` (Path=/, Secure, HttpOnly, SameSite=Lax, persistent) and each library's defaults otherwise (Tether: JSON values, bare token; scs and gorilla: gob). `none` is the same mux with no session library.\n\n")
+	w("| app | library | store | lifetimes | rotation on `/login` |\n|---|---|---|---|---|\n")
+	for _, in := range apps.All {
+		w("| %s | %s | %s | %s | %s |\n", in.Name, in.Library, in.Store, in.Lifetimes, in.Rotation)
+	}
+	w("\n")
+
+	rep.writeInproc(w)
+	rep.writeHTTP(w)
+	rep.writeCmds(w)
+	rep.writeChecks(w)
+	rep.writeBehind(w)
+	rep.writeNoise(w)
+
+	w("## How it was run\n\n")
+	w("```\nmake bench     # = bash scripts/install-deps.sh; bash bench/install.sh; cd bench && go run ./cmd/benchrun\n```\n\n")
+	w("- Redis: one `redis-server --save \"\" --appendonly no` on loopback, started by the harness, shared by every app (distinct key prefixes).\n")
+	w("- In-process: `%s`. Raw output (benchstat format): `bench/results/inproc.txt`.\n", rep.inproc.cmd)
+	w("- HTTP: one `benchserver` process per app (`bench/cmd/benchserver`), %s, after a 1 s warm-up per app. Raw runs: `bench/results/http.txt`.\n", rep.http.cmd)
+	w("- Redis commands: %d sequential requests of one fresh session per app and route, after 3 warm-up requests; `CONFIG RESETSTAT` before, `INFO commandstats` after; the app's go-redis client counts what it sends (a hook).\n", o.cmdRequests)
+	w("- Correctness: %d repetitions of each check, over HTTP against the same servers.\n", o.checkReps)
+	w("- Profiles: `bench/results/profiles/`.\n")
+	return b.Bytes()
+}
+
+func (rep *report) writeInproc(w func(string, ...any)) {
+	w("## 1. In-process overhead per request\n\n")
+	w("`testing.B`, one request per iteration through `httptest` (request, recorder and mux included, so the `none` row is the floor), with an established session's cookie. *Added* is the median minus the `none` app's median on the same route. Apps on Redis include the round trips to the loopback redis-server.\n\n")
+	for _, route := range inprocRoutes {
+		w("### %s\n\n", routeTitle(route))
+		w("| app | ns/op | added ns/op | B/op | allocs/op | added allocs/op |\n|---|---|---|---|---|---|\n")
+		for _, in := range apps.All {
+			st := rep.inproc.stats[key{route, in.Name}]
+			if st == nil {
+				continue
+			}
+			addNs, addAllocs, _, _ := rep.added(route, in.Name)
+			w("| %s | %s | %s | %s | %s | %s |\n", in.Name, rangeOf(st.ns, ns), ns(addNs), rangeOf(st.bytes, thousands),
+				rangeOf(st.allocs, num), num(addAllocs))
+		}
+		w("\n")
+	}
+}
+
+func routeTitle(route string) string {
+	switch route {
+	case "none":
+		return "`/none`: the session is not touched"
+	case "read":
+		return "`/read`: read one key"
+	case "incr":
+		return "`/incr`: read and write a counter"
+	case "set":
+		return "`/set`: write one key without reading"
+	case "login":
+		return "`/login`: set a key and rotate"
+	}
+	return route
+}
+
+func (rep *report) writeHTTP(w func(string, ...any)) {
+	w("## 2. HTTP throughput and latency\n\n")
+	w("Loopback, against the shared redis-server; %s. Latency percentiles are medians over rounds. `vs best peer` compares with the fastest scs or gorilla app of the same kind (in-memory/cookie for tether-memory, Redis for tether-redis and tether-hybrid); on `/none` it compares with the no-library app.\n\n", rep.http.cmd)
+	for _, rt := range httpRoutes {
+		w("### %s\n\n", routeTitle(rt.name))
+		w("| app | req/s | vs best peer | p50 | p90 | p99 | errors, non-2xx |\n|---|---|---|---|---|---|---|\n")
+		for _, in := range apps.All {
+			st := rep.http.stats[key{rt.name, in.Name}]
+			if st == nil {
+				continue
+			}
+			vs := ""
+			if rt.name == "none" && in.Library != "none" {
+				vs = ratio(st.rps.median()/rep.rps("none", "none").median()) + " of none"
+			} else if peers, ok := peersOf[in.Name]; ok {
+				p, ps := rep.bestPeer(rt.name, peers...)
+				vs = ratio(st.rps.median()/ps.median()) + " " + p
+			}
+			w("| %s | %s | %s | %s | %s | %s | %d, %d |\n", in.Name, rangeOf(st.rps, thousands), vs,
+				dur(st.p50.median()), dur(st.p90.median()), dur(st.p99.median()), st.errors, st.non2xx)
+		}
+		w("\n")
+	}
+}
+
+func (rep *report) writeCmds(w func(string, ...any)) {
+	w("## 3. Redis commands per request\n\n")
+	w("*Round trips* and *client commands*: what the app's go-redis client sent, per request. *Server commands*: `INFO commandstats` per request, which also counts the commands a Lua script runs inside Redis (Tether writes with one EVALSHA whose script calls HSET, PEXPIREAT, PUBLISH, …). The hybrid store's subscription heartbeat (a PUBLISH every 5 s) can add a fraction.\n\n")
+	w("| app | route | round trips | client commands | server commands (commandstats) |\n|---|---|---|---|---|\n")
+	for _, in := range apps.All {
+		if !in.UsesRedis {
+			continue
+		}
+		for _, rt := range cmdRoutes {
+			c := rep.cmds[key{rt.name, in.Name}]
+			if c == nil {
+				continue
+			}
+			w("| %s | %s | %s | %s | %s |\n", in.Name, rt.name, num(c.roundTrips), cmdList(c.client), cmdList(c.server))
+		}
+	}
+	w("\n")
+}
+
+func cmdList(m map[string]float64) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		if m[name] > 0 {
+			parts = append(parts, name+" "+num(m[name]))
+		}
+	}
+	if len(parts) == 0 {
+		return "–"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (rep *report) writeChecks(w func(string, ...any)) {
+	c := rep.checks
+	w("## 4. Correctness under load\n\n")
+	w("**Concurrent writes**: one session, %d concurrent requests with its cookie, each setting a distinct key; then the client (keeping the cookie of the last response it received, as a browser does) counts the session's keys. **Rotation**: one session; its original cookie is sent by the rotating request together with %d concurrent reads (other tabs, in-flight requests), then by %d more reads after the rotation finished (a tab that has not seen the new cookie). A read that does not see the session is a logout. %d repetitions; median (min–max).\n\n",
+		concurrentWrites, rotDuring-1, rotAfter, rep.opts.checkReps)
+	w("| app | keys lost of %d | failed requests | login rotation: logouts during (of %d) | after (of %d) | new cookie works | old cookie still valid at the end | periodic rotation: logouts during (of %d) | after (of %d) |\n|---|---|---|---|---|---|---|---|---|\n",
+		concurrentWrites, rotDuring-1, rotAfter, rotDuring, rotAfter)
+	for _, in := range apps.All {
+		if in.Library == "none" {
+			continue
+		}
+		lost, failed := lostSeries(c.lost[in.Name])
+		d, a, ok, alive := rotSeries(c.login[in.Name])
+		pd, pa := "n/a", "n/a"
+		if rs, found := c.periodic[in.Name]; found {
+			x, y, _, _ := rotSeries(rs)
+			pd, pa = rangeOf(x, num), rangeOf(y, num)
+		}
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", in.Name, rangeOf(lost, num), rangeOf(failed, num),
+			rangeOf(d, num), rangeOf(a, num), ok, alive, pd, pa)
+	}
+	w("\n")
+	w("Reading the rotation columns: on login every library except the cookie store kills the old token — for Tether deliberately (`Session.Rotate` is the anti-fixation step, so the old token must not be forwarded to the privileged session), so logouts there are the intended behaviour, not a defect. Only Tether has periodic rotation; with `WithRotateEvery` the old token forwards to the new one for the grace period (30 s), and the periodic columns show what clients see. scs and gorilla have no periodic rotation (n/a): their only way to rotate is the one in the login columns. gorilla's cookie store has no server-side session to rotate, so its old cookie keeps working (and keeps its old contents) until MaxAge.\n\n")
+}
+
+func (rep *report) writeBehind(w func(string, ...any)) {
+	w("## Where Tether is behind\n\n")
+	if len(rep.behind) == 0 {
+		w("On no measured path of this run is a Tether app's median worse than its best peer's by more than 3 %% (allocations: at all).\n\n")
+		return
+	}
+	w("Every measured path where a Tether app's median is worse than its best peer's (same kind of store) by more than 3 %% (allocations: at all). *Within noise*: the min–max ranges overlap.\n\n")
+	w("| path | Tether | best peer | within noise |\n|---|---|---|---|\n")
+	for _, b := range rep.behind {
+		f := func(v float64) string { return num(v) }
+		switch b.metric {
+		case "in-process ns/op", "HTTP p99 latency":
+			f = ns
+			if b.metric == "HTTP p99 latency" {
+				f = dur
+			}
+		case "HTTP req/s":
+			f = thousands
+		}
+		nz := "no"
+		if b.overlap {
+			nz = "yes"
+		}
+		w("| %s, `/%s`, %s | %s | %s %s | %s |\n", b.metric, b.route, b.app, f(b.tether), b.peer, f(b.peerVal), nz)
+	}
+	w("\n")
+	if a, err := os.ReadFile("analysis.md"); err == nil {
+		w("%s\n", strings.TrimSpace(string(a)))
+		w("\n")
+	}
+	if len(rep.profiles) > 0 {
+		w("### Profiles\n\n")
+		for _, k := range slices.Sorted(maps.Keys(rep.profiles)) {
+			w("<details><summary>%s</summary>\n\n```\n%s```\n\n</details>\n\n", k, rep.profiles[k])
+		}
+	}
+}
+
+func (rep *report) writeNoise(w func(string, ...any)) {
+	w("## Noise\n\n")
+	var inSp, httpSp series
+	for _, st := range rep.inproc.stats {
+		inSp = append(inSp, st.ns.spread())
+	}
+	for _, st := range rep.http.stats {
+		httpSp = append(httpSp, st.rps.spread())
+	}
+	w("- In-process: %d rounds × %v per benchmark; the spread (max−min)/median of ns/op is %s at the median benchmark and %s at the worst.\n",
+		rep.opts.inprocRounds, rep.opts.inprocTime, pct(inSp.median()), pct(inSp.max()))
+	w("- HTTP: %d rounds × %v per run; the spread of req/s is %s at the median cell and %s at the worst.\n",
+		rep.opts.httpRounds, rep.opts.httpTime, pct(httpSp.median()), pct(httpSp.max()))
+	w("- The load generator, the app server and redis-server share the machine's %d CPUs, so absolute req/s is bounded by all three together, and ratios between apps are compressed towards 1 (the generator's cost per request is the same for every app). Load average before the run: %s; after: %s. On a shared machine (other processes running) differences smaller than the min–max ranges are not meaningful.\n\n",
+		rep.machine.CPUs, rep.machine.LoadBefore, rep.machine.LoadAfter)
+}

@@ -1,0 +1,59 @@
+// Package loadgen drives HTTP load at a server on loopback and reports
+// throughput and latency percentiles: with wrk when it is installed (bench/
+// install.sh installs Debian's), otherwise with a small Go generator of the
+// same shape (fixed connections, closed loop, fixed duration).
+//
+// Requests spread over a set of cookies, one per session, so that the load
+// is many sessions, as in production, not one hot key.
+package loadgen
+
+import (
+	"time"
+)
+
+// Config is one run.
+type Config struct {
+	URL      string        // full URL, e.g. http://127.0.0.1:8080/read
+	Cookies  []string      // Cookie header values, used round robin
+	Conns    int           // concurrent connections (default 16)
+	Duration time.Duration // how long to send (default 3s)
+}
+
+// Result is what a run measured. Latencies are of complete responses.
+type Result struct {
+	Tool     string // "wrk" or "go"
+	Requests int64
+	Errors   int64 // connection/read/write errors and timeouts
+	Non2xx   int64 // responses with a status outside 200–399
+	Elapsed  time.Duration
+	RPS      float64
+	P50      time.Duration
+	P90      time.Duration
+	P99      time.Duration
+	P999     time.Duration
+	Max      time.Duration
+}
+
+// Runner runs load.
+type Runner interface {
+	Name() string
+	Run(cfg Config) (Result, error)
+}
+
+// New returns the wrk runner if wrk is on the PATH, else the Go one. workDir
+// holds wrk's script and cookie files.
+func New(workDir string) Runner {
+	if w, err := newWrk(workDir); err == nil {
+		return w
+	}
+	return goRunner{}
+}
+
+func (c *Config) defaults() {
+	if c.Conns <= 0 {
+		c.Conns = 16
+	}
+	if c.Duration <= 0 {
+		c.Duration = 3 * time.Second
+	}
+}

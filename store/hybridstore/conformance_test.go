@@ -6,11 +6,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/hybridstore"
 	"github.com/tether-go/tether/store/memstore"
-	"github.com/tether-go/tether/store/pgstore"
 	"github.com/tether-go/tether/store/storetest"
 )
 
@@ -56,43 +54,6 @@ func TestConformanceMemstore(t *testing.T) {
 			}, storetest.WithClock(clock.Now, clock.Advance))
 		})
 	}
-}
-
-// The conformance suite over the real backends on real servers, each with one
-// hybrid store shared by every subtest (the suite runs them in parallel, with
-// real expiry).
-
-func TestConformanceRedis(t *testing.T) {
-	t.Parallel()
-	srv := testserver.Redis(t)
-	h := newHybrid(t, newRedisStore(t, newRedisClient(t, srv.Addr()), ""))
-	storetest.Run(t, func(t *testing.T) store.Store { return h })
-	checkHits(t, h)
-}
-
-func TestConformancePostgres(t *testing.T) {
-	t.Parallel()
-	pg := testserver.Postgres(t)
-	pool := newPool(t, pg)
-	t.Run("RealClock", func(t *testing.T) {
-		h := newHybrid(t, newPGStore(t, pool, ""))
-		storetest.Run(t, func(t *testing.T) store.Store { return h })
-		checkHits(t, h)
-	})
-	t.Run("FakeClock", func(t *testing.T) {
-		clock := storetest.NewClock(time.Now())
-		h := newHybrid(t, newPGStore(t, pool, "", pgstore.WithClock(clock.Now)), hybridstore.WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return h }, storetest.WithClock(clock.Now, clock.Advance))
-		checkHits(t, h)
-	})
-}
-
-func TestConformanceMemcached(t *testing.T) {
-	t.Parallel()
-	srv := testserver.Memcached(t)
-	h := newHybrid(t, newMemcacheStore(newMemcacheClient(t, srv.Addr()), ""))
-	storetest.Run(t, func(t *testing.T) store.Store { return h })
-	checkHits(t, h)
 }
 
 // checkHits fails the test if the suite never hit the local cache, which

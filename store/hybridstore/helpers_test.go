@@ -32,6 +32,7 @@ type remote struct {
 	mu         sync.Mutex
 	hold       func(id string)
 	holdCommit func(id string) // called by Commit before the inner Commit
+	seen       map[string]bool // IDs of the notifications handled (notifyingRemote)
 }
 
 func (r *remote) fail() error {
@@ -142,8 +143,41 @@ func (r versionedRemote) Version(ctx context.Context, id string) (uint64, error)
 // notifyingRemote forwards Notify: the hybrid listens.
 type notifyingRemote struct{ *remote }
 
+// Notify records the IDs of the notifications the hybrid store has handled.
 func (r notifyingRemote) Notify(ctx context.Context, fn func(store.Event)) error {
-	return r.inner.(store.Notifier).Notify(ctx, fn)
+	return r.inner.(store.Notifier).Notify(ctx, func(ev store.Event) {
+		fn(ev)
+		if ev.ID != "" {
+			r.mu.Lock()
+			if r.seen == nil {
+				r.seen = map[string]bool{}
+			}
+			r.seen[ev.ID] = true
+			r.mu.Unlock()
+		}
+	})
+}
+
+func (r *remote) hasSeen(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[id]
+}
+
+// settle waits until the hybrid stores over rs have handled the notifications
+// of every write made so far: it creates a marker record through w, whose
+// notification comes after theirs (a backend announces in order), and waits
+// for each to handle it.
+func settle(t testing.TB, w store.Store, rs ...*remote) {
+	t.Helper()
+	marker := newID()
+	now := time.Now()
+	if _, err := w.Commit(context.Background(), marker, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Minute)}); err != nil {
+		t.Fatalf("settle: %v", err)
+	}
+	for _, r := range rs {
+		eventually(t, 5*time.Second, "the marker's notification", func() bool { return r.hasSeen(marker) })
+	}
 }
 
 var (

@@ -158,10 +158,12 @@ func (s *Store) loadShared(ctx context.Context, id string) (rec *store.Record, e
 }
 
 // degrade answers a failed remote read: from the local entry if degraded mode
-// allows it, with err otherwise. The caller's own cancellation is never
-// answered from the cache.
+// allows it, with err otherwise. A read the caller cancelled is not answered
+// from the cache; one whose deadline passed is, since a remote that does not
+// answer in time is what degraded mode is for (a hung server rather than a
+// refused connection).
 func (s *Store) degrade(ctx context.Context, id string, err error) (*store.Record, error) {
-	if ctx.Err() != nil {
+	if cancelled(ctx) {
 		return nil, err
 	}
 	if s.cfg.staleIfError > 0 {
@@ -173,12 +175,19 @@ func (s *Store) degrade(ctx context.Context, id string, err error) (*store.Recor
 	return nil, err
 }
 
-// remoteError counts a failed remote call, unless it failed because the
-// caller's context ended.
+// remoteError counts a failed remote call, unless the caller cancelled it or
+// it is a typed outcome. A call that ran out of the caller's time counts: the
+// remote did not answer in time.
 func (s *Store) remoteError(ctx context.Context, err error) {
-	if ctx.Err() == nil && !isOutcome(err) {
+	if !cancelled(ctx) && !isOutcome(err) {
 		s.stats.remoteErrors.Add(1)
 	}
+}
+
+// cancelled reports whether the caller cancelled ctx (as opposed to its
+// deadline passing).
+func cancelled(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
 }
 
 func isContextError(err error) bool {

@@ -98,10 +98,11 @@ func WithLocalTTL(d time.Duration) Option {
 }
 
 // WithStaleIfError turns on degraded mode: when the remote fails a read (a
-// Load or a version check) with an error other than the caller's own
-// cancellation, Load serves the local entry instead, provided the remote
-// confirmed it at most d ago and the record has not expired. Each such read
-// counts in [Stats].StaleServes.
+// Load or a version check) — with an error, or by not answering before the
+// caller's deadline — Load serves the local entry instead, provided the
+// remote confirmed it at most d ago and the record has not expired. A read
+// the caller cancelled is not served. Each such read counts in
+// [Stats].StaleServes.
 //
 // The data served may be up to d old: writes made on other nodes in that
 // time are not seen. Writes are never degraded: a Commit, Touch, Move,

@@ -1,0 +1,353 @@
+package hybridstore_test
+
+import (
+	"bufio"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tether-go/tether/internal/testserver"
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/hybridstore"
+	"github.com/tether-go/tether/store/storetest"
+)
+
+// crossNodeBound is how soon a write on one node must be visible on another.
+const crossNodeBound = time.Second
+
+// redisNode is one application node: its own Redis client, a redisstore on
+// the deployment's prefix, a counting wrapper, and the hybrid store.
+type redisNode struct {
+	client *redis.Client
+	remote *remote
+	h      *hybridstore.Store
+}
+
+func newRedisNode(t *testing.T, addr, prefix string, opts ...hybridstore.Option) *redisNode {
+	t.Helper()
+	c := newRedisClient(t, addr)
+	r := &remote{inner: newRedisStore(t, c, prefix)}
+	return &redisNode{client: c, remote: r, h: newHybrid(t, notifyingRemote{r}, opts...)}
+}
+
+// TestRedis runs, on one Redis server, the conformance suite over the hybrid
+// store and the two-node tests of the issue: two application nodes with
+// hybrid stores over one Redis.
+func TestRedis(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Redis(t)
+	admin := newRedisClient(t, srv.Addr())
+
+	t.Run("Conformance", func(t *testing.T) {
+		h := newHybrid(t, newRedisStore(t, newRedisClient(t, srv.Addr()), ""))
+		storetest.Run(t, func(t *testing.T) store.Store { return h })
+		checkHits(t, h)
+	})
+
+	prefix := "n" + randHex(6) + ":"
+	a := newRedisNode(t, srv.Addr(), prefix)
+	b := newRedisNode(t, srv.Addr(), prefix)
+	now := time.Now
+
+	t.Run("WriteOnAReadOnB", func(t *testing.T) {
+		id := newID()
+		create(t, a.h, id, "", now(), "a", "1")
+		if v := value(t, b.h, id, "a"); v != "1" {
+			t.Errorf("B reads a = %q, want 1", v)
+		}
+		// B has it cached now: A's update reaches it by notification.
+		set(t, a.h, id, "a", "2")
+		visibleWithin(t, crossNodeBound, func() bool { return value(t, b.h, id, "a") == "2" })
+	})
+
+	t.Run("WriteOnBVisibleOnA", func(t *testing.T) {
+		id := newID()
+		create(t, a.h, id, "", now(), "a", "1")
+		warmUp(t, a, id, "1")
+		for i := 2; i < 12; i++ {
+			want := strconv.Itoa(i)
+			set(t, b.h, id, "a", want)
+			took := visibleWithin(t, crossNodeBound, func() bool { return value(t, a.h, id, "a") == want })
+			if i == 2 {
+				t.Logf("B's write visible on A after %v", took)
+			}
+		}
+	})
+
+	t.Run("LogoutOnBHonouredOnA", func(t *testing.T) {
+		id := newID()
+		create(t, a.h, id, "alice", now(), "a", "1")
+		warmUp(t, a, id, "1")
+		if err := b.h.Delete(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		visibleWithin(t, crossNodeBound, func() bool { return load(t, a.h, id) == nil })
+
+		// "Log out everywhere" on B.
+		id1, id2 := newID(), newID()
+		create(t, a.h, id1, "bob", now(), "a", "1")
+		create(t, a.h, id2, "bob", now(), "a", "1")
+		warmUp(t, a, id1, "1")
+		warmUp(t, a, id2, "1")
+		if n, err := b.h.DeleteUser(context.Background(), "bob"); err != nil || n != 2 {
+			t.Fatalf("DeleteUser = %d, %v", n, err)
+		}
+		visibleWithin(t, crossNodeBound, func() bool { return load(t, a.h, id1) == nil && load(t, a.h, id2) == nil })
+	})
+
+	t.Run("KillPubsub", func(t *testing.T) {
+		id := newID()
+		create(t, b.h, id, "", now(), "a", "1")
+		warmUp(t, a, id, "1")
+		flushes := a.h.Stats().Flushes
+		if err := admin.Do(t.Context(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+			t.Fatal(err)
+		}
+		// B writes at once: A's subscription is dead, its notification is
+		// lost to A.
+		set(t, b.h, id, "a", "2")
+		wrote := time.Now()
+		deadline := wrote.Add(crossNodeBound + 500*time.Millisecond)
+		sawNew := false
+		for time.Now().Before(deadline) {
+			v := value(t, a.h, id, "a")
+			if v == "1" && time.Since(wrote) > crossNodeBound {
+				t.Fatalf("A served the old value %v after B's write, with its subscription killed", time.Since(wrote))
+			}
+			sawNew = sawNew || v == "2"
+			time.Sleep(2 * time.Millisecond)
+		}
+		if !sawNew {
+			t.Error("A never served B's write")
+		}
+		if n := a.h.Stats().Flushes - flushes; n < 2 {
+			t.Errorf("A flushed %d times after the kill, want 2 (the loss and the re-subscription)", n)
+		}
+		// The new subscription works: caching is back, and so are
+		// invalidations.
+		waitCaching(t, a.h)
+		warmUp(t, a, id, "2")
+		set(t, b.h, id, "a", "3")
+		visibleWithin(t, crossNodeBound, func() bool { return value(t, a.h, id, "a") == "3" })
+	})
+
+	t.Run("StickyReadsCost", func(t *testing.T) {
+		id := newID()
+		create(t, a.h, id, "", now(), "a", "1")
+		warmUp(t, a, id, "1")
+		loads := a.remote.loads.Load()
+		resetStats(t, admin)
+		for range 100 {
+			if v := value(t, a.h, id, "a"); v != "1" {
+				t.Fatalf("a = %q", v)
+			}
+		}
+		stats := commandStats(t, admin)
+		total := int64(0)
+		for _, n := range stats {
+			total += n
+		}
+		if total > 5 {
+			t.Errorf("100 sticky reads sent %d commands to Redis, want at most 5: %v", total, stats)
+		}
+		if n := a.remote.loads.Load() - loads; n != 0 {
+			t.Errorf("100 sticky reads made %d remote loads", n)
+		}
+		t.Logf("100 sticky reads: Redis commands %v", stats)
+	})
+
+	t.Run("StickyRequestsCost", func(t *testing.T) {
+		// The same through the session manager and the middleware.
+		onA := newApp(t, a.h)
+		if rec := onA.do("/set?n=7"); rec.Code != 200 {
+			t.Fatalf("set: %d", rec.Code)
+		}
+		if rec := onA.do("/read"); rec.Body.String() != "7" {
+			t.Fatalf("read: %q", rec.Body.String())
+		}
+		resetStats(t, admin)
+		for range 100 {
+			if rec := onA.do("/read"); rec.Code != 200 || rec.Body.String() != "7" {
+				t.Fatalf("read: %d %q", rec.Code, rec.Body.String())
+			}
+		}
+		stats := commandStats(t, admin)
+		total := int64(0)
+		for _, n := range stats {
+			total += n
+		}
+		if total > 5 {
+			t.Errorf("100 sticky requests sent %d commands to Redis, want at most 5: %v", total, stats)
+		}
+		// Routing moves: node B serves the session, from Redis.
+		onB := newApp(t, b.h)
+		onB.cookie = onA.cookie
+		if rec := onB.do("/read"); rec.Body.String() != "7" {
+			t.Errorf("B reads %q, want 7", rec.Body.String())
+		}
+		onB.do("/set?n=8")
+		onA.cookie = onB.cookie
+		visibleWithin(t, crossNodeBound, func() bool { return onA.do("/read").Body.String() == "8" })
+	})
+
+	t.Run("LoadRacingInvalidation", func(t *testing.T) {
+		id := newID()
+		before := a.h.Stats().Invalidations
+		create(t, b.h, id, "", now(), "a", "1")
+		// The create's own notification must not be what spoils the load.
+		eventually(t, 5*time.Second, "the create's notification on A", func() bool { return a.h.Stats().Invalidations > before })
+
+		entered, release := make(chan struct{}), make(chan struct{})
+		a.remote.setHold(func(string) {
+			entered <- struct{}{}
+			<-release
+		})
+		raced := make(chan string, 1)
+		go func() { raced <- value(t, a.h, id, "a") }()
+		<-entered // A's load has read a=1 from Redis, and is held
+		before = a.h.Stats().Invalidations
+		set(t, b.h, id, "a", "2")
+		eventually(t, 5*time.Second, "B's notification on A", func() bool { return a.h.Stats().Invalidations > before })
+		a.remote.setHold(nil)
+		close(release)
+		if v := <-raced; v != "1" {
+			t.Errorf("the held load returned a = %q, want what it read, 1", v)
+		}
+		loads := a.remote.loads.Load()
+		if v := value(t, a.h, id, "a"); v != "2" {
+			t.Errorf("after the race: a = %q on A, want 2: the held load filled the cache with the old value", v)
+		}
+		if a.remote.loads.Load() != loads+1 {
+			t.Error("the read after the race was not a remote load")
+		}
+	})
+}
+
+// TestRedisDegraded stops Redis under a node in degraded mode: reads are
+// served stale within the limit and fail beyond it; writes fail at once.
+func TestRedisDegraded(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Redis(t)
+	const limit = 2 * time.Second
+	// Fail fast: go-redis would otherwise retry a refused connection until
+	// the caller's deadline, and every degraded read would take that long.
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	r := &remote{inner: newRedisStore(t, c, "")}
+	n := &redisNode{client: c, remote: r, h: newHybrid(t, notifyingRemote{r}, hybridstore.WithStaleIfError(limit))}
+	quick := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	stop := func() {
+		srv.Stop()
+		// Until the node notices, its entries are fresh as ever (the loss
+		// is noticed at once: the connection breaks).
+		eventually(t, 5*time.Second, "the node to notice", func() bool { return n.h.Stats().Bypassing })
+	}
+
+	id := newID()
+	create(t, n.h, id, "", time.Now(), "a", "1")
+	warmUp(t, n, id, "1")
+	loaded := time.Now()
+	stop()
+	for range 3 {
+		rec, err := n.h.Load(quick(), id)
+		if err != nil || string(rec.Values["a"]) != "1" {
+			t.Fatalf("Redis down, within the stale limit: %v, %v; want the stale record; %+v", rec, err, n.h.Stats())
+		}
+	}
+	if _, err := n.h.Commit(quick(), id, store.Change{Mode: store.Update, Set: vals("b", "2")}); err == nil {
+		t.Error("Commit with Redis down succeeded")
+	}
+	if rec, err := n.h.Load(quick(), id); err != nil || rec.Values["b"] != nil {
+		t.Errorf("after a failed Commit: %v, %v; want the stale record, without the change", rec, err)
+	}
+	time.Sleep(time.Until(loaded.Add(limit + 50*time.Millisecond)))
+	if rec, err := n.h.Load(quick(), id); err == nil {
+		t.Errorf("past the stale limit: %v, want an error", rec)
+	}
+	if st := n.h.Stats(); st.StaleServes != 4 || st.RemoteErrors < 5 {
+		t.Errorf("Stats: %+v, want 4 stale serves and 5 remote errors", st)
+	}
+
+	// A failed Delete may have happened: its entry is never served stale.
+	srv.Start()
+	waitCaching(t, n.h)
+	id = newID()
+	create(t, n.h, id, "", time.Now(), "a", "1")
+	warmUp(t, n, id, "1")
+	stop()
+	if err := n.h.Delete(quick(), id); err == nil {
+		t.Error("Delete with Redis down succeeded")
+	}
+	if rec, err := n.h.Load(quick(), id); err == nil {
+		t.Errorf("after a failed Delete: %v, want an error, not the stale record", rec)
+	}
+}
+
+// warmUp waits for the notifications of the writes made so far, then reads
+// id on n until it is served from memory with a = want.
+func warmUp(t *testing.T, n *redisNode, id, want string) {
+	t.Helper()
+	settle(t, n.remote.inner, n.remote)
+	eventually(t, 5*time.Second, "the session to be cached", func() bool {
+		if value(t, n.h, id, "a") != want {
+			return false
+		}
+		hits := n.h.Stats().Hits
+		return value(t, n.h, id, "a") == want && n.h.Stats().Hits == hits+1
+	})
+}
+
+// visibleWithin polls cond until it holds, failing the test if that takes
+// longer than d, and returns how long it took.
+func visibleWithin(t *testing.T, d time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("not visible within %v", d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// commandStats returns INFO commandstats as calls per command, leaving out
+// the test's own administrative commands.
+func commandStats(t *testing.T, admin *redis.Client) map[string]int64 {
+	t.Helper()
+	info, err := admin.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := map[string]int64{}
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		switch cmd, _, _ := strings.Cut(name, "|"); cmd {
+		case "info", "config":
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		n, _ := strconv.ParseInt(calls, 10, 64)
+		stats[name] = n
+	}
+	return stats
+}
+
+func resetStats(t *testing.T, admin *redis.Client) {
+	t.Helper()
+	if err := admin.ConfigResetStat(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -180,9 +180,19 @@ func settle(t testing.TB, w store.Store, rs ...*remote) {
 	}
 }
 
+// fullRemote forwards both Notify and Version, as redisstore and pgstore
+// have both.
+type fullRemote struct{ notifyingRemote }
+
+func (r fullRemote) Version(ctx context.Context, id string) (uint64, error) {
+	return versionedRemote(r.notifyingRemote).Version(ctx, id)
+}
+
 var (
 	_ store.Versioner = versionedRemote{}
 	_ store.Notifier  = notifyingRemote{}
+	_ store.Versioner = fullRemote{}
+	_ store.Notifier  = fullRemote{}
 )
 
 // bus is a store.Notifier over any store (memstore in these tests): every

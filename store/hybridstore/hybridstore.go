@@ -101,6 +101,15 @@ type stripe struct {
 	// moved since: otherwise a notification (perhaps the write's own) or a
 	// concurrent write came in between, and the write evicts instead.
 	changes uint64
+	// creating marks the IDs this store is creating (see Commit): the
+	// first notification for such an ID is taken for the create's own.
+	creating map[string]*createMark
+}
+
+// createMark is a create of an ID in flight through this store.
+type createMark struct {
+	n      int  // creates of the ID in flight
+	echoed bool // a notification for the ID arrived since the first began
 }
 
 // entry is a cached record. Entries are immutable: every change replaces the
@@ -163,6 +172,7 @@ func New(remote store.Store, opts ...Option) *Store {
 	s := &Store{remote: remote, cfg: cfg, seed: maphash.MakeSeed(), done: make(chan struct{})}
 	for i := range s.stripes {
 		s.stripes[i].flights = make(map[string]*flight)
+		s.stripes[i].creating = make(map[string]*createMark)
 	}
 	s.epoch.Store(1)
 

@@ -61,8 +61,10 @@ func (s *Store) listen(ctx context.Context) {
 // before the remote's reply) and marks the entry as being written, which is
 // then neither served nor replaced by a load until the update is done; if
 // that entry was evicted meanwhile, the update counts its echo on the entry
-// it applies to. A create counts it after its call, and only if nothing
-// arrived on its stripe in between.
+// it applies to. A create has no entry to count on: it marks its ID on the
+// stripe, the first event for the ID is taken for its echo, and it makes its
+// entry only if nothing else happened on the stripe meanwhile, counting the
+// echo if it has not come yet.
 //
 // Why this never serves a stale entry. Backends announce the writes of one
 // record in the order they make them (Redis publishes from the script that
@@ -98,6 +100,14 @@ func (s *Store) onEvent(ev store.Event) {
 		s.stats.invalidations.Add(1)
 		st := s.stripe(ev.ID)
 		st.mu.Lock()
+		if m := st.creating[ev.ID]; m != nil && !m.echoed {
+			// Taken for the echo of our create in flight; there is no
+			// entry of the new record yet (any other is older: evict).
+			m.echoed = true
+			s.evictLocked(st, ev.ID)
+			st.mu.Unlock()
+			return
+		}
 		st.changes++
 		s.dropFlightLocked(st, ev.ID)
 		if e, _ := s.cache.GetIfPresent(ev.ID); e != nil {

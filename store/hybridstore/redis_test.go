@@ -19,19 +19,24 @@ import (
 // crossNodeBound is how soon a write on one node must be visible on another.
 const crossNodeBound = time.Second
 
-// redisNode is one application node: its own Redis client, a redisstore on
-// the deployment's prefix, a counting wrapper, and the hybrid store.
-type redisNode struct {
-	client *redis.Client
+// node is one application node: a remote store of its own (on its own
+// client or pool) behind a counting wrapper, and the hybrid store.
+type node struct {
 	remote *remote
 	h      *hybridstore.Store
 }
 
-func newRedisNode(t *testing.T, addr, prefix string, opts ...hybridstore.Option) *redisNode {
+func newNode(t *testing.T, s store.Store, opts ...hybridstore.Option) *node {
 	t.Helper()
-	c := newRedisClient(t, addr)
-	r := &remote{inner: newRedisStore(t, c, prefix)}
-	return &redisNode{client: c, remote: r, h: newHybrid(t, notifyingRemote{r}, opts...)}
+	r := &remote{inner: s}
+	return &node{remote: r, h: newHybrid(t, fullRemote{notifyingRemote{r}}, opts...)}
+}
+
+// newRedisNode returns a node on a client of its own, with the deployment's
+// key prefix.
+func newRedisNode(t *testing.T, addr, prefix string, opts ...hybridstore.Option) *node {
+	t.Helper()
+	return newNode(t, newRedisStore(t, newRedisClient(t, addr), prefix), opts...)
 }
 
 // TestRedis runs, on one Redis server, the conformance suite over the hybrid
@@ -237,8 +242,7 @@ func TestRedisDegraded(t *testing.T) {
 	// the caller's deadline, and every degraded read would take that long.
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
-	r := &remote{inner: newRedisStore(t, c, "")}
-	n := &redisNode{client: c, remote: r, h: newHybrid(t, notifyingRemote{r}, hybridstore.WithStaleIfError(limit))}
+	n := newNode(t, newRedisStore(t, c, ""), hybridstore.WithStaleIfError(limit))
 	quick := func() context.Context {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		t.Cleanup(cancel)
@@ -293,7 +297,7 @@ func TestRedisDegraded(t *testing.T) {
 
 // warmUp waits for the notifications of the writes made so far, then reads
 // id on n until it is served from memory with a = want.
-func warmUp(t *testing.T, n *redisNode, id, want string) {
+func warmUp(t *testing.T, n *node, id, want string) {
 	t.Helper()
 	settle(t, n.remote.inner, n.remote)
 	eventually(t, 5*time.Second, "the session to be cached", func() bool {

@@ -28,13 +28,25 @@ import (
 // than a typed outcome (the remote being unreachable, say) is kept for
 // degraded reads only, never served as fresh again.
 func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Result{}, err // nothing reached the remote: nothing to evict
+	}
 	st := s.stripe(id)
 	notify := s.modeNow() == modeNotify
+	skip := notify && s.cfg.echoSkip
 	st.mu.Lock()
 	seq := st.changes
 	var chain uint64 // the chain our expected echo was counted on, if any
-	if notify && s.cfg.echoSkip && c.Mode == store.Update {
+	var mark *createMark
+	switch {
+	case skip && c.Mode == store.Update:
 		chain = s.expectEchoLocked(st, id)
+	case skip && c.Mode == store.Create:
+		if mark = st.creating[id]; mark == nil {
+			mark = &createMark{}
+			st.creating[id] = mark
+		}
+		mark.n++
 	}
 	st.mu.Unlock()
 
@@ -45,6 +57,13 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	defer st.mu.Unlock()
 	unchanged := st.changes == seq
 	st.changes++
+	echoed := false
+	if mark != nil {
+		echoed = mark.echoed
+		if mark.n--; mark.n == 0 {
+			delete(st.creating, id)
+		}
+	}
 	s.dropFlightLocked(st, id)
 	if err != nil {
 		s.remoteError(ctx, err)
@@ -63,12 +82,13 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	case prec == 0:
 		// We do not know yet how the remote keeps times.
 	case c.Mode == store.Create:
-		// A create's own notification must still be to come, since no
-		// entry existed to count it on: nothing may have arrived on the
-		// stripe since before the remote call.
+		// No entry existed to count the create's own notification on. The
+		// first notification for the ID since the create began was taken
+		// for it (echoed), and any other change on the stripe meanwhile
+		// evicts.
 		if res.Version == 1 && unchanged {
 			next = &entry{rec: created(&c, prec), chain: s.chains.Add(1)}
-			if notify {
+			if notify && !echoed {
 				next.echoes = 1
 			}
 		}
@@ -179,6 +199,9 @@ func apply(c *store.Change, values map[string][]byte) map[string][]byte {
 // loads it again (a touch happens at most once per the session manager's
 // touch interval).
 func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	err := s.remote.Touch(ctx, id, lastSeen, expires)
 	s.afterWrite(ctx, id, err, true)
 	if err != nil {
@@ -190,6 +213,9 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 // Move implements [store.Store]; the local entry is evicted either way (a
 // tombstone's version is the remote's to choose).
 func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	err := s.remote.Move(ctx, id, m, expires, ifVersion)
 	s.afterWrite(ctx, id, err, false)
 	if err != nil {
@@ -200,6 +226,9 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 
 // Delete implements [store.Store]; the local entry is evicted either way.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	err := s.remote.Delete(ctx, id)
 	s.afterWrite(ctx, id, err, false)
 	if err != nil {
@@ -254,6 +283,9 @@ func (s *Store) dropFlightLocked(st *stripe, id string) {
 // UserSessions implements [store.Store] by asking the remote: the local
 // cache has no user index.
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	infos, err := s.remote.UserSessions(ctx, userID)
 	if err != nil {
 		s.remoteError(ctx, err)
@@ -268,6 +300,9 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 // of the deleted sessions after DeleteUser returns. It evicts on failure too:
 // some sessions may have been deleted.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := s.remote.DeleteUser(ctx, userID)
 	if err != nil {
 		s.remoteError(ctx, err)

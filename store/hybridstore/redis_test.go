@@ -26,7 +26,7 @@ type node struct {
 	h      *hybridstore.Store
 }
 
-func newNode(t *testing.T, s store.Store, opts ...hybridstore.Option) *node {
+func newNode(t testing.TB, s store.Store, opts ...hybridstore.Option) *node {
 	t.Helper()
 	r := &remote{inner: s}
 	return &node{remote: r, h: newHybrid(t, fullRemote{notifyingRemote{r}}, opts...)}

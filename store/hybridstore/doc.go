@@ -36,8 +36,9 @@
 // record; times are truncated to the remote's precision, which the store
 // learns from the records it loads (see precision.go). Anything else evicts:
 // a failed write (it may or may not have been applied), a Touch or Move
-// (their resulting version is the remote's to choose), a Delete, a change of
-// the ID that arrived while the write was in flight. The local entry is never
+// (their resulting version is the remote's to choose), a Delete, an entry at
+// another version than the one the commit applied to (another node wrote in
+// between, or nothing was cached). The local entry is never
 // ahead of the remote, nor different from it. DeleteUser evicts every local
 // entry of the user, so "log out everywhere" holds on this node the moment it
 // returns.
@@ -73,13 +74,26 @@
 // A Notifier whose Notify reports [store.ErrUnsupported] (pgstore with
 // notifications turned off) is treated as if it were not one.
 //
+// The bounds, in short: with notifications, a write on another node is seen
+// as soon as its notification arrives (well under a millisecond on a local
+// network, 0.2–0.9 ms in this package's tests); if the subscription dies
+// without the remote noticing at once, redisstore declares it lost within 10
+// seconds and pgstore within its liveness check, and [WithMaxAge] bounds the
+// rest. With versions, at once. With neither, the local TTL.
+//
 // # Degraded mode
 //
-// With [WithStaleIfError](d), when the remote fails a read, Load answers from
-// the local entry if the remote confirmed it at most d ago and the record has
-// not expired (Stats.StaleServes). Entries are then kept through a loss of
-// notifications, for this use only. Writes still return the remote's error:
-// no handler is told "saved" for data that was not.
+// With [WithStaleIfError](d), when the remote fails a read (or does not
+// answer before the caller's deadline), Load answers from the local entry if
+// the remote confirmed it at most d ago and the record has not expired
+// (Stats.StaleServes). Entries are then kept through a loss of notifications,
+// for this use only, and reads that pass through meanwhile refresh them.
+// Writes still return the remote's error: no handler is told "saved" for
+// data that was not. A failed Delete, Move or DeleteUser evicts for good,
+// since it may have happened: a logged-out session is never served stale.
+// Configure the remote's client to fail fast (go-redis retries a refused
+// connection until the deadline unless MaxRetries is -1), or every degraded
+// read waits for the caller's deadline first.
 //
 // # Bounds and the cache library
 //
@@ -109,6 +123,16 @@
 // otter's Set, Invalidate and GetIfPresent are synchronous, and it keys by
 // the ID itself rather than by a 64-bit hash of it.
 //
+// # Costs
+//
+// Measured against a real Redis on loopback (go test -bench, medians of 5, 2
+// cores): a hit takes 84 ns and allocates nothing; a Redis load of the same
+// 1 KB session takes 73 µs and 40 allocations. A commit through the hybrid
+// store costs the Redis commit plus 7 allocations for the local update. A
+// write followed by a read of the same session costs no remote load when the
+// store absorbs its own notification, and one (about 30 % more time) when
+// every notification evicts.
+//
 // # Statistics
 //
 // [Store.Stats] returns counters an operator can scrape: hits, misses,
@@ -123,7 +147,8 @@
 // [New] starts one goroutine when the remote is a Notifier (and otter runs
 // maintenance on short-lived goroutines of its own); [Store.Close] stops them
 // and drops the cache. Close does not close the remote, which the caller
-// created and owns.
+// created and owns; after Close the store passes every call through to it.
+// The remote must not be nil.
 //
 // [otter]: https://github.com/maypok86/otter
 package hybridstore

@@ -58,8 +58,8 @@ type Store struct {
 	remote    store.Store
 	notifier  store.Notifier  // nil unless the remote is one
 	versioner store.Versioner // nil unless the remote is one
-	// mode is a mode. It changes once at most: from modeNotify to another
-	// when the remote's Notify reports store.ErrUnsupported.
+	// mode holds a mode. It changes once at most: from modeNotify to
+	// another when the remote's Notify reports store.ErrUnsupported.
 	mode atomic.Uint32
 	cfg  config
 
@@ -96,10 +96,11 @@ type stripe struct {
 	mu      sync.Mutex
 	flights map[string]*flight
 	// changes counts what happened to the stripe's IDs: notifications
-	// received, writes through this store, DeleteUser. A write reads it
-	// before its remote call and updates the local entry only if it has not
-	// moved since: otherwise a notification (perhaps the write's own) or a
-	// concurrent write came in between, and the write evicts instead.
+	// received (other than a create's own, see creating), writes through
+	// this store, DeleteUser. A create reads it before its remote call and
+	// makes a local entry only if it has not moved since: a create has no
+	// earlier entry to check its result against. (An update checks the
+	// version chain instead.)
 	changes uint64
 	// creating marks the IDs this store is creating (see Commit): the
 	// first notification for such an ID is taken for the create's own.

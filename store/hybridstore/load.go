@@ -21,6 +21,9 @@ type flight struct {
 	stale bool
 	// waiters counts the misses that joined the load (for tests).
 	waiters int
+	// abandoned is set if the leader's context ended during the load: its
+	// error is the leader's, not the remote's, and waiters try again.
+	abandoned bool
 
 	rec *store.Record
 	err error
@@ -101,8 +104,8 @@ func (s *Store) revalidate(ctx context.Context, id string, e *entry, now time.Ti
 }
 
 // loadShared loads id from the remote, or waits for the load of id already in
-// flight. again is true if the load it waited for failed only because its
-// leader's context ended: the caller, whose context is alive, tries again.
+// flight. again is true if the load it waited for failed because its leader's
+// context ended: the caller, whose context is alive, tries again.
 func (s *Store) loadShared(ctx context.Context, id string) (rec *store.Record, err error, again bool) {
 	st := s.stripe(id)
 	st.mu.Lock()
@@ -114,7 +117,7 @@ func (s *Store) loadShared(ctx context.Context, id string) (rec *store.Record, e
 		case <-ctx.Done():
 			return nil, ctx.Err(), false
 		}
-		if f.err != nil && isContextError(f.err) && ctx.Err() == nil {
+		if f.abandoned && ctx.Err() == nil {
 			return nil, nil, true
 		}
 		return f.rec, f.err, false
@@ -127,6 +130,7 @@ func (s *Store) loadShared(ctx context.Context, id string) (rec *store.Record, e
 	s.stats.loads.Add(1)
 	f.rec, f.err = s.remote.Load(ctx, id)
 	if f.err != nil {
+		f.abandoned = ctx.Err() != nil
 		s.remoteError(ctx, f.err)
 	} else if f.rec != nil {
 		s.observe(f.rec)
@@ -188,10 +192,6 @@ func (s *Store) remoteError(ctx context.Context, err error) {
 // deadline passing).
 func cancelled(ctx context.Context) bool {
 	return errors.Is(ctx.Err(), context.Canceled)
-}
-
-func isContextError(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // isOutcome reports whether err is one of the contract's typed outcomes of a

@@ -35,7 +35,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	notify := s.modeNow() == modeNotify
 	skip := notify && s.cfg.echoSkip
 	st.mu.Lock()
-	seq := st.changes
+	seq, epoch0 := st.changes, s.epoch.Load()
 	var chain uint64 // the chain our expected echo was counted on, if any
 	var mark *createMark
 	switch {
@@ -84,9 +84,9 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	case c.Mode == store.Create:
 		// No entry existed to count the create's own notification on. The
 		// first notification for the ID since the create began was taken
-		// for it (echoed), and any other change on the stripe meanwhile
-		// evicts.
-		if res.Version == 1 && unchanged {
+		// for it (echoed); any other change on the stripe, or a gap in the
+		// notifications, meanwhile evicts.
+		if res.Version == 1 && unchanged && epoch == epoch0 {
 			next = &entry{rec: created(&c, prec), chain: s.chains.Add(1)}
 			if notify && !echoed {
 				next.echoes = 1

@@ -64,7 +64,7 @@ func writeChart(path string, rep *report) error {
 		httpGroups = append(httpGroups, g)
 		routes = append(routes, "/"+rt.name)
 	}
-	panel(&b, legendH+30, "HTTP requests per second, loopback, Redis-backed apps on one redis-server (higher is better; median, min–max whiskers)", routes, httpGroups, false)
+	panel(&b, legendH+30, "HTTP req/s on loopback (higher is better; median of rounds, min–max whiskers)", routes, httpGroups, false)
 
 	var inGroups [][]bar
 	routes = nil
@@ -126,7 +126,7 @@ func panel(b *bytes.Buffer, top int, title string, labels []string, groups [][]b
 		fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e0e0e0"/>`+"\n", marginL, ty, chartW-marginR, ty)
 		label := thousands(t)
 		if logScale {
-			label = ns(t)
+			label = logTick(t)
 		}
 		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" fill="#555">%s</text>`+"\n", marginL-6, ty+4, label)
 	}
@@ -169,4 +169,17 @@ func niceStep(raw float64) float64 {
 		return 5 * p
 	}
 	return 10 * p
+}
+
+// logTick labels a power of ten of nanoseconds: 1 µs, 10 µs, 100 µs, 1 ms.
+func logTick(v float64) string {
+	switch {
+	case v < 1e3:
+		return fmt.Sprintf("%.0f ns", v)
+	case v < 1e6:
+		return fmt.Sprintf("%.0f µs", v/1e3)
+	case v < 1e9:
+		return fmt.Sprintf("%.0f ms", v/1e6)
+	}
+	return fmt.Sprintf("%.0f s", v/1e9)
 }

@@ -1,6 +1,7 @@
 package hybridstore_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +68,27 @@ func checkHits(t *testing.T, h *hybridstore.Store) {
 			t.Logf("stats after the suite: %+v", st)
 		}
 	})
+}
+
+func TestReportsLoadSource(t *testing.T) {
+	mem := memstore.New()
+	t.Cleanup(func() { mem.Close() })
+	hs := hybridstore.New(mem, hybridstore.WithLocalTTL(time.Minute))
+	t.Cleanup(func() { hs.Close() })
+	ctx := t.Context()
+	id := strings.Repeat("ab", 32)
+	now := time.Now()
+	// Written behind the cache's back: the first load must go remote.
+	if _, err := mem.Commit(ctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []store.Source{store.SourceRemote, store.SourceLocal} {
+		var tr store.LoadTrace
+		if rec, err := hs.Load(store.WithLoadTrace(ctx, &tr), id); err != nil || rec == nil {
+			t.Fatalf("load %d: %v, %v", i, rec, err)
+		}
+		if tr.Source != want {
+			t.Errorf("load %d reported source %v, want %v", i, tr.Source, want)
+		}
+	}
 }

@@ -51,12 +51,14 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 		if s.fresh(e, now) {
 			if s.modeNow() != modeRevalidate || now.Sub(e.confirmed) < s.cfg.localTTL {
 				s.stats.hits.Add(1)
+				store.ReportSource(ctx, store.SourceLocal)
 				return e.rec, nil
 			}
 			ok, err := s.revalidate(ctx, id, e, now)
 			switch {
 			case ok:
 				s.stats.hits.Add(1)
+				store.ReportSource(ctx, store.SourceLocal)
 				return e.rec, nil
 			case err != nil:
 				return s.degrade(ctx, id, fmt.Errorf("hybridstore: revalidate: %w", err))
@@ -72,6 +74,7 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 		if err != nil {
 			return s.degrade(ctx, id, fmt.Errorf("hybridstore: load: %w", err))
 		}
+		store.ReportSource(ctx, store.SourceRemote)
 		return rec, nil
 	}
 }
@@ -173,6 +176,7 @@ func (s *Store) degrade(ctx context.Context, id string, err error) (*store.Recor
 	if s.cfg.staleIfError > 0 {
 		if e, _ := s.cache.GetIfPresent(id); e != nil && s.stale(e, s.cfg.now()) {
 			s.stats.staleServes.Add(1)
+			store.ReportSource(ctx, store.SourceLocal)
 			return e.rec, nil
 		}
 	}

@@ -261,3 +261,21 @@ func TestLoadFailureIs503NotLogout(t *testing.T) {
 		t.Errorf("after the outage: %q, want 1", got)
 	}
 }
+
+func TestFailedTouchDoesNotFailTheRead(t *testing.T) {
+	e := newEnv(t, session.WithTouchInterval(time.Minute))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	e.clock.Advance(2 * time.Minute)
+	e.store.failOn("touch")
+	r := e.do("GET", "/get?k=a", c.cookie)
+	if r.code != http.StatusOK || r.body != "1" {
+		t.Fatalf("read with a failing touch: %d %q, want 200 1", r.code, r.body)
+	}
+	if e.store.n("touch") != 1 {
+		t.Fatalf("touch calls %d, want 1", e.store.n("touch"))
+	}
+	if !strings.Contains(e.logs.String(), "store call failed") {
+		t.Error("failed touch not logged")
+	}
+}

@@ -39,16 +39,17 @@ type Session struct {
 
 	// The request's changes: overlay is what it set (value) or deleted (nil
 	// entry with del) since it began; dirty is what is not yet committed.
-	overlay   map[string]change
-	dirty     map[string]struct{}
-	userSet   bool
-	userID    string
-	userDirty bool
-	persist   *bool
-	rotate    bool
-	destroy   []ended // sessions to end at the next commit
-	read      bool    // the response depends on the session: Vary: Cookie
-	flashSeq  uint32
+	overlay    map[string]change
+	dirty      map[string]struct{}
+	userSet    bool
+	userID     string
+	userDirty  bool
+	persist    *bool
+	rotate     bool
+	destroy    []ended // sessions to end at the next commit
+	read       bool    // the response depends on the session: Vary: Cookie
+	flashSeq   uint32
+	touchTried bool // a touch was attempted in this request
 }
 
 type change struct {

@@ -27,6 +27,10 @@ type cmdCount struct {
 	server     map[string]float64 // INFO commandstats: every command the server ran, scripts' included
 	client     map[string]float64 // what the app's client sent
 	roundTrips float64
+	// serverUsec is the time Redis spent per request on the commands the
+	// client sent (commandstats usec; a script's usec includes the commands
+	// it runs, which are not added again).
+	serverUsec float64
 }
 
 // harnessCommands are the harness's own commands, left out of the counts.
@@ -74,9 +78,10 @@ func countCommands(ctx context.Context, rdb *redis.Client, servers map[string]*s
 				return nil, err
 			}
 			c := &cmdCount{server: map[string]float64{}, client: map[string]float64{}}
-			for name, calls := range parseCommandStats(info) {
+			stats := parseCommandStats(info)
+			for name, st := range stats {
 				if !harnessCommand(name) {
-					c.server[name] = float64(calls) / float64(n)
+					c.server[name] = float64(st.calls) / float64(n)
 				}
 			}
 			cl, rtrips, err := clientCounts(s)
@@ -85,6 +90,7 @@ func countCommands(ctx context.Context, rdb *redis.Client, servers map[string]*s
 			}
 			for name, calls := range cl {
 				c.client[name] = float64(calls) / float64(n)
+				c.serverUsec += float64(stats[name].usec) / float64(n)
 			}
 			c.roundTrips = float64(rtrips) / float64(n)
 			out[key{rt.name, in.Name}] = c
@@ -96,19 +102,25 @@ func countCommands(ctx context.Context, rdb *redis.Client, servers map[string]*s
 
 // parseCommandStats reads INFO commandstats lines such as
 // "cmdstat_evalsha:calls=100,usec=2345,...".
-func parseCommandStats(info string) map[string]int64 {
-	out := map[string]int64{}
+type cmdStat struct{ calls, usec int64 }
+
+func parseCommandStats(info string) map[string]cmdStat {
+	out := map[string]cmdStat{}
 	for l := range strings.SplitSeq(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
 		if !ok || !strings.HasPrefix(name, "cmdstat_") {
 			continue
 		}
+		var st cmdStat
 		for f := range strings.SplitSeq(rest, ",") {
 			if v, ok := strings.CutPrefix(f, "calls="); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				out[strings.TrimPrefix(name, "cmdstat_")] = n
+				st.calls, _ = strconv.ParseInt(v, 10, 64)
+			}
+			if v, ok := strings.CutPrefix(f, "usec="); ok {
+				st.usec, _ = strconv.ParseInt(v, 10, 64)
 			}
 		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = st
 	}
 	return out
 }

@@ -61,7 +61,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "../BENCHMARKS.md", "report to write")
 	flag.StringVar(&o.chart, "chart", "benchmarks.svg", "chart to write (SVG)")
 	flag.StringVar(&o.results, "results", "results", "directory for raw outputs and profiles")
-	flag.IntVar(&o.inprocRounds, "inproc-rounds", 5, "rounds of the in-process benchmarks")
+	flag.IntVar(&o.inprocRounds, "inproc-rounds", 7, "rounds of the in-process benchmarks")
 	flag.DurationVar(&o.inprocTime, "inproc-benchtime", 200*time.Millisecond, "-benchtime of each in-process benchmark")
 	flag.IntVar(&o.httpRounds, "http-rounds", 5, "rounds of the HTTP load runs")
 	flag.DurationVar(&o.httpTime, "http-duration", 2*time.Second, "duration of each HTTP load run")

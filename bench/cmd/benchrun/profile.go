@@ -31,19 +31,15 @@ type behind struct {
 	peer       string
 	tether     float64
 	peerVal    float64
-	overlap    bool // the min–max ranges overlap: within the noise
+	ratio      series // Tether ÷ peer, per round
+	overlap    bool   // in some round Tether was not behind: within the noise
 	profileKey string
 }
 
-// findBehind lists every path where a Tether app's median is worse than the
-// best of its peers' by more than 3 % (allocations: any).
+// findBehind lists every path where a Tether app's median per-round ratio
+// to the best of its peers is worse than 3 % (allocations: any). Within
+// noise: in at least one round Tether was not behind.
 func (rep *report) findBehind() {
-	worse := func(lowerBetter bool, t, p float64, tol float64) bool {
-		if lowerBetter {
-			return t > p*(1+tol)
-		}
-		return t < p*(1-tol)
-	}
 	for _, app := range tetherApps {
 		for _, route := range inprocRoutes {
 			t := rep.inproc.stats[key{route, app}]
@@ -60,19 +56,20 @@ func (rep *report) findBehind() {
 			} {
 				best, bestName := 0.0, ""
 				for _, p := range peersOf[app] {
-					ps := rep.inproc.stats[key{route, p}]
-					if ps == nil {
-						continue
-					}
-					if v := m.get(ps).median(); bestName == "" || v < best {
-						best, bestName = v, p
+					if ps := rep.inproc.stats[key{route, p}]; ps != nil {
+						if v := m.get(ps).median(); bestName == "" || v < best {
+							best, bestName = v, p
+						}
 					}
 				}
-				tv := m.get(t)
-				if bestName != "" && worse(true, tv.median(), best, m.tol) {
-					ps := m.get(rep.inproc.stats[key{route, bestName}])
+				if bestName == "" {
+					continue
+				}
+				r := paired(m.get(t), m.get(rep.inproc.stats[key{route, bestName}]), div)
+				if r.median() > 1+m.tol {
 					rep.behind = append(rep.behind, behind{metric: m.name, route: route, app: app, peer: bestName,
-						tether: tv.median(), peerVal: best, overlap: tv.min() <= ps.max(), profileKey: "inproc/" + route + "/" + app})
+						tether: m.get(t).median(), peerVal: best, ratio: r, overlap: r.min() <= 1,
+						profileKey: "inproc/" + route + "/" + app})
 				}
 			}
 		}
@@ -91,24 +88,25 @@ func (rep *report) findBehind() {
 			} {
 				best, bestName := 0.0, ""
 				for _, p := range peersOf[app] {
-					ps := rep.http.stats[key{rt.name, p}]
-					if ps == nil {
-						continue
-					}
-					v := m.get(ps).median()
-					if bestName == "" || (m.lowerBetter && v < best) || (!m.lowerBetter && v > best) {
-						best, bestName = v, p
+					if ps := rep.http.stats[key{rt.name, p}]; ps != nil {
+						v := m.get(ps).median()
+						if bestName == "" || (m.lowerBetter && v < best) || (!m.lowerBetter && v > best) {
+							best, bestName = v, p
+						}
 					}
 				}
-				tv := m.get(t)
-				if bestName != "" && worse(m.lowerBetter, tv.median(), best, 0.03) {
-					ps := m.get(rep.http.stats[key{rt.name, bestName}])
-					ov := tv.max() >= ps.min()
-					if m.lowerBetter {
-						ov = tv.min() <= ps.max()
-					}
+				if bestName == "" {
+					continue
+				}
+				r := paired(m.get(t), m.get(rep.http.stats[key{rt.name, bestName}]), div)
+				worse, overlap := r.median() < 0.97, r.max() >= 1
+				if m.lowerBetter {
+					worse, overlap = r.median() > 1.03, r.min() <= 1
+				}
+				if worse {
 					rep.behind = append(rep.behind, behind{metric: m.name, route: rt.name, app: app, peer: bestName,
-						tether: tv.median(), peerVal: best, overlap: ov, profileKey: "http/" + rt.name + "/" + app})
+						tether: m.get(t).median(), peerVal: best, ratio: r, overlap: overlap,
+						profileKey: "http/" + rt.name + "/" + app})
 				}
 			}
 		}

@@ -51,13 +51,11 @@ func (rep *report) bestPeer(route string, peers ...string) (string, series) {
 	return name, best
 }
 
-// ratioRange is the median ratio of a to b, with the extreme ratios of
-// their ranges (a's min over b's max, a's max over b's min).
+// ratioRange is the median of the per-round ratios of a to b, with their
+// min and max.
 func ratioRange(a, b series) (med, lo, hi float64) {
-	if b.median() == 0 || b.min() == 0 || b.max() == 0 {
-		return 0, 0, 0
-	}
-	return a.median() / b.median(), a.min() / b.max(), a.max() / b.min()
+	r := paired(a, b, div)
+	return r.median(), r.min(), r.max()
 }
 
 func ratioText(a, b series) string {
@@ -65,13 +63,23 @@ func ratioText(a, b series) string {
 	return fmt.Sprintf("**%s** (%s–%s)", ratio(m), ratio(lo), ratio(hi))
 }
 
-// added is the in-process cost of app over the baseline on route.
+// added is the in-process cost of app over the baseline on route, per
+// round (ns) and as medians.
 func (rep *report) added(route, app string) (nsAdded, allocsAdded, bytesAdded float64, ok bool) {
-	a, b := rep.inproc.stats[key{route, app}], rep.inproc.stats[key{route, "none"}]
-	if a == nil || b == nil {
+	s, ok := rep.addedNs(route, app)
+	if !ok {
 		return 0, 0, 0, false
 	}
-	return a.ns.median() - b.ns.median(), a.allocs.median() - b.allocs.median(), a.bytes.median() - b.bytes.median(), true
+	a, b := rep.inproc.stats[key{route, app}], rep.inproc.stats[key{route, "none"}]
+	return s.median(), a.allocs.median() - b.allocs.median(), a.bytes.median() - b.bytes.median(), true
+}
+
+func (rep *report) addedNs(route, app string) (series, bool) {
+	a, b := rep.inproc.stats[key{route, app}], rep.inproc.stats[key{route, "none"}]
+	if a == nil || b == nil {
+		return nil, false
+	}
+	return paired(a.ns, b.ns, sub), true
 }
 
 func (rep *report) targets() []target {
@@ -124,11 +132,14 @@ func (rep *report) targets() []target {
 			}
 		}
 		if bestName != "" && bestNs > 0 {
+			tS, _ := rep.addedNs(route, "tether-memory")
+			pS, _ := rep.addedNs(route, bestName)
+			r := paired(tS, pS, div)
 			ts = append(ts, target{
 				name:     fmt.Sprintf("In-process %s, ns/op added over no library, tether-memory ÷ faster in-memory peer (%s)", route, bestName),
 				goal:     "≤ 0.25×",
-				measured: fmt.Sprintf("**%s** (%s vs %s)", ratio(nsT/bestNs), ns(nsT), ns(bestNs)),
-				met:      nsT/bestNs <= 0.25,
+				measured: fmt.Sprintf("**%s** (%s–%s); %s vs %s", ratio(r.median()), ratio(r.min()), ratio(r.max()), ns(nsT), ns(bestNs)),
+				met:      r.median() <= 0.25,
 			})
 		}
 	}
@@ -234,7 +245,7 @@ func (rep *report) markdown() []byte {
 	w("| load average (1, 5, 15 min) | %s before, %s after |\n\n", mc.LoadBefore, mc.LoadAfter)
 
 	w("## Targets (issue 7)\n\n")
-	w("Ratios of medians from this run, with the extreme ratios of the min–max ranges in parentheses.\n\n")
+	w("Each ratio is the median over rounds of that round's ratio (within a round the apps ran next to each other), with the lowest and highest round in parentheses. In-process *added* ns/op is an app's ns/op minus the no-library app's in the same round.\n\n")
 	w("| target | goal | measured | met |\n|---|---|---|---|\n")
 	for _, t := range rep.targets() {
 		met := "yes"
@@ -308,7 +319,7 @@ func routeTitle(route string) string {
 
 func (rep *report) writeHTTP(w func(string, ...any)) {
 	w("## 2. HTTP throughput and latency\n\n")
-	w("Loopback, against the shared redis-server; %s. Latency percentiles are medians over rounds. `vs best peer` compares with the fastest scs or gorilla app of the same kind (in-memory/cookie for tether-memory, Redis for tether-redis and tether-hybrid); on `/none` it compares with the no-library app.\n\n", rep.http.cmd)
+	w("Loopback, against the shared redis-server; %s. Latency percentiles are medians over rounds. `vs best peer` is the median per-round ratio to the fastest scs or gorilla app of the same kind (in-memory/cookie for tether-memory, Redis for tether-redis and tether-hybrid); on `/none` it compares with the no-library app.\n\n", rep.http.cmd)
 	for _, rt := range httpRoutes {
 		w("### %s\n\n", routeTitle(rt.name))
 		w("| app | req/s | vs best peer | p50 | p90 | p99 | errors, non-2xx |\n|---|---|---|---|---|---|---|\n")
@@ -319,10 +330,12 @@ func (rep *report) writeHTTP(w func(string, ...any)) {
 			}
 			vs := ""
 			if rt.name == "none" && in.Library != "none" {
-				vs = ratio(st.rps.median()/rep.rps("none", "none").median()) + " of none"
+				m, _, _ := ratioRange(st.rps, rep.rps("none", "none"))
+				vs = ratio(m) + " of none"
 			} else if peers, ok := peersOf[in.Name]; ok {
 				p, ps := rep.bestPeer(rt.name, peers...)
-				vs = ratio(st.rps.median()/ps.median()) + " " + p
+				m, _, _ := ratioRange(st.rps, ps)
+				vs = ratio(m) + " " + p
 			}
 			w("| %s | %s | %s | %s | %s | %s | %d, %d |\n", in.Name, rangeOf(st.rps, thousands), vs,
 				dur(st.p50.median()), dur(st.p90.median()), dur(st.p99.median()), st.errors, st.non2xx)
@@ -334,7 +347,8 @@ func (rep *report) writeHTTP(w func(string, ...any)) {
 func (rep *report) writeCmds(w func(string, ...any)) {
 	w("## 3. Redis commands per request\n\n")
 	w("*Round trips* and *client commands*: what the app's go-redis client sent, per request. *Server commands*: `INFO commandstats` per request, which also counts the commands a Lua script runs inside Redis (Tether writes with one EVALSHA whose script calls HSET, PEXPIREAT, PUBLISH, …). The hybrid store's subscription heartbeat (a PUBLISH every 5 s) can add a fraction.\n\n")
-	w("| app | route | round trips | client commands | server commands (commandstats) |\n|---|---|---|---|---|\n")
+	w("*Redis µs* is the time redis-server spent per request on the commands the client sent (commandstats `usec`; a script's time includes the commands it runs) — CPU that, on this machine, the app server and the load generator do not get.\n\n")
+	w("| app | route | round trips | client commands | Redis µs | server commands (commandstats) |\n|---|---|---|---|---|---|\n")
 	for _, in := range apps.All {
 		if !in.UsesRedis {
 			continue
@@ -344,7 +358,7 @@ func (rep *report) writeCmds(w func(string, ...any)) {
 			if c == nil {
 				continue
 			}
-			w("| %s | %s | %s | %s | %s |\n", in.Name, rt.name, num(c.roundTrips), cmdList(c.client), cmdList(c.server))
+			w("| %s | %s | %s | %s | %.1f | %s |\n", in.Name, rt.name, num(c.roundTrips), cmdList(c.client), c.serverUsec, cmdList(c.server))
 		}
 	}
 	w("\n")
@@ -391,11 +405,11 @@ func (rep *report) writeChecks(w func(string, ...any)) {
 func (rep *report) writeBehind(w func(string, ...any)) {
 	w("## Where Tether is behind\n\n")
 	if len(rep.behind) == 0 {
-		w("On no measured path of this run is a Tether app's median worse than its best peer's by more than 3 %% (allocations: at all).\n\n")
+		w("On no measured path of this run is a Tether app worse than its best peer by more than 3 %% (allocations: at all).\n\n")
 		return
 	}
-	w("Every measured path where a Tether app's median is worse than its best peer's (same kind of store) by more than 3 %% (allocations: at all). *Within noise*: the min–max ranges overlap.\n\n")
-	w("| path | Tether | best peer | within noise |\n|---|---|---|---|\n")
+	w("Every measured path where a Tether app is worse than its best peer (same kind of store) by more than 3 %% (allocations: at all), as the median per-round ratio. *Within noise*: in at least one round Tether was not behind.\n\n")
+	w("| path | Tether (median) | best peer (median) | Tether ÷ peer per round | within noise |\n|---|---|---|---|---|\n")
 	for _, b := range rep.behind {
 		f := func(v float64) string { return num(v) }
 		switch b.metric {
@@ -411,7 +425,8 @@ func (rep *report) writeBehind(w func(string, ...any)) {
 		if b.overlap {
 			nz = "yes"
 		}
-		w("| %s, `/%s`, %s | %s | %s %s | %s |\n", b.metric, b.route, b.app, f(b.tether), b.peer, f(b.peerVal), nz)
+		w("| %s, `/%s`, %s | %s | %s %s | %s (%s–%s) | %s |\n", b.metric, b.route, b.app, f(b.tether), b.peer, f(b.peerVal),
+			ratio(b.ratio.median()), ratio(b.ratio.min()), ratio(b.ratio.max()), nz)
 	}
 	w("\n")
 	if a, err := os.ReadFile("analysis.md"); err == nil {

@@ -45,3 +45,24 @@ func (s series) spread() float64 {
 	}
 	return (s.max() - s.min()) / m
 }
+
+// paired combines a and b round by round: index i of every series is round
+// i, and within a round the libraries ran next to each other, so a ratio of
+// one round's values cancels most of a shared machine's slow drift.
+func paired(a, b series, f func(x, y float64) float64) series {
+	n := min(len(a), len(b))
+	out := make(series, 0, n)
+	for i := range n {
+		out = append(out, f(a[i], b[i]))
+	}
+	return out
+}
+
+func div(x, y float64) float64 {
+	if y == 0 {
+		return 0
+	}
+	return x / y
+}
+
+func sub(x, y float64) float64 { return x - y }

@@ -22,6 +22,10 @@ func benchHandler(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/write":
 		session.From(r.Context()).Set("n", 42)
+	case "/incr":
+		s := session.From(r.Context())
+		n, _ := session.Get[int](s, "c")
+		s.Set("c", n+1)
 	}
 	io.WriteString(w, "ok")
 }
@@ -71,6 +75,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.Run("read/tether", func(b *testing.B) { benchServe(b, h, "/read", cookie) })
 	b.Run("read/tether+observer", func(b *testing.B) { benchServe(b, ho, "/read", cookie) })
 	b.Run("write/tether", func(b *testing.B) { benchServe(b, h, "/write", cookie) })
+	b.Run("incr/tether", func(b *testing.B) { benchServe(b, h, "/incr", cookie) })
 }
 
 // nopObserver is an Observer that does nothing: the cost of observation

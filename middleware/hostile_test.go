@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -119,7 +120,12 @@ func TestStreamingWritesAfterHeadersAreSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The response ends after the handler returned and the late commit ran.
+	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
+	if string(body) != "first second" {
+		t.Fatalf("streamed body %q", body)
+	}
 	if got := c.get("/get?k=after"); got != "headers" {
 		t.Errorf("change after flush not saved: %q", got)
 	}

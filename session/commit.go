@@ -2,7 +2,6 @@ package session
 
 import (
 	"errors"
-	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -220,7 +219,7 @@ func (s *Session) touchIfDue(now time.Time) error {
 // gone drops the request's changes because the session ended under it: logout
 // wins over a request that was in flight.
 func (s *Session) gone(reason string) {
-	s.drop(reason, len(s.dirty))
+	s.drop(reason, s.ndirty)
 	s.token, s.id, s.newCookie = "", "", false
 	s.dropped = s.presented
 	s.loaded, s.base = true, nil
@@ -237,14 +236,16 @@ func (s *Session) drop(reason string, keys int) {
 
 func (s *Session) pendingChange() store.Change {
 	c := store.Change{Mode: store.Update}
-	for k := range s.dirty {
-		ch := s.overlay[k]
+	for k, ch := range s.overlay {
+		if !ch.dirty {
+			continue
+		}
 		if ch.del {
 			c.Delete = append(c.Delete, k)
 			continue
 		}
 		if c.Set == nil {
-			c.Set = make(map[string][]byte, len(s.dirty))
+			c.Set = make(map[string][]byte, s.ndirty)
 		}
 		c.Set[k] = ch.value
 	}
@@ -254,12 +255,16 @@ func (s *Session) pendingChange() store.Change {
 	return c
 }
 
-// committed folds a saved change into the loaded record, so the rest of the
-// request reads what it wrote.
+// committed records a saved change. Reads go to the overlay first, so the
+// loaded record plus the overlay already is what the store holds, provided
+// no other request wrote in between: then the store's version is exactly one
+// more than ours. Otherwise what we loaded is stale, and the next read (or a
+// rotation, which copies the values) must load again.
 func (s *Session) committed(c *store.Change, version uint64) {
-	if s.base != nil {
+	switch {
+	case s.base == nil:
+	case version == s.base.Version+1:
 		b := *s.base
-		b.Values = c.Apply(maps.Clone(b.Values))
 		if c.SetUserID {
 			b.UserID = c.UserID
 		}
@@ -268,12 +273,22 @@ func (s *Session) committed(c *store.Change, version uint64) {
 		}
 		b.Version = version
 		s.base = &b
+	default:
+		s.base, s.loaded = nil, false
 	}
 	s.clearDirty()
 }
 
 func (s *Session) clearDirty() {
-	clear(s.dirty)
+	if s.ndirty > 0 {
+		for k, c := range s.overlay {
+			if c.dirty {
+				c.dirty = false
+				s.overlay[k] = c
+			}
+		}
+		s.ndirty = 0
+	}
 	s.userDirty = false
 }
 

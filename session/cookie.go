@@ -3,6 +3,7 @@ package session
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -110,16 +111,29 @@ const maxCandidates = 3
 // a good one.
 //
 // invalid counts the cookies of our name that could not hold a token.
+//
+// It scans the Cookie headers itself rather than through r.CookiesNamed,
+// which allocates every cookie of the request: our decode validates the
+// value strictly anyway.
 func (cc cookieCodec) tokensFromRequest(r *http.Request) (toks []string, invalid int) {
-	for _, c := range r.CookiesNamed(cc.name) {
-		t := cc.decode(c.Value)
-		if t == "" {
-			invalid++
-			continue
-		}
-		if !slices.Contains(toks, t) {
-			if toks = append(toks, t); len(toks) == maxCandidates {
-				break
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || name != cc.name {
+				continue
+			}
+			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+				value = value[1 : len(value)-1]
+			}
+			t := cc.decode(value)
+			if t == "" {
+				invalid++
+				continue
+			}
+			if !slices.Contains(toks, t) {
+				if toks = append(toks, t); len(toks) == maxCandidates {
+					return toks, invalid
+				}
 			}
 		}
 	}

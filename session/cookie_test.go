@@ -102,3 +102,23 @@ func FuzzCookieDecode(f *testing.F) {
 		}
 	})
 }
+
+func FuzzTokensFromRequest(f *testing.F) {
+	cc := newCookieCodec("sid", nil, time.Hour)
+	f.Add("sid=" + newToken())
+	f.Add(`a=b; sid="` + newToken() + `"; sid=x`)
+	f.Add("sid=;;; =sid; sid")
+	f.Fuzz(func(t *testing.T, header string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", header)
+		toks, _ := cc.tokensFromRequest(r)
+		if len(toks) > maxCandidates {
+			t.Fatalf("%d candidates", len(toks))
+		}
+		for _, tok := range toks {
+			if !validToken(tok) {
+				t.Fatalf("invalid token %q from %q", tok, header)
+			}
+		}
+	})
+}

@@ -37,10 +37,10 @@ type Session struct {
 	base   *store.Record // the stored record as loaded; nil if none
 	err    error         // a load or encode failure; the commit fails with it
 
-	// The request's changes: overlay is what it set (value) or deleted (nil
-	// entry with del) since it began; dirty is what is not yet committed.
+	// The request's changes: overlay is what it set (value) or deleted (del)
+	// since it began, each marked dirty until committed; ndirty counts those.
 	overlay    map[string]change
-	dirty      map[string]struct{}
+	ndirty     int
 	userSet    bool
 	userID     string
 	userDirty  bool
@@ -55,6 +55,7 @@ type Session struct {
 type change struct {
 	value []byte
 	del   bool
+	dirty bool
 }
 
 // Reserved keys hold the session's own metadata in the record's values, so
@@ -194,7 +195,7 @@ func (s *Session) Destroy() {
 	s.dropped = s.dropped || s.presented || s.newCookie
 	s.token, s.id, s.newCookie = "", "", false
 	s.loaded, s.base = true, nil
-	s.overlay, s.dirty = nil, nil
+	s.overlay, s.ndirty = nil, 0
 	s.userSet, s.userID, s.userDirty = false, "", false
 	s.persist, s.rotate = nil, false
 }
@@ -265,11 +266,13 @@ func (s *Session) fail(err error) {
 
 func (s *Session) put(key string, c change) {
 	if s.overlay == nil {
-		s.overlay = make(map[string]change)
-		s.dirty = make(map[string]struct{})
+		s.overlay = make(map[string]change, 4)
 	}
+	if !s.overlay[key].dirty {
+		s.ndirty++
+	}
+	c.dirty = true
 	s.overlay[key] = c
-	s.dirty[key] = struct{}{}
 }
 
 // lookup returns the encoded value under key, loading the session if the

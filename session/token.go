@@ -74,7 +74,9 @@ func validID(id string) bool {
 // tokenID is the ID a store keys a session by: the hex SHA-256 of the token.
 func tokenID(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:])
 }
 
 // Forwarding from a rotated-away token to its successor needs the new token,

@@ -24,10 +24,16 @@ type httpStat struct {
 }
 
 type httpResults struct {
-	stats map[key]*httpStat
-	raw   []string
-	cmd   string
+	stats  map[key]*httpStat
+	raw    []string
+	cmd    string
+	runs   int
+	stalls []string // runs with a response slower than stallLimit
 }
+
+// stallLimit marks a run in which the machine stalled: no app here takes a
+// second to answer a request by itself.
+const stallLimit = time.Second
 
 type cell struct{ route, path, app string }
 
@@ -94,6 +100,10 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 			st.p99 = append(st.p99, float64(out.P99))
 			st.errors += out.Errors
 			st.non2xx += out.Non2xx
+			res.runs++
+			if out.Max > stallLimit {
+				res.stalls = append(res.stalls, fmt.Sprintf("round %d %s %s (max %v)", r+1, c.app, c.path, out.Max.Round(time.Millisecond)))
+			}
 			res.raw = append(res.raw, fmt.Sprintf("round=%d route=%s app=%s tool=%s requests=%d rps=%.0f p50=%v p90=%v p99=%v p999=%v max=%v errors=%d non2xx=%d",
 				r+1, c.route, c.app, out.Tool, out.Requests, out.RPS, out.P50, out.P90, out.P99, out.P999, out.Max, out.Errors, out.Non2xx))
 		}

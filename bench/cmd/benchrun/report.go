@@ -284,7 +284,7 @@ func (rep *report) markdown() []byte {
 	w("- HTTP: one `benchserver` process per app (`bench/cmd/benchserver`), %s, after a 1 s warm-up per app. Raw runs: `bench/results/http.txt`.\n", rep.http.cmd)
 	w("- Redis commands: %d sequential requests of one fresh session per app and route, after 3 warm-up requests; `CONFIG RESETSTAT` before, `INFO commandstats` after; the app's go-redis client counts what it sends (a hook).\n", o.cmdRequests)
 	w("- Correctness: %d repetitions of each check, over HTTP against the same servers.\n", o.checkReps)
-	w("- Profiles: `bench/results/profiles/`.\n")
+	w("- Profiles: written to `bench/results/profiles/` (not committed: the repository ignores `*.prof`); their `go tool pprof -top` outputs are above.\n")
 	return b.Bytes()
 }
 
@@ -405,7 +405,7 @@ func (rep *report) writeChecks(w func(string, ...any)) {
 			rangeOf(d, num), rangeOf(a, num), ok, alive, pd, pa)
 	}
 	w("\n")
-	w("Reading the rotation columns: on login every library except the cookie store kills the old token — for Tether deliberately (`Session.Rotate` is the anti-fixation step, so the old token must not be forwarded to the privileged session), so logouts there are the intended behaviour, not a defect. Only Tether has periodic rotation; with `WithRotateEvery` the old token forwards to the new one for the grace period (30 s), and the periodic columns show what clients see. scs and gorilla have no periodic rotation (n/a): their only way to rotate is the one in the login columns. gorilla's cookie store has no server-side session to rotate, so its old cookie keeps working (and keeps its old contents) until MaxAge.\n\n")
+	w("Reading the rotation columns: on login, Tether, scs and the gorilla Redis app delete the old token's record, so reads that arrive with the old cookie after the login are logged out — for Tether deliberately (`Session.Rotate` is the anti-fixation step, so the old token must not lead to the privileged session), so those logouts are intended, not a defect. *Old cookie still valid at the end* is the security side: it should be 0. scs's deleted record is saved again by requests of the same session that loaded it before the login (with `IdleTimeout` set, scs commits every loaded session), which brings the pre-login token back. gorilla's cookie store has no server-side session to rotate, so its old cookie keeps working (with its old contents) until MaxAge. Only Tether has periodic rotation: with `WithRotateEvery` the old token forwards to the new one for the grace period (30 s), and the periodic columns show what clients see; scs and gorilla have no periodic rotation (n/a).\n\n")
 }
 
 func (rep *report) writeBehind(w func(string, ...any)) {
@@ -461,6 +461,12 @@ func (rep *report) writeNoise(w func(string, ...any)) {
 		rep.opts.inprocRounds, rep.opts.inprocTime, pct(inSp.median()), pct(inSp.max()))
 	w("- HTTP: %d rounds × %v per run; the spread of req/s is %s at the median cell and %s at the worst.\n",
 		rep.opts.httpRounds, rep.opts.httpTime, pct(httpSp.median()), pct(httpSp.max()))
+	if len(rep.http.stalls) > 0 {
+		w("- Stalls: %d of %d HTTP runs had a response slower than %v: %s. Such stalls come from the machine (several processes share 2 CPUs), and consecutive runs of different apps show them together; medians absorb a stalled round, the min–max ranges and per-round ratios do not.\n",
+			len(rep.http.stalls), rep.http.runs, stallLimit, strings.Join(rep.http.stalls, "; "))
+	} else {
+		w("- Stalls: no HTTP run had a response slower than %v.\n", stallLimit)
+	}
 	w("- The load generator, the app server and redis-server share the machine's %d CPUs, so absolute req/s is bounded by all three together, and ratios between apps are compressed towards 1 (the generator's cost per request is the same for every app). Load average before the run: %s; after: %s. On a shared machine (other processes running) differences smaller than the min–max ranges are not meaningful.\n\n",
 		rep.machine.CPUs, rep.machine.LoadBefore, rep.machine.LoadAfter)
 }

@@ -34,5 +34,9 @@ fuzz:
 		done; \
 	done
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+# Compares Tether with alexedwards/scs and gorilla/sessions (bench/, a module
+# of its own so that the peers never enter go.mod) and writes BENCHMARKS.md and
+# bench/benchmarks.svg. About 8 minutes on 2 cores; not part of `make test`.
+bench: deps
+	bash bench/install.sh
+	cd bench && $(GO) vet ./... && $(GO) run ./cmd/benchrun -out ../BENCHMARKS.md -chart benchmarks.svg

@@ -8,6 +8,7 @@
 package loadgen
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -40,13 +41,23 @@ type Runner interface {
 	Run(cfg Config) (Result, error)
 }
 
-// New returns the wrk runner if wrk is on the PATH, else the Go one. workDir
-// holds wrk's script and cookie files.
-func New(workDir string) Runner {
-	if w, err := newWrk(workDir); err == nil {
-		return w
+// New returns the runner named by tool: "wrk", "go", or "auto" (wrk if it is
+// on the PATH, else the Go one). workDir holds wrk's script and cookie files.
+func New(tool, workDir string) (Runner, error) {
+	switch tool {
+	case "go":
+		return goRunner{}, nil
+	case "wrk", "auto":
+		w, err := newWrk(workDir)
+		if err == nil {
+			return w, nil
+		}
+		if tool == "wrk" {
+			return nil, err
+		}
+		return goRunner{}, nil
 	}
-	return goRunner{}
+	return nil, fmt.Errorf("loadgen: unknown tool %q (wrk, go, auto)", tool)
 }
 
 func (c *Config) defaults() {

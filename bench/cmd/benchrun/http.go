@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tether-go/tether/bench/apps"
@@ -67,8 +68,13 @@ func dummyCookies(n int) []string {
 // route, and the apps' order rotates by the round number.
 func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, rounds, conns int, dur time.Duration) (*httpResults, error) {
 	res := &httpResults{stats: map[key]*httpStat{}}
-	res.cmd = fmt.Sprintf("%s: %d connection(s), 1 thread, %v per run, %d cookies (sessions) per app used round robin, %d rounds",
-		lg.Name(), conns, dur, len(cookies[apps.All[1].Name]), rounds)
+	threads := ""
+	if strings.HasPrefix(lg.Name(), "wrk") {
+		threads = " (`wrk -t1 -c%d`, with a Lua script for the cookies)"
+		threads = fmt.Sprintf(threads, conns)
+	}
+	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds",
+		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds)
 	cells := httpCells()
 	// Warm up each app (connection pools, caches) on its write path.
 	for _, in := range apps.All {

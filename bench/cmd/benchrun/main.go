@@ -48,6 +48,7 @@ type options struct {
 	checkReps           int
 	rotateEvery         time.Duration
 	noProfiles          bool
+	loadgen             string
 }
 
 var started = time.Now()
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.checkReps, "check-reps", 3, "repetitions of each correctness check")
 	flag.DurationVar(&o.rotateEvery, "rotate-every", time.Second, "Tether's periodic rotation in the rotation check")
 	flag.BoolVar(&o.noProfiles, "no-profiles", false, "skip the pprof profiles")
+	flag.StringVar(&o.loadgen, "loadgen", "auto", "HTTP load generator: wrk, go, or auto (wrk if installed)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
@@ -148,7 +150,10 @@ func run(o options) error {
 			return fmt.Errorf("%s: a seeded session reads %d %q %v", in.Name, code, body, err)
 		}
 	}
-	lg := loadgen.New(work)
+	lg, err := loadgen.New(o.loadgen, work)
+	if err != nil {
+		return err
+	}
 	rep.machine.LoadGen = lg.Name()
 	progress("HTTP load with %s", lg.Name())
 	if rep.http, err = runHTTP(servers, cookies, lg, o.httpRounds, o.conns, o.httpTime); err != nil {

@@ -146,3 +146,23 @@ func TestSeveralObserversAllTold(t *testing.T) {
 		}
 	}
 }
+
+func TestClientGoneIsNotAStoreFault(t *testing.T) {
+	rec := &recorder{}
+	e := newEnv(t, session.WithObserver(rec))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	rec.take()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up before the handler read its session
+	req := newRequest("GET", "/get?k=a").WithContext(ctx)
+	req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: c.cookie})
+	e.serve(req)
+	calls, _ := rec.take()
+	if !slices.Equal(calls, []string{"load:canceled:found=false"}) {
+		t.Errorf("calls %q, want one load with outcome canceled", calls)
+	}
+	if strings.Contains(e.logs.String(), "store call failed") {
+		t.Errorf("a client that went away was logged as a store fault: %s", e.logs.String())
+	}
+}

@@ -110,7 +110,8 @@ type StoreEndData struct {
 
 	// Outcome sorts the call: "ok", "not_found", "conflict" (a lost race:
 	// version check, compare-and-swap retries, create over an existing ID,
-	// a rotated-away record), "too_large", or "error" (a fault).
+	// a rotated-away record), "too_large", "canceled" (the client went away
+	// during a load; not the store's fault), or "error" (a fault).
 	Outcome string
 
 	// Load: whether a live record was found, whether a tombstone was (the
@@ -204,6 +205,8 @@ func outcome(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
+	case errorsIs(err, context.Canceled):
+		return "canceled"
 	case errorsIs(err, store.ErrNotFound):
 		return "not_found"
 	case errorsIs(err, store.ErrTooLarge):

@@ -24,7 +24,7 @@ var (
 		session.OpLoad, session.OpCommit, session.OpTouch, session.OpMove,
 		session.OpDelete, session.OpUserSessions, session.OpDeleteUser,
 	}
-	outcomes    = [...]string{"ok", "not_found", "conflict", "too_large", "error"}
+	outcomes    = [...]string{"ok", "not_found", "conflict", "too_large", "canceled", "error"}
 	loadResults = [...]string{"hit", "miss", "error"}
 	// sources is indexed by store.Source (unknown, local, remote).
 	sources = [...]string{"unknown", "local", "remote"}

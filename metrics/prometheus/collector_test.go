@@ -21,7 +21,7 @@ var (
 		session.OpLoad, session.OpCommit, session.OpTouch, session.OpMove,
 		session.OpDelete, session.OpUserSessions, session.OpDeleteUser,
 	}
-	allOutcomes = []string{"ok", "not_found", "conflict", "too_large", "error"}
+	allOutcomes = []string{"ok", "not_found", "conflict", "too_large", "canceled", "error"}
 	allEvents   = []session.EventKind{
 		session.EventCreated, session.EventRotated, session.EventDestroyed, session.EventExpired,
 		session.EventInvalidCookie, session.EventForwarded, session.EventDropped,

@@ -20,6 +20,9 @@ func (c *Collector) StoreEnd(_ context.Context, d session.StoreEndData) {
 	}
 	switch d.Op {
 	case session.OpLoad:
+		if d.Outcome == "canceled" {
+			break // the client went away: no load result to speak of
+		}
 		r := loadError
 		switch d.Outcome {
 		case "ok":
@@ -64,8 +67,10 @@ func outcomeIndex(o string) int {
 		return 2
 	case "too_large":
 		return 3
-	case "error":
+	case "canceled":
 		return 4
+	case "error":
+		return 5
 	}
 	return -1
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -184,5 +185,44 @@ func readRESP(r *bufio.Reader) (any, error) {
 		return string(buf[:n]), nil
 	default:
 		return nil, fmt.Errorf("redis: unexpected reply %q", line)
+	}
+}
+
+// CommandStats returns the server's INFO commandstats as calls per command
+// ("hgetall", "client|kill"), leaving out what tests and client connection
+// setup send (INFO, CONFIG, CLIENT, HELLO, PING, SELECT): what is left is what
+// the code under test sent. Pair it with ResetStats.
+func (s *RedisServer) CommandStats(tb testing.TB) map[string]int64 {
+	tb.Helper()
+	reply, err := redisDo(s.addr, "INFO", "commandstats")
+	if err != nil {
+		tb.Fatalf("testserver: INFO commandstats: %v", err)
+	}
+	info, _ := reply.(string)
+	stats := map[string]int64{}
+	for line := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		switch cmd, _, _ := strings.Cut(name, "|"); cmd {
+		case "info", "config", "client", "hello", "ping", "select":
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			tb.Fatalf("testserver: commandstats line %q: %v", line, err)
+		}
+		stats[name] = n
+	}
+	return stats
+}
+
+// ResetStats zeroes the server's statistics (CONFIG RESETSTAT).
+func (s *RedisServer) ResetStats(tb testing.TB) {
+	tb.Helper()
+	if _, err := redisDo(s.addr, "CONFIG", "RESETSTAT"); err != nil {
+		tb.Fatalf("testserver: CONFIG RESETSTAT: %v", err)
 	}
 }

@@ -1,15 +1,14 @@
 package hybridstore_test
 
 import (
-	"bufio"
 	"context"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tether-go/tether/internal/apptest"
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/hybridstore"
@@ -145,13 +144,13 @@ func TestRedis(t *testing.T) {
 		create(t, a.h, id, "", now(), "a", "1")
 		warmUp(t, a, id, "1")
 		loads := a.remote.loads.Load()
-		resetStats(t, admin)
+		srv.ResetStats(t)
 		for range 100 {
 			if v := value(t, a.h, id, "a"); v != "1" {
 				t.Fatalf("a = %q", v)
 			}
 		}
-		stats := commandStats(t, admin)
+		stats := srv.CommandStats(t)
 		total := int64(0)
 		for _, n := range stats {
 			total += n
@@ -167,20 +166,20 @@ func TestRedis(t *testing.T) {
 
 	t.Run("StickyRequestsCost", func(t *testing.T) {
 		// The same through the session manager and the middleware.
-		onA := newApp(t, a.h)
-		if rec := onA.do("/set?n=7"); rec.Code != 200 {
+		onA := apptest.New(t, a.h)
+		if rec := onA.Do("/set?n=7"); rec.Code != 200 {
 			t.Fatalf("set: %d", rec.Code)
 		}
-		if rec := onA.do("/read"); rec.Body.String() != "7" {
+		if rec := onA.Do("/read"); rec.Body.String() != "7" {
 			t.Fatalf("read: %q", rec.Body.String())
 		}
-		resetStats(t, admin)
+		srv.ResetStats(t)
 		for range 100 {
-			if rec := onA.do("/read"); rec.Code != 200 || rec.Body.String() != "7" {
+			if rec := onA.Do("/read"); rec.Code != 200 || rec.Body.String() != "7" {
 				t.Fatalf("read: %d %q", rec.Code, rec.Body.String())
 			}
 		}
-		stats := commandStats(t, admin)
+		stats := srv.CommandStats(t)
 		total := int64(0)
 		for _, n := range stats {
 			total += n
@@ -189,14 +188,14 @@ func TestRedis(t *testing.T) {
 			t.Errorf("100 sticky requests sent %d commands to Redis, want at most 5: %v", total, stats)
 		}
 		// Routing moves: node B serves the session, from Redis.
-		onB := newApp(t, b.h)
-		onB.cookie = onA.cookie
-		if rec := onB.do("/read"); rec.Body.String() != "7" {
+		onB := apptest.New(t, b.h)
+		onB.Cookie = onA.Cookie
+		if rec := onB.Do("/read"); rec.Body.String() != "7" {
 			t.Errorf("B reads %q, want 7", rec.Body.String())
 		}
-		onB.do("/set?n=8")
-		onA.cookie = onB.cookie
-		visibleWithin(t, crossNodeBound, func() bool { return onA.do("/read").Body.String() == "8" })
+		onB.Do("/set?n=8")
+		onA.Cookie = onB.Cookie
+		visibleWithin(t, crossNodeBound, func() bool { return onA.Do("/read").Body.String() == "8" })
 	})
 
 	t.Run("LoadRacingInvalidation", func(t *testing.T) {
@@ -321,37 +320,4 @@ func visibleWithin(t *testing.T, d time.Duration, cond func() bool) time.Duratio
 		time.Sleep(time.Millisecond)
 	}
 	return time.Since(start)
-}
-
-// commandStats returns INFO commandstats as calls per command, leaving out
-// the test's own administrative commands.
-func commandStats(t *testing.T, admin *redis.Client) map[string]int64 {
-	t.Helper()
-	info, err := admin.Info(t.Context(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats := map[string]int64{}
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "cmdstat_"), ":calls=")
-		if !ok {
-			continue
-		}
-		switch cmd, _, _ := strings.Cut(name, "|"); cmd {
-		case "info", "config":
-			continue
-		}
-		calls, _, _ := strings.Cut(rest, ",")
-		n, _ := strconv.ParseInt(calls, 10, 64)
-		stats[name] = n
-	}
-	return stats
-}
-
-func resetStats(t *testing.T, admin *redis.Client) {
-	t.Helper()
-	if err := admin.ConfigResetStat(t.Context()).Err(); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -1,100 +1,17 @@
 package redisstore_test
 
 import (
-	"bufio"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tether-go/tether/internal/apptest"
 	"github.com/tether-go/tether/internal/testserver"
-	"github.com/tether-go/tether/middleware"
 	"github.com/tether-go/tether/session"
-	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/storetest"
 )
-
-// app is an application behind the session middleware, and a browser that
-// keeps its cookie.
-type app struct {
-	h      http.Handler
-	cookie *http.Cookie
-}
-
-func newApp(t *testing.T, st store.Store, opts ...session.Option) *app {
-	t.Helper()
-	opts = append([]session.Option{session.WithStore(st)}, opts...)
-	m, err := session.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	mux := http.NewServeMux()
-	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		session.From(r.Context()).Set("n", n)
-	})
-	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := session.Get[int](session.From(r.Context()), "n")
-		fmt.Fprint(w, n)
-	})
-	mux.HandleFunc("/nothing", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "ok")
-	})
-	return &app{h: middleware.Sessions(m)(mux)}
-}
-
-// do sends a request with the cookie, and keeps the cookie the response sets.
-func (a *app) do(path string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest("GET", path, nil)
-	if a.cookie != nil {
-		req.AddCookie(a.cookie)
-	}
-	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, req)
-	for _, c := range rec.Result().Cookies() {
-		a.cookie = c
-	}
-	return rec
-}
-
-// commandStats returns INFO commandstats as calls per command, leaving out
-// what the test itself and connection setup send.
-func commandStats(t *testing.T, admin *redis.Client) map[string]int64 {
-	t.Helper()
-	info, err := admin.Info(t.Context(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats := map[string]int64{}
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "cmdstat_"), ":calls=")
-		if !ok {
-			continue
-		}
-		switch cmd, _, _ := strings.Cut(name, "|"); cmd {
-		case "info", "config", "client", "hello", "ping", "select":
-			continue
-		}
-		calls, _, _ := strings.Cut(rest, ",")
-		n, _ := strconv.ParseInt(calls, 10, 64)
-		stats[name] = n
-	}
-	return stats
-}
-
-func resetStats(t *testing.T, admin *redis.Client) {
-	t.Helper()
-	if err := admin.ConfigResetStat(t.Context()).Err(); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // The cost of requests in Redis commands, counted by the server: nothing for
 // a request that ignores its session, one HGETALL for a read and no write for
@@ -103,10 +20,9 @@ func resetStats(t *testing.T, admin *redis.Client) {
 func TestRequestCosts(t *testing.T) {
 	rdb := testserver.Redis(t)
 	client := newClient(t, rdb.Addr())
-	admin := newClient(t, rdb.Addr())
 	clk := storetest.NewClock(time.Now())
 	st := newStore(t, client)
-	a := newApp(t, st, session.WithClock(clk.Now), session.WithIdleTimeout(30*time.Minute))
+	a := apptest.New(t, st, session.WithClock(clk.Now), session.WithIdleTimeout(30*time.Minute))
 	// Scripts are loaded into a server by their first use (EVALSHA fails with
 	// NOSCRIPT, EVAL follows): use each once, so that counts are steady.
 	warm := newID()
@@ -115,32 +31,32 @@ func TestRequestCosts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if rec := a.do("/set?n=5"); rec.Code != http.StatusOK || a.cookie == nil {
-		t.Fatalf("first request: %d, cookie %v", rec.Code, a.cookie)
+	if rec := a.Do("/set?n=5"); rec.Code != http.StatusOK || a.Cookie == nil {
+		t.Fatalf("first request: %d, cookie %v", rec.Code, a.Cookie)
 	}
 
-	resetStats(t, admin)
-	a.do("/nothing")
-	if s := commandStats(t, admin); len(s) != 0 {
+	rdb.ResetStats(t)
+	a.Do("/nothing")
+	if s := rdb.CommandStats(t); len(s) != 0 {
 		t.Errorf("a request that ignores its session sent %v, want nothing", s)
 	}
 
-	resetStats(t, admin)
-	if rec := a.do("/read"); rec.Body.String() != "5" {
+	rdb.ResetStats(t)
+	if rec := a.Do("/read"); rec.Body.String() != "5" {
 		t.Fatalf("read %q, want 5", rec.Body.String())
 	}
-	if s := commandStats(t, admin); len(s) != 1 || s["hgetall"] != 1 {
+	if s := rdb.CommandStats(t); len(s) != 1 || s["hgetall"] != 1 {
 		t.Errorf("a read sent %v, want one HGETALL and nothing else", s)
 	}
 
-	resetStats(t, admin)
+	rdb.ResetStats(t)
 	for range 50 {
 		clk.Advance(4 * time.Second)
-		if rec := a.do("/read"); rec.Code != http.StatusOK || rec.Body.String() != "5" {
+		if rec := a.Do("/read"); rec.Code != http.StatusOK || rec.Body.String() != "5" {
 			t.Fatalf("read: %d %q", rec.Code, rec.Body.String())
 		}
 	}
-	s := commandStats(t, admin)
+	s := rdb.CommandStats(t)
 	if s["hgetall"] != 50 || s["evalsha"] != 1 {
 		t.Errorf("50 reads over 200 s sent %d HGETALL and %d EVALSHA (touch), want 50 and 1; all: %v", s["hgetall"], s["evalsha"], s)
 	}
@@ -153,9 +69,9 @@ func TestRequestCosts(t *testing.T) {
 		}
 	}
 
-	resetStats(t, admin)
-	a.do("/set?n=6")
-	if s := commandStats(t, admin); s["hgetall"] != 0 || s["evalsha"] != 1 {
+	rdb.ResetStats(t)
+	a.Do("/set?n=6")
+	if s := rdb.CommandStats(t); s["hgetall"] != 0 || s["evalsha"] != 1 {
 		t.Errorf("a request that only sets sent %v, want one EVALSHA and no HGETALL", s)
 	}
 }
@@ -178,11 +94,11 @@ func faultClient(t *testing.T, addr string) *redis.Client {
 
 // wantUnavailable checks that a request fails with 503 within the store
 // timeout (plus slack for a loaded machine), without clearing the cookie.
-func wantUnavailable(t *testing.T, a *app, path string) {
+func wantUnavailable(t *testing.T, a *apptest.App, path string) {
 	t.Helper()
-	cookie := a.cookie
+	cookie := a.Cookie
 	start := time.Now()
-	rec := a.do(path)
+	rec := a.Do(path)
 	took := time.Since(start)
 	t.Logf("%s during the outage: %d in %v", path, rec.Code, took)
 	if rec.Code != http.StatusServiceUnavailable {
@@ -194,7 +110,7 @@ func wantUnavailable(t *testing.T, a *app, path string) {
 	if len(rec.Result().Cookies()) != 0 {
 		t.Errorf("%s during the outage set cookies %v: an outage must not log anyone out", path, rec.Result().Cookies())
 	}
-	a.cookie = cookie
+	a.Cookie = cookie
 }
 
 // A stopped server: requests fail fast with 503 and keep their cookie; once
@@ -203,29 +119,29 @@ func wantUnavailable(t *testing.T, a *app, path string) {
 func TestOutage(t *testing.T) {
 	rdb := testserver.Redis(t, testserver.WithRedisArgs("--appendonly", "yes", "--appendfsync", "always"))
 	client := faultClient(t, rdb.Addr())
-	a := newApp(t, newStore(t, client), session.WithStoreTimeout(storeTimeout))
-	a.do("/set?n=7")
-	cookie := a.cookie
+	a := apptest.New(t, newStore(t, client), session.WithStoreTimeout(storeTimeout))
+	a.Do("/set?n=7")
+	cookie := a.Cookie
 
 	rdb.Stop()
 	for _, path := range []string{"/read", "/set?n=8", "/read"} {
 		wantUnavailable(t, a, path)
 	}
-	if rec := a.do("/nothing"); rec.Code != http.StatusOK {
+	if rec := a.Do("/nothing"); rec.Code != http.StatusOK {
 		t.Errorf("a request that ignores its session during the outage: %d, want 200", rec.Code)
 	}
 
 	rdb.Start()
-	if rec := a.do("/read"); rec.Code != http.StatusOK || rec.Body.String() != "7" {
+	if rec := a.Do("/read"); rec.Code != http.StatusOK || rec.Body.String() != "7" {
 		t.Errorf("read after the restart: %d %q, want 200 7", rec.Code, rec.Body.String())
 	}
-	if a.cookie.Value != cookie.Value {
+	if a.Cookie.Value != cookie.Value {
 		t.Error("the session cookie changed across the outage")
 	}
-	if rec := a.do("/set?n=9"); rec.Code != http.StatusOK {
+	if rec := a.Do("/set?n=9"); rec.Code != http.StatusOK {
 		t.Errorf("write after the restart: %d", rec.Code)
 	}
-	if rec := a.do("/read"); rec.Body.String() != "9" {
+	if rec := a.Do("/read"); rec.Body.String() != "9" {
 		t.Errorf("read after a write after the restart: %q, want 9", rec.Body.String())
 	}
 }
@@ -237,19 +153,19 @@ func TestHungServer(t *testing.T) {
 	rdb := testserver.Redis(t)
 	p := newProxy(t, rdb.Addr())
 	client := faultClient(t, p.Addr())
-	a := newApp(t, newStore(t, client), session.WithStoreTimeout(storeTimeout))
-	a.do("/set?n=3")
+	a := apptest.New(t, newStore(t, client), session.WithStoreTimeout(storeTimeout))
+	a.Do("/set?n=3")
 
 	p.freeze()
 	wantUnavailable(t, a, "/read")
 	wantUnavailable(t, a, "/set?n=4")
 	p.thaw()
-	if rec := a.do("/read"); rec.Code != http.StatusOK {
+	if rec := a.Do("/read"); rec.Code != http.StatusOK {
 		t.Fatalf("read after the server answers again: %d", rec.Code)
 	}
 	// The write that timed out may or may not have been applied: the client
 	// was told it failed, and either outcome is consistent.
-	if rec := a.do("/read"); rec.Body.String() != "3" && rec.Body.String() != "4" {
+	if rec := a.Do("/read"); rec.Body.String() != "3" && rec.Body.String() != "4" {
 		t.Errorf("read after the hang: %q, want 3 or 4", rec.Body.String())
 	}
 }

@@ -1,7 +1,9 @@
 package middleware_test
 
 import (
+	"context"
 	"fmt"
+	"github.com/tether-go/tether/store"
 	"net/http"
 	"strings"
 	"sync"
@@ -277,5 +279,47 @@ func TestFailedTouchDoesNotFailTheRead(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "store call failed") {
 		t.Error("failed touch not logged")
+	}
+}
+
+// lateIndexed simulates a session that rotates while DestroyUser runs: after
+// the first DeleteUser pass it indexes a new record under the same user, as a
+// rotation that read the index before the pass would.
+type lateIndexed struct {
+	*counting
+	once sync.Once
+	now  func() time.Time
+}
+
+func (l *lateIndexed) DeleteUser(ctx context.Context, userID string) (int, error) {
+	n, err := l.counting.Store.DeleteUser(ctx, userID)
+	l.once.Do(func() {
+		now := l.now()
+		l.counting.Store.Commit(ctx, strings.Repeat("e", 64), store.Change{
+			Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
+			SetUserID: true, UserID: userID,
+		})
+	})
+	return n, err
+}
+
+func TestDestroyUserCatchesASessionIndexedMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	late := &lateIndexed{counting: e.store, now: e.clock.Now}
+	m, err := session.New(session.WithStore(late), session.WithClock(e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	e.m = m
+	e.h = wrap(e, e.routes())
+	c := &client{e: e}
+	c.get("/login?u=alice")
+	n, err := m.DestroyUser(t.Context(), "alice")
+	if err != nil || n != 2 {
+		t.Fatalf("DestroyUser = %d, %v; want 2 (the login and the one indexed during the first pass)", n, err)
+	}
+	if infos, _ := m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+		t.Fatalf("alice still has %d sessions after log-out-everywhere", len(infos))
 	}
 }

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/tether-go/tether/store"
@@ -11,8 +10,6 @@ import (
 // Every store call goes through one of these: each gets its own deadline and
 // is observed, and writes outlive the request's cancellation, so a client
 // that hung up does not leave half of what its handler was told was saved.
-
-var errorsIs = errors.Is
 
 func (m *Manager) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, m.cfg.storeTimeout)

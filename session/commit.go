@@ -36,16 +36,13 @@ func (s *Session) commit(h http.Header) error {
 		return ErrDetached
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.used {
-		s.mu.Unlock()
 		return nil // never used: nothing to save, no cookie to read
 	}
-	s.mu.Unlock()
 	if s.m.closed.Load() {
 		return ErrClosed
 	}
-	s.lock()
-	defer s.mu.Unlock()
 	late := h == nil
 	if !late && (s.rotate || s.persist != nil) {
 		s.loadLocked() // rotation copies the values; a cookie needs its deadline

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,7 @@ func (l *limiter) allow(now time.Time) (bool, int64) {
 // logFault logs a store fault (not a contract outcome such as not-found),
 // rate-limited per operation.
 func (m *Manager) logFault(op Op, err error) {
-	if err == nil || isStoreOutcome(err) || errorsIs(err, store.ErrTooLarge) || errorsIs(err, context.Canceled) {
+	if err == nil || isStoreOutcome(err) || errors.Is(err, store.ErrTooLarge) || errors.Is(err, context.Canceled) {
 		return
 	}
 	if int(op) >= len(m.faultLog) {

@@ -205,11 +205,11 @@ func outcome(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
-	case errorsIs(err, context.Canceled):
+	case errors.Is(err, context.Canceled):
 		return "canceled"
-	case errorsIs(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return "not_found"
-	case errorsIs(err, store.ErrTooLarge):
+	case errors.Is(err, store.ErrTooLarge):
 		return "too_large"
 	case isStoreOutcome(err):
 		return "conflict"

@@ -152,3 +152,40 @@ func TestRequestWithoutChangesWritesNothing(t *testing.T) {
 		t.Fatalf("reading an empty session: cookie %v, err %v; want neither", ck, err)
 	}
 }
+
+// A commit that finds another request's write between its load and its own
+// write must not go on reading its stale copy: the other request's key is
+// visible afterwards.
+func TestReadAfterCommitSeesConcurrentWrites(t *testing.T) {
+	m := newManager(t)
+	s := begin(t, m, nil)
+	s.Set("a", 1)
+	ck, err := commit(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := begin(t, m, ck)
+	session.Get[int](first, "a") // loads
+	other := begin(t, m, ck)
+	other.Set("b", 2)
+	if _, err := commit(t, other); err != nil {
+		t.Fatal(err)
+	}
+	first.Set("c", 3)
+	if _, err := commit(t, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(first.Keys(), ","); got != "a,b,c" {
+		t.Fatalf("keys after committing over a concurrent write = %q, want a,b,c", got)
+	}
+}
+
+func TestCommitAfterCloseFails(t *testing.T) {
+	m := newManager(t)
+	s := begin(t, m, nil)
+	s.Set("a", 1)
+	m.Close()
+	if _, err := commit(t, s); !errors.Is(err, session.ErrClosed) {
+		t.Fatalf("commit after Close: %v, want ErrClosed", err)
+	}
+}

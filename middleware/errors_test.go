@@ -1,6 +1,8 @@
 package middleware_test
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -180,5 +182,49 @@ func TestDestroySessionChecksOwner(t *testing.T) {
 	}
 	if r := e.do("GET", "/get?k=x", bob.cookie); r.cookie == nil || r.cookie.MaxAge >= 0 {
 		t.Errorf("bob's revoked session still live: %v", r.cookie)
+	}
+}
+
+// io.WriteString and io.Copy reach the writer's WriteString and ReadFrom
+// (no copy of the string; sendfile for files), and those commit first like
+// Write: the cookie goes out, and a failed save stops the body.
+func TestWriteStringAndReadFromCommitFirst(t *testing.T) {
+	writes := map[string]func(w http.ResponseWriter) error{
+		"WriteString": func(w http.ResponseWriter) error {
+			if _, ok := w.(io.StringWriter); !ok {
+				t.Error("the middleware's writer hides WriteString")
+			}
+			_, err := io.WriteString(w, "body")
+			return err
+		},
+		"ReadFrom": func(w http.ResponseWriter) error {
+			rf, ok := w.(io.ReaderFrom)
+			if !ok {
+				t.Fatal("the middleware's writer hides ReadFrom")
+			}
+			_, err := rf.ReadFrom(strings.NewReader("body"))
+			return err
+		},
+	}
+	for name, write := range writes {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			var err error
+			e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				session.From(r.Context()).Set("k", "v")
+				err = write(w)
+			}))
+			if r := e.do("GET", "/", ""); r.code != http.StatusOK || r.body != "body" || r.cookie == nil {
+				t.Fatalf("status %d body %q cookie %v, err %v", r.code, r.body, r.cookie, err)
+			}
+			e.store.failOn("commit")
+			r := e.do("GET", "/", "")
+			if r.code != http.StatusServiceUnavailable || strings.Contains(r.body, "body") {
+				t.Fatalf("failed save: status %d body %q", r.code, r.body)
+			}
+			if !errors.Is(err, middleware.ErrNotSaved) {
+				t.Errorf("handler told %v, want ErrNotSaved", err)
+			}
+		})
 	}
 }

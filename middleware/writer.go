@@ -3,6 +3,7 @@ package middleware
 import (
 	"bufio"
 	"errors"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -76,6 +77,25 @@ func (w *writer) Write(b []byte) (int, error) {
 		return 0, ErrNotSaved
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// WriteString is Write for io.WriteString and fmt.Fprint, which would
+// otherwise copy the string into a new []byte for every call.
+func (w *writer) WriteString(s string) (int, error) {
+	if !w.commit() {
+		return 0, ErrNotSaved
+	}
+	return io.WriteString(w.ResponseWriter, s)
+}
+
+// ReadFrom is Write for io.Copy and http.ServeContent: through it, the
+// underlying writer's own ReadFrom still sends files with sendfile(2) instead
+// of copying them through a buffer.
+func (w *writer) ReadFrom(src io.Reader) (int64, error) {
+	if !w.commit() {
+		return 0, ErrNotSaved
+	}
+	return io.Copy(w.ResponseWriter, src)
 }
 
 // Flush commits (the headers are about to go out) and flushes.

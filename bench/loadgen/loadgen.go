@@ -18,6 +18,9 @@ type Config struct {
 	Cookies  []string      // Cookie header values, used round robin
 	Conns    int           // concurrent connections (default 16)
 	Duration time.Duration // how long to send (default 3s)
+	// CPUs is a taskset(1) CPU list the generator runs on ("": any). Only
+	// wrk is pinned; the Go generator runs in the caller's process.
+	CPUs string
 }
 
 // Result is what a run measured. Latencies are of complete responses.

@@ -69,6 +69,9 @@ func (w *wrkRunner) Run(cfg Config) (Result, error) {
 	args := []string{"-t1", "-c" + strconv.Itoa(cfg.Conns), "-d" + strconv.Itoa(secs) + "s", "--timeout", "5s",
 		"-s", w.script, cfg.URL, "--", cookies}
 	cmd := exec.Command(w.path, args...)
+	if cfg.CPUs != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", cfg.CPUs, w.path}, args...)...)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

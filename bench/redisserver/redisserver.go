@@ -109,6 +109,9 @@ func start(path string) (*Server, error) {
 	}
 }
 
+// Pid is the server's process ID.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Stop terminates the server (SIGKILL after 5 s) and removes its directory.
 func (s *Server) Stop() error {
 	select {

@@ -29,6 +29,7 @@ type httpResults struct {
 	raw    []string
 	cmd    string
 	runs   int
+	pin    pinning
 	stalls []string // runs with a response slower than stallLimit
 }
 
@@ -64,17 +65,23 @@ func dummyCookies(n int) []string {
 	return out
 }
 
-// runHTTP runs every cell once per round. Within a round, cells go route by
-// route, and the apps' order rotates by the round number.
-func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, rounds, conns int, dur time.Duration) (*httpResults, error) {
-	res := &httpResults{stats: map[key]*httpStat{}}
+// noneRoute is the route that ignores the session. Its target (≥ 0.95× the
+// no-library app) asks for a resolution of a few percent, finer than any
+// other route's, so each round runs its cells several times.
+const noneRoute = "none"
+
+// runHTTP runs every cell once per round, the /none cells noneRepeats times.
+// Within a round, cells go route by route, and the apps' order rotates by
+// the round number (and by the repetition, for /none).
+func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, pin pinning, rounds, noneRepeats, conns int, dur time.Duration) (*httpResults, error) {
+	res := &httpResults{stats: map[key]*httpStat{}, pin: pin}
 	threads := ""
 	if strings.HasPrefix(lg.Name(), "wrk") {
 		threads = " (`wrk -t1 -c%d`, with a Lua script for the cookies)"
 		threads = fmt.Sprintf(threads, conns)
 	}
-	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds",
-		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds)
+	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, %d runs per app per round); %s",
+		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, noneRepeats, pin)
 	cells := httpCells()
 	// Warm up each app (connection pools, caches) on its write path.
 	for _, in := range apps.All {
@@ -82,15 +89,15 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 		if in.Library == "none" {
 			path = "/none"
 		}
-		if _, err := lg.Run(loadgen.Config{URL: servers[in.Name].url(path), Cookies: cookies[in.Name], Conns: conns, Duration: time.Second}); err != nil {
+		if _, err := lg.Run(loadgen.Config{URL: servers[in.Name].url(path), Cookies: cookies[in.Name], Conns: conns, Duration: time.Second, CPUs: pin.load}); err != nil {
 			return nil, err
 		}
 	}
 	for r := range rounds {
-		order := rotateCells(cells, r)
+		order := rotateCells(cells, r, noneRepeats)
 		for _, c := range order {
 			s := servers[c.app]
-			out, err := lg.Run(loadgen.Config{URL: s.url(c.path), Cookies: cookies[c.app], Conns: conns, Duration: dur})
+			out, err := lg.Run(loadgen.Config{URL: s.url(c.path), Cookies: cookies[c.app], Conns: conns, Duration: dur, CPUs: pin.load})
 			if err != nil {
 				return nil, err
 			}
@@ -119,8 +126,9 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 }
 
 // rotateCells keeps routes in order and rotates the apps within each route
-// by r.
-func rotateCells(cells []cell, r int) []cell {
+// by r; the /none group is repeated noneRepeats times, rotated further by
+// each repetition.
+func rotateCells(cells []cell, r, noneRepeats int) []cell {
 	var out []cell
 	for i := 0; i < len(cells); {
 		j := i
@@ -128,9 +136,15 @@ func rotateCells(cells []cell, r int) []cell {
 			j++
 		}
 		group := cells[i:j]
-		n := r % len(group)
-		out = append(out, group[n:]...)
-		out = append(out, group[:n]...)
+		reps := 1
+		if group[0].route == noneRoute {
+			reps = max(1, noneRepeats)
+		}
+		for k := range reps {
+			n := (r*reps + k) % len(group)
+			out = append(out, group[n:]...)
+			out = append(out, group[:n]...)
+		}
 		i = j
 	}
 	return out

@@ -41,6 +41,8 @@ type options struct {
 	inprocRounds        int
 	inprocTime          time.Duration
 	httpRounds          int
+	noneRepeats         int
+	pin                 bool
 	httpTime            time.Duration
 	conns               int
 	sessions            int
@@ -65,6 +67,8 @@ func main() {
 	flag.IntVar(&o.inprocRounds, "inproc-rounds", 7, "rounds of the in-process benchmarks")
 	flag.DurationVar(&o.inprocTime, "inproc-benchtime", 200*time.Millisecond, "-benchtime of each in-process benchmark")
 	flag.IntVar(&o.httpRounds, "http-rounds", 5, "rounds of the HTTP load runs")
+	flag.IntVar(&o.noneRepeats, "none-repeats", 3, "runs of each /none cell per HTTP round")
+	flag.BoolVar(&o.pin, "pin", true, "pin the load generator to CPU 0 and the servers to the other CPUs during the HTTP runs (needs taskset and 2+ CPUs)")
 	flag.DurationVar(&o.httpTime, "http-duration", 2*time.Second, "duration of each HTTP load run")
 	flag.IntVar(&o.conns, "conns", 16, "connections of each HTTP load run")
 	flag.IntVar(&o.sessions, "sessions", 256, "sessions per app under HTTP load")
@@ -124,6 +128,10 @@ func run(o options) error {
 	}
 
 	// 2. HTTP: one server per app, alive for the rest of the run.
+	pin := choosePinning(rep.machine.CPUs, o.pin)
+	if err := pinProcess(pin.servers, rs.Pid()); err != nil {
+		return err
+	}
 	servers := map[string]*server{}
 	defer func() {
 		for _, s := range servers {
@@ -132,7 +140,7 @@ func run(o options) error {
 	}()
 	cookies := map[string][]string{}
 	for _, in := range apps.All {
-		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+in.Name+":", 0)
+		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+in.Name+":", 0, pin.servers)
 		if err != nil {
 			return err
 		}
@@ -156,7 +164,7 @@ func run(o options) error {
 	}
 	rep.machine.LoadGen = lg.Name()
 	progress("HTTP load with %s", lg.Name())
-	if rep.http, err = runHTTP(servers, cookies, lg, o.httpRounds, o.conns, o.httpTime); err != nil {
+	if rep.http, err = runHTTP(servers, cookies, lg, pin, o.httpRounds, o.noneRepeats, o.conns, o.httpTime); err != nil {
 		return err
 	}
 	if err := writeLines(filepath.Join(o.results, "http.txt"), rep.http.raw); err != nil {
@@ -176,7 +184,7 @@ func run(o options) error {
 	// Profiles where Tether is behind.
 	rep.findBehind()
 	if !o.noProfiles {
-		if err := rep.profile(inprocBin, serverBin, rs.Addr, servers, cookies, lg, work); err != nil {
+		if err := rep.profile(inprocBin, serverBin, rs.Addr, servers, cookies, lg, pin, work); err != nil {
 			return err
 		}
 	}

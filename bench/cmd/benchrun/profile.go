@@ -117,7 +117,7 @@ func (rep *report) findBehind() {
 // -memprofile of the in-process benchmark, or a CPU profile of the server
 // under wrk for an HTTP path; and keeps `go tool pprof -top` of each.
 func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[string]*server,
-	cookies map[string][]string, lg loadgen.Runner, work string) error {
+	cookies map[string][]string, lg loadgen.Runner, pin pinning, work string) error {
 	rep.profiles = map[string]string{}
 	dir, err := filepath.Abs(filepath.Join(rep.opts.results, "profiles"))
 	if err != nil {
@@ -138,7 +138,7 @@ func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[s
 		if strings.HasPrefix(b.profileKey, "inproc/") {
 			text, err = profileInproc(inprocBin, redisAddr, b.route, b.app, dir)
 		} else {
-			text, err = profileHTTP(servers[b.app], cookies[b.app], lg, b.route, dir)
+			text, err = profileHTTP(servers[b.app], cookies[b.app], lg, pin, b.route, dir)
 		}
 		if err != nil {
 			// A failed profile must not cost the run: say so in the report.
@@ -186,7 +186,7 @@ func profileInproc(bin, redisAddr, route, app, dir string) (string, error) {
 		"\n$ go tool pprof -top -sample_index=alloc_objects -focus='" + tetherFocus + "' -nodecount=25 inproc.test mem.prof\n" + allocs, nil
 }
 
-func profileHTTP(s *server, cookies []string, lg loadgen.Runner, route, dir string) (string, error) {
+func profileHTTP(s *server, cookies []string, lg loadgen.Runner, pin pinning, route, dir string) (string, error) {
 	path := ""
 	for _, rt := range httpRoutes {
 		if rt.name == route {
@@ -197,7 +197,7 @@ func profileHTTP(s *server, cookies []string, lg loadgen.Runner, route, dir stri
 	var wg sync.WaitGroup
 	var lgErr error
 	wg.Go(func() {
-		_, lgErr = lg.Run(loadgen.Config{URL: s.url(path), Cookies: cookies, Duration: 5 * time.Second})
+		_, lgErr = lg.Run(loadgen.Config{URL: s.url(path), Cookies: cookies, Duration: 5 * time.Second, CPUs: pin.load})
 	})
 	time.Sleep(500 * time.Millisecond)
 	resp, err := http.Get("http://" + s.admin + "/debug/pprof/profile?seconds=3")

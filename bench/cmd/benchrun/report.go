@@ -467,6 +467,11 @@ func (rep *report) writeNoise(w func(string, ...any)) {
 	} else {
 		w("- Stalls: no HTTP run had a response slower than %v.\n", stallLimit)
 	}
+	if rep.http.pin.load != "" {
+		w("- HTTP runs are %s. The app server's req/s is bounded by its CPU, which it shares with redis-server (so on Redis routes the store's own CPU time counts against the app that causes it); the load generator's cost per request is not in the ratios. Load average before the run: %s; after: %s. On a shared machine (other processes running) differences smaller than the min–max ranges are not meaningful.\n\n",
+			rep.http.pin, rep.machine.LoadBefore, rep.machine.LoadAfter)
+		return
+	}
 	w("- The load generator, the app server and redis-server share the machine's %d CPUs, so absolute req/s is bounded by all three together, and ratios between apps are compressed towards 1 (the generator's cost per request is the same for every app). Load average before the run: %s; after: %s. On a shared machine (other processes running) differences smaller than the min–max ranges are not meaningful.\n\n",
 		rep.machine.CPUs, rep.machine.LoadBefore, rep.machine.LoadAfter)
 }

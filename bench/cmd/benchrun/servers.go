@@ -42,12 +42,13 @@ func buildServer(dir string) (string, error) {
 // Its standard error goes to logDir/<prefix>.log: libraries log there (scs
 // logs every load the load generator cancels by closing its connections at
 // the end of a run).
-func startServer(bin, logDir, app, redisAddr, prefix string, rotateEvery time.Duration) (*server, error) {
+// cpus pins it (see pinning; "" runs it anywhere).
+func startServer(bin, logDir, app, redisAddr, prefix string, rotateEvery time.Duration, cpus string) (*server, error) {
 	args := []string{"-app", app, "-redis", redisAddr, "-prefix", prefix}
 	if rotateEvery > 0 {
 		args = append(args, "-rotate-every", rotateEvery.String())
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := command(cpus, bin, args...)
 	logf, err := os.Create(filepath.Join(logDir, strings.Trim(strings.ReplaceAll(prefix, ":", "-"), "-")+".log"))
 	if err != nil {
 		return nil, err

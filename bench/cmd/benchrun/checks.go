@@ -61,7 +61,7 @@ func (rep *report) runChecks(serverBin, logDir, redisAddr string, servers map[st
 			c.periodic[in.Name] = append(c.periodic[in.Name], rr)
 		}
 		s.Stop()
-		progress("checks: %s with WithRotateEvery(%v)", in.Name, o.rotateEvery, "")
+		progress("checks: %s with WithRotateEvery(%v)", in.Name, o.rotateEvery)
 	}
 	return nil
 }

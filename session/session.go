@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/tether-go/tether/store"
@@ -50,6 +51,12 @@ type Session struct {
 	read       bool    // the response depends on the session: Vary: Cookie
 	flashSeq   uint32
 	touchTried bool // a touch was attempted in this request
+
+	// carrier is the context NewContext returns the first time it is
+	// called for this session: allocated with it, it saves every request
+	// the allocation of a separate context value.
+	carrier     carrier
+	carrierUsed atomic.Bool
 }
 
 type change struct {

@@ -3,7 +3,9 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tether-go/tether/store"
@@ -51,7 +53,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		}
 	}
 
-	reply, err := commitScript.Run(ctx, s.client, []string{s.sessionKey(id)}, commitArgs(s, id, &c)...).Slice()
+	reply, err := s.eval(ctx, commitScript, s.commitArgs(id, &c)).Result()
 	if err != nil {
 		return store.Result{}, s.wrap(ctx, "commit", err)
 	}
@@ -65,54 +67,148 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	return store.Result{Version: version}, nil
 }
 
-// commitArgs builds the commit script's ARGV. Keys both deleted and set are
+// commitArgs builds the commit script's call. Keys both deleted and set are
 // only set (Set applies after Delete), duplicates are dropped, and a Clear
 // makes the deletions moot.
-func commitArgs(s *Store, id string, c *store.Change) []any {
+//
+// Arguments are boxed into go-redis' []any, and each conversion of a string,
+// a slice or a large integer allocates: so the constant ones are constants or
+// boxed once at New, times go as int64 (go-redis formats them into its
+// buffer), one boxed expiry serves as both m:e and PEXPIREAT's argument, and
+// the "v:" field names share one allocation.
+func (s *Store) commitArgs(id string, c *store.Change) []any {
 	var dels []string
 	if !c.Clear && len(c.Delete) > 0 {
-		seen := make(map[string]struct{}, len(c.Delete))
+		dels = make([]string, 0, len(c.Delete))
 		for _, k := range c.Delete {
-			if _, set := c.Set[k]; set {
-				continue
-			}
-			if _, dup := seen[k]; !dup {
-				seen[k] = struct{}{}
+			if _, set := c.Set[k]; !set {
 				dels = append(dels, k)
 			}
 		}
+		slices.Sort(dels)
+		dels = slices.Compact(dels)
 	}
-	mode, clear, setUser := "u", "0", "0"
-	if c.Mode == store.Create {
-		mode = "c"
+
+	var op any = "u" // any: boxing a string variable would allocate
+	switch {
+	case c.Mode == store.Create:
+		op = "c"
+	case c.Clear && c.SetUserID:
+		op = "u,clear,user"
+	case c.Clear:
+		op = "u,clear"
+	case c.SetUserID:
+		op = "u,user"
 	}
-	if c.Clear {
-		clear = "1"
+	var user any = ""
+	if c.SetUserID && c.UserID != "" {
+		user = c.UserID
 	}
-	if c.SetUserID {
-		setUser = "1"
+
+	// The metadata pairs to set, and their letters for ARGV 8.
+	var meta [8]any
+	n, letters := 0, 0
+	if c.Mode == store.Create && !c.Created.IsZero() {
+		meta[n], meta[n+1] = "m:c", c.Created.UnixMilli()
+		n, letters = n+2, letters|metaC
 	}
-	expires, pexpire := "", ""
+	if !c.LastSeen.IsZero() {
+		meta[n], meta[n+1] = "m:l", c.LastSeen.UnixMilli()
+		n, letters = n+2, letters|metaL
+	}
+	var pexpire any = "" // keeps the expiry
 	if c.Mode == store.Create || !c.Expires.IsZero() {
-		expires, pexpire = encodeTime(c.Expires), expireAt(c.Expires)
+		var expires any
+		expires, pexpire = expiryArgs(c.Expires)
+		if expires != nil {
+			meta[n], meta[n+1] = "m:e", expires
+			n, letters = n+2, letters|metaE
+		}
 	}
-	args := make([]any, 0, 12+len(dels)+2*len(c.Set))
-	args = append(args, mode, s.cfg.publish, id, clear, setUser, c.UserID,
-		encodeTime(c.Created), encodeTime(c.LastSeen), expires, pexpire,
-		strconv.Itoa(s.cfg.maxRecordSize), strconv.Itoa(len(dels)))
+	if c.SetUserID && c.UserID != "" {
+		meta[n], meta[n+1] = "m:u", user
+		n, letters = n+2, letters|metaU
+	}
+
+	var names strings.Builder
+	size := 0
 	for _, k := range dels {
-		args = append(args, k)
+		size += len("v:") + len(k)
 	}
+	for k := range c.Set {
+		size += len("v:") + len(k)
+	}
+	names.Grow(size)
+	field := func(k string) string {
+		from := names.Len()
+		names.WriteString("v:")
+		names.WriteString(k)
+		return names.String()[from:]
+	}
+
+	args := commitScript.args(s.sessionKey(id), 8+len(dels)+n+2*len(c.Set))
+	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), metaLetters[letters])
+	for _, k := range dels {
+		args = append(args, field(k))
+	}
+	args = append(args, meta[:n]...)
 	for k, v := range c.Set {
-		args = append(args, k, v)
+		args = append(args, field(k), v)
 	}
 	return args
 }
 
+// The commit script's ARGV 8 has a letter for each metadata pair it gets.
+const (
+	metaC = 1 << iota // m:c, created
+	metaL             // m:l, last seen
+	metaE             // m:e, expires
+	metaU             // m:u, user id
+)
+
+var metaLetters = [16]any{"", "c", "l", "cl", "e", "ce", "le", "cle",
+	"u", "cu", "lu", "clu", "eu", "ceu", "leu", "cleu"}
+
+// expiryArgs returns what a script stores as m:e for an expiry at t (nil for
+// the zero time, which is not stored) and PEXPIREAT's argument, one boxed
+// value for both where they agree. A zero or pre-1970 expiry has passed:
+// Redis deletes the key at once, as any store treats a record whose expiry
+// has passed as gone.
+func expiryArgs(t time.Time) (expires, pexpireAt any) {
+	if t.IsZero() {
+		return nil, int64(1)
+	}
+	ms := t.UnixMilli()
+	expires = ms
+	if ms < 1 {
+		return expires, int64(1)
+	}
+	return expires, expires
+}
+
+// timeArg is a time as a script argument: Unix milliseconds, "" for the zero
+// time.
+func timeArg(t time.Time) any {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UnixMilli()
+}
+
 // outcome maps a script's reply to the store's errors, and returns the new
 // version and the old user id it reports on success.
-func (s *Store) outcome(op string, reply []any) (version uint64, oldUser string, err error) {
-	code, _ := at[int64](reply, 0)
+func (s *Store) outcome(op string, res any) (version uint64, oldUser string, err error) {
+	if v, ok := res.(int64); ok { // a success reporting only the version
+		if v <= 0 {
+			return 0, "", fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
+		}
+		return uint64(v), "", nil
+	}
+	reply, _ := res.([]any)
+	code, ok := at[int64](reply, 0)
+	if !ok {
+		return 0, "", fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
+	}
 	switch code {
 	case codeOK:
 		v, ok := at[int64](reply, 1)
@@ -156,8 +252,12 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 		return err
 	}
 	defer cancel()
-	reply, err := touchScript.Run(ctx, s.client, []string{s.sessionKey(id)},
-		s.cfg.publish, id, encodeTime(lastSeen), encodeTime(expires), expireAt(expires)).Slice()
+	stored, pexpireAt := expiryArgs(expires)
+	if stored == nil {
+		stored = ""
+	}
+	args := append(touchScript.args(s.sessionKey(id), 5), s.cfg.publishArg, id, timeArg(lastSeen), stored, pexpireAt)
+	reply, err := s.eval(ctx, touchScript, args).Result()
 	if err != nil {
 		return s.wrap(ctx, "touch", err)
 	}
@@ -173,9 +273,9 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 		return err
 	}
 	defer cancel()
-	reply, err := moveScript.Run(ctx, s.client, []string{s.sessionKey(id)},
-		s.cfg.publish, id, strconv.FormatUint(ifVersion, 10), m.To, m.Sealed,
-		encodeTime(expires), expireAt(expires)).Slice()
+	args := append(moveScript.args(s.sessionKey(id), 7), s.cfg.publishArg, id,
+		strconv.FormatUint(ifVersion, 10), m.To, m.Sealed, encodeTime(expires), expireAt(expires))
+	reply, err := s.eval(ctx, moveScript, args).Result()
 	if err != nil {
 		return s.wrap(ctx, "move", err)
 	}
@@ -195,7 +295,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer cancel()
-	user, err := deleteScript.Run(ctx, s.client, []string{s.sessionKey(id)}, s.cfg.publish, id).Text()
+	user, err := s.eval(ctx, deleteScript, append(deleteScript.args(s.sessionKey(id), 2), s.cfg.publishArg, id)).Text()
 	if err != nil {
 		return s.wrap(ctx, "delete", err)
 	}

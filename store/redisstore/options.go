@@ -18,6 +18,8 @@ type config struct {
 	prefix        string
 	channel       string // "" until New: derived from the prefix
 	publish       string // the channel writes publish on, "" for none
+	publishArg    any    // publish and maxRecordSize as script arguments,
+	limitArg      any    // boxed once (an interface conversion allocates)
 	timeout       time.Duration
 	maxRecordSize int
 	logger        *slog.Logger

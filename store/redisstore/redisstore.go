@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -71,6 +72,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	if cfg.notify {
 		cfg.publish = cfg.channel
 	}
+	cfg.publishArg, cfg.limitArg = cfg.publish, strconv.Itoa(cfg.maxRecordSize)
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}

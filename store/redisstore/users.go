@@ -41,8 +41,9 @@ type entry struct {
 // that has grown past indexPruneAbove.
 func (s *Store) indexAdd(ctx context.Context, user, id string) error {
 	now := time.Now()
-	reply, err := indexAddScript.Run(ctx, s.client, []string{s.userKey(user)},
-		now.UnixMilli(), id, indexPruneAbove, indexPruneSample, now.Add(-indexGrace).UnixMilli()).Slice()
+	args := append(indexAddScript.args(s.userKey(user), 5),
+		now.UnixMilli(), id, indexPruneAbove, indexPruneSample, now.Add(-indexGrace).UnixMilli())
+	reply, err := s.eval(ctx, indexAddScript, args).Slice()
 	if err != nil {
 		return s.wrap(ctx, "commit: user index", err)
 	}
@@ -180,8 +181,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
-	cmds, err := s.runPipelined(ctx, deleteIfUserScript, len(entries), func(i int) ([]string, []any) {
-		return []string{s.sessionKey(entries[i].id)}, []any{s.cfg.publish, entries[i].id, userID}
+	cmds, err := s.runPipelined(ctx, deleteIfUserScript, len(entries), func(i int) []any {
+		return append(deleteIfUserScript.args(s.sessionKey(entries[i].id), 3), s.cfg.publishArg, entries[i].id, userID)
 	})
 	if err != nil {
 		return 0, s.wrap(ctx, "delete user", err)
@@ -206,15 +207,14 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	return n, nil
 }
 
-// runPipelined runs script n times in one pipeline, with the keys and
-// arguments args(i) gives, by EVALSHA, and again by EVAL for the calls that
-// met a node without the script (NOSCRIPT: a restarted or new node).
-func (s *Store) runPipelined(ctx context.Context, script *redis.Script, n int, args func(i int) ([]string, []any)) ([]*redis.Cmd, error) {
+// runPipelined runs sc n times in one pipeline, with the argument lists
+// args(i) builds with sc.args, by EVALSHA, and again by EVAL for the calls
+// that met a node without the script (NOSCRIPT: a restarted or new node).
+func (s *Store) runPipelined(ctx context.Context, sc *script, n int, args func(i int) []any) ([]*redis.Cmd, error) {
 	cmds := make([]*redis.Cmd, n)
 	pipe := s.client.Pipeline()
 	for i := range n {
-		keys, argv := args(i)
-		cmds[i] = script.EvalSha(ctx, pipe, keys, argv...)
+		cmds[i] = pipe.Do(ctx, args(i)...)
 	}
 	_, _ = pipe.Exec(ctx)
 	var retry []int
@@ -226,8 +226,9 @@ func (s *Store) runPipelined(ctx context.Context, script *redis.Script, n int, a
 	if len(retry) > 0 {
 		pipe = s.client.Pipeline()
 		for _, i := range retry {
-			keys, argv := args(i)
-			cmds[i] = script.Eval(ctx, pipe, keys, argv...)
+			a := args(i)
+			a[0], a[1] = "eval", sc.src
+			cmds[i] = pipe.Do(ctx, a...)
 		}
 		_, _ = pipe.Exec(ctx)
 	}

@@ -105,6 +105,17 @@
 // the size the record would have after the change, so it holds across many
 // small commits too.
 //
+// # Costs
+//
+// A load is one HGETALL. Its values share the memory go-redis read the reply
+// into, without a copy, so a loaded record must not be modified (which the
+// store contract forbids anyway). A commit or a touch is one EVALSHA, which
+// in redis-server costs several times the commands it runs (HMGET, HSET,
+// PEXPIREAT, PUBLISH, and HSTRLEN per changed value): the Lua machinery around
+// them dominates, so the scripts keep their arguments, calls, conversions and
+// tables few (see scripts.go). A commit that changes the user id also sends a
+// script to the new user's index before it and a ZREM to the old one's after.
+//
 // # Memory policy
 //
 // A Redis that evicts keys under memory pressure evicts sessions: every

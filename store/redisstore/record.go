@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -59,6 +60,9 @@ func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 // decodeRecord builds a record from the fields of a session hash. Every field
 // is untrusted: a malformed one is an error matching ErrCorrupt, never a
 // panic, and an unknown one is ignored (a later version may add fields).
+//
+// The values share the memory of the strings in fields (see bytesOf): fields
+// must be a reply go-redis has just read, dropped by the caller afterwards.
 func decodeRecord(fields map[string]string) (*store.Record, error) {
 	rec := &store.Record{}
 	var (
@@ -66,12 +70,18 @@ func decodeRecord(fields map[string]string) (*store.Record, error) {
 		moved, version bool
 		err            error
 	)
+	values := 0
+	for f := range fields {
+		if strings.HasPrefix(f, "v:") {
+			values++
+		}
+	}
+	if values > 0 {
+		rec.Values = make(map[string][]byte, values)
+	}
 	for f, v := range fields {
 		if key, ok := strings.CutPrefix(f, "v:"); ok {
-			if rec.Values == nil {
-				rec.Values = make(map[string][]byte, len(fields))
-			}
-			rec.Values[key] = []byte(v)
+			rec.Values[key] = bytesOf(v)
 			continue
 		}
 		switch f {
@@ -107,6 +117,25 @@ func decodeRecord(fields map[string]string) (*store.Record, error) {
 	return rec, nil
 }
 
+// bytesOf returns the bytes of s without copying them: a value of a record
+// that Load returns shares the memory of the string go-redis read it into.
+//
+// That saves an allocation and a copy per value on every load, and is safe
+// because nothing else can see or change those bytes. go-redis reads each
+// bulk string of a reply into an allocation of its own (it converts that
+// []byte to the string without a copy itself), Load drops the map that holds
+// the strings once it has decoded them, and the store contract forbids
+// callers to modify a loaded record (store.Store.Load: a caching store hands
+// the same record to several callers). The capacity is the length, so even a
+// careless append copies instead of writing past the value.
+// TestLoadValuesAreTheirOwn checks that two loads never share bytes.
+func bytesOf(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
 func trunc(s string) string {
 	if len(s) > 32 {
 		return s[:32] + "…"
@@ -131,7 +160,8 @@ func decodeTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	if strconv.FormatInt(ms, 10) != s {
+	var canonical [20]byte
+	if string(strconv.AppendInt(canonical[:0], ms, 10)) != s { // compared without an allocation
 		return time.Time{}, errors.New("not in canonical form")
 	}
 	return time.UnixMilli(ms), nil

@@ -70,8 +70,12 @@ func wantDecoded(t *testing.T, fields map[string]string, r *store.Record) {
 	for f, v := range fields {
 		if k, ok := strings.CutPrefix(f, "v:"); ok {
 			values++
-			if got, ok := r.Values[k]; !ok || !bytes.Equal(got, []byte(v)) {
+			got, ok := r.Values[k]
+			if !ok || got == nil || !bytes.Equal(got, []byte(v)) {
 				t.Errorf("value %q = %q (present %v), want %q", k, got, ok, v)
+			}
+			if cap(got) != len(got) { // an append must not reach past the value
+				t.Errorf("value %q: capacity %d past its length %d", k, cap(got), len(got))
 			}
 		}
 	}

@@ -19,9 +19,11 @@ type checkResults struct {
 	periodic map[string][]rotationResult // Tether apps with WithRotateEvery
 }
 
-// runChecks runs the correctness checks on the running servers, and the
-// periodic-rotation check on Tether servers started for it.
-func (rep *report) runChecks(serverBin, logDir, redisAddr string, servers map[string]*server) error {
+// runChecks runs the correctness checks, each app on a server started for
+// them: unpinned, so that its requests run in parallel on every CPU, as the
+// lost-writes check needs (the HTTP runs' servers are pinned to fewer CPUs,
+// with GOMAXPROCS to match).
+func (rep *report) runChecks(serverBin, logDir, redisAddr string) error {
 	o := rep.opts
 	c := &checkResults{lost: map[string][]lostKeysResult{}, login: map[string][]rotationResult{}, periodic: map[string][]rotationResult{}}
 	rep.checks = c
@@ -29,19 +31,25 @@ func (rep *report) runChecks(serverBin, logDir, redisAddr string, servers map[st
 		if in.Library == "none" {
 			continue
 		}
-		s := servers[in.Name]
+		s, err := startServer(serverBin, logDir, in.Name, redisAddr, "checks:"+in.Name+":", 0, "")
+		if err != nil {
+			return err
+		}
 		for range o.checkReps {
 			r, err := lostKeys(s, concurrentWrites)
 			if err != nil {
+				s.Stop()
 				return err
 			}
 			c.lost[in.Name] = append(c.lost[in.Name], r)
 			rr, err := rotationLogouts(s, "/login", 0, rotDuring, rotAfter)
 			if err != nil {
+				s.Stop()
 				return err
 			}
 			c.login[in.Name] = append(c.login[in.Name], rr)
 		}
+		s.Stop()
 		progress("checks: %s", in.Name)
 	}
 	for _, in := range apps.All {

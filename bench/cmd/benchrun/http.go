@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	mrand "math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +41,10 @@ const stallLimit = time.Second
 
 type cell struct{ route, path, app string }
 
+// settle is the pause before each run: the previous run's server closes its
+// connections and finishes its garbage collection on its own time.
+const settle = 200 * time.Millisecond
+
 // httpCells lists route × app, the baseline on "none" only.
 func httpCells() []cell {
 	var cells []cell
@@ -71,8 +77,8 @@ func dummyCookies(n int) []string {
 const noneRoute = "none"
 
 // runHTTP runs every cell once per round, the /none cells noneRepeats times.
-// Within a round, cells go route by route, and the apps' order rotates by
-// the round number (and by the repetition, for /none).
+// Within a round, cells go route by route, apps in a shuffled order (see
+// orderCells), with a pause between runs for the last server to go quiet.
 func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, pin pinning, rounds, noneRepeats, conns int, dur time.Duration) (*httpResults, error) {
 	res := &httpResults{stats: map[key]*httpStat{}, pin: pin}
 	threads := ""
@@ -80,8 +86,8 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 		threads = " (`wrk -t1 -c%d`, with a Lua script for the cookies)"
 		threads = fmt.Sprintf(threads, conns)
 	}
-	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, %d runs per app per round); %s",
-		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, noneRepeats, pin)
+	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, %d runs per app per round), apps in a shuffled order within each route and round, %v pause before each run; %s",
+		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, noneRepeats, settle, pin)
 	cells := httpCells()
 	// Warm up each app (connection pools, caches) on its write path.
 	for _, in := range apps.All {
@@ -94,9 +100,10 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 		}
 	}
 	for r := range rounds {
-		order := rotateCells(cells, r, noneRepeats)
+		order := orderCells(cells, r, noneRepeats)
 		for _, c := range order {
 			s := servers[c.app]
+			time.Sleep(settle)
 			out, err := lg.Run(loadgen.Config{URL: s.url(c.path), Cookies: cookies[c.app], Conns: conns, Duration: dur, CPUs: pin.load})
 			if err != nil {
 				return nil, err
@@ -125,25 +132,28 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 	return res, nil
 }
 
-// rotateCells keeps routes in order and rotates the apps within each route
-// by r; the /none group is repeated noneRepeats times, rotated further by
-// each repetition.
-func rotateCells(cells []cell, r, noneRepeats int) []cell {
+// orderCells keeps routes in order and shuffles the apps within each route,
+// the /none group noneRepeats times, each time anew. The shuffle is seeded by
+// the round, so a run can be repeated. (A rotation would keep every app
+// behind the same predecessor in every round, and what a run leaves behind,
+// such as a server still closing its connections or collecting garbage,
+// would always fall on the same app.)
+func orderCells(cells []cell, r, noneRepeats int) []cell {
+	rng := mrand.New(mrand.NewPCG(uint64(r), 0x7e7e))
 	var out []cell
 	for i := 0; i < len(cells); {
 		j := i
 		for j < len(cells) && cells[j].route == cells[i].route {
 			j++
 		}
-		group := cells[i:j]
 		reps := 1
-		if group[0].route == noneRoute {
+		if cells[i].route == noneRoute {
 			reps = max(1, noneRepeats)
 		}
-		for k := range reps {
-			n := (r*reps + k) % len(group)
-			out = append(out, group[n:]...)
-			out = append(out, group[:n]...)
+		for range reps {
+			group := slices.Clone(cells[i:j])
+			rng.Shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
+			out = append(out, group...)
 		}
 		i = j
 	}

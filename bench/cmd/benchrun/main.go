@@ -170,6 +170,9 @@ func run(o options) error {
 	if err := writeLines(filepath.Join(o.results, "http.txt"), rep.http.raw); err != nil {
 		return err
 	}
+	if err := pinProcess(pin.all, rs.Pid()); err != nil {
+		return err
+	}
 
 	// 3. Redis commands.
 	if rep.cmds, err = countCommands(ctx, rdb, servers, o.cmdRequests); err != nil {
@@ -177,7 +180,7 @@ func run(o options) error {
 	}
 
 	// 4. Correctness.
-	if err := rep.runChecks(serverBin, work, rs.Addr, servers); err != nil {
+	if err := rep.runChecks(serverBin, work, rs.Addr); err != nil {
 		return err
 	}
 

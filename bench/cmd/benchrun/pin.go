@@ -18,6 +18,7 @@ import (
 // deployment, and never competes with the load generator.
 type pinning struct {
 	load, servers string // taskset(1) CPU lists; "" runs unpinned
+	all           string // every CPU, to unpin with
 }
 
 // choosePinning pins on a machine of two or more CPUs where taskset is
@@ -33,7 +34,7 @@ func choosePinning(cpus int, on bool) pinning {
 	if cpus > 2 {
 		servers = "1-" + strconv.Itoa(cpus-1)
 	}
-	return pinning{load: "0", servers: servers}
+	return pinning{load: "0", servers: servers, all: "0-" + strconv.Itoa(cpus-1)}
 }
 
 func (p pinning) String() string {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -127,7 +129,15 @@ func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[s
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, b := range rep.behind {
+	// The untouched route of every Tether app is profiled, behind or not:
+	// its target asks for a resolution finer than the req/s runs have, and
+	// the profile measures Tether's share of the server's CPU directly.
+	todo := slices.Clone(rep.behind)
+	for _, app := range tetherApps {
+		todo = append(todo, behind{route: noneRoute, app: app, profileKey: "http/" + noneRoute + "/" + app})
+	}
+	rep.noneShare = map[string]float64{}
+	for _, b := range todo {
 		if _, done := rep.profiles[b.profileKey]; done || b.metric == "HTTP p99 latency" {
 			// p99 on a shared loopback machine is mostly scheduling; a
 			// CPU profile would not show why. req/s paths are profiled.
@@ -146,6 +156,14 @@ func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[s
 		}
 		rep.profiles[b.profileKey] = text
 		progress("profiled %s", b.profileKey)
+		if err == nil && b.profileKey == "http/"+noneRoute+"/"+b.app {
+			share, err := middlewareShare(filepath.Join(dir, "http-"+noneRoute+"-"+b.app+".cpu.prof"))
+			if err != nil {
+				progress("%s: %v", b.profileKey, err)
+				continue
+			}
+			rep.noneShare[b.app] = share
+		}
 	}
 	return nil
 }
@@ -197,10 +215,10 @@ func profileHTTP(s *server, cookies []string, lg loadgen.Runner, pin pinning, ro
 	var wg sync.WaitGroup
 	var lgErr error
 	wg.Go(func() {
-		_, lgErr = lg.Run(loadgen.Config{URL: s.url(path), Cookies: cookies, Duration: 5 * time.Second, CPUs: pin.load})
+		_, lgErr = lg.Run(loadgen.Config{URL: s.url(path), Cookies: cookies, Duration: httpProfileTime + time.Second, CPUs: pin.load})
 	})
 	time.Sleep(500 * time.Millisecond)
-	resp, err := http.Get("http://" + s.admin + "/debug/pprof/profile?seconds=3")
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, int(httpProfileTime/time.Second)))
 	if err == nil {
 		var f *os.File
 		if f, err = os.Create(prof); err == nil {
@@ -224,9 +242,31 @@ func profileHTTP(s *server, cookies []string, lg loadgen.Runner, pin pinning, ro
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("$ curl %s/debug/pprof/profile?seconds=3 > cpu.prof   # benchserver -app %s under wrk on %s\n", "<admin>", s.app, path) +
+	return fmt.Sprintf("$ curl %s/debug/pprof/profile?seconds=%d > cpu.prof   # benchserver -app %s under wrk on %s\n", "<admin>", int(httpProfileTime/time.Second), s.app, path) +
 		"\n$ go tool pprof -top -nodecount=15 cpu.prof\n" + top +
 		"\n$ go tool pprof -top -cum -focus='" + tetherFocus + "' -nodecount=30 cpu.prof\n" + cum, nil
+}
+
+// httpProfileTime is the length of a server's CPU profile under load: at
+// 100 samples a second, long enough to resolve a share of one percent.
+const httpProfileTime = 10 * time.Second
+
+// middlewareShare returns the fraction of a server's CPU samples spent in
+// Tether's middleware apart from the handler it wraps (the app's ServeMux):
+// on a route that ignores the session, all that Tether costs the process.
+func middlewareShare(prof string) (float64, error) {
+	out, err := pprofTop("", prof, "-top", "-cum", "-focus=middleware\\.Sessions", "-ignore=ServeMux", "-nodecount=50")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 6 && strings.HasPrefix(f[5], "github.com/tether-go/tether/middleware.Sessions.func") {
+			pct, err := strconv.ParseFloat(strings.TrimSuffix(f[4], "%"), 64)
+			return pct / 100, err
+		}
+	}
+	return 0, fmt.Errorf("middleware.Sessions not found in the profile %s", prof)
 }
 
 // tetherFocus keeps the samples under Tether's own packages.

@@ -21,6 +21,9 @@ type report struct {
 	checks   *checkResults
 	behind   []behind
 	profiles map[string]string
+	// noneShare is each Tether app's middleware share of its server's CPU
+	// on the untouched route (see middlewareShare).
+	noneShare map[string]float64
 	elapsed  time.Duration
 }
 
@@ -107,7 +110,7 @@ func (rep *report) targets() []target {
 		ts = append(ts, target{
 			name:     "Route that ignores the session, req/s, " + app + " ÷ no library",
 			goal:     "≥ 0.95×",
-			measured: ratioText(rep.rps("none", app), rep.rps("none", "none")) + control,
+			measured: ratioText(rep.rps("none", app), rep.rps("none", "none")) + control + shareText(rep.noneShare, app),
 			met:      m >= 0.95,
 		})
 	}
@@ -474,4 +477,13 @@ func (rep *report) writeNoise(w func(string, ...any)) {
 	}
 	w("- The load generator, the app server and redis-server share the machine's %d CPUs, so absolute req/s is bounded by all three together, and ratios between apps are compressed towards 1 (the generator's cost per request is the same for every app). Load average before the run: %s; after: %s. On a shared machine (other processes running) differences smaller than the min–max ranges are not meaningful.\n\n",
 		rep.machine.CPUs, rep.machine.LoadBefore, rep.machine.LoadAfter)
+}
+
+// shareText states what the CPU profile says the untouched route costs.
+func shareText(shares map[string]float64, app string) string {
+	sh, ok := shares[app]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("; in the server's CPU profile under this load, the middleware outside the handler is %.1f %% of the process (its cost alone would give %.2f×)", sh*100, 1-sh)
 }

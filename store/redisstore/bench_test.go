@@ -97,19 +97,28 @@ func reportServerTime(b *testing.B, client *redis.Client) {
 // One HGETALL and the decoding of the hash.
 func BenchmarkLoad(b *testing.B) {
 	s, id := benchStore(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		rec, err := s.Load(ctx, id)
-		if err != nil || rec == nil {
-			b.Fatal(rec, err)
-		}
-	}
+	loadLoop(b, s, id)
 }
 
 // A load of the benchmark app's session: two short values.
 func BenchmarkLoadSmall(b *testing.B) {
 	s, id := benchSmall(b)
+	loadLoop(b, s, id)
+}
+
+// An update of one value, with the request's new expiry: the commit script.
+func BenchmarkCommit(b *testing.B) {
+	s, id := benchStore(b)
+	commitLoop(b, s, id, "key-1", make([]byte, 100))
+}
+
+// The benchmark app's /incr commit: one short value replaced, new expiry.
+func BenchmarkCommitSmall(b *testing.B) {
+	s, id := benchSmall(b)
+	commitLoop(b, s, id, "n", []byte("42"))
+}
+
+func loadLoop(b *testing.B, s *redisstore.Store, id string) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -120,29 +129,13 @@ func BenchmarkLoadSmall(b *testing.B) {
 	}
 }
 
-// An update of one value, with the request's new expiry: the commit script.
-func BenchmarkCommit(b *testing.B) {
-	s, id := benchStore(b)
-	ctx := context.Background()
-	value := make([]byte, 100)
-	b.ReportAllocs()
-	for b.Loop() {
-		now := time.Now()
-		c := store.Change{Mode: store.Update, Set: map[string][]byte{"key-1": value}, LastSeen: now, Expires: now.Add(time.Hour)}
-		if _, err := s.Commit(ctx, id, c); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// The benchmark app's /incr commit: one short value replaced, new expiry.
-func BenchmarkCommitSmall(b *testing.B) {
-	s, id := benchSmall(b)
+// commitLoop replaces key's value, with a new expiry, as a request does.
+func commitLoop(b *testing.B, s *redisstore.Store, id, key string, value []byte) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		now := time.Now()
-		c := store.Change{Mode: store.Update, Set: map[string][]byte{"n": []byte("42")}, LastSeen: now, Expires: now.Add(time.Hour)}
+		c := store.Change{Mode: store.Update, Set: map[string][]byte{key: value}, LastSeen: now, Expires: now.Add(time.Hour)}
 		if _, err := s.Commit(ctx, id, c); err != nil {
 			b.Fatal(err)
 		}

@@ -61,9 +61,11 @@ func ratioRange(a, b series) (med, lo, hi float64) {
 	return r.median(), r.min(), r.max()
 }
 
+// ratioText is a target's measured ratio: the median to three places, so
+// that a median just under a goal does not print as the goal itself.
 func ratioText(a, b series) string {
 	m, lo, hi := ratioRange(a, b)
-	return fmt.Sprintf("**%s** (%s–%s)", ratio(m), ratio(lo), ratio(hi))
+	return fmt.Sprintf("**%.3f×** (%s–%s)", m, ratio(lo), ratio(hi))
 }
 
 // added is the in-process cost of app over the baseline on route, per

@@ -24,7 +24,7 @@ type report struct {
 	// noneShare is each Tether app's middleware share of its server's CPU
 	// on the untouched route (see middlewareShare).
 	noneShare map[string]float64
-	elapsed  time.Duration
+	elapsed   time.Duration
 }
 
 // target is one of issue 7's goals, measured.

@@ -111,32 +111,7 @@ func TestRedis(t *testing.T) {
 		if err := admin.Do(t.Context(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 			t.Fatal(err)
 		}
-		// B writes at once: A's subscription is dead, its notification is
-		// lost to A.
-		set(t, b.h, id, "a", "2")
-		wrote := time.Now()
-		deadline := wrote.Add(crossNodeBound + 500*time.Millisecond)
-		sawNew := false
-		for time.Now().Before(deadline) {
-			v := value(t, a.h, id, "a")
-			if v == "1" && time.Since(wrote) > crossNodeBound {
-				t.Fatalf("A served the old value %v after B's write, with its subscription killed", time.Since(wrote))
-			}
-			sawNew = sawNew || v == "2"
-			time.Sleep(2 * time.Millisecond)
-		}
-		if !sawNew {
-			t.Error("A never served B's write")
-		}
-		if n := a.h.Stats().Flushes - flushes; n < 2 {
-			t.Errorf("A flushed %d times after the kill, want 2 (the loss and the re-subscription)", n)
-		}
-		// The new subscription works: caching is back, and so are
-		// invalidations.
-		waitCaching(t, a.h)
-		warmUp(t, a, id, "2")
-		set(t, b.h, id, "a", "3")
-		visibleWithin(t, crossNodeBound, func() bool { return value(t, a.h, id, "a") == "3" })
+		afterLostNotifications(t, a, b, id, flushes, "its subscription killed")
 	})
 
 	t.Run("StickyReadsCost", func(t *testing.T) {
@@ -320,4 +295,35 @@ func visibleWithin(t *testing.T, d time.Duration, cond func() bool) time.Duratio
 		time.Sleep(time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// afterLostNotifications checks node a just after its notifications were cut
+// (how: for messages): B writes at once, so its notification is lost to A.
+// A must never serve the old value past crossNodeBound, must serve the new
+// one, must flush twice (the loss and the re-subscription), and then cache
+// and be invalidated again on the new subscription. flushes is A's count
+// before the cut.
+func afterLostNotifications(t *testing.T, a, b *node, id string, flushes uint64, how string) {
+	t.Helper()
+	set(t, b.h, id, "a", "2")
+	wrote := time.Now()
+	sawNew := false
+	for time.Since(wrote) < crossNodeBound+500*time.Millisecond {
+		v := value(t, a.h, id, "a")
+		if v == "1" && time.Since(wrote) > crossNodeBound {
+			t.Fatalf("A served the old value %v after B's write, with %s", time.Since(wrote), how)
+		}
+		sawNew = sawNew || v == "2"
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !sawNew {
+		t.Error("A never served B's write")
+	}
+	if n := a.h.Stats().Flushes - flushes; n < 2 {
+		t.Errorf("A flushed %d times after the cut (%s), want 2 (the loss and the re-subscription)", n, how)
+	}
+	waitCaching(t, a.h)
+	warmUp(t, a, id, "2")
+	set(t, b.h, id, "a", "3")
+	visibleWithin(t, crossNodeBound, func() bool { return value(t, a.h, id, "a") == "3" })
 }

@@ -9,12 +9,37 @@ import (
 // to a store.
 const MaxKeyLen = 256
 
+// DefaultMaxRecordSize is every backend's default per-record limit: the bytes
+// of a record's value keys, values and user id, as [Record.Size] counts them.
+// A commit whose resulting record would be larger is refused with a
+// [*TooLargeError] and changes nothing. Backends make it configurable, and
+// refuse the same sizes whatever their encoding (base64, BSON, an item
+// header) costs them on top.
+const DefaultMaxRecordSize = 1 << 20 // 1 MiB
+
 // Store keeps session records. Implementations must be safe for concurrent use
 // by multiple goroutines and processes: every method may race with every other,
 // on this node and on others.
 //
 // Every method takes a context that carries the caller's deadline; a store must
 // return promptly (with the context's error, wrapped or not) once it is done.
+//
+// Writes that arrive late must not apply. Commit, Touch and Move compare the
+// context's deadline with the store's own clock inside the atomic step that
+// applies them (Redis TIME in the script, Postgres clock_timestamp() in the
+// statement, the process clock in memory): a write whose deadline has passed
+// there changes nothing and returns an error matching
+// [context.DeadlineExceeded]. So a write its caller gave up on (and answered
+// 503 for) cannot land seconds later, after a stalled link thaws, over a newer
+// one. A backend that has no clock inside its atomic step (Memcached) checks
+// before sending and documents the window that remains.
+//
+// Every write must be safe to run twice: clients resend a command whose reply
+// was lost. Commit with Update re-applies the same delta (idempotent while no
+// other write came between); Move recognises its own earlier effect (see
+// there); Delete of a missing record succeeds; Create reports [ErrExists] to
+// the resend, which the session manager, who alone knows the fresh ID,
+// recognises as its own.
 type Store interface {
 	// Load returns the record stored under id, or (nil, nil) if there is none
 	// or it has expired. A tombstone is returned as a record whose Moved field
@@ -49,6 +74,14 @@ type Store interface {
 	// ErrNotFound, a *MovedError, or ErrConflict respectively, and changes
 	// nothing. The tombstone keeps no values and no user id (it leaves the
 	// user index), keeps Created, and gets a higher version.
+	//
+	// A Move that finds a live tombstone whose Moved.To is m.To returns nil
+	// and changes nothing: it is the same Move run again after its reply was
+	// lost (m.To is a fresh random ID, so no other Move names it).
+	//
+	// m.Sealed may be empty: such a tombstone forwards nothing (see
+	// [Moved]). A Move whose expires has already passed succeeds and leaves
+	// nothing loadable.
 	Move(ctx context.Context, id string, m Moved, expires time.Time, ifVersion uint64) error
 
 	// Delete removes the record (or tombstone) under id and its user index
@@ -100,14 +133,24 @@ type Record struct {
 }
 
 // Moved is where a rotated-away session went.
+//
+// A tombstone with an empty Sealed forwards nothing: the session ended at this
+// ID (a login's rotation, which must not hand the new token to whoever holds
+// the old one; a destroy). To still names the new ID, so a resent Move
+// recognises its own effect and a revocation can follow the session, but no
+// token can be derived from it. Stores keep such a tombstone like any other.
 type Moved struct {
 	// To is the ID of the session's new record.
 	To string
 
 	// Sealed is the new token, sealed by the session manager under a key only
 	// the old token's holder can derive. The store keeps it as opaque bytes.
+	// Empty: the tombstone forwards nothing.
 	Sealed []byte
 }
+
+// Forwards reports whether the tombstone can hand its holder a new token.
+func (m *Moved) Forwards() bool { return len(m.Sealed) > 0 }
 
 // Info describes a live session of a user, without its values.
 type Info struct {

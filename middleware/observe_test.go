@@ -110,9 +110,33 @@ func TestObserverSeesExpiredAndDropped(t *testing.T) {
 	if _, events := rec.take(); !slices.Equal(events, []string{"expired"}) {
 		t.Errorf("dead cookie: events %q, want expired", events)
 	}
-	e.do("POST", "/set?k=a&v=2", cookie) // a set-only write to a dead session
+	// A set-only write with a dead cookie never saw its session alive: it
+	// starts a new one rather than vanish.
+	r := e.do("POST", "/set?k=a&v=2", cookie)
+	if _, events := rec.take(); !slices.Equal(events, []string{"expired", "created"}) {
+		t.Errorf("write to a dead session: events %q, want expired, created", events)
+	}
+	if r.cookie == nil || r.cookie.Value == cookie || r.cookie.MaxAge < 0 {
+		t.Fatalf("write to a dead session: cookie %v, want a new session's", r.cookie)
+	}
+	if !strings.Contains(e.logs.String(), "start a new session") {
+		t.Errorf("restarted write not logged: %s", e.logs.String())
+	}
+
+	// A write whose session was alive when the request read it, and was
+	// logged out before it committed, is dropped: logout wins.
+	c.do("POST", "/set?k=a&v=1")
+	done := make(chan resp)
+	go func() { done <- e.do("POST", "/slow", c.cookie) }()
+	<-e.slowStarted
+	c.get("/logout")
+	rec.take()
+	close(e.slowRelease)
+	if r := <-done; r.cookie != nil && r.cookie.MaxAge >= 0 {
+		t.Errorf("a write racing logout was handed a session: %v", r.cookie)
+	}
 	if _, events := rec.take(); !slices.Equal(events, []string{"dropped"}) {
-		t.Errorf("write to a dead session: events %q, want dropped", events)
+		t.Errorf("write racing logout: events %q, want dropped", events)
 	}
 	if !strings.Contains(e.logs.String(), "changes dropped") {
 		t.Errorf("dropped write not logged: %s", e.logs.String())

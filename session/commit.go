@@ -111,6 +111,9 @@ func (s *Session) create(now time.Time, late bool) error {
 			values[k] = c.value
 		}
 	}
+	// A new session has a token no one else holds: a pending rotation (a
+	// login on a request that had no session) is done by creating it.
+	s.rotate = false
 	if len(values) == 0 && s.userID == "" {
 		s.clearDirty()
 		return nil
@@ -136,6 +139,12 @@ func (s *Session) create(now time.Time, late bool) error {
 		tok := newToken()
 		id := tokenID(tok)
 		res, err := s.storeCommit(id, c)
+		if errors.Is(err, store.ErrExists) && attempt == 0 {
+			// Nobody else knows id: this is our own Create, resent by
+			// the client after its reply was lost. Create makes
+			// version 1.
+			res, err = store.Result{Version: 1}, nil
+		}
 		if errors.Is(err, store.ErrExists) && attempt < 2 {
 			continue
 		}
@@ -169,9 +178,14 @@ func (s *Session) update(now time.Time, late bool) error {
 		}
 		if mv, ok := store.IsMoved(err); ok {
 			// Another request rotated the session: our change belongs to
-			// the new record, and the client gets the new cookie.
-			if hops == maxForwardHops || !s.follow(&mv.Moved) {
+			// the new record, and the client gets the new cookie. A
+			// tombstone that forwards nothing (a login, a destroy) ends
+			// the session for us.
+			if hops == maxForwardHops {
 				s.gone("rotated away")
+				return nil
+			}
+			if !s.followMoved(&mv.Moved) {
 				return nil
 			}
 			continue
@@ -181,6 +195,14 @@ func (s *Session) update(now time.Time, late bool) error {
 			s.token, s.id = s.candidates[0], tokenID(s.candidates[0])
 			s.candidates = s.candidates[1:]
 			continue
+		}
+		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded {
+			// A request that only wrote never saw its session alive: its
+			// cookie was dead before it came (expired, destroyed, never
+			// issued). Its changes start a new session under a new token,
+			// as they would have without the cookie. (A request that did
+			// see its session alive lost it to a logout meanwhile: below.)
+			return s.restart(now, late)
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			s.gone("session ended while the request ran")
@@ -211,6 +233,27 @@ func (s *Session) touchIfDue(now time.Time) error {
 	// (hybridstore's degraded mode) into an error. The fault is logged and
 	// observed by callTouch.
 	return nil
+}
+
+// restart saves a write-only request's changes, whose cookie turned out to be
+// dead, in a new session.
+func (s *Session) restart(now time.Time, late bool) error {
+	s.m.event(s.ctx, EventData{Kind: EventExpired, ID: s.id})
+	s.m.logRestart(s.id, s.ndirty)
+	s.token, s.id = "", ""
+	s.loaded, s.base = true, nil
+	s.dropped = s.presented
+	return s.create(now, late)
+}
+
+// ended drops the request's changes because its session ended under it.
+// superseded: a login on another request rotated the token away; that
+// request's client holds the new cookie, which this response must not clear.
+func (s *Session) ended(reason string, superseded bool) {
+	s.gone(reason)
+	if superseded {
+		s.superseded, s.dropped = true, false
+	}
 }
 
 // gone drops the request's changes because the session ended under it: logout

@@ -12,6 +12,11 @@ import (
 // open the tombstone it may have become.
 type ended struct {
 	id, token string
+
+	// userID, for a revocation by ID (no token): the session is ended only
+	// while it belongs to this user, and rotations are followed by their
+	// plain forward address, re-checking the user at each step.
+	userID string
 }
 
 // kill ends the session e, and whatever its tombstone forwards to.
@@ -24,6 +29,14 @@ type ended struct {
 // compare-and-swap). A rotation that lands first makes our Move fail, and we
 // follow its tombstone; one that lands after finds the record ended, and
 // discards its new record.
+//
+// Which tombstones are followed depends on who asks. A logout (with the
+// client's token) follows only a forward its token opens: a login's
+// tombstone forwards nothing, and whoever holds a planted pre-login token must
+// not be able to log the victim out of the session that login made. A
+// revocation by ID ([Manager.DestroySession]) follows every tombstone by the
+// new ID it names, ending the successor only while it belongs to the same
+// user.
 func (m *Manager) kill(ctx context.Context, e ended, depth int) error {
 	for range maxRotateAttempts {
 		rec, err := m.callLoad(ctx, e.id)
@@ -34,14 +47,15 @@ func (m *Manager) kill(ctx context.Context, e ended, depth int) error {
 			return nil
 		}
 		if rec.Moved != nil {
-			if depth < maxForwardHops && e.token != "" {
-				if tok, err := openForward(e.token, rec.Moved.Sealed); err == nil && tokenID(tok) == rec.Moved.To {
-					if err := m.kill(ctx, ended{id: rec.Moved.To, token: tok}, depth+1); err != nil {
-						return err
-					}
+			if next, ok := e.successor(rec.Moved); ok && depth < maxForwardHops {
+				if err := m.kill(ctx, next, depth+1); err != nil {
+					return err
 				}
 			}
 			return m.callDelete(ctx, e.id)
+		}
+		if e.userID != "" && rec.UserID != e.userID {
+			return nil // no longer that user's session: not ours to end
 		}
 		err = m.callMove(ctx, e.id, store.Moved{To: e.id}, m.cfg.now(), rec.Version)
 		switch {
@@ -60,4 +74,23 @@ func (m *Manager) kill(ctx context.Context, e ended, depth int) error {
 		return err
 	}
 	return fmt.Errorf("session %s kept changing: %w", shortID(e.id), store.ErrConflict)
+}
+
+// successor is what a tombstone left by a rotation of e leads to, if kill
+// should follow it.
+func (e ended) successor(mv *store.Moved) (ended, bool) {
+	if mv.To == e.id || !validID(mv.To) {
+		return ended{}, false
+	}
+	if e.token == "" {
+		return ended{id: mv.To, userID: e.userID}, e.userID != ""
+	}
+	if !mv.Forwards() {
+		return ended{}, false
+	}
+	tok, err := openForward(e.token, mv.Sealed)
+	if err != nil || tokenID(tok) != mv.To {
+		return ended{}, false
+	}
+	return ended{id: mv.To, token: tok}, true
 }

@@ -39,16 +39,29 @@ func (s *Session) loadLocked() {
 			s.m.event(s.ctx, EventData{Kind: EventExpired, ID: s.id})
 		}
 		s.token, s.id, s.newCookie = "", "", false
-		s.dropped = s.presented
+		// A token a login rotated away belongs to a client that now holds
+		// the new cookie: clearing it here would log that client out.
+		s.dropped = s.presented && !s.superseded
 	}
 }
 
 // resolve loads the record of s.token, following rotation tombstones, and
 // returns it if it is live.
+//
+// A tombstone is followed only if it forwards and has not ended by this
+// node's clock: the store may judge expiry by another clock (its own, or a
+// skewed node's), and a forward is a grant of the session to whoever holds
+// the old token, so the stricter clock wins.
 func (s *Session) resolve() (*store.Record, error) {
 	rec, err := s.fetch(s.id)
 	for hops := 0; err == nil && rec != nil && rec.Moved != nil; hops++ {
-		if hops == maxForwardHops || !s.follow(rec.Moved) {
+		switch {
+		case !rec.Live(s.m.cfg.now()):
+			return nil, nil
+		case !rec.Moved.Forwards():
+			s.superseded = rec.Moved.To != s.id
+			return nil, nil
+		case hops == maxForwardHops || !s.follow(rec.Moved):
 			return nil, nil
 		}
 		rec, err = s.fetch(s.id)
@@ -69,7 +82,7 @@ func (s *Session) follow(mv *store.Moved) bool {
 		return false
 	}
 	s.m.event(s.ctx, EventData{Kind: EventForwarded, ID: mv.To})
-	s.token, s.id, s.newCookie = tok, mv.To, true
+	s.token, s.id, s.newCookie, s.forwarded = tok, mv.To, true, true
 	return true
 }
 

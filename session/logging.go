@@ -59,3 +59,14 @@ func (m *Manager) logDropped(reason, id string, keys int) {
 	m.log.LogAttrs(context.Background(), slog.LevelWarn, "session: changes dropped",
 		slog.String("reason", reason), slog.String("id", shortID(id)), slog.Int("keys", keys), slog.Int64("suppressed", suppressed))
 }
+
+// logRestart logs a write whose cookie's session had ended before the
+// request came, saved in a new session, rate-limited.
+func (m *Manager) logRestart(id string, keys int) {
+	ok, suppressed := m.restartLog.allow(time.Now())
+	if !ok {
+		return
+	}
+	m.log.LogAttrs(context.Background(), slog.LevelInfo, "session: the cookie's session had ended (expired, destroyed or unknown); the request's changes start a new session",
+		slog.String("id", shortID(id)), slog.Int("keys", keys), slog.Int64("suppressed", suppressed))
+}

@@ -25,6 +25,7 @@ type Manager struct {
 
 	faultLog   [len(opNames)]limiter
 	droppedLog limiter
+	restartLog limiter
 }
 
 // New returns a Manager configured by opts. Invalid settings are an error
@@ -162,7 +163,9 @@ func (m *Manager) DestroySession(ctx context.Context, userID, id string) error {
 	if rec == nil || rec.Moved != nil || rec.UserID != userID || !rec.Live(m.cfg.now()) {
 		return ErrUnknownSession
 	}
-	if err := m.kill(ctx, ended{id: id}, 0); err != nil {
+	// Revoke by ID, following any rotation that happens meanwhile, as long
+	// as the session stays this user's.
+	if err := m.kill(ctx, ended{id: id, userID: userID}, 0); err != nil {
 		return &StoreError{Op: "destroy", Err: err}
 	}
 	return nil

@@ -13,6 +13,13 @@ import (
 // concurrent commits keep changing.
 const maxRotateAttempts = 4
 
+// endedHold is the least time a tombstone that forwards nothing is kept. It
+// hands no one a token, so keeping it costs nothing in security; it lets a
+// resent Move (its reply was lost) recognise its own effect, and lets requests
+// still in flight with the old token see that the session moved on rather
+// than that it vanished.
+const endedHold = time.Minute
+
 // rotateDue reports whether this commit should rotate: on demand, or
 // periodically once the token is older than WithRotateEvery. Only a loaded
 // session knows its token's age; an untouched one waits for a request that
@@ -40,30 +47,77 @@ func (s *Session) issued() time.Time {
 //
 //  1. create the new record with the loaded values plus this request's
 //     changes, keeping the creation time (rotation never extends the lifetime);
-//  2. turn the old record into a tombstone forwarding to the new one for the
-//     grace period (periodic rotation) or ending at once (explicit Rotate),
-//     on condition that its version is still the one we copied.
+//  2. turn the old record into a tombstone, on condition that its version is
+//     still the one we copied.
+//
+// A periodic rotation's tombstone forwards the old token to the new one for
+// the grace period. An explicit one ([Session.Rotate]: a login, a change of
+// privilege) forwards nothing: whoever planted or stole the old token must not
+// be handed the privileged one, by any node, whatever its clock says.
 //
 // If a concurrent commit changed the old record in between, step 2 fails: we
 // re-read it, overwrite the new record (no one else knows its ID yet) and try
-// again. Commits that land on the tombstone afterwards are forwarded by their
-// own requests. If the old record was destroyed, logout wins; if another
-// request rotated first, we join its new token.
+// again. If another request rotated first, a periodic rotation joins its new
+// token; an explicit one follows it and rotates again from there, so that it
+// ends on a token only this request's client holds and the other request's
+// token dies. If the old record was destroyed, logout wins.
 func (s *Session) rotateLocked(now time.Time) error {
+	explicit := s.rotate
 	old := s.base
+	attempts := 0
+	for hops := 0; ; hops++ {
+		res, err := s.rotateFrom(old, explicit, now, &attempts)
+		if err != nil || res.done {
+			return err
+		}
+		// Another request rotated first and res.moved is its tombstone.
+		mv := res.moved
+		if !explicit {
+			// Its token wins; ours was never handed out. Our changes go
+			// to its record.
+			s.rotate = false
+			if !s.followMoved(mv) {
+				return nil
+			}
+			s.base, s.loaded = nil, false
+			return s.update(now, false)
+		}
+		if hops == maxForwardHops || !s.followMoved(mv) {
+			return nil
+		}
+		if old, err = s.resolve(); err != nil {
+			return &StoreError{Op: "rotate", Err: err}
+		}
+		if old == nil {
+			s.ended("session ended during rotation", true)
+			return nil
+		}
+		s.base = old
+	}
+}
+
+// rotateResult is how one attempt at rotating away from a record ended:
+// done (rotated, or the session ended and the request's changes were
+// dropped), or the record had moved to moved meanwhile.
+type rotateResult struct {
+	done  bool
+	moved *store.Moved
+}
+
+// rotateFrom rotates the session away from its record old, under the current
+// token. attempts counts conflicts across the whole rotation.
+func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, attempts *int) (rotateResult, error) {
 	oldTok, oldID := s.token, s.id
 	newTok := newToken()
 	newID := tokenID(newTok)
-	moved := store.Moved{To: newID, Sealed: sealForward(oldTok, newTok)}
-	// Only a periodic rotation forwards the old token. An explicit one is a
-	// change of privilege: the old token dies at once (its tombstone is born
-	// expired), so whoever holds it is not handed the new one.
-	graceEnd := now.Add(s.m.cfg.rotateGrace)
-	if s.rotate {
-		graceEnd = now
+	moved := store.Moved{To: newID}
+	expires := now.Add(max(s.m.cfg.rotateGrace, endedHold))
+	if !explicit && s.m.cfg.rotateGrace > 0 {
+		moved.Sealed = sealForward(oldTok, newTok)
+		expires = now.Add(s.m.cfg.rotateGrace)
 	}
 	created := false
-	for attempt := 0; attempt < maxRotateAttempts; attempt++ {
+	for ; *attempts < maxRotateAttempts; *attempts++ {
 		values := s.rotatedValues(old, now)
 		userID := old.UserID
 		if s.userSet {
@@ -82,30 +136,48 @@ func (s *Session) rotateLocked(now time.Time) error {
 			c.Mode, c.Clear = store.Update, true
 		}
 		res, err := s.storeCommit(newID, c)
+		if errors.Is(err, store.ErrExists) && !created {
+			// Nobody else knows newID: this is our own Create, resent
+			// by the client after its reply was lost. Create makes
+			// version 1.
+			res, err = store.Result{Version: 1}, nil
+		}
 		if err != nil {
 			if created {
 				s.discard(newID)
 			}
-			return &StoreError{Op: "rotate", Err: err}
+			return rotateResult{}, &StoreError{Op: "rotate", Err: err}
 		}
 		created = true
 
-		err = s.storeMove(oldID, moved, graceEnd, old.Version)
+		err = s.storeMove(oldID, moved, expires, old.Version)
+		if mv, ok := store.IsMoved(err); ok && mv.Moved.To == newID {
+			err = nil // our own Move, resent after its reply was lost
+		}
+		if err != nil && !isStoreOutcome(err) {
+			// Did the Move apply? Until we know, the new record may be
+			// the only copy of the session: never delete it blindly.
+			applied, ferr := s.moveApplied(oldID, newID)
+			if !applied {
+				return rotateResult{}, &StoreError{Op: "rotate", Err: errors.Join(err, ferr)}
+			}
+			err = nil
+		}
 		if err == nil {
-			s.m.event(s.ctx, EventData{Kind: EventRotated, ID: newID, Periodic: !s.rotate})
+			s.m.event(s.ctx, EventData{Kind: EventRotated, ID: newID, Periodic: !explicit})
 			s.token, s.id, s.newCookie = newTok, newID, true
 			s.base = &store.Record{Values: values, UserID: userID, Created: old.Created, LastSeen: now, Expires: c.Expires, Version: res.Version}
 			s.rotate = false
 			s.clearDirty()
-			return nil
+			return rotateResult{done: true}, nil
 		}
 		if errors.Is(err, store.ErrConflict) {
 			if old, err = s.fetch(oldID); err != nil {
 				s.discard(newID)
-				return &StoreError{Op: "rotate", Err: err}
+				return rotateResult{}, &StoreError{Op: "rotate", Err: err}
 			}
 			switch {
-			case old == nil || (old.Moved == nil && !old.Live(now)):
+			case old == nil || !old.Live(s.m.cfg.now()):
 				err = store.ErrNotFound
 			case old.Moved != nil:
 				err = &store.MovedError{Moved: *old.Moved}
@@ -115,24 +187,50 @@ func (s *Session) rotateLocked(now time.Time) error {
 		}
 		s.discard(newID)
 		if mv, ok := store.IsMoved(err); ok {
-			// Another request rotated first. Its token wins; ours was never
-			// handed out. Our changes go to its record.
-			s.rotate = false
-			if !s.follow(&mv.Moved) {
-				s.gone("tombstone does not open")
-				return nil
-			}
-			s.base, s.loaded = nil, false
-			return s.update(now, false)
+			return rotateResult{moved: &mv.Moved}, nil
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			s.gone("session ended during rotation")
-			return nil
+			s.ended("session ended during rotation", true)
+			return rotateResult{done: true}, nil
 		}
-		return &StoreError{Op: "rotate", Err: err}
+		return rotateResult{}, &StoreError{Op: "rotate", Err: err}
 	}
 	s.discard(newID)
-	return &StoreError{Op: "rotate", Err: store.ErrConflict}
+	return rotateResult{}, &StoreError{Op: "rotate", Err: store.ErrConflict}
+}
+
+// moveApplied learns whether a Move from oldID to newID that failed without
+// an outcome (a timeout, a dropped connection) applied, by reading the old
+// record. If it did, the rotation happened and the request goes on with the
+// new token. If it did not, the new record is garbage and is deleted. If the
+// read fails too, the new record is kept: it may hold the only copy of the
+// session, and if the Move did not apply it is unreachable garbage that
+// expires with the session.
+func (s *Session) moveApplied(oldID, newID string) (bool, error) {
+	rec, err := s.fetch(oldID)
+	switch {
+	case err != nil:
+		return false, err
+	case rec != nil && rec.Moved != nil && rec.Moved.To == newID:
+		return true, nil
+	}
+	s.discard(newID)
+	return false, nil
+}
+
+// followMoved moves the session along a tombstone another request left, and
+// reports whether it did. A tombstone that forwards nothing ends the session
+// for this request: its changes are dropped.
+func (s *Session) followMoved(mv *store.Moved) bool {
+	if !mv.Forwards() {
+		s.ended("session rotated away by a login or ended", mv.To != s.id)
+		return false
+	}
+	if !s.follow(mv) {
+		s.gone("tombstone does not open")
+		return false
+	}
+	return true
 }
 
 // rotatedValues is the old record's values with every change this request

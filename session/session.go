@@ -51,6 +51,8 @@ type Session struct {
 	read       bool    // the response depends on the session: Vary: Cookie
 	flashSeq   uint32
 	touchTried bool // a touch was attempted in this request
+	forwarded  bool // the session followed a rotation's forward: it was live moments ago
+	superseded bool // a login on another request rotated the token away: leave the cookie alone
 
 	// carrier is the context NewContext returns the first time it is
 	// called for this session: allocated with it, it saves every request

@@ -50,13 +50,25 @@
 // [Session.Rotate] gives the session a new token and keeps its data; call it
 // on login and on every change of privilege, against session fixation. The
 // old token dies at once: whoever planted or stole it is not handed the
-// privileged one.
+// privileged one. The old token's record becomes a tombstone that forwards
+// nothing (it names the new record, so a revocation can follow the session,
+// but holds no token), so no node hands the new token out, whatever its clock
+// says. If another request of the session rotated it periodically at the same
+// moment, the login follows that rotation and rotates again from there: it
+// always ends on a token only its own client holds, and the other request's
+// token dies with the old one.
 //
 // Periodic rotation ([WithRotateEvery]) changes no privilege, so there the
 // old token forwards to the new one for the rotate grace period: requests
 // already in flight, or from another tab, keep the session and receive the
 // new cookie, and their writes land in the new record. After the grace period
-// the old token is dead.
+// the old token is dead. A forward is followed only while this node's clock
+// also says the grace period runs: a store or node with a slower clock cannot
+// stretch it.
+//
+// A request that arrives with a token a login rotated away finds no session
+// and leaves the cookie alone: the client's other tab holds the new cookie,
+// and expiring the old name would log it out.
 //
 // DESIGN.md asks for forwarding on every rotation; forwarding after a login
 // would hand the logged-in session to the holder of a planted pre-login token
@@ -67,6 +79,14 @@
 // [Session.Destroy] deletes the record and expires the cookie. A commit never
 // re-creates a record that ended: a request in flight when the user logged out
 // has its changes dropped (and logged), not the session brought back.
+// [Manager.DestroySession] revokes a device by ID and follows a rotation that
+// happens meanwhile, as long as the session stays that user's.
+//
+// A request that only writes (it never reads its session) and carries a
+// cookie whose session had already ended (expired, destroyed, never issued)
+// saves its changes in a new session under a new token, as it would have
+// without the cookie: nothing of the old session comes back, and "come back
+// after the idle timeout and add to cart" does not lose the cart.
 //
 // # Failures
 //
@@ -74,4 +94,17 @@
 // with a [*StoreError] and the middleware answers with its error handler
 // (503 with Retry-After by default). Every store call has a deadline
 // ([WithStoreTimeout]).
+//
+// What a 503 means for the write it answered: if the store call ran out of
+// time, the write does not apply later — the memory, Redis and Postgres
+// stores compare the call's deadline with their own clock inside the atomic
+// step and refuse a write that arrives late (a stalled link that thaws cannot
+// land it over a newer one). Memcached has no clock inside an operation: a
+// command already sent when the link stalled may still apply. If the
+// connection broke after the command was sent, the write may or may not have
+// applied; every write is safe to repeat, so the client may retry.
+//
+// Every write is safe when a client library resends it after a lost reply:
+// a rotation whose reply was lost recognises its own effect and completes, and
+// a new session's create is not made twice.
 package session

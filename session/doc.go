@@ -70,10 +70,6 @@
 // and leaves the cookie alone: the client's other tab holds the new cookie,
 // and expiring the old name would log it out.
 //
-// DESIGN.md asks for forwarding on every rotation; forwarding after a login
-// would hand the logged-in session to the holder of a planted pre-login token
-// for the whole grace period, which defeats the reason to rotate on login.
-//
 // # Logout
 //
 // [Session.Destroy] deletes the record and expires the cookie. A commit never

@@ -48,6 +48,24 @@
 // the change to the new ID. Following a tombstone is the manager's job, not the
 // store's: the old and new IDs may live on different servers or hash slots.
 //
+// A tombstone with no sealed blob forwards nothing: a login's rotation, after
+// which the old token must lead nowhere. It still names the new ID, so that a
+// Move resent after its reply was lost recognises its own tombstone and
+// succeeds, and so that a revocation by ID can follow the session.
+//
+// # Late and repeated writes
+//
+// A write whose caller's deadline has passed does not apply: Commit, Touch and
+// Move compare the context's deadline with the store's clock inside the atomic
+// step. Every write is safe to run twice, because client libraries resend a
+// command whose reply was lost; see [Store].
+//
+// # Size
+//
+// Every backend refuses a record whose [Record.Size] would exceed its limit,
+// [DefaultMaxRecordSize] unless configured, with a [*TooLargeError], whatever
+// its own encoding adds: a session that fits one backend fits all of them.
+//
 // # Expiry
 //
 // Each record carries an absolute expiry time. Once it has passed, Load reports
@@ -79,8 +97,8 @@
 // # Errors
 //
 // A missing record is not an error: Load returns a nil record. Errors are
-// system faults (network, timeout, server refused) or the typed outcomes listed
-// in errors.go: [ErrNotFound] for an update of a missing record, [ErrExists] for
+// system faults (network, timeout, server refused) or these typed outcomes:
+// [ErrNotFound] for an update of a missing record, [ErrExists] for
 // a create over an existing one, [ErrConflict] when a conditional write lost a
 // race, [ErrTooLarge] when a record would exceed the backend's limit, and
 // [ErrUnsupported] for an operation a backend cannot do. A store error is never

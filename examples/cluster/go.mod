@@ -1,0 +1,31 @@
+module github.com/tether-go/tether/examples/cluster
+
+go 1.26.0
+
+require github.com/tether-go/tether v0.0.0-00010101000000-000000000000
+
+// The root module is developed in this repository; outside it, a tagged
+// version replaces this line's target.
+replace github.com/tether-go/tether => ../..
+
+require (
+	github.com/prometheus/client_golang v1.25.0
+	github.com/redis/go-redis/v9 v9.23.0
+	github.com/tether-go/tether/metrics/prometheus v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/gorilla/securecookie v1.1.2 // indirect
+	github.com/maypok86/otter/v2 v2.4.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace github.com/tether-go/tether/metrics/prometheus => ../../metrics/prometheus

@@ -115,11 +115,13 @@ func TestCountersThroughMiddlewareOnRedis(t *testing.T) {
 		}},
 		// Login kills the old token at once: a set-only write that still
 		// carries it is dropped, not applied to the new session.
+		// The login's tombstone forwards nothing: the commit meets it
+		// (a conflict outcome) and the write is dropped.
 		{"dropped: a write with the token login killed", func() int { code, _ := a.do("/set?k=c&v=3", preLogin); return code }, 200, map[string]float64{
-			`tether_session_store_calls_total{op="commit",outcome="not_found"}`: 1,
-			`tether_session_store_call_duration_seconds_count{op="commit"}`:     1,
-			`tether_session_commit_keys_count`:                                  1,
-			`tether_session_events_total{event="dropped"}`:                      1,
+			`tether_session_store_calls_total{op="commit",outcome="conflict"}`: 1,
+			`tether_session_store_call_duration_seconds_count{op="commit"}`:    1,
+			`tether_session_commit_keys_count`:                                 1,
+			`tether_session_events_total{event="dropped"}`:                     1,
 		}},
 		{"periodic rotation", func() int {
 			clock.Advance(16 * time.Minute)

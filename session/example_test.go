@@ -132,3 +132,38 @@ func ExampleFrom() {
 	// Output:
 	// session: no manager (is the middleware installed?)
 }
+
+// Flashes with a level, read and cleared in one call.
+func ExampleSession_FlashMessages() {
+	m, _ := session.New()
+	defer m.Close()
+	h := middleware.Sessions(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		if r.URL.Path == "/save" {
+			s.AddFlashLevel("success", "profile saved")
+			s.AddFlash("plain note")
+			s.AddFlashLevel("error", "avatar too large")
+			return
+		}
+		for _, f := range s.FlashMessages() {
+			fmt.Fprintf(w, "[%s] %s\n", f.Level, f.Message)
+		}
+	}))
+	var c *http.Cookie
+	for _, path := range []string{"/save", "/show", "/show"} {
+		req := httptest.NewRequest("GET", path, nil)
+		if c != nil {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if cs := rec.Result().Cookies(); len(cs) > 0 {
+			c = cs[0]
+		}
+		fmt.Printf("%s: %q\n", path, rec.Body.String())
+	}
+	// Output:
+	// /save: ""
+	// /show: "[success] profile saved\n[] plain note\n[error] avatar too large\n"
+	// /show: ""
+}

@@ -13,9 +13,28 @@ import (
 // Adding one is then a plain set that needs no load, and two requests adding
 // messages at once both keep theirs.
 
+// Flash is a queued message with the level the application gave it
+// ("success", "error", …; "" for one added with [Session.AddFlash]).
+type Flash struct {
+	Level   string `json:"level"`
+	Message string `json:"message"`
+}
+
 // AddFlash queues a message for the next request that reads flashes.
 func (s *Session) AddFlash(msg string) {
 	b, _ := json.Marshal(msg) // a string always encodes
+	s.addFlash(b)
+}
+
+// AddFlashLevel queues a message with a level, for templates that style
+// success and error messages apart. [Session.FlashMessages] returns the level;
+// [Session.Flashes] only the message.
+func (s *Session) AddFlashLevel(level, msg string) {
+	b, _ := json.Marshal(Flash{Level: level, Message: msg}) // strings always encode
+	s.addFlash(b)
+}
+
+func (s *Session) addFlash(b []byte) {
 	var r [4]byte
 	rand.Read(r[:])
 	s.lock()
@@ -31,6 +50,17 @@ func (s *Session) AddFlash(msg string) {
 
 // Flashes returns the queued messages, oldest first, and removes them.
 func (s *Session) Flashes() []string {
+	fs := s.FlashMessages()
+	msgs := make([]string, len(fs))
+	for i, f := range fs {
+		msgs[i] = f.Message
+	}
+	return msgs
+}
+
+// FlashMessages returns the queued messages with their levels, oldest first,
+// and removes them: reading and clearing is one call.
+func (s *Session) FlashMessages() []Flash {
 	s.lock()
 	defer s.mu.Unlock()
 	s.loadLocked()
@@ -48,18 +78,28 @@ func (s *Session) Flashes() []string {
 		}
 	}
 	slices.Sort(keys)
-	msgs := make([]string, 0, len(keys))
+	msgs := make([]Flash, 0, len(keys))
 	for _, k := range keys {
 		v, ok := s.overlay[k]
 		raw := v.value
 		if !ok {
 			raw = s.base.Values[k]
 		}
-		var msg string
-		if err := json.Unmarshal(raw, &msg); err == nil {
-			msgs = append(msgs, msg)
+		if f, ok := decodeFlash(raw); ok {
+			msgs = append(msgs, f)
 		}
 		s.put(k, change{del: true})
 	}
 	return msgs
+}
+
+// decodeFlash reads a flash stored by AddFlash (a JSON string) or by
+// AddFlashLevel (an object). Anything else was not written by us and is
+// dropped.
+func decodeFlash(raw []byte) (Flash, bool) {
+	var f Flash
+	if len(raw) > 0 && raw[0] == '{' {
+		return f, json.Unmarshal(raw, &f) == nil
+	}
+	return f, json.Unmarshal(raw, &f.Message) == nil
 }

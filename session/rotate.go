@@ -247,6 +247,11 @@ func (s *Session) rotatedValues(old *store.Record, now time.Time) map[string][]b
 			values[k] = c.value
 		}
 	}
+	if _, renewed := s.overlay[keyCSRF]; s.rotate && !renewed {
+		// A change of privilege: a CSRF token handed out before it must
+		// not validate after it.
+		delete(values, keyCSRF)
+	}
 	values[keyIssued] = []byte(strconv.FormatInt(now.UnixMilli(), 10))
 	return values
 }

@@ -131,7 +131,7 @@ func (s *Session) create(now time.Time, late bool) error {
 		SetUserID: true,
 		UserID:    s.userID,
 		LastSeen:  now,
-		Expires:   s.m.deadline(now, now),
+		Expires:   s.deadline(now, now),
 	}
 	// Two 256-bit tokens from crypto/rand do not collide; the retry is for a
 	// store that reports ErrExists for its own reasons.
@@ -168,7 +168,7 @@ func (s *Session) update(now time.Time, late bool) error {
 		return s.touchIfDue(now)
 	}
 	if s.base != nil {
-		c.LastSeen, c.Expires = now, s.m.deadline(s.base.Created, now)
+		c.LastSeen, c.Expires = now, s.deadline(s.base.Created, now)
 	}
 	for hops := 0; ; hops++ {
 		res, err := s.storeCommit(s.id, c)
@@ -217,7 +217,7 @@ func (s *Session) touchIfDue(now time.Time) error {
 		return nil
 	}
 	s.touchTried = true // once per request, whatever the outcome
-	expires := s.m.deadline(s.base.Created, now)
+	expires := s.deadline(s.base.Created, now)
 	err := s.m.callTouch(s.ctx, s.id, now, expires)
 	switch {
 	case err == nil:
@@ -356,9 +356,10 @@ func (s *Session) writeHeaders(h http.Header, now time.Time) error {
 		}
 		ck = s.m.baseCookie(v)
 		if s.persistent() {
-			exp := now.Add(s.m.cfg.lifetime)
+			_, lifetime := s.limits()
+			exp := now.Add(lifetime)
 			if s.base != nil {
-				exp = s.base.Created.Add(s.m.cfg.lifetime)
+				exp = s.base.Created.Add(lifetime)
 			}
 			ck.Expires = exp.UTC().Truncate(time.Second)
 			ck.MaxAge = max(int(exp.Sub(now)/time.Second), 1)

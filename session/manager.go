@@ -52,7 +52,7 @@ func New(opts ...Option) (*Manager, error) {
 	}
 	return &Manager{
 		cfg:    cfg,
-		cookie: newCookieCodec(cfg.cookie.Name, cfg.keys, cfg.lifetime),
+		cookie: newCookieCodec(cfg.cookie.Name, cfg.keys, max(cfg.lifetime, cfg.rememberLifetime)),
 		log:    cfg.logger,
 		obs:    cfg.observer,
 	}, nil
@@ -169,16 +169,6 @@ func (m *Manager) DestroySession(ctx context.Context, userID, id string) error {
 		return &StoreError{Op: "destroy", Err: err}
 	}
 	return nil
-}
-
-// deadline is when a session created at created and active at lastSeen ends.
-func (m *Manager) deadline(created, lastSeen time.Time) time.Time {
-	idle := lastSeen.Add(m.cfg.idle)
-	abs := created.Add(m.cfg.lifetime)
-	if abs.Before(idle) {
-		return abs
-	}
-	return idle
 }
 
 func isStoreOutcome(err error) bool {

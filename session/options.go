@@ -25,11 +25,14 @@ const (
 type Option func(*config) error
 
 type config struct {
-	store        store.Store
-	ownStore     bool
-	idle         time.Duration
-	lifetime     time.Duration
-	rotateEvery  time.Duration
+	store       store.Store
+	ownStore    bool
+	idle        time.Duration
+	lifetime    time.Duration
+	rotateEvery time.Duration
+
+	rememberIdle, rememberLifetime time.Duration // WithRememberMe; zero: none
+
 	rotateGrace  time.Duration
 	touchEvery   time.Duration
 	storeTimeout time.Duration

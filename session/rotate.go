@@ -130,7 +130,7 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 			SetUserID: true,
 			UserID:    userID,
 			LastSeen:  now,
-			Expires:   s.m.deadline(old.Created, now),
+			Expires:   s.deadline(old.Created, now),
 		}
 		if created {
 			c.Mode, c.Clear = store.Update, true

@@ -340,6 +340,9 @@ func (s *Session) storeCommit(id string, c store.Change) (store.Result, error) {
 // session cookie must not be cached by anyone; one that depends on the session
 // must not be served to another client from a shared cache.
 func (s *Session) writeHeaders(h http.Header, now time.Time) error {
+	if s.viaHeader {
+		return s.writeTokenHeader(h)
+	}
 	var ck *http.Cookie
 	if s.newCookie && s.token != "" && s.base == nil {
 		// A write was forwarded to a rotated session we never loaded: its

@@ -32,6 +32,7 @@ type config struct {
 	rotateEvery time.Duration
 
 	rememberIdle, rememberLifetime time.Duration // WithRememberMe; zero: none
+	tokenHeader                    string        // WithTokenHeader, canonical; "": cookies only
 
 	rotateGrace  time.Duration
 	touchEvery   time.Duration

@@ -53,6 +53,7 @@ type Session struct {
 	touchTried bool // a touch was attempted in this request
 	forwarded  bool // the session followed a rotation's forward: it was live moments ago
 	superseded bool // a login on another request rotated the token away: leave the cookie alone
+	viaHeader  bool // the request carried the token header: answer in it, not in a cookie
 
 	// carrier is the context NewContext returns the first time it is
 	// called for this session: allocated with it, it saves every request
@@ -252,7 +253,16 @@ func (s *Session) lock() {
 	if s.req == nil {
 		return
 	}
-	if s.m != nil {
+	if s.m != nil && s.m.cfg.tokenHeader != "" {
+		tok, present, invalid := s.m.headerToken(s.req)
+		s.viaHeader = present
+		if tok != "" {
+			s.token, s.id, s.presented = tok, tokenID(tok), true
+		} else if invalid {
+			s.m.event(s.ctx, EventData{Kind: EventInvalidCookie})
+		}
+	}
+	if s.m != nil && !s.viaHeader {
 		toks, invalid := s.m.cookie.tokensFromRequest(s.req)
 		if len(toks) > 0 {
 			s.token, s.id = toks[0], tokenID(toks[0])

@@ -168,3 +168,153 @@ func TestLostReplies(t *testing.T) {
 		t.Errorf("the proxy lost %d replies, want 5: the test did not test", n)
 	}
 }
+
+// lostReplyStore is a store whose connections go through a proxy that can
+// lose a reply.
+func lostReplyStore(t *testing.T) (*memcachestore.Store, *proxy) {
+	t.Helper()
+	srv := testserver.Memcached(t)
+	px := newProxy(t, srv.Addr())
+	return memcachestore.New(memcachedClient(t, px.addr()), memcachestore.WithKeyPrefix(prefix())), px
+}
+
+// loseOnce loses the next reply that starts with prefix during f, and fails
+// the test if none was lost: a test that lost nothing tested nothing.
+func (p *proxy) loseOnce(t *testing.T, prefix string, f func()) {
+	t.Helper()
+	before := p.cuts.Load()
+	p.loseNext(prefix)
+	f()
+	p.cut.Store(nil)
+	if p.cuts.Load() != before+1 {
+		t.Fatalf("the proxy lost no %q reply: the test did not test", prefix)
+	}
+}
+
+// A write that ends a record (a Move whose grace is over, the kill of a
+// logout; a Commit or Touch whose expiry has passed) and whose reply is lost
+// after memcached carried it out reports success when it is sent again, not
+// "not found": it finds the marker it left, not nothing.
+func TestLostReplyOfEndingWrites(t *testing.T) {
+	t.Parallel()
+	s, px := lostReplyStore(t)
+	ctx := t.Context()
+	past := time.Now().Add(-time.Second)
+	for name, end := range map[string]func(id string, version uint64) error{
+		"Move": func(id string, v uint64) error {
+			return s.Move(ctx, id, store.Moved{To: newID()}, past, v)
+		},
+		"Commit": func(id string, _ uint64) error {
+			_, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"b": nil}, Expires: past})
+			return err
+		},
+		"Touch": func(id string, _ uint64) error { return s.Touch(ctx, id, past, past) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			id := newID()
+			create(t, s, id, "", time.Now().Add(time.Hour), map[string][]byte{"a": []byte("1")})
+			px.loseOnce(t, "STORED", func() {
+				if err := end(id, 1); err != nil {
+					t.Errorf("%s that ends the record, reply lost: %v, want nil", name, err)
+				}
+			})
+			if rec, err := s.Load(ctx, id); rec != nil || err != nil {
+				t.Errorf("after the ending %s: Load = %+v, %v; want nothing", name, rec, err)
+			}
+			if v, err := s.Version(ctx, id); v != 0 || err != nil {
+				t.Errorf("after the ending %s: Version = %d, %v; want 0", name, v, err)
+			}
+		})
+	}
+}
+
+// An explicit rotation's tombstone forwards nothing (no sealed token) but
+// lives until its expiry, so that the rotation's Move, sent again after a
+// lost reply or run again by the session manager, recognises it.
+func TestLostReplyOfMoveWithoutForward(t *testing.T) {
+	t.Parallel()
+	s, px := lostReplyStore(t)
+	ctx := t.Context()
+	id, user := newID(), "frank"
+	create(t, s, id, user, time.Now().Add(time.Hour), map[string][]byte{"a": []byte("1")})
+	to := store.Moved{To: newID()}
+	px.loseOnce(t, "STORED", func() {
+		if err := s.Move(ctx, id, to, time.Now().Add(time.Minute), 1); err != nil {
+			t.Fatalf("Move whose reply was lost: %v", err)
+		}
+	})
+	// The session manager's own retry, a whole Move again.
+	if err := s.Move(ctx, id, to, time.Now().Add(time.Minute), 1); err != nil {
+		t.Errorf("the same Move again: %v, want nil", err)
+	}
+	rec, err := s.Load(ctx, id)
+	if err != nil || rec == nil || rec.Moved == nil || rec.Moved.To != to.To || rec.Moved.Forwards() {
+		t.Fatalf("Load = %+v, %v; want a tombstone to %s that forwards nothing", rec, err, to.To)
+	}
+	// Another rotation is still refused, and the user index let go.
+	if err := s.Move(ctx, id, store.Moved{To: newID()}, time.Now().Add(time.Minute), 1); err == nil {
+		t.Error("a different Move over the tombstone succeeded")
+	}
+	if ids := listed(t, s, user); len(ids) != 0 {
+		t.Errorf("UserSessions lists %v after the move", ids)
+	}
+}
+
+// A Touch whose reply is lost sets the same times again; a Delete whose
+// reply is lost finds nothing the second time, which is success.
+func TestLostReplyOfTouchAndDelete(t *testing.T) {
+	t.Parallel()
+	s, px := lostReplyStore(t)
+	ctx := t.Context()
+	id := newID()
+	create(t, s, id, "", time.Now().Add(time.Hour), map[string][]byte{"a": []byte("1")})
+	seen, expires := time.Now(), time.Now().Add(2*time.Hour)
+	px.loseOnce(t, "STORED", func() {
+		if err := s.Touch(ctx, id, seen, expires); err != nil {
+			t.Fatalf("Touch whose reply was lost: %v", err)
+		}
+	})
+	rec, err := s.Load(ctx, id)
+	if err != nil || rec == nil || !rec.Expires.Equal(expires) || !rec.LastSeen.Equal(seen) || string(rec.Values["a"]) != "1" {
+		t.Fatalf("after the touch: %+v, %v", rec, err)
+	}
+	px.loseOnce(t, "DELETED", func() {
+		if err := s.Delete(ctx, id); err != nil {
+			t.Fatalf("Delete whose reply was lost: %v", err)
+		}
+	})
+	if rec, err := s.Load(ctx, id); rec != nil || err != nil {
+		t.Errorf("after the delete: %v, %v", rec, err)
+	}
+}
+
+// DeleteUser counts a session whose ending swap was carried out but whose
+// reply was lost: "deleted 1", not 0.
+func TestLostReplyOfDeleteUser(t *testing.T) {
+	t.Parallel()
+	s, px := lostReplyStore(t)
+	ctx := t.Context()
+	user := "grace"
+	ids := []string{newID(), newID()}
+	for _, id := range ids {
+		create(t, s, id, user, time.Now().Add(time.Hour), nil)
+	}
+	var n int
+	px.loseOnce(t, "STORED", func() {
+		var err error
+		if n, err = s.DeleteUser(ctx, user); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+	})
+	if n != len(ids) {
+		t.Errorf("DeleteUser = %d with one reply lost, want %d", n, len(ids))
+	}
+	for _, id := range ids {
+		if rec, err := s.Load(ctx, id); rec != nil || err != nil {
+			t.Errorf("session %s after DeleteUser: %v, %v", id[:8], rec, err)
+		}
+	}
+	if n, err := s.DeleteUser(ctx, user); n != 0 || err != nil {
+		t.Errorf("DeleteUser again = %d, %v; want 0: nothing left to delete", n, err)
+	}
+}

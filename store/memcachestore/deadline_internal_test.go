@@ -1,11 +1,8 @@
 package memcachestore
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,32 +12,6 @@ import (
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/storetest"
 )
-
-// serverStats returns memcached's general statistics.
-func serverStats(t *testing.T, addr string) map[string]string {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("stats\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	stats := map[string]string{}
-	r := bufio.NewScanner(c)
-	for r.Scan() {
-		f := strings.Fields(r.Text())
-		if len(f) == 1 && f[0] == "END" {
-			return stats
-		}
-		if len(f) == 3 && f[0] == "STAT" {
-			stats[f[1]] = f[2]
-		}
-	}
-	t.Fatalf("stats: %v", r.Err())
-	return nil
-}
 
 // A write whose context's deadline has passed by the store's clock is not
 // sent, whatever the context itself says yet: memcached cannot compare the
@@ -70,8 +41,8 @@ func TestLateWritesAreNotSent(t *testing.T) {
 			_, err := s.Commit(ctx, randomHex(32), store.Change{Mode: store.Create, Created: later, LastSeen: later, Expires: later.Add(time.Hour)})
 			return err
 		},
-		"Touch": func() error { return s.Touch(ctx, id, later, later.Add(2*time.Hour)) },
-		"Move":  func() error { return s.Move(ctx, id, store.Moved{To: randomHex(32)}, later.Add(time.Minute), 1) },
+		"Touch":  func() error { return s.Touch(ctx, id, later, later.Add(2*time.Hour)) },
+		"Move":   func() error { return s.Move(ctx, id, store.Moved{To: randomHex(32)}, later.Add(time.Minute), 1) },
 		"Delete": func() error { return s.Delete(ctx, id) },
 		"DeleteUser": func() error {
 			_, err := s.DeleteUser(ctx, "hal")

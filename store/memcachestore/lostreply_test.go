@@ -2,8 +2,8 @@ package memcachestore_test
 
 import (
 	"bytes"
-	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +24,11 @@ type proxy struct {
 	cut    atomic.Pointer[string] // reply prefix to lose, once
 	cuts   atomic.Int32
 
+	hold     atomic.Pointer[string] // command prefix to hold back, once
+	held     chan struct{}          // closed when a command was held back
+	released chan struct{}          // closed to pass the held command on
+	release  func()
+
 	mu    sync.Mutex
 	conns []net.Conn
 	wg    sync.WaitGroup
@@ -35,10 +40,12 @@ func newProxy(t *testing.T, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target}
+	p := &proxy{ln: ln, target: target, held: make(chan struct{}), released: make(chan struct{})}
+	p.release = sync.OnceFunc(func() { close(p.released) })
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
+		p.release()
 		ln.Close()
 		p.mu.Lock()
 		for _, c := range p.conns {
@@ -73,13 +80,37 @@ func (p *proxy) accept() {
 		p.wg.Add(2)
 		go func() {
 			defer p.wg.Done()
-			io.Copy(up, c)
+			p.commands(c, up)
 			up.Close()
 		}()
 		go func() {
 			defer p.wg.Done()
 			p.replies(c, up)
 		}()
+	}
+}
+
+// holdNext makes the proxy hold back the next command that starts with
+// prefix, as a stalled link would, until release: the client times out and
+// closes its connection, and the command reaches memcached afterwards.
+func (p *proxy) holdNext(prefix string) { p.hold.Store(&prefix) }
+
+func (p *proxy) commands(c, up net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if want := p.hold.Load(); want != nil && bytes.HasPrefix(buf[:n], []byte(*want)) && p.hold.CompareAndSwap(want, nil) {
+				close(p.held)
+				<-p.released
+			}
+			if _, err := up.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 
@@ -317,4 +348,69 @@ func TestLostReplyOfDeleteUser(t *testing.T) {
 	if n, err := s.DeleteUser(ctx, user); n != 0 || err != nil {
 		t.Errorf("DeleteUser again = %d, %v; want 0: nothing left to delete", n, err)
 	}
+}
+
+// A commit that the caller gave up on (its command stalled on the way, the
+// client timed out: the request was answered 503) may still reach memcached
+// when the link recovers. It cannot overwrite a write acknowledged in the
+// meantime: it is a cas against the item it read, which that write changed.
+// With nothing in between it does apply, late: the window the package
+// documentation describes.
+func TestStalledCommitLandsLate(t *testing.T) {
+	t.Parallel()
+	for _, newer := range []bool{true, false} {
+		t.Run(map[bool]string{true: "NewerWriteWins", false: "NothingBetween"}[newer], func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Memcached(t)
+			px := newProxy(t, srv.Addr())
+			stalled := memcachedClient(t, px.addr())
+			stalled.Timeout = 200 * time.Millisecond
+			p := prefix()
+			a := memcachestore.New(stalled, memcachestore.WithKeyPrefix(p))
+			b := memcachestore.New(memcachedClient(t, srv.Addr()), memcachestore.WithKeyPrefix(p))
+			ctx := t.Context()
+			id := newID()
+			create(t, b, id, "", time.Now().Add(time.Hour), map[string][]byte{"k": []byte("first")})
+
+			px.holdNext("cas ")
+			_, err := a.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": []byte("late")}})
+			if err == nil {
+				t.Fatal("the stalled commit succeeded")
+			}
+			<-px.held
+			want := "late"
+			if newer {
+				if _, err := b.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": []byte("newer")}}); err != nil {
+					t.Fatal(err)
+				}
+				want = "newer"
+			}
+			before := casCount(t, srv.Addr())
+			px.release()
+			// Wait for memcached to answer the late cas, one way or
+			// the other.
+			for deadline := time.Now().Add(5 * time.Second); casCount(t, srv.Addr()) == before; {
+				if time.Now().After(deadline) {
+					t.Fatal("the held cas never reached memcached")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			rec, err := b.Load(ctx, id)
+			if err != nil || rec == nil || string(rec.Values["k"]) != want {
+				t.Errorf("after the late cas: %v, %v; want k=%s", rec, err, want)
+			}
+		})
+	}
+}
+
+// casCount is the number of cas commands memcached has answered.
+func casCount(t *testing.T, addr string) int {
+	t.Helper()
+	st := memcachestore.ServerStats(t, addr)
+	n := 0
+	for _, k := range []string{"cas_hits", "cas_badval", "cas_misses"} {
+		v, _ := strconv.Atoi(st[k])
+		n += v
+	}
+	return n
 }

@@ -22,14 +22,14 @@ const (
 	// default: memcached started with -I 2m, less room for the item header
 	// and the longest key. -I 2m is what a record of the default 1 MiB
 	// limit needs: its encoding adds length prefixes and a header (a few
-	// bytes for a record of a few values; up to about 70% for a record made
-	// of hundreds of thousands of empty values under 3-byte keys, the worst
-	// case), and memcached adds its item header and the key.
+	// dozen bytes for a record of a few values; 71%, to 1.71 MiB, for one
+	// of hundreds of thousands of empty values under 1 to 3-byte keys, the
+	// worst case), and memcached adds its item header and the key.
 	DefaultMaxItemSize = 2<<20 - 512
 
 	// DefaultCASRetries bounds the compare-and-swap attempts of one write.
 	// It is sized so that 100 requests writing one session at the same
-	// moment all succeed (see the package documentation, "Contention").
+	// moment all succeed (see the package documentation, "Atomic deltas").
 	DefaultCASRetries = 32
 )
 

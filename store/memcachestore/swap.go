@@ -93,11 +93,11 @@ func (s *Store) swapRecord(ctx context.Context, op, key, tag string, first *memc
 		if cur != nil {
 			from = cur.UserID
 		}
-		var flags uint32
+		var hint uint32
 		if it != nil {
-			flags = it.Flags
+			hint = it.Flags
 		}
-		next, flags, err := decide(cur, flags, now)
+		next, flags, err := decide(cur, hint, now)
 		if err != nil {
 			return swapped{}, err
 		}

@@ -188,6 +188,15 @@
 // Size memcached so that its "evictions" counter stays at zero. Where "log
 // out everywhere" is a security control, use redisstore or pgstore.
 //
+// Memcached started with -M evicts nothing: when it is full it refuses new
+// items, and the store reports the refusal as an error (a 503, never "not
+// found" or "exists"). Every session and index then stays until it expires
+// or is deleted, so the index lists every session, and new sessions, logins
+// included, fail until expired items make room: refused sign-ins instead of
+// logouts. Writes that need room of their own can fail too, loudly: a commit
+// that grows a session, and the ending writes (a logout's Move, DeleteUser),
+// which write a small marker; Delete needs none.
+//
 // # Versions
 //
 // [Store.Version] lets the hybrid tier revalidate a cached record, since

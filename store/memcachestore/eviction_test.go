@@ -1,6 +1,7 @@
 package memcachestore_test
 
 import (
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -89,5 +90,50 @@ func TestIndexSurvivesFlood(t *testing.T) {
 	}
 	if len(idleLost) == 0 {
 		t.Error("the flood evicted nothing of the idle users: the test did not test")
+	}
+}
+
+// Started with -M, memcached evicts nothing: when it is full, it refuses new
+// items. Every session and index that exists stays, so "log out everywhere"
+// reaches every session; new sessions fail with a plain error (the request
+// gets a 503), never one the session manager would read as "exists" or "not
+// found", and leave nothing behind.
+func TestNoEvictionServer(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Memcached(t, testserver.WithMemcachedArgs("-m", "4", "-M"))
+	s := memcachestore.New(memcachedClient(t, srv.Addr()), memcachestore.WithKeyPrefix(prefix()))
+	ctx := t.Context()
+	const user = "judy"
+	ids := []string{newID(), newID(), newID()}
+	for _, id := range ids {
+		create(t, s, id, user, time.Now().Add(time.Hour), map[string][]byte{"n": []byte("0")})
+	}
+	var refused error
+	for i := 0; refused == nil; i++ {
+		if i == 100_000 {
+			t.Fatal("memcached -m 4 -M never refused a session")
+		}
+		now := time.Now()
+		id := newID()
+		_, err := s.Commit(ctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
+			Set: map[string][]byte{"cart": make([]byte, 200)}})
+		if err != nil {
+			refused = err
+			if rec, err := s.Load(ctx, id); rec != nil || err != nil {
+				t.Errorf("the refused session: %v, %v; want nothing", rec, err)
+			}
+		}
+	}
+	if errors.Is(refused, store.ErrExists) || errors.Is(refused, store.ErrNotFound) || errors.Is(refused, store.ErrTooLarge) || errors.Is(refused, store.ErrConflict) {
+		t.Errorf("a full server's refusal: %v, want a plain error", refused)
+	}
+	if ev := memcachestore.ServerStats(t, srv.Addr())["evictions"]; ev != "0" {
+		t.Errorf("%s evictions under -M", ev)
+	}
+	if got := listed(t, s, user); len(got) != len(ids) {
+		t.Errorf("UserSessions lists %d sessions on a full server, want %d", len(got), len(ids))
+	}
+	if n, err := s.DeleteUser(ctx, user); n != len(ids) || err != nil {
+		t.Errorf("DeleteUser = %d, %v; want %d", n, err, len(ids))
 	}
 }

@@ -13,8 +13,8 @@ import (
 // one), names no user, and leaves the user index. It lives until expires,
 // also when m.Sealed is empty (a tombstone that forwards nothing), so that a
 // Move sent again after its reply was lost finds it: a Move that finds a
-// tombstone naming m.To, live or expired, reports success and changes
-// nothing.
+// tombstone naming m.To (live, or expired but not yet dropped by memcached)
+// reports success and changes nothing.
 //
 // A Move whose expires has already passed leaves nothing loadable: the
 // record becomes a marker that every reader treats as missing and memcached

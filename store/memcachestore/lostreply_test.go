@@ -3,6 +3,8 @@ package memcachestore_test
 import (
 	"bytes"
 	"net"
+	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +23,7 @@ type proxy struct {
 	ln     net.Listener
 	target string
 	cut    atomic.Pointer[string] // reply prefix to lose, once
+	skip   atomic.Int32           // matching replies to pass before the one lost
 	cuts   atomic.Int32
 
 	hold     atomic.Pointer[string] // command prefix to hold back, once
@@ -59,7 +62,14 @@ func newProxy(t *testing.T, target string) *proxy {
 func (p *proxy) addr() string { return p.ln.Addr().String() }
 
 // loseNext makes the proxy lose the next reply that starts with prefix.
-func (p *proxy) loseNext(prefix string) { p.cut.Store(&prefix) }
+func (p *proxy) loseNext(prefix string) { p.loseNth(prefix, 1) }
+
+// loseNth makes the proxy lose the n-th next reply (from 1) that starts with
+// prefix.
+func (p *proxy) loseNth(prefix string, n int) {
+	p.skip.Store(int32(n - 1))
+	p.cut.Store(&prefix)
+}
 
 func (p *proxy) accept() {
 	defer p.wg.Done()
@@ -119,7 +129,7 @@ func (p *proxy) replies(c, up net.Conn) {
 	for {
 		n, err := up.Read(buf)
 		if n > 0 {
-			if want := p.cut.Load(); want != nil && bytes.HasPrefix(buf[:n], []byte(*want)) && p.cut.CompareAndSwap(want, nil) {
+			if want := p.cut.Load(); want != nil && bytes.HasPrefix(buf[:n], []byte(*want)) && p.skip.Add(-1) < 0 && p.cut.CompareAndSwap(want, nil) {
 				p.cuts.Add(1)
 				up.Close()
 				return
@@ -347,4 +357,58 @@ func TestLostReplyOfDeleteUser(t *testing.T) {
 	if n, err := s.DeleteUser(ctx, user); n != 0 || err != nil {
 		t.Errorf("DeleteUser again = %d, %v; want 0: nothing left to delete", n, err)
 	}
+}
+
+// Through the session manager: a login (SetUserID and Rotate) or a logout
+// during which memcached carries out a write but its reply is lost, whichever
+// write it is, still answers 200 and leaves the user logged in (login) or out
+// (logout), never the other way round.
+func TestSessionLostReplies(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Memcached(t)
+	px := newProxy(t, srv.Addr())
+	st := memcachestore.New(memcachedClient(t, px.addr()), memcachestore.WithKeyPrefix(prefix()))
+	a := newApp(t, st)
+	ctx := t.Context()
+	lost := 0
+	for k := 1; k <= 6; k++ {
+		user := "kim-" + strconv.Itoa(k)
+		ck := a.newSession()
+		before := px.cuts.Load()
+		px.loseNth("STORED", k)
+		r := a.do("POST", "/login?u="+user, ck)
+		px.cut.Store(nil)
+		if px.cuts.Load() == before {
+			break // the login wrote fewer than k items
+		}
+		lost++
+		if r.code != http.StatusOK || r.cookie == nil || r.cookie.MaxAge < 0 || r.cookie.Value == ck {
+			t.Errorf("login losing its write #%d's reply: status %d, cookie %v; want 200 and a new session cookie", k, r.code, r.cookie)
+			continue
+		}
+		in := r.cookie.Value
+		if got := a.do("GET", "/get?k=init", in).body; got != "1" {
+			t.Errorf("login losing its write #%d's reply: the new cookie reads init=%q, want 1", k, got)
+		}
+		if got := a.do("GET", "/get?k=init", ck).body; got != "-" {
+			t.Errorf("login losing its write #%d's reply: the pre-login cookie still reads init=%q", k, got)
+		}
+		if infos, err := a.m.UserSessions(ctx, user); err != nil || len(infos) != 1 {
+			t.Errorf("login losing its write #%d's reply: UserSessions = %d, %v; want 1", k, len(infos), err)
+		}
+
+		px.loseNext("STORED")
+		r = a.do("POST", "/logout", in)
+		px.cut.Store(nil)
+		if r.code != http.StatusOK {
+			t.Errorf("logout (after login case %d) losing a reply: status %d, want 200", k, r.code)
+		}
+		if got := a.do("GET", "/get?k=init", in).body; got != "-" {
+			t.Errorf("logout (after login case %d) losing a reply: the cookie still reads init=%q", k, got)
+		}
+	}
+	if lost < 2 {
+		t.Fatalf("only %d logins lost a reply: the test did not test", lost)
+	}
+	t.Logf("logins that lost a reply: %d", lost)
 }

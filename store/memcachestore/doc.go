@@ -21,8 +21,9 @@
 // a login that a remember-me cookie or single sign-on renews silently), when
 // you already run memcached, and when you want the cheapest, fastest shared
 // store for many replicas: one round trip per read, two per write (three,
-// at most every 30 seconds, for a session with a user), no persistence cost. Size its memory so that evictions stay at zero (watch
-// memcached's "evictions" counter) and expect to lose everything at restart.
+// at most every 30 seconds, for a session with a user), no persistence cost.
+// Size its memory so that evictions stay at zero (watch memcached's
+// "evictions" counter) and expect to lose everything at restart.
 //
 // Do not choose it when a logout must never happen by accident, when sessions
 // hold data that exists nowhere else (a half-filled form that took an hour),
@@ -80,8 +81,9 @@
 // its own effect as success:
 //
 //   - a create that finds its own bytes under the key has succeeded;
-//   - a Move that finds a tombstone naming its new ID (live or expired) has
-//     succeeded, also when the session manager runs the whole Move again;
+//   - a Move that finds a tombstone naming its new ID (live, or expired but
+//     still held by memcached) has succeeded, also when the session manager
+//     runs the whole Move again;
 //   - a write that ended a record finds the marker it left, which names that
 //     write alone, and succeeds (an expired item would leave nothing to
 //     recognise: the resent write would report "not found" for a record it
@@ -147,7 +149,7 @@
 // time), returns the live ones that name the user, and writes back the index
 // without the dead entries, best effort. Adding a session to an index of 32
 // entries or more first drops the dead ones, so the index stays bounded even
-// if UserSessions is never called. DeleteUser deletes every live session of
+// if UserSessions is never called. DeleteUser ends every live session of
 // the user and removes their entries.
 //
 // The index item expires an hour after the latest expiry of its sessions
@@ -260,6 +262,18 @@
 // the late one. What the window allows is a write answered 503 turning up
 // applied, over exactly the record it read. Delete (a logout) is the
 // exception: it is unconditional, and a late logout still logs out.
+//
+// # How long a logout takes to reach every node
+//
+// Every node reads memcached itself, so a logout, a DestroySession or a
+// DeleteUser is seen by the next read on any node, once the write returned.
+// Behind the hybrid tier (hybridstore), which cannot be told of changes by
+// memcached: by default it revalidates every hit with [Store.Version], so
+// the bound is the same; with its local TTL of d, a node may serve a session
+// logged out elsewhere for up to d; in its degraded mode (stale-if-error d),
+// for up to d while memcached does not answer. The exception is the memory
+// pressure above: a session missing from its evicted index is not reached
+// by DeleteUser at all, and stays valid until it expires.
 //
 // # Concurrency and lifetime
 //

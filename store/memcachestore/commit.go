@@ -148,6 +148,7 @@ func (s *Store) create(ctx context.Context, id, key string, c *store.Change) (st
 			if item.Flags, added, err = s.ensureIndexed(ctx, rec.UserID, id, rec.Expires, true); err != nil {
 				return store.Result{}, err
 			}
+			s.indexChecked(id, time.Unix(added, 0))
 		}
 		err := s.call(ctx, func() error { return s.client.Add(item) })
 		switch {
@@ -237,6 +238,7 @@ func (s *Store) update(ctx context.Context, id, key string, c *store.Change) (st
 					return nil, 0, err
 				}
 				indexedUser = rec.UserID
+				s.indexChecked(id, now)
 			}
 			hint = indexHint
 		default:

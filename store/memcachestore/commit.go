@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/tether-go/tether/internal/recordcodec"
@@ -20,9 +21,12 @@ import (
 // [store.ErrConflict]. It never falls back to an unconditional set. A create
 // uses memcached's add, which fails if the key is taken.
 //
-// A record larger than [WithMaxItemSize] is refused with a
-// [*store.TooLargeError] before it is sent: when the change alone is over the
-// limit, before any round trip.
+// A record larger than [WithMaxRecordSize], or whose encoding is larger than
+// [WithMaxItemSize], is refused with a [*store.TooLargeError] before it is
+// sent: when the change alone is over a limit, before any round trip.
+//
+// A commit of a session with a user also keeps the user's index (see the
+// package documentation, "User index").
 func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Result{}, err
@@ -31,8 +35,10 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	if !ok {
 		return store.Result{}, errInvalidID("commit", id)
 	}
-	if n := changeSize(&c); n > s.cfg.maxItemSize {
-		return store.Result{}, &store.TooLargeError{Size: n, Limit: s.cfg.maxItemSize}
+	if n := changeSize(&c); n > 0 {
+		if err := s.checkSize(n, n); err != nil {
+			return store.Result{}, err
+		}
 	}
 	var (
 		res store.Result
@@ -78,13 +84,31 @@ func changeSize(c *store.Change) int {
 	return n
 }
 
-// encode encodes rec and checks it against the size limit.
+// encode checks rec against the record limit, encodes it and checks the
+// encoding against the item limit.
 func (s *Store) encode(rec *store.Record) ([]byte, error) {
+	if err := s.checkSize(rec.Size(), 0); err != nil {
+		return nil, err
+	}
 	b := recordcodec.Marshal(rec)
-	if len(b) > s.cfg.maxItemSize {
-		return nil, &store.TooLargeError{Size: len(b), Limit: s.cfg.maxItemSize}
+	if err := s.checkSize(0, len(b)); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// checkSize refuses a record of size bytes ([store.Record.Size]) over
+// [WithMaxRecordSize], or an encoding of encoded bytes over
+// [WithMaxItemSize], with a *store.TooLargeError naming the limit it broke.
+func (s *Store) checkSize(size, encoded int) error {
+	if size > s.cfg.maxRecordSize {
+		return &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordSize}
+	}
+	if encoded > s.cfg.maxItemSize {
+		return fmt.Errorf("memcachestore: the record encodes to %d bytes, over the item limit (WithMaxItemSize): %w",
+			encoded, &store.TooLargeError{Size: encoded, Limit: s.cfg.maxItemSize})
+	}
+	return nil
 }
 
 func (s *Store) create(ctx context.Context, id, key string, c *store.Change) (store.Result, error) {
@@ -124,6 +148,7 @@ func (s *Store) create(ctx context.Context, id, key string, c *store.Change) (st
 			if item.Flags, added, err = s.ensureIndexed(ctx, rec.UserID, id, rec.Expires, true); err != nil {
 				return store.Result{}, err
 			}
+			s.indexChecked(id, time.Unix(added, 0))
 		}
 		err := s.call(ctx, func() error { return s.client.Add(item) })
 		switch {
@@ -176,24 +201,13 @@ func (s *Store) update(ctx context.Context, id, key string, c *store.Change) (st
 		indexHint   uint32
 		indexAdded  int64
 	)
-	for attempt := range s.cfg.casRetries {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return store.Result{}, err
-			}
-		}
-		it, rec, err := s.getRecord(ctx, key)
-		if err != nil {
-			return store.Result{}, err
-		}
-		now := s.now()
+	sw, err := s.swapRecord(ctx, "commit", key, newTag(), nil, func(rec *store.Record, hint uint32, now time.Time) (*store.Record, uint32, error) {
 		if rec == nil || !rec.Live(now) {
-			return store.Result{}, store.ErrNotFound
+			return nil, 0, store.ErrNotFound
 		}
 		if rec.Moved != nil {
-			return store.Result{}, &store.MovedError{Moved: *rec.Moved}
+			return nil, 0, &store.MovedError{Moved: *rec.Moved}
 		}
-		// rec was decoded for this attempt alone: change it in place.
 		oldUser := rec.UserID
 		rec.Values = c.Apply(rec.Values)
 		if c.SetUserID {
@@ -206,56 +220,40 @@ func (s *Store) update(ctx context.Context, id, key string, c *store.Change) (st
 			rec.Expires = c.Expires
 		}
 		rec.Version++
-
 		if !rec.Expires.After(now) {
-			// The change ends the session.
-			err := s.expireItem(ctx, it)
-			switch {
-			case err == nil:
-				s.unindexGone(ctx, oldUser, id)
-				return store.Result{Version: rec.Version}, nil
-			case lostRace(err):
-				continue
-			}
-			return store.Result{}, err
+			return rec, 0, nil // the change ends the session
 		}
-		b, err := s.encode(rec)
-		if err != nil {
-			return store.Result{}, err
+		if err := s.checkSize(rec.Size(), 0); err != nil {
+			return nil, 0, err
 		}
 
 		// Index before the record names the user, or outlives the index.
-		hint := it.Flags
+		var err error
 		switch {
 		case rec.UserID == "":
 			hint = 0
 		case rec.UserID != oldUser:
 			if indexedUser != rec.UserID || now.Unix()-indexAdded >= indexRefresh {
 				if indexHint, indexAdded, err = s.ensureIndexed(ctx, rec.UserID, id, rec.Expires, true); err != nil {
-					return store.Result{}, err
+					return nil, 0, err
 				}
 				indexedUser = rec.UserID
+				s.indexChecked(id, now)
 			}
 			hint = indexHint
-		case expSeconds(rec.Expires) > int64(hint):
-			if hint, _, err = s.ensureIndexed(ctx, rec.UserID, id, rec.Expires, false); err != nil {
-				return store.Result{}, err
-			}
+		default:
+			hint, err = s.keepIndexed(ctx, rec, id, hint, now)
 		}
-
-		item := &memcache.Item{Key: key, Value: b, Flags: hint, Expiration: exptime(rec.Expires), CasID: it.CasID}
-		err = s.call(ctx, func() error { return s.client.CompareAndSwap(item) })
-		switch {
-		case err == nil:
-			if oldUser != rec.UserID {
-				s.unindexLeft(ctx, oldUser, id)
-			}
-			return store.Result{Version: rec.Version}, nil
-		case tooLargeReply(err):
-			return store.Result{}, &serverTooLarge{size: len(b), limit: s.cfg.maxItemSize}
-		case !lostRace(err):
-			return store.Result{}, err
-		}
+		return rec, hint, err
+	})
+	if err != nil {
+		return store.Result{}, err
 	}
-	return store.Result{}, s.errConflict("commit")
+	switch {
+	case sw.ended:
+		s.unindexGone(ctx, sw.from, id)
+	case sw.from != sw.rec.UserID:
+		s.unindexLeft(ctx, sw.from, id)
+	}
+	return store.Result{Version: sw.rec.Version}, nil
 }

@@ -12,3 +12,6 @@ func WithClock(now func() time.Time) Option {
 
 // Exptime exposes exptime to the external tests.
 var Exptime = exptime
+
+// ServerStats exposes serverStats to the external tests.
+var ServerStats = serverStats

@@ -33,6 +33,7 @@ type Store struct {
 	client *memcache.Client
 	cfg    config
 	err    error // a configuration error, returned by every method
+	checks indexChecks
 }
 
 // New returns a store that keeps records on the servers of client. The
@@ -45,11 +46,12 @@ type Store struct {
 // result, so check Ping at start-up.
 func New(client *memcache.Client, opts ...Option) *Store {
 	cfg := config{
-		prefix:      DefaultKeyPrefix,
-		maxItemSize: DefaultMaxItemSize,
-		casRetries:  DefaultCASRetries,
-		logger:      slog.Default(),
-		now:         time.Now,
+		prefix:        DefaultKeyPrefix,
+		maxRecordSize: DefaultMaxRecordSize,
+		maxItemSize:   DefaultMaxItemSize,
+		casRetries:    DefaultCASRetries,
+		logger:        slog.Default(),
+		now:           time.Now,
 	}
 	for _, o := range opts {
 		o(&cfg)

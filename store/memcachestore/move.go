@@ -1,18 +1,24 @@
 package memcachestore
 
 import (
-	"bytes"
 	"context"
 	"time"
 
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/tether-go/tether/store"
 )
 
 // Move implements [store.Store]: a compare-and-swap loop that replaces the
 // record with a tombstone if its version is ifVersion. The tombstone keeps the
 // record's Created and LastSeen, takes a version of its own (the record's plus
-// one), names no user, and leaves the user index.
+// one), names no user, and leaves the user index. It lives until expires,
+// also when m.Sealed is empty (a tombstone that forwards nothing), so that a
+// Move sent again after its reply was lost finds it: a Move that finds a
+// tombstone naming m.To (live, or expired but not yet dropped by memcached)
+// reports success and changes nothing.
+//
+// A Move whose expires has already passed leaves nothing loadable: the
+// record becomes a marker that every reader treats as missing and memcached
+// drops within a minute. It names m.To too, so a resend recognises it.
 func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -21,65 +27,30 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	if !ok {
 		return store.ErrNotFound
 	}
-	tried := false // a swap was sent, and may have landed unreported
-	for attempt := range s.cfg.casRetries {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return err
-			}
-		}
-		it, rec, err := s.getRecord(ctx, key)
-		if err != nil {
-			return wrap("move", err)
-		}
-		now := s.now()
+	tag := m.To
+	if tag == "" {
+		tag = newTag() // names no new record: nothing to recognise it by
+	}
+	sw, err := s.swapRecord(ctx, "move", key, tag, nil, func(rec *store.Record, _ uint32, now time.Time) (*store.Record, uint32, error) {
 		switch {
 		case rec == nil || !rec.Live(now):
-			return store.ErrNotFound
+			return nil, 0, store.ErrNotFound
 		case rec.Moved != nil:
-			if tried && rec.Moved.To == m.To && bytes.Equal(rec.Moved.Sealed, m.Sealed) {
-				// Our swap landed; its reply was lost with the
-				// connection, and call sent it again.
-				return nil
-			}
-			return &store.MovedError{Moved: *rec.Moved}
+			return nil, 0, &store.MovedError{Moved: *rec.Moved}
 		case rec.Version != ifVersion:
-			return store.ErrConflict
+			return nil, 0, store.ErrConflict
 		}
-		user := rec.UserID
-		if !expires.After(now) {
-			// A tombstone that ends at once is no tombstone.
-			err := s.expireItem(ctx, it)
-			switch {
-			case err == nil:
-				s.unindexGone(ctx, user, id)
-				return nil
-			case lostRace(err):
-				continue
-			}
-			return wrap("move", err)
-		}
-		tomb := &store.Record{
+		return &store.Record{
 			Created:  rec.Created,
 			LastSeen: rec.LastSeen,
 			Expires:  expires,
 			Version:  rec.Version + 1,
 			Moved:    &store.Moved{To: m.To, Sealed: m.Sealed},
-		}
-		b, err := s.encode(tomb)
-		if err != nil {
-			return err
-		}
-		item := &memcache.Item{Key: key, Value: b, Expiration: exptime(expires), CasID: it.CasID}
-		tried = true
-		err = s.call(ctx, func() error { return s.client.CompareAndSwap(item) })
-		switch {
-		case err == nil:
-			s.unindexGone(ctx, user, id)
-			return nil
-		case !lostRace(err):
-			return wrap("move", err)
-		}
+		}, 0, nil
+	})
+	if err != nil {
+		return outcome("move", err)
 	}
-	return s.errConflict("move")
+	s.unindexGone(ctx, sw.from, id)
+	return nil
 }

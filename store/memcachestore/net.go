@@ -27,19 +27,22 @@ const (
 //
 // gomemcache takes no context: a command is bounded by the client's Timeout
 // (memcache.DefaultTimeout, 500ms, unless the caller set it), and ctx is
-// checked before the command starts. Set the client's Timeout below the
-// session manager's store timeout.
+// checked before the command is sent: its cancellation, and its deadline by
+// the store's clock (see [Store.Commit] on late writes). Set the client's
+// Timeout below the session manager's store timeout.
 //
 // A connection taken from the client's idle pool may have died with its
 // server (a restart, an idle timeout): the first command on it fails with EOF
 // or a reset, without having reached any server process. call then drops the
 // client's idle connections, all of them stale alike, and runs op once more on
-// a fresh one, so that a restart does not fail a burst of requests. The
-// retried command is safe to repeat: reads and deletes are idempotent, and
-// every conditional write is followed by a check of what is stored (see
-// commit.go and move.go).
+// a fresh one, so that a restart does not fail a burst of requests. The same
+// error also ends a connection whose server carried out the command and
+// closed before replying: the resent command must be safe to run twice.
+// Reads and deletes are; every conditional write is followed by a check of
+// what is stored, which recognises its own effect (see swap.go and
+// commit.go).
 func (s *Store) call(ctx context.Context, op func() error) error {
-	if err := ctx.Err(); err != nil {
+	if err := s.sendable(ctx); err != nil {
 		return err
 	}
 	err := op()
@@ -47,10 +50,28 @@ func (s *Store) call(ctx context.Context, op func() error) error {
 		return err
 	}
 	s.client.Close()
-	if err := ctx.Err(); err != nil {
+	if err := s.sendable(ctx); err != nil {
 		return err
 	}
 	return op()
+}
+
+// errLate is the error of a command not sent because its context's deadline
+// had passed by the store's clock.
+var errLate = fmt.Errorf("the deadline passed before the command was sent: %w", context.DeadlineExceeded)
+
+// sendable reports whether a command may still be sent for ctx: the context
+// is not done, and its deadline has not passed by the store's clock.
+// Memcached has no clock a command could compare a deadline with, so this is
+// the last point at which a late write can be stopped.
+func (s *Store) sendable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !s.now().Before(d) {
+		return errLate
+	}
+	return nil
 }
 
 // staleConn reports whether err says the connection was closed under the

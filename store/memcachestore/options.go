@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/tether-go/tether/store"
 )
 
 // Defaults of the options. Each option's documentation repeats its default.
@@ -11,14 +13,23 @@ const (
 	// DefaultKeyPrefix starts every key the store writes.
 	DefaultKeyPrefix = "tether:"
 
-	// DefaultMaxItemSize is memcached's default item size limit (-I 1m)
-	// less room for the item header and the longest key: the largest value
-	// a stock memcached accepts with a 250-byte key is a little over it.
-	DefaultMaxItemSize = 1<<20 - 512
+	// DefaultMaxRecordSize is the default per-record limit, the same on
+	// every backend: [store.DefaultMaxRecordSize] bytes of value keys,
+	// values and user id, as [store.Record.Size] counts them.
+	DefaultMaxRecordSize = store.DefaultMaxRecordSize
+
+	// DefaultMaxItemSize is the largest encoded item the store sends by
+	// default: memcached started with -I 2m, less room for the item header
+	// and the longest key. -I 2m is what a record of the default 1 MiB
+	// limit needs: its encoding adds length prefixes and a header (a few
+	// dozen bytes for a record of a few values; 71%, to 1.71 MiB, for one
+	// of hundreds of thousands of empty values under 1 to 3-byte keys, the
+	// worst case), and memcached adds its item header and the key.
+	DefaultMaxItemSize = 2<<20 - 512
 
 	// DefaultCASRetries bounds the compare-and-swap attempts of one write.
 	// It is sized so that 100 requests writing one session at the same
-	// moment all succeed (see the package documentation, "Contention").
+	// moment all succeed (see the package documentation, "Atomic deltas").
 	DefaultCASRetries = 32
 )
 
@@ -31,11 +42,13 @@ const maxPrefixLen = 250 - 2 - 64
 type Option func(*config)
 
 type config struct {
-	prefix      string
-	maxItemSize int
-	casRetries  int
-	logger      *slog.Logger
-	now         func() time.Time // tests only; see export_test.go
+	prefix        string
+	maxRecordSize int
+	maxItemSize   int
+	casRetries    int
+	logger        *slog.Logger
+	now           func() time.Time // tests only; see export_test.go
+	afterRead     func(key string) // tests only: runs after each read of a compare-and-swap loop
 }
 
 // WithKeyPrefix sets the prefix of every key the store writes, so that several
@@ -49,16 +62,39 @@ func WithKeyPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
 
-// WithMaxItemSize sets the largest encoded record, in bytes, the store writes.
-// A commit whose record would be larger fails with a [*store.TooLargeError]
-// before anything is sent, and the stored record stays as it was. Set it to
-// the servers' item size limit (memcached's -I) less 512 bytes for the item
-// header and key; a server that refuses an item anyway is reported with an
-// error matching [store.ErrTooLarge] too, and memcached leaves the old item
-// in place for the commands this store uses (add, cas).
+// WithMaxRecordSize sets the per-record limit: the largest record, in bytes
+// of value keys, values and user id ([store.Record.Size]), a commit may
+// leave. A commit whose record would be larger fails with a
+// [*store.TooLargeError] (Limit is n) before anything is sent, and the stored
+// record stays as it was. The limit is the same on every backend by default,
+// so that a session that fits in one fits in all; it counts what the
+// application stored, not the encoding, which [WithMaxItemSize] bounds.
 //
-// default: 1 MiB - 512 bytes ([DefaultMaxItemSize]), for memcached's default
-// -I 1m
+// default: 1 MiB ([DefaultMaxRecordSize], [store.DefaultMaxRecordSize])
+func WithMaxRecordSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxRecordSize = n
+		}
+	}
+}
+
+// WithMaxItemSize sets the largest encoded item, in bytes, the store sends:
+// the servers' item size limit (memcached's -I) less 512 bytes for the item
+// header and key. A commit whose encoded record would be larger fails with a
+// [*store.TooLargeError] (Limit is n) before anything is sent, and the
+// stored record stays as it was. A server that refuses an item anyway (its
+// -I is below what this option promises) is reported with an error matching
+// [store.ErrTooLarge] too, and memcached leaves the old item in place for
+// the commands this store uses (add, cas).
+//
+// A record within the default [WithMaxRecordSize] of 1 MiB encodes to at
+// most about 1.75 MiB: run memcached with -I 2m to store every such record.
+// With memcached's own default, -I 1m, set this option to 1 MiB - 512 bytes:
+// records of nearly 1 MiB are then refused by this limit, before the record
+// limit is reached.
+//
+// default: 2 MiB - 512 bytes ([DefaultMaxItemSize]), for memcached -I 2m
 func WithMaxItemSize(n int) Option {
 	return func(c *config) {
 		if n > 0 {

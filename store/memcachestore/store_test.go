@@ -19,9 +19,11 @@ func prefix() string {
 	return "t" + hex.EncodeToString(b) + ":"
 }
 
+// The servers run with -I 2m, as the documentation asks for records of up to
+// the default per-record limit.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	srv := testserver.Memcached(t)
+	srv := testserver.Memcached(t, testserver.WithMemcachedArgs("-I", "2m"))
 	client := memcachedClient(t, srv.Addr())
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))
@@ -32,7 +34,7 @@ func TestConformance(t *testing.T) {
 // servers, so UserSessions and DeleteUser read across both.
 func TestConformanceTwoServers(t *testing.T) {
 	t.Parallel()
-	a, b := testserver.Memcached(t), testserver.Memcached(t)
+	a, b := testserver.Memcached(t, testserver.WithMemcachedArgs("-I", "2m")), testserver.Memcached(t, testserver.WithMemcachedArgs("-I", "2m"))
 	client := memcachedClient(t, a.Addr(), b.Addr())
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))

@@ -3,6 +3,7 @@ package memcachestore
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"testing"
 	"time"
 
@@ -138,5 +139,58 @@ func TestSetUserIDLeavesOldIndex(t *testing.T) {
 	}
 	if _, ok := s.rawIndex(t, "dave").entries[id]; !ok {
 		t.Error("the new user's index does not list the session")
+	}
+}
+
+// A commit of a user's session reads the user's index at most once per
+// indexCheckEvery (memcached marks an item in use at most once a minute, so
+// more reads would cost round trips for nothing), and re-adds the session to
+// an index that memcached evicted.
+func TestCommitChecksIndex(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Memcached(t)
+	client := memcache.New(srv.Addr())
+	client.Timeout = 5 * time.Second
+	t.Cleanup(func() { client.Close() })
+	clock := storetest.NewClock(time.Now())
+	s := New(client, WithKeyPrefix("t"+randomHex(4)+":"), WithClock(clock.Now))
+	ctx := t.Context()
+	user, id := "ivy", randomHex(32)
+	_, err := s.Commit(ctx, id, store.Change{Mode: store.Create, Created: clock.Now(), LastSeen: clock.Now(),
+		Expires: clock.Now().Add(time.Hour), UserID: user, SetUserID: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := func() {
+		t.Helper()
+		if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": []byte("v")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gets := func() int {
+		n, _ := strconv.Atoi(serverStats(t, srv.Addr())["cmd_get"])
+		return n
+	}
+	// The create has just checked the index.
+	before := gets()
+	for range 3 {
+		commit()
+	}
+	if n := gets() - before; n != 3 {
+		t.Errorf("3 commits within %ds of the create read %d items, want 3 (the record only)", indexCheckEvery, n)
+	}
+
+	// Memcached evicts the index; the next check re-adds the session.
+	if err := client.Delete(s.indexKey(user)); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(indexCheckEvery * time.Second)
+	before = gets()
+	commit()
+	if n := gets() - before; n != 2 {
+		t.Errorf("a commit %ds later read %d items, want 2 (the record and the index)", indexCheckEvery, n)
+	}
+	if _, ok := s.rawIndex(t, user).entries[id]; !ok {
+		t.Error("the commit did not re-add the session to the evicted index")
 	}
 }

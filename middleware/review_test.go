@@ -1,0 +1,201 @@
+package middleware_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/session"
+)
+
+// Review of the rotation and revocation rewrite (issues 12 and 13): each test
+// here is an interleaving that broke it when it was written.
+
+// A write-only request judges a forward by the store's clock only. The read
+// path (resolve) refuses a forward whose grace has passed by this node's
+// clock, but a request that only writes meets the tombstone as a MovedError
+// from Commit and follows it without any clock check. With a store whose
+// clock lags (Redis on another host, a skewed hybrid node), an old token
+// (stolen before the rotation, or planted) is handed the current cookie after
+// the grace period, for as long as the lag.
+func TestReviewWriteOnlyForwardIsJudgedByOurClock(t *testing.T) {
+	e, _, _ := probeEnv(t, 10*time.Second, session.WithRotateEvery(15*time.Minute),
+		session.WithRotateGrace(30*time.Second))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	old := c.cookie
+	e.clock.Advance(16 * time.Minute)
+	c.get("/get?k=a") // rotates; the old token forwards for 30 s
+	if c.cookie == old {
+		t.Fatal("no rotation")
+	}
+	e.clock.Advance(35 * time.Second) // past the grace here; 25 s into it by the store's clock
+	r := e.do("POST", "/set?k=evil&v=1", old)
+	if r.cookie != nil && r.cookie.Value == c.cookie {
+		t.Errorf("a write through a token whose forward ended (by our clock) was handed the current cookie")
+	}
+	if got := c.get("/get?k=evil"); got != "-" {
+		t.Errorf("a write through a token whose forward ended landed in the session: %q", got)
+	}
+}
+
+// Revocation by ID follows rotations only maxForwardHops deep, and then
+// deletes the tombstone it stands on and reports success. A device that
+// rotates (Rotate on every privilege change, or a thief spamming an endpoint
+// that rotates) a few times while DestroySession runs keeps its session,
+// which is still alice's and still listed, while DestroySession said nil.
+func TestReviewDestroySessionFollowsAChainOfAnyLength(t *testing.T) {
+	e, p, _ := probeEnv(t, 0)
+	dev := &client{e: e}
+	dev.get("/login?u=alice")
+	dev.do("POST", "/set?k=a&v=1")
+	id := idOf(dev.cookie)
+	// Between DestroySession's check and kill's read, the device rotates
+	// four times.
+	p.add(&probeHook{op: "load", id: id, skip: 1, f: func() {
+		for range 4 {
+			if r := dev.do("GET", "/rotate"); r.cookie == nil || r.cookie.MaxAge < 0 {
+				t.Errorf("rotate: %v", r.cookie)
+			}
+		}
+	}})
+	if err := e.m.DestroySession(t.Context(), "alice", id); err != nil {
+		t.Fatalf("DestroySession: %v", err)
+	}
+	if got := dev.do("GET", "/get?k=a"); got.body != "-" {
+		t.Errorf("DestroySession returned nil but the device is still logged in: %q", got.body)
+	}
+	if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+		t.Errorf("alice still has %d sessions after the revocation", len(infos))
+	}
+}
+
+// The same depth limit on a logout through a token the session rotated away
+// from more than maxForwardHops times within the grace period (rotate-every
+// shorter than a quarter of the grace, which New accepts): the logout expires
+// the tab's cookie and reports nothing, and the session lives on under the
+// newest token.
+func TestReviewLogoutThroughALongChainEndsTheSession(t *testing.T) {
+	e := periodic(t, session.WithRotateEvery(time.Second), session.WithRotateGrace(time.Hour),
+		session.WithTouchInterval(time.Second))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	old := c.cookie
+	for range 4 {
+		e.clock.Advance(2 * time.Second)
+		c.get("/get?k=a")
+	}
+	if r := e.do("GET", "/logout", old); r.code != http.StatusOK {
+		t.Fatalf("logout: %d", r.code)
+	}
+	if got := c.do("GET", "/get?k=a"); got.body != "-" {
+		t.Errorf("the logout through the old token left the session alive under the newest one: %q", got.body)
+	}
+}
+
+// slowSet is a write-only route (it never reads the session) whose handler
+// waits for release after it started: a request in flight.
+func slowSet(e *env) (started, release chan struct{}) {
+	started, release = make(chan struct{}, 1), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle("/", e.routes())
+	mux.HandleFunc("/slowset", func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		session.From(r.Context()).Set(r.FormValue("k"), r.FormValue("v"))
+	})
+	e.h = wrap(e, mux)
+	return started, release
+}
+
+// A write-only request in flight when the user logs out starts a new
+// session with its keys after the logout, and hands the logged-out browser a
+// fresh cookie. The docs promise the opposite ("a request in flight when the
+// user logged out has its changes dropped"): the restart path for dead
+// cookies (issue 13 defect 1) cannot tell a cookie that was dead before the
+// request from one a logout ended while it ran, because kill leaves nothing
+// behind (an already-expired tombstone, then Delete). On a shared computer
+// the next user inherits a session holding what the previous user's last
+// request wrote; DestroySession racing the device's write does the same.
+func TestReviewWriteInFlightDuringLogoutStartsNoSession(t *testing.T) {
+	e := newEnv(t)
+	started, release := slowSet(e)
+	c := &client{e: e}
+	c.get("/login?u=alice")
+	c.do("POST", "/set?k=a&v=1")
+	tok := c.cookie
+
+	inflight := e.async("POST", "/slowset?k=order&v=alice-order-42", tok)
+	<-started
+	if r := c.do("GET", "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
+		t.Fatalf("logout: %v", r.cookie)
+	}
+	close(release)
+	r := <-inflight
+	if r.cookie != nil && r.cookie.MaxAge >= 0 {
+		t.Errorf("a write in flight during the logout set a new session cookie after it (reads order=%q)",
+			e.do("GET", "/get?k=order", r.cookie.Value).body)
+	}
+	if n := e.mem.Len(); n != 0 {
+		t.Errorf("%d records after the logout and its in-flight write", n)
+	}
+}
+
+// A periodic rotation that loses to another one joins the winner's token
+// without looking at it. If a login rotated that token away meanwhile, the
+// loser's response hands the client the dead token: the tab whose response
+// arrives last is logged out. (A request that arrives with the old token
+// after the login finds the login's tombstone and leaves the cookie alone; the
+// loser of the periodic race should do the same.)
+func TestReviewPeriodicLoserDoesNotHandOutATokenALoginRetired(t *testing.T) {
+	e, p, _ := probeEnv(t, 0, session.WithRotateEvery(15*time.Minute), session.WithRotateGrace(time.Minute))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	old := c.cookie
+	e.clock.Advance(16 * time.Minute)
+
+	started, release := p.hold("move", idOf(old)) // R2: created its record, not yet moved
+	r2 := e.async("GET", "/get?k=a", old)
+	<-started
+	r1 := e.do("GET", "/get?k=a", old) // R1 rotates old → A
+	if r1.cookie == nil || r1.cookie.MaxAge < 0 {
+		t.Fatalf("R1 did not rotate: %v", r1.cookie)
+	}
+	login := e.do("GET", "/login?u=alice", old) // follows old → A, rotates A → N
+	if login.cookie == nil || login.cookie.MaxAge < 0 {
+		t.Fatalf("login: %v", login.cookie)
+	}
+	close(release)
+	r := <-r2
+	if r.cookie != nil && r.cookie.MaxAge >= 0 {
+		if got := e.do("GET", "/get?k=a", r.cookie.Value); got.body != "1" {
+			t.Errorf("R2 handed out a token the login had already retired (same as R1's: %v); the tab is logged out",
+				r.cookie.Value == r1.cookie.Value)
+		}
+	}
+}
+
+// A Create whose reply is lost without a resend (the client gave up: a
+// timeout, a broken connection) may have applied. rotateFrom deletes the new
+// record on a failure only if it had created it before (the Update+Clear
+// retry), and create() never does: the record stays, indexed under the user,
+// for the idle timeout. UserSessions shows alice a device that never logged
+// in, and the login answered 503.
+func TestReviewLostCreateLeavesNoPhantomDevice(t *testing.T) {
+	for _, kind := range []string{"rotation", "new session"} {
+		t.Run(kind, func(t *testing.T) {
+			e, p, _ := probeEnv(t, 0)
+			c := &client{e: e}
+			if kind == "rotation" {
+				c.do("POST", "/set?k=a&v=1")
+			}
+			p.add(&probeHook{op: "create", lose: true})
+			if r := c.do("GET", "/login?u=alice"); r.code != http.StatusServiceUnavailable {
+				t.Fatalf("login under a lost create reply: %d (want the 503 of an unknown outcome)", r.code)
+			}
+			if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+				t.Errorf("alice has %d sessions after a login that failed", len(infos))
+			}
+		})
+	}
+}

@@ -199,3 +199,110 @@ func TestReviewLostCreateLeavesNoPhantomDevice(t *testing.T) {
 		})
 	}
 }
+
+// A periodic rotation's tombstone lives only for the grace period, while the
+// resent-Move recognition needs it to outlive the resend. When the grace is
+// short (New accepts any grace, even one shorter than the store timeout) or
+// the store's clock runs ahead of ours by more than the grace, the tombstone
+// is already expired when the client library resends the Move: the resend
+// answers ErrNotFound, rotateFrom reads that as "the session ended", and
+// deletes the new record, which is the only copy of the session. The user is
+// logged out and the session's data is gone.
+func TestReviewResentMoveAfterShortGraceKeepsTheSession(t *testing.T) {
+	e, _, rs := probeEnv(t, -3*time.Second, session.WithRotateEvery(15*time.Minute),
+		session.WithRotateGrace(2*time.Second))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	old := c.cookie
+	e.clock.Advance(16 * time.Minute)
+	mode := "move-resend"
+	rs.mode.Store(&mode)
+	r := c.do("GET", "/get?k=a")
+	if rs.replay.Load() != 1 {
+		t.Fatal("the fault was not injected")
+	}
+	if r.body != "1" || c.cookie == "" || c.cookie == old {
+		t.Fatalf("rotation under a resent Move: body %q, cookie %v", r.body, r.cookie)
+	}
+	if got := c.get("/get?k=a"); got != "1" {
+		t.Errorf("the rotation deleted the only copy of the session: %q", got)
+	}
+}
+
+// A login that meets more than maxForwardHops periodic rotations of the
+// tokens it follows gives up with `return nil`, leaving s.rotate set and the
+// changes dirty: the user id is not applied, the middleware's CommitLate then
+// logs the wrong reason ("Rotate was called after the response headers were
+// sent"), and the response hands the victim the token the attacker's
+// last-but-one rotation was handed, which forwards to the attacker's newest
+// one. The login says "welcome", the victim shares a session
+// with the attacker (defect 1's invariant — an explicit rotation ends on a
+// token only its client holds — is broken at the limit), and alice is not
+// logged in.
+func TestReviewLoginAtTheHopLimitFailsLoudly(t *testing.T) {
+	e, p, _ := probeEnv(t, 0, session.WithRotateEvery(15*time.Minute), session.WithRotateGrace(time.Hour))
+	attacker := &client{e: e}
+	attacker.do("POST", "/set?k=a&v=1")
+	planted := attacker.cookie
+	e.clock.Advance(16 * time.Minute)
+
+	// Before each Move of the login, the attacker's token rotates
+	// periodically (the clock moves past rotate-every each time).
+	held := map[string]bool{planted: true}
+	var step func()
+	rotations := 0
+	step = func() {
+		before := attacker.cookie
+		attacker.get("/get?k=a")
+		if attacker.cookie == before {
+			t.Errorf("the attacker's rotation %d did not happen", rotations+1)
+			return
+		}
+		held[attacker.cookie] = true
+		rotations++
+		e.clock.Advance(16 * time.Minute)
+		if rotations < 4 {
+			p.before("move", idOf(attacker.cookie), step)
+		}
+	}
+	p.before("move", idOf(planted), step)
+	login := e.do("GET", "/login?u=alice", planted)
+	if rotations != 4 {
+		t.Fatalf("%d interleaved rotations, want 4", rotations)
+	}
+	if login.cookie != nil && held[login.cookie.Value] {
+		t.Errorf("the login handed the victim a token the attacker's requests were handed")
+	}
+	if login.code == http.StatusOK && login.cookie != nil && login.cookie.MaxAge >= 0 {
+		infos, _ := e.m.UserSessions(t.Context(), "alice")
+		if len(infos) != 1 || infos[0].ID != idOf(login.cookie.Value) {
+			t.Errorf("the login answered 200 with a cookie, but alice's sessions are %+v", infos)
+		}
+	}
+}
+
+// kill ends a live record with a Move conditional on the version it read, and
+// gives up after maxRotateAttempts conflicts. Any write bumps the version, so a
+// device that keeps writing (a thief with a stolen cookie, spamming any
+// endpoint that sets a value; a polling tab) makes DestroySession, and the
+// logout itself, fail with a 503 every time: the revocation cannot be done.
+func TestReviewRevocationIsNotStarvedByWrites(t *testing.T) {
+	e, p, _ := probeEnv(t, 0)
+	dev := &client{e: e}
+	dev.get("/login?u=alice")
+	tok := dev.cookie
+	id := idOf(tok)
+	for i := range 4 {
+		p.before("move", id, func() {
+			if r := e.do("POST", "/set?k=spam&v="+string(rune('a'+i)), tok); r.code != http.StatusOK {
+				t.Errorf("the thief's write: %d", r.code)
+			}
+		})
+	}
+	if err := e.m.DestroySession(t.Context(), "alice", id); err != nil {
+		t.Errorf("DestroySession while the device writes: %v", err)
+	}
+	if got := e.do("GET", "/get?k=spam", tok); got.body != "-" {
+		t.Errorf("the device is still logged in: %q", got.body)
+	}
+}

@@ -306,3 +306,41 @@ func TestReviewRevocationIsNotStarvedByWrites(t *testing.T) {
 		t.Errorf("the device is still logged in: %q", got.body)
 	}
 }
+
+// readWrite adds /append, a handler that reads a value and writes it back
+// changed: "add to cart" in its most common shape.
+func readWrite(e *env) {
+	mux := http.NewServeMux()
+	mux.Handle("/", e.routes())
+	mux.HandleFunc("/append", func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		v, _ := session.Get[string](s, r.FormValue("k"))
+		s.Set(r.FormValue("k"), v+r.FormValue("v"))
+	})
+	e.h = wrap(e, mux)
+}
+
+// A request that reads and writes, sent with the pre-login token while
+// another tab logged in (the login's response had not arrived when it was
+// sent), finds the login's tombstone: resolve marks it superseded and returns
+// no session. The handler's write then goes to create(), which starts a fresh
+// anonymous session and sets its cookie: the browser's new login cookie is
+// replaced and the user is logged out moments after logging in. The docs
+// promise that such a request leaves the cookie alone, and update() does so
+// for a request that only writes; a request that also reads does not.
+func TestReviewReadWriteWithPreLoginTokenLeavesTheLoginAlone(t *testing.T) {
+	e := newEnv(t, session.WithRotateGrace(30*time.Second))
+	readWrite(e)
+	c := &client{e: e}
+	c.do("POST", "/set?k=cart&v=a")
+	old := c.cookie
+	login := loginWithSecret(t, e, old)
+	r := e.do("POST", "/append?k=cart&v=b", old)
+	if r.cookie != nil {
+		t.Errorf("a read-write request with the pre-login token set cookie %v after the login; it replaces the login's cookie",
+			r.cookie)
+	}
+	if got := e.do("GET", "/get?k=secret", login.cookie.Value); got.body != "card" {
+		t.Errorf("the login's session: %q", got.body)
+	}
+}

@@ -1,0 +1,230 @@
+package middleware_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/session"
+)
+
+// Scenarios the review tried against the rotation rewrite that held. They
+// stay as regression tests.
+
+// loginRoutes adds /remember (RememberMe(true) and a value) and /loginw (a
+// login whose request also writes a key).
+func loginRoutes(e *env) {
+	mux := http.NewServeMux()
+	mux.Handle("/", e.routes())
+	mux.HandleFunc("/remember", func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		s.RememberMe(true)
+		s.Set("a", "1")
+	})
+	mux.HandleFunc("/loginw", func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		s.SetUserID(r.FormValue("u"))
+		s.Rotate()
+		s.Set("k", "login")
+	})
+	e.h = wrap(e, mux)
+}
+
+func permutations(n int) [][]int {
+	if n == 1 {
+		return [][]int{{0}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := append(append(append([]int{}, p[:i]...), n-1), p[i:]...)
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// A login (which also writes a key) and two periodic rotations of the same
+// planted, remembered token, each held at its Load or its Move of the planted
+// record, released one at a time in every order: the login always ends on a
+// token only it was handed, keeps the session's data and persistence, and no
+// other token reads what is written after it.
+func TestReviewHoldsLoginAndTwoPeriodicRotationsInEveryOrder(t *testing.T) {
+	for _, order := range permutations(3) {
+		for points := range 8 {
+			name := fmt.Sprintf("release%v/points%03b", order, points)
+			t.Run(name, func(t *testing.T) {
+				e, p, _ := probeEnv(t, 0, session.WithRotateEvery(15*time.Minute), session.WithRotateGrace(time.Minute))
+				loginRoutes(e)
+				attacker := &client{e: e}
+				attacker.do("POST", "/remember")
+				planted := attacker.cookie
+				e.clock.Advance(16 * time.Minute)
+
+				targets := []string{"/loginw?u=alice", "/get?k=a", "/get?k=a"}
+				var releases []chan struct{}
+				var dones []chan resp
+				for i, target := range targets {
+					op := "move"
+					if points&(1<<i) != 0 {
+						op = "load"
+					}
+					started, release := p.hold(op, idOf(planted))
+					dones = append(dones, e.async("GET", target, planted))
+					<-started
+					releases = append(releases, release)
+				}
+				out := make([]resp, 3)
+				for _, i := range order {
+					close(releases[i])
+					out[i] = <-dones[i]
+				}
+				login := out[0]
+				if login.code != http.StatusOK || login.cookie == nil || login.cookie.MaxAge <= 0 {
+					t.Fatalf("login: %d %v (want a persistent cookie)", login.code, login.cookie)
+				}
+				victim := login.cookie.Value
+				if w := e.do("POST", "/set?k=secret&v=card", victim); w.code != http.StatusOK {
+					t.Fatalf("write after login: %d", w.code)
+				}
+				for _, k := range []string{"a", "k"} {
+					if got := e.do("GET", "/get?k="+k, victim); got.body != map[string]string{"a": "1", "k": "login"}[k] {
+						t.Errorf("the login's session lost %s: %q", k, got.body)
+					}
+				}
+				assertShut(t, e, "the planted token", planted, victim)
+				for i, r := range out[1:] {
+					if r.cookie != nil && r.cookie.Value == victim {
+						t.Errorf("periodic rotation %d was handed the login's cookie", i+1)
+					}
+					if r.cookie != nil && r.cookie.MaxAge >= 0 {
+						assertShut(t, e, fmt.Sprintf("periodic rotation %d's token", i+1), r.cookie.Value, victim)
+					}
+				}
+				if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 1 || infos[0].ID != idOf(victim) {
+					t.Errorf("alice's sessions: %+v, want only the login's", infos)
+				}
+			})
+		}
+	}
+}
+
+// A logout with the planted token after the victim's login, directly or
+// after the planted token had been rotated periodically into the token the
+// victim logged in with, does not log the victim out.
+func TestReviewHoldsPlantedLogoutAfterLogin(t *testing.T) {
+	for _, viaPeriodic := range []bool{false, true} {
+		t.Run(fmt.Sprint("periodic=", viaPeriodic), func(t *testing.T) {
+			e := newEnv(t, session.WithRotateEvery(15*time.Minute), session.WithRotateGrace(time.Hour))
+			attacker := &client{e: e}
+			attacker.do("POST", "/set?k=a&v=1")
+			planted := attacker.cookie
+			victim := &client{e: e, cookie: planted}
+			if viaPeriodic {
+				e.clock.Advance(16 * time.Minute)
+				victim.get("/get?k=a") // planted forwards to the victim's new token
+			}
+			login := loginWithSecret(t, e, victim.cookie)
+			if r := e.do("GET", "/logout", planted); r.code != http.StatusOK {
+				t.Fatalf("planted logout: %d", r.code)
+			}
+			if got := e.do("GET", "/get?k=secret", login.cookie.Value); got.body != "card" {
+				t.Errorf("the planted token's logout logged the victim out: %q", got.body)
+			}
+		})
+	}
+}
+
+// DestroySession held before it ends the record while the device logs in
+// again: as the same user the revocation follows and ends the new session; as
+// another user it leaves that user's session alone.
+func TestReviewHoldsDestroySessionRacingLogin(t *testing.T) {
+	for _, user := range []string{"alice", "bob"} {
+		t.Run(user, func(t *testing.T) {
+			e, p, _ := probeEnv(t, 0)
+			dev := &client{e: e}
+			dev.get("/login?u=alice")
+			dev.do("POST", "/set?k=a&v=1")
+			id := idOf(dev.cookie)
+			started, release := p.hold("move", id)
+			done := make(chan error, 1)
+			go func() { done <- e.m.DestroySession(t.Context(), "alice", id) }()
+			<-started
+			if r := dev.do("GET", "/login?u="+user); r.code != http.StatusOK {
+				t.Fatalf("login: %d", r.code)
+			}
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatalf("DestroySession: %v", err)
+			}
+			got := dev.do("GET", "/get?k=a").body
+			if user == "alice" && got != "-" {
+				t.Errorf("the device logged in again as alice survived the revocation: %q", got)
+			}
+			if user == "bob" && got != "1" {
+				t.Errorf("revoking alice's device ended bob's session: %q", got)
+			}
+			if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+				t.Errorf("alice's sessions after the revocation: %+v", infos)
+			}
+		})
+	}
+}
+
+// DestroyUser while a re-login of the same user is held between creating
+// its record and retiring the old one: nothing of alice is left.
+func TestReviewHoldsDestroyUserRacingLogin(t *testing.T) {
+	e, p, _ := probeEnv(t, 0)
+	dev := &client{e: e}
+	dev.get("/login?u=alice")
+	old := dev.cookie
+	started, release := p.hold("move", idOf(old))
+	done := e.async("GET", "/login?u=alice", old)
+	<-started
+	n, err := e.m.DestroyUser(t.Context(), "alice")
+	if err != nil || n == 0 {
+		t.Fatalf("DestroyUser: %d %v", n, err)
+	}
+	close(release)
+	r := <-done
+	if r.cookie != nil && r.cookie.MaxAge >= 0 {
+		if got := e.do("GET", "/get?k=a", r.cookie.Value); got.body != "-" || e.mem.Len() != 0 {
+			t.Errorf("a login racing DestroyUser survived: %d records", e.mem.Len())
+		}
+	}
+	if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+		t.Errorf("alice's sessions: %+v", infos)
+	}
+}
+
+// Lost replies on the logout's Move (resent, or lost with an error) and on
+// its Delete: the logout either succeeds or answers 503, and the session is
+// over in both cases; no record is left.
+func TestReviewHoldsLostRepliesOnLogout(t *testing.T) {
+	for _, fault := range []string{"move-resend", "move-lost", "delete-lost"} {
+		t.Run(fault, func(t *testing.T) {
+			e, p, rs := probeEnv(t, 0)
+			c := &client{e: e}
+			c.get("/login?u=alice")
+			c.do("POST", "/set?k=a&v=1")
+			tok := c.cookie
+			switch fault {
+			case "delete-lost":
+				p.add(&probeHook{op: "delete", lose: true})
+			default:
+				rs.mode.Store(&fault)
+			}
+			r := e.do("GET", "/logout", tok)
+			if r.code != http.StatusOK && r.code != http.StatusServiceUnavailable {
+				t.Fatalf("logout: %d", r.code)
+			}
+			if got := e.do("GET", "/get?k=a", tok); got.body != "-" {
+				t.Errorf("the session survived a logout whose reply was lost: %q", got.body)
+			}
+			if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+				t.Errorf("alice's sessions: %+v", infos)
+			}
+		})
+	}
+}

@@ -344,3 +344,55 @@ func TestReviewReadWriteWithPreLoginTokenLeavesTheLoginAlone(t *testing.T) {
 		t.Errorf("the login's session: %q", got.body)
 	}
 }
+
+// DestroySession refuses an ID whose record is a tombstone. With periodic
+// rotation, the ID on alice's "your devices" page goes stale as soon as the
+// device makes its next request past rotate-every: "revoke" then answers
+// ErrUnknownSession while the device is still logged in under the rotated
+// token. An application reading ErrUnknownSession as "already gone" (the
+// natural reading) shows a revocation that did not happen. kill already
+// follows tombstones by ID with the user re-checked at each live record, so
+// starting from a tombstone would be as safe as following one.
+func TestReviewDestroySessionOfARotatedDevice(t *testing.T) {
+	e := periodic(t, session.WithRotateGrace(time.Minute))
+	dev := &client{e: e}
+	dev.get("/login?u=alice")
+	dev.do("POST", "/set?k=a&v=1")
+	infos, err := e.m.UserSessions(t.Context(), "alice")
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("sessions: %v %v", infos, err)
+	}
+	e.clock.Advance(16 * time.Minute)
+	before := dev.cookie
+	dev.get("/get?k=a") // the device rotates after alice's page listed it
+	if dev.cookie == before {
+		t.Fatal("no rotation")
+	}
+	if err := e.m.DestroySession(t.Context(), "alice", infos[0].ID); err != nil {
+		t.Errorf("revoking the device by the ID alice was shown: %v", err)
+	}
+	if got := dev.do("GET", "/get?k=a"); got.body != "-" {
+		t.Errorf("the device is still logged in: %q", got.body)
+	}
+}
+
+// Issue 13 defect 1 again, under clock skew: a write-only request whose
+// session has expired by this node's clock, but not yet by the store's
+// (lagging) clock, is applied by the store's Update and answered 200 with no
+// new cookie; the next read judges the record by our clock, finds it expired,
+// and the write is gone. The write path must judge liveness by the same clock
+// the read path does (for instance a Change field the store compares with the
+// record's expiry, or a deadline check in the session layer before it treats
+// an Update as applied).
+func TestReviewWriteOnlyToASessionExpiredByOurClockIsKept(t *testing.T) {
+	e := skewedEnv(t, 10*time.Second)
+	c := &client{e: e}
+	c.do("POST", "/set?k=old&v=1")
+	e.clock.Advance(session.DefaultIdleTimeout + 5*time.Second) // expired here; 5 s left by the store's clock
+	if r := c.do("POST", "/set?k=cart&v=apple"); r.code != http.StatusOK {
+		t.Fatalf("write: %d", r.code)
+	}
+	if got := c.get("/get?k=cart"); got != "apple" {
+		t.Errorf("the write was answered 200 and lost: %q", got)
+	}
+}

@@ -161,3 +161,37 @@ func (e *env) async(method, target, cookie string) chan resp {
 	go func() { ch <- e.do(method, target, cookie) }()
 	return ch
 }
+
+// DeleteUser, when a "deleteuser" hook is set, opens the window that every
+// non-atomic backend has (memstore: the index is copied, then each record is
+// locked in turn; memcachestore: index read, multi-get, then one
+// compare-and-swap per record): it reads the index, runs the hook, then
+// deletes each record it read that is still a live session of the user.
+func (p *probe) DeleteUser(ctx context.Context, userID string) (int, error) {
+	h := p.take("deleteuser", "")
+	if h == nil {
+		return p.Store.DeleteUser(ctx, userID)
+	}
+	infos, err := p.Store.UserSessions(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	if h.f != nil {
+		h.f()
+	}
+	n := 0
+	for _, in := range infos {
+		rec, err := p.Store.Load(ctx, in.ID)
+		if err != nil {
+			return n, err
+		}
+		if rec == nil || rec.Moved != nil || rec.UserID != userID {
+			continue
+		}
+		if err := p.Store.Delete(ctx, in.ID); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -396,3 +396,61 @@ func TestReviewWriteOnlyToASessionExpiredByOurClockIsKept(t *testing.T) {
 		t.Errorf("the write was answered 200 and lost: %q", got)
 	}
 }
+
+// DestroyUser stops at the first pass that deleted nothing. A rotation that
+// lands entirely inside a pass (after the store read the user's index, before
+// it reached the old record: memstore copies the index and then locks record
+// by record; memcachestore reads the index, fetches, then compare-and-swaps
+// each) leaves a tombstone the pass skips and a new record it never read: the
+// pass deletes nothing, DestroyUser returns 0 and nil, and the session lives
+// on under the rotated token. The loop's premise ("a rotation that started
+// before a pass either lands in the next pass's read or fails") misses a
+// rotation that completes within one pass.
+func TestReviewDestroyUserCatchesARotationWithinAPass(t *testing.T) {
+	e, p, _ := probeEnv(t, 0, session.WithRotateEvery(15*time.Minute))
+	dev := &client{e: e}
+	dev.get("/login?u=alice")
+	dev.do("POST", "/set?k=a&v=1")
+	e.clock.Advance(16 * time.Minute)
+	p.add(&probeHook{op: "deleteuser", f: func() {
+		before := dev.cookie
+		dev.get("/get?k=a") // the device's periodic rotation lands inside the pass
+		if dev.cookie == before {
+			t.Error("no rotation inside the pass")
+		}
+	}})
+	n, err := e.m.DestroyUser(t.Context(), "alice")
+	if err != nil {
+		t.Fatalf("DestroyUser: %v", err)
+	}
+	if got := dev.do("GET", "/get?k=a"); got.body != "-" {
+		t.Errorf("DestroyUser returned %d, nil and the device is still logged in: %q", n, got.body)
+	}
+	if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+		t.Errorf("UserSessions after DestroyUser: %d sessions", len(infos))
+	}
+}
+
+// The same starvation on a login: its Move is conditional on the version of
+// the pre-login record, and any write bumps it. Whoever holds the planted
+// pre-login token (or a polling tab) writing through it as fast as the login
+// re-reads makes every login attempt answer 503 after maxRotateAttempts. A
+// login does not need a consistent copy of the pre-login session (writes in
+// flight through a pre-login token are dropped by design): ending the old
+// record unless it is a tombstone would do.
+func TestReviewLoginIsNotStarvedByWritesThroughThePlantedToken(t *testing.T) {
+	e, p, _ := probeEnv(t, 0)
+	attacker := &client{e: e}
+	attacker.do("POST", "/set?k=a&v=1")
+	planted := attacker.cookie
+	for i := range 4 {
+		p.before("move", idOf(planted), func() {
+			if r := e.do("POST", "/set?k=spam&v="+string(rune('a'+i)), planted); r.code != http.StatusOK {
+				t.Errorf("the attacker's write: %d", r.code)
+			}
+		})
+	}
+	if r := e.do("GET", "/login?u=alice", planted); r.code != http.StatusOK || r.cookie == nil {
+		t.Errorf("login while the planted token writes: %d %v", r.code, r.cookie)
+	}
+}

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,4 +228,115 @@ func TestReviewHoldsLostRepliesOnLogout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Three periodic rotations of one token, each reading and writing a key of
+// its own, held at their Move and released in every order: they converge on
+// one session that keeps every write, and every cookie they hand out reads
+// it.
+func TestReviewHoldsThreePeriodicRotationsConverge(t *testing.T) {
+	for _, order := range permutations(3) {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			e, p, _ := probeEnv(t, 0, session.WithRotateEvery(15*time.Minute), session.WithRotateGrace(time.Minute))
+			mux := http.NewServeMux()
+			mux.Handle("/", e.routes())
+			mux.HandleFunc("/rw", func(w http.ResponseWriter, r *http.Request) {
+				s := session.From(r.Context())
+				session.Get[string](s, "a")
+				s.Set(r.FormValue("k"), "1")
+			})
+			e.h = wrap(e, mux)
+			c := &client{e: e}
+			c.do("POST", "/set?k=a&v=1")
+			old := c.cookie
+			e.clock.Advance(16 * time.Minute)
+			var releases []chan struct{}
+			var dones []chan resp
+			for i := range 3 {
+				started, release := p.hold("move", idOf(old))
+				dones = append(dones, e.async("GET", fmt.Sprintf("/rw?k=w%d", i), old))
+				<-started
+				releases = append(releases, release)
+			}
+			out := make([]resp, 3)
+			for _, i := range order {
+				close(releases[i])
+				out[i] = <-dones[i]
+			}
+			for i, r := range out {
+				if r.code != http.StatusOK || r.cookie == nil || r.cookie.MaxAge < 0 {
+					t.Fatalf("request %d: %d %v", i, r.code, r.cookie)
+				}
+				for _, k := range []string{"a", "w0", "w1", "w2"} {
+					if got := e.do("GET", "/get?k="+k, r.cookie.Value); got.body != "1" {
+						t.Errorf("request %d's cookie reads %s=%q", i, k, got.body)
+					}
+				}
+			}
+			if n := e.mem.Len(); n != 2 {
+				t.Errorf("%d records, want the session and one tombstone", n)
+			}
+		})
+	}
+}
+
+// A streaming handler (headers sent, then a write: CommitLate) on each path
+// the rewrite added: a dead cookie (restart), a pre-login token (a login's
+// tombstone), an old token within the grace (a forward). None fails the
+// request or sets a cookie after the headers; a write that needs no cookie
+// lands, one that would need a new session is dropped and logged, and nothing
+// reaches the login's session.
+func TestReviewHoldsCommitLateOnTheNewPaths(t *testing.T) {
+	setup := func(t *testing.T) *env {
+		e := periodic(t, session.WithRotateGrace(time.Minute))
+		mux := http.NewServeMux()
+		mux.Handle("/", e.routes())
+		mux.HandleFunc("/streamrw", func(w http.ResponseWriter, r *http.Request) {
+			s := session.From(r.Context())
+			session.Get[string](s, "a")
+			w.Write([]byte("first "))
+			http.NewResponseController(w).Flush()
+			s.Set("late", "1")
+		})
+		e.h = wrap(e, mux)
+		return e
+	}
+	check := func(t *testing.T, r resp) {
+		t.Helper()
+		if r.code != http.StatusOK || r.cookie != nil {
+			t.Errorf("status %d, cookie %v", r.code, r.cookie)
+		}
+	}
+	t.Run("dead cookie", func(t *testing.T) {
+		e := setup(t)
+		c := &client{e: e}
+		c.do("POST", "/set?k=a&v=1")
+		e.clock.Advance(session.DefaultIdleTimeout + time.Minute)
+		check(t, e.do("GET", "/stream", c.cookie))
+		if !strings.Contains(e.logs.String(), "after the response headers") {
+			t.Errorf("the dropped late write was not logged: %s", e.logs.String())
+		}
+	})
+	t.Run("pre-login token", func(t *testing.T) {
+		e := setup(t)
+		c := &client{e: e}
+		c.do("POST", "/set?k=a&v=1")
+		login := loginWithSecret(t, e, c.cookie)
+		check(t, e.do("GET", "/streamrw", c.cookie))
+		if got := e.do("GET", "/get?k=late", login.cookie.Value); got.body != "-" {
+			t.Errorf("the pre-login token's late write reached the login's session")
+		}
+	})
+	t.Run("forward", func(t *testing.T) {
+		e := setup(t)
+		c := &client{e: e}
+		c.do("POST", "/set?k=a&v=1")
+		old := c.cookie
+		e.clock.Advance(16 * time.Minute)
+		c.get("/get?k=a") // rotates; old forwards
+		check(t, e.do("GET", "/stream", old))
+		if got := c.get("/get?k=after"); got != "headers" {
+			t.Errorf("the late write through the forward: %q", got)
+		}
+	})
 }

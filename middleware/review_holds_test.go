@@ -340,3 +340,37 @@ func TestReviewHoldsCommitLateOnTheNewPaths(t *testing.T) {
 		}
 	})
 }
+
+// A rotation whose Move conflicts with a concurrent write retries with an
+// Update+Clear of its new record; that Update's reply lost (with an error, or
+// resent by the client) either answers 503 with the old session intact, or
+// rotates with every value.
+func TestReviewHoldsLostReplyOnTheRotationRetry(t *testing.T) {
+	for _, kind := range []string{"lost", "resent"} {
+		t.Run(kind, func(t *testing.T) {
+			e, p, _ := probeEnv(t, 0)
+			c := &client{e: e}
+			c.do("POST", "/set?k=a&v=1")
+			old := c.cookie
+			p.before("move", idOf(old), func() {
+				e.do("POST", "/set?k=b&v=2", old)
+				p.add(&probeHook{op: "update", lose: kind == "lost", twice: kind == "resent"})
+			})
+			r := e.do("GET", "/login?u=alice", old)
+			tok := old
+			switch {
+			case kind == "lost" && r.code == http.StatusServiceUnavailable:
+			case kind == "resent" && r.code == http.StatusOK && r.cookie != nil && r.cookie.MaxAge >= 0:
+				tok = r.cookie.Value
+			default:
+				t.Fatalf("login: %d %v", r.code, r.cookie)
+			}
+			if got := e.do("GET", "/keys", tok); got.body != "a,b" {
+				t.Errorf("after the login the session holds %q, want a,b", got.body)
+			}
+			if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != map[bool]int{true: 1, false: 0}[tok != old] {
+				t.Errorf("alice's sessions: %+v", infos)
+			}
+		})
+	}
+}

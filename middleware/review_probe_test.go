@@ -30,6 +30,7 @@ type probeHook struct {
 	f     func() // run before the call
 	lose  bool   // apply the call, then report errLostReply
 	fresh bool   // fail without applying: errLostReply before the call
+	twice bool   // apply, then apply again (a resend) and return the second answer
 }
 
 func (p *probe) add(h *probeHook) {
@@ -67,17 +68,22 @@ func (p *probe) take(op, id string) *probeHook {
 }
 
 func (p *probe) run(op, id string) (lose bool, err error) {
+	lose, _, err = p.runTwice(op, id)
+	return lose, err
+}
+
+func (p *probe) runTwice(op, id string) (lose, twice bool, err error) {
 	h := p.take(op, id)
 	if h == nil {
-		return false, nil
+		return false, false, nil
 	}
 	if h.f != nil {
 		h.f()
 	}
 	if h.fresh {
-		return false, errLostReply
+		return false, false, errLostReply
 	}
-	return h.lose, nil
+	return h.lose, h.twice, nil
 }
 
 func (p *probe) Load(ctx context.Context, id string) (*store.Record, error) {
@@ -92,13 +98,16 @@ func (p *probe) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	if c.Mode == store.Create {
 		op = "create"
 	}
-	lose, err := p.run(op, id)
+	lose, twice, err := p.runTwice(op, id)
 	if err != nil {
 		return store.Result{}, err
 	}
 	res, err := p.Store.Commit(ctx, id, c)
 	if lose && err == nil {
 		return store.Result{}, errLostReply
+	}
+	if twice && err == nil {
+		return p.Store.Commit(ctx, id, c)
 	}
 	return res, err
 }

@@ -110,13 +110,17 @@ func slowSet(e *env) (started, release chan struct{}) {
 
 // A write-only request in flight when the user logs out starts a new
 // session with its keys after the logout, and hands the logged-out browser a
-// fresh cookie. The docs promise the opposite ("a request in flight when the
-// user logged out has its changes dropped"): the restart path for dead
-// cookies (issue 13 defect 1) cannot tell a cookie that was dead before the
-// request from one a logout ended while it ran, because kill leaves nothing
-// behind (an already-expired tombstone, then Delete). On a shared computer
-// the next user inherits a session holding what the previous user's last
-// request wrote; DestroySession racing the device's write does the same.
+// fresh cookie. The Logout docs promise the opposite ("a request in flight
+// when the user logged out has its changes dropped"), while issue 13 defect 1
+// and TestObserverSeesExpiredAndDropped want a write with a destroyed cookie
+// to start a new session: the two cannot both hold, because kill leaves
+// nothing behind (an already-expired tombstone, then Delete) from which the
+// restart path could tell a cookie dead before the request from one a logout
+// ended while it ran. Contract question for the lead: keep kill's tombstone
+// (To = itself, forwarding nothing) for endedHold so that writes within that
+// minute are dropped, or change the docs. Impact if kept: on a shared
+// computer the next user inherits a session holding what the previous user's
+// last request wrote.
 func TestReviewWriteInFlightDuringLogoutStartsNoSession(t *testing.T) {
 	e := newEnv(t)
 	started, release := slowSet(e)
@@ -136,8 +140,8 @@ func TestReviewWriteInFlightDuringLogoutStartsNoSession(t *testing.T) {
 		t.Errorf("a write in flight during the logout set a new session cookie after it (reads order=%q)",
 			e.do("GET", "/get?k=order", r.cookie.Value).body)
 	}
-	if n := e.mem.Len(); n != 0 {
-		t.Errorf("%d records after the logout and its in-flight write", n)
+	if got := e.do("GET", "/get?k=a", tok); got.body != "-" {
+		t.Errorf("the logged-out session came back: %q", got.body)
 	}
 }
 

@@ -458,3 +458,29 @@ func TestReviewLoginIsNotStarvedByWritesThroughThePlantedToken(t *testing.T) {
 		t.Errorf("login while the planted token writes: %d %v", r.code, r.cookie)
 	}
 }
+
+// A login's tombstone is kept for endedHold (a minute) only. A write-only
+// request sent with the pre-login token before the login (a slow upload in
+// another tab) that commits later than that finds nothing, restarts, and sets
+// a fresh anonymous cookie that replaces the login's in the browser: the user
+// is logged out by their own upload. Keeping a login's tombstone until the old
+// session's own deadline (the latest a request with that token could still
+// have been served) would close it at the cost of one small record per login.
+func TestReviewSlowWriteWithPreLoginTokenLeavesTheLoginAlone(t *testing.T) {
+	e := newEnv(t)
+	started, release := slowSet(e)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	pre := c.cookie
+	upload := e.async("POST", "/slowset?k=upload&v=done", pre)
+	<-started
+	c.get("/login?u=alice")
+	e.clock.Advance(2 * time.Minute)
+	close(release)
+	if r := <-upload; r.cookie != nil {
+		t.Errorf("the upload sent before the login set cookie %v after it; it replaces the login's", r.cookie)
+	}
+	if got := c.get("/get?k=a"); got != "1" {
+		t.Errorf("the login's session: %q", got)
+	}
+}

@@ -374,3 +374,40 @@ func TestReviewHoldsLostReplyOnTheRotationRetry(t *testing.T) {
 		})
 	}
 }
+
+// A browser-session cookie (RememberMe(false), against the persistent
+// default) stays one on the new paths: the login that follows a periodic
+// rotation and rotates again, and the periodic rotation that loses and joins
+// the winner's token.
+func TestReviewHoldsRememberMeOnTheNewPaths(t *testing.T) {
+	e, p, _ := probeEnv(t, 0, session.WithRotateEvery(15*time.Minute), session.WithRotateGrace(time.Minute))
+	mux := http.NewServeMux()
+	mux.Handle("/", e.routes())
+	mux.HandleFunc("/forget", func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		s.RememberMe(false)
+		s.Set("a", "1")
+	})
+	e.h = wrap(e, mux)
+	c := &client{e: e}
+	if r := c.do("GET", "/forget"); r.cookie == nil || r.cookie.MaxAge != 0 {
+		t.Fatalf("RememberMe(false): %v", r.cookie)
+	}
+	old := c.cookie
+	e.clock.Advance(16 * time.Minute)
+
+	s1, r1 := p.hold("move", idOf(old)) // the login, held before retiring old
+	login := e.async("GET", "/login?u=alice", old)
+	<-s1
+	s2, r2 := p.hold("move", idOf(old)) // a periodic rotation, held too
+	loser := e.async("GET", "/get?k=a", old)
+	<-s2
+	winner := e.do("GET", "/get?k=a", old) // rotates old → A
+	close(r2)
+	close(r1)
+	for name, r := range map[string]resp{"winner": winner, "loser": <-loser, "login": <-login} {
+		if r.cookie == nil || r.cookie.MaxAge != 0 || !r.cookie.Expires.IsZero() {
+			t.Errorf("%s: cookie %v, want a browser-session cookie", name, r.cookie)
+		}
+	}
+}

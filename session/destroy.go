@@ -88,7 +88,9 @@ func (e ended) successor(mv *store.Moved) (ended, bool) {
 	if !mv.Forwards() {
 		return ended{}, false
 	}
-	tok, err := openForward(e.token, mv.Sealed)
+	// A logout follows its own forward even past the grace period: ending
+	// more of the same session is never wrong.
+	tok, _, err := openForward(e.token, mv.Sealed)
 	if err != nil || tokenID(tok) != mv.To {
 		return ended{}, false
 	}

@@ -61,7 +61,7 @@ func (s *Session) resolve() (*store.Record, error) {
 		case !rec.Moved.Forwards():
 			s.superseded = rec.Moved.To != s.id
 			return nil, nil
-		case hops == maxForwardHops || !s.follow(rec.Moved):
+		case hops == maxForwardHops || s.follow(rec.Moved) != forwarded:
 			return nil, nil
 		}
 		rec, err = s.fetch(s.id)
@@ -72,18 +72,35 @@ func (s *Session) resolve() (*store.Record, error) {
 	return rec, nil
 }
 
-// follow moves the session to the token a tombstone forwards to, and reports
-// whether the tombstone opened. A tombstone that does not open with our token
-// was forged or corrupted in the store: the session is treated as ended.
-func (s *Session) follow(mv *store.Moved) bool {
-	tok, err := openForward(s.token, mv.Sealed)
+// forwardResult is what following a tombstone came to.
+type forwardResult uint8
+
+const (
+	forwarded      forwardResult = iota // the session moved to the new token
+	forwardEnded                        // the tombstone forwards nothing: a login or a destroy
+	forwardExpired                      // the grace period is over by this node's clock
+	forwardBad                          // the tombstone does not open with our token
+)
+
+// follow moves the session to the token a tombstone forwards to, if it
+// forwards, opens with our token, and its grace period runs by our clock. A
+// tombstone that does not open with our token was forged or corrupted in the
+// store: the session is treated as ended, and the fact logged.
+func (s *Session) follow(mv *store.Moved) forwardResult {
+	if !mv.Forwards() {
+		return forwardEnded
+	}
+	tok, until, err := openForward(s.token, mv.Sealed)
 	if err != nil || tokenID(tok) != mv.To {
 		s.m.log.Warn("session: tombstone does not open; treating session as ended", "id", shortID(s.id))
-		return false
+		return forwardBad
+	}
+	if !until.IsZero() && !s.m.cfg.now().Before(until) {
+		return forwardExpired
 	}
 	s.m.event(s.ctx, EventData{Kind: EventForwarded, ID: mv.To})
 	s.token, s.id, s.newCookie, s.forwarded = tok, mv.To, true, true
-	return true
+	return forwarded
 }
 
 func (s *Session) fetch(id string) (*store.Record, error) {

@@ -110,11 +110,19 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 	oldTok, oldID := s.token, s.id
 	newTok := newToken()
 	newID := tokenID(newTok)
+	// The tombstone outlives its use by at least endedHold, so that a Move
+	// resent after a lost reply finds it. A forward's own end is sealed in
+	// it and judged by whoever opens it. A login's tombstone, which
+	// forwards nothing, lasts as long as the old session would have: until
+	// then, requests still in flight with the old token learn that a login
+	// took it over, and leave the new cookie alone.
 	moved := store.Moved{To: newID}
 	expires := now.Add(max(s.m.cfg.rotateGrace, endedHold))
+	if explicit && old.Expires.After(expires) {
+		expires = old.Expires
+	}
 	if !explicit && s.m.cfg.rotateGrace > 0 {
-		moved.Sealed = sealForward(oldTok, newTok)
-		expires = now.Add(s.m.cfg.rotateGrace)
+		moved.Sealed = sealForward(oldTok, newTok, now.Add(s.m.cfg.rotateGrace))
 	}
 	created := false
 	for ; *attempts < maxRotateAttempts; *attempts++ {
@@ -219,18 +227,22 @@ func (s *Session) moveApplied(oldID, newID string) (bool, error) {
 }
 
 // followMoved moves the session along a tombstone another request left, and
-// reports whether it did. A tombstone that forwards nothing ends the session
-// for this request: its changes are dropped.
+// reports whether it did. Otherwise the session has ended for this request
+// and its changes are dropped: a tombstone that forwards nothing (a login
+// elsewhere, whose client's cookie this response must leave alone; a
+// destroy), one whose grace period is over, one that does not open.
 func (s *Session) followMoved(mv *store.Moved) bool {
-	if !mv.Forwards() {
+	switch s.follow(mv) {
+	case forwarded:
+		return true
+	case forwardEnded:
 		s.ended("session rotated away by a login or ended", mv.To != s.id)
-		return false
-	}
-	if !s.follow(mv) {
+	case forwardExpired:
+		s.gone("rotated away; the grace period is over")
+	default:
 		s.gone("tombstone does not open")
-		return false
 	}
-	return true
+	return false
 }
 
 // rotatedValues is the old record's values with every change this request

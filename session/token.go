@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"time"
 )
 
 // A token is 32 bytes from crypto/rand, base64url-encoded without padding. It
@@ -84,6 +86,11 @@ func tokenID(token string) string {
 // token sealed with AES-256-GCM under a key derived from the old token: only a
 // client presenting the old cookie can open it, and a store dump (which holds
 // SHA-256 of the old token, not the token) cannot.
+//
+// The seal also carries the end of the grace period, so that whoever opens it
+// judges the forward by its own clock: a store (or node) whose clock lags
+// cannot stretch the grace period, and the tombstone itself may outlive it
+// (so that a Move resent after a lost reply still finds it).
 
 var errBadSeal = errors.New("session: tombstone does not open")
 
@@ -94,22 +101,35 @@ func forwardAEAD(oldToken string) cipher.AEAD {
 	return aead
 }
 
-func sealForward(oldToken, newToken string) []byte {
+// sealForward seals newToken and the forward's end for the holder of
+// oldToken.
+func sealForward(oldToken, newToken string, until time.Time) []byte {
 	aead := forwardAEAD(oldToken)
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(newToken)+aead.Overhead())
+	pt := make([]byte, tokenLen+8)
+	copy(pt, newToken)
+	binary.BigEndian.PutUint64(pt[tokenLen:], uint64(until.UnixMilli()))
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(pt)+aead.Overhead())
 	rand.Read(nonce)
-	return aead.Seal(nonce, nonce, []byte(newToken), []byte(tokenID(oldToken)))
+	return aead.Seal(nonce, nonce, pt, []byte(tokenID(oldToken)))
 }
 
-func openForward(oldToken string, sealed []byte) (string, error) {
+// openForward returns the new token a tombstone forwards oldToken to, and
+// the end of the forward (zero for a seal made before ends were sealed,
+// which the tombstone's own expiry bounds).
+func openForward(oldToken string, sealed []byte) (string, time.Time, error) {
 	aead := forwardAEAD(oldToken)
-	if len(sealed) != aead.NonceSize()+tokenLen+aead.Overhead() {
-		return "", errBadSeal
+	n := len(sealed) - aead.NonceSize() - aead.Overhead()
+	if n != tokenLen && n != tokenLen+8 {
+		return "", time.Time{}, errBadSeal
 	}
 	nonce, ct := sealed[:aead.NonceSize()], sealed[aead.NonceSize():]
 	pt, err := aead.Open(nil, nonce, ct, []byte(tokenID(oldToken)))
-	if err != nil || !validToken(string(pt)) {
-		return "", errBadSeal
+	if err != nil || !validToken(string(pt[:tokenLen])) {
+		return "", time.Time{}, errBadSeal
 	}
-	return string(pt), nil
+	var until time.Time
+	if len(pt) == tokenLen+8 {
+		until = time.UnixMilli(int64(binary.BigEndian.Uint64(pt[tokenLen:])))
+	}
+	return string(pt[:tokenLen]), until, nil
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewTokenIsValidAndUnique(t *testing.T) {
@@ -58,26 +59,27 @@ func TestTokenIDIsHexSHA256(t *testing.T) {
 
 func TestForwardSeal(t *testing.T) {
 	oldTok, newTok := newToken(), newToken()
-	sealed := sealForward(oldTok, newTok)
+	until := time.UnixMilli(1767225600123)
+	sealed := sealForward(oldTok, newTok, until)
 	if strings.Contains(string(sealed), newTok) {
 		t.Fatal("sealed tombstone contains the new token in clear")
 	}
-	got, err := openForward(oldTok, sealed)
-	if err != nil || got != newTok {
-		t.Fatalf("openForward = %q, %v; want %q", got, err, newTok)
+	got, gotUntil, err := openForward(oldTok, sealed)
+	if err != nil || got != newTok || !gotUntil.Equal(until) {
+		t.Fatalf("openForward = %q, %v, %v; want %q, %v", got, gotUntil, err, newTok, until)
 	}
-	if _, err := openForward(newToken(), sealed); err == nil {
+	if _, _, err := openForward(newToken(), sealed); err == nil {
 		t.Error("another token opened the tombstone")
 	}
 	for i := range sealed {
 		bad := append([]byte(nil), sealed...)
 		bad[i] ^= 1
-		if _, err := openForward(oldTok, bad); err == nil {
+		if _, _, err := openForward(oldTok, bad); err == nil {
 			t.Fatalf("tampered byte %d accepted", i)
 		}
 	}
 	for _, n := range []int{0, 1, len(sealed) - 1} {
-		if _, err := openForward(oldTok, sealed[:n]); err == nil {
+		if _, _, err := openForward(oldTok, sealed[:n]); err == nil {
 			t.Errorf("truncated to %d bytes accepted", n)
 		}
 	}
@@ -85,10 +87,10 @@ func TestForwardSeal(t *testing.T) {
 
 func FuzzOpenForward(f *testing.F) {
 	oldTok := strings.Repeat("A", 43)
-	f.Add(sealForward(oldTok, newToken()))
+	f.Add(sealForward(oldTok, newToken(), time.Now()))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, sealed []byte) {
-		tok, err := openForward(oldTok, sealed)
+		tok, _, err := openForward(oldTok, sealed)
 		if err == nil && !validToken(tok) {
 			t.Fatalf("opened to invalid token %q", tok)
 		}

@@ -406,6 +406,9 @@ func TestReviewHoldsRememberMeOnTheNewPaths(t *testing.T) {
 	close(r2)
 	close(r1)
 	for name, r := range map[string]resp{"winner": winner, "loser": <-loser, "login": <-login} {
+		if name == "loser" && r.cookie == nil {
+			continue // it joined a token the login retired: it leaves the cookie alone
+		}
 		if r.cookie == nil || r.cookie.MaxAge != 0 || !r.cookie.Expires.IsZero() {
 			t.Errorf("%s: cookie %v, want a browser-session cookie", name, r.cookie)
 		}

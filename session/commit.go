@@ -56,6 +56,11 @@ func (s *Session) commit(h http.Header) error {
 	now := s.m.cfg.now()
 	var err error
 	switch {
+	case s.superseded && !s.rotate:
+		// The request's token was rotated away by a login on another
+		// request: its changes belong to the pre-login session, which
+		// ended, and a new session's cookie would log the login out.
+		s.ended("session rotated away by a login", true)
 	case s.token == "" || (s.loaded && s.base == nil):
 		err = s.create(now, late)
 	case s.rotateDue(now) && late:
@@ -133,31 +138,28 @@ func (s *Session) create(now time.Time, late bool) error {
 		LastSeen:  now,
 		Expires:   s.deadline(now, now),
 	}
-	// Two 256-bit tokens from crypto/rand do not collide; the retry is for a
-	// store that reports ErrExists for its own reasons.
-	for attempt := 0; ; attempt++ {
-		tok := newToken()
-		id := tokenID(tok)
-		res, err := s.storeCommit(id, c)
-		if errors.Is(err, store.ErrExists) && attempt == 0 {
-			// Nobody else knows id: this is our own Create, resent by
-			// the client after its reply was lost. Create makes
-			// version 1.
-			res, err = store.Result{Version: 1}, nil
-		}
-		if errors.Is(err, store.ErrExists) && attempt < 2 {
-			continue
-		}
-		if err != nil {
-			return &StoreError{Op: "create", Err: err}
-		}
-		s.m.event(s.ctx, EventData{Kind: EventCreated, ID: id})
-		s.token, s.id, s.newCookie, s.dropped = tok, id, true, false
-		s.loaded = true
-		s.base = &store.Record{Values: values, UserID: s.userID, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
-		s.clearDirty()
-		return nil
+	tok := newToken()
+	id := tokenID(tok)
+	res, err := s.storeCommit(id, c)
+	if errors.Is(err, store.ErrExists) {
+		// Nobody else knows id (two 256-bit tokens from crypto/rand do
+		// not collide): this is our own Create, resent by the client
+		// after its reply was lost. Create makes version 1.
+		res, err = store.Result{Version: 1}, nil
 	}
+	if err != nil {
+		// The write may have applied (a lost reply); its token was never
+		// handed out, so delete it rather than leave a phantom session
+		// indexed under the user.
+		s.discard(id)
+		return &StoreError{Op: "create", Err: err}
+	}
+	s.m.event(s.ctx, EventData{Kind: EventCreated, ID: id})
+	s.token, s.id, s.newCookie, s.dropped = tok, id, true, false
+	s.loaded = true
+	s.base = &store.Record{Values: values, UserID: s.userID, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
+	s.clearDirty()
+	return nil
 }
 
 // update applies the request's uncommitted changes to the stored record, or

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"strconv"
 	"time"
@@ -74,15 +75,30 @@ func (s *Session) rotateLocked(now time.Time) error {
 		mv := res.moved
 		if !explicit {
 			// Its token wins; ours was never handed out. Our changes go
-			// to its record.
+			// to its record, unless that token is gone too (a login
+			// took it over meanwhile): then the client must not be
+			// handed it.
 			s.rotate = false
 			if !s.followMoved(mv) {
 				return nil
 			}
-			s.base, s.loaded = nil, false
+			s.base, s.loaded, s.candidates = nil, false, nil
+			s.loadLocked()
+			if s.err != nil {
+				return s.err
+			}
+			if s.base == nil {
+				s.ended("joined a rotation whose session ended", s.superseded)
+				return nil
+			}
 			return s.update(now, false)
 		}
-		if hops == maxForwardHops || !s.followMoved(mv) {
+		if hops == maxForwardHops {
+			// Rotated again each time we followed: fail loudly rather
+			// than hand the client a token other requests hold.
+			return &StoreError{Op: "rotate", Err: fmt.Errorf("session kept rotating under a login: %w", store.ErrConflict)}
+		}
+		if !s.followMoved(mv) {
 			return nil
 		}
 		if old, err = s.resolve(); err != nil {
@@ -151,9 +167,10 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 			res, err = store.Result{Version: 1}, nil
 		}
 		if err != nil {
-			if created {
-				s.discard(newID)
-			}
+			// Whether or not the write applied (a lost reply), the new
+			// record was never handed out: delete it, so that no phantom
+			// device is left indexed under the user.
+			s.discard(newID)
 			return rotateResult{}, &StoreError{Op: "rotate", Err: err}
 		}
 		created = true

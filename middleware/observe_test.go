@@ -84,7 +84,7 @@ func TestObserverSeesCallsAndEvents(t *testing.T) {
 		{"commit error", func() { e.store.failOn("commit"); c.do("POST", "/set?k=b&v=2"); e.store.fail.Store(nil) },
 			[]string{"commit:error:update:keys=1:bytes=3"}, nil},
 		{"logout", func() { c.get("/logout") },
-			[]string{"load:ok:found=true", "move:ok", "delete:ok"}, []string{"destroyed"}},
+			[]string{"load:ok:found=true", "move:ok"}, []string{"destroyed"}},
 	}
 	for _, st := range steps {
 		st.do()
@@ -110,14 +110,28 @@ func TestObserverSeesExpiredAndDropped(t *testing.T) {
 	if _, events := rec.take(); !slices.Equal(events, []string{"expired"}) {
 		t.Errorf("dead cookie: events %q, want expired", events)
 	}
-	// A set-only write with a dead cookie never saw its session alive: it
-	// starts a new one rather than vanish.
+	// A set-only write with the cookie of a session that was logged out
+	// finds the logout's tombstone: logout wins, the write is dropped.
 	r := e.do("POST", "/set?k=a&v=2", cookie)
-	if _, events := rec.take(); !slices.Equal(events, []string{"expired", "created"}) {
-		t.Errorf("write to a dead session: events %q, want expired, created", events)
+	if _, events := rec.take(); !slices.Equal(events, []string{"dropped"}) {
+		t.Errorf("write to a logged-out session: events %q, want dropped", events)
 	}
-	if r.cookie == nil || r.cookie.Value == cookie || r.cookie.MaxAge < 0 {
-		t.Fatalf("write to a dead session: cookie %v, want a new session's", r.cookie)
+	if r.cookie == nil || r.cookie.MaxAge >= 0 {
+		t.Errorf("write to a logged-out session: cookie %v, want it expired", r.cookie)
+	}
+
+	// A set-only write with a cookie whose session expired never saw it
+	// alive: it starts a new session rather than vanish.
+	c.do("POST", "/set?k=a&v=1")
+	expired := c.cookie
+	e.clock.Advance(session.DefaultIdleTimeout + time.Minute)
+	rec.take()
+	r = e.do("POST", "/set?k=a&v=2", expired)
+	if _, events := rec.take(); !slices.Equal(events, []string{"expired", "created"}) {
+		t.Errorf("write to an expired session: events %q, want expired, created", events)
+	}
+	if r.cookie == nil || r.cookie.Value == expired || r.cookie.MaxAge < 0 {
+		t.Fatalf("write to an expired session: cookie %v, want a new session's", r.cookie)
 	}
 	if !strings.Contains(e.logs.String(), "start a new session") {
 		t.Errorf("restarted write not logged: %s", e.logs.String())

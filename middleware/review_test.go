@@ -52,7 +52,7 @@ func TestReviewDestroySessionFollowsAChainOfAnyLength(t *testing.T) {
 	id := idOf(dev.cookie)
 	// Between DestroySession's check and kill's read, the device rotates
 	// four times.
-	p.add(&probeHook{op: "load", id: id, skip: 1, f: func() {
+	p.add(&probeHook{op: "load", id: id, f: func() {
 		for range 4 {
 			if r := dev.do("GET", "/rotate"); r.cookie == nil || r.cookie.MaxAge < 0 {
 				t.Errorf("rotate: %v", r.cookie)

@@ -97,7 +97,7 @@ func (s *Session) postponeRotation() {
 // destroyPending ends the sessions Destroy was called on.
 func (s *Session) destroyPending() error {
 	for len(s.destroy) > 0 {
-		if err := s.m.kill(s.ctx, s.destroy[0], 0); err != nil {
+		if _, err := s.m.kill(s.ctx, s.destroy[0], 0); err != nil {
 			return &StoreError{Op: "destroy", Err: err}
 		}
 		s.m.event(s.ctx, EventData{Kind: EventDestroyed, ID: s.destroy[0].id})

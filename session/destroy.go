@@ -19,16 +19,29 @@ type ended struct {
 	userID string
 }
 
-// kill ends the session e, and whatever its tombstone forwards to.
+// maxKillHops bounds how many rotations a logout or revocation follows. A
+// session that rotates more often than that while it is being ended makes the
+// revocation fail loudly rather than report success.
+const maxKillHops = 16
+
+// kill ends the session e, and whatever its tombstone forwards to, and
+// reports whether it found e live (for a revocation by ID: a live record of
+// e's user) on the way, even if that record then rotated out of reach.
 //
 // A plain Delete is not enough. If another request rotates the session
 // between our read and our delete, we would delete the tombstone and leave
 // the new record, whose cookie that request hands out: a logout that does not
-// log out. So kill turns the record into a tombstone that is already expired,
+// log out. So kill turns the record into a tombstone that forwards nothing,
 // on condition that its version is the one we read (Move is the store's
 // compare-and-swap). A rotation that lands first makes our Move fail, and we
 // follow its tombstone; one that lands after finds the record ended, and
 // discards its new record.
+//
+// The tombstone stays until the session would have expired: a request still
+// in flight with the token finds it and drops its changes (logout wins),
+// rather than find nothing and start a new session with them, which on a
+// shared computer would hand the next user what the previous one's last
+// request wrote.
 //
 // Which tombstones are followed depends on who asks. A logout (with the
 // client's token) follows only a forward its token opens: a login's
@@ -37,43 +50,50 @@ type ended struct {
 // revocation by ID ([Manager.DestroySession]) follows every tombstone by the
 // new ID it names, ending the successor only while it belongs to the same
 // user.
-func (m *Manager) kill(ctx context.Context, e ended, depth int) error {
+func (m *Manager) kill(ctx context.Context, e ended, depth int) (found bool, err error) {
 	for range maxRotateAttempts {
 		rec, err := m.callLoad(ctx, e.id)
 		if err != nil {
-			return err
+			return found, err
 		}
 		if rec == nil {
-			return nil
+			return found, nil
 		}
 		if rec.Moved != nil {
-			if next, ok := e.successor(rec.Moved); ok && depth < maxForwardHops {
-				if err := m.kill(ctx, next, depth+1); err != nil {
-					return err
-				}
+			next, ok := e.successor(rec.Moved)
+			if !ok {
+				return found, nil
 			}
-			return m.callDelete(ctx, e.id)
+			if depth == maxKillHops {
+				return found, fmt.Errorf("session %s rotated more than %d times while it was being ended: %w",
+					shortID(e.id), maxKillHops, store.ErrConflict)
+			}
+			more, err := m.kill(ctx, next, depth+1)
+			return found || more, err
 		}
 		if e.userID != "" && rec.UserID != e.userID {
-			return nil // no longer that user's session: not ours to end
+			return found, nil // no longer that user's session: not ours to end
 		}
-		err = m.callMove(ctx, e.id, store.Moved{To: e.id}, m.cfg.now(), rec.Version)
+		found = true
+		until := m.cfg.now().Add(endedHold)
+		if rec.Expires.After(until) {
+			until = rec.Expires
+		}
+		err = m.callMove(ctx, e.id, store.Moved{To: e.id}, until, rec.Version)
 		switch {
 		case err == nil:
-			// Ended. Delete the dead tombstone now rather than leave it to
-			// the store's expiry.
-			return m.callDelete(ctx, e.id)
+			return true, nil
 		case errors.Is(err, store.ErrNotFound):
-			return nil
+			return found, nil
 		case errors.Is(err, store.ErrConflict):
 			continue
 		}
 		if _, moved := store.IsMoved(err); moved {
 			continue
 		}
-		return err
+		return found, err
 	}
-	return fmt.Errorf("session %s kept changing: %w", shortID(e.id), store.ErrConflict)
+	return found, fmt.Errorf("session %s kept changing: %w", shortID(e.id), store.ErrConflict)
 }
 
 // successor is what a tombstone left by a rotation of e leads to, if kill

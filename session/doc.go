@@ -72,17 +72,22 @@
 //
 // # Logout
 //
-// [Session.Destroy] deletes the record and expires the cookie. A commit never
+// [Session.Destroy] ends the record and expires the cookie. A commit never
 // re-creates a record that ended: a request in flight when the user logged out
-// has its changes dropped (and logged), not the session brought back.
-// [Manager.DestroySession] revokes a device by ID and follows a rotation that
-// happens meanwhile, as long as the session stays that user's.
+// has its changes dropped (and logged), not the session brought back, and does
+// not start a new session with them either — the ended record stays as a
+// tombstone that forwards nothing until the session would have expired, so
+// that on a shared computer the next user does not inherit what the previous
+// one's last request wrote. [Manager.DestroySession] revokes a device by ID and
+// follows rotations that happen meanwhile (also when the ID it was given is
+// already a rotation's old one), as long as the session stays that user's.
+// [Manager.DestroyUser] repeats until the user has no session left.
 //
 // A request that only writes (it never reads its session) and carries a
-// cookie whose session had already ended (expired, destroyed, never issued)
-// saves its changes in a new session under a new token, as it would have
-// without the cookie: nothing of the old session comes back, and "come back
-// after the idle timeout and add to cart" does not lose the cart.
+// cookie whose session had already ended by expiry or never existed saves its
+// changes in a new session under a new token, as it would have without the
+// cookie: nothing of the old session comes back, and "come back after the idle
+// timeout and add to cart" does not lose the cart.
 //
 // # Failures
 //

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -117,16 +118,16 @@ func (m *Manager) UserSessions(ctx context.Context, userID string) ([]Info, erro
 }
 
 // maxDestroyUserPasses bounds DestroyUser's passes; see there.
-const maxDestroyUserPasses = 3
+const maxDestroyUserPasses = 4
 
 // DestroyUser deletes every session of userID ("log out everywhere") and
 // returns how many there were. Requests of those sessions already in flight
 // cannot bring them back.
 //
 // A session rotating while the index is read can escape one pass (its new
-// record was indexed after the read), so DestroyUser repeats until a pass
-// finds nothing: a rotation that started before a pass either lands in the
-// next pass's read or fails because its old record is gone.
+// record was indexed after the read), so DestroyUser repeats until the user
+// has no session left, and fails loudly if sessions keep appearing (a login
+// of that user running at the same moment can be one).
 func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if m.closed.Load() {
 		return 0, ErrClosed
@@ -138,17 +139,23 @@ func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 		if err != nil {
 			return total, &StoreError{Op: "destroy user", Err: err}
 		}
-		if n == 0 {
-			break
+		infos, err := m.UserSessions(ctx, userID)
+		if err != nil {
+			return total, err
+		}
+		if len(infos) == 0 {
+			return total, nil
 		}
 	}
-	return total, nil
+	return total, &StoreError{Op: "destroy user", Err: fmt.Errorf("sessions of the user kept appearing: %w", store.ErrConflict)}
 }
 
 // DestroySession ends one session of userID, by the ID [Manager.UserSessions]
-// reported: for revoking a device. It returns [ErrUnknownSession] if no live
-// session of that user has that ID, so an ID taken from a form cannot end
-// another user's session.
+// reported: for revoking a device. If the session rotated since it was
+// listed, the revocation follows it, ending it only while it is still that
+// user's. It returns [ErrUnknownSession] if it found no live session of that
+// user under the ID, so an ID taken from a form cannot end another user's
+// session.
 func (m *Manager) DestroySession(ctx context.Context, userID, id string) error {
 	if m.closed.Load() {
 		return ErrClosed
@@ -156,17 +163,12 @@ func (m *Manager) DestroySession(ctx context.Context, userID, id string) error {
 	if !validID(id) || userID == "" {
 		return ErrUnknownSession
 	}
-	rec, err := m.callLoad(ctx, id)
+	ok, err := m.kill(ctx, ended{id: id, userID: userID}, 0)
 	if err != nil {
 		return &StoreError{Op: "destroy", Err: err}
 	}
-	if rec == nil || rec.Moved != nil || rec.UserID != userID || !rec.Live(m.cfg.now()) {
+	if !ok {
 		return ErrUnknownSession
-	}
-	// Revoke by ID, following any rotation that happens meanwhile, as long
-	// as the session stays this user's.
-	if err := m.kill(ctx, ended{id: id, userID: userID}, 0); err != nil {
-		return &StoreError{Op: "destroy", Err: err}
 	}
 	return nil
 }

@@ -193,9 +193,10 @@ func (s *Session) Rotate() {
 	s.rotate = true
 }
 
-// Destroy ends the session: its record is deleted at commit and the client's
-// cookie expired. Requests of the session still in flight cannot bring it
-// back. Values set after Destroy start a new session with a new token.
+// Destroy ends the session at commit and expires the client's cookie.
+// Requests of the session still in flight cannot bring it back, nor start a
+// new session with their changes. Values set after Destroy, in the same
+// request, start a new session with a new token.
 func (s *Session) Destroy() {
 	s.lock()
 	defer s.mu.Unlock()

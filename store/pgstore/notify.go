@@ -2,9 +2,9 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"crypto/rand"
 	mrand "math/rand/v2"
 	"strconv"
 	"time"

@@ -3,9 +3,9 @@ package pgstore
 import (
 	"bytes"
 	"crypto/rand"
-	"fmt"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"

@@ -3,12 +3,14 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 
+	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
 )
 
@@ -245,3 +247,54 @@ var _ = backendTest("NotifyOff", func(t *testing.T, pool *pgxpool.Pool) {
 		t.Fatal("no event for the marker")
 	}
 })
+
+// TestNotifierStalled: the listener's connection stalls (no FIN, no RST)
+// while the database and the pool's other connections work. Its
+// heartbeats, sent through the pool, no longer come back, and Notify must
+// report Lost within twice the heartbeat interval (the documented bound),
+// then listen again once the link thaws. And a stall of every connection
+// (the heartbeat cannot even be sent) is reported within the same bound.
+func TestNotifierStalled(t *testing.T) {
+	const hb = 200 * time.Millisecond
+	pg := testserver.Postgres(t)
+	direct := newPool(t, pg)
+	for _, all := range []bool{false, true} {
+		name := map[bool]string{false: "ListenerOnly", true: "EveryConnection"}[all]
+		t.Run(name, func(t *testing.T) {
+			px := newProxy(t, pg.Addr())
+			pool, err := pgxpool.New(t.Context(), fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", px.Addr()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			table, channel := "stallnotify_"+randHex(4), "ch_"+randHex(4)
+			s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(hb))
+			writer := newStore(t, direct, WithTable(table), WithChannel(channel))
+			ch, _ := notifications(t, s)
+			wantEvent(t, ch, "the first Reset", isReset)
+			time.Sleep(3 * hb) // heartbeats flow
+			id := newID()
+			create(t, writer, id, "")
+			wantEvent(t, ch, "an event before the stall", isID(id))
+
+			if all {
+				px.freeze()
+			} else {
+				pool.Reset() // the pool's own connections closed: only the listener's is open
+				px.freezeOpen()
+			}
+			stalled := time.Now()
+			wantEvent(t, ch, "Lost after the stall", isLost)
+			took := time.Since(stalled)
+			t.Logf("Lost %v after the stall (heartbeat %v)", took, hb)
+			if bound := 2*hb + 250*time.Millisecond; took > bound {
+				t.Errorf("Lost %v after the stall, want at most 2 heartbeat intervals (%v)", took, bound)
+			}
+			px.thaw()
+			wantEvent(t, ch, "Reset after the thaw", isReset)
+			id = newID()
+			create(t, writer, id, "")
+			wantEvent(t, ch, "an event after the thaw", isID(id))
+		})
+	}
+}

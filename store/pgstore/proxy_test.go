@@ -9,7 +9,10 @@ import (
 // proxy is a TCP proxy in front of a server that can freeze: while frozen it
 // holds every byte in both directions, as a server that stopped answering (or
 // a network partition) would, without closing any connection. Thawing
-// delivers what was held.
+// delivers what was held. freezeOpen freezes only the connections open now
+// (one stalled connection while new ones work).
+//
+// (A copy of redisstore's test proxy, with freezeOpen added.)
 type proxy struct {
 	ln     net.Listener
 	target string
@@ -19,6 +22,7 @@ type proxy struct {
 	frozen bool
 	closed bool
 	conns  []net.Conn
+	stuck  map[net.Conn]bool // frozen by freezeOpen: the client side of each
 	wg     sync.WaitGroup
 }
 
@@ -43,7 +47,20 @@ func (p *proxy) thaw()   { p.set(false) }
 func (p *proxy) set(frozen bool) {
 	p.mu.Lock()
 	p.frozen = frozen
+	if !frozen {
+		p.stuck = nil
+	}
 	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// freezeOpen freezes the connections open now; thaw releases them.
+func (p *proxy) freezeOpen() {
+	p.mu.Lock()
+	p.stuck = map[net.Conn]bool{}
+	for _, c := range p.conns {
+		p.stuck[c] = true
+	}
 	p.mu.Unlock()
 }
 
@@ -96,7 +113,7 @@ func (p *proxy) pipe(src, dst net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			for p.frozen && !p.closed {
+			for (p.frozen || p.stuck[src]) && !p.closed {
 				p.cond.Wait()
 			}
 			closed := p.closed

@@ -1,0 +1,96 @@
+package pgstore
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tether-go/tether/store"
+)
+
+// hostileUserIDs are user ids Postgres text cannot hold as they are, and
+// ones that look like the escaped form of another.
+var hostileUserIDs = []string{
+	"nul\x00inside", "\x00", "bad\xffutf8", "\xc3", "\x01", "\x01plain", "\x01" + "6e756c00696e73696465",
+	"nul\x00inside\x00", "6e756c00696e73696465", "ok",
+}
+
+func TestUserIDEncoding(t *testing.T) {
+	seen := map[string]string{}
+	for _, u := range append(hostileUserIDs, "", "é", "a b") {
+		enc := encodeUserID(u)
+		if !validText(enc) {
+			t.Errorf("encodeUserID(%q) = %q is not Postgres text", u, enc)
+		}
+		if got := decodeUserID(enc); got != u {
+			t.Errorf("decodeUserID(encodeUserID(%q)) = %q", u, got)
+		}
+		if other, dup := seen[enc]; dup {
+			t.Errorf("%q and %q are both stored as %q", u, other, enc)
+		}
+		seen[enc] = u
+	}
+}
+
+func FuzzUserIDEncoding(f *testing.F) {
+	for _, u := range hostileUserIDs {
+		f.Add(u, "x")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ea, eb := encodeUserID(a), encodeUserID(b)
+		if !validText(ea) || decodeUserID(ea) != a {
+			t.Fatalf("%q: stored as %q, decodes to %q", a, ea, decodeUserID(ea))
+		}
+		if (a == b) != (ea == eb) {
+			t.Fatalf("%q and %q stored as %q and %q", a, b, ea, eb)
+		}
+		_ = decodeUserID(b) // any stored string: no panic
+	})
+}
+
+// A user id with NUL or invalid UTF-8 is hostile input, not an outage: the
+// store keeps it (escaped), Load returns it as given, UserSessions and
+// DeleteUser find exactly its sessions, by Create and by SetUserID.
+var _ = backendTest("HostileUserIDs", func(t *testing.T, pool *pgxpool.Pool) {
+	s := newStore(t, pool)
+	ctx := ctxT(t)
+	now := time.Now()
+	ids := map[string]string{}
+	for i, u := range hostileUserIDs {
+		id := newID()
+		ids[u] = id
+		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), Set: map[string][]byte{"k": []byte("v")}}
+		if i%2 == 0 {
+			c.UserID = u
+		}
+		if _, err := s.Commit(ctx, id, c); err != nil {
+			t.Fatalf("Create for user %q: %v", u, err)
+		}
+		if i%2 == 1 {
+			if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, SetUserID: true, UserID: u}); err != nil {
+				t.Fatalf("SetUserID(%q): %v", u, err)
+			}
+		}
+	}
+	for _, u := range hostileUserIDs {
+		rec, err := s.Load(ctx, ids[u])
+		if err != nil || rec == nil || rec.UserID != u {
+			t.Errorf("Load of the session of %q: %+v, %v", u, rec, err)
+		}
+		infos, err := s.UserSessions(ctx, u)
+		if err != nil || len(infos) != 1 || infos[0].ID != ids[u] || infos[0].UserID != u {
+			t.Errorf("UserSessions(%q) = %+v, %v; want its one session", u, infos, err)
+		}
+	}
+	for i, u := range hostileUserIDs {
+		if n, err := s.DeleteUser(ctx, u); n != 1 || err != nil {
+			t.Errorf("DeleteUser(%q) = %d, %v; want 1", u, n, err)
+		}
+		for _, v := range hostileUserIDs[i+1:] {
+			if rec, _ := s.Load(ctx, ids[v]); rec == nil {
+				t.Errorf("DeleteUser(%q) deleted the session of %q", u, v)
+			}
+		}
+	}
+})

@@ -54,12 +54,15 @@
 //   - Touch and Move: UPDATEs of the times, and of the tombstone columns on
 //     condition of the version.
 //
-// Each statement runs in a transaction at READ COMMITTED, whatever the
-// database's or role's default_transaction_isolation: the rule above (an
-// UPDATE that waited for a row lock applies to the row's newest version) is
-// READ COMMITTED's, and under REPEATABLE READ or SERIALIZABLE concurrent
-// commits to one session would fail with serialization errors instead. BEGIN,
-// the statement and COMMIT travel as one batch: one round trip.
+// The rule above (an UPDATE that waited for a row lock applies to the row's
+// newest version) is READ COMMITTED's, Postgres's default. Under a database
+// or role default of REPEATABLE READ or SERIALIZABLE
+// (default_transaction_isolation), such an UPDATE fails with a serialization
+// error (SQLSTATE 40001) instead; the store then runs it again, once, in an
+// explicit READ COMMITTED transaction (BEGIN, the statement and COMMIT in one
+// round trip), where it cannot fail that way. So concurrent commits to one
+// session all succeed whatever the default, and the default configuration
+// pays nothing for it.
 //
 // When such a statement changes no row, a second query reads the row to say
 // why: [store.ErrNotFound], a [*store.MovedError], [store.ErrConflict] (Move's

@@ -130,11 +130,12 @@
 // a notification, through the pool, to a channel only it listens on, and a
 // heartbeat not heard back by the next one is a lost subscription. So a
 // stalled listener is reported Lost at most twice the interval after it
-// stalled: 2 seconds by default. That is the longest a hybrid tier in front
-// of this store can serve from its cache what another node has revoked
-// (a logout, DestroyUser) before it stops trusting its cache; while the
-// subscription works, a revocation reaches every node as fast as NOTIFY
-// delivers it (milliseconds).
+// stalled: 2 seconds by default. That is how long a hybrid tier in front of
+// this store can go on trusting its cache, unaware that it misses what other
+// nodes change (a logout, DestroyUser), before the Lost event tells it to
+// stop; while the subscription works, a change reaches every node as fast
+// as NOTIFY delivers it (milliseconds). Each heartbeat is one NOTIFY commit
+// per interval per listening node.
 //
 // Notifications have a price: Postgres serialises the commits of all
 // transactions that NOTIFY, across the cluster, on one lock held through the

@@ -146,6 +146,9 @@ func (l *listener) listen(ctx context.Context) error {
 				if n.Channel == beat {
 					if n.Payload == pending {
 						pending = ""
+						if s.cfg.onHeartbeat != nil {
+							s.cfg.onHeartbeat()
+						}
 					}
 				} else {
 					l.fn(store.Event{ID: n.Payload})

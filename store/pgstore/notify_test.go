@@ -156,11 +156,12 @@ var _ = backendTest("NotifierReconnects", func(t *testing.T, shared *pgxpool.Poo
 // no Lost, keeps its connection, and still delivers writes.
 var _ = backendTest("NotifierHeartbeatQuiet", func(t *testing.T, pool *pgxpool.Pool) {
 	table, channel := "alive_"+randHex(4), "ch_"+randHex(4)
-	s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(20*time.Millisecond))
+	beats := make(chan struct{}, 100)
+	s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(20*time.Millisecond), heartbeats(beats))
 	ch, _ := notifications(t, s)
 	wantEvent(t, ch, "the first Reset", isReset)
 	pid := listenerPID(t, pool, s)
-	time.Sleep(500 * time.Millisecond) // 25 heartbeats
+	wantHeartbeats(t, beats, 20)
 	select {
 	case ev := <-ch:
 		t.Fatalf("quiet listener reported %+v", ev)
@@ -268,11 +269,12 @@ func TestNotifierStalled(t *testing.T) {
 			}
 			defer pool.Close()
 			table, channel := "stallnotify_"+randHex(4), "ch_"+randHex(4)
-			s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(hb))
+			beats := make(chan struct{}, 100)
+			s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(hb), heartbeats(beats))
 			writer := newStore(t, direct, WithTable(table), WithChannel(channel))
 			ch, _ := notifications(t, s)
 			wantEvent(t, ch, "the first Reset", isReset)
-			time.Sleep(3 * hb) // heartbeats flow
+			wantHeartbeats(t, beats, 2)
 			id := newID()
 			create(t, writer, id, "")
 			wantEvent(t, ch, "an event before the stall", isID(id))
@@ -296,5 +298,29 @@ func TestNotifierStalled(t *testing.T) {
 			create(t, writer, id, "")
 			wantEvent(t, ch, "an event after the thaw", isID(id))
 		})
+	}
+}
+
+// heartbeats makes the listener report each heartbeat it hears back on ch.
+func heartbeats(ch chan<- struct{}) Option {
+	return func(c *config) {
+		c.onHeartbeat = func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func wantHeartbeats(t *testing.T, ch <-chan struct{}, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for i := range n {
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("%d of %d heartbeats heard back within 10s", i, n)
+		}
 	}
 }

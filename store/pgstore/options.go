@@ -39,8 +39,10 @@ type config struct {
 	now           func() time.Time
 	log           *slog.Logger
 
-	// Tests only: onReap, if set, observes the reaper.
-	onReap func(reapEvent)
+	// Tests only: onReap, if set, observes the reaper; onHeartbeat, the
+	// listener hearing a heartbeat back.
+	onReap      func(reapEvent)
+	onHeartbeat func()
 }
 
 func defaultConfig() config {

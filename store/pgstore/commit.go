@@ -51,6 +51,9 @@ func (s *Store) create(ctx context.Context, id string, c *store.Change) (store.R
 	if !validID(id) {
 		return store.Result{}, errInvalidID
 	}
+	if err := checkUserID(c.UserID); err != nil {
+		return store.Result{}, err
+	}
 	// Create starts from nothing: Clear and Delete have nothing to act on,
 	// and the record is exactly Set and the user id, whose size is known
 	// here.
@@ -92,6 +95,11 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 	// record: if they alone exceed the limit, the result does, and no round
 	// trip is needed to say so. Otherwise the statement measures the
 	// result.
+	if c.SetUserID {
+		if err := checkUserID(c.UserID); err != nil {
+			return store.Result{}, err
+		}
+	}
 	var limit any
 	if len(c.Set) > 0 || c.SetUserID {
 		size := setSize(c.Set)

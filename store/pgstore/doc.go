@@ -162,7 +162,9 @@
 // A user id is any string. Postgres text holds no NUL and no invalid UTF-8,
 // so such a user id (and one that begins with byte 0x01) is stored as 0x01
 // followed by its bytes in hex; it is returned, listed and deleted as it was
-// given, never refused as a store failure.
+// given, never refused as a store failure. A user id longer than
+// [MaxUserIDLen] (1024 bytes), which the user index could not hold, is
+// refused with an error matching [store.ErrTooLarge], not a store failure.
 //
 // # Errors
 //

@@ -2,7 +2,10 @@ package pgstore
 
 import (
 	"encoding/hex"
+	"fmt"
 	"strings"
+
+	"github.com/tether-go/tether/store"
 )
 
 // User ids are arbitrary strings to the store contract, and other backends
@@ -20,6 +23,22 @@ import (
 // queries work on the stored form. The raw length of an escaped user id
 // ((stored length - 1) / 2) is what the size limit counts.
 const userIDEscape = "\x01"
+
+// MaxUserIDLen is the longest user id, in bytes, the store accepts. The user
+// index is a btree, whose entries Postgres limits to about 2.7 KB: a longer
+// user id would make the write fail like an outage. At most 1024 bytes, an
+// escaped one (2049 bytes stored) still fits. A commit that sets a longer
+// one is refused with an error matching [store.ErrTooLarge] and changes
+// nothing; UserSessions and DeleteUser of one find nothing.
+const MaxUserIDLen = 1024
+
+// checkUserID refuses a user id the index cannot hold.
+func checkUserID(u string) error {
+	if len(u) > MaxUserIDLen {
+		return fmt.Errorf("pgstore: user id of %d bytes, longer than the %d Postgres can index: %w", len(u), MaxUserIDLen, store.ErrTooLarge)
+	}
+	return nil
+}
 
 // encodeUserID returns the stored form of a user id ("" stays "": no user).
 func encodeUserID(u string) string {

@@ -1,6 +1,8 @@
 package pgstore
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +94,46 @@ var _ = backendTest("HostileUserIDs", func(t *testing.T, pool *pgxpool.Pool) {
 				t.Errorf("DeleteUser(%q) deleted the session of %q", u, v)
 			}
 		}
+	}
+})
+
+// A user id longer than the index can hold is refused with ErrTooLarge, not
+// a store failure, and changes nothing; one of MaxUserIDLen bytes, the
+// worst case (incompressible, escaped: twice as long stored), is kept.
+var _ = backendTest("LongUserIDs", func(t *testing.T, pool *pgxpool.Pool) {
+	s := newStore(t, pool)
+	ctx := ctxT(t)
+	now := time.Now()
+	create := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
+	longest := "\xff" + string(randomBytes(MaxUserIDLen-1)) // invalid UTF-8: escaped
+	id := newID()
+	c := create
+	c.UserID = longest
+	if _, err := s.Commit(ctx, id, c); err != nil {
+		t.Fatalf("Create with a user id of %d bytes: %v", len(longest), err)
+	}
+	if infos, err := s.UserSessions(ctx, longest); err != nil || len(infos) != 1 {
+		t.Errorf("UserSessions of the longest user id: %v, %v", infos, err)
+	}
+
+	tooLong := longest + "x"
+	for _, u := range []string{tooLong, string(randomBytes(3000)), strings.Repeat("a", 100_000)} {
+		c.UserID = u
+		if _, err := s.Commit(ctx, newID(), c); !errors.Is(err, store.ErrTooLarge) {
+			t.Errorf("Create with a user id of %d bytes: %v, want ErrTooLarge", len(u), err)
+		}
+	}
+	before, _ := s.Load(ctx, id)
+	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, SetUserID: true, UserID: tooLong}); !errors.Is(err, store.ErrTooLarge) {
+		t.Errorf("SetUserID of %d bytes: %v, want ErrTooLarge", len(tooLong), err)
+	}
+	if after, _ := s.Load(ctx, id); after == nil || after.Version != before.Version || after.UserID != longest {
+		t.Errorf("record after a refused SetUserID: %+v", after)
+	}
+	if infos, err := s.UserSessions(ctx, tooLong); err != nil || len(infos) != 0 {
+		t.Errorf("UserSessions of a too long user id: %v, %v", infos, err)
+	}
+	if n, err := s.DeleteUser(ctx, tooLong); err != nil || n != 0 {
+		t.Errorf("DeleteUser of a too long user id: %d, %v", n, err)
 	}
 })

@@ -19,8 +19,8 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		return nil, err
 	}
 	defer cancel()
-	if userID == "" {
-		return nil, nil // "" is stored as NULL: no user
+	if userID == "" || len(userID) > MaxUserIDLen {
+		return nil, nil // "" is stored as NULL: no user; no longer one is stored
 	}
 	rows, err := s.pool.Query(ctx, s.q.userSessions, encodeUserID(userID), s.now())
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		return 0, err
 	}
 	defer cancel()
-	if userID == "" {
+	if userID == "" || len(userID) > MaxUserIDLen {
 		return 0, nil
 	}
 	var n int64

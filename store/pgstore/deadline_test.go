@@ -262,3 +262,43 @@ func waitNoBackends(t *testing.T, pool *pgxpool.Pool, app string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// skewedCtx has a deadline the database's clock has passed while, by the
+// application's, it is not done yet: a server clock running ahead, or a
+// write still in flight at its deadline.
+type skewedCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c skewedCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// A write the database refuses as late (its clock past the deadline) is
+// reported as an error matching context.DeadlineExceeded, not as a missing
+// record or a conflict, and changes nothing.
+var _ = backendTest("LateWriteRefusedByServerClock", func(t *testing.T, pool *pgxpool.Pool) {
+	s := newStore(t, pool)
+	writes := append(lateWrites[:len(lateWrites):len(lateWrites)], struct {
+		name  string
+		write func(ctx context.Context, s *Store, id string, rec *store.Record) error
+	}{"Create", func(ctx context.Context, s *Store, _ string, rec *store.Record) error {
+		_, err := s.Commit(ctx, newID(), store.Change{Mode: store.Create, Created: rec.Created, LastSeen: rec.LastSeen, Expires: rec.Expires})
+		return err
+	}})
+	for _, w := range writes {
+		id, rec := createRecord(t, s, time.Now())
+		before := rawRow(t, pool, s, id)
+		ctx := skewedCtx{Context: t.Context(), deadline: time.Now().Add(-time.Second)}
+		err := w.write(ctx, s, id, rec)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s past its deadline by the server's clock: %v, want an error matching context.DeadlineExceeded", w.name, err)
+		}
+		if after := rawRow(t, pool, s, id); after != before {
+			t.Errorf("%s refused as late changed the record:\n before %s\n after  %s", w.name, before, after)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(ctxT(t), "SELECT count(*) FROM "+s.Table()).Scan(&n); err != nil || n != len(writes) {
+		t.Errorf("%d rows, %v; want %d (the late Create inserted nothing)", n, err, len(writes))
+	}
+})

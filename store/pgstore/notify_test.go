@@ -157,11 +157,11 @@ var _ = backendTest("NotifierReconnects", func(t *testing.T, shared *pgxpool.Poo
 var _ = backendTest("NotifierHeartbeatQuiet", func(t *testing.T, pool *pgxpool.Pool) {
 	table, channel := "alive_"+randHex(4), "ch_"+randHex(4)
 	beats := make(chan struct{}, 100)
-	s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(20*time.Millisecond), heartbeats(beats))
+	s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(250*time.Millisecond), heartbeats(beats))
 	ch, _ := notifications(t, s)
 	wantEvent(t, ch, "the first Reset", isReset)
 	pid := listenerPID(t, pool, s)
-	wantHeartbeats(t, beats, 20)
+	wantHeartbeats(t, beats, 4)
 	select {
 	case ev := <-ch:
 		t.Fatalf("quiet listener reported %+v", ev)
@@ -256,7 +256,7 @@ var _ = backendTest("NotifyOff", func(t *testing.T, pool *pgxpool.Pool) {
 // then listen again once the link thaws. And a stall of every connection
 // (the heartbeat cannot even be sent) is reported within the same bound.
 func TestNotifierStalled(t *testing.T) {
-	const hb = 200 * time.Millisecond
+	const hb = 250 * time.Millisecond
 	pg := testserver.Postgres(t)
 	direct := newPool(t, pg)
 	for _, all := range []bool{false, true} {

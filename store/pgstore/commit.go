@@ -38,83 +38,119 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	return store.Result{}, fmt.Errorf("pgstore: unknown commit mode %v", c.Mode)
 }
 
+// setSize is what c.Set adds to a record, as [store.Record.Size] counts it.
+func setSize(set map[string][]byte) int {
+	n := 0
+	for k, v := range set {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 func (s *Store) create(ctx context.Context, id string, c *store.Change) (store.Result, error) {
 	if !validID(id) {
 		return store.Result{}, errInvalidID
 	}
+	if err := checkUserID(c.UserID); err != nil {
+		return store.Result{}, err
+	}
 	// Create starts from nothing: Clear and Delete have nothing to act on,
-	// and the record's values are exactly Set, whose size is known here.
-	if size := storedLen(c.Set); size > s.cfg.maxRecordBytes {
-		return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordBytes}
+	// and the record is exactly Set and the user id, whose size is known
+	// here.
+	if size := setSize(c.Set) + len(c.UserID); size > s.cfg.maxRecordSize {
+		return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordSize}
 	}
 	vals := string(appendValues(make([]byte, 0, encodedLen(c.Set)), c.Set))
-	var version int64
-	err := s.pool.QueryRow(ctx, s.q.create, id, s.now(), vals, c.UserID, c.Created, c.LastSeen, c.Expires, s.n.channel).
-		Scan(&version, nil)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return store.Result{}, store.ErrExists
-	case err != nil:
-		return store.Result{}, wrap("create", err)
+	args := []any{id, s.now(), vals, encodeUserID(c.UserID), c.Created, c.LastSeen, c.Expires, s.n.channel, deadline(ctx)}
+	for attempt := 1; ; attempt++ {
+		var version int64
+		err := s.writeRow(ctx, s.q.create, args, &version, nil)
+		if err == nil {
+			return store.Result{Version: uint64(version)}, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return store.Result{}, wrap("create", err)
+		}
+		// Nothing inserted: a live row holds the ID, or the deadline
+		// passed.
+		st, err := s.state(ctx, id, args[1].(time.Time))
+		switch {
+		case err != nil:
+			return store.Result{}, wrap("create", err)
+		case st.exists() && *st.live:
+			return store.Result{}, store.ErrExists
+		case st.late:
+			return store.Result{}, errLate
+		case attempt == maxAttempts:
+			return store.Result{}, store.ErrConflict
+		}
 	}
-	return store.Result{Version: uint64(version)}, nil
 }
 
 func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.Result, error) {
 	if !validID(id) {
 		return store.Result{}, store.ErrNotFound
 	}
-	// The values Set adds all end up in the record: if they alone exceed
-	// the limit, the result does, and no round trip is needed to say so.
-	// Otherwise the statement measures the result.
-	var limit any
-	if len(c.Set) > 0 {
-		if size := storedLen(c.Set); size > s.cfg.maxRecordBytes {
-			return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordBytes}
+	// The values Set adds, and the user id it sets, all end up in the
+	// record: if they alone exceed the limit, the result does, and no round
+	// trip is needed to say so. Otherwise the statement measures the
+	// result.
+	if c.SetUserID {
+		if err := checkUserID(c.UserID); err != nil {
+			return store.Result{}, err
 		}
-		limit = int64(s.cfg.maxRecordBytes)
+	}
+	var limit any
+	if len(c.Set) > 0 || c.SetUserID {
+		size := setSize(c.Set)
+		if c.SetUserID {
+			size += len(c.UserID)
+		}
+		if size > s.cfg.maxRecordSize {
+			return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordSize}
+		}
+		limit = int64(s.cfg.maxRecordSize)
 	}
 	set := string(appendValues(make([]byte, 0, encodedLen(c.Set)), c.Set))
 	del := c.Delete
 	if del == nil {
 		del = []string{} // NULL would make vals - NULL NULL
 	}
+	userID := encodeUserID(c.UserID)
 	for attempt := 1; ; attempt++ {
-		now := s.now()
+		args := []any{id, s.now(), c.Clear, del, set,
+			c.SetUserID, userID, optTime(c.LastSeen), optTime(c.Expires), limit, s.n.channel,
+			deadline(ctx), int64(len(c.UserID))}
 		var version int64
-		err := s.pool.QueryRow(ctx, s.q.update, id, now, c.Clear, del, set,
-			c.SetUserID, c.UserID, optTime(c.LastSeen), optTime(c.Expires), limit, s.n.channel).
-			Scan(&version, nil)
+		err := s.writeRow(ctx, s.q.update, args, &version, nil)
 		if err == nil {
 			return store.Result{Version: uint64(version)}, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return store.Result{}, wrap("commit", err)
 		}
-		// No row changed: missing, expired, a tombstone, or too large.
+		// No row changed: missing, expired, a tombstone, too large, or
+		// late.
 		var st rowState
 		var size *int64
-		err = s.pool.QueryRow(ctx, s.q.updateState, id, now, c.Clear, del, set).
-			Scan(&st.version, &st.movedTo, &st.sealed, &size)
-		if err = st.outcome(err); err != nil {
-			return store.Result{}, wrapOutcome("commit", err)
+		err = s.pool.QueryRow(ctx, s.q.updateState, args...).
+			Scan(&st.late, &st.live, &st.version, &st.movedTo, &st.sealed, &size)
+		if err != nil {
+			return store.Result{}, wrap("commit", err)
 		}
-		if limit != nil && size != nil && *size > int64(s.cfg.maxRecordBytes) {
-			return store.Result{}, &store.TooLargeError{Size: int(*size), Limit: s.cfg.maxRecordBytes}
+		if err := st.outcome(); err != nil {
+			return store.Result{}, err
+		}
+		if limit != nil && size != nil && *size > int64(s.cfg.maxRecordSize) {
+			return store.Result{}, &store.TooLargeError{Size: int(*size), Limit: s.cfg.maxRecordSize}
+		}
+		if st.late {
+			return store.Result{}, errLate
 		}
 		if attempt == maxAttempts {
 			return store.Result{}, store.ErrConflict
 		}
 	}
-}
-
-// optTime passes a zero time as NULL: an Update that leaves LastSeen or
-// Expires zero keeps the stored one.
-func optTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
 }
 
 // Touch implements [store.Store].
@@ -129,15 +165,22 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	}
 	for attempt := 1; ; attempt++ {
 		now := s.now()
-		err := s.pool.QueryRow(ctx, s.q.touch, id, now, lastSeen, expires, s.n.channel).Scan(nil, nil)
+		err := s.writeRow(ctx, s.q.touch, []any{id, now, lastSeen, expires, s.n.channel, deadline(ctx)}, nil, nil)
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return wrap("touch", err)
 		}
-		if err := s.why(ctx, "touch", id, now); err != nil {
+		st, err := s.state(ctx, id, now)
+		if err != nil {
+			return wrap("touch", err)
+		}
+		if err := st.outcome(); err != nil {
 			return err
+		}
+		if st.late {
+			return errLate
 		}
 		if attempt == maxAttempts {
 			return store.ErrConflict
@@ -147,6 +190,10 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 
 // Move implements [store.Store]. The tombstone keeps the record's Created and
 // LastSeen, drops its values and user id, and takes the next version.
+//
+// A Move that finds a tombstone to m.To, live or expired (but not yet
+// reaped), returns nil: m.To is a fresh ID, so that tombstone is this Move's
+// own, run before and its reply lost.
 func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
@@ -166,20 +213,28 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	}
 	for attempt := 1; ; attempt++ {
 		now := s.now()
-		err := s.pool.QueryRow(ctx, s.q.move, id, now, m.To, m.Sealed, expires, want, s.n.channel).Scan(nil, nil)
+		err := s.writeRow(ctx, s.q.move, []any{id, now, m.To, m.Sealed, expires, want, s.n.channel, deadline(ctx)}, nil, nil)
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return wrap("move", err)
 		}
-		var st rowState
-		err = s.pool.QueryRow(ctx, s.q.state, id, now).Scan(&st.version, &st.movedTo, &st.sealed)
-		if err = st.outcome(err); err != nil {
-			return wrapOutcome("move", err)
+		st, err := s.state(ctx, id, now)
+		if err != nil {
+			return wrap("move", err)
 		}
-		if uint64(st.version) != ifVersion {
+		if st.movedTo != nil && *st.movedTo == m.To {
+			return nil // our own tombstone
+		}
+		if err := st.outcome(); err != nil {
+			return err
+		}
+		if uint64(*st.version) != ifVersion {
 			return store.ErrConflict
+		}
+		if st.late {
+			return errLate
 		}
 		if attempt == maxAttempts {
 			return store.ErrConflict
@@ -187,42 +242,34 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	}
 }
 
-// why explains, with a fresh read, why a write to id changed nothing. It
-// returns nil if the row looks writable (the caller retries).
-func (s *Store) why(ctx context.Context, op, id string, now time.Time) error {
+// state reads why a write to id changed nothing.
+func (s *Store) state(ctx context.Context, id string, now time.Time) (rowState, error) {
 	var st rowState
-	err := s.pool.QueryRow(ctx, s.q.state, id, now).Scan(&st.version, &st.movedTo, &st.sealed)
-	return wrapOutcome(op, st.outcome(err))
+	err := s.pool.QueryRow(ctx, s.q.state, id, now, deadline(ctx)).
+		Scan(&st.late, &st.live, &st.version, &st.movedTo, &st.sealed)
+	return st, err
 }
 
-// rowState is a row as the state queries read it.
+// rowState is a row as the state queries read it: every column but late is
+// NULL if there is no row.
 type rowState struct {
-	version int64
+	late    bool // the database's clock has passed the write's deadline
+	live    *bool
+	version *int64
 	movedTo *string
 	sealed  []byte
 }
 
-// outcome turns the state query's result into the contract's error: nil if
-// the row is live and not a tombstone.
-func (st *rowState) outcome(err error) error {
+func (st *rowState) exists() bool { return st.live != nil }
+
+// outcome turns the row into the contract's error: nil if the row is live
+// and not a tombstone.
+func (st *rowState) outcome() error {
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case !st.exists() || !*st.live:
 		return store.ErrNotFound
-	case err != nil:
-		return err
 	case st.movedTo != nil:
 		return &store.MovedError{Moved: store.Moved{To: *st.movedTo, Sealed: st.sealed}}
 	}
 	return nil
-}
-
-// wrap2 wraps system errors and passes the contract's outcomes as they are.
-func wrapOutcome(op string, err error) error {
-	if err == nil || errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if _, ok := store.IsMoved(err); ok {
-		return err
-	}
-	return wrap(op, err)
 }

@@ -54,11 +54,47 @@
 //   - Touch and Move: UPDATEs of the times, and of the tombstone columns on
 //     condition of the version.
 //
+// The rule above (an UPDATE that waited for a row lock applies to the row's
+// newest version) is READ COMMITTED's, Postgres's default. Under a database
+// or role default of REPEATABLE READ or SERIALIZABLE
+// (default_transaction_isolation), such an UPDATE fails with a serialization
+// error (SQLSTATE 40001) instead; the store then runs it again, once, in an
+// explicit READ COMMITTED transaction (BEGIN, the statement and COMMIT in one
+// round trip), where it cannot fail that way. So concurrent commits to one
+// session all succeed whatever the default, and the default configuration
+// pays nothing for it.
+//
 // When such a statement changes no row, a second query reads the row to say
 // why: [store.ErrNotFound], a [*store.MovedError], [store.ErrConflict] (Move's
-// version), or [store.ErrTooLarge]. If the row looks writable after all (the
-// write's snapshot predated a concurrent Create of the ID), the write is
-// retried, up to three times, then reported as ErrConflict.
+// version), [store.ErrTooLarge], or the deadline (below). If the row looks
+// writable after all (the write's snapshot predated a concurrent Create of
+// the ID), the write is retried, up to three times, then reported as
+// ErrConflict.
+//
+// Every write is safe to run twice. An Update re-applies the same delta, a
+// Delete of a missing record succeeds, and a Move that finds a tombstone to
+// its own new ID (live, or expired but not yet reaped) returns nil: it is
+// the same Move, resent after its reply was lost.
+//
+// # Late writes
+//
+// A write that reaches Postgres after its caller's deadline (the context's,
+// or [WithTimeout]'s if earlier) does not apply: it changes nothing and
+// returns an error matching [context.DeadlineExceeded]. The statement
+// compares the deadline with clock_timestamp(), the server's clock when it
+// runs, after it holds the row's lock: a write that waited for the lock, or
+// sat in a stalled connection, past its deadline is refused there. Without
+// this, pgx's giving up (it closes the connection, and sends a cancel
+// request that a partition may delay or lose) does not stop the server from
+// running the statement once it arrives, seconds later, over a newer write.
+//
+// What remains: the server's clock against the application's (a server
+// clock running δ behind lets writes apply up to δ after the deadline; keep
+// clocks synchronised), and a write that passed the check at its deadline
+// but whose commit or reply arrived after it (the commit's own duration).
+// So a write answered with a deadline error, which the session middleware
+// turns into a 503, was not applied, except in that window, and will not be
+// applied later.
 //
 // # Expiry and the clock
 //
@@ -87,9 +123,19 @@
 // [Store.Notify] LISTENs on [WithChannel] (default "tether_invalidate") on a
 // connection taken out of the pool, and delivers each write's ID. It signals
 // Reset once listening, Lost when the connection fails, reconnects with
-// exponential backoff (100 ms to 5 s, jittered) and signals Reset again. A
-// listener that hears nothing for 30 seconds pings the server, so a
-// connection that died silently is noticed.
+// exponential backoff (100 ms to 5 s, jittered) and signals Reset again.
+//
+// A connection that stalls without failing (no FIN, no RST) is caught by a
+// heartbeat: every [WithHeartbeat] interval (default 1 s) the listener sends
+// a notification, through the pool, to a channel only it listens on, and a
+// heartbeat not heard back by the next one is a lost subscription. So a
+// stalled listener is reported Lost at most twice the interval after it
+// stalled: 2 seconds by default. That is how long a hybrid tier in front of
+// this store can go on trusting its cache, unaware that it misses what other
+// nodes change (a logout, DestroyUser), before the Lost event tells it to
+// stop; while the subscription works, a change reaches every node as fast
+// as NOTIFY delivers it (milliseconds). Each heartbeat is one NOTIFY commit
+// per interval per listening node.
 //
 // Notifications have a price: Postgres serialises the commits of all
 // transactions that NOTIFY, across the cluster, on one lock held through the
@@ -100,13 +146,25 @@
 //
 // # Size limit
 //
-// [WithMaxRecordBytes] (default 1 MiB) bounds a record's values as Postgres
-// holds them: the jsonb object before compression, in which values take 4/3
-// of their size. A commit over the limit fails with a [*store.TooLargeError]
-// and changes nothing. For a Create, and for an Update whose added values
-// alone exceed the limit, that happens before any round trip; otherwise the
-// UPDATE measures its result (pg_column_size) and refuses it in the same
-// statement.
+// [WithMaxRecordSize] (default 1 MiB, [store.DefaultMaxRecordSize]) bounds a
+// record as [store.Record.Size] counts it: its keys, raw values and user id,
+// the same limit as every other backend; a record of exactly the limit is
+// stored, a byte more is refused with a [*store.TooLargeError] and changes
+// nothing. The base64 that jsonb needs (values take 4/3 of their size in
+// the table) is not counted against it. For a Create, and for an Update
+// whose added values alone exceed the limit, that happens before any round
+// trip; otherwise the UPDATE measures its result in the same statement: a
+// cheap upper bound (the jsonb's size) admits most records, and only those
+// near the limit have their value lengths added up.
+//
+// # User ids
+//
+// A user id is any string. Postgres text holds no NUL and no invalid UTF-8,
+// so such a user id (and one that begins with byte 0x01) is stored as 0x01
+// followed by its bytes in hex; it is returned, listed and deleted as it was
+// given, never refused as a store failure. A user id longer than
+// [MaxUserIDLen] (1024 bytes), which the user index could not hold, is
+// refused with an error matching [store.ErrTooLarge], not a store failure.
 //
 // # Errors
 //
@@ -115,6 +173,12 @@
 // default 5 s, on top of the caller's deadline) — is returned wrapped with a
 // "pgstore:" prefix, and reaches the middleware's error handler as a 503:
 // never as "no session". Once Postgres is back the pool reconnects by itself.
+//
+// What a 503 means for a write: if the write failed on its deadline, it was
+// not applied and will not be (see Late writes, and the window described
+// there). If the connection broke after the statement was sent and before
+// its reply (Postgres restarted, a network fault), it may have committed,
+// as with any database; every write is safe to resend.
 //
 // # Concurrency and lifetime
 //

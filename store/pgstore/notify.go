@@ -2,9 +2,11 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	mrand "math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,15 +14,10 @@ import (
 	"github.com/tether-go/tether/store"
 )
 
-// Reconnection backoff and liveness check of the listening connection.
+// Reconnection backoff of the listening connection.
 const (
 	listenMinBackoff = 100 * time.Millisecond
 	listenMaxBackoff = 5 * time.Second
-	// listenCheck is how long the listener waits for a notification before
-	// it pings the server. A connection that died without a TCP reset
-	// (a vanished NAT entry, a partitioned network) would otherwise wait
-	// forever while notifications go missing.
-	listenCheck = 30 * time.Second
 )
 
 // Notify implements [store.Notifier] with LISTEN on a connection of its own.
@@ -33,6 +30,14 @@ const (
 // When the connection fails, or cannot be made, it calls fn with a Lost event
 // (once per failure, not per retry), reconnects with exponential backoff
 // (100 ms to 5 s, jittered), and calls fn with Reset again once it listens.
+//
+// A connection can also stall without failing (a vanished NAT entry, a
+// partition: no FIN, no RST), and a quiet channel looks the same as a dead
+// one. So the listener also LISTENs on a heartbeat channel of its own, and
+// every [WithHeartbeat] interval (default 1 s) sends a notification there
+// through the pool, the way writes notify; a heartbeat not heard back by the
+// next one is a lost subscription. A stall is therefore reported as Lost at
+// most twice the interval after it began (2 s by default).
 //
 // fn runs on Notify's goroutine; while it blocks, notifications wait in the
 // connection and then in the server's queue, so it must return quickly.
@@ -71,7 +76,7 @@ func (s *Store) Notify(ctx context.Context, fn func(store.Event)) error {
 		l.lost(err)
 		// Full jitter keeps a fleet of nodes from reconnecting in step after
 		// a database restart.
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := backoff/2 + mrand.N(backoff/2+1)
 		backoff = min(2*backoff, listenMaxBackoff)
 		t := time.NewTimer(wait)
 		select {
@@ -102,7 +107,7 @@ func (l *listener) lost(err error) {
 }
 
 // listen subscribes on a connection of its own and delivers notifications
-// until the connection fails or ctx is done.
+// until the connection fails, a heartbeat is overdue, or ctx is done.
 func (l *listener) listen(ctx context.Context) error {
 	s := l.s
 	l.subscribed = false
@@ -118,39 +123,58 @@ func (l *listener) listen(ctx context.Context) error {
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(actx, "LISTEN "+s.n.listen); err != nil {
+	beat := "tether_heartbeat_" + rand.Text()
+	if _, err := conn.Exec(actx, "LISTEN "+s.n.listen+"; LISTEN "+pgx.Identifier{beat}.Sanitize()); err != nil {
 		return wrap("listen", err)
 	}
 	cancel()
 	l.subscribed, l.lostSent = true, false
 	l.fn(store.Event{Reset: true})
 
+	var (
+		sent    int
+		pending string // the heartbeat awaited, "" if none
+		next    = time.Now().Add(s.cfg.heartbeat)
+	)
 	for {
-		if err := l.wait(ctx, conn, s.cfg.listenCheck); err != nil {
-			return err
+		if wait := time.Until(next); wait > 0 {
+			wctx, cancel := context.WithTimeout(ctx, wait)
+			n, err := conn.WaitForNotification(wctx)
+			cancel()
+			switch {
+			case err == nil:
+				if n.Channel == beat {
+					if n.Payload == pending {
+						pending = ""
+						if s.cfg.onHeartbeat != nil {
+							s.cfg.onHeartbeat()
+						}
+					}
+				} else {
+					l.fn(store.Event{ID: n.Payload})
+				}
+				continue
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed():
+				return wrap("listen", err)
+			}
+		}
+		// Heartbeat time.
+		if pending != "" {
+			return fmt.Errorf("pgstore: listen: heartbeat not heard back within %v", s.cfg.heartbeat)
+		}
+		next = time.Now().Add(s.cfg.heartbeat)
+		sent++
+		pending = strconv.Itoa(sent)
+		hctx, cancel := context.WithTimeout(ctx, s.cfg.heartbeat)
+		_, err := s.pool.Exec(hctx, "SELECT pg_notify($1, $2)", beat, pending)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return wrap("listen: heartbeat", err)
 		}
 	}
-}
-
-// wait waits up to check for a notification and delivers it; if none comes,
-// it pings the server to make sure the connection still works.
-func (l *listener) wait(ctx context.Context, conn *pgx.Conn, check time.Duration) error {
-	wctx, cancel := context.WithTimeout(ctx, check)
-	n, err := conn.WaitForNotification(wctx)
-	cancel()
-	switch {
-	case err == nil:
-		l.fn(store.Event{ID: n.Payload})
-		return nil
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed():
-		return wrap("listen", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, l.s.cfg.timeout)
-	defer cancel()
-	if err := conn.Ping(pctx); err != nil {
-		return wrap("listen: ping", err)
-	}
-	return nil
 }

@@ -3,12 +3,14 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 
+	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
 )
 
@@ -88,7 +90,7 @@ func listenerPID(t *testing.T, pool *pgxpool.Pool, s *Store) int32 {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var pid int32
-		err := pool.QueryRow(ctxT(t), `SELECT pid FROM pg_stat_activity WHERE query = $1`, "LISTEN "+s.n.listen).Scan(&pid)
+		err := pool.QueryRow(ctxT(t), `SELECT pid FROM pg_stat_activity WHERE query LIKE $1`, "LISTEN "+s.n.listen+"; LISTEN %").Scan(&pid)
 		if err == nil {
 			return pid
 		}
@@ -150,36 +152,27 @@ var _ = backendTest("NotifierReconnects", func(t *testing.T, shared *pgxpool.Poo
 	goleak.VerifyNone(t, ignore)
 })
 
-// A quiet listener checks its connection with a ping after each WithChannel
-// check interval, and the connection keeps working after the wait timed out.
-var _ = backendTest("NotifierLivenessCheck", func(t *testing.T, pool *pgxpool.Pool) {
+// A quiet listener's heartbeats come back: over many intervals it reports
+// no Lost, keeps its connection, and still delivers writes.
+var _ = backendTest("NotifierHeartbeatQuiet", func(t *testing.T, pool *pgxpool.Pool) {
 	table, channel := "alive_"+randHex(4), "ch_"+randHex(4)
-	s := newStore(t, pool, WithTable(table), WithChannel(channel), func(c *config) { c.listenCheck = 20 * time.Millisecond })
+	beats := make(chan struct{}, 100)
+	s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(250*time.Millisecond), heartbeats(beats))
 	ch, _ := notifications(t, s)
 	wantEvent(t, ch, "the first Reset", isReset)
 	pid := listenerPID(t, pool, s)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		query := lastQuery(t, pool, pid)
-		if query == "" {
-			t.Fatal("the listener's backend is gone: it reconnected")
-		}
-		if query == "-- ping" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the listener never pinged")
-		}
-		time.Sleep(10 * time.Millisecond)
+	wantHeartbeats(t, beats, 4)
+	select {
+	case ev := <-ch:
+		t.Fatalf("quiet listener reported %+v", ev)
+	default:
+	}
+	if lastQuery(t, pool, pid) == "" {
+		t.Fatal("the listener's backend is gone: it reconnected")
 	}
 	id := newID()
 	create(t, s, id, "")
-	wantEvent(t, ch, "an event after the pings", isID(id))
-	select {
-	case ev := <-ch:
-		t.Errorf("unexpected event %+v", ev)
-	default:
-	}
+	wantEvent(t, ch, "an event after the heartbeats", isID(id))
 })
 
 // Close ends running Notify calls, with ErrClosed.
@@ -255,3 +248,79 @@ var _ = backendTest("NotifyOff", func(t *testing.T, pool *pgxpool.Pool) {
 		t.Fatal("no event for the marker")
 	}
 })
+
+// TestNotifierStalled: the listener's connection stalls (no FIN, no RST)
+// while the database and the pool's other connections work. Its
+// heartbeats, sent through the pool, no longer come back, and Notify must
+// report Lost within twice the heartbeat interval (the documented bound),
+// then listen again once the link thaws. And a stall of every connection
+// (the heartbeat cannot even be sent) is reported within the same bound.
+func TestNotifierStalled(t *testing.T) {
+	const hb = 250 * time.Millisecond
+	pg := testserver.Postgres(t)
+	direct := newPool(t, pg)
+	for _, all := range []bool{false, true} {
+		name := map[bool]string{false: "ListenerOnly", true: "EveryConnection"}[all]
+		t.Run(name, func(t *testing.T) {
+			px := newProxy(t, pg.Addr())
+			pool, err := pgxpool.New(t.Context(), fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", px.Addr()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			table, channel := "stallnotify_"+randHex(4), "ch_"+randHex(4)
+			beats := make(chan struct{}, 100)
+			s := newStore(t, pool, WithTable(table), WithChannel(channel), WithHeartbeat(hb), heartbeats(beats))
+			writer := newStore(t, direct, WithTable(table), WithChannel(channel))
+			ch, _ := notifications(t, s)
+			wantEvent(t, ch, "the first Reset", isReset)
+			wantHeartbeats(t, beats, 2)
+			id := newID()
+			create(t, writer, id, "")
+			wantEvent(t, ch, "an event before the stall", isID(id))
+
+			if all {
+				px.freeze()
+			} else {
+				pool.Reset() // the pool's own connections closed: only the listener's is open
+				px.freezeOpen()
+			}
+			stalled := time.Now()
+			wantEvent(t, ch, "Lost after the stall", isLost)
+			took := time.Since(stalled)
+			t.Logf("Lost %v after the stall (heartbeat %v)", took, hb)
+			if bound := 2*hb + 250*time.Millisecond; took > bound {
+				t.Errorf("Lost %v after the stall, want at most 2 heartbeat intervals (%v)", took, bound)
+			}
+			px.thaw()
+			wantEvent(t, ch, "Reset after the thaw", isReset)
+			id = newID()
+			create(t, writer, id, "")
+			wantEvent(t, ch, "an event after the thaw", isID(id))
+		})
+	}
+}
+
+// heartbeats makes the listener report each heartbeat it hears back on ch.
+func heartbeats(ch chan<- struct{}) Option {
+	return func(c *config) {
+		c.onHeartbeat = func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func wantHeartbeats(t *testing.T, ch <-chan struct{}, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for i := range n {
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("%d of %d heartbeats heard back within 10s", i, n)
+		}
+	}
+}

@@ -3,16 +3,22 @@ package pgstore
 import (
 	"log/slog"
 	"time"
+
+	"github.com/tether-go/tether/store"
 )
 
 // Defaults of the options.
 const (
-	DefaultTable          = "tether_sessions"
-	DefaultChannel        = "tether_invalidate"
-	DefaultReapInterval   = 5 * time.Minute
-	DefaultReapBatch      = 1000
-	DefaultTimeout        = 5 * time.Second
-	DefaultMaxRecordBytes = 1 << 20 // 1 MiB
+	DefaultTable         = "tether_sessions"
+	DefaultChannel       = "tether_invalidate"
+	DefaultReapInterval  = 5 * time.Minute
+	DefaultReapBatch     = 1000
+	DefaultTimeout       = 5 * time.Second
+	DefaultHeartbeat     = time.Second
+	DefaultMaxRecordSize = store.DefaultMaxRecordSize
+
+	// Deprecated: use DefaultMaxRecordSize.
+	DefaultMaxRecordBytes = DefaultMaxRecordSize
 )
 
 // Option configures a [Store] in [New] (and the statements [DDL] returns). A
@@ -20,37 +26,38 @@ const (
 type Option func(*config)
 
 type config struct {
-	schema         string
-	table          string
-	createTable    bool
-	channel        string
-	notify         bool
-	reapInterval   time.Duration
-	reapBatch      int
-	timeout        time.Duration
-	maxRecordBytes int
-	now            func() time.Time
-	log            *slog.Logger
+	schema        string
+	table         string
+	createTable   bool
+	channel       string
+	notify        bool
+	reapInterval  time.Duration
+	reapBatch     int
+	timeout       time.Duration
+	heartbeat     time.Duration
+	maxRecordSize int
+	now           func() time.Time
+	log           *slog.Logger
 
-	// Tests only: onReap, if set, observes the reaper; listenCheck replaces
-	// the listener's liveness check interval.
+	// Tests only: onReap, if set, observes the reaper; onHeartbeat, the
+	// listener hearing a heartbeat back.
 	onReap      func(reapEvent)
-	listenCheck time.Duration
+	onHeartbeat func()
 }
 
 func defaultConfig() config {
 	return config{
-		table:          DefaultTable,
-		createTable:    true,
-		channel:        DefaultChannel,
-		notify:         true,
-		reapInterval:   DefaultReapInterval,
-		reapBatch:      DefaultReapBatch,
-		timeout:        DefaultTimeout,
-		maxRecordBytes: DefaultMaxRecordBytes,
-		now:            time.Now,
-		log:            slog.New(slog.DiscardHandler),
-		listenCheck:    listenCheck,
+		table:         DefaultTable,
+		createTable:   true,
+		channel:       DefaultChannel,
+		notify:        true,
+		reapInterval:  DefaultReapInterval,
+		reapBatch:     DefaultReapBatch,
+		timeout:       DefaultTimeout,
+		heartbeat:     DefaultHeartbeat,
+		maxRecordSize: DefaultMaxRecordSize,
+		now:           time.Now,
+		log:           slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -153,21 +160,52 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithMaxRecordBytes bounds a record's values as Postgres holds them: the
-// size of the jsonb object before compression, in which each value is base64
-// (4/3 of its raw size), each key is as it is, and each entry costs 8 bytes
-// more. A commit whose result would be larger is refused with a
-// [*store.TooLargeError] and changes nothing. A Create, and an Update whose
-// added values alone are too large, are refused before any round trip; other
-// Updates are measured by the statement that applies them.
+// WithMaxRecordSize bounds a record's size as [store.Record.Size] counts it:
+// the bytes of its value keys, values and user id, the same limit every
+// backend applies, whatever its encoding costs on top (here base64 inside
+// jsonb, about 4/3 of the values). A commit whose result would be larger is
+// refused with a [*store.TooLargeError] and changes nothing. A Create, and
+// an Update whose added values alone are too large, are refused before any
+// round trip; other Updates are measured by the statement that applies them.
 //
-// default: 1 MiB ([DefaultMaxRecordBytes]), values of about 768 KiB in all.
+// default: 1 MiB ([DefaultMaxRecordSize], [store.DefaultMaxRecordSize]).
 // Postgres itself allows far more (1 GB per field), but every Load moves the
 // whole record.
-func WithMaxRecordBytes(n int) Option {
+func WithMaxRecordSize(n int) Option {
 	return func(c *config) {
 		if n > 0 {
-			c.maxRecordBytes = n
+			c.maxRecordSize = n
+		}
+	}
+}
+
+// WithMaxRecordBytes is WithMaxRecordSize under its old name.
+//
+// Deprecated: use [WithMaxRecordSize]. The limit used to count the values as
+// Postgres holds them (base64 inside jsonb, 4/3 of their size); it now counts
+// them as every backend does, so the same n admits records about 4/3 larger.
+func WithMaxRecordBytes(n int) Option { return WithMaxRecordSize(n) }
+
+// WithHeartbeat sets how often [Store.Notify] checks its subscription end to
+// end: it sends a notification to a channel only it listens on, through the
+// pool (the way writes notify), and if that heartbeat has not come back on
+// the listening connection by the next one, it reports the subscription
+// lost (a Lost event) and reconnects. A stalled connection (no FIN, no RST)
+// is therefore noticed at most twice the interval after it stalled: the
+// longest a hybrid tier in front of this store can miss a revocation made
+// on another node before it stops trusting its cache.
+//
+// A shorter interval notices sooner, but costs a NOTIFY commit per
+// interval per listening node, and a database that takes longer than the
+// interval to commit one (overload, synchronous replication) makes the
+// listener reconnect and the caches flush.
+//
+// default: 1 second ([DefaultHeartbeat]), so a stall is noticed within 2
+// seconds.
+func WithHeartbeat(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.heartbeat = d
 		}
 	}
 }

@@ -181,7 +181,7 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 		return nil, fmt.Errorf("pgstore: load %.8s…: %w", id, err)
 	}
 	if userID != nil {
-		rec.UserID = *userID
+		rec.UserID = decodeUserID(*userID)
 	}
 	rec.Version = uint64(version)
 	if movedTo != nil {
@@ -222,7 +222,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if !validID(id) {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, s.q.delete, id, s.n.channel); err != nil {
+	if err := s.writeRow(ctx, s.q.delete, []any{id, s.n.channel}, nil); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return wrap("delete", err)
 	}
 	return nil

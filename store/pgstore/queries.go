@@ -20,9 +20,29 @@ type queries struct {
 	reapBatch, tryLock       string
 }
 
-// newVals is the update's new values: Clear, then Delete, then Set, the
-// contract's order, in one expression.
-const newVals = `(CASE WHEN $3 THEN '{}'::jsonb ELSE vals END - $4::text[]) || $5::jsonb`
+// newVals is an update's new values: Clear, then Delete, then Set, the
+// contract's order, in one expression. CLEAR, DEL and SET name the
+// statement's parameters.
+const newVals = `(CASE WHEN CLEAR THEN '{}'::jsonb ELSE vals END - DEL::text[]) || SET::jsonb`
+
+// valsSize is the size of a values object as [store.Record.Size] counts it:
+// key bytes plus the raw (decoded) value bytes. A base64 string of n
+// characters holds n/4*3 bytes less one per padding character, so no value
+// is decoded.
+const valsSize = `(SELECT coalesce(sum(octet_length(e.key) + length(e.value) / 4 * 3
+	- CASE WHEN e.value LIKE '%==' THEN 2 WHEN e.value LIKE '%=' THEN 1 ELSE 0 END), 0)
+	FROM jsonb_each_text(VALS) AS e)`
+
+// userLen is the raw length of the stored user id (see encodeUserID: an
+// escaped one is a marker byte and hex).
+const userLen = `CASE WHEN user_id IS NULL THEN 0
+	WHEN left(user_id, 1) = chr(1) THEN (octet_length(user_id) - 1) / 2
+	ELSE octet_length(user_id) END`
+
+// inTime is the late-write check: true while the database's clock has not
+// reached the caller's deadline (DL, NULL for none). clock_timestamp() is
+// read when the expression runs, not when the statement began.
+const inTime = `(DL::timestamptz IS NULL OR clock_timestamp() < DL::timestamptz)`
 
 // notifyCall matches NOTIFY($n) in the templates below.
 var notifyCall = regexp.MustCompile(`NOTIFY\((\$\d+)\)`)
@@ -37,8 +57,36 @@ func buildQueries(table string, notify bool) queries {
 	}
 	// The templates are expanded before the table name goes in: a table
 	// name is any string, NOTIFY(...) included.
-	r := strings.NewReplacer("TABLE", table, "NEW_VALS", newVals)
-	sql := func(tmpl string) string { return r.Replace(notifyCall.ReplaceAllString(tmpl, notifyTo)) }
+	expand := func(tmpl string, pairs ...string) string {
+		return strings.NewReplacer(pairs...).Replace(tmpl)
+	}
+	sql := func(tmpl string) string {
+		return strings.ReplaceAll(notifyCall.ReplaceAllString(tmpl, notifyTo), "TABLE", table)
+	}
+
+	// The update's parameters: $3 clear, $4 delete keys, $5 set.
+	updVals := expand(newVals, "CLEAR", "$3", "DEL", "$4", "SET", "$5")
+	// Its size: values and user id, the user id being $7 (raw length
+	// $13) if it is set ($6), else the stored one. The first test is a
+	// cheap upper bound: jsonb spends at least 8 bytes per entry more than
+	// Record.Size, and base64 more than the raw bytes, so a record whose
+	// jsonb fits fits. Only records near the limit are measured exactly.
+	updUser := `CASE WHEN $6 THEN $13::bigint ELSE ` + userLen + ` END`
+	updFits := `($10::bigint IS NULL
+		OR pg_column_size(` + updVals + `) - 8 + ` + updUser + ` <= $10
+		OR ` + expand(valsSize, "VALS", updVals) + ` + ` + updUser + ` <= $10)`
+
+	// Writes to an existing row take its lock first, in a CTE of their
+	// own, and check the deadline only once they hold it: a write that
+	// waited for the lock (or whose statement arrived late) past its
+	// deadline does not apply. (A check in the UPDATE's own WHERE would
+	// be evaluated before the wait, and not again unless the row changed
+	// meanwhile.)
+	gate := func(dl string) string {
+		return `locked AS MATERIALIZED (SELECT id FROM TABLE WHERE id = $1 FOR UPDATE),
+gate AS (SELECT id FROM locked WHERE ` + expand(inTime, "DL", dl) + `)`
+	}
+
 	return queries{
 		// $1 id, $2 now
 		load: sql(`SELECT vals, user_id, created, last_seen, expires, version, moved_to, sealed
@@ -46,16 +94,19 @@ FROM TABLE WHERE id = $1 AND expires > $2`),
 		version: sql(`SELECT version FROM TABLE WHERE id = $1 AND expires > $2`),
 
 		// $1 id, $2 now, $3 vals, $4 user id, $5 created, $6 last seen,
-		// $7 expires, $8 channel. A conflict with an expired row (session or
-		// tombstone) replaces it entirely; with a live one it changes
-		// nothing and returns no row.
+		// $7 expires, $8 channel, $9 deadline. A conflict with an expired
+		// row (session or tombstone) replaces it entirely; with a live one
+		// it changes nothing and returns no row. The deadline is checked
+		// before a fresh insert and, for a conflict, after the row is
+		// locked (ON CONFLICT's WHERE runs under the lock).
 		create: sql(`WITH ins AS (
 	INSERT INTO TABLE AS t (id, vals, user_id, created, last_seen, expires, version, moved_to, sealed)
-	VALUES ($1, $3::jsonb, nullif($4::text, ''), $5, $6, $7, 1, NULL, NULL)
+	SELECT $1::text, $3::jsonb, nullif($4::text, ''), $5::timestamptz, $6::timestamptz, $7::timestamptz, 1, NULL, NULL
+	WHERE ` + expand(inTime, "DL", "$9") + `
 	ON CONFLICT (id) DO UPDATE SET vals = excluded.vals, user_id = excluded.user_id,
 		created = excluded.created, last_seen = excluded.last_seen, expires = excluded.expires,
 		version = 1, moved_to = NULL, sealed = NULL
-	WHERE t.expires <= $2
+	WHERE t.expires <= $2 AND ` + expand(inTime, "DL", "$9") + `
 	RETURNING t.id, t.version
 )
 SELECT version, NOTIFY($8) FROM ins`),
@@ -63,35 +114,35 @@ SELECT version, NOTIFY($8) FROM ins`),
 		// $1 id, $2 now, $3 clear, $4 delete keys, $5 set (jsonb), $6 set
 		// user id?, $7 user id, $8 last seen or NULL to keep, $9 expires or
 		// NULL to keep, $10 size limit or NULL when nothing is added, $11
-		// channel. The size check repeats the values expression (the
-		// WHERE clause cannot see the SET's result) and measures it without
-		// serialising it; it only runs when values are added.
-		update: sql(`WITH upd AS (
+		// channel, $12 deadline, $13 the raw length of $7. The size check
+		// repeats the values expression (the WHERE clause cannot see the
+		// SET's result).
+		update: sql(`WITH ` + gate("$12") + `, upd AS (
 	UPDATE TABLE SET
-		vals = NEW_VALS,
+		vals = ` + updVals + `,
 		user_id = CASE WHEN $6 THEN nullif($7::text, '') ELSE user_id END,
 		last_seen = coalesce($8, last_seen),
 		expires = coalesce($9, expires),
 		version = version + 1
-	WHERE id = $1 AND expires > $2 AND moved_to IS NULL
-		AND ($10::bigint IS NULL OR pg_column_size(NEW_VALS) <= $10)
+	WHERE id = (SELECT id FROM gate) AND expires > $2 AND moved_to IS NULL
+		AND ` + updFits + `
 	RETURNING id, version
 )
 SELECT version, NOTIFY($11) FROM upd`),
 
-		// $1 id, $2 now, $3 last seen, $4 expires, $5 channel
-		touch: sql(`WITH upd AS (
+		// $1 id, $2 now, $3 last seen, $4 expires, $5 channel, $6 deadline
+		touch: sql(`WITH ` + gate("$6") + `, upd AS (
 	UPDATE TABLE SET last_seen = $3, expires = $4, version = version + 1
-	WHERE id = $1 AND expires > $2 AND moved_to IS NULL
+	WHERE id = (SELECT id FROM gate) AND expires > $2 AND moved_to IS NULL
 	RETURNING id, version
 )
 SELECT version, NOTIFY($5) FROM upd`),
 
 		// $1 id, $2 now, $3 moved to, $4 sealed, $5 expires, $6 if
-		// version, $7 channel
-		move: sql(`WITH upd AS (
+		// version, $7 channel, $8 deadline
+		move: sql(`WITH ` + gate("$8") + `, upd AS (
 	UPDATE TABLE SET vals = '{}', user_id = NULL, moved_to = $3, sealed = $4, expires = $5, version = version + 1
-	WHERE id = $1 AND expires > $2 AND moved_to IS NULL AND version = $6
+	WHERE id = (SELECT id FROM gate) AND expires > $2 AND moved_to IS NULL AND version = $6
 	RETURNING id, version
 )
 SELECT version, NOTIFY($7) FROM upd`),
@@ -101,12 +152,18 @@ SELECT version, NOTIFY($7) FROM upd`),
 SELECT NOTIFY($2) FROM del`),
 
 		// Why a write found no row to change, read after it in a fresh
-		// snapshot. $1 id, $2 now.
-		state: sql(`SELECT version, moved_to, sealed FROM TABLE WHERE id = $1 AND expires > $2`),
-		// The same with the size the update's values would have had; the
+		// snapshot: whether the deadline has passed, and the row, expired
+		// or not (a resent Move recognises its tombstone after it
+		// expired). Always one row. $1 id, $2 now, $3 deadline.
+		state: sql(`SELECT NOT ` + expand(inTime, "DL", "$3") + `, r.expires > $2, r.version, r.moved_to, r.sealed
+FROM (SELECT) AS one LEFT JOIN TABLE AS r ON r.id = $1`),
+		// The same with the size the update's result would have had; the
 		// parameters are the update's.
-		updateState: sql(`SELECT version, moved_to, sealed, pg_column_size(NEW_VALS)
-FROM TABLE WHERE id = $1 AND expires > $2`),
+		updateState: sql(`SELECT NOT ` + expand(inTime, "DL", "$12") + `, r.expires > $2, r.version, r.moved_to, r.sealed,
+	` + expand(valsSize, "VALS", updVals, "user_id", "r.user_id") + ` + ` + strings.ReplaceAll(updUser, "user_id", "r.user_id") + `
+FROM (SELECT $1::text AS id, $3::bool, $4::text[], $5::jsonb, $6::bool, $7::text, $8::timestamptz, $9::timestamptz,
+	$10::bigint, $11::text, $13::bigint) AS p
+LEFT JOIN TABLE AS r ON r.id = p.id`),
 
 		// $1 user id, $2 now
 		userSessions: sql(`SELECT id, created, last_seen, expires FROM TABLE

@@ -132,7 +132,9 @@ CREATE INDEX IF NOT EXISTS %[3]s ON %[1]s (expires);
 //     standard base64, so that a commit's delta applies in one statement with
 //     jsonb's - and || operators.
 //   - user_id: the user the session is indexed under, NULL for none; a
-//     partial index serves UserSessions and DeleteUser.
+//     partial index serves UserSessions and DeleteUser. A user id that is
+//     not valid text (NUL, invalid UTF-8), or begins with byte 0x01, is
+//     stored as 0x01 and the hex of its bytes.
 //   - created, last_seen, expires: the record's times; an index on expires
 //     serves the reaper.
 //   - version: increases with every write.

@@ -19,12 +19,10 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		return nil, err
 	}
 	defer cancel()
-	if userID == "" || !validText(userID) {
-		// Not indexable: "" is stored as NULL, and Postgres text holds no
-		// NUL or invalid UTF-8, so no such user has sessions.
-		return nil, nil
+	if userID == "" || len(userID) > MaxUserIDLen {
+		return nil, nil // "" is stored as NULL: no user; no longer one is stored
 	}
-	rows, err := s.pool.Query(ctx, s.q.userSessions, userID, s.now())
+	rows, err := s.pool.Query(ctx, s.q.userSessions, encodeUserID(userID), s.now())
 	if err != nil {
 		return nil, wrap("user sessions", err)
 	}
@@ -51,11 +49,12 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		return 0, err
 	}
 	defer cancel()
-	if userID == "" || !validText(userID) {
+	if userID == "" || len(userID) > MaxUserIDLen {
 		return 0, nil
 	}
 	var n int64
-	if err := s.pool.QueryRow(ctx, s.q.deleteUser, userID, s.now(), s.n.channel).Scan(&n); err != nil {
+	err = s.writeRow(ctx, s.q.deleteUser, []any{encodeUserID(userID), s.now(), s.n.channel}, &n)
+	if err != nil {
 		return 0, wrap("delete user", err)
 	}
 	return int(n), nil

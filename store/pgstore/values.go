@@ -17,20 +17,6 @@ import (
 // the same object (`{"k": "v", "k2": "v2"}`, same escapes), except for key
 // order, so that what the store writes and what it reads back look alike.
 
-// storedLen returns the size of set as a jsonb value in Postgres, before
-// compression: what pg_column_size reports for a fresh value, and what the
-// size limit bounds. An object of strings is a 4-byte varlena header, a
-// 4-byte container header, two 4-byte entries per pair, and the key and
-// value bytes unescaped and unaligned. The test EncodedLenIsPostgres checks
-// the formula against the server.
-func storedLen(set map[string][]byte) int {
-	n := 8
-	for k, v := range set {
-		n += 8 + len(k) + base64.StdEncoding.EncodedLen(len(v))
-	}
-	return n
-}
-
 // encodedLen returns the length of appendValues(nil, set).
 func encodedLen(set map[string][]byte) int {
 	if len(set) == 0 {

@@ -2,8 +2,10 @@ package pgstore
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -13,6 +15,21 @@ import (
 
 	"github.com/tether-go/tether/store"
 )
+
+// storedLen returns the size of set as a jsonb value in Postgres, before
+// compression: what pg_column_size reports for a fresh value. The size
+// check's cheap upper bound relies on this layout: at least 8 bytes per
+// entry, and base64, on top of what Record.Size counts. An object of strings is a 4-byte varlena header, a
+// 4-byte container header, two 4-byte entries per pair, and the key and
+// value bytes unescaped and unaligned. The test EncodedLenIsPostgres checks
+// the formula against the server.
+func storedLen(set map[string][]byte) int {
+	n := 8
+	for k, v := range set {
+		n += 8 + len(k) + base64.StdEncoding.EncodedLen(len(v))
+	}
+	return n
+}
 
 func sampleValues() map[string][]byte {
 	all := make([]byte, 256)
@@ -153,9 +170,9 @@ func FuzzDecodeValues(f *testing.F) {
 	})
 }
 
-// The store measures a record in Go (Create) and in SQL (Update) by the
-// same number: storedLen must be what pg_column_size says. And the encoder
-// writes what jsonb's text output is, byte for byte but for key order.
+// The size check's cheap bound assumes jsonb's layout: storedLen must be
+// what pg_column_size says. And the encoder writes what jsonb's text output
+// is, byte for byte but for key order.
 var _ = backendTest("EncodedLenIsPostgres", func(t *testing.T, pool *pgxpool.Pool) {
 	sets := []map[string][]byte{
 		{},
@@ -185,51 +202,118 @@ var _ = backendTest("EncodedLenIsPostgres", func(t *testing.T, pool *pgxpool.Poo
 	}
 })
 
-// The size limit: a Create is measured in Go, exactly as Postgres would; an
-// Update whose own values fit but whose result does not is refused by its
-// statement, changing nothing.
+// The size limit counts a record as store.Record.Size does (keys, raw
+// values, user id), like every backend, not as jsonb holds it: exactly the
+// limit fits and one byte more is refused, by Create (measured in Go) and by
+// Update (measured by its statement, which must then change nothing), for
+// every base64 padding, with plain and escaped user ids.
 var _ = backendTest("SizeLimit", func(t *testing.T, pool *pgxpool.Pool) {
 	const limit = 1000
-	s := newStore(t, pool, WithMaxRecordBytes(limit))
+	s := newStore(t, pool, WithMaxRecordSize(limit))
 	ctx := ctxT(t)
 	now := time.Now()
 	create := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour)}
+	for _, user := range []string{"", "alice", "bad\x00\xff"} {
+		for pad := range 3 { // value lengths ≡ 0, 1, 2 (mod 3): no padding, "==", "="
+			name := fmt.Sprintf("user %q, value length mod 3 = %d", user, pad)
+			// A record of exactly the limit: keys "a" and "bb", user.
+			small := 300 + pad
+			big := limit - len(user) - 3 - small
+			rec := map[string][]byte{"a": make([]byte, small), "bb": make([]byte, big)}
 
-	// Exactly at the limit, and one byte over: 8 + 8 + 4 + 980 bytes.
-	exact := map[string][]byte{"kkkk": make([]byte, 735)}
-	if storedLen(exact) != limit {
-		t.Fatalf("test bug: %d bytes", storedLen(exact))
-	}
-	c := create
-	c.Set = exact
-	if _, err := s.Commit(ctx, newID(), c); err != nil {
-		t.Errorf("Create of exactly the limit: %v", err)
-	}
-	c.Set = map[string][]byte{"kkkkk": make([]byte, 735)}
-	_, err := s.Commit(ctx, newID(), c)
-	var tl *store.TooLargeError
-	if !errors.As(err, &tl) || tl.Size != limit+1 || tl.Limit != limit {
-		t.Errorf("Create one byte over the limit: %v, want a TooLargeError of %d bytes", err, limit+1)
+			c := create
+			c.UserID, c.Set = user, rec
+			if _, err := s.Commit(ctx, newID(), c); err != nil {
+				t.Errorf("%s: Create of exactly the limit: %v", name, err)
+			}
+			c.Set = map[string][]byte{"a": make([]byte, small+1), "bb": make([]byte, big)}
+			wantTooLarge(t, name+": Create one byte over", s, newID(), c, limit+1)
+
+			// Update: the record holds "a"; adding "bb" makes the limit,
+			// a byte more does not, and neither fits alone in Go's check.
+			id := newID()
+			c.Set = map[string][]byte{"a": make([]byte, small)}
+			if _, err := s.Commit(ctx, id, c); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := s.Load(ctx, id)
+			grow := store.Change{Mode: store.Update, Set: map[string][]byte{"bb": make([]byte, big+1)}}
+			wantTooLarge(t, name+": Update one byte over", s, id, grow, limit+1)
+			if after, _ := s.Load(ctx, id); after == nil || after.Version != before.Version || len(after.Values) != 1 {
+				t.Errorf("%s: record after a refused Update: %+v, want it unchanged", name, after)
+			}
+			grow.Set["bb"] = make([]byte, big)
+			if _, err := s.Commit(ctx, id, grow); err != nil {
+				t.Errorf("%s: Update to exactly the limit: %v", name, err)
+			}
+			if after, _ := s.Load(ctx, id); after == nil || after.Size() != limit {
+				t.Errorf("%s: record after growing to the limit: size %d, want %d", name, after.Size(), limit)
+			}
+		}
 	}
 
+	// Setting a longer user id counts too.
 	id := newID()
-	c.Set = map[string][]byte{"a": make([]byte, 400)}
+	c := create
+	c.UserID, c.Set = "u", map[string][]byte{"a": make([]byte, limit-2)}
 	if _, err := s.Commit(ctx, id, c); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := s.Load(ctx, id)
-	grow := store.Change{Mode: store.Update, Set: map[string][]byte{"b": make([]byte, 400)}}
-	_, err = s.Commit(ctx, id, grow)
-	want := storedLen(map[string][]byte{"a": make([]byte, 400), "b": make([]byte, 400)})
-	if !errors.As(err, &tl) || tl.Size != want || tl.Limit != limit {
-		t.Errorf("Update growing past the limit: %v, want a TooLargeError of %d bytes", err, want)
-	}
-	if after, _ := s.Load(ctx, id); after == nil || after.Version != before.Version || len(after.Values) != 1 {
-		t.Errorf("record after a refused Update: %+v, want it unchanged", after)
-	}
+	wantTooLarge(t, "Update setting a longer user id", s, id, store.Change{Mode: store.Update, SetUserID: true, UserID: "uu"}, limit+1)
 	// Replacing a value by one of the same size fits.
-	grow.Delete = []string{"a"}
-	if _, err := s.Commit(ctx, id, grow); err != nil {
+	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"a": make([]byte, limit-2)}}); err != nil {
 		t.Errorf("Update replacing a value: %v", err)
 	}
 })
+
+// The default limit is the contract's 1 MiB of Record.Size: an 800 KB value
+// (which base64 in jsonb used to make fail) and a record of exactly 1 MiB
+// are stored, by Create and by Update, and a byte more is refused. With
+// incompressible values and with zeros, which Postgres compresses in the
+// table: the limit counts the record, not what the table holds.
+var _ = backendTest("SizeLimitDefault", func(t *testing.T, pool *pgxpool.Pool) {
+	s := newStore(t, pool)
+	ctx := ctxT(t)
+	now := time.Now()
+	const limit = store.DefaultMaxRecordSize
+	user := "user-1"
+	for name, value := range map[string]func(int) []byte{"random": randomBytes, "zeros": func(n int) []byte { return make([]byte, n) }} {
+		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: user}
+		c.Set = map[string][]byte{"v": value(800_000)}
+		id := newID()
+		if _, err := s.Commit(ctx, id, c); err != nil {
+			t.Fatalf("%s: Create of an 800 KB value: %v", name, err)
+		}
+		rest := limit - 800_000 - len("v") - len(user) - len("w")
+		wantTooLarge(t, name+": Update to 1 MiB + 1", s, id, store.Change{Mode: store.Update, Set: map[string][]byte{"w": value(rest + 1)}}, limit+1)
+		if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"w": value(rest)}}); err != nil {
+			t.Errorf("%s: Update to exactly 1 MiB: %v", name, err)
+		}
+		rec, err := s.Load(ctx, id)
+		if err != nil || rec == nil || rec.Size() != limit {
+			t.Fatalf("%s: Load: %v; want a record of %d bytes", name, err, limit)
+		}
+		wantTooLarge(t, name+": Update of the user id to 1 MiB + 1", s, id, store.Change{Mode: store.Update, SetUserID: true, UserID: user + "x"}, limit+1)
+		c.Set = map[string][]byte{"v": value(limit - len("v") - len(user))}
+		if _, err := s.Commit(ctx, newID(), c); err != nil {
+			t.Errorf("%s: Create of exactly 1 MiB: %v", name, err)
+		}
+		c.Set["v"] = value(limit - len("v") - len(user) + 1)
+		wantTooLarge(t, name+": Create of 1 MiB + 1", s, newID(), c, limit+1)
+	}
+})
+
+func wantTooLarge(t *testing.T, what string, s *Store, id string, c store.Change, size int) {
+	t.Helper()
+	_, err := s.Commit(ctxT(t), id, c)
+	var tl *store.TooLargeError
+	if !errors.As(err, &tl) || tl.Size != size || tl.Limit != s.cfg.maxRecordSize {
+		t.Errorf("%s: %v, want a TooLargeError of %d bytes, limit %d", what, err, size, s.cfg.maxRecordSize)
+	}
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}

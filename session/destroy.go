@@ -32,7 +32,7 @@ const maxKillHops = 16
 // between our read and our delete, we would delete the tombstone and leave
 // the new record, whose cookie that request hands out: a logout that does not
 // log out. So kill turns the record into a tombstone that forwards nothing,
-// on condition that its version is the one we read (Move is the store's
+// on condition that it is not a tombstone already (Move is the store's
 // compare-and-swap). A rotation that lands first makes our Move fail, and we
 // follow its tombstone; one that lands after finds the record ended, and
 // discards its new record.
@@ -79,7 +79,12 @@ func (m *Manager) kill(ctx context.Context, e ended, depth int) (found bool, err
 		if rec.Expires.After(until) {
 			until = rec.Expires
 		}
-		err = m.callMove(ctx, e.id, store.Moved{To: e.id}, until, rec.Version)
+		// Any version: ending a session needs no consistent copy of its
+		// values, and a condition on the version would let a client that
+		// keeps writing (a thief with the cookie) fend the revocation off.
+		// A rotation that lands first still wins (our Move finds its
+		// tombstone, and we follow it).
+		err = m.callMove(ctx, e.id, store.Moved{To: e.id}, until, 0)
 		switch {
 		case err == nil:
 			return true, nil

@@ -175,7 +175,17 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 		}
 		created = true
 
-		err = s.storeMove(oldID, moved, expires, old.Version)
+		// The Move is conditional on the version we copied, so that no
+		// write that lands on the old record meanwhile is lost. A login's
+		// last attempt ends the old record whatever its version: whoever
+		// keeps writing through the pre-login token (a planted one) must
+		// not be able to fend the login off, and writes through a token
+		// a login takes over are dropped by design.
+		ifVersion := old.Version
+		if explicit && *attempts == maxRotateAttempts-1 {
+			ifVersion = 0
+		}
+		err = s.storeMove(oldID, moved, expires, ifVersion)
 		if mv, ok := store.IsMoved(err); ok && mv.Moved.To == newID {
 			err = nil // our own Move, resent after its reply was lost
 		}

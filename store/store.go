@@ -72,7 +72,10 @@ type Store interface {
 	// until expires. It succeeds only if the record exists, is not a
 	// tombstone, and its version is ifVersion: otherwise it returns
 	// ErrNotFound, a *MovedError, or ErrConflict respectively, and changes
-	// nothing. The tombstone keeps no values and no user id (it leaves the
+	// nothing. An ifVersion of 0 (no record has it: Create makes version 1)
+	// accepts any version: the session manager ends a session that
+	// concurrent writes keep changing that way, since ending it needs no
+	// consistent copy of its values. The tombstone keeps no values and no user id (it leaves the
 	// user index), keeps Created, and gets a higher version.
 	//
 	// A Move that finds a live tombstone whose Moved.To is m.To returns nil

@@ -37,7 +37,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 			return nil, 0, store.ErrNotFound
 		case rec.Moved != nil:
 			return nil, 0, &store.MovedError{Moved: *rec.Moved}
-		case rec.Version != ifVersion:
+		case ifVersion != 0 && rec.Version != ifVersion:
 			return nil, 0, store.ErrConflict
 		}
 		return &store.Record{

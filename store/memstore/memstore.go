@@ -276,7 +276,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	case cur.Moved != nil:
 		sh.mu.Unlock()
 		return movedError(cur.Moved)
-	case cur.Version != ifVersion:
+	case ifVersion != 0 && cur.Version != ifVersion:
 		sh.mu.Unlock()
 		return store.ErrConflict
 	}

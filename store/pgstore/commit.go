@@ -230,7 +230,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 		if err := st.outcome(); err != nil {
 			return err
 		}
-		if uint64(*st.version) != ifVersion {
+		if ifVersion != 0 && uint64(*st.version) != ifVersion {
 			return store.ErrConflict
 		}
 		if st.late {

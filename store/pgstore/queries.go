@@ -142,7 +142,7 @@ SELECT version, NOTIFY($5) FROM upd`),
 		// version, $7 channel, $8 deadline
 		move: sql(`WITH ` + gate("$8") + `, upd AS (
 	UPDATE TABLE SET vals = '{}', user_id = NULL, moved_to = $3, sealed = $4, expires = $5, version = version + 1
-	WHERE id = (SELECT id FROM gate) AND expires > $2 AND moved_to IS NULL AND version = $6
+	WHERE id = (SELECT id FROM gate) AND expires > $2 AND moved_to IS NULL AND ($6 = 0 OR version = $6)
 	RETURNING id, version
 )
 SELECT version, NOTIFY($7) FROM upd`),

@@ -13,6 +13,7 @@ var moveTests = []test{
 	{"TouchOnTombstone", testTouchOnTombstone},
 	{"CreateOnTombstone", testCreateOnTombstone},
 	{"WrongVersion", testMoveWrongVersion},
+	{"AnyVersion", testMoveAnyVersion},
 	{"Missing", testMoveMissing},
 	{"MoveTombstone", testMoveTombstone},
 	{"AfterCommit", testMoveAfterCommit},
@@ -109,11 +110,35 @@ func testMoveWrongVersion(t *testing.T, e *env) {
 	e.create(t, s, id, newUser(), vals("a", "1"))
 	e.update(t, s, id, vals("b", "2"))
 	before := cloneRecord(mustLoad(t, s, id))
-	for _, v := range []uint64{0, before.Version - 1, before.Version + 1} {
+	for _, v := range []uint64{before.Version - 1, before.Version + 1} {
 		err := s.Move(e.ctx(t), id, store.Moved{To: newID(), Sealed: sealed()}, e.now().Add(time.Minute), v)
 		wantErr(t, "Move with a stale version", err, store.ErrConflict)
 	}
 	wantSameRecord(t, "record after refused Moves", mustLoad(t, s, id), before)
+}
+
+// testMoveAnyVersion: ifVersion 0 ends a record whatever its version, but
+// still never a tombstone or a missing record.
+func testMoveAnyVersion(t *testing.T, e *env) {
+	s := e.store(t)
+	id := newID()
+	e.create(t, s, id, newUser(), vals("a", "1"))
+	e.update(t, s, id, vals("b", "2"))
+	before := mustLoad(t, s, id)
+	to := newID()
+	if err := s.Move(e.ctx(t), id, store.Moved{To: to}, e.now().Add(time.Minute), 0); err != nil {
+		t.Fatalf("Move with ifVersion 0: %v", err)
+	}
+	after := mustLoad(t, s, id)
+	if after == nil || after.Moved == nil || after.Moved.To != to || after.Version <= before.Version {
+		t.Fatalf("after Move with ifVersion 0: %+v", after)
+	}
+	err := s.Move(e.ctx(t), id, store.Moved{To: newID()}, e.now().Add(time.Minute), 0)
+	if _, ok := store.IsMoved(err); !ok {
+		t.Errorf("Move with ifVersion 0 on a tombstone: %v, want a *MovedError", err)
+	}
+	err = s.Move(e.ctx(t), newID(), store.Moved{To: newID()}, e.now().Add(time.Minute), 0)
+	wantErr(t, "Move with ifVersion 0 of a missing record", err, store.ErrNotFound)
 }
 
 func testMoveMissing(t *testing.T, e *env) {

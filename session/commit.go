@@ -169,6 +169,7 @@ func (s *Session) update(now time.Time, late bool) error {
 	if c.Empty() {
 		return s.touchIfDue(now)
 	}
+	c.LiveAt = now // a record expired by our clock is no place for the write
 	if s.base != nil {
 		c.LastSeen, c.Expires = now, s.deadline(s.base.Created, now)
 	}

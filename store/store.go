@@ -209,6 +209,15 @@ type Change struct {
 	SetUserID bool
 	UserID    string
 
+	// LiveAt, if set, is the caller's present. An Update then also fails
+	// with ErrNotFound, changing nothing, if the record's expiry is not
+	// after LiveAt: the store's clock judges liveness as always, and the
+	// caller's clock too, so that a write its caller's next read would find
+	// expired (its clock runs ahead of the store's) is refused, and the
+	// caller can save it elsewhere, rather than applied to a record nobody
+	// will read. Create and Move ignore it.
+	LiveAt time.Time
+
 	// LastSeen and Expires replace the record's. Create always sets both; a
 	// Create whose Expires has already passed succeeds and leaves nothing
 	// loadable. An Update may leave either zero to keep the stored one: a

@@ -202,7 +202,7 @@ func (s *Store) update(ctx context.Context, id, key string, c *store.Change) (st
 		indexAdded  int64
 	)
 	sw, err := s.swapRecord(ctx, "commit", key, newTag(), nil, func(rec *store.Record, hint uint32, now time.Time) (*store.Record, uint32, error) {
-		if rec == nil || !rec.Live(now) {
+		if rec == nil || !rec.Live(now) || (!c.LiveAt.IsZero() && !rec.Live(c.LiveAt)) {
 			return nil, 0, store.ErrNotFound
 		}
 		if rec.Moved != nil {

@@ -190,7 +190,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 			Version: 1,
 		}
 	case store.Update:
-		if cur == nil {
+		if cur == nil || (!c.LiveAt.IsZero() && !cur.Live(c.LiveAt)) {
 			sh.mu.Unlock()
 			return store.Result{}, store.ErrNotFound
 		}

@@ -118,7 +118,11 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 	}
 	userID := encodeUserID(c.UserID)
 	for attempt := 1; ; attempt++ {
-		args := []any{id, s.now(), c.Clear, del, set,
+		now := s.now()
+		if c.LiveAt.After(now) {
+			now = c.LiveAt // the caller's clock runs ahead: it judges too
+		}
+		args := []any{id, now, c.Clear, del, set,
 			c.SetUserID, userID, optTime(c.LastSeen), optTime(c.Expires), limit, s.n.channel,
 			deadline(ctx), int64(len(c.UserID))}
 		var version int64

@@ -14,6 +14,7 @@ var moveTests = []test{
 	{"CreateOnTombstone", testCreateOnTombstone},
 	{"WrongVersion", testMoveWrongVersion},
 	{"AnyVersion", testMoveAnyVersion},
+	{"UpdateLiveAt", testUpdateLiveAt},
 	{"Missing", testMoveMissing},
 	{"MoveTombstone", testMoveTombstone},
 	{"AfterCommit", testMoveAfterCommit},

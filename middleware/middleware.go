@@ -31,19 +31,32 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 }
 
 // DefaultErrorHandler answers 503 Service Unavailable with Retry-After for a
-// store failure (the client should retry; it has not been logged out), and 500
-// Internal Server Error for anything a retry cannot fix: a session grown past
-// the store's size limit, a value that did not encode.
+// store failure or a Manager closed while the request ran (the client should
+// retry; it has not been logged out), and 500 Internal Server Error for
+// anything a retry cannot fix: a session grown past the store's size limit, a
+// value that did not encode, an invalid key or user id. The body is the
+// status text only: error details stay in the server's log.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	var se *session.StoreError
-	if errors.As(err, &se) && !errors.Is(err, store.ErrTooLarge) {
+	if Retryable(err) {
 		h.Set("Retry-After", "1")
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}
+
+// Retryable reports whether err is one a client may retry: a store failure
+// (not a size limit) or a Manager that was closed while the request ran, as
+// on a replica shutting down. [DefaultErrorHandler] answers these with 503
+// and Retry-After; a custom error handler can use it to do the same.
+func Retryable(err error) bool {
+	if errors.Is(err, session.ErrClosed) {
+		return true
+	}
+	var se *session.StoreError
+	return errors.As(err, &se) && !errors.Is(err, store.ErrTooLarge)
 }
 
 // Sessions returns middleware that gives every request a session
@@ -67,11 +80,12 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cookiePrefix := m.CookieName() + "="
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s := m.Begin(r)
 			r = r.WithContext(session.NewContext(r.Context(), s))
-			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError}
+			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError, cookiePrefix: cookiePrefix}
 			if h := w.Header(); len(h) > 0 {
 				// Headers set by outer middleware (CORS, HSTS, request
 				// IDs) belong on the error response too.
@@ -79,7 +93,9 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 			}
 			next.ServeHTTP(sw, r)
 			if !sw.committed {
-				sw.commit()
+				if sw.commit() {
+					sw.sendHeaders() // net/http sends them when we return
+				}
 				return
 			}
 			if sw.failed {

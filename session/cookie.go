@@ -1,6 +1,8 @@
 package session
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,6 +41,46 @@ func DefaultCookie() Cookie {
 		SameSite: http.SameSiteLaxMode,
 		Persist:  true,
 	}
+}
+
+// validate refuses attributes a browser would reject, or that net/http
+// would drop or rewrite when it writes the Set-Cookie header (it logs and
+// omits an invalid Domain, strips bad Path bytes): a cookie that is not sent
+// as configured fails every request's session, silently, so it fails New.
+func (ck Cookie) validate() error {
+	switch {
+	case ck.Name == "":
+		return errors.New("session: empty cookie name")
+	case !validCookieName(ck.Name):
+		return fmt.Errorf("session: invalid cookie name %q: it must be an RFC 6265 token (no spaces, separators or control characters)", ck.Name)
+	case !strings.HasPrefix(ck.Path, "/"):
+		return fmt.Errorf("session: cookie path %q must start with \"/\"", ck.Path)
+	}
+	for i := 0; i < len(ck.Path); i++ {
+		if b := ck.Path[i]; b < 0x20 || b >= 0x7f || b == ';' {
+			return fmt.Errorf("session: cookie path %q has an invalid byte %#x at %d", ck.Path, b, i)
+		}
+	}
+	if ck.Domain != "" {
+		if err := (&http.Cookie{Name: ck.Name, Domain: ck.Domain}).Valid(); err != nil {
+			return fmt.Errorf("session: cookie domain %q is invalid: %w", ck.Domain, err)
+		}
+	}
+	switch {
+	case ck.SameSite == http.SameSiteNoneMode && !ck.Secure:
+		return errors.New("session: SameSite=None cookies must be Secure (browsers reject them otherwise)")
+	case hasPrefixFold(ck.Name, "__Host-") && (!ck.Secure || ck.Path != "/" || ck.Domain != ""):
+		return fmt.Errorf("session: cookie %q: browsers accept the __Host- prefix only with Secure, Path \"/\" and no Domain", ck.Name)
+	case hasPrefixFold(ck.Name, "__Secure-") && !ck.Secure:
+		return fmt.Errorf("session: cookie %q: browsers accept the __Secure- prefix only with Secure", ck.Name)
+	}
+	return nil
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case: browsers match the
+// cookie name prefixes case-insensitively.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // maxCookieValue bounds the cookie value we try to decode. A token cookie is

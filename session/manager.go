@@ -23,6 +23,11 @@ type Manager struct {
 	obs    Observer
 	closed atomic.Bool
 
+	// wall is the time store calls are measured and bounded by: the clock
+	// context deadlines use, not the injectable clock of expiry decisions
+	// (tests of the budget replace it).
+	wall func() time.Time
+
 	faultLog   [len(opNames)]limiter
 	droppedLog limiter
 }
@@ -36,9 +41,7 @@ func New(opts ...Option) (*Manager, error) {
 			return nil, err
 		}
 	}
-	if cfg.touchEvery == 0 {
-		cfg.touchEvery = cfg.idle / 10
-	}
+	cfg.resolve()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -49,12 +52,15 @@ func New(opts ...Option) (*Manager, error) {
 		cfg.store = memstore.New()
 		cfg.ownStore = true
 	}
-	return &Manager{
+	m := &Manager{
 		cfg:    cfg,
 		cookie: newCookieCodec(cfg.cookie.Name, cfg.keys, cfg.lifetime),
 		log:    cfg.logger,
 		obs:    cfg.observer,
-	}, nil
+		wall:   time.Now,
+	}
+	cfg.warn(m.log)
+	return m, nil
 }
 
 // Close releases what New started: the default memory store, if the Manager
@@ -80,9 +86,18 @@ func (m *Manager) Store() store.Store { return m.cfg.store }
 // session is first read. Adapters other than package middleware call Begin, put the session in the
 // request's context with [NewContext], and call [Session.Commit] before the
 // response headers go out.
+//
+// The session's store calls share one store budget ([WithStoreBudget]).
 func (m *Manager) Begin(r *http.Request) *Session {
-	return &Session{m: m, ctx: r.Context(), req: r}
+	s := &Session{m: m, req: r}
+	s.bctx.Context = r.Context()
+	s.ctx = &s.bctx
+	return s
 }
+
+// CookieName returns the session cookie's name, for adapters that must
+// recognise the cookie in a response.
+func (m *Manager) CookieName() string { return m.cfg.cookie.Name }
 
 // Info describes one session of a user, for "your devices" pages and audits.
 type Info struct {
@@ -95,12 +110,16 @@ type Info struct {
 }
 
 // UserSessions returns the live sessions indexed under userID by
-// [Session.SetUserID].
+// [Session.SetUserID]. A user id SetUserID would refuse has none. Its store
+// calls share one store budget ([WithStoreBudget]).
 func (m *Manager) UserSessions(ctx context.Context, userID string) ([]Info, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
-	infos, err := m.callUserSessions(ctx, userID)
+	if checkUserID(userID) != nil {
+		return []Info{}, nil // no session can be indexed under it: no store round trip
+	}
+	infos, err := m.callUserSessions(withBudget(ctx), userID)
 	if err != nil {
 		return nil, &StoreError{Op: "user sessions", Err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,10 @@ type Session struct {
 	// the allocation of a separate context value.
 	carrier     carrier
 	carrierUsed atomic.Bool
+
+	// bctx is ctx for a session Begin made: the request's context with the
+	// request's store budget, allocated with the session.
+	bctx budgetCtx
 }
 
 type change struct {
@@ -83,10 +88,11 @@ func (s *Session) codec() Codec {
 
 // Set stores v under key. v is encoded now, so later changes to v do not
 // leak into the session. An encoding failure or an invalid key is recorded
-// and fails the request's commit (see [ErrInvalidKey], [EncodeError]).
+// and fails the request's commit (see [KeyError], [EncodeError]); the key
+// and the reason are in the error.
 func (s *Session) Set(key string, v any) {
-	if !validKey(key) {
-		s.fail(ErrInvalidKey)
+	if err := checkKey(key); err != nil {
+		s.fail(err)
 		return
 	}
 	b, err := s.codec().Marshal(v)
@@ -101,8 +107,8 @@ func (s *Session) Set(key string, v any) {
 
 // Delete removes key.
 func (s *Session) Delete(key string) {
-	if !validKey(key) {
-		s.fail(ErrInvalidKey)
+	if err := checkKey(key); err != nil {
+		s.fail(err)
 		return
 	}
 	s.lock()
@@ -157,7 +163,17 @@ func (s *Session) Has(key string) bool {
 // SetUserID indexes the session under userID, so [Manager.UserSessions] and
 // [Manager.DestroyUser] find it; "" removes it from the index. Call
 // [Session.Rotate] with it on login.
+//
+// A user id must be valid UTF-8 without control characters and at most
+// [MaxUserIDLen] bytes, on every backend. Any other id is refused with a
+// [*UserIDError] (matching [ErrInvalidUserID]) that [Session.Err] reports
+// and the request's commit fails with, before anything is written; the
+// session keeps its previous user id.
 func (s *Session) SetUserID(userID string) {
+	if err := checkUserID(userID); err != nil {
+		s.fail(err)
+		return
+	}
 	s.lock()
 	defer s.mu.Unlock()
 	s.userSet, s.userID, s.userDirty = true, userID, true
@@ -317,7 +333,22 @@ func (s *Session) keysLocked() []string {
 	return keys
 }
 
-func validKey(key string) bool {
-	return key != "" && len(key) <= store.MaxKeyLen && utf8.ValidString(key) &&
-		!strings.ContainsRune(key, 0) && !strings.HasPrefix(key, reservedPrefix)
+// checkKey returns why key cannot name a value, or nil.
+func checkKey(key string) error {
+	reason := ""
+	switch {
+	case key == "":
+		reason = "empty"
+	case len(key) > store.MaxKeyLen:
+		reason = "longer than " + strconv.Itoa(store.MaxKeyLen) + " bytes"
+	case !utf8.ValidString(key):
+		reason = "not valid UTF-8"
+	case strings.ContainsRune(key, 0):
+		reason = "contains NUL"
+	case strings.HasPrefix(key, reservedPrefix):
+		reason = "the prefix " + strconv.Quote(reservedPrefix) + " is reserved for the session's own data"
+	default:
+		return nil
+	}
+	return &KeyError{Key: key, Reason: reason}
 }

@@ -1,0 +1,81 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// A request's store budget bounds the time all its store calls may take
+// together: every call's deadline is the earlier of the store timeout and
+// what is left of the budget. Without it, a chain of calls (a logout and a
+// flash, a contended rotation's retries, several dead cookies) could hold a
+// request for many store timeouts against a slow store.
+//
+// The budget counts time spent in store calls, not time since the first one:
+// a handler that reads its session and then spends seconds on other work
+// must still be able to save it.
+type budget struct {
+	spent atomic.Int64 // nanoseconds spent in store calls so far
+}
+
+type budgetKey struct{}
+
+// budgetCtx carries a budget in a context. A Session holds one, so a
+// request's budget costs no allocation; every lookup but the budget's goes to
+// the parent, so cancellation, deadlines and values pass through unchanged.
+type budgetCtx struct {
+	context.Context
+	b budget
+}
+
+func (c *budgetCtx) Value(key any) any {
+	if key == (budgetKey{}) {
+		return &c.b
+	}
+	return c.Context.Value(key)
+}
+
+func (c *budgetCtx) String() string { return "session.budget" }
+
+// withBudget returns ctx with a budget of its own, for a Manager method
+// (UserSessions, DestroyUser, DestroySession): each call gets one budget for
+// all the store calls it makes.
+func withBudget(ctx context.Context) context.Context {
+	return &budgetCtx{Context: ctx}
+}
+
+// ErrBudgetSpent matches the error of a store call that was not made because
+// its request had spent its store budget ([WithStoreBudget]). It matches
+// [context.DeadlineExceeded] too, and reaches the client as a store failure
+// (503 with Retry-After by default).
+var ErrBudgetSpent = fmt.Errorf("session: the request's store budget is spent: %w", context.DeadlineExceeded)
+
+// callCtx prepares one store call: its context, with the call's deadline, and
+// a function to call when the call returns, which releases the context and
+// charges the time to the budget. A write's context does not end when the
+// client goes away (the handler was told its data would be saved), but it
+// keeps the deadline.
+func (m *Manager) callCtx(ctx context.Context, write bool) (context.Context, func(), error) {
+	b, _ := ctx.Value(budgetKey{}).(*budget)
+	start := m.wall()
+	timeout := m.cfg.storeTimeout
+	if b != nil {
+		left := m.cfg.storeBudget - time.Duration(b.spent.Load())
+		if left <= 0 {
+			return nil, nil, ErrBudgetSpent
+		}
+		timeout = min(timeout, left)
+	}
+	if write {
+		ctx = context.WithoutCancel(ctx)
+	}
+	ctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
+	return ctx, func() {
+		cancel()
+		if b != nil {
+			b.spent.Add(int64(m.wall().Sub(start)))
+		}
+	}, nil
+}

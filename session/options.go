@@ -333,7 +333,7 @@ func (c *config) validate() error {
 // warn logs settings that are valid but probably not what was meant.
 func (c *config) warn(log *slog.Logger) {
 	ck := c.cookie
-	if c.set.cookie && !ck.Secure && !ck.HTTPOnly && ck.SameSite == http.SameSiteDefaultMode {
+	if c.set.cookie && !ck.Secure && !ck.HTTPOnly && (ck.SameSite == 0 || ck.SameSite == http.SameSiteDefaultMode) {
 		log.Warn("session: the session cookie has none of Secure, HttpOnly and SameSite: WithCookie replaces the defaults as a whole; use WithCookieName, or start from DefaultCookie(), to keep them",
 			"cookie", ck.Name)
 	}

@@ -144,13 +144,21 @@ func (cc cookieCodec) decode(value string) string {
 }
 
 // maxCandidates bounds how many well-formed tokens a request may make us try
-// (each costs a signature check, and a load if the previous one was dead).
+// (each costs a load if the previous one was dead).
 const maxCandidates = 3
 
+// maxExamined bounds how many cookies of the session cookie's name a request
+// may make us decode. With [WithKeys] each costs a signature check per key
+// pair: a megabyte of same-name cookies would otherwise cost milliseconds of
+// CPU per request, some thousand times what a request without keys costs.
+// A browser sends one per matching path and domain: one or two, rarely more.
+// Four leaves room for maxCandidates well-formed tokens and a bad cookie.
+const maxExamined = 4
+
 // tokensFromRequest returns the well-formed tokens among the request's cookies
-// of the session cookie's name, in order, at most maxCandidates. Browsers may
-// send several (a parent domain's and ours); a bad or dead one must not hide
-// a good one.
+// of the session cookie's name, in order, at most maxCandidates of them from
+// the first maxExamined such cookies. Browsers may send several (a parent
+// domain's and ours); a bad or dead one must not hide a good one.
 //
 // invalid counts the cookies of our name that could not hold a token.
 //
@@ -158,12 +166,17 @@ const maxCandidates = 3
 // which allocates every cookie of the request: our decode validates the
 // value strictly anyway.
 func (cc cookieCodec) tokensFromRequest(r *http.Request) (toks []string, invalid int) {
+	examined := 0
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
 			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 			if !ok || name != cc.name {
 				continue
 			}
+			if examined == maxExamined {
+				return toks, invalid
+			}
+			examined++
 			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
 				value = value[1 : len(value)-1]
 			}

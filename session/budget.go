@@ -52,6 +52,18 @@ func withBudget(ctx context.Context) context.Context {
 // (503 with Retry-After by default).
 var ErrBudgetSpent = fmt.Errorf("session: the request's store budget is spent: %w", context.DeadlineExceeded)
 
+// errStoreDeadline is the cause of a store call's context that ended at the
+// call's own deadline (the store timeout or the budget), as opposed to the
+// request's context ending (the client went away, or the request's own
+// deadline passed, as under http.TimeoutHandler).
+var errStoreDeadline = fmt.Errorf("session: store call deadline: %w", context.DeadlineExceeded)
+
+// requestEnded reports whether a store call failed because the request's own
+// context ended: not the store's fault, and not worth an alert.
+func requestEnded(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && context.Cause(ctx) != errStoreDeadline
+}
+
 // callCtx prepares one store call: its context, with the call's deadline, and
 // a function to call when the call returns, which releases the context and
 // charges the time to the budget. A write's context does not end when the
@@ -71,7 +83,7 @@ func (m *Manager) callCtx(ctx context.Context, write bool) (context.Context, fun
 	if write {
 		ctx = context.WithoutCancel(ctx)
 	}
-	ctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
+	ctx, cancel := context.WithDeadlineCause(ctx, start.Add(timeout), errStoreDeadline)
 	return ctx, func() {
 		cancel()
 		if b != nil {

@@ -200,6 +200,8 @@ func TestBudgetBoundsAContendedRotation(t *testing.T) {
 // Three dead cookies (well-formed, never issued): a load for each.
 func TestBudgetBoundsDeadCookies(t *testing.T) {
 	m, ss := newStalled(t)
+	var outcomes outcomeRecorder
+	m.obs = &outcomes
 	ss.delay = testStoreTimeout * 8 / 10
 	dead := []string{newToken(), newToken(), newToken()}
 	took, calls, err := request(t, m, ss, dead, func(s *Session) {
@@ -207,7 +209,29 @@ func TestBudgetBoundsDeadCookies(t *testing.T) {
 		s.Set("cart", "1 item")
 	})
 	checkBounded(t, took, calls, err)
+	// A call cut by the budget is the store's slowness, not the client's
+	// doing: an error, not "canceled".
+	if got := outcomes.list; len(got) == 0 || got[len(got)-1] != "load:error" {
+		t.Errorf("outcomes %v, want the cut load to be an error", got)
+	}
 }
+
+type outcomeRecorder struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (o *outcomeRecorder) StoreStart(ctx context.Context, _ StoreStartData) context.Context {
+	return ctx
+}
+
+func (o *outcomeRecorder) StoreEnd(_ context.Context, d StoreEndData) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.list = append(o.list, d.Op.String()+":"+d.Outcome)
+}
+
+func (o *outcomeRecorder) Event(context.Context, EventData) {}
 
 // Within the budget, a chain of calls completes, and time the handler spends
 // between calls does not count against it.

@@ -81,11 +81,12 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 		o(&cfg)
 	}
 	cookiePrefix := m.CookieName() + "="
+	insecure := &insecureWarning{log: m.Logger()}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s := m.Begin(r)
 			r = r.WithContext(session.NewContext(r.Context(), s))
-			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError, cookiePrefix: cookiePrefix}
+			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError, cookiePrefix: cookiePrefix, insecure: insecure}
 			if h := w.Header(); len(h) > 0 {
 				// Headers set by outer middleware (CORS, HSTS, request
 				// IDs) belong on the error response too.

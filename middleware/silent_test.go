@@ -32,3 +32,49 @@ func TestRequestDeadlineIsNotAStoreFault(t *testing.T) {
 		t.Errorf("a request past its own deadline was logged as a store fault: %s", e.logs.String())
 	}
 }
+
+// A Secure cookie set on plain HTTP for a host other than localhost is never
+// sent back: warned once per middleware, not per request.
+func TestSecureCookieOnPlainHTTPWarnsOnce(t *testing.T) {
+	const warning = "Secure session cookie was set on a plain-HTTP request"
+	login := func(e *env, host string, header ...string) {
+		req := newRequest("POST", "/set?k=a&v=1")
+		req.Host = host
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		if r := e.serve(req); r.cookie == nil {
+			t.Fatalf("%s: no cookie", host)
+		}
+	}
+	e := newEnv(t)
+	login(e, "app:8080")
+	login(e, "app:8080")
+	login(e, "other")
+	if n := strings.Count(e.logs.String(), warning); n != 1 {
+		t.Errorf("%d warnings, want 1: %s", n, e.logs.String())
+	}
+	for _, tt := range []struct {
+		host   string
+		header []string
+	}{
+		{"localhost:8080", nil},
+		{"api.localhost", nil},
+		{"127.0.0.1:8080", nil},
+		{"[::1]:8080", nil},
+		{"app.example.com", []string{"X-Forwarded-Proto", "https"}},
+		{"app.example.com", []string{"Forwarded", `for=192.0.2.1;proto=https, for=10.0.0.1;proto=http`}},
+	} {
+		e := newEnv(t)
+		login(e, tt.host, tt.header...)
+		if strings.Contains(e.logs.String(), warning) {
+			t.Errorf("%s %v: warned: %s", tt.host, tt.header, e.logs.String())
+		}
+	}
+	// Not Secure (a development setup): nothing to warn about.
+	e = newEnv(t, session.WithCookie(session.Cookie{Name: session.DefaultCookieName, HTTPOnly: true, SameSite: http.SameSiteLaxMode}))
+	login(e, "app:8080")
+	if strings.Contains(e.logs.String(), warning) {
+		t.Errorf("warned for a cookie without Secure: %s", e.logs.String())
+	}
+}

@@ -29,6 +29,7 @@ type writer struct {
 
 	cookiePrefix string // "name=" of the session cookie
 	headersOut   bool   // the handler's headers went out
+	insecure     *insecureWarning
 }
 
 // sendHeaders is called when the handler's response headers are about to go
@@ -46,6 +47,7 @@ func (w *writer) sendHeaders() {
 	for _, v := range h["Set-Cookie"] {
 		if strings.HasPrefix(v, w.cookiePrefix) {
 			h.Set("Cache-Control", "no-store")
+			w.insecure.check(w.r, v)
 			return
 		}
 	}

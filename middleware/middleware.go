@@ -68,7 +68,20 @@ func Retryable(err error) bool {
 // the error handler's: a client is never told "saved" for data that was not,
 // and a store outage never reads as "logged out". Changes made after the
 // headers went out (a streaming handler) are saved when they need no new
-// cookie, and logged otherwise.
+// cookie, and logged otherwise. Changes made after the handler returned (by
+// a goroutine it started, or by a handler http.TimeoutHandler abandoned) are
+// not saved, and logged as dropped: wait for such goroutines before
+// returning.
+//
+// Whenever the response carries the session cookie, it carries
+// Cache-Control: no-store, whatever the handler set. A Secure cookie sent on
+// a plain-HTTP request for a host other than localhost (with no
+// X-Forwarded-Proto or Forwarded saying https) is logged once: browsers
+// never send it back.
+//
+// Middleware that uses the session (CSRF tokens, authentication) must sit
+// inside Sessions; [session.From] outside it returns a detached session
+// whose Err reports [session.ErrDetached].
 //
 // The wrapped ResponseWriter supports Flush, Hijack and the rest of
 // [http.ResponseController] through Unwrap; each commits first.
@@ -85,6 +98,7 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s := m.Begin(r)
+			defer s.End() // changes after this are dropped, loudly
 			r = r.WithContext(session.NewContext(r.Context(), s))
 			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError, cookiePrefix: cookiePrefix, insecure: insecure}
 			if h := w.Header(); len(h) > 0 {

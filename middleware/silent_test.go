@@ -78,3 +78,41 @@ func TestSecureCookieOnPlainHTTPWarnsOnce(t *testing.T) {
 		t.Errorf("warned for a cookie without Secure: %s", e.logs.String())
 	}
 }
+
+// A change made after the handler returned (a goroutine, a handler that
+// http.TimeoutHandler abandoned) is not saved: it is logged as dropped and
+// reported, once per session.
+func TestChangeAfterHandlerReturnedIsDroppedLoudly(t *testing.T) {
+	rec := &recorder{}
+	e := newEnv(t, session.WithObserver(rec))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	rec.take()
+	release, finished := make(chan struct{}), make(chan struct{})
+	e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		session.Get[string](s, "a")
+		go func() {
+			defer close(finished)
+			<-release
+			s.Set("late", "1")
+			s.Set("later", "2")
+			s.SetUserID("bob")
+		}()
+	}))
+	if r := e.do("GET", "/", c.cookie); r.code != http.StatusOK {
+		t.Fatalf("status %d", r.code)
+	}
+	close(release)
+	<-finished
+	if n := strings.Count(e.logs.String(), "changed after the request ended"); n != 1 {
+		t.Errorf("%d log lines about the late change, want 1: %s", n, e.logs.String())
+	}
+	if _, events := rec.take(); !slices.Equal(events, []string{"dropped"}) {
+		t.Errorf("events %q, want one dropped", events)
+	}
+	e.h = wrap(e, e.routes())
+	if got := c.get("/get?k=late"); got != "-" {
+		t.Errorf("a change after the request ended was saved: %q", got)
+	}
+}

@@ -84,8 +84,8 @@ func (m *Manager) Store() store.Store { return m.cfg.store }
 // Begin starts the session of a request. It does no work until the session
 // is used: the cookie is read then, and the store is asked only when the
 // session is first read. Adapters other than package middleware call Begin, put the session in the
-// request's context with [NewContext], and call [Session.Commit] before the
-// response headers go out.
+// request's context with [NewContext], call [Session.Commit] before the
+// response headers go out, and [Session.End] once the handler has returned.
 //
 // The session's store calls share one store budget ([WithStoreBudget]).
 func (m *Manager) Begin(r *http.Request) *Session {

@@ -62,6 +62,9 @@ type Session struct {
 	// bctx is ctx for a session Begin made: the request's context with the
 	// request's store budget, allocated with the session.
 	bctx budgetCtx
+
+	ended      bool // End was called: changes are dropped
+	lateLogged bool // a change after End was reported
 }
 
 type change struct {
@@ -176,6 +179,10 @@ func (s *Session) SetUserID(userID string) {
 	}
 	s.lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		s.changedAfterEnd()
+		return
+	}
 	s.userSet, s.userID, s.userDirty = true, userID, true
 }
 
@@ -288,6 +295,10 @@ func (s *Session) fail(err error) {
 }
 
 func (s *Session) put(key string, c change) {
+	if s.ended {
+		s.changedAfterEnd()
+		return
+	}
 	if s.overlay == nil {
 		s.overlay = make(map[string]change, 4)
 	}

@@ -64,19 +64,27 @@ func requestEnded(ctx context.Context, err error) bool {
 	return err != nil && ctx.Err() != nil && context.Cause(ctx) != errStoreDeadline
 }
 
-// callCtx prepares one store call: its context, with the call's deadline, and
-// a function to call when the call returns, which releases the context and
-// charges the time to the budget. A write's context does not end when the
-// client goes away (the handler was told its data would be saved), but it
-// keeps the deadline.
-func (m *Manager) callCtx(ctx context.Context, write bool) (context.Context, func(), error) {
+// storeCall is one store call's context and what its end must charge.
+type storeCall struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	b      *budget
+	start  time.Time
+}
+
+// startCall prepares one store call: its context, with the call's deadline,
+// the earlier of the store timeout and what is left of the request's budget.
+// A write's context does not end when the client goes away (the handler was
+// told its data would be saved), but it keeps the deadline. With no budget
+// left it returns ErrBudgetSpent, and the call must not be made.
+func (m *Manager) startCall(ctx context.Context, write bool) (storeCall, error) {
 	b, _ := ctx.Value(budgetKey{}).(*budget)
 	start := m.wall()
 	timeout := m.cfg.storeTimeout
 	if b != nil {
 		left := m.cfg.storeBudget - time.Duration(b.spent.Load())
 		if left <= 0 {
-			return nil, nil, ErrBudgetSpent
+			return storeCall{}, ErrBudgetSpent
 		}
 		timeout = min(timeout, left)
 	}
@@ -84,10 +92,25 @@ func (m *Manager) callCtx(ctx context.Context, write bool) (context.Context, fun
 		ctx = context.WithoutCancel(ctx)
 	}
 	ctx, cancel := context.WithDeadlineCause(ctx, start.Add(timeout), errStoreDeadline)
-	return ctx, func() {
-		cancel()
-		if b != nil {
-			b.spent.Add(int64(m.wall().Sub(start)))
-		}
-	}, nil
+	return storeCall{ctx: ctx, cancel: cancel, b: b, start: start}, nil
+}
+
+// end releases the call's context and charges its time to the budget.
+func (c storeCall) end(m *Manager) {
+	c.cancel()
+	if c.b != nil {
+		c.b.spent.Add(int64(m.wall().Sub(c.start)))
+	}
+}
+
+// run makes one store call through observe, within its deadline. A call the
+// budget has no time for is observed and logged as failed without reaching
+// the store.
+func (m *Manager) run(ctx context.Context, op Op, write bool, call func(context.Context) (StoreEndData, error)) error {
+	c, err := m.startCall(ctx, write)
+	if err != nil {
+		return m.observe(ctx, op, func(context.Context) (StoreEndData, error) { return StoreEndData{}, err })
+	}
+	defer c.end(m)
+	return m.observe(c.ctx, op, call)
 }

@@ -39,9 +39,8 @@ func (c *budgetCtx) Value(key any) any {
 
 func (c *budgetCtx) String() string { return "session.budget" }
 
-// withBudget returns ctx with a budget of its own, for a Manager method
-// (UserSessions, DestroyUser, DestroySession): each call gets one budget for
-// all the store calls it makes.
+// withBudget returns ctx with a budget of its own, for a Manager method:
+// each call gets one budget for all the store calls it makes.
 func withBudget(ctx context.Context) context.Context {
 	return &budgetCtx{Context: ctx}
 }

@@ -128,9 +128,8 @@ func WithStoreTimeout(d time.Duration) Option {
 // calls when it logs out and sets a flash, retries a contended rotation, or
 // carries several dead cookies; without a budget, a slow store could hold it
 // for many store timeouts. Time the handler spends elsewhere does not count.
-// Each call of [Manager.UserSessions], [Manager.DestroyUser] and
-// [Manager.DestroySession] has a budget of its own. d must be positive and,
-// if the store timeout is set too, at least the store timeout.
+// Each call of [Manager.UserSessions] has a budget of its own. d must be
+// positive and, if the store timeout is set too, at least the store timeout.
 //
 // Default: twice the store timeout (4 seconds).
 func WithStoreBudget(d time.Duration) Option {

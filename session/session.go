@@ -171,7 +171,8 @@ func (s *Session) Has(key string) bool {
 // [MaxUserIDLen] bytes, on every backend. Any other id is refused with a
 // [*UserIDError] (matching [ErrInvalidUserID]) that [Session.Err] reports
 // and the request's commit fails with, before anything is written; the
-// session keeps its previous user id.
+// session keeps its previous user id. To answer bad user input with your own
+// response, check it first with [CheckUserID].
 func (s *Session) SetUserID(userID string) {
 	if err := checkUserID(userID); err != nil {
 		s.fail(err)

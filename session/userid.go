@@ -12,6 +12,12 @@ import (
 // entry carries the id, so it is bounded like a value key.
 const MaxUserIDLen = 256
 
+// CheckUserID returns why [Session.SetUserID] would refuse userID (a
+// [*UserIDError]), or nil. Call it on user input before SetUserID to answer
+// with your own 400: SetUserID's refusal fails the request's commit, which
+// replaces the handler's response with the error handler's 500.
+func CheckUserID(userID string) error { return checkUserID(userID) }
+
 // checkUserID returns why userID cannot index a session, or nil. The same
 // rule holds for every backend: an id one store would refuse (Postgres text
 // holds no NUL nor invalid UTF-8) must not work on another and then break on

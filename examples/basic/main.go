@@ -79,8 +79,8 @@ func newApp(m *session.Manager) http.Handler {
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		user := r.FormValue("user")
-		if user == "" {
-			http.Error(w, "user required", http.StatusBadRequest)
+		if user == "" || session.CheckUserID(user) != nil {
+			http.Error(w, "user required: printable, at most 256 bytes", http.StatusBadRequest)
 			return
 		}
 		s := session.From(r.Context())

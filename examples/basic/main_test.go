@@ -63,6 +63,14 @@ func TestBasicWalkthrough(t *testing.T) {
 	if body := get("/sessions"); !strings.Contains(body, "(this one)") {
 		t.Errorf("sessions page: %q", body)
 	}
+	res, err = c.PostForm(srv.URL+"/login", url.Values{"user": {"eve\x00"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("login with a NUL in the name: status %d, want 400", res.StatusCode)
+	}
 	res, err = c.Post(srv.URL+"/logout", "", nil)
 	if err != nil {
 		t.Fatal(err)

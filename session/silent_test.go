@@ -26,6 +26,7 @@ func captureDefault(t *testing.T) *bytes.Buffer {
 // place in the code that makes the mistake is logged once, not per request.
 func TestFromWithoutMiddlewareIsLoud(t *testing.T) {
 	logs := captureDefault(t)
+	session.ForgetDetachedSites()
 	ctx := httptest.NewRequest("GET", "/", nil).Context()
 	for range 3 {
 		s := session.From(ctx) // one place, three requests

@@ -58,9 +58,10 @@ var ErrBudgetSpent = fmt.Errorf("session: the request's store budget is spent: %
 var errStoreDeadline = fmt.Errorf("session: store call deadline: %w", context.DeadlineExceeded)
 
 // requestEnded reports whether a store call failed because the request's own
-// context ended: not the store's fault, and not worth an alert.
+// context ended: not the store's fault, and not worth an alert. A spent
+// budget is the store's slowness, whatever became of the request.
 func requestEnded(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() != nil && context.Cause(ctx) != errStoreDeadline
+	return err != nil && err != ErrBudgetSpent && ctx.Err() != nil && context.Cause(ctx) != errStoreDeadline
 }
 
 // storeCall is one store call's context and what its end must charge.

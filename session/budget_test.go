@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -266,6 +267,8 @@ func TestBudgetPerManagerCall(t *testing.T) {
 // budget is spent, a call fails without reaching the store.
 func TestBudgetBoundsWritesOfACanceledRequest(t *testing.T) {
 	m, ss := newStalled(t)
+	var outcomes outcomeRecorder
+	m.obs = &outcomes
 	ss.delay = testStoreTimeout * 8 / 10
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -287,6 +290,12 @@ func TestBudgetBoundsWritesOfACanceledRequest(t *testing.T) {
 	defer ss.mu.Unlock()
 	if n := len(ss.calls); n != 3 {
 		t.Errorf("%d store calls (%v), want 3: none once the budget is spent", n, ss.calls)
+	}
+	// The budget was spent by the store's slowness, not by the client
+	// going away: errors, not "canceled".
+	want := []string{"commit:ok", "commit:error", "commit:error", "commit:error"}
+	if got := outcomes.list; !slices.Equal(got, want) {
+		t.Errorf("outcomes %v, want %v", got, want)
 	}
 }
 

@@ -259,7 +259,8 @@ func (s *Session) ID() string {
 }
 
 // Err returns the error that will fail the request's commit, if any: a store
-// failure while loading, an invalid key, a value that did not encode.
+// failure while loading, an invalid key or user id, a value that did not
+// encode, or [ErrDetached] for a session [From] found outside the middleware.
 func (s *Session) Err() error {
 	s.lock()
 	defer s.mu.Unlock()

@@ -152,8 +152,9 @@ const (
 	// the session's new token during the grace period.
 	EventForwarded
 	// EventDropped: a request's changes were not saved and the handler was
-	// not told (Reason says why: the session ended while the request ran, or
-	// the response headers had gone out).
+	// not told (Reason says why: the session ended while the request ran,
+	// the response headers had gone out, or the change came after the
+	// request ended, from a goroutine or an abandoned handler).
 	EventDropped
 )
 

@@ -1,14 +1,18 @@
 package middleware_test
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tether-go/tether/middleware"
 	"github.com/tether-go/tether/session"
+	"github.com/tether-go/tether/store"
 )
 
 // A user id no backend could index alike is the application's mistake: 500
@@ -127,5 +131,75 @@ func TestRetryable(t *testing.T) {
 		if got := middleware.Retryable(tt.err); got != tt.want {
 			t.Errorf("Retryable(%v) = %v", tt.err, got)
 		}
+	}
+}
+
+// slowStore takes delay over every call, or until the call's deadline.
+type slowStore struct {
+	store.Store
+	delay time.Duration
+}
+
+func (s slowStore) wait(ctx context.Context) error {
+	select {
+	case <-time.After(s.delay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s slowStore) Load(ctx context.Context, id string) (*store.Record, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Store.Load(ctx, id)
+}
+
+func (s slowStore) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
+	if err := s.wait(ctx); err != nil {
+		return store.Result{}, err
+	}
+	return s.Store.Commit(ctx, id, c)
+}
+
+func (s slowStore) Move(ctx context.Context, id string, m store.Moved, expires time.Time, v uint64) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.Store.Move(ctx, id, m, expires, v)
+}
+
+func (s slowStore) Delete(ctx context.Context, id string) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.Store.Delete(ctx, id)
+}
+
+// End to end: logout plus a flash against a store that takes most of a
+// store timeout per call is cut at the request's store budget and answered
+// 503, where each call's own timeout would have let it take four timeouts'
+// worth. (The session package tests the bound exactly, on a simulated clock.)
+func TestSlowStoreLogoutAndFlashIsCutAtTheBudget(t *testing.T) {
+	e := newEnv(t)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	const timeout = 50 * time.Millisecond
+	m, err := session.New(session.WithStore(slowStore{Store: e.mem, delay: timeout * 8 / 10}),
+		session.WithClock(e.clock.Now), session.WithStoreTimeout(timeout), session.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	e.m = m
+	e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		s.Destroy()
+		s.AddFlash("logged out")
+	}))
+	r := e.do("POST", "/logout", c.cookie)
+	if r.code != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Errorf("status %d, Retry-After %q: want 503 once the budget (2 × %v) is spent", r.code, r.header.Get("Retry-After"), timeout)
 	}
 }

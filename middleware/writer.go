@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/tether-go/tether/session"
 )
@@ -25,6 +26,31 @@ type writer struct {
 	outer     http.Header // headers set before the handler ran
 	committed bool        // the commit before the headers has run
 	failed    bool        // it failed; the error response was sent instead
+
+	cookiePrefix string // "name=" of the session cookie
+	headersOut   bool   // the handler's headers went out
+	insecure     *insecureWarning
+}
+
+// sendHeaders is called when the handler's response headers are about to go
+// out, after the commit: the last moment they can change. A response that
+// carries the session cookie must not be stored by any cache, whatever the
+// handler set after committing the session itself (an early Commit followed
+// by Cache-Control: public would otherwise hand the cookie to a shared
+// cache, and every later client of that cache the session).
+func (w *writer) sendHeaders() {
+	if w.headersOut {
+		return
+	}
+	w.headersOut = true
+	h := w.ResponseWriter.Header()
+	for _, v := range h["Set-Cookie"] {
+		if strings.HasPrefix(v, w.cookiePrefix) {
+			h.Set("Cache-Control", "no-store")
+			w.insecure.check(w.r, v)
+			return
+		}
+	}
 }
 
 // commit saves the session and reports whether the handler's response may go
@@ -68,6 +94,7 @@ func (w *writer) WriteHeader(code int) {
 		return
 	}
 	if w.commit() {
+		w.sendHeaders()
 		w.ResponseWriter.WriteHeader(code)
 	}
 }
@@ -76,6 +103,7 @@ func (w *writer) Write(b []byte) (int, error) {
 	if !w.commit() {
 		return 0, ErrNotSaved
 	}
+	w.sendHeaders()
 	return w.ResponseWriter.Write(b)
 }
 
@@ -85,6 +113,7 @@ func (w *writer) WriteString(s string) (int, error) {
 	if !w.commit() {
 		return 0, ErrNotSaved
 	}
+	w.sendHeaders()
 	return io.WriteString(w.ResponseWriter, s)
 }
 
@@ -95,12 +124,14 @@ func (w *writer) ReadFrom(src io.Reader) (int64, error) {
 	if !w.commit() {
 		return 0, ErrNotSaved
 	}
+	w.sendHeaders()
 	return io.Copy(w.ResponseWriter, src)
 }
 
 // Flush commits (the headers are about to go out) and flushes.
 func (w *writer) Flush() {
 	if w.commit() {
+		w.sendHeaders()
 		http.NewResponseController(w.ResponseWriter).Flush()
 	}
 }
@@ -110,6 +141,7 @@ func (w *writer) FlushError() error {
 	if !w.commit() {
 		return ErrNotSaved
 	}
+	w.sendHeaders()
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 

@@ -7,22 +7,13 @@ import (
 	"github.com/tether-go/tether/store"
 )
 
-// Every store call goes through one of these: each gets its own deadline and
-// is observed, and writes outlive the request's cancellation, so a client
-// that hung up does not leave half of what its handler was told was saved.
-
-func (m *Manager) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, m.cfg.storeTimeout)
-}
-
-func (m *Manager) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), m.cfg.storeTimeout)
-}
+// Every store call goes through one of these: each gets its deadline from the
+// store timeout and the request's store budget (see startCall) and is
+// observed, and writes outlive the request's cancellation, so a client that
+// hung up does not leave half of what its handler was told was saved.
 
 func (m *Manager) callLoad(ctx context.Context, id string) (rec *store.Record, err error) {
-	ctx, cancel := m.readCtx(ctx)
-	defer cancel()
-	err = m.observe(ctx, OpLoad, func(ctx context.Context) (StoreEndData, error) {
+	err = m.run(ctx, OpLoad, false, func(ctx context.Context) (StoreEndData, error) {
 		var trace *store.LoadTrace
 		if m.obs != nil {
 			trace = &store.LoadTrace{}
@@ -42,9 +33,7 @@ func (m *Manager) callLoad(ctx context.Context, id string) (rec *store.Record, e
 }
 
 func (m *Manager) callCommit(ctx context.Context, id string, c store.Change) (res store.Result, err error) {
-	ctx, cancel := m.writeCtx(ctx)
-	defer cancel()
-	err = m.observe(ctx, OpCommit, func(ctx context.Context) (StoreEndData, error) {
+	err = m.run(ctx, OpCommit, true, func(ctx context.Context) (StoreEndData, error) {
 		res, err = m.cfg.store.Commit(ctx, id, c)
 		d := StoreEndData{Mode: c.Mode, Keys: len(c.Set) + len(c.Delete)}
 		if m.obs != nil {
@@ -58,33 +47,25 @@ func (m *Manager) callCommit(ctx context.Context, id string, c store.Change) (re
 }
 
 func (m *Manager) callTouch(ctx context.Context, id string, lastSeen, expires time.Time) error {
-	ctx, cancel := m.writeCtx(ctx)
-	defer cancel()
-	return m.observe(ctx, OpTouch, func(ctx context.Context) (StoreEndData, error) {
+	return m.run(ctx, OpTouch, true, func(ctx context.Context) (StoreEndData, error) {
 		return StoreEndData{}, m.cfg.store.Touch(ctx, id, lastSeen, expires)
 	})
 }
 
 func (m *Manager) callMove(ctx context.Context, id string, mv store.Moved, expires time.Time, ifVersion uint64) error {
-	ctx, cancel := m.writeCtx(ctx)
-	defer cancel()
-	return m.observe(ctx, OpMove, func(ctx context.Context) (StoreEndData, error) {
+	return m.run(ctx, OpMove, true, func(ctx context.Context) (StoreEndData, error) {
 		return StoreEndData{}, m.cfg.store.Move(ctx, id, mv, expires, ifVersion)
 	})
 }
 
 func (m *Manager) callDelete(ctx context.Context, id string) error {
-	ctx, cancel := m.writeCtx(ctx)
-	defer cancel()
-	return m.observe(ctx, OpDelete, func(ctx context.Context) (StoreEndData, error) {
+	return m.run(ctx, OpDelete, true, func(ctx context.Context) (StoreEndData, error) {
 		return StoreEndData{}, m.cfg.store.Delete(ctx, id)
 	})
 }
 
 func (m *Manager) callUserSessions(ctx context.Context, userID string) (infos []store.Info, err error) {
-	ctx, cancel := m.readCtx(ctx)
-	defer cancel()
-	err = m.observe(ctx, OpUserSessions, func(ctx context.Context) (StoreEndData, error) {
+	err = m.run(ctx, OpUserSessions, false, func(ctx context.Context) (StoreEndData, error) {
 		infos, err = m.cfg.store.UserSessions(ctx, userID)
 		return StoreEndData{}, err
 	})
@@ -92,9 +73,7 @@ func (m *Manager) callUserSessions(ctx context.Context, userID string) (infos []
 }
 
 func (m *Manager) callDeleteUser(ctx context.Context, userID string) (n int, err error) {
-	ctx, cancel := m.writeCtx(ctx)
-	defer cancel()
-	err = m.observe(ctx, OpDeleteUser, func(ctx context.Context) (StoreEndData, error) {
+	err = m.run(ctx, OpDeleteUser, true, func(ctx context.Context) (StoreEndData, error) {
 		n, err = m.cfg.store.DeleteUser(ctx, userID)
 		return StoreEndData{}, err
 	})

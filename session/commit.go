@@ -60,7 +60,7 @@ func (s *Session) commit(h http.Header) error {
 		// The request's token was rotated away by a login on another
 		// request: its changes belong to the pre-login session, which
 		// ended, and a new session's cookie would log the login out.
-		s.ended("session rotated away by a login", true)
+		s.endedUnder("session rotated away by a login", true)
 	case s.token == "" || (s.loaded && s.base == nil):
 		err = s.create(now, late)
 	case s.rotateDue(now) && late:
@@ -249,10 +249,10 @@ func (s *Session) restart(now time.Time, late bool) error {
 	return s.create(now, late)
 }
 
-// ended drops the request's changes because its session ended under it.
+// endedUnder drops the request's changes because its session ended under it.
 // superseded: a login on another request rotated the token away; that
 // request's client holds the new cookie, which this response must not clear.
-func (s *Session) ended(reason string, superseded bool) {
+func (s *Session) endedUnder(reason string, superseded bool) {
 	s.gone(reason)
 	if superseded {
 		s.superseded, s.dropped = true, false

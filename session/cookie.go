@@ -1,6 +1,8 @@
 package session
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,6 +41,46 @@ func DefaultCookie() Cookie {
 		SameSite: http.SameSiteLaxMode,
 		Persist:  true,
 	}
+}
+
+// validate refuses attributes a browser would reject, or that net/http
+// would drop or rewrite when it writes the Set-Cookie header (it logs and
+// omits an invalid Domain, strips bad Path bytes): a cookie that is not sent
+// as configured fails every request's session, silently, so it fails New.
+func (ck Cookie) validate() error {
+	switch {
+	case ck.Name == "":
+		return errors.New("session: empty cookie name")
+	case !validCookieName(ck.Name):
+		return fmt.Errorf("session: invalid cookie name %q: it must be an RFC 6265 token (no spaces, separators or control characters)", ck.Name)
+	case !strings.HasPrefix(ck.Path, "/"):
+		return fmt.Errorf("session: cookie path %q must start with \"/\"", ck.Path)
+	}
+	for i := 0; i < len(ck.Path); i++ {
+		if b := ck.Path[i]; b < 0x20 || b >= 0x7f || b == ';' {
+			return fmt.Errorf("session: cookie path %q has an invalid byte %#x at %d", ck.Path, b, i)
+		}
+	}
+	if ck.Domain != "" {
+		if err := (&http.Cookie{Name: ck.Name, Domain: ck.Domain}).Valid(); err != nil {
+			return fmt.Errorf("session: cookie domain %q is invalid: %w", ck.Domain, err)
+		}
+	}
+	switch {
+	case ck.SameSite == http.SameSiteNoneMode && !ck.Secure:
+		return errors.New("session: SameSite=None cookies must be Secure (browsers reject them otherwise)")
+	case hasPrefixFold(ck.Name, "__Host-") && (!ck.Secure || ck.Path != "/" || ck.Domain != ""):
+		return fmt.Errorf("session: cookie %q: browsers accept the __Host- prefix only with Secure, Path \"/\" and no Domain", ck.Name)
+	case hasPrefixFold(ck.Name, "__Secure-") && !ck.Secure:
+		return fmt.Errorf("session: cookie %q: browsers accept the __Secure- prefix only with Secure", ck.Name)
+	}
+	return nil
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case: browsers match the
+// cookie name prefixes case-insensitively.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // maxCookieValue bounds the cookie value we try to decode. A token cookie is
@@ -102,13 +144,21 @@ func (cc cookieCodec) decode(value string) string {
 }
 
 // maxCandidates bounds how many well-formed tokens a request may make us try
-// (each costs a signature check, and a load if the previous one was dead).
+// (each costs a load if the previous one was dead).
 const maxCandidates = 3
 
+// maxExamined bounds how many cookies of the session cookie's name a request
+// may make us decode. With [WithKeys] each costs a signature check per key
+// pair: a megabyte of same-name cookies would otherwise cost milliseconds of
+// CPU per request, some thousand times what a request without keys costs.
+// A browser sends one per matching path and domain: one or two, rarely more.
+// Four leaves room for maxCandidates well-formed tokens and a bad cookie.
+const maxExamined = 4
+
 // tokensFromRequest returns the well-formed tokens among the request's cookies
-// of the session cookie's name, in order, at most maxCandidates. Browsers may
-// send several (a parent domain's and ours); a bad or dead one must not hide
-// a good one.
+// of the session cookie's name, in order, at most maxCandidates of them from
+// the first maxExamined such cookies. Browsers may send several (a parent
+// domain's and ours); a bad or dead one must not hide a good one.
 //
 // invalid counts the cookies of our name that could not hold a token.
 //
@@ -116,12 +166,17 @@ const maxCandidates = 3
 // which allocates every cookie of the request: our decode validates the
 // value strictly anyway.
 func (cc cookieCodec) tokensFromRequest(r *http.Request) (toks []string, invalid int) {
+	examined := 0
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
 			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 			if !ok || name != cc.name {
 				continue
 			}
+			if examined == maxExamined {
+				return toks, invalid
+			}
+			examined++
 			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
 				value = value[1 : len(value)-1]
 			}

@@ -15,7 +15,3 @@ func (s *Session) Info() (Info, bool) {
 	b := s.base
 	return Info{ID: s.id, Created: b.Created, LastSeen: b.LastSeen, Expires: b.Expires}, true
 }
-
-// CookieName returns the name of the session cookie, for tests and adapters
-// that pick it out of a response.
-func (m *Manager) CookieName() string { return m.cfg.cookie.Name }

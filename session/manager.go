@@ -24,6 +24,11 @@ type Manager struct {
 	obs    Observer
 	closed atomic.Bool
 
+	// wall is the time store calls are measured and bounded by: the clock
+	// context deadlines use, not the injectable clock of expiry decisions
+	// (tests of the budget replace it).
+	wall func() time.Time
+
 	faultLog   [len(opNames)]limiter
 	droppedLog limiter
 	restartLog limiter
@@ -38,9 +43,7 @@ func New(opts ...Option) (*Manager, error) {
 			return nil, err
 		}
 	}
-	if cfg.touchEvery == 0 {
-		cfg.touchEvery = cfg.idle / 10
-	}
+	cfg.resolve()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -51,12 +54,15 @@ func New(opts ...Option) (*Manager, error) {
 		cfg.store = memstore.New()
 		cfg.ownStore = true
 	}
-	return &Manager{
+	m := &Manager{
 		cfg:    cfg,
 		cookie: newCookieCodec(cfg.cookie.Name, cfg.keys, max(cfg.lifetime, cfg.rememberLifetime)),
 		log:    cfg.logger,
 		obs:    cfg.observer,
-	}, nil
+		wall:   time.Now,
+	}
+	cfg.warn(m.log)
+	return m, nil
 }
 
 // Close releases what New started: the default memory store, if the Manager
@@ -80,11 +86,20 @@ func (m *Manager) Store() store.Store { return m.cfg.store }
 // Begin starts the session of a request. It does no work until the session
 // is used: the cookie is read then, and the store is asked only when the
 // session is first read. Adapters other than package middleware call Begin, put the session in the
-// request's context with [NewContext], and call [Session.Commit] before the
-// response headers go out.
+// request's context with [NewContext], call [Session.Commit] before the
+// response headers go out, and [Session.End] once the handler has returned.
+//
+// The session's store calls share one store budget ([WithStoreBudget]).
 func (m *Manager) Begin(r *http.Request) *Session {
-	return &Session{m: m, ctx: r.Context(), req: r}
+	s := &Session{m: m, req: r}
+	s.bctx.Context = r.Context()
+	s.ctx = &s.bctx
+	return s
 }
+
+// CookieName returns the session cookie's name, for adapters that must
+// recognise the cookie in a response.
+func (m *Manager) CookieName() string { return m.cfg.cookie.Name }
 
 // Info describes one session of a user, for "your devices" pages and audits.
 type Info struct {
@@ -97,11 +112,19 @@ type Info struct {
 }
 
 // UserSessions returns the live sessions indexed under userID by
-// [Session.SetUserID].
+// [Session.SetUserID]. A user id SetUserID would refuse has none. Its store
+// calls share one store budget ([WithStoreBudget]).
 func (m *Manager) UserSessions(ctx context.Context, userID string) ([]Info, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
+	if checkUserID(userID) != nil {
+		return []Info{}, nil // no session can be indexed under it: no store round trip
+	}
+	return m.userSessions(withBudget(ctx), userID)
+}
+
+func (m *Manager) userSessions(ctx context.Context, userID string) ([]Info, error) {
 	infos, err := m.callUserSessions(ctx, userID)
 	if err != nil {
 		return nil, &StoreError{Op: "user sessions", Err: err}
@@ -127,11 +150,16 @@ const maxDestroyUserPasses = 4
 // A session rotating while the index is read can escape one pass (its new
 // record was indexed after the read), so DestroyUser repeats until the user
 // has no session left, and fails loudly if sessions keep appearing (a login
-// of that user running at the same moment can be one).
+// of that user running at the same moment can be one). Its store calls share
+// one store budget ([WithStoreBudget]), as do DestroySession's.
 func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if m.closed.Load() {
 		return 0, ErrClosed
 	}
+	if checkUserID(userID) != nil {
+		return 0, nil // no session can be indexed under it
+	}
+	ctx = withBudget(ctx)
 	total := 0
 	for range maxDestroyUserPasses {
 		n, err := m.callDeleteUser(ctx, userID)
@@ -139,7 +167,7 @@ func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 		if err != nil {
 			return total, &StoreError{Op: "destroy user", Err: err}
 		}
-		infos, err := m.UserSessions(ctx, userID)
+		infos, err := m.userSessions(ctx, userID)
 		if err != nil {
 			return total, err
 		}
@@ -163,7 +191,7 @@ func (m *Manager) DestroySession(ctx context.Context, userID, id string) error {
 	if !validID(id) || userID == "" {
 		return ErrUnknownSession
 	}
-	ok, err := m.kill(ctx, ended{id: id, userID: userID}, 0)
+	ok, err := m.kill(withBudget(ctx), ended{id: id, userID: userID}, 0)
 	if err != nil {
 		return &StoreError{Op: "destroy", Err: err}
 	}

@@ -110,8 +110,10 @@ type StoreEndData struct {
 
 	// Outcome sorts the call: "ok", "not_found", "conflict" (a lost race:
 	// version check, compare-and-swap retries, create over an existing ID,
-	// a rotated-away record), "too_large", "canceled" (the client went away
-	// during a load; not the store's fault), or "error" (a fault).
+	// a rotated-away record), "too_large", "canceled" (the request's own
+	// context ended during a load: the client went away, or the request's
+	// deadline passed, as under http.TimeoutHandler; not the store's fault),
+	// or "error" (a fault, a store timeout, a spent store budget).
 	Outcome string
 
 	// Load: whether a live record was found, whether a tombstone was (the
@@ -150,8 +152,9 @@ const (
 	// the session's new token during the grace period.
 	EventForwarded
 	// EventDropped: a request's changes were not saved and the handler was
-	// not told (Reason says why: the session ended while the request ran, or
-	// the response headers had gone out).
+	// not told (Reason says why: the session ended while the request ran,
+	// the response headers had gone out, or the change came after the
+	// request ended, from a goroutine or an abandoned handler).
 	EventDropped
 )
 
@@ -186,18 +189,31 @@ func (m *Manager) event(ctx context.Context, d EventData) {
 }
 
 // observe wraps one store call. Without an observer it is the call itself.
+//
+// A call cut short because the request's own context ended (the client went
+// away, or the request's deadline passed, as under http.TimeoutHandler) is
+// "canceled", not a fault: it is neither logged nor counted as an error, so
+// it cannot set off the store-error alert while the store is fine.
 func (m *Manager) observe(ctx context.Context, op Op, call func(context.Context) (StoreEndData, error)) error {
 	if m.obs == nil {
 		_, err := call(ctx)
-		m.logFault(op, err)
+		if !requestEnded(ctx, err) {
+			m.logFault(op, err)
+		}
 		return err
 	}
 	start := time.Now()
-	ctx = m.obs.StoreStart(ctx, StoreStartData{Op: op})
-	d, err := call(ctx)
+	octx := m.obs.StoreStart(ctx, StoreStartData{Op: op})
+	d, err := call(octx)
 	d.Op, d.Duration, d.Err, d.Outcome = op, time.Since(start), err, outcome(err)
-	m.obs.StoreEnd(ctx, d)
-	m.logFault(op, err)
+	ended := requestEnded(ctx, err)
+	if ended {
+		d.Outcome = "canceled"
+	}
+	m.obs.StoreEnd(octx, d)
+	if !ended {
+		m.logFault(op, err)
+	}
 	return err
 }
 

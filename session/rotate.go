@@ -88,7 +88,7 @@ func (s *Session) rotateLocked(now time.Time) error {
 				return s.err
 			}
 			if s.base == nil {
-				s.ended("joined a rotation whose session ended", s.superseded)
+				s.endedUnder("joined a rotation whose session ended", s.superseded)
 				return nil
 			}
 			return s.update(now, false)
@@ -105,7 +105,7 @@ func (s *Session) rotateLocked(now time.Time) error {
 			return &StoreError{Op: "rotate", Err: err}
 		}
 		if old == nil {
-			s.ended("session ended during rotation", true)
+			s.endedUnder("session ended during rotation", true)
 			return nil
 		}
 		s.base = old
@@ -225,7 +225,7 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 			return rotateResult{moved: &mv.Moved}, nil
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			s.ended("session ended during rotation", true)
+			s.endedUnder("session ended during rotation", true)
 			return rotateResult{done: true}, nil
 		}
 		return rotateResult{}, &StoreError{Op: "rotate", Err: err}
@@ -263,7 +263,7 @@ func (s *Session) followMoved(mv *store.Moved) bool {
 	case forwarded:
 		return true
 	case forwardEnded:
-		s.ended("session rotated away by a login or ended", mv.To != s.id)
+		s.endedUnder("session rotated away by a login or ended", mv.To != s.id)
 	case forwardExpired:
 		s.gone("rotated away; the grace period is over")
 	default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,13 @@ type Session struct {
 	// the allocation of a separate context value.
 	carrier     carrier
 	carrierUsed atomic.Bool
+
+	// bctx is ctx for a session Begin made: the request's context with the
+	// request's store budget, allocated with the session.
+	bctx budgetCtx
+
+	ended      bool // End was called: changes are dropped
+	lateLogged bool // a change after End was reported
 }
 
 type change struct {
@@ -86,10 +94,11 @@ func (s *Session) codec() Codec {
 
 // Set stores v under key. v is encoded now, so later changes to v do not
 // leak into the session. An encoding failure or an invalid key is recorded
-// and fails the request's commit (see [ErrInvalidKey], [EncodeError]).
+// and fails the request's commit (see [KeyError], [EncodeError]); the key
+// and the reason are in the error.
 func (s *Session) Set(key string, v any) {
-	if !validKey(key) {
-		s.fail(ErrInvalidKey)
+	if err := checkKey(key); err != nil {
+		s.fail(err)
 		return
 	}
 	b, err := s.codec().Marshal(v)
@@ -104,8 +113,8 @@ func (s *Session) Set(key string, v any) {
 
 // Delete removes key.
 func (s *Session) Delete(key string) {
-	if !validKey(key) {
-		s.fail(ErrInvalidKey)
+	if err := checkKey(key); err != nil {
+		s.fail(err)
 		return
 	}
 	s.lock()
@@ -160,9 +169,24 @@ func (s *Session) Has(key string) bool {
 // SetUserID indexes the session under userID, so [Manager.UserSessions] and
 // [Manager.DestroyUser] find it; "" removes it from the index. Call
 // [Session.Rotate] with it on login.
+//
+// A user id must be valid UTF-8 without control characters and at most
+// [MaxUserIDLen] bytes, on every backend. Any other id is refused with a
+// [*UserIDError] (matching [ErrInvalidUserID]) that [Session.Err] reports
+// and the request's commit fails with, before anything is written; the
+// session keeps its previous user id. To answer bad user input with your own
+// response, check it first with [CheckUserID].
 func (s *Session) SetUserID(userID string) {
+	if err := checkUserID(userID); err != nil {
+		s.fail(err)
+		return
+	}
 	s.lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		s.changedAfterEnd()
+		return
+	}
 	s.userSet, s.userID, s.userDirty = true, userID, true
 }
 
@@ -239,7 +263,8 @@ func (s *Session) ID() string {
 }
 
 // Err returns the error that will fail the request's commit, if any: a store
-// failure while loading, an invalid key, a value that did not encode.
+// failure while loading, an invalid key or user id, a value that did not
+// encode, or [ErrDetached] for a session [From] found outside the middleware.
 func (s *Session) Err() error {
 	s.lock()
 	defer s.mu.Unlock()
@@ -285,6 +310,10 @@ func (s *Session) fail(err error) {
 }
 
 func (s *Session) put(key string, c change) {
+	if s.ended {
+		s.changedAfterEnd()
+		return
+	}
 	if s.overlay == nil {
 		s.overlay = make(map[string]change, 4)
 	}
@@ -330,7 +359,22 @@ func (s *Session) keysLocked() []string {
 	return keys
 }
 
-func validKey(key string) bool {
-	return key != "" && len(key) <= store.MaxKeyLen && utf8.ValidString(key) &&
-		!strings.ContainsRune(key, 0) && !strings.HasPrefix(key, reservedPrefix)
+// checkKey returns why key cannot name a value, or nil.
+func checkKey(key string) error {
+	reason := ""
+	switch {
+	case key == "":
+		reason = "empty"
+	case len(key) > store.MaxKeyLen:
+		reason = "longer than " + strconv.Itoa(store.MaxKeyLen) + " bytes"
+	case !utf8.ValidString(key):
+		reason = "not valid UTF-8"
+	case strings.ContainsRune(key, 0):
+		reason = "contains NUL"
+	case strings.HasPrefix(key, reservedPrefix):
+		reason = "the prefix " + strconv.Quote(reservedPrefix) + " is reserved for the session's own data"
+	default:
+		return nil
+	}
+	return &KeyError{Key: key, Reason: reason}
 }

@@ -29,12 +29,12 @@ func main() {
 	addr := flag.String("addr", "localhost:8080", "listen address")
 	flag.Parse()
 
+	// The cookie keeps its secure defaults (Secure, HttpOnly, SameSite=Lax):
+	// browsers and curl accept Secure cookies on plain-HTTP localhost, so
+	// the example works as it will behind TLS in production.
 	m, err := session.New(
-		session.WithIdleTimeout(30*time.Minute),
-		session.WithLifetime(24*time.Hour),
-		// Served over plain HTTP on localhost, where browsers and curl
-		// accept Secure cookies; keep Secure in production, behind TLS.
-		session.WithCookie(session.DefaultCookie()),
+		session.WithIdleTimeout(15*time.Minute), // default 30 minutes
+		session.WithLifetime(8*time.Hour),       // default 24 hours
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -79,8 +79,8 @@ func newApp(m *session.Manager) http.Handler {
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		user := r.FormValue("user")
-		if user == "" {
-			http.Error(w, "user required", http.StatusBadRequest)
+		if user == "" || session.CheckUserID(user) != nil {
+			http.Error(w, "user required: printable, at most 256 bytes", http.StatusBadRequest)
 			return
 		}
 		s := session.From(r.Context())
@@ -103,7 +103,11 @@ func newApp(m *session.Manager) http.Handler {
 		}
 		infos, err := m.UserSessions(r.Context(), user)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			// The error's text is for the operator's log, not the client:
+			// it can name hosts, keys and internals of the store.
+			m.Logger().ErrorContext(r.Context(), "listing sessions", "err", err)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			return
 		}
 		for _, in := range infos {

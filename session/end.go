@@ -1,0 +1,29 @@
+package session
+
+// End marks the end of the request: call it once the handler has returned
+// and the session was saved (the middleware does). A change made after End,
+// by a goroutine the handler started or by a handler that
+// http.TimeoutHandler abandoned, is not saved: nothing would commit it, and
+// the client may have been told the request failed. Rather than vanish
+// silently, the first such change of a session is logged as dropped and
+// reported to the Observer as [EventDropped].
+//
+// A handler whose goroutines change the session must wait for them before it
+// returns; work that must outlive the request should change the session in a
+// later request, or go through the Manager ([Manager.DestroyUser] and the
+// like).
+func (s *Session) End() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
+}
+
+// changedAfterEnd reports a change made after End. s.mu is held.
+func (s *Session) changedAfterEnd() {
+	if s.lateLogged || s.m == nil {
+		return
+	}
+	s.lateLogged = true
+	s.m.logDropped("changed after the request ended (wait for goroutines before the handler returns)", s.id, 1)
+	s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: "changed after the request ended"})
+}

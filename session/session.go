@@ -214,6 +214,10 @@ func (s *Session) UserID() string {
 func (s *Session) Rotate() {
 	s.lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		s.changedAfterEnd()
+		return
+	}
 	s.rotate = true
 }
 
@@ -224,6 +228,10 @@ func (s *Session) Rotate() {
 func (s *Session) Destroy() {
 	s.lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		s.changedAfterEnd()
+		return
+	}
 	if s.id != "" {
 		s.destroy = append(s.destroy, ended{id: s.id, token: s.token})
 	}

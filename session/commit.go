@@ -188,10 +188,17 @@ func (s *Session) update(now time.Time, late bool) error {
 				s.gone("rotated away")
 				return nil
 			}
-			if !s.followMoved(&mv.Moved) {
+			r := s.follow(&mv.Moved)
+			if r == forwarded {
+				continue
+			}
+			if r != forwardExpired {
+				s.notFollowed(r, &mv.Moved)
 				return nil
 			}
-			continue
+			// The forward's grace period is over by our clock: for this
+			// token the session ended, as if the tombstone had expired.
+			err = store.ErrNotFound
 		}
 		if errors.Is(err, store.ErrNotFound) && !s.loaded && len(s.candidates) > 0 {
 			// The first cookie was dead; the change may belong to the next.

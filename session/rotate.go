@@ -259,9 +259,18 @@ func (s *Session) moveApplied(oldID, newID string) (bool, error) {
 // elsewhere, whose client's cookie this response must leave alone; a
 // destroy), one whose grace period is over, one that does not open.
 func (s *Session) followMoved(mv *store.Moved) bool {
-	switch s.follow(mv) {
-	case forwarded:
+	r := s.follow(mv)
+	if r == forwarded {
 		return true
+	}
+	s.notFollowed(r, mv)
+	return false
+}
+
+// notFollowed drops the request's changes after a tombstone that did not
+// forward it.
+func (s *Session) notFollowed(r forwardResult, mv *store.Moved) {
+	switch r {
 	case forwardEnded:
 		s.endedUnder("session rotated away by a login or ended", mv.To != s.id)
 	case forwardExpired:
@@ -269,7 +278,6 @@ func (s *Session) followMoved(mv *store.Moved) bool {
 	default:
 		s.gone("tombstone does not open")
 	}
-	return false
 }
 
 // rotatedValues is the old record's values with every change this request

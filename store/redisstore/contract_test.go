@@ -210,3 +210,46 @@ func TestLateWritesDoNotApply(t *testing.T) {
 		t.Errorf("the late move applied: %+v", rec)
 	}
 }
+
+// Issue 12.5: a commit that takes a session away from alice removes her index
+// entry after its script; a commit that gives the session back to her in
+// between must leave her index listing it, or "log out everywhere" misses a
+// live session. The hook runs the second commit exactly in that window.
+func TestUnindexRacingReindex(t *testing.T) {
+	t.Parallel()
+	rdb := testserver.Redis(t)
+	client := newClient(t, rdb.Addr())
+	prefix := "race" + randHex(4) + ":"
+	other := newStore(t, client, redisstore.WithPrefix(prefix))
+	ctx := t.Context()
+	for _, to := range []string{"", "bob"} {
+		id := newID()
+		var raced int
+		s := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithBeforeUnindex(func(got string) {
+			if got != id || raced > 0 {
+				return
+			}
+			raced++
+			if _, err := other.Commit(ctx, id, store.Change{Mode: store.Update, SetUserID: true, UserID: "alice"}); err != nil {
+				t.Errorf("the racing commit: %v", err)
+			}
+		}))
+		create(t, s, id, "alice")
+		if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, SetUserID: true, UserID: to}); err != nil {
+			t.Fatal(err)
+		}
+		if raced != 1 {
+			t.Fatalf("the hook ran the racing commit %d times, want 1", raced)
+		}
+		if rec, _ := s.Load(ctx, id); rec == nil || rec.UserID != "alice" {
+			t.Fatalf("after the race the session is %+v, want alice's", rec)
+		}
+		infos, err := s.UserSessions(ctx, "alice")
+		if err != nil || len(infos) != 1 || infos[0].ID != id {
+			t.Errorf("to %q: alice's sessions after the race: %v, %v; want the session", to, infos, err)
+		}
+		if n, err := s.DeleteUser(ctx, "alice"); n != 1 || err != nil {
+			t.Errorf("to %q: DeleteUser(alice) = %d, %v; want 1", to, n, err)
+		}
+	}
+}

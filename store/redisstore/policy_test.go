@@ -120,13 +120,11 @@ func testClusterPolicy(t *testing.T, client *redis.ClusterClient) {
 	ctx := t.Context()
 	s := newStore(t, client, redisstore.WithPolicyRecheck(20*time.Millisecond))
 	eventually(t, "checked", func() bool { return s.Ping(ctx) == nil })
-	var one string
-	_ = client.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		if one == "" {
-			one = c.Options().Addr
-		}
-		return nil
-	})
+	master, err := client.MasterForKey(ctx, "any")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := master.Options().Addr
 	node := redis.NewClient(&redis.Options{Addr: one})
 	defer node.Close()
 	defer node.ConfigSet(context.Background(), "maxmemory", "0")

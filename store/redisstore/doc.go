@@ -29,6 +29,29 @@
 // never brought back. Touch and Move are scripts of the
 // same kind; Move checks the version.
 //
+// # Lost replies and late writes
+//
+// go-redis resends a command whose connection broke before the reply came
+// (MaxRetries, 3 by default), so a write may run twice. Every write is safe
+// to run twice: a Move that finds the tombstone it left itself (same new ID)
+// succeeds and changes nothing; a resent Create reports [store.ErrExists],
+// which the session manager recognises as its own; an update re-applies the
+// same delta; a delete of a missing record succeeds. A tombstone whose
+// expiry has passed is gone at once, so only a Move that leaves a tombstone
+// for at least as long as a call may take is recognised when resent.
+//
+// A write that reaches Redis after its caller's deadline does not apply:
+// Commit, Touch and Move send the deadline (in milliseconds) with the script,
+// which compares it with Redis' own clock (TIME) before anything else and
+// refuses with an error matching [context.DeadlineExceeded]. So a write
+// stalled in a frozen link, which the session manager answered with 503, does
+// not land seconds later over a newer one. The comparison is between the
+// application's clock (the deadline) and Redis': keep them in sync (NTP); a
+// Redis clock ahead by d refuses writes d early, one behind by d lets a late
+// write land up to d after its deadline. A 503 from a store timeout therefore
+// means: the write did not apply, unless Redis ran it before the deadline and
+// only the reply was late (then it applied). It never means "applied later".
+//
 // # Expiry and clocks
 //
 // A record expires by Redis' own expiry (PEXPIREAT at its Expires), so a key
@@ -76,7 +99,10 @@
 // notification is sent. [Store.Notify] subscribes to it, for the hybrid tier
 // (package hybridstore) to evict what other nodes changed; it reports a
 // (re)established subscription with a Reset event, and a lost one with Lost,
-// checking the subscription end to end with heartbeats. Without a cache in
+// checking the subscription end to end with heartbeats: a subscription that
+// stops hearing the writes (a stalled link, a connection that died without a
+// FIN) is reported Lost at most two heartbeat intervals after it stopped, 2
+// seconds with the default [WithHeartbeat] of 1 second. Without a cache in
 // front of the store, [WithNotify](false) saves the publications (which a
 // Cluster forwards to every node).
 //
@@ -101,9 +127,10 @@
 // # Size limit
 //
 // A session record (keys, values and user id) is limited to 1 MiB by default
-// ([WithMaxRecordSize]). The limit is checked in the commit script against
-// the size the record would have after the change, so it holds across many
-// small commits too.
+// ([WithMaxRecordSize], [store.DefaultMaxRecordSize] as on every backend).
+// The limit is checked in the commit script against the size the record
+// would have after the change, so it holds across many small commits too; a
+// commit over it fails with a [*store.TooLargeError] and changes nothing.
 //
 // # Costs
 //
@@ -118,15 +145,46 @@
 //
 // # Memory policy
 //
-// A Redis that evicts keys under memory pressure evicts sessions: every
-// session has a TTL, so even volatile-* policies pick them. New checks
-// maxmemory-policy in the background and logs a warning for anything but
-// noeviction ([WithPolicyCheck]); servers that refuse CONFIG are skipped.
+// A user index has no TTL (it lives as long as the user has sessions), and
+// every session has one. So what Redis evicts under memory pressure depends
+// on maxmemory-policy, which the store checks at New and every minute
+// ([WithPolicyCheck]); the policy matters only with a memory limit
+// (maxmemory), since without one Redis never evicts:
+//
+//   - noeviction (recommended): nothing is evicted. When memory is full,
+//     Redis refuses writes: commits fail loudly (the session manager answers
+//     503), deletes and reads still work.
+//   - volatile-ttl, volatile-lru, volatile-lfu (accepted, with a warning):
+//     only sessions are evicted, never an index, so "log out everywhere"
+//     still finds every session that is left. volatile-ttl evicts the
+//     nearest expiry first: a session touched recently outlives an idle one
+//     and an anonymous one created before its last touch. volatile-lru
+//     evicts the least recently used (Redis' clock for it ticks once a
+//     second); volatile-lfu the least often used (decaying each idle
+//     minute). None of them knows which sessions have a user: a session idle
+//     for longer than a flood of anonymous sessions has lasted is evicted
+//     before them, which logs its user out. Bound anonymous session creation
+//     in front of the store, and give Redis the memory its sessions need.
+//   - allkeys-lru, allkeys-lfu, allkeys-random, volatile-random, and any
+//     policy unknown to this package (refused): the allkeys-* policies evict
+//     user indexes (under a flood of anonymous sessions, the index of every
+//     one of 50 users in this package's test), hiding live sessions from
+//     UserSessions and DeleteUser; volatile-random evicts active sessions as
+//     readily as idle ones. While a server has such a policy, Commit, Touch,
+//     Move and Ping fail with a [*PolicyError] (matching
+//     [ErrEvictionPolicy]) and the store logs an error; reads and deletes
+//     still work, so logouts do. New cannot return an error (its signature
+//     is the session manager's contract), hence a refusal that every write
+//     and health check reports, rechecked every minute so that fixing the
+//     server with CONFIG SET needs no restart.
+//
+// Servers that refuse CONFIG (most managed services) cannot be checked and
+// are not refused: set their policy to one of the first two kinds.
 //
 // # Concurrency
 //
 // A [Store] is safe for concurrent use by multiple goroutines, and by many
-// processes on one Redis. [New] starts one short-lived goroutine (the policy
-// check); [Store.Close] waits for it. The caller owns the client and closes
+// processes on one Redis. [New] starts one goroutine (the policy check, unless
+// WithPolicyCheck(false)) that runs until [Store.Close]. The caller owns the client and closes
 // it after the store.
 package redisstore

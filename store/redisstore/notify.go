@@ -41,9 +41,9 @@ const (
 // left on a demoted master while writes go to the new one. A subscription
 // that stops hearing the store's writes is declared Lost at most two
 // intervals (2 seconds by default) after it stopped: a heartbeat sent at most
-// one interval later is overdue one interval after that. Heartbeats travel
-// the same way as the writes' publications, so a heartbeat heard back proves
-// that every write Redis applied before it was heard too.
+// one interval later is overdue one interval after that. On one server a
+// heartbeat reaches the subscription after the publications of every write
+// Redis ran before it, so a heartbeat heard back proves those were heard too.
 //
 // Notify returns ctx's error when ctx is done, or [ErrClosed] when the store
 // is closed, and leaves no goroutine behind. It returns an error matching

@@ -253,3 +253,35 @@ func TestUnindexRacingReindex(t *testing.T) {
 		}
 	}
 }
+
+// In a Cluster too, the scripts read Redis' clock (TIME) for a call with a
+// deadline and then write: every master runs them (Redis 7 replicates a
+// script's effects, so a write after TIME is allowed).
+func testClusterDeadline(t *testing.T, client *redis.ClusterClient) {
+	prefix := "cd" + randHex(4) + ":"
+	s := newStore(t, client, redisstore.WithPrefix(prefix))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	masters := map[string]bool{}
+	for i := 0; len(masters) < 3; i++ {
+		if i == 100 {
+			t.Fatalf("100 sessions landed on %d masters only", len(masters))
+		}
+		id := newID()
+		now := time.Now()
+		if _, err := s.Commit(ctx, id, store.Change{Mode: store.Create, UserID: "alice", Created: now, LastSeen: now, Expires: now.Add(time.Hour)}); err != nil {
+			t.Fatalf("create with a deadline: %v", err)
+		}
+		if err := s.Touch(ctx, id, now, now.Add(2*time.Hour)); err != nil {
+			t.Fatalf("touch with a deadline: %v", err)
+		}
+		if err := s.Move(ctx, id, store.Moved{To: newID()}, now.Add(time.Minute), 2); err != nil {
+			t.Fatalf("move with a deadline: %v", err)
+		}
+		node, err := client.MasterForKey(ctx, prefix+"s:"+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[node.Options().Addr] = true
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -101,7 +102,7 @@ func (s *Store) watchPolicy() {
 }
 
 // checkPolicy checks maxmemory and maxmemory-policy on every server the store
-// writes to (every master of a Cluster), refuses writes while one of them is
+// writes to (every master of a Cluster, every shard of a Ring), refuses writes while one of them is
 // unsafe (see PolicyError), and logs a change of verdict: Error for a
 // refusal, Warn for a policy that evicts sessions, Info for a return to
 // safety. A server that refuses CONFIG (most managed services) cannot be
@@ -110,8 +111,11 @@ func (s *Store) watchPolicy() {
 func (s *Store) checkPolicy() {
 	ctx, cancel := context.WithTimeout(s.life, policyCheckTimeout)
 	defer cancel()
-	var refused *PolicyError
-	var evicts []string
+	var (
+		mu      sync.Mutex // ForEachMaster and ForEachShard call check concurrently
+		refused *PolicyError
+		evicts  []string
+	)
 	check := func(ctx context.Context, c redis.Cmdable, node string) error {
 		cfg, err := c.ConfigGet(ctx, "maxmemory*").Result()
 		if err != nil {
@@ -121,6 +125,8 @@ func (s *Store) checkPolicy() {
 		if !ok {
 			return errors.New("no maxmemory-policy in CONFIG GET's reply")
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		switch judgePolicy(p, cfg["maxmemory"]) {
 		case policyRefused:
 			if refused == nil {
@@ -133,11 +139,16 @@ func (s *Store) checkPolicy() {
 		return nil
 	}
 	var err error
-	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 			return check(ctx, c, c.Options().Addr)
 		})
-	} else {
+	case *redis.Ring:
+		err = c.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
+			return check(ctx, c, c.Options().Addr)
+		})
+	default:
 		err = check(ctx, s.client, "")
 	}
 	if err != nil {

@@ -115,7 +115,8 @@ func TestPolicyCheckRefused(t *testing.T) {
 	}
 }
 
-// Every master of a Cluster is checked: see TestCluster's Policy.
+// Every master of a Cluster is checked (concurrently): one unsafe master is
+// enough to refuse, and several are reported without a race.
 func testClusterPolicy(t *testing.T, client *redis.ClusterClient) {
 	ctx := t.Context()
 	s := newStore(t, client, redisstore.WithPolicyRecheck(20*time.Millisecond))
@@ -125,20 +126,34 @@ func testClusterPolicy(t *testing.T, client *redis.ClusterClient) {
 		t.Fatal(err)
 	}
 	one := master.Options().Addr
-	node := redis.NewClient(&redis.Options{Addr: one})
-	defer node.Close()
-	defer node.ConfigSet(context.Background(), "maxmemory", "0")
-	if err := node.ConfigSet(ctx, "maxmemory", "100mb").Err(); err != nil {
-		t.Fatal(err)
+	setPolicy := func(c *redis.Client, maxmemory, policy string) {
+		if err := c.ConfigSet(context.Background(), "maxmemory", maxmemory).Err(); err != nil {
+			t.Error(err)
+		}
+		if err := c.ConfigSet(context.Background(), "maxmemory-policy", policy).Err(); err != nil {
+			t.Error(err)
+		}
 	}
-	if err := node.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
-		t.Fatal(err)
+	forEach := func(maxmemory, policy string) {
+		_ = client.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			setPolicy(c, maxmemory, policy)
+			return nil
+		})
 	}
-	defer node.ConfigSet(context.Background(), "maxmemory-policy", "noeviction")
+	defer forEach("0", "noeviction")
+
+	setPolicy(master, "100mb", "allkeys-lru")
 	eventually(t, "refused for one master", func() bool {
 		var pe *redisstore.PolicyError
 		return errors.As(s.Ping(ctx), &pe) && pe.Node == one
 	})
+	forEach("100mb", "allkeys-lfu")
+	eventually(t, "refused for every master", func() bool {
+		var pe *redisstore.PolicyError
+		return errors.As(s.Ping(ctx), &pe) && pe.Policy == "allkeys-lfu"
+	})
+	forEach("0", "noeviction")
+	eventually(t, "accepted again", func() bool { return s.Ping(ctx) == nil })
 }
 
 func waitLog(t *testing.T, log *syncBuffer, marker string) {

@@ -17,3 +17,7 @@ func WithPolicyRecheck(d time.Duration) Option {
 func WithBeforeUnindex(hook func(id string)) Option {
 	return func(c *config) { c.beforeUnindex = hook }
 }
+
+// MoveScriptHash is the SHA1 of the move script, as EVALSHA sends it: a
+// marker for a proxy that loses the reply to a Move.
+func MoveScriptHash() string { return moveScript.hash.(string) }

@@ -159,8 +159,13 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, scor
 		return names.String()[from:]
 	}
 
-	args := commitScript.args(s.sessionKey(id), 9+len(dels)+n+2*len(c.Set))
-	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), pairLetters[n/2], deadlineArg(ctx))
+	var boost any = "0"
+	if c.SetUserID && c.UserID != "" && s.lfu.Load() {
+		boost = "1"
+	}
+
+	args := commitScript.args(s.sessionKey(id), 10+len(dels)+n+2*len(c.Set))
+	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), pairLetters[n/2], deadlineArg(ctx), boost)
 	for _, k := range dels {
 		args = append(args, field(k))
 	}

@@ -135,8 +135,9 @@ func WithLogger(l *slog.Logger) Option {
 // volatile-random) makes Commit, Touch, Move and Ping fail with a
 // [*PolicyError] until a later check finds it safe; volatile-lru,
 // volatile-lfu and volatile-ttl are logged as a warning (sessions may be
-// evicted, idle ones first, an index never); noeviction, or no memory limit,
-// is safe. Writes are not held up while the first check runs. Servers that
+// evicted, an index never; under volatile-lfu, a commit that gives a session
+// a user raises its access frequency so that anonymous sessions go first);
+// noeviction, or no memory limit, is safe. Writes are not held up while the first check runs. Servers that
 // refuse CONFIG (most managed services) are not checked, and not refused.
 // Turn the check off only for a server whose policy you know.
 //

@@ -115,6 +115,7 @@ func (s *Store) checkPolicy() {
 		mu      sync.Mutex // ForEachMaster and ForEachShard call check concurrently
 		refused *PolicyError
 		evicts  []string
+		lfu     bool
 	)
 	check := func(ctx context.Context, c redis.Cmdable, node string) error {
 		cfg, err := c.ConfigGet(ctx, "maxmemory*").Result()
@@ -134,6 +135,7 @@ func (s *Store) checkPolicy() {
 			}
 		case policyEvicts:
 			evicts = append(evicts, p)
+			lfu = lfu || p == "volatile-lfu"
 		}
 		s.cfg.logger.Debug("redisstore: checked maxmemory-policy", "maxmemory-policy", p, "maxmemory", cfg["maxmemory"], "node", node)
 		return nil
@@ -165,6 +167,7 @@ func (s *Store) checkPolicy() {
 		verdict = "evicts:" + evicts[0]
 	}
 	was := s.refused.Swap(refused)
+	s.lfu.Store(lfu)
 	s.policyMu.Lock()
 	changed := verdict != s.verdict
 	s.verdict = verdict

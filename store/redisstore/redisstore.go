@@ -48,6 +48,9 @@ type Store struct {
 	refused  atomic.Pointer[PolicyError]
 	policyMu sync.Mutex
 	verdict  string // the last policy check's verdict, for logging changes
+	// lfu says that a server evicts by access frequency (volatile-lfu): a
+	// commit that gives a session a user then raises its LFU counter.
+	lfu atomic.Bool
 }
 
 // New returns a store that keeps sessions in the Redis client reaches. The

@@ -58,7 +58,8 @@ const (
 // first); 2 channel, 3 id, 4 user id (for a set user), 5 PEXPIREAT
 // milliseconds ("" keeps the expiry), 6 size limit, 7 number of deleted
 // fields, 8 one letter per metadata pair (its length is all the script
-// reads), 9 the caller's deadline; then the deleted value fields, then the
+// reads), 9 the caller's deadline, 10 "1" to raise the record's LFU
+// counter (see below), else "0"; then the deleted value fields, then the
 // metadata pairs to set (m:c, m:l, m:e, m:u and m:us, as the caller chose),
 // then the value field/value pairs to set. Value fields come with their "v:" prefix. Deleted and set fields
 // are disjoint (Go normalises the change).
@@ -83,7 +84,7 @@ local key, op = KEYS[1], ARGV[1]
 local create = op == 'c'
 local clear = op == 'u,clear' or op == 'u,clear,user'
 local setuser = create or op == 'u,user' or op == 'u,clear,user'
-local first, nargs = 10, #ARGV
+local first, nargs = 11, #ARGV
 local metafrom = first
 if ARGV[7] ~= '0' then metafrom = first + tonumber(ARGV[7]) end
 local setfrom = metafrom + 2 * #ARGV[8]
@@ -143,6 +144,18 @@ else
   redis.call('HSET', key, 'm:v', ver, 'm:n', size)
 end
 if setuser and user == '' and olduser then redis.call('HDEL', key, 'm:u', 'm:us') end
+if ARGV[10] == '1' then
+  -- Under an LFU policy, a session that gets a user is given the highest
+  -- access frequency (RESTORE ... FREQ, the only way to set it), so Redis
+  -- evicts anonymous sessions (which start at 5) before it. The counter
+  -- decays by one per idle minute, so this holds for about four hours of
+  -- idleness. The hash is copied once, at login. pcall: a server that
+  -- refuses DUMP or RESTORE must not stop the script halfway through.
+  local dump = redis.pcall('DUMP', key)
+  if type(dump) == 'string' then
+    redis.pcall('RESTORE', key, math.max(redis.call('PTTL', key), 0), dump, 'REPLACE', 'FREQ', 255)
+  end
+end
 if ARGV[5] ~= '' then redis.call('PEXPIREAT', key, ARGV[5]) end
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 if setuser and not create then return {0, ver, olduser or '', oldscore or ''} end

@@ -39,7 +39,12 @@
 // (their resulting version is the remote's to choose), a Delete, an entry at
 // another version than the one the commit applied to (another node wrote in
 // between, or nothing was cached). The local entry is never
-// ahead of the remote, nor different from it. DeleteUser evicts every local
+// ahead of the remote, nor different from it. A write the remote refused
+// because it arrived after the caller's deadline (an error matching
+// context.DeadlineExceeded, see the store contract) is a failed write like
+// any other: it is returned to the caller and never fills the cache. A Move
+// resent after a lost reply, which the remote recognises as its own, evicts
+// as any successful Move does. DeleteUser evicts every local
 // entry of the user, so "log out everywhere" holds on this node the moment it
 // returns.
 //

@@ -154,38 +154,39 @@
 //   - noeviction (recommended): nothing is evicted. When memory is full,
 //     Redis refuses writes: commits fail loudly (the session manager answers
 //     503), deletes and reads still work.
-//   - volatile-lfu, volatile-ttl, volatile-lru (accepted, with a warning):
-//     only sessions are evicted, never an index, so "log out everywhere"
-//     still finds every session that is left. Of the three, volatile-lfu is
-//     the one under which a session with a user outlives anonymous ones: a
-//     commit that gives a session a user sets its access frequency to the
-//     highest (RESTORE ... FREQ 255), anonymous sessions start at 5, and
-//     Redis decays the counter by one per idle minute (lfu-decay-time 1), so
-//     a user's session outlives every anonymous one until it has been idle
-//     for about four hours, and among users the idle ones go first. (In this
-//     package's test, a flood evicting 8,000 sessions left all 50 users'
-//     sessions, active and idle.) volatile-ttl evicts the nearest expiry
-//     first: a session touched recently outlives an idle one and an
-//     anonymous one created before its last touch, but an idle user's
-//     session goes before fresh anonymous ones. volatile-lru evicts the least
-//     recently used (Redis' clock for it ticks once a second), with the same
-//     weakness. Bound anonymous session creation in front of the store, and
-//     give Redis the memory its sessions need.
-//   - allkeys-lru, allkeys-lfu, allkeys-random, volatile-random, and any
-//     policy unknown to this package (refused): the allkeys-* policies evict
-//     user indexes (under a flood of anonymous sessions, the index of every
-//     one of 50 users in this package's test), hiding live sessions from
-//     UserSessions and DeleteUser; volatile-random evicts active sessions as
-//     readily as idle ones. While a server has such a policy, Commit, Touch,
-//     Move and Ping fail with a [*PolicyError] (matching
-//     [ErrEvictionPolicy]) and the store logs an error; reads and deletes
-//     still work, so logouts do. New cannot return an error (its signature
-//     is the session manager's contract), hence a refusal that every write
-//     and health check reports, rechecked every minute so that fixing the
-//     server with CONFIG SET needs no restart.
+//   - volatile-lfu (accepted, with a warning): only sessions are evicted,
+//     never an index, so "log out everywhere" still finds every session that
+//     is left; and a session with a user outlives anonymous ones. A commit
+//     that gives a session a user sets its access frequency to the highest
+//     (RESTORE ... FREQ 255); anonymous sessions start at 5; Redis decays the
+//     counter by one per idle minute (lfu-decay-time 1). So a user's session
+//     outlives every anonymous one until it has been idle for about four
+//     hours, among users the idle ones go first, and among anonymous
+//     sessions the idle and the rarely used. (In this package's test, a flood
+//     that made Redis evict 8,000 sessions left all 50 users' sessions,
+//     active and idle.)
+//   - allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-ttl,
+//     volatile-random, and any policy unknown to this package (refused). The
+//     allkeys-* policies evict user indexes (under a flood of anonymous
+//     sessions, the index of every one of 50 users in this package's test),
+//     hiding live sessions from UserSessions and DeleteUser. volatile-lru and
+//     volatile-ttl evict by recency, so a flood of fresh anonymous sessions
+//     evicts every user idle for longer than the flood lasted (all 25 idle
+//     users of the test, and under volatile-lru, whose clock ticks once a
+//     second, most active ones too); volatile-random prefers no session to
+//     another. While a server has such a policy, Commit, Touch, Move and
+//     Ping fail with a [*PolicyError] (matching [ErrEvictionPolicy]) and the
+//     store logs an error; reads and deletes still work, so logouts do. New
+//     cannot return an error (its signature is the session manager's
+//     contract), hence a refusal that every write and health check reports,
+//     rechecked every minute so that fixing the server with CONFIG SET needs
+//     no restart.
+//
+// Bound anonymous session creation in front of the store in any case, and
+// give Redis the memory its sessions need.
 //
 // Servers that refuse CONFIG (most managed services) cannot be checked and
-// are not refused: set their policy to one of the first two kinds.
+// are not refused: set their policy to noeviction or volatile-lfu.
 //
 // # Concurrency
 //

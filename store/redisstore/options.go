@@ -131,13 +131,13 @@ func WithLogger(l *slog.Logger) Option {
 // or off. When on, [New] starts a goroutine that runs CONFIG GET maxmemory*
 // (on every master of a Cluster) at once and every [DefaultPolicyRecheck]
 // until [Store.Close]. A server with a memory limit and a policy that may
-// evict a user index or prefers no session over another (allkeys-*,
-// volatile-random) makes Commit, Touch, Move and Ping fail with a
-// [*PolicyError] until a later check finds it safe; volatile-lru,
-// volatile-lfu and volatile-ttl are logged as a warning (sessions may be
-// evicted, an index never; under volatile-lfu, a commit that gives a session
-// a user raises its access frequency so that anonymous sessions go first);
-// noeviction, or no memory limit, is safe. Writes are not held up while the first check runs. Servers that
+// evict a user index, or users' sessions before anonymous ones (allkeys-*,
+// volatile-lru, volatile-ttl, volatile-random), makes Commit, Touch, Move and
+// Ping fail with a [*PolicyError] until a later check finds it safe;
+// volatile-lfu is logged as a warning (sessions may be evicted, an index
+// never, and a commit that gives a session a user raises its access
+// frequency so that anonymous sessions go first); noeviction, or no memory
+// limit, is safe. Writes are not held up while the first check runs. Servers that
 // refuse CONFIG (most managed services) are not checked, and not refused.
 // Turn the check off only for a server whose policy you know.
 //

@@ -23,22 +23,26 @@ var ErrEvictionPolicy = errors.New("redisstore: unsafe maxmemory-policy")
 
 // PolicyError is the error [Store.Ping], Commit, Touch and Move return while
 // a server the store writes to has a memory limit (maxmemory) and a
-// maxmemory-policy under which it may evict a user index or evict sessions
-// without preferring idle ones:
+// maxmemory-policy under which it may evict a user index, or evict sessions
+// with a user before anonymous ones:
 //
 //   - allkeys-lru, allkeys-lfu, allkeys-random evict keys without a TTL,
 //     and a user index has none: evicting it hides live sessions of that
 //     user from UserSessions and DeleteUser, so "log out everywhere" misses
 //     them.
-//   - volatile-random evicts an active session as readily as an idle one.
+//   - volatile-lru and volatile-ttl evict by recency (of access, of expiry):
+//     a flood of fresh anonymous sessions evicts every user who was idle for
+//     longer than the flood lasted. volatile-random prefers nothing, not
+//     even an active session over an idle one.
 //   - A policy this package does not know is refused too.
 //
 // Set maxmemory-policy to noeviction (Redis then refuses writes when full,
-// which the session manager reports as a store failure), or to volatile-lru,
-// volatile-lfu or volatile-ttl (sessions may be evicted, never an index).
-// The store checks again every [DefaultPolicyRecheck], so a corrected server
-// is written to again without a restart. Reads and deletes are not refused:
-// a logout must work whatever the policy.
+// which the session manager reports as a store failure), or to volatile-lfu
+// (sessions may be evicted, anonymous and idle ones first, an index never;
+// see the package documentation). The store checks again every
+// [DefaultPolicyRecheck], so a server corrected with CONFIG SET is written to
+// again without a restart. Reads and deletes are not refused: a logout must
+// work whatever the policy.
 type PolicyError struct {
 	Policy string // the server's maxmemory-policy
 	Node   string // the server's address, "" for the only one
@@ -49,7 +53,7 @@ func (e *PolicyError) Error() string {
 	if e.Node != "" {
 		node = " on " + e.Node
 	}
-	return fmt.Sprintf("redisstore: maxmemory-policy %s%s may evict user indexes or active sessions; set noeviction, volatile-lru, volatile-lfu or volatile-ttl", e.Policy, node)
+	return fmt.Sprintf("redisstore: maxmemory-policy %s%s may evict user indexes, or users' sessions before anonymous ones; set noeviction or volatile-lfu", e.Policy, node)
 }
 
 // Unwrap makes a PolicyError match [ErrEvictionPolicy].
@@ -60,8 +64,8 @@ type policyVerdict uint8
 
 const (
 	policySafe    policyVerdict = iota // nothing is evicted
-	policyEvicts                       // sessions may be evicted, idle ones first; never an index
-	policyRefused                      // an index, or active sessions before idle ones
+	policyEvicts                       // sessions may be evicted, anonymous and idle ones first; never an index
+	policyRefused                      // an index, or users' sessions before anonymous ones
 )
 
 func judgePolicy(policy, maxmemory string) policyVerdict {
@@ -71,7 +75,7 @@ func judgePolicy(policy, maxmemory string) policyVerdict {
 	switch policy {
 	case "noeviction":
 		return policySafe
-	case "volatile-lru", "volatile-lfu", "volatile-ttl":
+	case "volatile-lfu":
 		return policyEvicts
 	}
 	return policyRefused
@@ -180,7 +184,7 @@ func (s *Store) checkPolicy() {
 		s.cfg.logger.Error("redisstore: refusing writes: "+refused.Error(),
 			"maxmemory-policy", refused.Policy, "node", refused.Node)
 	case len(evicts) > 0:
-		s.cfg.logger.Warn("redisstore: Redis may evict sessions under memory pressure, logging users out (idle ones first; user indexes are safe); set maxmemory-policy to noeviction to keep every session",
+		s.cfg.logger.Warn("redisstore: Redis may evict sessions under memory pressure, logging users out (anonymous and idle ones first; user indexes are safe); set maxmemory-policy to noeviction to keep every session",
 			"maxmemory-policy", evicts[0])
 	case was != nil:
 		s.cfg.logger.Info("redisstore: maxmemory-policy is safe again; writing", "was", was.Policy)

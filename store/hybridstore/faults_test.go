@@ -156,7 +156,7 @@ func TestRevocationDuringStall(t *testing.T) {
 			break
 		}
 		served++
-		if since > bound+250*time.Millisecond {
+		if since > bound+500*time.Millisecond { // slack for a loaded machine; it was ~10 s
 			t.Fatalf("A still serves the session %v after it was logged out on B (bound %v)", since.Round(time.Millisecond), bound)
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -92,6 +92,12 @@
 // flight), by UserSessions, DeleteUser, and by a login into an index that has
 // grown past 32 entries.
 //
+// A removal never takes an entry that a concurrent commit has just made: the
+// session records its entry's score, indexing a session again raises the
+// score, and an entry is removed only if its score is still the one the
+// remover saw. So a commit that takes a session away from alice while
+// another gives it back to her leaves the session in alice's index.
+//
 // # Invalidation
 //
 // Every write publishes the session's ID on a pub/sub channel ([WithChannel])
@@ -141,7 +147,9 @@
 // PEXPIREAT, PUBLISH, and HSTRLEN per changed value): the Lua machinery around
 // them dominates, so the scripts keep their arguments, calls, conversions and
 // tables few (see scripts.go). A commit that changes the user id also sends a
-// script to the new user's index before it and a ZREM to the old one's after.
+// script to the new user's index before it and one to the old user's index
+// after it; under volatile-lfu, a commit that gives a session a user copies
+// its hash once more (DUMP and RESTORE, to set its access frequency).
 //
 // # Memory policy
 //
@@ -152,8 +160,10 @@
 // (maxmemory), since without one Redis never evicts:
 //
 //   - noeviction (recommended): nothing is evicted. When memory is full,
-//     Redis refuses writes: commits fail loudly (the session manager answers
-//     503), deletes and reads still work.
+//     Redis refuses writes that need memory: a commit fails loudly (Redis'
+//     OOM error, which the session manager answers with 503) and changes
+//     nothing, while reads and deletes, logouts and DeleteUser included,
+//     still work and make room again.
 //   - volatile-lfu (accepted, with a warning): only sessions are evicted,
 //     never an index, so "log out everywhere" still finds every session that
 //     is left; and a session with a user outlives anonymous ones. A commit
@@ -191,7 +201,7 @@
 // # Concurrency
 //
 // A [Store] is safe for concurrent use by multiple goroutines, and by many
-// processes on one Redis. [New] starts one goroutine (the policy check, unless
-// WithPolicyCheck(false)) that runs until [Store.Close]. The caller owns the client and closes
-// it after the store.
+// processes on one Redis. [New] starts one goroutine (the policy check,
+// unless WithPolicyCheck(false)) that runs until [Store.Close]. The caller
+// owns the client and closes it after the store.
 package redisstore

@@ -159,3 +159,49 @@ func infoInt(t *testing.T, info, field string) int64 {
 }
 
 func evictedKeys(t *testing.T, stats string) int64 { return infoInt(t, stats, "evicted_keys") }
+
+// Under noeviction, a full Redis refuses writes: a commit fails loudly (an
+// error, which the session manager answers with 503) and changes nothing,
+// while reads and deletes, logouts included, keep working and free the room
+// for new commits.
+func TestNoevictionFull(t *testing.T) {
+	t.Parallel()
+	rdb := testserver.Redis(t, testserver.WithRedisArgs("--maxmemory-policy", "noeviction"))
+	client := newClient(t, rdb.Addr())
+	ctx := t.Context()
+	used := infoInt(t, client.Info(ctx, "memory").Val(), "used_memory")
+	if err := client.ConfigSet(ctx, "maxmemory", strconv.FormatInt(used+2<<20, 10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, client)
+	var ids []string
+	var full error
+	for i := 0; full == nil; i++ {
+		if i == 100000 {
+			t.Fatal("100,000 sessions fit in 2 MB")
+		}
+		id := newID()
+		now := time.Now()
+		_, full = s.Commit(ctx, id, store.Change{Mode: store.Create, UserID: "alice", Created: now, LastSeen: now, Expires: now.Add(time.Hour), Set: map[string][]byte{"v": make([]byte, 1024)}})
+		if full == nil {
+			ids = append(ids, id)
+		}
+	}
+	if !strings.Contains(full.Error(), "OOM") {
+		t.Errorf("commit on a full server: %v, want Redis' OOM error", full)
+	}
+	t.Logf("%d sessions of 1 KB fitted in 2 MB; then: %v", len(ids), full)
+	if _, err := s.Commit(ctx, ids[0], store.Change{Mode: store.Update, Set: map[string][]byte{"w": make([]byte, 1024)}}); err == nil {
+		t.Error("an update that grows a session on a full server succeeded")
+	}
+	if rec, err := s.Load(ctx, ids[0]); err != nil || rec == nil || len(rec.Values) != 1 {
+		t.Errorf("load on a full server: %v, %v; want the session as it was", rec, err)
+	}
+	if err := s.Delete(ctx, ids[0]); err != nil {
+		t.Errorf("delete on a full server: %v", err)
+	}
+	if n, err := s.DeleteUser(ctx, "alice"); err != nil || n != len(ids)-1 {
+		t.Errorf("DeleteUser on a full server: %d, %v; want %d", n, err, len(ids)-1)
+	}
+	create(t, s, newID(), "bob") // room again
+}

@@ -43,7 +43,10 @@
 // A write that reaches Redis after its caller's deadline does not apply:
 // Commit, Touch and Move send the deadline (in milliseconds) with the script,
 // which compares it with Redis' own clock (TIME) before anything else and
-// refuses with an error matching [context.DeadlineExceeded]. So a write
+// refuses with an error matching [context.DeadlineExceeded]. (A script may
+// write after reading TIME because scripts replicate their effects: the
+// default since Redis 5, the only way since Redis 7; tested on 7.0, single
+// node and Cluster.) So a write
 // stalled in a frozen link, which the session manager answered with 503, does
 // not land seconds later over a newer one. The comparison is between the
 // application's clock (the deadline) and Redis': keep them in sync (NTP); a

@@ -39,7 +39,12 @@
 // (their resulting version is the remote's to choose), a Delete, an entry at
 // another version than the one the commit applied to (another node wrote in
 // between, or nothing was cached). The local entry is never
-// ahead of the remote, nor different from it. DeleteUser evicts every local
+// ahead of the remote, nor different from it. A write the remote refused
+// because it arrived after the caller's deadline (an error matching
+// context.DeadlineExceeded, see the store contract) is a failed write like
+// any other: it is returned to the caller and never fills the cache. A Move
+// resent after a lost reply, which the remote recognises as its own, evicts
+// as any successful Move does. DeleteUser evicts every local
 // entry of the user, so "log out everywhere" holds on this node the moment it
 // returns.
 //
@@ -76,10 +81,17 @@
 //
 // The bounds, in short: with notifications, a write on another node is seen
 // as soon as its notification arrives (well under a millisecond on a local
-// network, 0.2–0.9 ms in this package's tests); if the subscription dies
-// without the remote noticing at once, redisstore declares it lost within 10
-// seconds and pgstore within its liveness check, and [WithMaxAge] bounds the
-// rest. With versions, at once. With neither, the local TTL.
+// network, 0.2–0.9 ms in this package's tests). If the link to the remote
+// stalls or the subscription dies silently, the node serves from its cache
+// until the remote's Notify reports Lost, and then passes every read through:
+// redisstore reports it at most two heartbeat intervals after the
+// subscription stopped hearing writes (2 seconds with its defaults, see
+// redisstore.WithHeartbeat; measured 2.02–2.04 s with the link between one
+// node and Redis stalled), pgstore within its liveness check; [WithMaxAge]
+// bounds the rest. So a logout, revocation or rotation on node B stops being
+// served on node A at most that long after the remote applied it (2 s on
+// Redis with the defaults) — unless degraded mode is on (see below). With
+// versions, at once. With neither, the local TTL.
 //
 // # Degraded mode
 //
@@ -90,7 +102,15 @@
 // for this use only, and reads that pass through meanwhile refresh them.
 // Writes still return the remote's error: no handler is told "saved" for
 // data that was not. A failed Delete, Move or DeleteUser evicts for good,
-// since it may have happened: a logged-out session is never served stale.
+// since it may have happened: a session logged out through this node is
+// never served stale.
+//
+// Degraded mode weakens revocation across nodes: a session logged out,
+// revoked or rotated on another node is served as it was on this node for up
+// to d while this node cannot reach the remote (a stalled link, an outage),
+// since the notification that would have evicted it cannot arrive either.
+// Choose d as the longest time you accept a logged-out session to keep
+// working on a node cut off from the store.
 // Configure the remote's client to fail fast (go-redis retries a refused
 // connection until the deadline unless MaxRetries is -1), or every degraded
 // read waits for the caller's deadline first.

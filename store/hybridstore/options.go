@@ -105,9 +105,12 @@ func WithLocalTTL(d time.Duration) Option {
 // [Stats].StaleServes.
 //
 // The data served may be up to d old: writes made on other nodes in that
-// time are not seen. Writes are never degraded: a Commit, Touch, Move,
-// Delete or DeleteUser still returns the remote's error, so no handler is
-// told "saved" for data that was not.
+// time are not seen. That includes logouts: A SESSION LOGGED OUT, REVOKED
+// (DeleteUser) OR ROTATED ON ANOTHER NODE IS SERVED AS LOGGED IN ON THIS ONE
+// FOR UP TO d while this node cannot reach the remote, because the
+// notification that would evict it cannot reach it either. Writes are never
+// degraded: a Commit, Touch, Move, Delete or DeleteUser still returns the
+// remote's error, so no handler is told "saved" for data that was not.
 //
 // default: 0 (off): a remote error is returned to the caller.
 func WithStaleIfError(d time.Duration) Option {

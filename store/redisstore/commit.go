@@ -45,24 +45,29 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	}
 	defer cancel()
 
+	if err := s.refusal(); err != nil {
+		return store.Result{}, fmt.Errorf("redisstore: commit: %w", err)
+	}
+
 	// Index first (see above). A record whose new expiry has passed already
 	// needs no entry; one that keeps its expiry (zero) may still be live.
+	var score any
 	if c.SetUserID && c.UserID != "" && (c.Expires.IsZero() || time.Now().Before(c.Expires)) {
-		if err := s.indexAdd(ctx, c.UserID, id); err != nil {
+		if score, err = s.indexAdd(ctx, c.UserID, id); err != nil {
 			return store.Result{}, err
 		}
 	}
 
-	reply, err := s.eval(ctx, commitScript, s.commitArgs(id, &c)).Result()
+	reply, err := s.eval(ctx, commitScript, s.commitArgs(ctx, id, &c, score)).Result()
 	if err != nil {
 		return store.Result{}, s.wrap(ctx, "commit", err)
 	}
-	version, oldUser, err := s.outcome("commit", reply)
+	version, old, err := s.outcome("commit", reply)
 	if err != nil {
 		return store.Result{}, err
 	}
-	if c.SetUserID && oldUser != c.UserID {
-		s.unindex(ctx, oldUser, id)
+	if c.SetUserID && old.user != c.UserID {
+		s.unindex(ctx, old, id)
 	}
 	return store.Result{Version: version}, nil
 }
@@ -76,7 +81,11 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 // boxed once at New, times go as int64 (go-redis formats them into its
 // buffer), one boxed expiry serves as both m:e and PEXPIREAT's argument, and
 // the "v:" field names share one allocation.
-func (s *Store) commitArgs(id string, c *store.Change) []any {
+//
+// score is the session's score in its new user's index (nil when the commit
+// indexes nothing), stored as m:us for the removal that will take the entry
+// out again.
+func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, score any) []any {
 	var dels []string
 	if !c.Clear && len(c.Delete) > 0 {
 		dels = make([]string, 0, len(c.Delete))
@@ -105,16 +114,16 @@ func (s *Store) commitArgs(id string, c *store.Change) []any {
 		user = c.UserID
 	}
 
-	// The metadata pairs to set, and their letters for ARGV 8.
-	var meta [8]any
-	n, letters := 0, 0
+	// The metadata pairs to set; ARGV 8 has a letter per pair.
+	var meta [10]any
+	n := 0
 	if c.Mode == store.Create && !c.Created.IsZero() {
 		meta[n], meta[n+1] = "m:c", c.Created.UnixMilli()
-		n, letters = n+2, letters|metaC
+		n += 2
 	}
 	if !c.LastSeen.IsZero() {
 		meta[n], meta[n+1] = "m:l", c.LastSeen.UnixMilli()
-		n, letters = n+2, letters|metaL
+		n += 2
 	}
 	var pexpire any = "" // keeps the expiry
 	if c.Mode == store.Create || !c.Expires.IsZero() {
@@ -122,12 +131,16 @@ func (s *Store) commitArgs(id string, c *store.Change) []any {
 		expires, pexpire = expiryArgs(c.Expires)
 		if expires != nil {
 			meta[n], meta[n+1] = "m:e", expires
-			n, letters = n+2, letters|metaE
+			n += 2
 		}
 	}
 	if c.SetUserID && c.UserID != "" {
 		meta[n], meta[n+1] = "m:u", user
-		n, letters = n+2, letters|metaU
+		n += 2
+		if score != nil {
+			meta[n], meta[n+1] = "m:us", score
+			n += 2
+		}
 	}
 
 	var names strings.Builder
@@ -146,8 +159,13 @@ func (s *Store) commitArgs(id string, c *store.Change) []any {
 		return names.String()[from:]
 	}
 
-	args := commitScript.args(s.sessionKey(id), 8+len(dels)+n+2*len(c.Set))
-	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), metaLetters[letters])
+	var boost any = "0"
+	if c.SetUserID && c.UserID != "" && s.lfu.Load() {
+		boost = "1"
+	}
+
+	args := commitScript.args(s.sessionKey(id), 10+len(dels)+n+2*len(c.Set))
+	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), pairLetters[n/2], deadlineArg(ctx), boost)
 	for _, k := range dels {
 		args = append(args, field(k))
 	}
@@ -158,16 +176,22 @@ func (s *Store) commitArgs(id string, c *store.Change) []any {
 	return args
 }
 
-// The commit script's ARGV 8 has a letter for each metadata pair it gets.
-const (
-	metaC = 1 << iota // m:c, created
-	metaL             // m:l, last seen
-	metaE             // m:e, expires
-	metaU             // m:u, user id
-)
+// pairLetters[n] is the commit script's ARGV 8 for n metadata pairs: a letter
+// per pair (its length is all the script reads, without a tonumber), boxed
+// once.
+var pairLetters = [6]any{"", "x", "xx", "xxx", "xxxx", "xxxxx"}
 
-var metaLetters = [16]any{"", "c", "l", "cl", "e", "ce", "le", "cle",
-	"u", "cu", "lu", "clu", "eu", "ceu", "leu", "cleu"}
+// noDeadline is a script's deadline argument for a call without one.
+var noDeadline any = "0"
+
+// deadlineArg is ctx's deadline as a script argument: Unix milliseconds, "0"
+// for none. The script refuses the write once Redis' clock has reached it.
+func deadlineArg(ctx context.Context) any {
+	if d, ok := ctx.Deadline(); ok {
+		return max(d.UnixMilli(), 1)
+	}
+	return noDeadline
+}
 
 // expiryArgs returns what a script stores as m:e for an expiry at t (nil for
 // the zero time, which is not stored) and PEXPIREAT's argument, one boxed
@@ -195,43 +219,53 @@ func timeArg(t time.Time) any {
 	return t.UnixMilli()
 }
 
+// indexed is the user index entry a write took a session out of: the user
+// ("" for none) and the entry's score as the session recorded it ("" if it
+// did not, as records written before scores were recorded).
+type indexed struct {
+	user, score string
+}
+
 // outcome maps a script's reply to the store's errors, and returns the new
-// version and the old user id it reports on success.
-func (s *Store) outcome(op string, res any) (version uint64, oldUser string, err error) {
+// version and the index entry it reports on success.
+func (s *Store) outcome(op string, res any) (version uint64, old indexed, err error) {
 	if v, ok := res.(int64); ok { // a success reporting only the version
 		if v <= 0 {
-			return 0, "", fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
+			return 0, old, fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
 		}
-		return uint64(v), "", nil
+		return uint64(v), old, nil
 	}
 	reply, _ := res.([]any)
 	code, ok := at[int64](reply, 0)
 	if !ok {
-		return 0, "", fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
+		return 0, old, fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
 	}
 	switch code {
 	case codeOK:
 		v, ok := at[int64](reply, 1)
 		if !ok || v <= 0 {
-			return 0, "", fmt.Errorf("redisstore: %s: unexpected reply %v", op, reply)
+			return 0, old, fmt.Errorf("redisstore: %s: unexpected reply %v", op, reply)
 		}
-		oldUser, _ = at[string](reply, 2)
-		return uint64(v), oldUser, nil
+		old.user, _ = at[string](reply, 2)
+		old.score, _ = at[string](reply, 3)
+		return uint64(v), old, nil
 	case codeNotFound:
-		return 0, "", store.ErrNotFound
+		return 0, old, store.ErrNotFound
 	case codeMoved:
 		to, _ := at[string](reply, 1)
 		sealed, _ := at[string](reply, 2)
-		return 0, "", &store.MovedError{Moved: store.Moved{To: to, Sealed: []byte(sealed)}}
+		return 0, old, &store.MovedError{Moved: store.Moved{To: to, Sealed: []byte(sealed)}}
 	case codeExists:
-		return 0, "", store.ErrExists
+		return 0, old, store.ErrExists
 	case codeTooLarge:
 		size, _ := at[int64](reply, 1)
-		return 0, "", &store.TooLargeError{Size: int(size), Limit: s.cfg.maxRecordSize}
+		return 0, old, &store.TooLargeError{Size: int(size), Limit: s.cfg.maxRecordSize}
 	case codeConflict:
-		return 0, "", store.ErrConflict
+		return 0, old, store.ErrConflict
+	case codeLate:
+		return 0, old, fmt.Errorf("redisstore: %s: refused, Redis received it after the caller's deadline: %w", op, context.DeadlineExceeded)
 	}
-	return 0, "", fmt.Errorf("redisstore: %s: unexpected reply %v", op, reply)
+	return 0, old, fmt.Errorf("redisstore: %s: unexpected reply %v", op, reply)
 }
 
 // at returns reply[i] as a T, if it is one.
@@ -252,11 +286,14 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 		return err
 	}
 	defer cancel()
+	if err := s.refusal(); err != nil {
+		return fmt.Errorf("redisstore: touch: %w", err)
+	}
 	stored, pexpireAt := expiryArgs(expires)
 	if stored == nil {
 		stored = ""
 	}
-	args := append(touchScript.args(s.sessionKey(id), 5), s.cfg.publishArg, id, timeArg(lastSeen), stored, pexpireAt)
+	args := append(touchScript.args(s.sessionKey(id), 6), s.cfg.publishArg, id, timeArg(lastSeen), stored, pexpireAt, deadlineArg(ctx))
 	reply, err := s.eval(ctx, touchScript, args).Result()
 	if err != nil {
 		return s.wrap(ctx, "touch", err)
@@ -267,23 +304,31 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 
 // Move implements [store.Store] with one script that checks the version and
 // replaces the record by a tombstone; the old user's index entry goes after.
+// A Move run again after its reply was lost (go-redis resends a command whose
+// connection broke) finds its own tombstone and succeeds. A tombstone whose
+// expires has passed is gone at once, so a resend of such a Move finds
+// nothing and returns store.ErrNotFound: give a tombstone a lifetime longer
+// than a call may take if its Move must be recognised when resent.
 func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	args := append(moveScript.args(s.sessionKey(id), 7), s.cfg.publishArg, id,
-		strconv.FormatUint(ifVersion, 10), m.To, m.Sealed, encodeTime(expires), expireAt(expires))
+	if err := s.refusal(); err != nil {
+		return fmt.Errorf("redisstore: move: %w", err)
+	}
+	args := append(moveScript.args(s.sessionKey(id), 8), s.cfg.publishArg, id,
+		strconv.FormatUint(ifVersion, 10), m.To, m.Sealed, encodeTime(expires), expireAt(expires), deadlineArg(ctx))
 	reply, err := s.eval(ctx, moveScript, args).Result()
 	if err != nil {
 		return s.wrap(ctx, "move", err)
 	}
-	_, oldUser, err := s.outcome("move", reply)
+	_, old, err := s.outcome("move", reply)
 	if err != nil {
 		return err
 	}
-	s.unindex(ctx, oldUser, id)
+	s.unindex(ctx, old, id)
 	return nil
 }
 
@@ -295,22 +340,32 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer cancel()
-	user, err := s.eval(ctx, deleteScript, append(deleteScript.args(s.sessionKey(id), 2), s.cfg.publishArg, id)).Text()
+	reply, err := s.eval(ctx, deleteScript, append(deleteScript.args(s.sessionKey(id), 2), s.cfg.publishArg, id)).Slice()
 	if err != nil {
 		return s.wrap(ctx, "delete", err)
 	}
-	s.unindex(ctx, user, id)
+	var old indexed
+	old.user, _ = at[string](reply, 0)
+	old.score, _ = at[string](reply, 1)
+	s.unindex(ctx, old, id)
 	return nil
 }
 
-// unindex removes id from user's index after a write took the session away
-// from user. The write has happened, so a failure here is not the caller's:
-// the entry left behind is one that readers skip and remove anyway.
-func (s *Store) unindex(ctx context.Context, user, id string) {
-	if user == "" {
+// unindex removes id from old.user's index after a write took the session
+// away from that user, if the entry still has the score the session recorded:
+// a commit that gave the session back to the user meanwhile re-indexed it
+// with a higher score, and its entry stays (see unindexScript). An entry
+// without a recorded score is left for the lazy cleanup. The write has
+// happened, so a failure here is not the caller's: the entry left behind is
+// one that readers skip and remove anyway.
+func (s *Store) unindex(ctx context.Context, old indexed, id string) {
+	if old.user == "" || old.score == "" {
 		return
 	}
-	if err := s.client.ZRem(ctx, s.userKey(user), id).Err(); err != nil {
+	if s.cfg.beforeUnindex != nil {
+		s.cfg.beforeUnindex(id)
+	}
+	if err := s.removeEntries(ctx, old.user, []any{id, old.score}); err != nil {
 		s.cfg.logger.Debug("redisstore: removing a user index entry failed; it will be cleaned up later", "err", err)
 	}
 }

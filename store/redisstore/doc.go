@@ -29,6 +29,32 @@
 // never brought back. Touch and Move are scripts of the
 // same kind; Move checks the version.
 //
+// # Lost replies and late writes
+//
+// go-redis resends a command whose connection broke before the reply came
+// (MaxRetries, 3 by default), so a write may run twice. Every write is safe
+// to run twice: a Move that finds the tombstone it left itself (same new ID)
+// succeeds and changes nothing; a resent Create reports [store.ErrExists],
+// which the session manager recognises as its own; an update re-applies the
+// same delta; a delete of a missing record succeeds. A tombstone whose
+// expiry has passed is gone at once, so only a Move that leaves a tombstone
+// for at least as long as a call may take is recognised when resent.
+//
+// A write that reaches Redis after its caller's deadline does not apply:
+// Commit, Touch and Move send the deadline (in milliseconds) with the script,
+// which compares it with Redis' own clock (TIME) before anything else and
+// refuses with an error matching [context.DeadlineExceeded]. (A script may
+// write after reading TIME because scripts replicate their effects: the
+// default since Redis 5, the only way since Redis 7; tested on 7.0, single
+// node and Cluster.) So a write
+// stalled in a frozen link, which the session manager answered with 503, does
+// not land seconds later over a newer one. The comparison is between the
+// application's clock (the deadline) and Redis': keep them in sync (NTP); a
+// Redis clock ahead by d refuses writes d early, one behind by d lets a late
+// write land up to d after its deadline. A 503 from a store timeout therefore
+// means: the write did not apply, unless Redis ran it before the deadline and
+// only the reply was late (then it applied). It never means "applied later".
+//
 // # Expiry and clocks
 //
 // A record expires by Redis' own expiry (PEXPIREAT at its Expires), so a key
@@ -69,6 +95,12 @@
 // flight), by UserSessions, DeleteUser, and by a login into an index that has
 // grown past 32 entries.
 //
+// A removal never takes an entry that a concurrent commit has just made: the
+// session records its entry's score, indexing a session again raises the
+// score, and an entry is removed only if its score is still the one the
+// remover saw. So a commit that takes a session away from alice while
+// another gives it back to her leaves the session in alice's index.
+//
 // # Invalidation
 //
 // Every write publishes the session's ID on a pub/sub channel ([WithChannel])
@@ -76,7 +108,10 @@
 // notification is sent. [Store.Notify] subscribes to it, for the hybrid tier
 // (package hybridstore) to evict what other nodes changed; it reports a
 // (re)established subscription with a Reset event, and a lost one with Lost,
-// checking the subscription end to end with heartbeats. Without a cache in
+// checking the subscription end to end with heartbeats: a subscription that
+// stops hearing the writes (a stalled link, a connection that died without a
+// FIN) is reported Lost at most two heartbeat intervals after it stopped, 2
+// seconds with the default [WithHeartbeat] of 1 second. Without a cache in
 // front of the store, [WithNotify](false) saves the publications (which a
 // Cluster forwards to every node).
 //
@@ -101,9 +136,10 @@
 // # Size limit
 //
 // A session record (keys, values and user id) is limited to 1 MiB by default
-// ([WithMaxRecordSize]). The limit is checked in the commit script against
-// the size the record would have after the change, so it holds across many
-// small commits too.
+// ([WithMaxRecordSize], [store.DefaultMaxRecordSize] as on every backend).
+// The limit is checked in the commit script against the size the record
+// would have after the change, so it holds across many small commits too; a
+// commit over it fails with a [*store.TooLargeError] and changes nothing.
 //
 // # Costs
 //
@@ -114,19 +150,61 @@
 // PEXPIREAT, PUBLISH, and HSTRLEN per changed value): the Lua machinery around
 // them dominates, so the scripts keep their arguments, calls, conversions and
 // tables few (see scripts.go). A commit that changes the user id also sends a
-// script to the new user's index before it and a ZREM to the old one's after.
+// script to the new user's index before it and one to the old user's index
+// after it; under volatile-lfu, a commit that gives a session a user copies
+// its hash once more (DUMP and RESTORE, to set its access frequency).
 //
 // # Memory policy
 //
-// A Redis that evicts keys under memory pressure evicts sessions: every
-// session has a TTL, so even volatile-* policies pick them. New checks
-// maxmemory-policy in the background and logs a warning for anything but
-// noeviction ([WithPolicyCheck]); servers that refuse CONFIG are skipped.
+// A user index has no TTL (it lives as long as the user has sessions), and
+// every session has one. So what Redis evicts under memory pressure depends
+// on maxmemory-policy, which the store checks at New and every minute
+// ([WithPolicyCheck]); the policy matters only with a memory limit
+// (maxmemory), since without one Redis never evicts:
+//
+//   - noeviction (recommended): nothing is evicted. When memory is full,
+//     Redis refuses writes that need memory: a commit fails loudly (Redis'
+//     OOM error, which the session manager answers with 503) and changes
+//     nothing, while reads and deletes, logouts and DeleteUser included,
+//     still work and make room again.
+//   - volatile-lfu (accepted, with a warning): only sessions are evicted,
+//     never an index, so "log out everywhere" still finds every session that
+//     is left; and a session with a user outlives anonymous ones. A commit
+//     that gives a session a user sets its access frequency to the highest
+//     (RESTORE ... FREQ 255); anonymous sessions start at 5; Redis decays the
+//     counter by one per idle minute (lfu-decay-time 1). So a user's session
+//     outlives every anonymous one until it has been idle for about four
+//     hours, among users the idle ones go first, and among anonymous
+//     sessions the idle and the rarely used. (In this package's test, a flood
+//     that made Redis evict 8,000 sessions left all 50 users' sessions,
+//     active and idle.)
+//   - allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-ttl,
+//     volatile-random, and any policy unknown to this package (refused). The
+//     allkeys-* policies evict user indexes (under a flood of anonymous
+//     sessions, the index of every one of 50 users in this package's test),
+//     hiding live sessions from UserSessions and DeleteUser. volatile-lru and
+//     volatile-ttl evict by recency, so a flood of fresh anonymous sessions
+//     evicts every user idle for longer than the flood lasted (all 25 idle
+//     users of the test, and under volatile-lru, whose clock ticks once a
+//     second, most active ones too); volatile-random prefers no session to
+//     another. While a server has such a policy, Commit, Touch, Move and
+//     Ping fail with a [*PolicyError] (matching [ErrEvictionPolicy]) and the
+//     store logs an error; reads and deletes still work, so logouts do. New
+//     cannot return an error (its signature is the session manager's
+//     contract), hence a refusal that every write and health check reports,
+//     rechecked every minute so that fixing the server with CONFIG SET needs
+//     no restart.
+//
+// Bound anonymous session creation in front of the store in any case, and
+// give Redis the memory its sessions need.
+//
+// Servers that refuse CONFIG (most managed services) cannot be checked and
+// are not refused: set their policy to noeviction or volatile-lfu.
 //
 // # Concurrency
 //
 // A [Store] is safe for concurrent use by multiple goroutines, and by many
-// processes on one Redis. [New] starts one short-lived goroutine (the policy
-// check); [Store.Close] waits for it. The caller owns the client and closes
-// it after the store.
+// processes on one Redis. [New] starts one goroutine (the policy check,
+// unless WithPolicyCheck(false)) that runs until [Store.Close]. The caller
+// owns the client and closes it after the store.
 package redisstore

@@ -4,6 +4,20 @@ import "time"
 
 // WithNotifyHeartbeat shortens Notify's heartbeat interval, for tests of
 // subscriptions that fail silently.
-func WithNotifyHeartbeat(d time.Duration) Option {
-	return func(c *config) { c.heartbeat = d }
+func WithNotifyHeartbeat(d time.Duration) Option { return WithHeartbeat(d) }
+
+// WithPolicyRecheck sets how often the policy check runs again.
+func WithPolicyRecheck(d time.Duration) Option {
+	return func(c *config) { c.policyRecheck = d }
 }
+
+// WithBeforeUnindex makes the store call hook after a write took a session
+// away from a user and before it removes the session's index entry, so a
+// test can run a racing commit in that window.
+func WithBeforeUnindex(hook func(id string)) Option {
+	return func(c *config) { c.beforeUnindex = hook }
+}
+
+// MoveScriptHash is the SHA1 of the move script, as EVALSHA sends it: a
+// marker for a proxy that loses the reply to a Move.
+func MoveScriptHash() string { return moveScript.hash.(string) }

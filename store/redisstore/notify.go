@@ -20,11 +20,6 @@ const (
 	notifyMaxBackoff = 2 * time.Second
 )
 
-// notifyHeartbeat is the heartbeat interval of a subscription: one that stops
-// hearing what the store's writes publish is noticed within twice as long.
-// Tests shorten it (config.heartbeat).
-const notifyHeartbeat = 5 * time.Second
-
 // Notify implements [store.Notifier]. Every write of the store publishes the
 // record's ID on the invalidation channel (WithChannel) from inside the
 // script that makes it, so the notification is part of the atomic step.
@@ -38,12 +33,17 @@ const notifyHeartbeat = 5 * time.Second
 //     subscribes again, backing off from 50 milliseconds to 2 seconds between
 //     attempts.
 //
-// Every 5 seconds the subscription publishes a heartbeat, through the store's
-// client as writes do, on a channel of its own, and expects to hear it back
-// before the next one. This catches what a PING cannot: a connection that
-// died silently, and, with Sentinel, a subscription left on a demoted master
-// while writes go to the new one. A subscription that stops hearing the
-// store's writes is declared Lost within 10 seconds.
+// Every heartbeat interval ([WithHeartbeat], 1 second by default) the
+// subscription publishes a heartbeat, through the store's client as writes
+// do, on a channel of its own, and expects to hear it back before the next
+// one. This catches what a PING cannot: a link that stalled or a connection
+// that died silently (no FIN, no RST), and, with Sentinel, a subscription
+// left on a demoted master while writes go to the new one. A subscription
+// that stops hearing the store's writes is declared Lost at most two
+// intervals (2 seconds by default) after it stopped: a heartbeat sent at most
+// one interval later is overdue one interval after that. On one server a
+// heartbeat reaches the subscription after the publications of every write
+// Redis ran before it, so a heartbeat heard back proves those were heard too.
 //
 // Notify returns ctx's error when ctx is done, or [ErrClosed] when the store
 // is closed, and leaves no goroutine behind. It returns an error matching

@@ -144,18 +144,18 @@ func TestNotifyServerRestart(t *testing.T) {
 // partition) is declared Lost when a heartbeat does not come back.
 func TestNotifyFrozenConnection(t *testing.T) {
 	rdb := testserver.Redis(t)
-	p := newProxy(t, rdb.Addr())
+	p := testserver.NewProxy(t, rdb.Addr())
 	client := newClient(t, p.Addr())
 	s := newStore(t, client, redisstore.WithNotifyHeartbeat(200*time.Millisecond))
 	n := notify(t, s)
 	n.want(t, "Reset", 5*time.Second, isReset)
-	p.freeze()
+	p.Freeze()
 	start := time.Now()
 	n.want(t, "Lost while frozen", 2*time.Second, isLost)
 	if d := time.Since(start); d < 200*time.Millisecond {
 		t.Errorf("Lost after %v, sooner than one heartbeat interval", d)
 	}
-	p.thaw()
+	p.Thaw()
 	n.want(t, "Reset after thawing", 5*time.Second, isReset)
 	n.stop(t)
 }

@@ -3,12 +3,15 @@ package redisstore
 import (
 	"log/slog"
 	"time"
+
+	"github.com/tether-go/tether/store"
 )
 
 // Defaults of the options. Each option's documentation repeats its default.
 const (
 	DefaultPrefix        = "tether:"
-	DefaultMaxRecordSize = 1 << 20 // 1 MiB
+	DefaultMaxRecordSize = store.DefaultMaxRecordSize // 1 MiB, as every backend's
+	DefaultHeartbeat     = time.Second
 )
 
 // Option configures a [Store] in [New].
@@ -24,8 +27,11 @@ type config struct {
 	maxRecordSize int
 	logger        *slog.Logger
 	policyCheck   bool
+	policyRecheck time.Duration
 	notify        bool
-	heartbeat     time.Duration // Notify's; only tests change it
+	heartbeat     time.Duration
+
+	beforeUnindex func(id string) // a test's hook, see export_test.go
 }
 
 // WithPrefix sets the string every key of the store begins with, so that
@@ -121,15 +127,40 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithPolicyCheck turns the startup check of Redis' maxmemory-policy on or
-// off. When on, [New] starts a goroutine that runs CONFIG GET
-// maxmemory-policy once (on every master of a Cluster) and logs a warning if
-// the policy is anything but noeviction: under memory pressure, such a server
-// evicts sessions, which logs their users out. Servers that refuse CONFIG
-// (most managed services) are skipped quietly. [Store.Close] waits for the
-// check; it gives up after 5 seconds in any case.
+// WithPolicyCheck turns the check of Redis' maxmemory and maxmemory-policy on
+// or off. When on, [New] starts a goroutine that runs CONFIG GET maxmemory*
+// (on every master of a Cluster) at once and every [DefaultPolicyRecheck]
+// until [Store.Close]. A server with a memory limit and a policy that may
+// evict a user index, or users' sessions before anonymous ones (allkeys-*,
+// volatile-lru, volatile-ttl, volatile-random), makes Commit, Touch, Move and
+// Ping fail with a [*PolicyError] until a later check finds it safe;
+// volatile-lfu is logged as a warning (sessions may be evicted, an index
+// never, and a commit that gives a session a user raises its access
+// frequency so that anonymous sessions go first); noeviction, or no memory
+// limit, is safe. Writes are not held up while the first check runs. Servers that
+// refuse CONFIG (most managed services) are not checked, and not refused.
+// Turn the check off only for a server whose policy you know.
 //
 // default: on
 func WithPolicyCheck(on bool) Option {
 	return func(c *config) { c.policyCheck = on }
+}
+
+// WithHeartbeat sets the heartbeat interval of [Store.Notify]: how often a
+// subscription publishes a heartbeat to itself, and how long it waits to hear
+// it back before it reports Lost. So a subscription that stops hearing the
+// store's writes (a stalled link, a dead connection the kernel has not
+// noticed) is reported Lost at most twice d after it stopped, and a hybrid
+// tier in front of the store stops serving its cache then. Each heartbeat is
+// one PUBLISH (which a Cluster forwards to every node); a heartbeat later
+// than d on a healthy but slow link costs a needless flush of the caches. A
+// non-positive d selects the default.
+//
+// default: 1 second ([DefaultHeartbeat])
+func WithHeartbeat(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.heartbeat = d
+		}
+	}
 }

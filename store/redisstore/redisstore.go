@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -41,6 +42,15 @@ type Store struct {
 	life context.Context // ends when Close is called
 	kill context.CancelFunc
 	wg   sync.WaitGroup // the policy check
+
+	// refused is the error writes fail with while a server's
+	// maxmemory-policy is unsafe (see PolicyError), nil otherwise.
+	refused  atomic.Pointer[PolicyError]
+	policyMu sync.Mutex
+	verdict  string // the last policy check's verdict, for logging changes
+	// lfu says that a server evicts by access frequency (volatile-lfu): a
+	// commit that gives a session a user then raises its LFU counter.
+	lfu atomic.Bool
 }
 
 // New returns a store that keeps sessions in the Redis client reaches. The
@@ -53,14 +63,18 @@ type Store struct {
 // when it can see this setting is off.
 //
 // Unless WithPolicyCheck(false) is given, New starts a goroutine that checks
-// the server's maxmemory-policy once and returns without waiting for it.
+// the server's maxmemory-policy at once and every [DefaultPolicyRecheck]
+// until Close, and returns without waiting for it. While a server's policy
+// may evict a user index, writes fail with a [*PolicyError] (see there): New
+// cannot return an error, so that is how the store refuses such a server.
 func New(client redis.UniversalClient, opts ...Option) *Store {
 	cfg := config{
 		prefix:        DefaultPrefix,
 		maxRecordSize: DefaultMaxRecordSize,
 		policyCheck:   true,
+		policyRecheck: DefaultPolicyRecheck,
 		notify:        true,
-		heartbeat:     notifyHeartbeat,
+		heartbeat:     DefaultHeartbeat,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -84,7 +98,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	}
 	if cfg.policyCheck {
 		s.wg.Add(1)
-		go s.checkPolicy()
+		go s.watchPolicy()
 	}
 	return s
 }
@@ -103,8 +117,8 @@ func contextTimeoutEnabled(c redis.UniversalClient) (on, known bool) {
 	return false, false
 }
 
-// Close stops the startup check if it still runs and makes running
-// [Store.Notify] calls return. It does not close the Redis client, and the
+// Close stops the policy check and makes running [Store.Notify] calls
+// return. It does not close the Redis client, and the
 // store's other methods keep working. Close is idempotent and returns nil.
 func (s *Store) Close() error {
 	s.kill()
@@ -112,13 +126,17 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping implements [store.Pinger] with a PING.
+// Ping implements [store.Pinger] with a PING. While writes are refused for
+// an unsafe maxmemory-policy it returns that [*PolicyError] instead.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
+	if err := s.refusal(); err != nil {
+		return err
+	}
 	return s.wrap(ctx, "ping", s.client.Ping(ctx).Err())
 }
 

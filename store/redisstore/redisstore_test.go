@@ -88,6 +88,8 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("HostileNames", func(t *testing.T) { testClusterHostileNames(t, client) })
 	t.Run("Notify", func(t *testing.T) { testNotifyCluster(t, client) })
+	t.Run("Deadline", func(t *testing.T) { testClusterDeadline(t, client) })
+	t.Run("Policy", func(t *testing.T) { testClusterPolicy(t, client) })
 }
 
 // Hostile user ids and IDs in a Cluster: braces make a hash tag, and none
@@ -166,9 +168,15 @@ func TestDataModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// m:us is the score of the session's entry in bob's index.
+	score, err := client.ZScore(ctx, "tether:u:bob", id).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{
 		"v:cart": "3", "v:m:v": "x", "m:v": "1", "m:u": "bob", "m:n": "9",
 		"m:c": encode(c.Created), "m:l": encode(now), "m:e": encode(c.Expires),
+		"m:us": strconv.FormatInt(int64(score), 10),
 	}
 	if len(h) != len(want) {
 		t.Errorf("hash = %v, want %v", h, want)
@@ -322,49 +330,6 @@ func TestUserIndexPruned(t *testing.T) {
 	if _, err := client.ZScore(ctx, "prune:u:carol", inflight).Result(); err != nil {
 		t.Errorf("the in-flight entry was removed: %v", err)
 	}
-}
-
-// The maxmemory-policy check warns about an evicting server and says nothing
-// above Debug about a safe one.
-func TestPolicyCheck(t *testing.T) {
-	for _, tc := range []struct {
-		policy string
-		warn   bool
-	}{{"noeviction", false}, {"allkeys-lru", true}, {"volatile-lru", true}} {
-		t.Run(tc.policy, func(t *testing.T) {
-			rdb := testserver.Redis(t, testserver.WithRedisArgs("--maxmemory-policy", tc.policy))
-			client := newClient(t, rdb.Addr())
-			log := checkLog(t, client)
-			warned := strings.Contains(log, "level=WARN") && strings.Contains(log, "maxmemory-policy="+tc.policy)
-			if warned != tc.warn {
-				t.Errorf("warned %v, want %v; log:\n%s", warned, tc.warn, log)
-			}
-		})
-	}
-}
-
-// A server that refuses CONFIG (managed Redis) is skipped quietly.
-func TestPolicyCheckRefused(t *testing.T) {
-	rdb := testserver.Redis(t, testserver.WithRedisArgs("--rename-command", "CONFIG", ""))
-	client := newClient(t, rdb.Addr())
-	log := checkLog(t, client)
-	if strings.Contains(log, "level=WARN") || !strings.Contains(log, "not checked") {
-		t.Errorf("want a Debug line only; log:\n%s", log)
-	}
-}
-
-// checkLog runs the policy check of a new store and returns what it logged.
-func checkLog(t *testing.T, client redis.UniversalClient) string {
-	t.Helper()
-	var buf syncBuffer
-	s := redisstore.New(client, redisstore.WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	defer s.Close()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if strings.Contains(buf.String(), "maxmemory-policy") {
-			break
-		}
-	}
-	return buf.String()
 }
 
 // A client that ignores context deadlines is worth a warning at New.

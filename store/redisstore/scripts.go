@@ -17,6 +17,7 @@ const (
 	codeExists   = 3 // a create found the id in use
 	codeTooLarge = 4 // followed by the size the record would have had
 	codeConflict = 5 // a version check failed
+	codeLate     = 6 // the caller's deadline had passed by Redis' clock
 )
 
 // A session is one hash. Values are fields named "v:"+key; metadata fields
@@ -24,13 +25,28 @@ const (
 //
 //	m:v       version, incremented by every write
 //	m:u       user id (absent: none)
+//	m:us      the score of the session's entry in m:u's index, when indexed
 //	m:c m:l m:e  created, last seen, expires: Unix milliseconds
 //	m:n       bytes of value keys and values, for the size limit
 //	m:to      tombstone: the ID the session moved to
 //	m:sealed  tombstone: the sealed new token
 //
 // Expiry is Redis' own: PEXPIREAT at m:e. A key that exists is live by the
-// server's clock, so the scripts never compare times.
+// server's clock, so the scripts never compare the record's times.
+//
+// Late writes. Commit, Touch and Move get the caller's deadline (Unix
+// milliseconds, "0" for none) and, before anything else, compare it with
+// Redis' clock (TIME, allowed in a Redis 7 script since scripts replicate
+// their effects): a write that reaches Redis after its caller gave up (a
+// stalled link that thawed, a command resent after the deadline) changes
+// nothing and replies codeLate. The check costs one redis.call, only for a
+// call with a deadline.
+//
+// The user index. A session's index entry is removed only by a write that
+// saw the entry's score (m:us, or the score ZRANGE returned): indexScript
+// raises the score of an entry it re-adds above the one it had, so a removal
+// that races a commit giving the session back to the same user finds another
+// score and leaves the entry (see unindexScript).
 
 // commitScript applies a store.Change.
 //
@@ -42,9 +58,10 @@ const (
 // first); 2 channel, 3 id, 4 user id (for a set user), 5 PEXPIREAT
 // milliseconds ("" keeps the expiry), 6 size limit, 7 number of deleted
 // fields, 8 one letter per metadata pair (its length is all the script
-// reads); then the deleted value fields, then the metadata pairs to set
-// (m:c, m:l, m:e, m:u, as the caller chose), then the value field/value pairs
-// to set. Value fields come with their "v:" prefix. Deleted and set fields
+// reads), 9 the caller's deadline, 10 "1" to raise the record's LFU
+// counter (see below), else "0"; then the deleted value fields, then the
+// metadata pairs to set (m:c, m:l, m:e, m:u and m:us, as the caller chose),
+// then the value field/value pairs to set. Value fields come with their "v:" prefix. Deleted and set fields
 // are disjoint (Go normalises the change).
 //
 // Every check (existence, tombstone, size) runs before the first write: a
@@ -67,19 +84,24 @@ local key, op = KEYS[1], ARGV[1]
 local create = op == 'c'
 local clear = op == 'u,clear' or op == 'u,clear,user'
 local setuser = create or op == 'u,user' or op == 'u,clear,user'
-local first, nargs = 9, #ARGV
+local first, nargs = 11, #ARGV
 local metafrom = first
 if ARGV[7] ~= '0' then metafrom = first + tonumber(ARGV[7]) end
 local setfrom = metafrom + 2 * #ARGV[8]
+local d = ARGV[9]
+if d ~= '0' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d) then return {6} end
+end
 
-local ver, size, olduser = 0, 0, false
+local ver, size, olduser, oldscore = 0, 0, false, false
 if create then
   if redis.call('EXISTS', key) == 1 then return {3} end
 else
-  local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:n', 'm:u')
+  local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:n', 'm:u', 'm:us')
   if not m[1] then return {1} end
   if m[2] then return {2, m[2], redis.call('HGET', key, 'm:sealed') or ''} end
-  ver, olduser = tonumber(m[1]), m[4]
+  ver, olduser, oldscore = tonumber(m[1]), m[4], m[5]
   if not clear then
     -- The bytes a changed field counts for now (key and value), 0 if it is
     -- absent. HEXISTS only for the rare empty (or absent) value.
@@ -121,17 +143,35 @@ else
   end
   redis.call('HSET', key, 'm:v', ver, 'm:n', size)
 end
-if setuser and user == '' and olduser then redis.call('HDEL', key, 'm:u') end
+if setuser and user == '' and olduser then redis.call('HDEL', key, 'm:u', 'm:us') end
+if ARGV[10] == '1' then
+  -- Under an LFU policy, a session that gets a user is given the highest
+  -- access frequency (RESTORE ... FREQ, the only way to set it), so Redis
+  -- evicts anonymous sessions (which start at 5) before it. The counter
+  -- decays by one per idle minute, so this holds for about four hours of
+  -- idleness. The hash is copied once, at login. pcall: a server that
+  -- refuses DUMP or RESTORE must not stop the script halfway through.
+  local dump = redis.pcall('DUMP', key)
+  if type(dump) == 'string' then
+    redis.pcall('RESTORE', key, math.max(redis.call('PTTL', key), 0), dump, 'REPLACE', 'FREQ', 255)
+  end
+end
 if ARGV[5] ~= '' then redis.call('PEXPIREAT', key, ARGV[5]) end
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-if setuser and not create then return {0, ver, olduser or ''} end
+if setuser and not create then return {0, ver, olduser or '', oldscore or ''} end
 return ver
 `)
 
 // touchScript sets last seen and expires, and replies with the new version.
-// ARGV: 1 channel, 2 id, 3 last seen, 4 expires, 5 PEXPIREAT milliseconds.
+// ARGV: 1 channel, 2 id, 3 last seen, 4 expires, 5 PEXPIREAT milliseconds, 6
+// the caller's deadline.
 var touchScript = newScript(`
 local key = KEYS[1]
+local d = ARGV[6]
+if d ~= '0' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d) then return {6} end
+end
 local m = redis.call('HMGET', key, 'm:v', 'm:to')
 if not m[1] then return {1} end
 if m[2] then return {2, m[2], redis.call('HGET', key, 'm:sealed') or ''} end
@@ -143,31 +183,45 @@ return ver
 `)
 
 // moveScript turns a record into a tombstone if its version is ARGV[3].
-// ARGV: 1 channel, 2 id, 3 version, 4 to, 5 sealed, 6 expires, 7 PEXPIREAT
-// milliseconds. The tombstone keeps created and last seen, and no user.
+// ARGV: 1 channel, 2 id, 3 version, 4 to, 5 sealed ("" forwards nothing, and
+// is not stored), 6 expires, 7 PEXPIREAT milliseconds, 8 the caller's
+// deadline. The tombstone keeps created and last seen, and no user.
+//
+// A tombstone that already forwards to ARGV[4] is this Move's own, made by
+// an earlier run whose reply was lost (the new ID is fresh and random, so no
+// other Move names it): the script changes nothing and replies success, with
+// the tombstone's version and no user to unindex. It is recognised before the
+// deadline is checked, since it reports what was done, not a new write.
 var moveScript = newScript(`
 local key = KEYS[1]
-local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:sealed', 'm:u', 'm:c', 'm:l')
+local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:sealed', 'm:u', 'm:c', 'm:l', 'm:us')
 if not m[1] then return {1} end
+if m[2] == ARGV[4] then return {0, tonumber(m[1]), '', ''} end
+local d = ARGV[8]
+if d ~= '0' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d) then return {6} end
+end
 if m[2] then return {2, m[2], m[3] or ''} end
 if m[1] ~= ARGV[3] then return {5} end
 redis.call('DEL', key)
 local ver = tonumber(m[1]) + 1
-local args = {'m:v', ver, 'm:to', ARGV[4], 'm:sealed', ARGV[5], 'm:e', ARGV[6]}
+local args = {'m:v', ver, 'm:to', ARGV[4], 'm:e', ARGV[6]}
+if ARGV[5] ~= '' then args[#args + 1] = 'm:sealed'; args[#args + 1] = ARGV[5] end
 if m[5] then args[#args + 1] = 'm:c'; args[#args + 1] = m[5] end
 if m[6] then args[#args + 1] = 'm:l'; args[#args + 1] = m[6] end
 redis.call('HSET', key, unpack(args))
 redis.call('PEXPIREAT', key, ARGV[7])
 if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
-return {0, ver, m[4] or ''}
+return {0, ver, m[4] or '', m[7] or ''}
 `)
 
-// deleteScript deletes a record and returns its user id ("" if none).
-// ARGV: 1 channel, 2 id.
+// deleteScript deletes a record and returns its user id and index score
+// ("" for none). ARGV: 1 channel, 2 id.
 var deleteScript = newScript(`
-local u = redis.call('HGET', KEYS[1], 'm:u')
+local m = redis.call('HMGET', KEYS[1], 'm:u', 'm:us')
 if redis.call('DEL', KEYS[1]) == 1 and ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
-return u or ''
+return {m[1] or '', m[2] or ''}
 `)
 
 // deleteIfUserScript deletes a session if it belongs to user ARGV[3], and
@@ -182,14 +236,37 @@ return 1
 `)
 
 // indexAddScript adds a session to a user index (a sorted set scored by the
-// time of indexing, in milliseconds) and, when the index has grown past
-// ARGV[3] entries, returns up to ARGV[4] of its entries indexed before
-// ARGV[5], with their scores, for the caller to check and prune. ARGV: 1
-// score, 2 id, 3 threshold, 4 sample size, 5 cut-off score.
+// time of indexing, in milliseconds) and replies with the entry's score,
+// followed, when the index has grown past ARGV[3] entries, by up to ARGV[4]
+// of its entries indexed before ARGV[5] and their scores, for the caller to
+// check and prune. An entry that is already there gets a score above the one
+// it had, even within one millisecond: a removal that read the old score
+// then leaves it alone (see unindexScript). ARGV: 1 score, 2 id, 3
+// threshold, 4 sample size, 5 cut-off score.
 var indexAddScript = newScript(`
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('ZCARD', KEYS[1]) <= tonumber(ARGV[3]) then return {} end
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[5], 'WITHSCORES', 'LIMIT', 0, ARGV[4])
+local s = tonumber(ARGV[1])
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if cur and tonumber(cur) >= s then s = tonumber(cur) + 1 end
+redis.call('ZADD', KEYS[1], s, ARGV[2])
+if redis.call('ZCARD', KEYS[1]) <= tonumber(ARGV[3]) then return {s} end
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[5], 'WITHSCORES', 'LIMIT', 0, ARGV[4])
+return {s, unpack(old)}
+`)
+
+// unindexScript removes entries from a user index, each only if its score is
+// still the one the caller saw, and returns how many it removed. A commit
+// that gives the session back to the user meanwhile re-added the entry with
+// a higher score (indexAddScript), so the removal of the old entry cannot
+// take the new one with it: the index lives in another hash slot than the
+// session, and no script can check the session itself. ARGV: pairs of id and
+// score.
+var unindexScript = newScript(`
+local n = 0
+for i = 1, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return n
 `)
 
 // script is a Lua script that [Store.eval] runs on one key.

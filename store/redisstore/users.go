@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -38,17 +39,24 @@ type entry struct {
 }
 
 // indexAdd adds id to user's index, and prunes the oldest entries of an index
-// that has grown past indexPruneAbove.
-func (s *Store) indexAdd(ctx context.Context, user, id string) error {
+// that has grown past indexPruneAbove. It returns the entry's score, for the
+// commit to record in the session (m:us).
+func (s *Store) indexAdd(ctx context.Context, user, id string) (score any, err error) {
 	now := time.Now()
 	args := append(indexAddScript.args(s.userKey(user), 5),
 		now.UnixMilli(), id, indexPruneAbove, indexPruneSample, now.Add(-indexGrace).UnixMilli())
 	reply, err := s.eval(ctx, indexAddScript, args).Slice()
 	if err != nil {
-		return s.wrap(ctx, "commit: user index", err)
+		return nil, s.wrap(ctx, "commit: user index", err)
 	}
+	sc, ok := at[int64](reply, 0)
+	if !ok {
+		return nil, fmt.Errorf("redisstore: commit: user index: unexpected reply %v", reply)
+	}
+	score = sc
+	reply = reply[1:]
 	if len(reply) == 0 {
-		return nil
+		return score, nil
 	}
 	var old []entry
 	for i := 0; i+1 < len(reply); i += 2 {
@@ -63,11 +71,18 @@ func (s *Store) indexAdd(ctx context.Context, user, id string) error {
 	// Pruning is housekeeping: the commit does not fail for it, and what it
 	// misses the next one does.
 	if _, dead, err := s.check(ctx, user, old, now); err == nil && len(dead) > 0 {
-		if err := s.client.ZRem(ctx, s.userKey(user), dead...).Err(); err != nil {
+		if err := s.removeEntries(ctx, user, dead); err != nil {
 			s.cfg.logger.Debug("redisstore: pruning a user index failed", "err", err)
 		}
 	}
-	return nil
+	return score, nil
+}
+
+// removeEntries removes entries from user's index, given as id, score pairs,
+// each only if its score is still the one given (see unindexScript).
+func (s *Store) removeEntries(ctx context.Context, user string, pairs []any) error {
+	args := append(unindexScript.args(s.userKey(user), len(pairs)), pairs...)
+	return s.eval(ctx, unindexScript, args).Err()
 }
 
 // entries returns user's index.
@@ -86,8 +101,9 @@ func (s *Store) entries(ctx context.Context, op, user string) ([]entry, error) {
 
 // check reads the metadata of the sessions of entries in one pipeline (one
 // round trip per node), and sorts the entries into the live sessions of user
-// and the entries that can go: their session is gone, expired, moved or
-// someone else's, and they are older than indexGrace.
+// and the entries that can go, as id, score pairs for removeEntries: their
+// session is gone, expired, moved or someone else's, and they are older than
+// indexGrace.
 func (s *Store) check(ctx context.Context, user string, entries []entry, now time.Time) (live []store.Info, dead []any, err error) {
 	if len(entries) == 0 {
 		return nil, nil, nil
@@ -105,7 +121,7 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 		if info, ok := sessionInfo(e.id, user, cmds[i].Val()); ok {
 			live = append(live, info)
 		} else if e.score < cutoff {
-			dead = append(dead, e.id)
+			dead = append(dead, e.id, e.score)
 		}
 	}
 	return live, dead, nil
@@ -153,7 +169,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		return nil, err
 	}
 	if len(dead) > 0 {
-		if err := s.client.ZRem(ctx, s.userKey(userID), dead...).Err(); err != nil {
+		if err := s.removeEntries(ctx, userID, dead); err != nil {
 			s.cfg.logger.Debug("redisstore: cleaning a user index failed", "err", err)
 		}
 	}
@@ -194,13 +210,14 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		deleted, _ := cmds[i].Int64()
 		n += int(deleted)
 		if deleted == 1 || e.score < cutoff {
-			done = append(done, e.id)
+			done = append(done, e.id, e.score)
 		}
 	}
 	if len(done) > 0 {
 		// The sessions are gone; entries left by a failure here are
-		// skipped and removed later.
-		if err := s.client.ZRem(ctx, s.userKey(userID), done...).Err(); err != nil {
+		// skipped and removed later. An entry re-added meanwhile (a
+		// login racing this) has another score and stays.
+		if err := s.removeEntries(ctx, userID, done); err != nil {
 			s.cfg.logger.Debug("redisstore: cleaning a user index failed", "err", err)
 		}
 	}

@@ -164,8 +164,12 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, scor
 		boost = "1"
 	}
 
-	args := commitScript.args(s.sessionKey(id), 10+len(dels)+n+2*len(c.Set))
-	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), pairLetters[n/2], deadlineArg(ctx), boost)
+	var liveAt any = "0"
+	if c.Mode == store.Update && !c.LiveAt.IsZero() {
+		liveAt = c.LiveAt.UnixMilli()
+	}
+	args := commitScript.args(s.sessionKey(id), 11+len(dels)+n+2*len(c.Set))
+	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), pairLetters[n/2], deadlineArg(ctx), boost, liveAt)
 	for _, k := range dels {
 		args = append(args, field(k))
 	}

@@ -59,7 +59,9 @@ const (
 // milliseconds ("" keeps the expiry), 6 size limit, 7 number of deleted
 // fields, 8 one letter per metadata pair (its length is all the script
 // reads), 9 the caller's deadline, 10 "1" to raise the record's LFU
-// counter (see below), else "0"; then the deleted value fields, then the
+// counter (see below), else "0", 11 the change's LiveAt in ms ("0": none;
+// an Update of a record whose expiry is not after it is refused as
+// missing); then the deleted value fields, then the
 // metadata pairs to set (m:c, m:l, m:e, m:u and m:us, as the caller chose),
 // then the value field/value pairs to set. Value fields come with their "v:" prefix. Deleted and set fields
 // are disjoint (Go normalises the change).
@@ -84,7 +86,7 @@ local key, op = KEYS[1], ARGV[1]
 local create = op == 'c'
 local clear = op == 'u,clear' or op == 'u,clear,user'
 local setuser = create or op == 'u,user' or op == 'u,clear,user'
-local first, nargs = 11, #ARGV
+local first, nargs = 12, #ARGV
 local metafrom = first
 if ARGV[7] ~= '0' then metafrom = first + tonumber(ARGV[7]) end
 local setfrom = metafrom + 2 * #ARGV[8]
@@ -98,9 +100,10 @@ local ver, size, olduser, oldscore = 0, 0, false, false
 if create then
   if redis.call('EXISTS', key) == 1 then return {3} end
 else
-  local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:n', 'm:u', 'm:us')
+  local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:n', 'm:u', 'm:us', 'm:e')
   if not m[1] then return {1} end
   if m[2] then return {2, m[2], redis.call('HGET', key, 'm:sealed') or ''} end
+  if ARGV[11] ~= '0' and m[6] and tonumber(m[6]) <= tonumber(ARGV[11]) then return {1} end
   ver, olduser, oldscore = tonumber(m[1]), m[4], m[5]
   if not clear then
     -- The bytes a changed field counts for now (key and value), 0 if it is
@@ -182,7 +185,8 @@ if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return ver
 `)
 
-// moveScript turns a record into a tombstone if its version is ARGV[3].
+// moveScript turns a record into a tombstone if its version is ARGV[3]
+// ("0": any version).
 // ARGV: 1 channel, 2 id, 3 version, 4 to, 5 sealed ("" forwards nothing, and
 // is not stored), 6 expires, 7 PEXPIREAT milliseconds, 8 the caller's
 // deadline. The tombstone keeps created and last seen, and no user.
@@ -203,7 +207,7 @@ if d ~= '0' then
   if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d) then return {6} end
 end
 if m[2] then return {2, m[2], m[3] or ''} end
-if m[1] ~= ARGV[3] then return {5} end
+if ARGV[3] ~= '0' and m[1] ~= ARGV[3] then return {5} end
 redis.call('DEL', key)
 local ver = tonumber(m[1]) + 1
 local args = {'m:v', ver, 'm:to', ARGV[4], 'm:e', ARGV[6]}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"io"
 	"maps"
@@ -16,6 +17,11 @@ import (
 
 // ErrClosed is returned by every method of a [Store] after [Store.Close].
 var ErrClosed = errors.New("memstore: store closed")
+
+// errLate refuses a write whose caller's deadline has passed by the store's
+// clock: the caller has given up on it (and answered its client with an
+// error), so applying it now could overwrite a newer write.
+var errLate = fmt.Errorf("memstore: write arrived after its deadline: %w", context.DeadlineExceeded)
 
 var (
 	_ store.Store     = (*Store)(nil)
@@ -44,10 +50,21 @@ type Store struct {
 	wg        sync.WaitGroup
 }
 
+// shard holds a share of the records, in two expiry heaps: one for records
+// of anonymous sessions, one for records of sessions with a user (and their
+// tombstones), so that eviction takes anonymous records first.
 type shard struct {
-	mu   sync.RWMutex
-	m    map[string]*entry
-	heap expiryHeap
+	mu    sync.RWMutex
+	m     map[string]*entry
+	heaps [2]expiryHeap // [anonymous], [user]
+}
+
+// heap returns the heap of the entries of the given class.
+func (sh *shard) heap(user bool) *expiryHeap {
+	if user {
+		return &sh.heaps[1]
+	}
+	return &sh.heaps[0]
 }
 
 // entry holds a stored record. The record is never modified once stored: a
@@ -56,7 +73,11 @@ type entry struct {
 	id    string
 	rec   *store.Record
 	size  int64 // len(id) + rec.Size()
-	index int   // in the shard's heap
+	index int   // in its class's heap
+	// user: the record belongs to a session with a user, or is the
+	// tombstone of one (a periodic rotation's forward, which a logged-in
+	// user's in-flight requests still need).
+	user bool
 }
 
 // New returns an empty store and starts its janitor goroutine, which
@@ -65,6 +86,7 @@ func New(opts ...Option) *Store {
 	cfg := config{
 		maxEntries:      DefaultMaxEntries,
 		maxBytes:        DefaultMaxBytes,
+		maxRecordSize:   DefaultMaxRecordSize,
 		cleanupInterval: DefaultCleanupInterval,
 		now:             time.Now,
 	}
@@ -92,7 +114,7 @@ func (s *Store) Close() error {
 			sh := &s.shards[i]
 			sh.mu.Lock()
 			sh.m = make(map[string]*entry)
-			sh.heap = nil
+			sh.heaps = [2]expiryHeap{}
 			sh.mu.Unlock()
 		}
 		s.users.mu.Lock()
@@ -159,23 +181,50 @@ func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 	return rec.Version, nil
 }
 
+// late reports whether ctx's deadline has passed at now, the store's time
+// inside the write's critical section. Without a deadline nothing is late.
+func late(ctx context.Context, now time.Time) bool {
+	d, ok := ctx.Deadline()
+	return ok && !now.Before(d)
+}
+
 // Commit implements [store.Store]. An Update that leaves LastSeen or Expires
 // zero keeps the stored one, each on its own.
+//
+// A commit whose context deadline has passed by the store's clock when it
+// holds the record's lock changes nothing and returns an error matching
+// [context.DeadlineExceeded]. One that would make the record larger than
+// [WithMaxRecordSize] (or [WithMaxBytes]) changes nothing and returns a
+// [*store.TooLargeError].
 func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Result{}, err
 	}
 	// Copy what the record will keep of c before taking the lock: the store
-	// must not retain the caller's slices.
+	// must not retain the caller's slices. Every key of c.Set ends up in the
+	// record, so once they alone exceed the limit the commit is refused,
+	// before a hostile value is copied.
 	set := make(map[string][]byte, len(c.Set))
+	n := len(c.UserID)
+	if !c.SetUserID && c.Mode == store.Update {
+		n = 0 // the stored user id counts, but is not known yet
+	}
 	for k, v := range c.Set {
+		if n += len(k) + len(v); n > s.cfg.maxRecordSize {
+			return store.Result{}, &store.TooLargeError{Size: n, Limit: s.cfg.maxRecordSize}
+		}
 		set[k] = bytes.Clone(v)
 	}
 	c.Set = set
 
 	sh := s.shard(id)
 	sh.mu.Lock()
-	old, cur := s.live(sh, id, s.cfg.now())
+	now := s.cfg.now()
+	if late(ctx, now) {
+		sh.mu.Unlock()
+		return store.Result{}, errLate
+	}
+	old, cur := s.live(sh, id, now)
 	var rec *store.Record
 	switch c.Mode {
 	case store.Create:
@@ -228,16 +277,18 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 			rec.Expires = cur.Expires
 		}
 	}
-	if err := s.putLocked(sh, id, old, rec); err != nil {
+	user := rec.UserID != ""
+	if err := s.putLocked(sh, id, old, rec, user); err != nil {
 		sh.mu.Unlock()
 		return store.Result{}, err
 	}
 	sh.mu.Unlock()
-	s.evict(id)
+	s.evict(id, user)
 	return store.Result{Version: rec.Version}, nil
 }
 
-// Touch implements [store.Store].
+// Touch implements [store.Store]. A touch whose context deadline has passed
+// by the store's clock changes nothing, as for [Store.Commit].
 func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Time) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -245,7 +296,11 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	sh := s.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old, cur := s.live(sh, id, s.cfg.now())
+	now := s.cfg.now()
+	if late(ctx, now) {
+		return errLate
+	}
+	old, cur := s.live(sh, id, now)
 	if cur == nil {
 		return store.ErrNotFound
 	}
@@ -255,24 +310,34 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	rec := *cur
 	rec.LastSeen, rec.Expires = lastSeen.Round(0), expires.Round(0)
 	rec.Version++
-	// Same size as before: no bound can be crossed.
-	return s.putLocked(sh, id, old, &rec)
+	// Same size and class as before: no bound can be crossed.
+	return s.putLocked(sh, id, old, &rec, old.user)
 }
 
 // Move implements [store.Store]. The tombstone keeps the record's Created and
 // LastSeen, takes a version of its own (the record's plus one) and has no user
-// id.
+// id. A Move that finds the live tombstone it would make (same m.To) returns
+// nil and changes nothing; a late one (see [Store.Commit]) changes nothing
+// and returns an error matching [context.DeadlineExceeded].
 func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	sh := s.shard(id)
 	sh.mu.Lock()
-	old, cur := s.live(sh, id, s.cfg.now())
+	now := s.cfg.now()
+	if late(ctx, now) {
+		sh.mu.Unlock()
+		return errLate
+	}
+	old, cur := s.live(sh, id, now)
 	switch {
 	case cur == nil:
 		sh.mu.Unlock()
 		return store.ErrNotFound
+	case cur.Moved != nil && cur.Moved.To == m.To:
+		sh.mu.Unlock()
+		return nil // this Move, run again: its effect is there
 	case cur.Moved != nil:
 		sh.mu.Unlock()
 		return movedError(cur.Moved)
@@ -287,10 +352,13 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 		Version:  cur.Version + 1,
 		Moved:    &store.Moved{To: m.To, Sealed: bytes.Clone(m.Sealed)},
 	}
-	err := s.putLocked(sh, id, old, rec)
+	// The tombstone of a user's session stays in the user class: until its
+	// grace period ends it is how that user's in-flight requests find the
+	// session.
+	err := s.putLocked(sh, id, old, rec, old.user)
 	sh.mu.Unlock()
 	if err == nil {
-		s.evict(id)
+		s.evict(id, old.user)
 	}
 	return err
 }
@@ -309,15 +377,20 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// putLocked stores rec under id in place of old (nil if there was none),
-// keeping the counters and the user index in step. The caller holds sh.mu.
-func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record) error {
+// putLocked stores rec under id in place of old (nil if there was none), in
+// the class user, keeping the counters, the heaps and the user index in step.
+// It refuses a record over either size bound. The caller holds sh.mu.
+func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, user bool) error {
 	// Close may have emptied this shard after our first check: do not
 	// refill it.
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	size := int64(len(id) + rec.Size())
+	rsize := rec.Size()
+	if rsize > s.cfg.maxRecordSize {
+		return &store.TooLargeError{Size: rsize, Limit: s.cfg.maxRecordSize}
+	}
+	size := int64(len(id) + rsize)
 	if size > s.cfg.maxBytes {
 		return &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
 	}
@@ -327,15 +400,20 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record) e
 		s.bytes.Add(size - old.size)
 		expiryChanged := !old.rec.Expires.Equal(rec.Expires)
 		old.rec, old.size = rec, size
-		if expiryChanged {
-			sh.heap.fix(old.index)
+		switch {
+		case old.user != user:
+			sh.heap(old.user).remove(old.index)
+			old.user = user
+			sh.heap(user).push(old)
+		case expiryChanged:
+			sh.heap(user).fix(old.index)
 		}
 	} else {
 		s.entries.Add(1)
 		s.bytes.Add(size)
-		e := &entry{id: id, rec: rec, size: size}
+		e := &entry{id: id, rec: rec, size: size, user: user}
 		sh.m[id] = e
-		sh.heap.push(e)
+		sh.heap(user).push(e)
 	}
 	if oldUser != rec.UserID {
 		s.users.remove(oldUser, id)
@@ -347,7 +425,7 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record) e
 // removeLocked deletes the entry e under id. The caller holds sh.mu.
 func (s *Store) removeLocked(sh *shard, id string, e *entry) {
 	delete(sh.m, id)
-	sh.heap.remove(e.index)
+	sh.heap(e.user).remove(e.index)
 	s.entries.Add(-1)
 	s.bytes.Add(-e.size)
 	s.users.remove(e.rec.UserID, id)

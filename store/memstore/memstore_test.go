@@ -240,8 +240,8 @@ func TestCloseRacingWrites(t *testing.T) {
 }
 
 func TestDefaultsForNonPositiveOptions(t *testing.T) {
-	s := newStore(t, memstore.WithMaxEntries(0), memstore.WithMaxBytes(-1), memstore.WithCleanupInterval(0), memstore.WithClock(nil))
-	create(t, s, id(1), time.Now().Add(time.Hour), map[string][]byte{"v": make([]byte, 1<<20)})
+	s := newStore(t, memstore.WithMaxEntries(0), memstore.WithMaxBytes(-1), memstore.WithMaxRecordSize(0), memstore.WithCleanupInterval(0), memstore.WithClock(nil))
+	create(t, s, id(1), time.Now().Add(time.Hour), map[string][]byte{"v": make([]byte, memstore.DefaultMaxRecordSize-1)})
 	create(t, s, id(2), time.Now().Add(time.Hour), nil)
 	if s.Len() != 2 {
 		t.Errorf("Len = %d, want 2: a non-positive bound must select the default, not zero", s.Len())

@@ -27,6 +27,7 @@ type config struct {
 	now          func() time.Time
 	advance      func(time.Duration)
 	maxValueSize int
+	maxRecord    int
 	skip         map[string]bool
 }
 
@@ -54,6 +55,23 @@ func WithMaxValueSize(n int) Option {
 	return func(c *config) {
 		if n > 0 {
 			c.maxValueSize = n
+		}
+	}
+}
+
+// WithMaxRecordSize tells the suite the store's per-record limit: the largest
+// [store.Record.Size] (keys, values and user id) it accepts. The suite checks
+// that a record of exactly n bytes is stored intact, whatever the sizes of
+// its values (many small ones and one taking most of n, so an encoding that
+// counts against the limit, such as base64, fails), and that a commit making
+// a record of n+1 bytes is refused with a [*store.TooLargeError] whose Limit
+// is n, changing nothing. A non-positive n selects the default.
+//
+// default: 1 MiB ([store.DefaultMaxRecordSize])
+func WithMaxRecordSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxRecord = n
 		}
 	}
 }
@@ -101,7 +119,7 @@ var groups = []struct {
 // t.Cleanup) and the suite never calls Close.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) {
 	t.Helper()
-	cfg := config{maxValueSize: DefaultMaxValueSize, skip: map[string]bool{}}
+	cfg := config{maxValueSize: DefaultMaxValueSize, maxRecord: store.DefaultMaxRecordSize, skip: map[string]bool{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -154,11 +172,31 @@ func (e *env) now() time.Time {
 	return time.Now()
 }
 
+// hangLimit is how long the suite waits for one call before it gives up on
+// the store.
+const hangLimit = 30 * time.Second
+
 // ctx returns a context for one subtest: a store that hangs fails the
 // subtest instead of the whole run.
+//
+// With an injected clock the context has no deadline, only a real-time
+// watchdog that cancels it: the store judges late writes by its own clock,
+// which the suite moves ahead of the real one, so any deadline would pass
+// there.
 func (e *env) ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
+	if !e.fake() {
+		ctx, cancel := context.WithTimeout(t.Context(), hangLimit)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	ctx, cancel := context.WithCancelCause(t.Context())
+	watchdog := time.AfterFunc(hangLimit, func() {
+		cancel(fmt.Errorf("storetest: the store did not answer within %v", hangLimit))
+	})
+	t.Cleanup(func() {
+		watchdog.Stop()
+		cancel(nil)
+	})
 	return ctx
 }
 

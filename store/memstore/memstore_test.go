@@ -34,9 +34,11 @@ func TestConformanceFakeClock(t *testing.T) {
 }
 
 func TestConformanceRealTime(t *testing.T) {
-	// One store shared by every subtest, as a backend on one server would be.
-	s := newStore(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return s })
+	// One store shared by every subtest, as a backend on one server would be,
+	// with a per-record limit of its own.
+	const limit = 300 << 10
+	s := newStore(t, memstore.WithMaxRecordSize(limit))
+	storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithMaxRecordSize(limit))
 }
 
 var ctx = context.Background()

@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -335,5 +336,24 @@ func TestUserTombstoneOutlivesAnonymous(t *testing.T) {
 	}
 	if p.alive(anon) {
 		t.Error("an anonymous session's tombstone outlived 20 newer anonymous sessions in a store of 20")
+	}
+}
+
+// A hostile commit far over the limit is refused before its values are
+// copied: it costs the store no memory.
+func TestOversizedValueNotCopied(t *testing.T) {
+	s := newStore(t)
+	huge := make([]byte, 64<<20)
+	now := time.Now()
+	c := store.Change{Mode: store.Create, LastSeen: now, Expires: now.Add(time.Hour), Set: map[string][]byte{"a": huge, "b": huge, "c": huge}}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := s.Commit(ctx, id(1), c)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("Commit of 192 MiB: %v, want ErrTooLarge", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("refusing a 192 MiB commit allocated %d bytes", n)
 	}
 }

@@ -58,12 +58,15 @@ func candidate(sh *shard, protect string, users bool, now time.Time) (*entry, in
 
 // evictOne removes the best candidate of all shards and reports false if
 // there was none. It compares every shard's candidate under its read lock,
-// then removes the best shard's candidate under its write lock: a write in
-// between may make it evict that shard's runner-up instead, which is as good.
+// then removes the best one under its shard's write lock if it is still that
+// shard's candidate; if a write came between, it removes nothing and reports
+// true, and the caller looks again. (Taking the shard's new candidate instead
+// could take a user's session while other shards still hold anonymous ones.)
 func (s *Store) evictOne(protect string, users bool) bool {
 	now := s.cfg.now()
 	var (
 		best     *shard
+		chosen   *entry
 		bestRank = rankNone
 		expires  time.Time
 	)
@@ -71,15 +74,18 @@ func (s *Store) evictOne(protect string, users bool) bool {
 		sh := &s.shards[i]
 		sh.mu.RLock()
 		if e, r := candidate(sh, protect, users, now); r < bestRank || (r == bestRank && r != rankNone && e.rec.Expires.Before(expires)) {
-			best, bestRank, expires = sh, r, e.rec.Expires
+			best, chosen, bestRank, expires = sh, e, r, e.rec.Expires
 		}
 		sh.mu.RUnlock()
 	}
 	if best == nil {
 		return false
 	}
+	if s.afterScan != nil {
+		s.afterScan()
+	}
 	best.mu.Lock()
-	if e, _ := candidate(best, protect, users, now); e != nil {
+	if e, r := candidate(best, protect, users, now); e == chosen && r == bestRank && e.rec.Expires.Equal(expires) {
 		s.removeLocked(best, e.id, e)
 	}
 	best.mu.Unlock()

@@ -40,8 +40,11 @@ type Store struct {
 
 	entries atomic.Int64 // records held, live or expired
 	bytes   atomic.Int64 // sum of entry sizes
-	cursor  atomic.Uint32
 	closed  atomic.Bool
+
+	// afterScan, if set (by tests), runs in eviction between the scan of
+	// the shards and the removal, where a concurrent write may come.
+	afterScan func()
 
 	closeOnce sync.Once
 	done      chan struct{}

@@ -43,7 +43,8 @@ func WithClock(now func() time.Time, advance func(time.Duration)) Option {
 // expected to store. The suite checks that a value of n bytes round-trips,
 // and that a value of 4n bytes is either stored intact or refused with an
 // error matching [store.ErrTooLarge], leaving the previous record as it was.
-// A non-positive n selects the default.
+// n must leave room for a few small keys under [WithMaxRecordSize]. A
+// non-positive n selects the default.
 //
 // default: 256 KiB ([DefaultMaxValueSize])
 func WithMaxValueSize(n int) Option {
@@ -120,6 +121,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 	}
 	if (cfg.now == nil) != (cfg.advance == nil) {
 		t.Fatal("storetest.WithClock: now and advance must both be set")
+	}
+	// LargeValue stores the largest value with a few small keys beside it.
+	if cfg.maxValueSize+64 > cfg.maxRecord {
+		t.Fatalf("storetest: WithMaxValueSize(%d) does not fit in a record under WithMaxRecordSize(%d)", cfg.maxValueSize, cfg.maxRecord)
 	}
 	e := &env{cfg: cfg, newStore: newStore}
 	for _, g := range groups {

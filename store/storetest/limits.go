@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -101,13 +102,13 @@ func testRecordOverLimit(t *testing.T, e *env) {
 	values := atLimit(t, n, len(user), 0)
 	e.create(t, s, id, user, values)
 	before := cloneRecord(mustLoad(t, s, id))
-	small := slices.Sorted(func(yield func(string) bool) {
-		for k, v := range values {
-			if k != "big" && len(v) > 0 && !yield(k) {
-				return
-			}
+	var small string // a key with a non-empty value, other than big
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if k != "big" && len(values[k]) > 0 {
+			small = k
+			break
 		}
-	})[0]
+	}
 	for _, u := range []struct {
 		what string
 		c    store.Change

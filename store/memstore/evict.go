@@ -3,7 +3,7 @@ package memstore
 import "time"
 
 // evict removes records until the store is within its bounds again, sparing
-// the record under protect (the one just written). A write of an anonymous
+// protect (the entry just written). A write of an anonymous
 // record (users false) evicts only anonymous and expired records: an
 // anonymous flood cannot log anyone out. If the sessions of users alone then
 // fill the store, it stays over its bounds by that record until a user's
@@ -12,7 +12,7 @@ import "time"
 // Concurrent writers may evict at the same time, so the store may briefly
 // dip a little under its bounds; it does not stay over them once writes
 // return, but for the case above.
-func (s *Store) evict(protect string, users bool) {
+func (s *Store) evict(protect *entry, users bool) {
 	for s.entries.Load() > int64(s.cfg.maxEntries) || s.bytes.Load() > s.cfg.maxBytes {
 		if !s.evictOne(protect, users) {
 			return
@@ -33,7 +33,7 @@ const (
 // candidate returns the entry of sh that eviction would take and its rank:
 // the first of the anonymous heap or of the user heap, other than protect.
 // The caller holds sh.mu (read or write).
-func candidate(sh *shard, protect string, users bool, now time.Time) (*entry, int) {
+func candidate(sh *shard, protect *entry, users bool, now time.Time) (*entry, int) {
 	best, rank := (*entry)(nil), rankNone
 	for _, user := range [2]bool{false, true} {
 		e := sh.heap(user).first(protect)
@@ -42,14 +42,14 @@ func candidate(sh *shard, protect string, users bool, now time.Time) (*entry, in
 		}
 		r := rankAnonymous
 		switch {
-		case !e.rec.Live(now):
+		case !now.Before(e.expires):
 			r = rankExpired
 		case user && !users:
 			continue // an anonymous write never evicts a user's live record
 		case user:
 			r = rankUser
 		}
-		if r < rank || (r == rank && e.rec.Expires.Before(best.rec.Expires)) {
+		if r < rank || (r == rank && e.expires.Before(best.expires)) {
 			best, rank = e, r
 		}
 	}
@@ -62,7 +62,7 @@ func candidate(sh *shard, protect string, users bool, now time.Time) (*entry, in
 // shard's candidate; if a write came between, it removes nothing and reports
 // true, and the caller looks again. (Taking the shard's new candidate instead
 // could take a user's session while other shards still hold anonymous ones.)
-func (s *Store) evictOne(protect string, users bool) bool {
+func (s *Store) evictOne(protect *entry, users bool) bool {
 	now := s.cfg.now()
 	var (
 		best     *shard
@@ -73,8 +73,8 @@ func (s *Store) evictOne(protect string, users bool) bool {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		if e, r := candidate(sh, protect, users, now); r < bestRank || (r == bestRank && r != rankNone && e.rec.Expires.Before(expires)) {
-			best, chosen, bestRank, expires = sh, e, r, e.rec.Expires
+		if e, r := candidate(sh, protect, users, now); r < bestRank || (r == bestRank && r != rankNone && e.expires.Before(expires)) {
+			best, chosen, bestRank, expires = sh, e, r, e.expires
 		}
 		sh.mu.RUnlock()
 	}
@@ -85,7 +85,7 @@ func (s *Store) evictOne(protect string, users bool) bool {
 		s.afterScan()
 	}
 	best.mu.Lock()
-	if e, r := candidate(best, protect, users, now); e == chosen && r == bestRank && e.rec.Expires.Equal(expires) {
+	if e, r := candidate(best, protect, users, now); e == chosen && r == bestRank && e.expires.Equal(expires) {
 		s.removeLocked(best, e.id, e)
 	}
 	best.mu.Unlock()
@@ -116,7 +116,7 @@ func (s *Store) sweep() {
 		sh.mu.Lock()
 		for _, user := range [2]bool{false, true} {
 			h := sh.heap(user)
-			for len(*h) > 0 && !(*h)[0].rec.Live(now) {
+			for len(*h) > 0 && !now.Before((*h)[0].expires) {
 				e := (*h)[0]
 				s.removeLocked(sh, e.id, e)
 			}

@@ -75,6 +75,9 @@ type entry struct {
 	rec   *store.Record
 	size  int64 // len(id) + rec.Size()
 	index int   // in its class's heap
+	// expires is rec.Expires, kept here so that the heaps and eviction
+	// compare expiries without a pointer chase per entry.
+	expires time.Time
 	// user: the record belongs to a session with a user, or is the
 	// tombstone of one (a periodic rotation's forward, which a logged-in
 	// user's in-flight requests still need).

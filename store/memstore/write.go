@@ -107,12 +107,12 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		}
 	}
 	user := rec.UserID != ""
-	if err := s.putLocked(sh, id, old, rec, user); err != nil {
-		sh.mu.Unlock()
+	e, err := s.putLocked(sh, id, old, rec, user)
+	sh.mu.Unlock()
+	if err != nil {
 		return store.Result{}, err
 	}
-	sh.mu.Unlock()
-	s.evict(id, user)
+	s.evict(e, user)
 	return store.Result{Version: rec.Version}, nil
 }
 
@@ -140,7 +140,8 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	rec.LastSeen, rec.Expires = lastSeen.Round(0), expires.Round(0)
 	rec.Version++
 	// Same size and class as before: no bound can be crossed.
-	return s.putLocked(sh, id, old, &rec, old.user)
+	_, err := s.putLocked(sh, id, old, &rec, old.user)
+	return err
 }
 
 // Move implements [store.Store]. The tombstone keeps the record's Created and
@@ -184,10 +185,11 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	// The tombstone of a user's session stays in the user class: until its
 	// grace period ends it is how that user's in-flight requests find the
 	// session.
-	err := s.putLocked(sh, id, old, rec, old.user)
+	user := old.user
+	e, err := s.putLocked(sh, id, old, rec, user)
 	sh.mu.Unlock()
 	if err == nil {
-		s.evict(id, old.user)
+		s.evict(e, user)
 	}
 	return err
 }
@@ -207,28 +209,29 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 }
 
 // putLocked stores rec under id in place of old (nil if there was none), in
-// the class user, keeping the counters, the heaps and the user index in step.
-// It refuses a record over either size bound. The caller holds sh.mu.
-func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, user bool) error {
+// the class user, keeping the counters, the heaps and the user index in step,
+// and returns the entry that holds it. It refuses a record over either size
+// bound. The caller holds sh.mu.
+func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, user bool) (*entry, error) {
 	// Close may have emptied this shard after our first check: do not
 	// refill it.
 	if s.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	rsize := rec.Size()
 	if rsize > s.cfg.maxRecordSize {
-		return &store.TooLargeError{Size: rsize, Limit: s.cfg.maxRecordSize}
+		return nil, &store.TooLargeError{Size: rsize, Limit: s.cfg.maxRecordSize}
 	}
 	size := int64(len(id) + rsize)
 	if size > s.cfg.maxBytes {
-		return &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
+		return nil, &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
 	}
-	oldUser := ""
+	e, oldUser := old, ""
 	if old != nil {
 		oldUser = old.rec.UserID
 		s.bytes.Add(size - old.size)
-		expiryChanged := !old.rec.Expires.Equal(rec.Expires)
-		old.rec, old.size = rec, size
+		expiryChanged := !old.expires.Equal(rec.Expires)
+		old.rec, old.size, old.expires = rec, size, rec.Expires
 		switch {
 		case old.user != user:
 			sh.heap(old.user).remove(old.index)
@@ -240,7 +243,7 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 	} else {
 		s.entries.Add(1)
 		s.bytes.Add(size)
-		e := &entry{id: id, rec: rec, size: size, user: user}
+		e = &entry{id: id, rec: rec, size: size, user: user, expires: rec.Expires}
 		sh.m[id] = e
 		sh.heap(user).push(e)
 	}
@@ -248,7 +251,7 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 		s.users.remove(oldUser, id)
 		s.users.add(rec.UserID, id)
 	}
-	return nil
+	return e, nil
 }
 
 // removeLocked deletes the entry e under id. The caller holds sh.mu.

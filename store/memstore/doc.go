@@ -24,8 +24,10 @@
 // limit of every Tether backend), counted as [store.Record.Size] counts them:
 // keys, values and user id. A commit that would make a record larger is
 // refused with a [*store.TooLargeError] (matching [store.ErrTooLarge]): the
-// record keeps what it had, nothing is evicted, and the session manager
-// reports the error to the handler rather than dropping data.
+// record keeps what it had, nothing is evicted, and the error reaches the
+// caller; nothing is truncated or dropped silently. The check comes before
+// the commit's values are copied, so a hostile request far over the limit
+// costs no memory.
 //
 // # Bounds and eviction under memory pressure
 //

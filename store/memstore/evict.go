@@ -3,40 +3,89 @@ package memstore
 import "time"
 
 // evict removes records until the store is within its bounds again, sparing
-// the record under protect (the one just written). Concurrent writers may
-// evict at the same time, so the store may briefly dip a little under its
-// bounds; it does not stay over them once writes return, unless only the
-// protected record is left.
-func (s *Store) evict(protect string) {
+// protect (the entry just written). A write of an anonymous
+// record (users false) evicts only anonymous and expired records: an
+// anonymous flood cannot log anyone out. If the sessions of users alone then
+// fill the store, it stays over its bounds by that record until a user's
+// write evicts it.
+//
+// Concurrent writers may evict at the same time, so the store may briefly
+// dip a little under its bounds; it does not stay over them once writes
+// return, but for the case above.
+func (s *Store) evict(protect *entry, users bool) {
 	for s.entries.Load() > int64(s.cfg.maxEntries) || s.bytes.Load() > s.cfg.maxBytes {
-		if !s.evictOne(protect) {
+		if !s.evictOne(protect, users) {
 			return
 		}
 	}
 }
 
-// evictOne removes the record closest to expiry (expired ones come first),
-// other than protect, and reports false if there was none. It compares the
-// first entry of every shard's heap, then removes the best one: a write in
-// between may make it evict the runner-up instead, which is as good.
-func (s *Store) evictOne(protect string) bool {
+// Eviction ranks: expired records go first whatever their class, then
+// anonymous ones, then users' (only for a user's write). Within a rank, the
+// record closest to expiry goes first.
+const (
+	rankExpired = iota
+	rankAnonymous
+	rankUser
+	rankNone
+)
+
+// candidate returns the entry of sh that eviction would take and its rank:
+// the first of the anonymous heap or of the user heap, other than protect.
+// The caller holds sh.mu (read or write).
+func candidate(sh *shard, protect *entry, users bool, now time.Time) (*entry, int) {
+	best, rank := (*entry)(nil), rankNone
+	for _, user := range [2]bool{false, true} {
+		e := sh.heap(user).first(protect)
+		if e == nil {
+			continue
+		}
+		r := rankAnonymous
+		switch {
+		case !now.Before(e.expires):
+			r = rankExpired
+		case user && !users:
+			continue // an anonymous write never evicts a user's live record
+		case user:
+			r = rankUser
+		}
+		if r < rank || (r == rank && e.expires.Before(best.expires)) {
+			best, rank = e, r
+		}
+	}
+	return best, rank
+}
+
+// evictOne removes the best candidate of all shards and reports false if
+// there was none. It compares every shard's candidate under its read lock,
+// then removes the best one under its shard's write lock if it is still that
+// shard's candidate; if a write came between, it removes nothing and reports
+// true, and the caller looks again. (Taking the shard's new candidate instead
+// could take a user's session while other shards still hold anonymous ones.)
+func (s *Store) evictOne(protect *entry, users bool) bool {
+	now := s.cfg.now()
 	var (
-		best    *shard
-		expires time.Time
+		best     *shard
+		chosen   *entry
+		bestRank = rankNone
+		expires  time.Time
 	)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		if e := sh.heap.first(protect); e != nil && (best == nil || e.rec.Expires.Before(expires)) {
-			best, expires = sh, e.rec.Expires
+		if e, r := candidate(sh, protect, users, now); r < bestRank || (r == bestRank && r != rankNone && e.expires.Before(expires)) {
+			best, chosen, bestRank, expires = sh, e, r, e.expires
 		}
 		sh.mu.RUnlock()
 	}
 	if best == nil {
 		return false
 	}
+	if s.afterScan != nil {
+		s.afterScan()
+	}
 	best.mu.Lock()
-	if e := best.heap.first(protect); e != nil {
+	if e, r := candidate(best, protect, users, now); e == chosen && r == bestRank && e.expires.Equal(expires) {
 		s.removeLocked(best, e.id, e)
 	}
 	best.mu.Unlock()
@@ -65,9 +114,12 @@ func (s *Store) sweep() {
 		sh := &s.shards[i]
 		now := s.cfg.now()
 		sh.mu.Lock()
-		for len(sh.heap) > 0 && !sh.heap[0].rec.Live(now) {
-			e := sh.heap[0]
-			s.removeLocked(sh, e.id, e)
+		for _, user := range [2]bool{false, true} {
+			h := sh.heap(user)
+			for len(*h) > 0 && !now.Before((*h)[0].expires) {
+				e := (*h)[0]
+				s.removeLocked(sh, e.id, e)
+			}
 		}
 		sh.mu.Unlock()
 	}

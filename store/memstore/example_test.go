@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,4 +46,27 @@ func Example() {
 	// Output:
 	// version 2: cart=3 items theme=dark
 	// deleted 1 session; loaded: <nil>
+}
+
+// A commit that would make a record larger than the per-record limit is
+// refused, and the record keeps what it had.
+func ExampleWithMaxRecordSize() {
+	s := memstore.New(memstore.WithMaxRecordSize(64 << 10))
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	id := "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	_, err := s.Commit(ctx, id, store.Change{
+		Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
+		Set: map[string][]byte{"upload": make([]byte, 100<<10)},
+	})
+	var tl *store.TooLargeError
+	if errors.As(err, &tl) {
+		fmt.Printf("refused: %d bytes over a limit of %d\n", tl.Size-tl.Limit, tl.Limit)
+	}
+	rec, _ := s.Load(ctx, id)
+	fmt.Println("stored:", rec)
+	// Output:
+	// refused: 36870 bytes over a limit of 65536
+	// stored: <nil>
 }

@@ -6,7 +6,7 @@ package memstore
 type expiryHeap []*entry
 
 func (h expiryHeap) less(i, j int) bool {
-	return h[i].rec.Expires.Before(h[j].rec.Expires)
+	return h[i].expires.Before(h[j].expires)
 }
 
 func (h expiryHeap) swap(i, j int) {
@@ -73,13 +73,13 @@ func (h expiryHeap) down(i int) bool {
 	return i > start
 }
 
-// first returns the entry closest to expiry other than the one under skip,
-// or nil. In a heap the runner-up is a child of the root.
-func (h expiryHeap) first(skip string) *entry {
+// first returns the entry closest to expiry other than skip, or nil. In a
+// heap the runner-up is a child of the root.
+func (h expiryHeap) first(skip *entry) *entry {
 	switch {
 	case len(h) == 0:
 		return nil
-	case h[0].id != skip:
+	case h[0] != skip:
 		return h[0]
 	case len(h) == 1:
 		return nil

@@ -1,12 +1,11 @@
 package memstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"io"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,11 @@ import (
 
 // ErrClosed is returned by every method of a [Store] after [Store.Close].
 var ErrClosed = errors.New("memstore: store closed")
+
+// errLate refuses a write whose caller's deadline has passed by the store's
+// clock: the caller has given up on it (and answered its client with an
+// error), so applying it now could overwrite a newer write.
+var errLate = fmt.Errorf("memstore: write arrived after its deadline: %w", context.DeadlineExceeded)
 
 var (
 	_ store.Store     = (*Store)(nil)
@@ -36,18 +40,32 @@ type Store struct {
 
 	entries atomic.Int64 // records held, live or expired
 	bytes   atomic.Int64 // sum of entry sizes
-	cursor  atomic.Uint32
 	closed  atomic.Bool
+
+	// afterScan, if set (by tests), runs in eviction between the scan of
+	// the shards and the removal, where a concurrent write may come.
+	afterScan func()
 
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
 
+// shard holds a share of the records, in two expiry heaps: one for records
+// of anonymous sessions, one for records of sessions with a user (and their
+// tombstones), so that eviction takes anonymous records first.
 type shard struct {
-	mu   sync.RWMutex
-	m    map[string]*entry
-	heap expiryHeap
+	mu    sync.RWMutex
+	m     map[string]*entry
+	heaps [2]expiryHeap // [anonymous], [user]
+}
+
+// heap returns the heap of the entries of the given class.
+func (sh *shard) heap(user bool) *expiryHeap {
+	if user {
+		return &sh.heaps[1]
+	}
+	return &sh.heaps[0]
 }
 
 // entry holds a stored record. The record is never modified once stored: a
@@ -56,7 +74,14 @@ type entry struct {
 	id    string
 	rec   *store.Record
 	size  int64 // len(id) + rec.Size()
-	index int   // in the shard's heap
+	index int   // in its class's heap
+	// expires is rec.Expires, kept here so that the heaps and eviction
+	// compare expiries without a pointer chase per entry.
+	expires time.Time
+	// user: the record belongs to a session with a user, or is the
+	// tombstone of one (a periodic rotation's forward, which a logged-in
+	// user's in-flight requests still need).
+	user bool
 }
 
 // New returns an empty store and starts its janitor goroutine, which
@@ -65,6 +90,7 @@ func New(opts ...Option) *Store {
 	cfg := config{
 		maxEntries:      DefaultMaxEntries,
 		maxBytes:        DefaultMaxBytes,
+		maxRecordSize:   DefaultMaxRecordSize,
 		cleanupInterval: DefaultCleanupInterval,
 		now:             time.Now,
 	}
@@ -92,7 +118,7 @@ func (s *Store) Close() error {
 			sh := &s.shards[i]
 			sh.mu.Lock()
 			sh.m = make(map[string]*entry)
-			sh.heap = nil
+			sh.heaps = [2]expiryHeap{}
 			sh.mu.Unlock()
 		}
 		s.users.mu.Lock()
@@ -157,202 +183,4 @@ func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 		return 0, err
 	}
 	return rec.Version, nil
-}
-
-// Commit implements [store.Store]. An Update that leaves LastSeen or Expires
-// zero keeps the stored one, each on its own.
-func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
-	if err := s.check(ctx); err != nil {
-		return store.Result{}, err
-	}
-	// Copy what the record will keep of c before taking the lock: the store
-	// must not retain the caller's slices.
-	set := make(map[string][]byte, len(c.Set))
-	for k, v := range c.Set {
-		set[k] = bytes.Clone(v)
-	}
-	c.Set = set
-
-	sh := s.shard(id)
-	sh.mu.Lock()
-	old, cur := s.live(sh, id, s.cfg.now())
-	var rec *store.Record
-	switch c.Mode {
-	case store.Create:
-		if cur != nil {
-			sh.mu.Unlock()
-			return store.Result{}, store.ErrExists
-		}
-		rec = &store.Record{
-			Values:  c.Apply(nil),
-			UserID:  c.UserID,
-			Created: c.Created.Round(0),
-			Version: 1,
-		}
-	case store.Update:
-		if cur == nil || (!c.LiveAt.IsZero() && !cur.Live(c.LiveAt)) {
-			sh.mu.Unlock()
-			return store.Result{}, store.ErrNotFound
-		}
-		if cur.Moved != nil {
-			sh.mu.Unlock()
-			return store.Result{}, movedError(cur.Moved)
-		}
-		var values map[string][]byte
-		if !c.Clear {
-			values = maps.Clone(cur.Values)
-		}
-		rec = &store.Record{
-			Values:  c.Apply(values),
-			UserID:  cur.UserID,
-			Created: cur.Created,
-			Version: cur.Version + 1,
-		}
-		if c.SetUserID {
-			rec.UserID = c.UserID
-		}
-	default:
-		sh.mu.Unlock()
-		return store.Result{}, errors.New("memstore: unknown commit mode " + c.Mode.String())
-	}
-	// Without monotonic clock readings, all comparisons of stored times
-	// use the wall clock, so the expiry heap's order is consistent.
-	rec.LastSeen, rec.Expires = c.LastSeen.Round(0), c.Expires.Round(0)
-	// An update that never loaded the record leaves the times zero to keep
-	// the stored ones. Each is kept on its own: a zero expiry is never meant.
-	if c.Mode == store.Update {
-		if c.LastSeen.IsZero() {
-			rec.LastSeen = cur.LastSeen
-		}
-		if c.Expires.IsZero() {
-			rec.Expires = cur.Expires
-		}
-	}
-	if err := s.putLocked(sh, id, old, rec); err != nil {
-		sh.mu.Unlock()
-		return store.Result{}, err
-	}
-	sh.mu.Unlock()
-	s.evict(id)
-	return store.Result{Version: rec.Version}, nil
-}
-
-// Touch implements [store.Store].
-func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Time) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	sh := s.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	old, cur := s.live(sh, id, s.cfg.now())
-	if cur == nil {
-		return store.ErrNotFound
-	}
-	if cur.Moved != nil {
-		return movedError(cur.Moved)
-	}
-	rec := *cur
-	rec.LastSeen, rec.Expires = lastSeen.Round(0), expires.Round(0)
-	rec.Version++
-	// Same size as before: no bound can be crossed.
-	return s.putLocked(sh, id, old, &rec)
-}
-
-// Move implements [store.Store]. The tombstone keeps the record's Created and
-// LastSeen, takes a version of its own (the record's plus one) and has no user
-// id.
-func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	sh := s.shard(id)
-	sh.mu.Lock()
-	old, cur := s.live(sh, id, s.cfg.now())
-	switch {
-	case cur == nil:
-		sh.mu.Unlock()
-		return store.ErrNotFound
-	case cur.Moved != nil:
-		sh.mu.Unlock()
-		return movedError(cur.Moved)
-	case ifVersion != 0 && cur.Version != ifVersion:
-		sh.mu.Unlock()
-		return store.ErrConflict
-	}
-	rec := &store.Record{
-		Created:  cur.Created,
-		LastSeen: cur.LastSeen,
-		Expires:  expires.Round(0),
-		Version:  cur.Version + 1,
-		Moved:    &store.Moved{To: m.To, Sealed: bytes.Clone(m.Sealed)},
-	}
-	err := s.putLocked(sh, id, old, rec)
-	sh.mu.Unlock()
-	if err == nil {
-		s.evict(id)
-	}
-	return err
-}
-
-// Delete implements [store.Store].
-func (s *Store) Delete(ctx context.Context, id string) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	sh := s.shard(id)
-	sh.mu.Lock()
-	if e := sh.m[id]; e != nil {
-		s.removeLocked(sh, id, e)
-	}
-	sh.mu.Unlock()
-	return nil
-}
-
-// putLocked stores rec under id in place of old (nil if there was none),
-// keeping the counters and the user index in step. The caller holds sh.mu.
-func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record) error {
-	// Close may have emptied this shard after our first check: do not
-	// refill it.
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	size := int64(len(id) + rec.Size())
-	if size > s.cfg.maxBytes {
-		return &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
-	}
-	oldUser := ""
-	if old != nil {
-		oldUser = old.rec.UserID
-		s.bytes.Add(size - old.size)
-		expiryChanged := !old.rec.Expires.Equal(rec.Expires)
-		old.rec, old.size = rec, size
-		if expiryChanged {
-			sh.heap.fix(old.index)
-		}
-	} else {
-		s.entries.Add(1)
-		s.bytes.Add(size)
-		e := &entry{id: id, rec: rec, size: size}
-		sh.m[id] = e
-		sh.heap.push(e)
-	}
-	if oldUser != rec.UserID {
-		s.users.remove(oldUser, id)
-		s.users.add(rec.UserID, id)
-	}
-	return nil
-}
-
-// removeLocked deletes the entry e under id. The caller holds sh.mu.
-func (s *Store) removeLocked(sh *shard, id string, e *entry) {
-	delete(sh.m, id)
-	sh.heap.remove(e.index)
-	s.entries.Add(-1)
-	s.bytes.Add(-e.size)
-	s.users.remove(e.rec.UserID, id)
-}
-
-func movedError(m *store.Moved) *store.MovedError {
-	return &store.MovedError{Moved: store.Moved{To: m.To, Sealed: bytes.Clone(m.Sealed)}}
 }

@@ -34,9 +34,11 @@ func TestConformanceFakeClock(t *testing.T) {
 }
 
 func TestConformanceRealTime(t *testing.T) {
-	// One store shared by every subtest, as a backend on one server would be.
-	s := newStore(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return s })
+	// One store shared by every subtest, as a backend on one server would be,
+	// with a per-record limit of its own.
+	const limit = 300 << 10
+	s := newStore(t, memstore.WithMaxRecordSize(limit))
+	storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithMaxRecordSize(limit))
 }
 
 var ctx = context.Background()
@@ -240,8 +242,8 @@ func TestCloseRacingWrites(t *testing.T) {
 }
 
 func TestDefaultsForNonPositiveOptions(t *testing.T) {
-	s := newStore(t, memstore.WithMaxEntries(0), memstore.WithMaxBytes(-1), memstore.WithCleanupInterval(0), memstore.WithClock(nil))
-	create(t, s, id(1), time.Now().Add(time.Hour), map[string][]byte{"v": make([]byte, 1<<20)})
+	s := newStore(t, memstore.WithMaxEntries(0), memstore.WithMaxBytes(-1), memstore.WithMaxRecordSize(0), memstore.WithCleanupInterval(0), memstore.WithClock(nil))
+	create(t, s, id(1), time.Now().Add(time.Hour), map[string][]byte{"v": make([]byte, memstore.DefaultMaxRecordSize-1)})
 	create(t, s, id(2), time.Now().Add(time.Hour), nil)
 	if s.Len() != 2 {
 		t.Errorf("Len = %d, want 2: a non-positive bound must select the default, not zero", s.Len())

@@ -46,7 +46,17 @@
 //     and still require that no write is lost.
 //   - Size: a value of [WithMaxValueSize] bytes must round-trip; a value four
 //     times larger may be refused, with an error matching [store.ErrTooLarge]
-//     and the previous record intact, but never truncated.
+//     and the previous record intact, but never truncated. The per-record
+//     limit ([WithMaxRecordSize], default [store.DefaultMaxRecordSize]) is
+//     exact: a record of that many bytes by [store.Record.Size] is stored,
+//     one byte more is refused with a [*store.TooLargeError] naming the limit.
+//   - Late writes: a Commit, Touch or Move whose context deadline has passed
+//     by the store's clock must change nothing and return an error matching
+//     [context.DeadlineExceeded]. The suite can move only an injected clock
+//     past a deadline the real one has not reached, so it checks this under
+//     [WithClock] only, and then gives its own calls contexts without a
+//     deadline (cancelled after 30 seconds instead). Under WithClock the
+//     store must judge deadlines by the injected clock, as it judges expiry.
 //   - A done context: every method must return promptly with an error matching
 //     the context's error (wrapped or not).
 //   - Optional capabilities ([store.Versioner], [store.Notifier],

@@ -16,6 +16,8 @@ var hostileTests = []test{
 	{"ManyKeys", testManyKeys},
 	{"LargeValue", testLargeValue},
 	{"TooLargeValue", testTooLargeValue},
+	{"RecordAtLimit", testRecordAtLimit},
+	{"RecordOverLimit", testRecordOverLimit},
 }
 
 // hostileKeys are keys a store that builds strings, queries or patterns from

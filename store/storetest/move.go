@@ -22,6 +22,9 @@ var moveTests = []test{
 	{"DeleteTombstone", testDeleteTombstone},
 	{"DoesNotRetainSealed", testMoveDoesNotRetainSealed},
 	{"TombstoneExpires", testTombstoneExpires},
+	{"Resend", testMoveResend},
+	{"EndedTombstone", testEndedTombstone},
+	{"WritesOnEndedTombstone", testWritesOnEndedTombstone},
 }
 
 // sealed is an opaque blob with the bytes a careless store would mangle.
@@ -229,4 +232,88 @@ func testTombstoneExpires(t *testing.T, e *env) {
 	_, err := s.Commit(e.ctx(t), id, c)
 	wantErr(t, "Update on an expired tombstone", err, store.ErrNotFound)
 	wantMissing(t, s, id, "after an Update of an expired tombstone")
+}
+
+// A Move run again after its reply was lost finds its own tombstone: it
+// succeeds and changes nothing. A Move naming another destination is still
+// refused.
+func testMoveResend(t *testing.T, e *env) {
+	s := e.store(t)
+	id := newID()
+	before := e.create(t, s, id, newUser(), vals("a", "1"))
+	m := store.Moved{To: newID(), Sealed: sealed()}
+	grace := e.now().Add(30 * time.Minute)
+	if err := s.Move(e.ctx(t), id, m, grace, before.Version); err != nil {
+		t.Fatalf("Move: %v", err)
+	}
+	tomb := cloneRecord(mustLoad(t, s, id))
+	for i := range 2 {
+		again := store.Moved{To: m.To, Sealed: sealed()}
+		if err := s.Move(e.ctx(t), id, again, grace, before.Version); err != nil {
+			t.Errorf("Move resent (%d) on its own tombstone: %v, want nil", i+1, err)
+		}
+		wantSameRecord(t, "tombstone after a resent Move", mustLoad(t, s, id), tomb)
+	}
+	other := store.Moved{To: newID(), Sealed: sealed()}
+	wantMoved(t, "Move to another ID on the tombstone", s.Move(e.ctx(t), id, other, grace, before.Version), m)
+	wantSameRecord(t, "tombstone after a refused Move", mustLoad(t, s, id), tomb)
+}
+
+// A tombstone with no sealed token (the session ended at this ID: a login's
+// rotation) is kept like any other: loadable until it expires, with To set,
+// nothing sealed, no values, and a resent Move recognises it.
+func testEndedTombstone(t *testing.T, e *env) {
+	s := e.store(t)
+	id, user := newID(), newUser()
+	before := e.create(t, s, id, user, vals("a", "1"))
+	m := store.Moved{To: newID()}
+	grace := e.now().Add(30*time.Second + 123456)
+	if err := s.Move(e.ctx(t), id, m, grace, before.Version); err != nil {
+		t.Fatalf("Move with no sealed token: %v", err)
+	}
+	rec := mustLoad(t, s, id)
+	switch {
+	case rec.Moved == nil:
+		t.Fatal("Load after a Move with no sealed token: Moved is nil, want a tombstone")
+	case rec.Moved.To != m.To:
+		t.Errorf("Moved.To = %q, want %q", rec.Moved.To, m.To)
+	case len(rec.Moved.Sealed) != 0 || rec.Moved.Forwards():
+		t.Errorf("Moved.Sealed = %x, want empty: this tombstone must forward nothing", rec.Moved.Sealed)
+	}
+	if len(rec.Values) != 0 || rec.UserID != "" {
+		t.Errorf("tombstone keeps %d values and user %q, want none", len(rec.Values), rec.UserID)
+	}
+	wantTime(t, "tombstone Expires", rec.Expires, grace)
+	if rec.Version <= before.Version {
+		t.Errorf("tombstone version %d, want more than the record's %d", rec.Version, before.Version)
+	}
+	wantUserSessions(t, e, s, user)
+	tomb := cloneRecord(rec)
+	if err := s.Move(e.ctx(t), id, store.Moved{To: m.To}, grace, before.Version); err != nil {
+		t.Errorf("Move resent on its own tombstone with no sealed token: %v, want nil", err)
+	}
+	wantSameRecord(t, "tombstone after a resent Move", mustLoad(t, s, id), tomb)
+}
+
+// Writes that land on a tombstone with no sealed token are refused with a
+// *store.MovedError naming its To and nothing sealed, as on any tombstone.
+func testWritesOnEndedTombstone(t *testing.T, e *env) {
+	s := e.store(t)
+	id := newID()
+	before := e.create(t, s, id, newUser(), vals("a", "1"))
+	m := store.Moved{To: newID(), Sealed: []byte{}}
+	if err := s.Move(e.ctx(t), id, m, e.now().Add(time.Hour), before.Version); err != nil {
+		t.Fatalf("Move with an empty sealed token: %v", err)
+	}
+	tomb := cloneRecord(mustLoad(t, s, id))
+
+	c := e.change(store.Update)
+	c.Set = vals("a", "x")
+	_, err := s.Commit(e.ctx(t), id, c)
+	wantMoved(t, "Update on a tombstone with no sealed token", err, m)
+	now := e.now()
+	wantMoved(t, "Touch on a tombstone with no sealed token", s.Touch(e.ctx(t), id, now, now.Add(24*time.Hour)), m)
+	_, err = s.Commit(e.ctx(t), id, e.change(store.Create))
+	wantErr(t, "Create on a tombstone with no sealed token", err, store.ErrExists)
+	wantSameRecord(t, "tombstone with no sealed token after refused writes", mustLoad(t, s, id), tomb)
 }

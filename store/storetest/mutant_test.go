@@ -30,7 +30,13 @@ type mutant struct {
 	// lag delays the clock the memory store reads, so that records outlive
 	// their expiry.
 	lag time.Duration
+	// opts configure the memory store further.
+	opts []memstore.Option
 }
+
+// mutantRecordLimit is the per-record limit of the mutants' stores, small to
+// keep the runs short.
+const mutantRecordLimit = 128 << 10
 
 var mutants = map[string]mutant{
 	"resurrecting-update": {
@@ -122,6 +128,45 @@ var mutants = map[string]mutant{
 			return &notifying{broken: broken{s, c}, skipTouch: true}
 		},
 	},
+	"resent-move-refused": {
+		groups: "Move", fails: []string{"Move/Resend", "Move/EndedTombstone"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return resendMoved{broken{s, c}} },
+	},
+	"ended-tombstone-forwards": {
+		groups: "Move", fails: []string{"Move/EndedTombstone", "Move/WritesOnEndedTombstone"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store {
+			return endedTombstone{broken{s, c}, "forward"}
+		},
+	},
+	"ended-tombstone-refused": {
+		groups: "Move", fails: []string{"Move/EndedTombstone", "Move/WritesOnEndedTombstone"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store {
+			return endedTombstone{broken{s, c}, "refuse"}
+		},
+	},
+	"ended-tombstone-deleted": {
+		groups: "Move", fails: []string{"Move/EndedTombstone", "Move/WritesOnEndedTombstone"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store {
+			return endedTombstone{broken{s, c}, "delete"}
+		},
+	},
+	"record-limit-counts-base64": {
+		groups: "Hostile", fails: []string{"Hostile/RecordAtLimit"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return base64Size{broken{s, c}} },
+	},
+	"no-record-limit": {
+		groups: "Hostile", fails: []string{"Hostile/RecordOverLimit"},
+		opts: []memstore.Option{memstore.WithMaxRecordSize(1 << 20)},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return s },
+	},
+	"applies-late-writes": {
+		groups: "Context", fails: []string{"Context/LateWrites"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return lateWrites{broken{s, c}} },
+	},
+	"refuses-writes-with-deadline": {
+		groups: "Context", fails: []string{"Context/WritesBeforeDeadline"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return deadlineRefused{broken{s, c}} },
+	},
 	"keeps-time-on-update": {
 		groups: "CRUD|Commit", fails: []string{"CRUD/UpdateKeepsCreatedAndUser", "Commit/EmptyChange"},
 		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return keepTimes{broken{s, c}} },
@@ -141,10 +186,13 @@ func TestMutant(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2031, 5, 6, 7, 8, 9, 10, time.UTC))
 	lagged := func() time.Time { return clock.Now().Add(-m.lag) }
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s := memstore.New(memstore.WithClock(lagged), memstore.WithMaxBytes(2<<20))
+		opts := append([]memstore.Option{memstore.WithClock(lagged), memstore.WithMaxBytes(2 << 20),
+			memstore.WithMaxRecordSize(mutantRecordLimit)}, m.opts...)
+		s := memstore.New(opts...)
 		t.Cleanup(func() { s.Close() })
 		return m.make(s, clock)
-	}, storetest.WithClock(clock.Now, clock.Advance), storetest.WithMaxValueSize(64<<10))
+	}, storetest.WithClock(clock.Now, clock.Advance), storetest.WithMaxValueSize(64<<10),
+		storetest.WithMaxRecordSize(mutantRecordLimit))
 }
 
 // TestNotifierPasses checks the suite's Notifier subtest against a correct

@@ -1,15 +1,10 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +22,7 @@ type config struct {
 	now          func() time.Time
 	advance      func(time.Duration)
 	maxValueSize int
+	maxRecord    int
 	skip         map[string]bool
 }
 
@@ -47,13 +43,31 @@ func WithClock(now func() time.Time, advance func(time.Duration)) Option {
 // expected to store. The suite checks that a value of n bytes round-trips,
 // and that a value of 4n bytes is either stored intact or refused with an
 // error matching [store.ErrTooLarge], leaving the previous record as it was.
-// A non-positive n selects the default.
+// n must leave room for a few small keys under [WithMaxRecordSize]. A
+// non-positive n selects the default.
 //
 // default: 256 KiB ([DefaultMaxValueSize])
 func WithMaxValueSize(n int) Option {
 	return func(c *config) {
 		if n > 0 {
 			c.maxValueSize = n
+		}
+	}
+}
+
+// WithMaxRecordSize tells the suite the store's per-record limit: the largest
+// [store.Record.Size] (keys, values and user id) it accepts. The suite checks
+// that a record of exactly n bytes is stored intact, whatever the sizes of
+// its values (many small ones and one taking most of n, so an encoding that
+// counts against the limit, such as base64, fails), and that a commit making
+// a record of n+1 bytes is refused with a [*store.TooLargeError] whose Limit
+// is n, changing nothing. A non-positive n selects the default.
+//
+// default: 1 MiB ([store.DefaultMaxRecordSize])
+func WithMaxRecordSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxRecord = n
 		}
 	}
 }
@@ -101,12 +115,16 @@ var groups = []struct {
 // t.Cleanup) and the suite never calls Close.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) {
 	t.Helper()
-	cfg := config{maxValueSize: DefaultMaxValueSize, skip: map[string]bool{}}
+	cfg := config{maxValueSize: DefaultMaxValueSize, maxRecord: store.DefaultMaxRecordSize, skip: map[string]bool{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if (cfg.now == nil) != (cfg.advance == nil) {
 		t.Fatal("storetest.WithClock: now and advance must both be set")
+	}
+	// LargeValue stores the largest value with a few small keys beside it.
+	if cfg.maxValueSize+64 > cfg.maxRecord {
+		t.Fatalf("storetest: WithMaxValueSize(%d) does not fit in a record under WithMaxRecordSize(%d)", cfg.maxValueSize, cfg.maxRecord)
 	}
 	e := &env{cfg: cfg, newStore: newStore}
 	for _, g := range groups {
@@ -154,11 +172,31 @@ func (e *env) now() time.Time {
 	return time.Now()
 }
 
+// hangLimit is how long the suite waits for one call before it gives up on
+// the store.
+const hangLimit = 30 * time.Second
+
 // ctx returns a context for one subtest: a store that hangs fails the
 // subtest instead of the whole run.
+//
+// With an injected clock the context has no deadline, only a real-time
+// watchdog that cancels it: the store judges late writes by its own clock,
+// which the suite moves ahead of the real one, so any deadline would pass
+// there.
 func (e *env) ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
+	if !e.fake() {
+		ctx, cancel := context.WithTimeout(t.Context(), hangLimit)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	ctx, cancel := context.WithCancelCause(t.Context())
+	watchdog := time.AfterFunc(hangLimit, func() {
+		cancel(fmt.Errorf("storetest: the store did not answer within %v", hangLimit))
+	})
+	t.Cleanup(func() {
+		watchdog.Stop()
+		cancel(nil)
+	})
 	return ctx
 }
 
@@ -253,119 +291,4 @@ func wantMissing(t *testing.T, s store.Store, id, why string) {
 	if rec := load(t, s, id); rec != nil {
 		t.Errorf("%s: Load returned a record (version %d, %d values, moved %v), want nil", why, rec.Version, len(rec.Values), rec.Moved != nil)
 	}
-}
-
-// wantValues checks that rec holds exactly want, byte for byte, telling an
-// empty value from a missing one.
-func wantValues(t *testing.T, rec *store.Record, want map[string][]byte) {
-	t.Helper()
-	for k, w := range want {
-		g, ok := rec.Values[k]
-		switch {
-		case !ok:
-			t.Errorf("value %q missing", k)
-		case !bytes.Equal(g, w):
-			t.Errorf("value %q = %q, want %q", k, trunc(g), trunc(w))
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(rec.Values)) {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected value %q = %q", k, trunc(rec.Values[k]))
-		}
-	}
-}
-
-func trunc(b []byte) []byte {
-	if len(b) > 64 {
-		return append(b[:64:64], "…"...)
-	}
-	return b
-}
-
-// timePrecision is how far a stored time may come back from the time given:
-// backends may keep milliseconds only, truncating or rounding.
-const timePrecision = time.Millisecond
-
-// sameTime reports whether got is within timePrecision of want. Location and
-// monotonic clock readings need not survive a store.
-func sameTime(got, want time.Time) bool {
-	d := got.Sub(want)
-	return d > -timePrecision && d < timePrecision
-}
-
-func wantTime(t *testing.T, field string, got, want time.Time) {
-	t.Helper()
-	if !sameTime(got, want) {
-		t.Errorf("%s = %v, want %v (±%v)", field, got, want, timePrecision)
-	}
-}
-
-func wantErr(t *testing.T, op string, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Errorf("%s: error %v, want %v", op, err, target)
-	}
-}
-
-// wantMoved checks that err is a *store.MovedError forwarding to m.
-func wantMoved(t *testing.T, op string, err error, m store.Moved) {
-	t.Helper()
-	me, ok := store.IsMoved(err)
-	if !ok {
-		t.Errorf("%s: error %v, want a *store.MovedError", op, err)
-		return
-	}
-	if me.Moved.To != m.To || !bytes.Equal(me.Moved.Sealed, m.Sealed) {
-		t.Errorf("%s: MovedError forwards to %q sealed %x, want %q sealed %x", op, me.Moved.To, me.Moved.Sealed, m.To, m.Sealed)
-	}
-}
-
-// cloneRecord deep-copies r, to check later that r did not change.
-func cloneRecord(r *store.Record) *store.Record {
-	c := *r
-	if r.Values != nil {
-		c.Values = make(map[string][]byte, len(r.Values))
-		for k, v := range r.Values {
-			c.Values[k] = bytes.Clone(v)
-		}
-	}
-	if r.Moved != nil {
-		m := *r.Moved
-		m.Sealed = bytes.Clone(m.Sealed)
-		c.Moved = &m
-	}
-	return &c
-}
-
-// wantSameRecord checks that got is exactly want: same values, metadata and
-// times to the nanosecond. It is for records that must not have changed.
-func wantSameRecord(t *testing.T, what string, got, want *store.Record) {
-	t.Helper()
-	same := got.Version == want.Version && got.UserID == want.UserID &&
-		got.Created.Equal(want.Created) && got.LastSeen.Equal(want.LastSeen) && got.Expires.Equal(want.Expires) &&
-		(got.Moved == nil) == (want.Moved == nil) && len(got.Values) == len(want.Values)
-	if same && got.Moved != nil {
-		same = got.Moved.To == want.Moved.To && bytes.Equal(got.Moved.Sealed, want.Moved.Sealed)
-	}
-	for k, v := range want.Values {
-		if g, ok := got.Values[k]; !ok || !bytes.Equal(g, v) {
-			same = false
-		}
-	}
-	if !same {
-		t.Errorf("%s changed:\n got  %s\n want %s", what, describe(got), describe(want))
-	}
-}
-
-func describe(r *store.Record) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "{Version:%d UserID:%q Created:%v LastSeen:%v Expires:%v", r.Version, r.UserID, r.Created, r.LastSeen, r.Expires)
-	for _, k := range slices.Sorted(maps.Keys(r.Values)) {
-		fmt.Fprintf(&b, " %q=%q", k, trunc(r.Values[k]))
-	}
-	if r.Moved != nil {
-		fmt.Fprintf(&b, " Moved:%s/%x", r.Moved.To, r.Moved.Sealed)
-	}
-	b.WriteString("}")
-	return b.String()
 }

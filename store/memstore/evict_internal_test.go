@@ -1,0 +1,65 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/store"
+)
+
+// idsInShards returns n IDs that fall in the same shard and one in another.
+func idsInShards(s *Store, n int) (same []string, other string) {
+	for i := 0; len(same) < n || other == ""; i++ {
+		id := fmt.Sprintf("%064x", i)
+		switch {
+		case len(same) == 0 || s.shard(id) == s.shard(same[0]):
+			if len(same) < n {
+				same = append(same, id)
+			}
+		case other == "":
+			other = id
+		}
+	}
+	return same, other
+}
+
+// A write between eviction's scan and its removal must not make it take a
+// user's session while another shard still holds an anonymous one: when the
+// anonymous record it chose is gone, it looks again instead of taking the
+// shard's next candidate.
+func TestEvictionRechecksAfterScan(t *testing.T) {
+	ctx := context.Background()
+	s := New(WithMaxEntries(3))
+	t.Cleanup(func() { s.Close() })
+	now := time.Now()
+	create := func(id, user string, ttl time.Duration) {
+		t.Helper()
+		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(ttl), UserID: user, SetUserID: true}
+		if _, err := s.Commit(ctx, id, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same, other := idsInShards(s, 3)
+	anonA, userU, login := same[0], same[1], same[2]
+	create(anonA, "", time.Minute)        // the first to go
+	create(userU, "alice", 2*time.Minute) // next in its shard
+	create(other, "", 3*time.Minute)      // anonymous, in another shard
+
+	s.afterScan = func() {
+		s.afterScan = nil
+		// The anonymous session the eviction chose logs out meanwhile.
+		if err := s.Delete(ctx, anonA); err != nil {
+			t.Error(err)
+		}
+	}
+	create(login, "bob", time.Hour) // over the bound: evicts
+
+	if rec, _ := s.Load(ctx, userU); rec == nil {
+		t.Error("eviction took a user's session while an anonymous one was left")
+	}
+	if n := s.Len(); n > 3 {
+		t.Errorf("Len = %d, want at most 3", n)
+	}
+}

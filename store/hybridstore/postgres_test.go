@@ -29,7 +29,10 @@ func TestPostgres(t *testing.T) {
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
 		clock := storetest.NewClock(time.Now())
 		h := newHybrid(t, newPGStore(t, pool, "", pgstore.WithClock(clock.Now)), hybridstore.WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return h }, storetest.WithClock(clock.Now, clock.Advance))
+		// pgstore judges deadlines by the database's clock, which the
+		// suite cannot move: its own tests cover late writes.
+		storetest.Run(t, func(t *testing.T) store.Store { return h }, storetest.WithClock(clock.Now, clock.Advance),
+			storetest.WithSkip("Context/LateWrites"))
 		checkHits(t, h)
 	})
 

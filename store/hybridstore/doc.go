@@ -34,7 +34,7 @@
 // it writes: the local entry was at the version just below the commit's
 // result (the state the commit was applied to), or the commit created the
 // record; times are truncated to the remote's precision, which the store
-// learns from the records it loads (see precision.go). Anything else evicts:
+// learns from the records it loads. Anything else evicts:
 // a failed write (it may or may not have been applied), a Touch or Move
 // (their resulting version is the remote's to choose), a Delete, an entry at
 // another version than the one the commit applied to (another node wrote in
@@ -62,9 +62,9 @@
 //     passes every read through to the remote (Stats.Bypassing) until the
 //     subscription is back. A write applied locally absorbs the notification
 //     of that same write instead of being evicted by it, which is safe
-//     because backends announce the writes of one record in order (see
-//     notify.go for the argument); without it, every write would cost the
-//     writing node a reload.
+//     because backends announce the writes of one record in order, each in
+//     the same atomic step as the write; without it, every write would cost
+//     the writing node a reload.
 //   - A [store.Versioner] (memcachestore): each hit is revalidated with one
 //     version check, and served only if the remote's version is the entry's.
 //     A write on another node is seen at once. The check costs a round trip
@@ -87,10 +87,12 @@
 // redisstore reports it at most two heartbeat intervals after the
 // subscription stopped hearing writes (2 seconds with its defaults, see
 // redisstore.WithHeartbeat; measured 2.02–2.04 s with the link between one
-// node and Redis stalled), pgstore within its liveness check; [WithMaxAge]
+// node and Redis stalled), pgstore likewise within two of its heartbeat
+// intervals (2 seconds with its defaults, see pgstore.WithHeartbeat); [WithMaxAge]
 // bounds the rest. So a logout, revocation or rotation on node B stops being
 // served on node A at most that long after the remote applied it (2 s on
-// Redis with the defaults) — unless degraded mode is on (see below). With
+// Redis or Postgres with the defaults) — unless degraded mode is on (see
+// below). With
 // versions, at once. With neither, the local TTL.
 //
 // # Degraded mode

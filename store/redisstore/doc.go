@@ -149,7 +149,7 @@
 // in redis-server costs several times the commands it runs (HMGET, HSET,
 // PEXPIREAT, PUBLISH, and HSTRLEN per changed value): the Lua machinery around
 // them dominates, so the scripts keep their arguments, calls, conversions and
-// tables few (see scripts.go). A commit that changes the user id also sends a
+// tables few. A commit that changes the user id also sends a
 // script to the new user's index before it and one to the old user's index
 // after it; under volatile-lfu, a commit that gives a session a user copies
 // its hash once more (DUMP and RESTORE, to set its access frequency).

@@ -18,7 +18,8 @@ import (
 // at once.
 func TestMemcached(t *testing.T) {
 	t.Parallel()
-	srv := testserver.Memcached(t)
+	// -I 2m: a record of the 1 MiB limit can take up to 1.7 MiB encoded.
+	srv := testserver.Memcached(t, testserver.WithMemcachedArgs("-I", "2m"))
 
 	t.Run("Conformance", func(t *testing.T) {
 		h := newHybrid(t, newMemcacheStore(newMemcacheClient(t, srv.Addr()), ""))

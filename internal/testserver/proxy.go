@@ -23,6 +23,7 @@ type Proxy struct {
 	frozen bool
 	closed bool
 	conns  []net.Conn
+	stuck  map[net.Conn]bool // frozen by FreezeOpen, until Thaw
 	// loseReplyTo is the marker of the request whose reply the proxy loses
 	// next, nil for none; lost counts replies lost so far.
 	loseReplyTo []byte
@@ -55,8 +56,19 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // Freeze holds every byte in both directions until Thaw.
 func (p *Proxy) Freeze() { p.set(true) }
 
-// Thaw delivers what Freeze held and lets traffic flow again.
+// Thaw delivers what Freeze or FreezeOpen held and lets traffic flow again.
 func (p *Proxy) Thaw() { p.set(false) }
+
+// FreezeOpen freezes only the connections open now: one stalled connection
+// (a LISTEN, a pub/sub subscription) while new ones work. Thaw releases them.
+func (p *Proxy) FreezeOpen() {
+	p.mu.Lock()
+	p.stuck = make(map[net.Conn]bool, len(p.conns))
+	for _, c := range p.conns {
+		p.stuck[c] = true
+	}
+	p.mu.Unlock()
+}
 
 // LoseReplyTo arms the proxy to lose one reply: the next chunk a client sends
 // that contains marker is forwarded to the server, the server's next answer
@@ -87,6 +99,9 @@ func (p *Proxy) Lost() int {
 func (p *Proxy) set(frozen bool) {
 	p.mu.Lock()
 	p.frozen = frozen
+	if !frozen {
+		p.stuck = nil
+	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
@@ -146,7 +161,7 @@ func (p *Proxy) pipe(src, dst net.Conn, armed chan<- struct{}, lose <-chan struc
 		if n > 0 {
 			p.mu.Lock()
 			p.held++
-			for p.frozen && !p.closed {
+			for (p.frozen || p.stuck[src]) && !p.closed {
 				p.cond.Wait()
 			}
 			closed := p.closed

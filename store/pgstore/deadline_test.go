@@ -171,7 +171,7 @@ func TestLateWriteAfterStall(t *testing.T) {
 	createID := newID()
 	pg := testserver.Postgres(t)
 	direct := newPool(t, pg)
-	px := newProxy(t, pg.Addr())
+	px := testserver.NewProxy(t, pg.Addr())
 	cfg, err := pgxpool.ParseConfig(fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", px.Addr()))
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestLateWriteAfterStall(t *testing.T) {
 				id = createID
 			}
 			before := rawRow(t, direct, check, id)
-			px.freeze()
+			px.Freeze()
 			noDial.Store(true)
 			defer noDial.Store(false)
 			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
@@ -231,7 +231,7 @@ func TestLateWriteAfterStall(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("%s over a stalled link: %v, want an error matching context.DeadlineExceeded", w.name, err)
 			}
-			px.thaw()
+			px.Thaw()
 			// The write reaches the server now. Its backend ends when it
 			// is done (its client has gone); the others end now.
 			stalled.Reset()

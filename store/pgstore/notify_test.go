@@ -262,7 +262,7 @@ func TestNotifierStalled(t *testing.T) {
 	for _, all := range []bool{false, true} {
 		name := map[bool]string{false: "ListenerOnly", true: "EveryConnection"}[all]
 		t.Run(name, func(t *testing.T) {
-			px := newProxy(t, pg.Addr())
+			px := testserver.NewProxy(t, pg.Addr())
 			pool, err := pgxpool.New(t.Context(), fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", px.Addr()))
 			if err != nil {
 				t.Fatal(err)
@@ -280,10 +280,10 @@ func TestNotifierStalled(t *testing.T) {
 			wantEvent(t, ch, "an event before the stall", isID(id))
 
 			if all {
-				px.freeze()
+				px.Freeze()
 			} else {
 				pool.Reset() // the pool's own connections closed: only the listener's is open
-				px.freezeOpen()
+				px.FreezeOpen()
 			}
 			stalled := time.Now()
 			wantEvent(t, ch, "Lost after the stall", isLost)
@@ -292,7 +292,7 @@ func TestNotifierStalled(t *testing.T) {
 			if bound := 2*hb + 250*time.Millisecond; took > bound {
 				t.Errorf("Lost %v after the stall, want at most 2 heartbeat intervals (%v)", took, bound)
 			}
-			px.thaw()
+			px.Thaw()
 			wantEvent(t, ch, "Reset after the thaw", isReset)
 			id = newID()
 			create(t, writer, id, "")

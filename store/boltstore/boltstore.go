@@ -96,6 +96,17 @@ func (s *Store) Close() error {
 	return err
 }
 
+// Len returns the number of records in the file: sessions and tombstones,
+// expired ones included until the reaper removes them.
+func (s *Store) Len() (int, error) {
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketRecords).Stats().KeyN
+		return nil
+	})
+	return n, s.wrap("len", err)
+}
+
 // Path returns the file's path.
 func (s *Store) Path() string { return s.path }
 

@@ -1,6 +1,7 @@
 package boltstore_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +14,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The crash test re-executes this binary as the process it kills.
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path)
+		return
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -26,3 +26,9 @@ var (
 	ExpiryKey      = expiryKey
 	UserKey        = userKey
 )
+
+// Transactions returns how many transactions the group committer ran.
+func (s *Store) Transactions() int64 { return s.gc.txns.Load() }
+
+// Precheck exposes the pre-open check to its fuzz test.
+var Precheck = precheck

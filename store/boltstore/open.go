@@ -86,17 +86,35 @@ func syncDir(dir string) error {
 // file: a damaged page can make it index out of range (a panic) or read past
 // the end of a truncated file's memory map (a fault, which Go turns into a
 // panic only where asked). Both are turned into a *CorruptError here.
+//
+// A panic inside bbolt's Open leaves no DB to close, but the file it opened
+// holds the lock: the file is captured as bbolt opens it and closed here, so
+// that the next Open reports the damage again rather than a held lock. (The
+// memory map such an Open made stays mapped until the process exits.)
 func openChecked(path string, cfg config) (db *bolt.DB, err error) {
+	if err := precheck(path); err != nil {
+		return nil, err
+	}
+	var file *os.File
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
 				db.Close()
+			} else if file != nil {
+				file.Close()
 			}
 			db, err = nil, &CorruptError{Path: path, Reason: fmt.Sprintf("reading it failed: %v", r)}
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.lockTimeout})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: cfg.lockTimeout,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		},
+	})
 	if err != nil {
 		return nil, classifyOpenError(path, cfg, err)
 	}

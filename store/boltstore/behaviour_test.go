@@ -294,3 +294,31 @@ func TestInvalidID(t *testing.T) {
 		}
 	}
 }
+
+// A Move resent after its reply was lost finds its own tombstone and
+// succeeds, live or expired; a Move to another ID is told of the rotation.
+func TestResentMove(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := open(t, boltstore.WithClock(clock.Now))
+	now := clock.Now()
+	id, to := fixtureID(1), store.Moved{To: fixtureID(2)}
+	create(t, s, id, "u", now, now.Add(time.Hour), nil)
+	if err := s.Move(bg, id, to, now.Add(time.Minute), 1); err != nil {
+		t.Fatal(err)
+	}
+	v := func() uint64 { rec, _ := s.Load(bg, id); return rec.Version }
+	before := v()
+	if err := s.Move(bg, id, to, now.Add(time.Minute), 1); err != nil {
+		t.Errorf("resent Move: %v, want nil", err)
+	}
+	if v() != before {
+		t.Error("resent Move changed the tombstone")
+	}
+	if err := s.Move(bg, id, store.Moved{To: fixtureID(3)}, now.Add(time.Minute), 0); err == nil {
+		t.Error("Move to another ID over a tombstone succeeded")
+	}
+	clock.Advance(2 * time.Minute)
+	if err := s.Move(bg, id, to, now.Add(time.Minute), 1); err != nil {
+		t.Errorf("resent Move after the tombstone expired: %v, want nil", err)
+	}
+}

@@ -49,6 +49,11 @@ type Store struct {
 	db   *bolt.DB
 	gc   groupCommitter
 
+	// Write transactions run, counted by the writes themselves (which run
+	// one transaction at a time), for tests of grouping.
+	txns   atomic.Int64
+	lastTx int
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{}

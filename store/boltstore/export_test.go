@@ -27,8 +27,8 @@ var (
 	UserKey        = userKey
 )
 
-// Transactions returns how many transactions the group committer ran.
-func (s *Store) Transactions() int64 { return s.gc.txns.Load() }
+// Transactions returns how many write transactions the store's writes ran in.
+func (s *Store) Transactions() int64 { return s.txns.Load() }
 
 // Precheck exposes the pre-open check to its fuzz test.
 var Precheck = precheck

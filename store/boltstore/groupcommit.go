@@ -3,7 +3,6 @@ package boltstore
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -34,7 +33,6 @@ type groupCommitter struct {
 	mu      sync.Mutex
 	queue   []*call
 	running bool // a leader is committing or about to
-	txns    atomic.Int64
 }
 
 type call struct {
@@ -95,7 +93,6 @@ func (g *groupCommitter) run(calls []*call) {
 	for len(calls) > 0 {
 		failed := -1
 		var failure error
-		g.txns.Add(1)
 		err := g.db.Update(func(tx *bolt.Tx) error {
 			for i, c := range calls {
 				if err := safely(c.fn, tx); err != nil {

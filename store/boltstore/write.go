@@ -35,6 +35,10 @@ func (s *Store) write(ctx context.Context, op string, late bool, fn func(tx *bol
 	var outcome error
 	apply := func(tx *bolt.Tx) error {
 		outcome = nil
+		if id := tx.ID(); id != s.lastTx {
+			s.lastTx = id
+			s.txns.Add(1)
+		}
 		if late && hasDeadline && !s.cfg.deadlineNow().Before(deadline) {
 			outcome = errLate
 			return nil

@@ -129,10 +129,13 @@
 // survives: a pod's restart or rescheduling onto another node with its
 // volume (sessions kept); the pod deleted with its volume, or the volume
 // lost with its node (the sessions on it lost). Route each user back to the
-// pod that holds their session (cookie affinity at the ingress, or the
-// affinity package); a request routed elsewhere finds no session and starts
-// a new one. To survive the loss of a node, use a shared store (Redis,
-// Postgres) instead, or behind this one.
+// pod that holds their session, by the pod's stable name: Kubernetes' own
+// stickiness (a Service's ClientIP affinity, ingress cookies and hashes) is
+// keyed by pod IP, which a restart changes, so it would send a restarted
+// pod's users elsewhere and leave their kept sessions unread. With one
+// replica any routing works. A request routed elsewhere finds no session
+// and starts a new one. To survive the loss of a node, use a shared store
+// (Redis, Postgres) instead.
 //
 // # Why bbolt
 //

@@ -102,7 +102,9 @@ func (s *Store) Close() error {
 }
 
 // Len returns the number of records in the file: sessions and tombstones,
-// expired ones included until the reaper removes them.
+// expired ones included until the reaper removes them. It reads every page
+// of the records (bbolt keeps no count), so it is for diagnostics, not for
+// every request.
 func (s *Store) Len() (int, error) {
 	var n int
 	err := s.db.View(func(tx *bolt.Tx) error {

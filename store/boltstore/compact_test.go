@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tether-go/tether/store/boltstore"
 )
@@ -46,5 +47,36 @@ func TestCompact(t *testing.T) {
 	}
 	if err := boltstore.Compact(dst, path); err == nil {
 		t.Error("Compact over an existing file succeeded")
+	}
+}
+
+// Under a steady churn of sessions the file stops growing: freed pages are
+// reused.
+func TestFileGrowthBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s := openAt(t, path)
+	now := time.Now()
+	size := func() int64 {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Size()
+	}
+	var sizes []int64
+	for round := range 10 {
+		for i := range 100 {
+			create(t, s, fixtureID(round*1000+i), "u", now, now.Add(time.Hour), map[string][]byte{"v": make([]byte, 3000)})
+		}
+		for i := range 100 {
+			if err := s.Delete(bg, fixtureID(round*1000+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sizes = append(sizes, size())
+	}
+	t.Logf("file size after each of 10 rounds of 100 creates and deletes of 3 KB sessions (3 MB written in all): %v", sizes)
+	if last, first := sizes[len(sizes)-1], sizes[2]; last > first {
+		t.Errorf("file grew from %d to %d bytes under a steady churn", first, last)
 	}
 }

@@ -45,7 +45,7 @@ func BenchmarkCommit(b *testing.B) {
 	}{
 		{"serial", boltstore.WithSerialCommits()},
 		{"boltbatch", boltstore.WithBoltBatch()},
-		{"group", boltstore.WithReapBatch(0)},
+		{"group", boltstore.WithGroupCommit()},
 	}
 	for _, m := range modes {
 		for _, writers := range []int{1, 50} {

@@ -32,3 +32,6 @@ func (s *Store) Transactions() int64 { return s.txns.Load() }
 
 // Precheck exposes the pre-open check to its fuzz test.
 var Precheck = precheck
+
+// WithGroupCommit selects the default: the store's own group commit.
+func WithGroupCommit() Option { return func(c *config) { c.commit = groupCommit } }

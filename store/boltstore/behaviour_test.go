@@ -286,8 +286,8 @@ func TestInvalidID(t *testing.T) {
 	now := time.Now()
 	for _, id := range []string{"", strings.Repeat("x", boltstore.MaxIDLen+1)} {
 		_, err := s.Commit(bg, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour)})
-		if err == nil {
-			t.Errorf("Create under a %d-byte id succeeded", len(id))
+		if !errors.Is(err, boltstore.ErrInvalidID) {
+			t.Errorf("Create under a %d-byte id: %v, want ErrInvalidID", len(id), err)
 		}
 		if rec, err := s.Load(bg, id); rec != nil || err != nil {
 			t.Errorf("Load of a %d-byte id: %v, %v", len(id), rec, err)

@@ -14,6 +14,10 @@ var (
 	// because another process (or another open Store in this one) has it.
 	ErrLocked = errors.New("boltstore: file is locked by another process")
 
+	// ErrInvalidID: a write named an empty ID or one longer than [MaxIDLen]
+	// (the session manager's are 64 bytes). Nothing was written.
+	ErrInvalidID = errors.New("boltstore: invalid record id")
+
 	// ErrCorrupt is matched by every [*CorruptError].
 	ErrCorrupt = errors.New("boltstore: corrupt file")
 )

@@ -118,7 +118,7 @@ func (s *Store) remove(tx *bolt.Tx, id string, old *store.Record) error {
 
 func validID(id string) error {
 	if id == "" || len(id) > MaxIDLen {
-		return refuse(errors.New("boltstore: invalid record id (empty or longer than MaxIDLen)"))
+		return refuse(ErrInvalidID)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 const appCookie = "sid"
 
 // appFlags are the flags examples/cluster/app accepts.
-var appFlags = map[string]bool{"addr": true, "redis": true, "node": true, "secure-cookie": true, "cache-bytes": true}
+var appFlags = map[string]bool{"addr": true, "redis": true, "bolt": true, "node": true, "secure-cookie": true, "cache-bytes": true}
 
 // workload is a Deployment or a StatefulSet, seen through what the checks
 // need.
@@ -27,15 +27,16 @@ type workload struct {
 	kind, name string
 	selector   map[string]string
 	template   corev1.PodTemplateSpec
+	claims     []corev1.PersistentVolumeClaim // a StatefulSet's volumeClaimTemplates
 }
 
 func workloads(docs []document) []workload {
 	var out []workload
 	for _, d := range objects[*appsv1.Deployment](docs) {
-		out = append(out, workload{"Deployment", d.Name, d.Spec.Selector.MatchLabels, d.Spec.Template})
+		out = append(out, workload{"Deployment", d.Name, d.Spec.Selector.MatchLabels, d.Spec.Template, nil})
 	}
 	for _, s := range objects[*appsv1.StatefulSet](docs) {
-		out = append(out, workload{"StatefulSet", s.Name, s.Spec.Selector.MatchLabels, s.Spec.Template})
+		out = append(out, workload{"StatefulSet", s.Name, s.Spec.Selector.MatchLabels, s.Spec.Template, s.Spec.VolumeClaimTemplates})
 	}
 	return out
 }
@@ -160,9 +161,84 @@ func TestStatefulSetHasHeadlessService(t *testing.T) {
 		if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(sts.Spec.Template.Labels)) {
 			t.Errorf("StatefulSet %s: Service %s does not select its pods", sts.Name, svc.Name)
 		}
-		if len(sts.Spec.VolumeClaimTemplates) != 0 {
-			t.Errorf("StatefulSet %s: has volume claims; the pods keep no state of their own", sts.Name)
+	}
+}
+
+// TestSessionFiles: an app that keeps its sessions in a file (BOLT_PATH)
+// is a StatefulSet whose file lies on a writable volume from its own
+// ReadWriteOnce claim template, so that each pod keeps its file across
+// restarts and no two pods share one; the app's user can write it; and
+// every claim template is mounted.
+func TestSessionFiles(t *testing.T) {
+	bolt := 0
+	for _, w := range workloads(loadManifests(t)) {
+		c := w.container("app")
+		if c == nil {
+			continue
 		}
+		where := w.kind + " " + w.name
+		mounted := map[string]bool{}
+		for _, m := range c.VolumeMounts {
+			mounted[m.Name] = true
+		}
+		for _, claim := range w.claims {
+			if !mounted[claim.Name] {
+				t.Errorf("%s: claim template %s is not mounted", where, claim.Name)
+			}
+		}
+		path := ""
+		for _, e := range c.Env {
+			if e.Name == "BOLT_PATH" {
+				path = e.Value
+			}
+		}
+		if path == "" {
+			continue
+		}
+		bolt++
+		if w.kind != "StatefulSet" {
+			t.Errorf("%s: BOLT_PATH in a %s, whose pods have no volume of their own", where, w.kind)
+			continue
+		}
+		if !strings.HasPrefix(path, "/") {
+			t.Errorf("%s: BOLT_PATH %q is not absolute", where, path)
+			continue
+		}
+		var mount *corev1.VolumeMount
+		for i, m := range c.VolumeMounts {
+			if dir := strings.TrimSuffix(m.MountPath, "/") + "/"; strings.HasPrefix(path, dir) && (mount == nil || len(m.MountPath) > len(mount.MountPath)) {
+				mount = &c.VolumeMounts[i]
+			}
+		}
+		if mount == nil {
+			t.Errorf("%s: BOLT_PATH %q is on no volume mount: the file would die with the container", where, path)
+			continue
+		}
+		if mount.ReadOnly {
+			t.Errorf("%s: the volume mount of BOLT_PATH is read-only", where)
+		}
+		var claim *corev1.PersistentVolumeClaim
+		for i := range w.claims {
+			if w.claims[i].Name == mount.Name {
+				claim = &w.claims[i]
+			}
+		}
+		if claim == nil {
+			t.Errorf("%s: BOLT_PATH is on volume %s, which is not one of the StatefulSet's claim templates", where, mount.Name)
+			continue
+		}
+		if len(claim.Spec.AccessModes) != 1 || claim.Spec.AccessModes[0] != corev1.ReadWriteOnce {
+			t.Errorf("%s: claim %s access modes %v, want [ReadWriteOnce]: one pod per file", where, claim.Name, claim.Spec.AccessModes)
+		}
+		if q, ok := claim.Spec.Resources.Requests[corev1.ResourceStorage]; !ok || q.IsZero() {
+			t.Errorf("%s: claim %s requests no storage", where, claim.Name)
+		}
+		if sc := w.template.Spec.SecurityContext; sc == nil || sc.FSGroup == nil || sc.RunAsGroup == nil || *sc.FSGroup != *sc.RunAsGroup {
+			t.Errorf("%s: pod securityContext.fsGroup must be the app's group, so that it can write the volume", where)
+		}
+	}
+	if bolt != 1 {
+		t.Errorf("%d app workloads keep sessions in a file, want 1 (the StatefulSet)", bolt)
 	}
 }
 
@@ -207,14 +283,22 @@ func TestAppContainers(t *testing.T) {
 			env[e.Name] = e
 		}
 		addr, ok := env["REDIS_ADDR"]
-		if !ok {
-			t.Errorf("%s: no REDIS_ADDR", where)
-		} else if host, port, err := net.SplitHostPort(addr.Value); err != nil {
-			t.Errorf("%s: REDIS_ADDR %q: %v", where, addr.Value, err)
-		} else if svc := services[host]; svc == nil {
-			t.Errorf("%s: REDIS_ADDR names %q, which is not a Service in the manifests", where, host)
-		} else if !servesPort(svc, port) {
-			t.Errorf("%s: Service %s has no port %s", where, host, port)
+		_, bolt := env["BOLT_PATH"]
+		switch {
+		case ok && bolt:
+			t.Errorf("%s: both REDIS_ADDR and BOLT_PATH; the app uses one store", where)
+		case !ok && !bolt:
+			t.Errorf("%s: neither REDIS_ADDR nor BOLT_PATH", where)
+		case !ok:
+			// Sessions in a file: TestSessionFiles checks it.
+		default:
+			if host, port, err := net.SplitHostPort(addr.Value); err != nil {
+				t.Errorf("%s: REDIS_ADDR %q: %v", where, addr.Value, err)
+			} else if svc := services[host]; svc == nil {
+				t.Errorf("%s: REDIS_ADDR names %q, which is not a Service in the manifests", where, host)
+			} else if !servesPort(svc, port) {
+				t.Errorf("%s: Service %s has no port %s", where, host, port)
+			}
 		}
 		if e, ok := env["NODE_NAME"]; !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
 			t.Errorf("%s: NODE_NAME must come from the pod's name (X-Node)", where)

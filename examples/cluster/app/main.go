@@ -19,8 +19,11 @@
 //	GET  /healthz       liveness and readiness; touches no session
 //	GET  /stats         the node's cache counters; touches no session
 //
-// Flags default to the environment variables ADDR, REDIS_ADDR and NODE_NAME,
-// which is how the Kubernetes manifests in examples/kubernetes configure it.
+// Flags default to the environment variables ADDR, REDIS_ADDR, BOLT_PATH and
+// NODE_NAME, which is how the Kubernetes manifests in examples/kubernetes
+// configure it. With -bolt (BOLT_PATH) the node keeps its sessions in that
+// file on local disk (store/boltstore) instead of Redis: the StatefulSet
+// variant, one file per pod on the pod's own volume.
 // The node exits gracefully on SIGTERM or SIGINT: it stops accepting
 // connections, finishes the requests in flight (up to 5 seconds), then
 // closes the session manager, the stores and the Redis client.
@@ -46,6 +49,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	tetherprom "github.com/tether-go/tether/metrics/prometheus"
 	"github.com/tether-go/tether/session"
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/boltstore"
 	"github.com/tether-go/tether/store/hybridstore"
 	"github.com/tether-go/tether/store/redisstore"
 )
@@ -66,35 +71,58 @@ func main() {
 	node := flag.String("node", envOr("NODE_NAME", host), "node name sent in the X-Node header (env NODE_NAME)")
 	secure := flag.Bool("secure-cookie", true, "mark the session cookie Secure; browsers and curl still send it to localhost over plain HTTP")
 	cacheBytes := flag.Int64("cache-bytes", 32<<20, "bound of the node's local session cache, in bytes")
+	boltPath := flag.String("bolt", envOr("BOLT_PATH", ""), "keep sessions in this bbolt file instead of Redis (env BOLT_PATH)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", *node)
-	if err := run(*addr, *redisAddr, *node, *secure, *cacheBytes, log); err != nil {
+	if err := run(*addr, *redisAddr, *boltPath, *node, *secure, *cacheBytes, log); err != nil {
 		log.Error("app: " + err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(addr, redisAddr, node string, secure bool, cacheBytes int64, log *slog.Logger) error {
-	rdb := redis.NewClient(&redis.Options{
-		Addr: redisAddr,
-		// Lets the session manager's store timeout cut a call to a Redis
-		// that stopped answering short.
-		ContextTimeoutEnabled: true,
-	})
-	defer rdb.Close()
-	remote := redisstore.New(rdb, redisstore.WithLogger(log))
-	defer remote.Close()
-	hybrid := hybridstore.New(remote, hybridstore.WithMaxBytes(cacheBytes))
-	defer hybrid.Close()
+func run(addr, redisAddr, boltPath, node string, secure bool, cacheBytes int64, log *slog.Logger) error {
+	var (
+		st      store.Store
+		stats   func() any
+		metrics *tetherprom.Collector
+	)
+	if boltPath != "" {
+		// Fails at once, saying why, if another process holds the file or
+		// it is damaged: the pod restarts rather than serving without its
+		// sessions.
+		bs, err := boltstore.Open(boltPath)
+		if err != nil {
+			return err
+		}
+		defer bs.Close()
+		st = bs
+		stats = func() any { n, _ := bs.Len(); return map[string]any{"store": "bolt", "records": n} }
+		metrics = tetherprom.New()
+		redisAddr = ""
+	} else {
+		rdb := redis.NewClient(&redis.Options{
+			Addr: redisAddr,
+			// Lets the session manager's store timeout cut a call to a Redis
+			// that stopped answering short.
+			ContextTimeoutEnabled: true,
+		})
+		defer rdb.Close()
+		remote := redisstore.New(rdb, redisstore.WithLogger(log))
+		defer remote.Close()
+		hybrid := hybridstore.New(remote, hybridstore.WithMaxBytes(cacheBytes))
+		defer hybrid.Close()
+		st = hybrid
+		stats = func() any { return hybrid.Stats() }
+		metrics = tetherprom.New(tetherprom.WithHybrid("sessions", hybrid))
+	}
 
 	// Each node exposes its own metrics; Prometheus scrapes every pod.
-	metrics := tetherprom.New(tetherprom.WithHybrid("sessions", hybrid))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics, collectors.NewGoCollector())
 
 	m, err := session.New(
-		session.WithStore(hybrid),
+		session.WithStore(st),
 		session.WithIdleTimeout(30*time.Minute),
 		session.WithLifetime(24*time.Hour),
 		session.WithCookie(session.Cookie{
@@ -119,7 +147,7 @@ func run(addr, redisAddr, node string, secure bool, cacheBytes int64, log *slog.
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", newHandler(node, m, func() any { return hybrid.Stats() }))
+	mux.Handle("/", newHandler(node, m, stats))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -129,7 +157,7 @@ func run(addr, redisAddr, node string, secure bool, cacheBytes int64, log *slog.
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "redis", redisAddr)
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "redis", redisAddr, "bolt", boltPath)
 
 	select {
 	case err := <-served:

@@ -1,0 +1,267 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tether-go/tether/store"
+)
+
+// Record encoding, version 1. Every integer is a varint; every string and
+// byte string is its length (uvarint) then its bytes.
+//
+//	byte    format (1)
+//	byte    flags (bit 0: tombstone; other bits must be 0)
+//	uvarint version
+//	time    created, last seen, expires: varint Unix seconds, uvarint nanoseconds (< 1e9)
+//	string  user id
+//	tombstone only: string To, bytes Sealed
+//	uvarint number of values, then each: string key, bytes value
+//
+// Nothing may follow. The decoder checks every length against the bytes left
+// before it allocates, so no input makes it allocate more than the input's
+// size or panic.
+const (
+	recordFormat   = 1
+	flagTombstone  = 1
+	knownFlags     = flagTombstone
+	maxNanoseconds = 1e9
+)
+
+// errDecode marks bytes that are not a record, an expiry key or a user key.
+var errDecode = errors.New("malformed")
+
+func decodeErr(what string) error { return fmt.Errorf("%w: %s", errDecode, what) }
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytes(b, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+// encodeRecord returns rec's encoding.
+func encodeRecord(rec *store.Record) []byte {
+	n := 64 + rec.Size() + 10*len(rec.Values)
+	b := make([]byte, 0, n)
+	flags := byte(0)
+	if rec.Moved != nil {
+		flags |= flagTombstone
+	}
+	b = append(b, recordFormat, flags)
+	b = binary.AppendUvarint(b, rec.Version)
+	b = appendTime(b, rec.Created)
+	b = appendTime(b, rec.LastSeen)
+	b = appendTime(b, rec.Expires)
+	b = appendString(b, rec.UserID)
+	if rec.Moved != nil {
+		b = appendString(b, rec.Moved.To)
+		b = appendBytes(b, rec.Moved.Sealed)
+	}
+	b = binary.AppendUvarint(b, uint64(len(rec.Values)))
+	for k, v := range rec.Values {
+		b = appendString(b, k)
+		b = appendBytes(b, v)
+	}
+	return b
+}
+
+// decoder reads an encoding; the first failure sticks in err.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = decodeErr(what)
+	}
+}
+
+func (d *decoder) byte(what string) byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.fail(what)
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// bytes returns the next length-prefixed bytes, copied: the caller's slice
+// is bbolt's memory map, valid only during the transaction.
+func (d *decoder) bytes(what string) []byte {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(what + " length")
+		return nil
+	}
+	out := make([]byte, n)
+	copy(out, d.b)
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) string(what string) string {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(what + " length")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time(what string) time.Time {
+	sec := d.varint(what)
+	nsec := d.uvarint(what)
+	if d.err != nil {
+		return time.Time{}
+	}
+	if nsec >= maxNanoseconds {
+		d.fail(what + " nanoseconds")
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// decodeRecord decodes an encoding made by encodeRecord, or returns an error
+// matching errDecode.
+func decodeRecord(b []byte) (*store.Record, error) {
+	d := &decoder{b: b}
+	if f := d.byte("format"); d.err == nil && f != recordFormat {
+		return nil, decodeErr(fmt.Sprintf("unknown format %d", f))
+	}
+	flags := d.byte("flags")
+	if flags&^knownFlags != 0 {
+		d.fail("unknown flags")
+	}
+	rec := &store.Record{Version: d.uvarint("version")}
+	rec.Created = d.time("created")
+	rec.LastSeen = d.time("last seen")
+	rec.Expires = d.time("expires")
+	rec.UserID = d.string("user id")
+	if flags&flagTombstone != 0 {
+		rec.Moved = &store.Moved{To: d.string("moved to"), Sealed: d.bytes("sealed")}
+	}
+	n := d.uvarint("value count")
+	// Each value takes at least two bytes (two zero lengths).
+	if d.err == nil && n > uint64(len(d.b))/2 {
+		d.fail("value count")
+	}
+	if d.err == nil && n > 0 {
+		rec.Values = make(map[string][]byte, n)
+		for range n {
+			k := d.string("key")
+			v := d.bytes("value")
+			if d.err != nil {
+				break
+			}
+			if _, dup := rec.Values[k]; dup {
+				d.fail("duplicate key")
+				break
+			}
+			rec.Values[k] = v
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return rec, nil
+}
+
+// Expiry index keys: the expiry as 8 bytes big-endian Unix seconds with the
+// sign bit flipped (so that byte order is time order, before 1970 too), 4
+// bytes big-endian nanoseconds, then the record's ID. A cursor walks them in
+// expiry order, so the reaper reads expired records only.
+const expiryPrefixLen = 12
+
+func expiryKey(expires time.Time, id string) []byte {
+	b := make([]byte, expiryPrefixLen, expiryPrefixLen+len(id))
+	binary.BigEndian.PutUint64(b, uint64(expires.Unix())^(1<<63))
+	binary.BigEndian.PutUint32(b[8:], uint32(expires.Nanosecond()))
+	return append(b, id...)
+}
+
+// parseExpiryKey splits an expiry index key.
+func parseExpiryKey(k []byte) (time.Time, string, error) {
+	if len(k) <= expiryPrefixLen {
+		return time.Time{}, "", decodeErr("expiry key length")
+	}
+	sec := int64(binary.BigEndian.Uint64(k) ^ (1 << 63))
+	nsec := binary.BigEndian.Uint32(k[8:])
+	if nsec >= maxNanoseconds {
+		return time.Time{}, "", decodeErr("expiry key nanoseconds")
+	}
+	return time.Unix(sec, int64(nsec)).UTC(), string(k[expiryPrefixLen:]), nil
+}
+
+// User index keys: the user id's length (uvarint), the user id, then the
+// record's ID, so that a user's entries are one key range: the prefix
+// userPrefix(user), which no other user's keys share.
+func userPrefix(user string) []byte {
+	return appendString(make([]byte, 0, binary.MaxVarintLen64+len(user)+64), user)
+}
+
+func userKey(user, id string) []byte {
+	return append(userPrefix(user), id...)
+}
+
+// parseUserKey splits a user index key.
+func parseUserKey(k []byte) (user, id string, err error) {
+	d := &decoder{b: k}
+	user = d.string("user id")
+	if d.err != nil {
+		return "", "", d.err
+	}
+	if len(d.b) == 0 {
+		return "", "", decodeErr("user key without id")
+	}
+	return user, string(d.b), nil
+}

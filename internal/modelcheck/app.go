@@ -25,7 +25,8 @@ type view struct {
 //	/write?k=K&v=V     sets K=V without reading (a blind write)
 //	/rw?k=K&v=V        reads every value, then sets K=V
 //	/login?u=U&v=V     reads, then Rotate, SetUserID(U) and sets login=V
-//	/logout            Destroy
+//	/logout            Destroy, without loading the session
+//	/logout?look=1     loads the session first and answers whether it found one
 func handler(m *session.Manager) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +53,14 @@ func handler(m *session.Manager) http.Handler {
 		writeView(w, v)
 	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
-		session.From(r.Context()).Destroy()
+		s := session.From(r.Context())
+		if r.URL.Query().Get("look") == "" {
+			s.Destroy()
+			return
+		}
+		v := view{Found: s.ID() != ""}
+		s.Destroy()
+		writeView(w, v)
 	})
 	return middleware.Sessions(m)(mux)
 }

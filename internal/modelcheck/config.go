@@ -32,11 +32,9 @@ var DefaultMix = Mix{
 // default, given in its comment.
 type Config struct {
 	Seed    int64 // default: 1
-	Clients int   // simulated browsers (cookie jars); default 8
+	Clients int   // simulated browsers (cookie jars); default 4
 	Users   int   // accounts the clients log in as; default 2
-	Rounds  int   // rounds to run; default 300 (ignored if Duration is set)
-	// Duration, if set, runs rounds until it has passed.
-	Duration time.Duration
+	Rounds  int   // rounds to run; default 400
 	Mix      Mix // default: DefaultMix
 
 	// Tick, if set, drives every clock (the Managers' and, through the
@@ -47,8 +45,8 @@ type Config struct {
 	// round, close to the server's own clock).
 	Tick time.Duration
 	// RotateEvery and RotateGrace are the Managers' periodic rotation
-	// settings. Defaults: 3 ticks and 6 ticks with a Tick, 30 ms and 60 ms
-	// in real time. Keep the grace below three periods: a token that falls
+	// settings. Defaults: one tick and two ticks with a Tick, 20 ms and
+	// 40 ms in real time. Keep the grace below three periods: a token that falls
 	// more than three rotations behind within its grace is dead by design
 	// (the library follows at most three forwards).
 	RotateEvery, RotateGrace time.Duration
@@ -66,23 +64,24 @@ func (c Config) withDefaults() Config {
 		c.Seed = 1
 	}
 	if c.Clients == 0 {
-		c.Clients = 8
+		c.Clients = 4
 	}
 	if c.Users == 0 {
 		c.Users = 2
 	}
 	if c.Rounds == 0 {
-		c.Rounds = 300
+		c.Rounds = 400
 	}
 	if c.Mix == (Mix{}) {
 		c.Mix = DefaultMix
 	}
-	unit := 10 * time.Millisecond
-	if c.Tick > 0 {
-		unit = c.Tick
-	}
 	if c.RotateEvery == 0 {
-		c.RotateEvery = 3 * unit
+		// Every tick: each round's readers of a token issued a round
+		// before rotate it, racing any login on it.
+		c.RotateEvery = c.Tick
+		if c.Tick == 0 {
+			c.RotateEvery = 20 * time.Millisecond
+		}
 	}
 	if c.RotateGrace == 0 {
 		c.RotateGrace = 2 * c.RotateEvery
@@ -94,8 +93,8 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) String() string {
-	return fmt.Sprintf("seed=%d clients=%d users=%d rounds=%d duration=%v tick=%v rotate-every=%v grace=%v",
-		c.Seed, c.Clients, c.Users, c.Rounds, c.Duration, c.Tick, c.RotateEvery, c.RotateGrace)
+	return fmt.Sprintf("seed=%d clients=%d users=%d rounds=%d tick=%v rotate-every=%v grace=%v",
+		c.Seed, c.Clients, c.Users, c.Rounds, c.Tick, c.RotateEvery, c.RotateGrace)
 }
 
 // Clock is the time every Manager of a run sees: constant within a round,

@@ -101,7 +101,8 @@ type Op struct {
 	WriteLabel Label // label of the data this operation wrote, if any
 	After      Label // label of the jar after the operation
 
-	Found  bool              // read, rw, login: the request found a live session
+	Look   bool              // logout: it loaded the session first (and reports Found)
+	Found  bool              // read, rw, login, logout with Look: the request found a live session
 	Values map[string]string // read, rw, login: the values it saw
 
 	Target string   // destroy-session: the session ID it revoked
@@ -164,6 +165,9 @@ func (o *Op) String() string {
 		}
 		if o.Key != "" {
 			fmt.Fprintf(&b, " %s=%s", o.Key, o.Value)
+		}
+		if o.Kind == Logout && o.Look {
+			fmt.Fprintf(&b, " found=%v", o.Found)
 		}
 		if o.Kind == Read || o.Kind == ReadWrite || o.Kind == Login {
 			if o.Found {

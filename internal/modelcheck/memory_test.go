@@ -13,6 +13,6 @@ import (
 // interleaving does not decide.
 func TestMemory(t *testing.T) {
 	t.Parallel()
-	cfg := modelcheck.Config{Tick: time.Second, Clients: 8, Rounds: 400}
-	verify(t, cfg, modelcheck.Memory, budget(t, 3))
+	cfg := modelcheck.Config{Tick: time.Second, Clients: 4, Rounds: 400}
+	verify(t, cfg, modelcheck.Memory, budget(t, 8))
 }

@@ -134,6 +134,9 @@ func (r *runner) round() {
 		case DestroySession, DestroyUser, UserSessions:
 			op.User = r.user()
 			reqs = append(reqs, op)
+		case Logout:
+			op.Look = r.rng.IntN(2) == 0
+			reqs = append(reqs, op)
 		default:
 			reqs = append(reqs, op)
 		}
@@ -194,6 +197,10 @@ func (r *runner) request(op *Op) {
 	case Login:
 		q.Set("u", op.User)
 		q.Set("v", op.Value)
+	case Logout:
+		if op.Look {
+			q.Set("look", "1")
+		}
 	}
 	var created atomic.Bool
 	req := httptest.NewRequest(http.MethodGet, path+"?"+q.Encode(), nil)
@@ -209,7 +216,7 @@ func (r *runner) request(op *Op) {
 	op.WallEnd = time.Now()
 	op.Status = rec.Code
 
-	if op.Status == 200 && (op.Kind == Read || op.Kind == ReadWrite || op.Kind == Login) {
+	if op.Status == 200 && (op.Kind == Read || op.Kind == ReadWrite || op.Kind == Login || op.Look) {
 		var v view
 		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
 			op.Err = "bad body: " + err.Error()

@@ -35,7 +35,7 @@ type Config struct {
 	Clients int   // simulated browsers (cookie jars); default 4
 	Users   int   // accounts the clients log in as; default 2
 	Rounds  int   // rounds to run; default 400
-	Mix      Mix // default: DefaultMix
+	Mix     Mix   // default: DefaultMix
 
 	// Tick, if set, drives every clock (the Managers' and, through the
 	// backend, the store's if it takes one) by a logical clock that moves

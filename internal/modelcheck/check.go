@@ -22,6 +22,10 @@ const (
 	// InvLostWrite: an acknowledged write is seen by its client's later
 	// reads of the same session, unless something ended the session.
 	InvLostWrite = "lost-write"
+	// InvVanished: a session its client was just handed (or just used)
+	// is found by the client's next request, when nobody else touched the
+	// session and no revocation of its user ran in between.
+	InvVanished = "vanished"
 	// InvRevocation: a request that starts after a logout (that found its
 	// session live), DestroySession or DestroyUser completed does not find
 	// the session it ended.
@@ -71,6 +75,7 @@ func Check(h *History, crossNode time.Duration, max int) []Violation {
 	c.loginTokens()
 	c.fixation()
 	c.lostWrites()
+	c.vanished()
 	c.revocations()
 	c.userIndex()
 	return c.out
@@ -209,6 +214,59 @@ func (c *checker) endedBetween(w, r *Op) bool {
 	for _, e := range c.h.Ops {
 		if overlaps(e, w.Start, r.End) && c.ends(e, r.Before, r.Client) {
 			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) vanished() {
+	prev := map[int]*Op{} // client → its previous operation
+	for _, r := range c.h.Ops {
+		p := prev[r.Client]
+		if r.Kind != Plant {
+			prev[r.Client] = r
+		}
+		if p == nil || !r.ok() || r.Found || r.Sent == "" || !(r.Kind == Read || r.Kind == ReadWrite || r.Kind == Login || r.Look) || r.Err != "" {
+			continue
+		}
+		// p left the client with r's token, alive: it was handed it, or
+		// sent it and found the session (a blind write cannot tell).
+		alive := p.ok() && (p.Got == r.Sent || p.Sent == r.Sent && p.Got == "" && !p.Cleared && p.Found && p.Kind != Logout)
+		if !alive || c.touchedBetween(p, r) {
+			continue
+		}
+		c.fail(InvVanished, []*Op{r, p}, "#%d found no session with token %s (%s), which #%d left live, and nothing touched it since",
+			r.Index, short(r.Sent), r.Before, p.Index)
+	}
+}
+
+// touchedBetween reports whether anything but r's own client may have
+// changed r's session between p's start and r's end: a request of another
+// client on the same session, a plant or steal involving the client, or a
+// revocation of the session's user.
+func (c *checker) touchedBetween(p, r *Op) bool {
+	user := ""
+	if l := c.lastLogin(r.Before); l != nil {
+		user = l.User
+	}
+	for _, e := range c.h.Ops {
+		if e == r || e == p || !overlaps(e, p.Start, r.End) {
+			continue
+		}
+		switch e.Kind {
+		case Plant, Steal:
+			if e.Client == r.Client || e.Other == r.Client {
+				return true
+			}
+		case DestroySession, DestroyUser:
+			if user != "" && e.User == user {
+				return true
+			}
+		case UserSessions:
+		default:
+			if e.Client != r.Client && (e.Before.Origin == r.Before.Origin || e.After.Origin == r.Before.Origin) {
+				return true
+			}
 		}
 	}
 	return false

@@ -203,11 +203,12 @@ func (c *checker) lostWrites() {
 }
 
 func (c *checker) endedBetween(w, r *Op) bool {
-	// A login by another holder of the session kills every other token of
-	// it, and a write through one of those is dropped: unless it ended
-	// before that login began, whatever it wrote may not carry over.
+	// A login kills every other token of its session, and a write through
+	// one of those (held by another client, or planted back into the
+	// client's jar) is dropped: unless the write ended before that login
+	// began, whatever it wrote may not carry over.
 	for _, l := range r.Before.Logins[len(w.WriteLabel.Logins):] {
-		if login := c.h.Ops[l]; login.Client != w.Client && login.Start < w.End {
+		if login := c.h.Ops[l]; login.Start < w.End {
 			return true
 		}
 	}
@@ -250,7 +251,9 @@ func (c *checker) touchedBetween(p, r *Op) bool {
 		user = l.User
 	}
 	for _, e := range c.h.Ops {
-		if e == r || e == p || !overlaps(e, p.Start, r.End) {
+		// On another node, a change that ended shortly before p may not
+		// have reached p's node yet: p saw the session live, stale.
+		if e == r || e == p || !overlaps(e, p.Start, r.End) && !(e.End < p.Start && c.exempt(e, p)) {
 			continue
 		}
 		switch e.Kind {

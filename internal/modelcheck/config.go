@@ -41,14 +41,18 @@ type Config struct {
 	// backend, the store's if it takes one) by a logical clock that moves
 	// Tick per round and stands still within a round: every request of a
 	// round sees one time, so rotations come due together. Zero uses real
-	// time, read once at the start of each round (still one time per
-	// round, close to the server's own clock).
+	// time, as a server that keeps its own clock (Redis, Postgres) needs:
+	// a Manager clock that lagged the server's would shorten every grace
+	// period by the lag.
 	Tick time.Duration
 	// RotateEvery and RotateGrace are the Managers' periodic rotation
-	// settings. Defaults: one tick and two ticks with a Tick, 20 ms and
-	// 40 ms in real time. Keep the grace below three periods: a token that falls
-	// more than three rotations behind within its grace is dead by design
-	// (the library follows at most three forwards).
+	// settings. Defaults: one tick and two ticks with a Tick; 25 ms and
+	// 250 ms in real time, where the grace must outlast a few store calls
+	// under load, or a revocation racing a rotation may find the rotation's
+	// tombstone already gone (that is the grace working, not a defect). A
+	// token that falls more than three rotations behind within its grace
+	// is dead by design (the library follows at most three forwards); the
+	// invariants allow for it.
 	RotateEvery, RotateGrace time.Duration
 	// StoreTimeout is the Managers' store timeout; default 2 s.
 	StoreTimeout time.Duration
@@ -75,16 +79,21 @@ func (c Config) withDefaults() Config {
 	if c.Mix == (Mix{}) {
 		c.Mix = DefaultMix
 	}
-	if c.RotateEvery == 0 {
+	switch {
+	case c.RotateEvery != 0:
+	case c.Tick > 0:
 		// Every tick: each round's readers of a token issued a round
 		// before rotate it, racing any login on it.
 		c.RotateEvery = c.Tick
-		if c.Tick == 0 {
-			c.RotateEvery = 20 * time.Millisecond
-		}
+	default:
+		c.RotateEvery = 25 * time.Millisecond
 	}
-	if c.RotateGrace == 0 {
-		c.RotateGrace = 2 * c.RotateEvery
+	switch {
+	case c.RotateGrace != 0:
+	case c.Tick > 0:
+		c.RotateGrace = 2 * c.Tick
+	default:
+		c.RotateGrace = 250 * time.Millisecond
 	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = 2 * time.Second
@@ -97,8 +106,9 @@ func (c Config) String() string {
 		c.Seed, c.Clients, c.Users, c.Rounds, c.Tick, c.RotateEvery, c.RotateGrace)
 }
 
-// Clock is the time every Manager of a run sees: constant within a round,
-// moved between rounds. It is safe for concurrent use.
+// Clock is the time every Manager of a run sees: with a tick, constant
+// within a round and moved between rounds; without, the real time. It is
+// safe for concurrent use.
 type Clock struct {
 	mu   sync.Mutex
 	now  time.Time
@@ -111,6 +121,9 @@ func newClock(tick time.Duration) *Clock {
 
 // Now returns the current round's time.
 func (c *Clock) Now() time.Time {
+	if c.tick == 0 {
+		return time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
@@ -119,11 +132,7 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) advance() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.tick > 0 {
-		c.now = c.now.Add(c.tick)
-	} else {
-		c.now = time.Now()
-	}
+	c.now = c.now.Add(c.tick)
 }
 
 // Backend builds the application nodes of one run: one Manager per node, all

@@ -20,6 +20,13 @@ import (
 // cookieName is the Managers' cookie name: the library's default.
 const cookieName = session.DefaultCookieName
 
+// BackendError is a Backend that could not build its nodes (a server down,
+// a fault proxy that cut the setup): the run did not start.
+type BackendError struct{ Err error }
+
+func (e *BackendError) Error() string { return "modelcheck: backend: " + e.Err.Error() }
+func (e *BackendError) Unwrap() error { return e.Err }
+
 // node is one application replica of a run.
 type node struct {
 	m *session.Manager
@@ -57,7 +64,7 @@ func Run(cfg Config, backend Backend) (*History, error) {
 		session.WithObserver(creations{}))
 	ms, closeAll, err := backend(clock.Now, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("modelcheck: backend: %w", err)
+		return nil, &BackendError{Err: err}
 	}
 	defer closeAll()
 	if len(ms) == 0 {

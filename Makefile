@@ -5,7 +5,7 @@
 GO       ?= go
 FUZZTIME ?= 20s
 
-.PHONY: test deps fmt vet run fuzz bench
+.PHONY: test deps fmt vet run fuzz bench stress
 
 test: deps fmt vet
 	$(GO) test -race -count=1 ./...
@@ -40,3 +40,13 @@ fuzz:
 bench: deps
 	bash bench/install.sh
 	cd bench && $(GO) vet ./... && $(GO) run ./cmd/benchrun -out ../BENCHMARKS.md -chart benchmarks.svg
+
+# Runs the concurrency model checker (internal/modelcheck) on every backend for
+# STRESS per backend (TETHER_STRESS), all backends at once, first clean and
+# then for as long again through a fault
+# proxy that loses replies and stalls links. A failure prints the seed
+# (TETHER_SEED=N replays it) and the history of the sessions involved.
+STRESS ?= 10m
+
+stress: deps
+	CI=true TETHER_STRESS=$(STRESS) $(GO) test -count=1 -timeout 0 -parallel 6 -v ./internal/modelcheck/

@@ -41,11 +41,11 @@ bench: deps
 	bash bench/install.sh
 	cd bench && $(GO) vet ./... && $(GO) run ./cmd/benchrun -out ../BENCHMARKS.md -chart benchmarks.svg
 
-# Runs the concurrency model checker (internal/modelcheck) on every backend for
-# STRESS per backend (TETHER_STRESS), all backends at once, first clean and
-# then for as long again through a fault
-# proxy that loses replies and stalls links. A failure prints the seed
-# (TETHER_SEED=N replays it) and the history of the sessions involved.
+# Runs the concurrency model checker (internal/modelcheck) on every backend,
+# all at once, for STRESS each (TETHER_STRESS), then for as long again through
+# a fault proxy that loses replies and stalls links: about 2 x STRESS in all.
+# A failure prints the seed (TETHER_SEED=N replays it) and the history of the
+# sessions involved.
 STRESS ?= 10m
 
 stress: deps

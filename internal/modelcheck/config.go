@@ -40,19 +40,20 @@ type Config struct {
 	// Tick, if set, drives every clock (the Managers' and, through the
 	// backend, the store's if it takes one) by a logical clock that moves
 	// Tick per round and stands still within a round: every request of a
-	// round sees one time, so rotations come due together. Zero uses real
-	// time, as a server that keeps its own clock (Redis, Postgres) needs:
-	// a Manager clock that lagged the server's would shorten every grace
-	// period by the lag.
+	// round sees one time, so rotations come due together. Zero uses the
+	// real time, read at the start of each round and still for the rest of
+	// it, for servers that keep their own clock (Redis, Postgres): the
+	// Managers' clock then lags the server's by at most a round, which a
+	// grace period of many rounds absorbs.
 	Tick time.Duration
 	// RotateEvery and RotateGrace are the Managers' periodic rotation
-	// settings. Defaults: one tick and two ticks with a Tick; 25 ms and
-	// 250 ms in real time, where the grace must outlast a few store calls
-	// under load, or a revocation racing a rotation may find the rotation's
-	// tombstone already gone (that is the grace working, not a defect). A
-	// token that falls more than three rotations behind within its grace
-	// is dead by design (the library follows at most three forwards); the
-	// invariants allow for it.
+	// settings. Defaults: one tick and two ticks with a Tick; 1 ms (every
+	// round) and 250 ms in real time, where the grace must outlast a round
+	// and a few store calls under load, or a revocation racing a rotation
+	// may find the rotation's tombstone already gone (the grace working,
+	// not a defect). A token that falls more than three rotations behind
+	// within its grace is dead by design (the library follows at most
+	// three forwards); the invariants allow for it.
 	RotateEvery, RotateGrace time.Duration
 	// StoreTimeout is the Managers' store timeout; default 2 s.
 	StoreTimeout time.Duration
@@ -86,7 +87,7 @@ func (c Config) withDefaults() Config {
 		// before rotate it, racing any login on it.
 		c.RotateEvery = c.Tick
 	default:
-		c.RotateEvery = 25 * time.Millisecond
+		c.RotateEvery = time.Millisecond
 	}
 	switch {
 	case c.RotateGrace != 0:
@@ -106,9 +107,9 @@ func (c Config) String() string {
 		c.Seed, c.Clients, c.Users, c.Rounds, c.Tick, c.RotateEvery, c.RotateGrace)
 }
 
-// Clock is the time every Manager of a run sees: with a tick, constant
-// within a round and moved between rounds; without, the real time. It is
-// safe for concurrent use.
+// Clock is the time every Manager of a run sees: constant within a round,
+// moved between rounds (by the tick, or to the real time). It is safe for
+// concurrent use.
 type Clock struct {
 	mu   sync.Mutex
 	now  time.Time
@@ -121,9 +122,6 @@ func newClock(tick time.Duration) *Clock {
 
 // Now returns the current round's time.
 func (c *Clock) Now() time.Time {
-	if c.tick == 0 {
-		return time.Now()
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
@@ -132,7 +130,11 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) advance() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(c.tick)
+	if c.tick > 0 {
+		c.now = c.now.Add(c.tick)
+	} else {
+		c.now = time.Now()
+	}
 }
 
 // Backend builds the application nodes of one run: one Manager per node, all

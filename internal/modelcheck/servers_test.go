@@ -24,8 +24,9 @@ import (
 	"github.com/tether-go/tether/store/redisstore"
 )
 
-// The real backends run in real time (the servers keep their own clocks):
-// rotation every 25 ms, grace 250 ms, two runs of 250 rounds (a few seconds). Under `make stress` (TETHER_STRESS) each also runs through a
+// The real backends run in real time (the servers keep their own clocks),
+// still within a round: rotation due every round, grace 250 ms, two runs of
+// 250 rounds (a few seconds). Under `make stress` (TETHER_STRESS) each also runs through a
 // fault proxy that loses replies and stalls links.
 func serverConfig() modelcheck.Config {
 	return modelcheck.Config{Clients: 4, Rounds: 250, StoreTimeout: time.Second}

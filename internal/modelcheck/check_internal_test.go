@@ -228,3 +228,18 @@ func TestSessionIDIsTheLibrarys(t *testing.T) {
 		t.Fatalf("sessionID(cookie) = %s, library says %s", got, infos[0].ID)
 	}
 }
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{Clients: 1},
+		{Clients: -3},
+		{Users: -1},
+		{Rounds: -1},
+		{Tick: -time.Second},
+		{Mix: Mix{Read: -1, Write: 2}},
+	} {
+		if _, err := Run(cfg, Memory); err == nil {
+			t.Errorf("Run(%+v) ran", cfg)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package modelcheck
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -100,6 +101,24 @@ func (c Config) withDefaults() Config {
 		c.StoreTimeout = 2 * time.Second
 	}
 	return c
+}
+
+// validate reports a configuration Run cannot use.
+func (c Config) validate() error {
+	switch {
+	case c.Clients < 2:
+		return fmt.Errorf("modelcheck: %d clients, want at least 2 (plants and steals need another jar)", c.Clients)
+	case c.Users < 1 || c.Rounds < 1:
+		return fmt.Errorf("modelcheck: %d users and %d rounds, want at least 1 of each", c.Users, c.Rounds)
+	case c.Tick < 0 || c.RotateEvery < 0 || c.RotateGrace < 0 || c.StoreTimeout < 0 || c.CrossNodeBound < 0:
+		return errors.New("modelcheck: negative duration")
+	}
+	for k, w := range c.Mix {
+		if w < 0 {
+			return fmt.Errorf("modelcheck: negative weight %d for %s", w, Kind(k))
+		}
+	}
+	return nil
 }
 
 func (c Config) String() string {

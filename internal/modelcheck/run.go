@@ -58,6 +58,9 @@ type runner struct {
 // when the last returns. The clock stands still within a round.
 func Run(cfg Config, backend Backend) (*History, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	clock := newClock(cfg.Tick)
 	opts := append(cfg.sessionOptions(clock),
 		session.WithLogger(slog.New(slog.DiscardHandler)),

@@ -243,3 +243,20 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMix(t *testing.T) {
+	mix, err := ParseMix("plant=0, steal=0,login=30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultMix
+	want[Plant], want[Steal], want[Login] = 0, 0, 30
+	if mix != want {
+		t.Errorf("ParseMix = %v, want %v", mix, want)
+	}
+	for _, bad := range []string{"plant", "plant=-1", "nope=3", "read=x", "read=0,write=0,rw=0,login=0,logout=0,plant=0,steal=0,destroy-session=0,destroy-user=0,user-sessions=0"} {
+		if _, err := ParseMix(bad); err == nil {
+			t.Errorf("ParseMix(%q) accepted", bad)
+		}
+	}
+}

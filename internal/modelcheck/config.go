@@ -3,6 +3,9 @@ package modelcheck
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +30,28 @@ var DefaultMix = Mix{
 	DestroySession: 3,
 	DestroyUser:    2,
 	UserSessions:   4,
+}
+
+// ParseMix changes DefaultMix by a list like "plant=0,login=30", with the
+// operations named as histories print them.
+func ParseMix(s string) (Mix, error) {
+	mix := DefaultMix
+	for _, part := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		w, err := strconv.Atoi(val)
+		if !ok || err != nil || w < 0 {
+			return mix, fmt.Errorf("modelcheck: bad weight %q (want name=N, N >= 0)", part)
+		}
+		k := slices.Index(kindNames[:], name)
+		if k < 0 {
+			return mix, fmt.Errorf("modelcheck: no operation %q (have %v)", name, kindNames)
+		}
+		mix[k] = w
+	}
+	if mix == (Mix{}) {
+		return mix, errors.New("modelcheck: every weight is zero")
+	}
+	return mix, nil
 }
 
 // Config sizes and shapes one run. The zero value of a field means its

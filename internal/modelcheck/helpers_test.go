@@ -16,6 +16,9 @@ import (
 //	TETHER_SEED=N       replay seed N once (the seed a failure printed)
 //	TETHER_ROUNDS=N     rounds per run (default: the test's)
 //	TETHER_CLIENTS=N    clients per run (default: the test's)
+//	TETHER_MIX=plant=0,steal=0   change operation weights (names as printed
+//	                    in histories: read, write, rw, login, logout, plant,
+//	                    steal, destroy-session, destroy-user, user-sessions)
 
 // plan is how many runs a test makes: a fixed number of seeds in `go test`,
 // or as many as fit in TETHER_STRESS.
@@ -72,6 +75,13 @@ func verify(t *testing.T, cfg modelcheck.Config, backend modelcheck.Backend, p p
 	t.Helper()
 	cfg.Rounds = envInt(t, "TETHER_ROUNDS", cfg.Rounds)
 	cfg.Clients = envInt(t, "TETHER_CLIENTS", cfg.Clients)
+	if s := os.Getenv("TETHER_MIX"); s != "" {
+		mix, err := modelcheck.ParseMix(s)
+		if err != nil {
+			t.Fatalf("TETHER_MIX: %v", err)
+		}
+		cfg.Mix = mix
+	}
 	began := time.Now()
 	for i := 0; ; i++ {
 		if p.until.IsZero() && i >= p.runs || !p.until.IsZero() && time.Now().After(p.until) {

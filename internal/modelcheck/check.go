@@ -19,8 +19,9 @@ const (
 	InvFixation = "fixation"
 	// InvIsolation: a session never shows a value written to another one.
 	InvIsolation = "isolation"
-	// InvLostWrite: an acknowledged write is seen by its client's later
-	// reads of the same session, unless something ended the session.
+	// InvLostWrite: an acknowledged write (200, cookie not expired) is seen
+	// by its client's later reads of the same session, unless something
+	// ended the session.
 	InvLostWrite = "lost-write"
 	// InvVanished: a session its client was just handed (or just used)
 	// is found by the client's next request, when nobody else touched the
@@ -196,7 +197,9 @@ func (c *checker) lostWrites() {
 					r.Index, r.Before, w.Key, shown, w.Index, w.Key, w.Value)
 			}
 		}
-		if (r.Kind == Write || r.Kind == ReadWrite) && r.ok() {
+		// A write answered with an expired cookie was dropped with its
+		// session (its token had died): the client was told so.
+		if (r.Kind == Write || r.Kind == ReadWrite) && r.ok() && !r.Cleared {
 			last[r.Client] = r
 		}
 	}

@@ -10,10 +10,11 @@ import (
 	"github.com/tether-go/tether/store/memstore"
 )
 
-// Memory is one node on a memstore that reads the run's clock.
+// Memory is one node on a memstore that reads the run's clock, yielding to
+// other requests between store calls (see jitter).
 func Memory(now func() time.Time, opts ...session.Option) ([]*session.Manager, func(), error) {
 	st := memstore.New(memstore.WithClock(now))
-	m, err := session.New(append(opts, session.WithStore(st))...)
+	m, err := session.New(append(opts, session.WithStore(jitter{st}))...)
 	if err != nil {
 		st.Close()
 		return nil, nil, err

@@ -1,10 +1,5 @@
 package modelcheck
 
-import (
-	"fmt"
-	"strings"
-)
-
 // Failure is a run that broke an invariant: its configuration (the seed
 // replays the checker's choices), its history and what broke.
 type Failure struct {
@@ -61,37 +56,4 @@ func Explore(cfg Config, backend Backend) (*Failure, error) {
 		}
 	}
 	return best, nil
-}
-
-// Report is what a failing test prints: the seed and settings to replay,
-// each invariant broken, and the history of the first violation's sessions.
-func (f *Failure) Report() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "model checker: %d violation(s) with %s\n", len(f.Violations), f.Config)
-	seen := map[string]bool{}
-	for _, v := range f.Violations {
-		if !seen[v.Invariant] {
-			seen[v.Invariant] = true
-			fmt.Fprintf(&b, "  first %s: %s\n", v.Invariant, v.Msg)
-		}
-	}
-	b.WriteString(Format(f.History, f.Violations[0]))
-	return b.String()
-}
-
-// Stats counts a history's operations by kind and outcome, for the log of a
-// passing run: a run that did no logins proves nothing about fixation.
-func Stats(h *History) string {
-	var total, ok [numKinds]int
-	for _, op := range h.Ops {
-		total[op.Kind]++
-		if op.ok() {
-			ok[op.Kind]++
-		}
-	}
-	var parts []string
-	for k := range numKinds {
-		parts = append(parts, fmt.Sprintf("%s %d/%d", k, ok[k], total[k]))
-	}
-	return fmt.Sprintf("%d ops (ok/total): %s", len(h.Ops), strings.Join(parts, ", "))
 }

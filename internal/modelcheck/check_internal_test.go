@@ -1,13 +1,17 @@
 package modelcheck
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tether-go/tether/session"
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/memstore"
 )
 
 // hist builds a synthetic history: each op gets its index, and Start/End
@@ -258,5 +262,63 @@ func TestParseMix(t *testing.T) {
 		if _, err := ParseMix(bad); err == nil {
 			t.Errorf("ParseMix(%q) accepted", bad)
 		}
+	}
+}
+
+// mixedUp is a broken store that answers every Load with the record last
+// committed, whichever session it belongs to: sessions leak into each other.
+type mixedUp struct {
+	store.Store
+	mu   sync.Mutex
+	last string
+}
+
+func (s *mixedUp) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
+	res, err := s.Store.Commit(ctx, id, c)
+	if err == nil {
+		s.mu.Lock()
+		s.last = id
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+func (s *mixedUp) Load(ctx context.Context, id string) (*store.Record, error) {
+	s.mu.Lock()
+	last := s.last
+	s.mu.Unlock()
+	if last != "" {
+		id = last
+	}
+	return s.Store.Load(ctx, id)
+}
+
+// Explore finds a broken store, and shrinks: fewer clients and rounds than
+// it started with, still failing, with the seed in the report.
+func TestExploreShrinks(t *testing.T) {
+	broken := func(now func() time.Time, opts ...session.Option) ([]*session.Manager, func(), error) {
+		st := memstore.New(memstore.WithClock(now))
+		m, err := session.New(append(opts, session.WithStore(&mixedUp{Store: st}))...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []*session.Manager{m}, func() { m.Close(); st.Close() }, nil
+	}
+	cfg := Config{Seed: 3, Tick: time.Second, Clients: 8, Rounds: 64}
+	f, err := Explore(cfg, broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f == nil {
+		t.Fatal("Explore passed a store that mixes sessions up")
+	}
+	if f.Config.Clients >= cfg.Clients || f.Config.Rounds >= cfg.Rounds {
+		t.Errorf("not shrunk: %s", f.Config)
+	}
+	if vs := Check(f.History, 0, 0); len(vs) == 0 {
+		t.Error("the shrunk history passes")
+	}
+	if r := f.Report(); !strings.Contains(r, "seed=3") || !strings.Contains(r, "history of the sessions involved") {
+		t.Errorf("report:\n%s", r)
 	}
 }

@@ -45,9 +45,10 @@ func (v Violation) String() string { return v.Invariant + ": " + v.Msg }
 type checker struct {
 	h       *History
 	bound   time.Duration
-	writer  map[string]*Op // unique value → the operation that wrote it
-	issuer  map[string]*Op // token → the first operation handed it
-	byID    map[string]*Op // session ID → the first operation handed its token
+	writer  map[string]*Op   // unique value → the operation that wrote it
+	issuer  map[string]*Op   // token → the first operation handed it
+	byID    map[string]*Op   // session ID → the first operation handed its token
+	sentBy  map[string][]*Op // token → the operations that sent it
 	maxViol int
 	out     []Violation
 }
@@ -57,8 +58,11 @@ type checker struct {
 // Config.CrossNodeBound).
 func Check(h *History, crossNode time.Duration, max int) []Violation {
 	c := &checker{h: h, bound: crossNode, maxViol: max,
-		writer: map[string]*Op{}, issuer: map[string]*Op{}, byID: map[string]*Op{}}
+		writer: map[string]*Op{}, issuer: map[string]*Op{}, byID: map[string]*Op{}, sentBy: map[string][]*Op{}}
 	for _, op := range h.Ops {
+		if op.Sent != "" {
+			c.sentBy[op.Sent] = append(c.sentBy[op.Sent], op)
+		}
 		if op.Value != "" {
 			c.writer[op.Value] = op
 		}
@@ -164,6 +168,21 @@ func (c *checker) exempt(a, b *Op) bool {
 	return c.bound > 0 && a.Node != b.Node && b.WallStart.Sub(a.WallEnd) < c.bound
 }
 
+// staleToken reports whether r's node may still hold its token's record as
+// it was before a request on another node rotated it away, within the
+// bound: r then reads that old copy, however the session ended since.
+func (c *checker) staleToken(r *Op) bool {
+	if c.bound == 0 || r.Sent == "" {
+		return false
+	}
+	for _, o := range c.sentBy[r.Sent] {
+		if o.End < r.Start && o.Got != "" && c.exempt(o, r) {
+			return true
+		}
+	}
+	return false
+}
+
 // ends reports whether e may legitimately end the session labelled x, for
 // client cl, while it ran.
 func (c *checker) ends(e *Op, x Label, cl int) bool {
@@ -182,7 +201,7 @@ func (c *checker) ends(e *Op, x Label, cl int) bool {
 func (c *checker) lostWrites() {
 	last := map[int]*Op{} // client → its latest acknowledged write
 	for _, r := range c.h.Ops {
-		if w := last[r.Client]; w != nil && sees(r) && w.WriteLabel.descends(r.Before) && !c.exempt(w, r) && !c.endedBetween(w, r) {
+		if w := last[r.Client]; w != nil && sees(r) && w.WriteLabel.descends(r.Before) && !c.exempt(w, r) && !c.staleToken(r) && !c.endedBetween(w, r) {
 			v, ok := r.Values[w.Key]
 			if seen := c.writer[v]; !ok || seen == nil || seen.Client != r.Client || seen.Index < w.Index {
 				shown := "nothing"
@@ -313,7 +332,7 @@ func (c *checker) revocations() {
 	for _, rv := range c.revocationsOf() {
 		e := rv.op
 		for _, r := range c.h.Ops {
-			if !sees(r) || r.Start < e.End || !rv.ended(r.Before) || c.exempt(e, r) {
+			if !sees(r) || r.Start < e.End || !rv.ended(r.Before) || c.exempt(e, r) || c.staleToken(r) {
 				continue
 			}
 			if first := c.issuer[r.Sent]; first == nil || first.Start > e.End {

@@ -183,6 +183,20 @@ func TestCheckAllows(t *testing.T) {
 			return h
 		}(),
 	}, {
+		name: "a read of a token another node rotated just before, after a revocation",
+		h: func() *History {
+			h := hist(
+				&Op{Client: 0, Kind: Login, User: "u0", Key: loginKey, Value: "m0", Got: "t0", Before: noLabel, WriteLabel: lbl(0, 0), After: lbl(0, 0), Node: 0},
+				&Op{Client: 1, Kind: Steal, Other: 0, Sent: "t0", Before: lbl(0, 0), After: lbl(0, 0)},
+				&Op{Client: 1, Kind: Read, Sent: "t0", Got: "t1", Before: lbl(0, 0), After: lbl(0, 0), Found: true, Values: map[string]string{loginKey: "m0"}, Node: 1},
+				&Op{Client: 2, Kind: DestroySession, User: "u0", Target: sessionID("t1"), IDs: []string{sessionID("t1")}, Node: 0},
+				&Op{Client: 0, Kind: Read, Sent: "t0", Before: lbl(0, 0), After: lbl(0, 0), Found: true, Values: map[string]string{loginKey: "m0"}, Node: 0},
+			)
+			now := time.Now()
+			h.Ops[2].WallEnd, h.Ops[4].WallStart = now, now.Add(time.Millisecond)
+			return h
+		}(),
+	}, {
 		name: "a write through a token another holder's login killed",
 		h: hist(
 			&Op{Client: 0, Kind: Write, Key: "c0", Value: "v0", Got: "t0", Before: noLabel, WriteLabel: lbl(0), After: lbl(0)},

@@ -24,23 +24,6 @@ func (f *Failure) Report() string {
 	return b.String()
 }
 
-// Stats counts a history's operations by kind and outcome, for the log of a
-// passing run: a run that did no logins proves nothing about fixation.
-func Stats(h *History) string {
-	var total, ok [numKinds]int
-	for _, op := range h.Ops {
-		total[op.Kind]++
-		if op.ok() {
-			ok[op.Kind]++
-		}
-	}
-	var parts []string
-	for k := range numKinds {
-		parts = append(parts, fmt.Sprintf("%s %d/%d", k, ok[k], total[k]))
-	}
-	return fmt.Sprintf("%d ops (ok/total): %s", len(h.Ops), strings.Join(parts, ", "))
-}
-
 // Involved returns the operations a reader needs to understand v: the
 // offending ones, every operation that sent or was handed one of their
 // tokens or the tokens those came from, and the revocations of the users

@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # an application downloads only what it imports. `make test` runs them all.
 MODULES ?= . metrics/prometheus metrics/otel examples/cluster examples/routers
 
-.PHONY: test deps fmt vet run fuzz bench
+.PHONY: test deps fmt vet run fuzz bench stress
 
 test: deps fmt vet
 	@set -e; for m in $(MODULES); do \
@@ -48,3 +48,13 @@ fuzz:
 bench: deps
 	bash bench/install.sh
 	cd bench && $(GO) vet ./... && $(GO) run ./cmd/benchrun -out ../BENCHMARKS.md -chart benchmarks.svg
+
+# Runs the concurrency model checker (internal/modelcheck) on every backend,
+# all at once, for STRESS each (TETHER_STRESS), then for as long again through
+# a fault proxy that loses replies and stalls links: about 2 x STRESS in all.
+# A failure prints the seed (TETHER_SEED=N replays it) and the history of the
+# sessions involved.
+STRESS ?= 10m
+
+stress: deps
+	CI=true TETHER_STRESS=$(STRESS) $(GO) test -count=1 -timeout 0 -parallel 6 -v ./internal/modelcheck/

@@ -1,0 +1,160 @@
+package faultproxy_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/internal/faultproxy"
+)
+
+// echo is a line server that records every line it received before
+// answering it: it tells whether a command whose reply was lost reached it.
+type echo struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	got  []string
+	wg   sync.WaitGroup
+	seen chan string
+}
+
+func newEcho(t *testing.T) *echo {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echo{ln: ln, seen: make(chan string, 16)}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					e.seen <- line
+					if _, err := io.WriteString(c, line); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); e.wg.Wait() })
+	return e
+}
+
+func newProxy(t *testing.T, target string) *faultproxy.Proxy {
+	p, err := faultproxy.New(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
+}
+
+func TestRelays(t *testing.T) {
+	e := newEcho(t)
+	p := newProxy(t, e.ln.Addr().String())
+	c, r := dial(t, p.Addr())
+	io.WriteString(c, "hello\n")
+	if line, err := r.ReadString('\n'); err != nil || line != "hello\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+}
+
+// A lost reply: the server received the command, the client gets EOF and
+// nothing else, and the next reply flows again on a new connection.
+func TestLoseReply(t *testing.T) {
+	e := newEcho(t)
+	p := newProxy(t, e.ln.Addr().String())
+	c, r := dial(t, p.Addr())
+	p.LoseReply()
+	io.WriteString(c, "set\n")
+	if got := <-e.seen; got != "set\n" {
+		t.Fatalf("server got %q", got)
+	}
+	if line, err := r.ReadString('\n'); !errors.Is(err, io.EOF) || line != "" {
+		t.Fatalf("client read %q, %v; want EOF and no reply", line, err)
+	}
+	if p.Lost() != 1 {
+		t.Errorf("Lost = %d, want 1", p.Lost())
+	}
+	c2, r2 := dial(t, p.Addr())
+	io.WriteString(c2, "again\n")
+	if line, err := r2.ReadString('\n'); err != nil || line != "again\n" {
+		t.Fatalf("after the loss: read %q, %v", line, err)
+	}
+}
+
+// A stall holds the bytes without closing anything; thawing delivers them.
+func TestFreezeHoldsAndThawDelivers(t *testing.T) {
+	e := newEcho(t)
+	p := newProxy(t, e.ln.Addr().String())
+	c, r := dial(t, p.Addr())
+	p.Freeze()
+	io.WriteString(c, "late\n")
+	select {
+	case got := <-e.seen:
+		t.Fatalf("server got %q while the link was frozen", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.Thaw()
+	if line, err := r.ReadString('\n'); err != nil || line != "late\n" {
+		t.Fatalf("after thaw: read %q, %v", line, err)
+	}
+	if p.Stalls() != 1 {
+		t.Errorf("Stalls = %d, want 1", p.Stalls())
+	}
+}
+
+// Close ends relayed connections: the client sees them close.
+func TestCloseEndsConnections(t *testing.T) {
+	e := newEcho(t)
+	p, err := faultproxy.New(e.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, r := dial(t, p.Addr())
+	io.WriteString(c, "x\n")
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.ReadString('\n'); !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("connection still open after Close")
+		}
+		var se *os.SyscallError
+		if !errors.As(err, &se) {
+			t.Fatalf("read after Close: %v", err)
+		}
+	}
+}

@@ -8,7 +8,10 @@ require (
 	go.uber.org/goleak v1.3.0
 )
 
-require filippo.io/edwards25519 v1.2.0 // indirect
+require (
+	filippo.io/edwards25519 v1.2.0 // indirect
+	github.com/maypok86/otter/v2 v2.4.0 // indirect
+)
 
 // The root module is developed in this repository; outside it, a tagged
 // version replaces this line's target.

@@ -29,6 +29,7 @@ func (e *InvalidNameError) Error() string {
 type names struct {
 	table   string // `t`
 	values  string // `t_values`
+	fk      string // `t_fk`: named, since InnoDB's default name (t_values_ibfk_1) may be too long
 	display string // t, for messages
 }
 
@@ -56,6 +57,7 @@ func newNames(cfg *config) (*names, error) {
 	return &names{
 		table:   "`" + cfg.table + "`",
 		values:  "`" + cfg.table + "_values`",
+		fk:      "`" + cfg.table + "_fk`",
 		display: cfg.table,
 	}, nil
 }
@@ -82,8 +84,8 @@ func (n *names) ddl() []string {
 	k  VARBINARY(1024) NOT NULL,
 	v  LONGBLOB        NOT NULL,
 	PRIMARY KEY (id, k),
-	FOREIGN KEY (id) REFERENCES %s (id) ON DELETE CASCADE
-) ENGINE=InnoDB`, n.values, n.table),
+	CONSTRAINT %s FOREIGN KEY (id) REFERENCES %s (id) ON DELETE CASCADE
+) ENGINE=InnoDB`, n.values, n.fk, n.table),
 	}
 }
 

@@ -23,11 +23,11 @@ func TestMain(m *testing.M) {
 
 // startServer starts a MariaDB server with a database "tether" and returns
 // the server and a DSN for that database.
-func startServer(t *testing.T) (*testserver.MariaDBServer, string) {
+func startServer(t testing.TB) (*testserver.MariaDBServer, string) {
 	t.Helper()
 	srv := testserver.MariaDB(t)
 	root := openDB(t, srv.DSN())
-	if _, err := root.ExecContext(t.Context(), "CREATE DATABASE IF NOT EXISTS tether"); err != nil {
+	if _, err := root.ExecContext(context.Background(), "CREATE DATABASE IF NOT EXISTS tether"); err != nil {
 		t.Fatal(err)
 	}
 	return srv, strings.TrimSuffix(srv.DSN(), "/mysql") + "/tether"

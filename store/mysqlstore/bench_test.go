@@ -1,7 +1,6 @@
 package mysqlstore
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -18,42 +17,88 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 2000x ./store/mysqlstore
 
-func benchStore(b *testing.B) (*Store, string, context.Context) {
-	_, dsn := startServer(b)
-	db := openDB(b, dsn)
-	s := newStore(b, db)
-	ctx := context.Background()
-	now := time.Now()
-	id := newID()
-	set := map[string][]byte{}
-	for i := range 10 {
-		set[fmt.Sprintf("key%d", i)] = make([]byte, 100)
+func benchValues(n, size int) map[string][]byte {
+	m := make(map[string][]byte, n)
+	for i := range n {
+		m[fmt.Sprintf("key-%02d", i)] = make([]byte, size)
 	}
-	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), Set: set}); err != nil {
+	return m
+}
+
+// benchRecords are pgstore's benchmark shapes, for a comparison: a typical
+// session (a few small values) and a heavy one (a 10 KB cart).
+var benchRecords = []struct {
+	name   string
+	values map[string][]byte
+}{
+	{"small", benchValues(5, 40)},
+	{"10KB", benchValues(10, 1000)},
+}
+
+func benchStore(b *testing.B) *Store {
+	_, dsn := startServer(b)
+	return newStore(b, openDB(b, dsn))
+}
+
+func benchCreate(b *testing.B, s *Store, values map[string][]byte) string {
+	id := newID()
+	now := time.Now()
+	c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "bench-user", Set: values}
+	if _, err := s.Commit(b.Context(), id, c); err != nil {
 		b.Fatal(err)
 	}
-	return s, id, ctx
+	return id
 }
 
-// BenchmarkLoad: a record of 10 values of 100 bytes.
+// BenchmarkLoad: one statement, the record's row joined with its values.
 func BenchmarkLoad(b *testing.B) {
-	s, id, ctx := benchStore(b)
-	for b.Loop() {
-		if rec, err := s.Load(ctx, id); err != nil || rec == nil {
-			b.Fatal(rec, err)
-		}
+	s := benchStore(b)
+	for _, r := range benchRecords {
+		b.Run(r.name, func(b *testing.B) {
+			id := benchCreate(b, s, r.values)
+			b.ReportAllocs()
+			for b.Loop() {
+				if rec, err := s.Load(b.Context(), id); err != nil || rec == nil {
+					b.Fatal(rec, err)
+				}
+			}
+		})
 	}
 }
 
-// BenchmarkCommit: an Update that sets one of the record's 10 values.
+// BenchmarkCommit: an Update setting one key (the common write, one
+// transaction), a Touch (one statement) and a Create.
 func BenchmarkCommit(b *testing.B) {
-	s, id, ctx := benchStore(b)
-	c := store.Change{Mode: store.Update, Set: map[string][]byte{"key3": make([]byte, 100)}}
-	for b.Loop() {
-		if _, err := s.Commit(ctx, id, c); err != nil {
-			b.Fatal(err)
-		}
+	s := benchStore(b)
+	for _, r := range benchRecords {
+		b.Run(r.name, func(b *testing.B) {
+			id := benchCreate(b, s, r.values)
+			value := []byte("0123456789012345678901234567890123456789")
+			b.ReportAllocs()
+			for b.Loop() {
+				c := store.Change{Mode: store.Update, Set: map[string][]byte{"key-00": value}}
+				if _, err := s.Commit(b.Context(), id, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
+	b.Run("touch", func(b *testing.B) {
+		id := benchCreate(b, s, benchRecords[0].values)
+		b.ReportAllocs()
+		for b.Loop() {
+			now := time.Now()
+			if err := s.Touch(b.Context(), id, now, now.Add(time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("create", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			benchCreate(b, s, benchRecords[0].values)
+		}
+	})
 }
 
 // BenchmarkCommitJSONAlternative: the same update as one statement on a
@@ -61,8 +106,8 @@ func BenchmarkCommit(b *testing.B) {
 // no size check (which needs each value's length: JSON paths, see the
 // package doc).
 func BenchmarkCommitJSONAlternative(b *testing.B) {
-	s, _, ctx := benchStore(b)
-	db := s.db
+	s := benchStore(b)
+	db, ctx := s.db, b.Context()
 	if _, err := db.ExecContext(ctx, `CREATE TABLE json_alt (id VARBINARY(255) PRIMARY KEY, vals LONGTEXT NOT NULL,
 		expires BIGINT NOT NULL, version BIGINT UNSIGNED NOT NULL, moved_to VARBINARY(255) NULL)`); err != nil {
 		b.Fatal(err)

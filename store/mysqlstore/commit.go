@@ -95,22 +95,24 @@ func (r *row) outcome(found bool, now int64) error {
 	return nil
 }
 
-// finish is a transaction's last statement before COMMIT: it refuses the
-// write if the server's clock has passed the deadline, and, if limit, if the
-// record's values and userLen exceed the limit.
-func (s *Store) finish(ctx context.Context, tx *sql.Tx, id string, dl any, limit bool, userLen int) error {
-	var size int64
+// finish is a transaction's last statement before COMMIT, on a row the
+// transaction wrote: it refuses the write if the server's clock has passed
+// the deadline, and, if limit, if the record exceeds the size limit. It
+// returns the record's version.
+func (s *Store) finish(ctx context.Context, tx *sql.Tx, id string, dl any, limit bool) (uint64, error) {
+	var version uint64
+	var userLen, size int64
 	var late sql.NullBool
-	if err := tx.StmtContext(ctx, s.st.final).QueryRowContext(ctx, dl, id).Scan(&size, &late); err != nil {
-		return err
+	if err := tx.StmtContext(ctx, s.st.final).QueryRowContext(ctx, dl, id).Scan(&version, &userLen, &size, &late); err != nil {
+		return 0, err
 	}
 	if late.Valid && late.Bool {
-		return judge(errLate)
+		return 0, judge(errLate)
 	}
-	if limit && int(size)+userLen > s.cfg.maxRecordSize {
-		return judge(&store.TooLargeError{Size: int(size) + userLen, Limit: s.cfg.maxRecordSize})
+	if limit && int(size+userLen) > s.cfg.maxRecordSize {
+		return 0, judge(&store.TooLargeError{Size: int(size + userLen), Limit: s.cfg.maxRecordSize})
 	}
-	return nil
+	return version, nil
 }
 
 func (s *Store) create(ctx context.Context, id string, c *store.Change) (store.Result, error) {
@@ -122,30 +124,40 @@ func (s *Store) create(ctx context.Context, id string, c *store.Change) (store.R
 	}
 	dl := s.deadline(ctx)
 	now := s.now()
-	err := s.inTx(ctx, "create", func(tx *sql.Tx) error {
-		r, found, err := s.lock(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if found {
-			if r.expires > now {
-				return judge(store.ErrExists)
-			}
-			// An expired record (or tombstone) is replaced entirely; its
-			// values go with it.
-			if _, err := tx.StmtContext(ctx, s.st.deleteRow).ExecContext(ctx, id); err != nil {
-				return err
-			}
-		}
-		_, err = tx.StmtContext(ctx, s.st.insertRow).ExecContext(ctx, id, optString(c.UserID),
+	insert := func(tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.st.insertRow).ExecContext(ctx, id, optString(c.UserID),
 			c.Created.UnixNano(), c.LastSeen.UnixNano(), c.Expires.UnixNano())
+		return err
+	}
+	err := s.inTx(ctx, "create", func(tx *sql.Tx) error {
+		// The common case, a fresh ID, is one INSERT. A duplicate key
+		// undoes that statement only; the transaction then looks at the
+		// row that holds the ID.
+		err := insert(tx)
+		if isDuplicate(err) {
+			r, found, lerr := s.lock(ctx, tx, id)
+			switch {
+			case lerr != nil:
+				return lerr
+			case found && r.expires > now:
+				return judge(store.ErrExists)
+			case found:
+				// An expired record (or tombstone) is replaced
+				// entirely; its values go with it.
+				if _, err := tx.StmtContext(ctx, s.st.deleteRow).ExecContext(ctx, id); err != nil {
+					return err
+				}
+			}
+			err = insert(tx) // a duplicate again: the transaction is retried
+		}
 		if err != nil {
 			return err
 		}
 		if err := s.setValues(ctx, tx, id, c.Set); err != nil {
 			return err
 		}
-		return s.finish(ctx, tx, id, dl, false, 0)
+		_, err = s.finish(ctx, tx, id, dl, false)
+		return err
 	})
 	if err != nil {
 		return store.Result{}, err
@@ -153,20 +165,34 @@ func (s *Store) create(ctx context.Context, id string, c *store.Change) (store.R
 	return store.Result{Version: 1}, nil
 }
 
+// setValues sets the values of set, in as few statements as maxSetBatch
+// allows.
 func (s *Store) setValues(ctx context.Context, tx *sql.Tx, id string, set map[string][]byte) error {
-	if len(set) == 0 {
-		return nil
+	args := make([]any, 0, 3*min(len(set), maxSetBatch))
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		p, err := s.st.setValues(ctx, len(args)/3)
+		if err != nil {
+			return err
+		}
+		_, err = tx.StmtContext(ctx, p).ExecContext(ctx, args...)
+		args = args[:0]
+		return err
 	}
-	st := tx.StmtContext(ctx, s.st.setValue)
 	for k, v := range set {
 		if v == nil {
 			v = []byte{} // NOT NULL
 		}
-		if _, err := st.ExecContext(ctx, id, k, v); err != nil {
-			return err
+		args = append(args, id, k, v)
+		if len(args) == 3*maxSetBatch {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return flush()
 }
 
 func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.Result, error) {
@@ -183,12 +209,24 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 	}
 	var version uint64
 	err := s.inTx(ctx, "commit", func(tx *sql.Tx) error {
-		r, found, err := s.lock(ctx, tx, id)
+		// The row first: its UPDATE takes the lock that serialises the
+		// record's writes, and applies only to a live session.
+		res, err := tx.StmtContext(ctx, s.st.updateRow).ExecContext(ctx, c.SetUserID, optString(c.UserID),
+			optTime(c.LastSeen), optTime(c.Expires), id, now)
 		if err != nil {
 			return err
 		}
-		if err := r.outcome(found, now); err != nil {
-			return judge(err)
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			r, found, err := s.lock(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if err := r.outcome(found, now); err != nil {
+				return judge(err)
+			}
+			return judge(store.ErrConflict) // cannot happen: the UPDATE saw what the lock sees
 		}
 		if c.Clear {
 			if _, err := tx.StmtContext(ctx, s.st.clearValues).ExecContext(ctx, id); err != nil {
@@ -208,21 +246,8 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 		if err := s.setValues(ctx, tx, id, c.Set); err != nil {
 			return err
 		}
-		user := r.userID
-		if c.SetUserID {
-			user = []byte(c.UserID)
-		}
-		version = r.version + 1
-		var userArg any
-		if len(user) > 0 {
-			userArg = user
-		}
-		_, err = tx.StmtContext(ctx, s.st.updateRow).ExecContext(ctx, userArg,
-			optTime(c.LastSeen), optTime(c.Expires), version, id)
-		if err != nil {
-			return err
-		}
-		return s.finish(ctx, tx, id, dl, len(c.Set) > 0 || c.SetUserID, len(user))
+		version, err = s.finish(ctx, tx, id, dl, len(c.Set) > 0 || c.SetUserID)
+		return err
 	})
 	if err != nil {
 		return store.Result{}, err
@@ -322,6 +347,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 		if err != nil {
 			return err
 		}
-		return s.finish(ctx, tx, id, dl, false, 0)
+		_, err = s.finish(ctx, tx, id, dl, false)
+		return err
 	})
 }

@@ -27,9 +27,9 @@
 // A row per value rather than one JSON object per session was chosen by
 // measurement and by what each can guarantee. On this project's 2-core test
 // machine (MariaDB 10.11, loopback), an Update setting one value takes
-// about 0.6 ms as a transaction of row statements, and 0.15 ms as one
-// UPDATE with JSON_MERGE_PATCH; a Load (0.18 ms) and a Touch (0.17 ms) are
-// one statement either way. The JSON statement cannot enforce the size
+// about 0.55 ms as a transaction of row statements (six round trips), and
+// 0.15 ms as one UPDATE with JSON_MERGE_PATCH; a Create takes 0.7 ms; a
+// Load (0.17-0.24 ms) and a Touch (0.16 ms) are one statement either way. The JSON statement cannot enforce the size
 // limit as [store.Record.Size] counts it without each value's length, which
 // takes JSON paths built from the keys, whose escaping MySQL and MariaDB
 // treat differently (and hostile keys are the contract's to accept), and it

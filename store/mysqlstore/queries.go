@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"sync"
 )
 
 // stmts are the store's statements, prepared once in New. database/sql
@@ -15,11 +16,40 @@ type stmts struct {
 	insertRow, updateRow, moveRow *sql.Stmt
 	deleteRow                     *sql.Stmt
 	clearValues, deleteValue      *sql.Stmt
-	setValue                      *sql.Stmt
 	touch, state                  *sql.Stmt
 	userSessions, countUser       *sql.Stmt
 	deleteUser                    *sql.Stmt
 	all                           []*sql.Stmt
+
+	db     *sql.DB
+	values string
+	mu     sync.Mutex
+	set    [maxSetBatch + 1]*sql.Stmt // set[n] sets n values, prepared when first needed
+}
+
+// maxSetBatch is the most values one INSERT sets; a change with more is
+// sent in several.
+const maxSetBatch = 16
+
+// setValues returns the statement that sets n values (1 <= n <=
+// maxSetBatch): id, k, v for each. VALUES(v) rather than MySQL 8.0.19's row
+// alias (AS new), which MariaDB lacks; MySQL 8 accepts VALUES() with a
+// deprecation note.
+func (st *stmts) setValues(ctx context.Context, n int) (*sql.Stmt, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if p := st.set[n]; p != nil {
+		return p, nil
+	}
+	q := "INSERT INTO " + st.values + " (id, k, v) VALUES (?, ?, ?)" +
+		strings.Repeat(", (?, ?, ?)", n-1) + " ON DUPLICATE KEY UPDATE v = VALUES(v)"
+	p, err := st.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	st.set[n] = p
+	st.all = append(st.all, p)
+	return p, nil
 }
 
 // serverNow is the server's clock, read when the expression is evaluated
@@ -43,23 +73,29 @@ WHERE s.id = ? AND s.expires > ?`,
 	// its row first, so that the record's writes, values included, are
 	// serialised. id
 	"lockRow": `SELECT user_id, expires, version, moved_to, sealed FROM {T} WHERE id = ? FOR UPDATE`,
-	// A transaction's last statement before COMMIT: the record's values'
-	// size, and whether the server's clock has passed the deadline. dl, id
-	"final": `SELECT COALESCE(SUM(LENGTH(k) + LENGTH(v)), 0), ` + serverNow + ` >= ? FROM {V} WHERE id = ?`,
+	// A transaction's last statement before COMMIT, on a row it wrote: the
+	// record's version and user id's length, its values' size, and whether
+	// the server's clock has passed the deadline. dl, id
+	"final": `SELECT t.version, COALESCE(LENGTH(t.user_id), 0),
+	(SELECT COALESCE(SUM(LENGTH(v.k) + LENGTH(v.v)), 0) FROM {V} AS v WHERE v.id = t.id),
+	` + serverNow + ` >= ?
+FROM {T} AS t WHERE t.id = ?`,
 
 	// id, user id, created, last seen, expires
 	"insertRow": `INSERT INTO {T} (id, user_id, created, last_seen, expires, version, moved_to, sealed) VALUES (?, ?, ?, ?, ?, 1, NULL, NULL)`,
-	// user id, last seen or NULL to keep, expires or NULL to keep, version, id
-	"updateRow": `UPDATE {T} SET user_id = ?, last_seen = COALESCE(?, last_seen), expires = COALESCE(?, expires), version = ? WHERE id = ?`,
+	// An Update's first statement, which takes the row's lock: it changes
+	// nothing, and the transaction looks at the row to say why, if the
+	// record is missing, expired or a tombstone. set user id?, user id,
+	// last seen or NULL to keep, expires or NULL to keep, id, now
+	"updateRow": `UPDATE {T} SET user_id = IF(?, ?, user_id), last_seen = COALESCE(?, last_seen),
+	expires = COALESCE(?, expires), version = version + 1
+WHERE id = ? AND expires > ? AND moved_to IS NULL`,
 	// moved to, sealed, expires, version, id
 	"moveRow":   `UPDATE {T} SET user_id = NULL, moved_to = ?, sealed = ?, expires = ?, version = ? WHERE id = ?`,
 	"deleteRow": `DELETE FROM {T} WHERE id = ?`,
 
 	"clearValues": `DELETE FROM {V} WHERE id = ?`,
 	"deleteValue": `DELETE FROM {V} WHERE id = ? AND k = ?`,
-	// id, k, v. VALUES(v) rather than MySQL 8.0.19's row alias (AS new),
-	// which MariaDB lacks; MySQL 8 accepts VALUES() with a deprecation note.
-	"setValue": `INSERT INTO {V} (id, k, v) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)`,
 
 	// Touch is one statement: InnoDB evaluates the WHERE clause on the row
 	// once it holds the row's lock, so the deadline is checked after any
@@ -77,13 +113,13 @@ WHERE id = ? AND expires > ? AND moved_to IS NULL AND (? IS NULL OR ` + serverNo
 }
 
 func prepare(ctx context.Context, db *sql.DB, n *names) (*stmts, error) {
-	st := &stmts{}
+	st := &stmts{db: db, values: n.values}
 	fields := map[string]**sql.Stmt{
 		"load": &st.load, "version": &st.version, "delete": &st.delete,
 		"lockRow": &st.lockRow, "final": &st.final,
 		"insertRow": &st.insertRow, "updateRow": &st.updateRow, "moveRow": &st.moveRow,
 		"deleteRow":   &st.deleteRow,
-		"clearValues": &st.clearValues, "deleteValue": &st.deleteValue, "setValue": &st.setValue,
+		"clearValues": &st.clearValues, "deleteValue": &st.deleteValue,
 		"touch": &st.touch, "state": &st.state,
 		"userSessions": &st.userSessions, "countUser": &st.countUser, "deleteUser": &st.deleteUser,
 	}
@@ -101,6 +137,8 @@ func prepare(ctx context.Context, db *sql.DB, n *names) (*stmts, error) {
 }
 
 func (st *stmts) close() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	for _, p := range st.all {
 		p.Close()
 	}

@@ -76,6 +76,12 @@ func retryable(err error) bool {
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1062)
 }
 
+// isDuplicate reports whether err is a duplicate key (1062).
+func isDuplicate(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1062
+}
+
 // errLate is the outcome of a write that reached the server after its
 // caller's deadline, by the server's clock: it changed nothing.
 var errLate = fmt.Errorf("mysqlstore: write refused: it reached the server after its deadline: %w", context.DeadlineExceeded)

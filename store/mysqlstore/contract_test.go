@@ -226,3 +226,40 @@ var _ = backendTest("CreateTakesLock", func(t *testing.T, db *sql.DB, _ string) 
 	}
 	newStore(t, db, WithTable(table))
 })
+
+// User ids and IDs are bytes to the contract: invalid UTF-8, NUL and bytes
+// a collation would fold round-trip and stay distinct, over the binary
+// protocol and with interpolateParams.
+var _ = backendTest("BinaryUserIDs", func(t *testing.T, db *sql.DB, dsn string) {
+	for _, pool := range []*sql.DB{db, openDB(t, dsn+"?interpolateParams=true")} {
+		s := newStore(t, pool)
+		ctx := ctxT(t)
+		now := time.Now()
+		users := []string{"\xff\xfe\x00bad", "Bob", "bob", "bob ", "b\x00b", "'; DROP TABLE x; --"}
+		ids := map[string]string{}
+		for _, u := range users {
+			id := "\xff" + newID()[:40] + "\x00"
+			ids[u] = id
+			if _, err := s.Commit(ctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: u,
+				Set: map[string][]byte{"k": []byte(u)}}); err != nil {
+				t.Fatalf("create for user %q: %v", u, err)
+			}
+		}
+		for _, u := range users {
+			rec, err := s.Load(ctx, ids[u])
+			if err != nil || rec == nil || rec.UserID != u || string(rec.Values["k"]) != u {
+				t.Errorf("record of user %q: %+v, %v", u, rec, err)
+			}
+			infos, err := s.UserSessions(ctx, u)
+			if err != nil || len(infos) != 1 || infos[0].ID != ids[u] {
+				t.Errorf("UserSessions(%q): %+v, %v; want its one record", u, infos, err)
+			}
+		}
+		if n, err := s.DeleteUser(ctx, "bob"); n != 1 || err != nil {
+			t.Errorf("DeleteUser(bob): %d, %v; want 1", n, err)
+		}
+		if rec, _ := s.Load(ctx, ids["Bob"]); rec == nil {
+			t.Error("DeleteUser(bob) deleted Bob's session")
+		}
+	}
+})

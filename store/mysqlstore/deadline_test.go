@@ -72,3 +72,58 @@ var _ = backendTest("InTimeWriteApplies", func(t *testing.T, db *sql.DB, _ strin
 		t.Errorf("commit with 2 s to spare: %v", err)
 	}
 })
+
+// The deadline is checked after the row lock is held, not when the statement
+// began: a write that waited for another transaction's lock past its
+// deadline (by the server's clock) does not apply when it gets the lock.
+var _ = backendTest("LateAfterLockWait", func(t *testing.T, db *sql.DB, _ string) {
+	table := "wait_" + randHex(6)
+	s := newStore(t, db, WithTable(table))
+	// The statements' deadline is 4.7 s before the context's: 300 ms from
+	// the call, while the client waits up to 5 s.
+	late := newStore(t, db, WithTable(table), lateBy(4700*time.Millisecond))
+	for _, write := range []struct {
+		name string
+		fn   func(ctx context.Context, id string) error
+	}{
+		{"touch", func(ctx context.Context, id string) error {
+			return late.Touch(ctx, id, time.Now(), time.Now().Add(2*time.Hour))
+		}},
+		{"update", func(ctx context.Context, id string) error {
+			_, err := late.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": []byte("late")}})
+			return err
+		}},
+	} {
+		t.Run(write.name, func(t *testing.T) {
+			id, before := createRecord(t, s, time.Now())
+			tx, err := db.BeginTx(ctxT(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.ExecContext(ctxT(t), "SELECT id FROM "+s.n.table+" WHERE id = ? FOR UPDATE", id); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(ctxT(t), 5*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- write.fn(ctx, id) }()
+			// Release the lock once the write's deadline has passed by
+			// the server's clock (which no hook can move): the write is
+			// still waiting for it.
+			time.Sleep(600 * time.Millisecond)
+			select {
+			case err := <-done:
+				t.Fatalf("%s returned while the row was locked: %v", write.name, err)
+			default:
+			}
+			tx.Rollback()
+			if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s that waited for the lock past its deadline: %v, want context.DeadlineExceeded", write.name, err)
+			}
+			if after, err := s.Load(ctxT(t), id); err != nil || after == nil || after.Version != before.Version {
+				t.Errorf("after the late %s: %+v, %v; want version %d", write.name, after, err, before.Version)
+			}
+		})
+	}
+})

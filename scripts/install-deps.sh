@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and reports what it found.
 #
-# The tests start their own redis-server, redis-cli, memcached, postgres and
-# nginx processes on loopback (internal/testserver); they need the binaries,
+# The tests start their own redis-server, redis-cli, memcached, postgres,
+# mariadbd and nginx processes on loopback (internal/testserver); they need the binaries,
 # not the system services. So this script installs only packages whose
 # binaries are missing, never starts their services, and stops any service of
 # a package it installed in case the package's scripts started it anyway.
@@ -37,6 +37,7 @@ declare -A package_of=(
 	[memcached]=memcached
 	[nginx]=nginx-light
 	[initdb]=postgresql
+	[mariadbd]=mariadb-server
 	[gcc]=gcc
 )
 # package -> service its maintainer scripts may start.
@@ -45,6 +46,7 @@ declare -A service_of=(
 	[memcached]=memcached
 	[nginx-light]=nginx
 	[postgresql]=postgresql
+	[mariadb-server]=mariadb
 )
 # The C compiler cgo will use: $CC, else what `go env CC` says, else gcc.
 cc=${CC:-$(go env CC 2>/dev/null || true)}
@@ -52,7 +54,7 @@ cc=${cc%% *}
 cc=${cc:-gcc}
 
 missing_packages=()
-for bin in redis-server redis-cli memcached nginx initdb "$cc"; do
+for bin in redis-server redis-cli memcached nginx initdb mariadbd "$cc"; do
 	if ! find_bin "$bin" >/dev/null; then
 		pkg=${package_of[$bin]:-gcc}
 		[[ " ${missing_packages[*]} " == *" $pkg "* ]] || missing_packages+=("$pkg")
@@ -94,7 +96,7 @@ if ((${#missing_packages[@]})); then
 fi
 
 status=0
-for bin in redis-server redis-cli memcached nginx initdb postgres "$cc"; do
+for bin in redis-server redis-cli memcached nginx initdb postgres mariadbd mariadb-install-db "$cc"; do
 	if path=$(find_bin "$bin"); then
 		printf 'install-deps: %-13s %s\n' "$bin" "$path"
 	else

@@ -342,3 +342,40 @@ func pgQuery(t *testing.T, addr, sql string) []string {
 		}
 	}
 }
+
+func TestMariaDB(t *testing.T) {
+	t.Parallel()
+	s := MariaDB(t)
+	if want := fmt.Sprintf("root@tcp(127.0.0.1:%d)/mysql", s.Port()); s.DSN() != want {
+		t.Errorf("DSN() = %q, want %q", s.DSN(), want)
+	}
+	if err := mariadbReady(s.Addr()); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	client := findBinary("mariadb")
+	sql := func(q string) string {
+		t.Helper()
+		out, err := exec.Command(client, "--no-defaults", "-h127.0.0.1", fmt.Sprintf("-P%d", s.Port()), "-uroot", "-N", "-B", "-e", q).CombinedOutput()
+		if err != nil {
+			t.Fatalf("mariadb -e %q: %v: %s", q, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if client != "" {
+		if got := sql("select 40+2"); got != "42" {
+			t.Fatalf("select 40+2 = %q", got)
+		}
+		sql("create database d; create table d.t (v text) engine=InnoDB; insert into d.t values ('kept')")
+	}
+
+	s.Stop()
+	if _, err := dial(s.Addr()); err == nil {
+		t.Fatal("connect succeeded after Stop")
+	}
+	s.Start()
+	if client != "" {
+		if got := sql("select v from d.t"); got != "kept" {
+			t.Fatalf("after restart: %q, want the committed row kept", got)
+		}
+	}
+}

@@ -43,7 +43,7 @@ var _ = backendTest("Hybrid", func(t *testing.T, db *sql.DB, dsn string) {
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
 		clock := storetest.NewClock(time.Now())
 		h := newHybrid(t, newStore(t, db, WithClock(clock.Now)), hybridstore.WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return h }, storetest.WithClock(clock.Now, clock.Advance))
+		storetest.Run(t, func(t *testing.T) store.Store { return h }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByServerClock)
 		checkHits(t, h)
 	})
 

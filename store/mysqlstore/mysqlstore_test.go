@@ -17,6 +17,12 @@ import (
 	"github.com/tether-go/tether/store/storetest"
 )
 
+// lateWritesByServerClock skips the suite's late-write subtest under an
+// injected clock: mysqlstore judges a write's deadline by the server's clock
+// (SYSDATE(6) inside the write), which the suite cannot move. LateWriteRefused
+// and LateAfterLockWait cover it.
+var lateWritesByServerClock = storetest.WithSkip("Context/LateWrites")
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
@@ -103,7 +109,7 @@ func TestMariaDB(t *testing.T) {
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
 		clock := storetest.NewClock(time.Now())
 		s := newStore(t, db, WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance))
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByServerClock)
 	})
 	t.Run("ConformanceInterpolateParams", func(t *testing.T) {
 		// interpolateParams=true sends every parameter as SQL text instead
@@ -111,7 +117,7 @@ func TestMariaDB(t *testing.T) {
 		s := newStore(t, openDB(t, dsn+"?interpolateParams=true"))
 		clock := storetest.NewClock(time.Now())
 		s.cfg.now = clock.Now
-		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance))
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByServerClock)
 	})
 	for _, tc := range backendTests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, db, dsn) })

@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # an application downloads only what it imports. `make test` runs them all.
 MODULES ?= . metrics/prometheus metrics/otel store/mysqlstore examples/cluster examples/routers
 
-.PHONY: test deps fmt vet run fuzz bench stress
+.PHONY: test deps fmt vet run fuzz bench bench-stores stress
 
 test: deps fmt vet
 	@set -e; for m in $(MODULES); do \
@@ -58,3 +58,8 @@ STRESS ?= 10m
 
 stress: deps
 	CI=true TETHER_STRESS=$(STRESS) $(GO) test -count=1 -timeout 0 -parallel 6 -v ./internal/modelcheck/
+
+# Every store's Load and Commit benchmarks back to back in one run, with
+# benchstat's medians (bench/stores.sh). About 5 minutes.
+bench-stores: deps
+	bash bench/stores.sh

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CI=true
-COUNT=${COUNT:-5}
+COUNT=${COUNT:-6}
 BENCHTIME=${BENCHTIME:-2000x}
 out=$(mktemp)
 run() { go test -run '^$' -bench '^Benchmark(Load|Commit)$' -benchtime "$BENCHTIME" -count "$COUNT" "$@" | tee -a "$out"; }

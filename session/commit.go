@@ -59,8 +59,11 @@ func (s *Session) commit(h http.Header) error {
 	case s.superseded && !s.rotate:
 		// The request's token was rotated away by a login on another
 		// request: its changes belong to the pre-login session, which
-		// ended, and a new session's cookie would log the login out.
-		s.endedUnder("session rotated away by a login", true)
+		// ended, and a new session's cookie would log the login out. A
+		// request that only read has nothing to drop.
+		if s.ndirty > 0 || s.userDirty {
+			s.endedUnder("session rotated away by a login", true)
+		}
 	case s.token == "" || (s.loaded && s.base == nil):
 		err = s.create(now, late)
 	case s.rotateDue(now) && late:

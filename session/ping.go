@@ -10,9 +10,9 @@ import (
 // (/readyz): a pod whose store is unreachable answers every request that uses
 // its session with 503, so it should leave the load balancer's rotation.
 //
-// It calls the store's Ping if the store implements [store.Pinger] (Redis,
-// Postgres, Memcached, and the hybrid tier in front of them), bounded by the
-// store timeout; a store without it (memory) is always reachable. After
+// It calls the store's Ping if the store implements [store.Pinger] (every
+// store of this module does, and the hybrid tier passes it to its remote),
+// bounded by the store timeout; a store without it is taken as reachable. After
 // [Manager.Close] it returns [ErrClosed].
 func (m *Manager) Ping(ctx context.Context) error {
 	if m.closed.Load() {

@@ -65,7 +65,7 @@
 //     because backends announce the writes of one record in order, each in
 //     the same atomic step as the write; without it, every write would cost
 //     the writing node a reload.
-//   - A [store.Versioner] (memcachestore): each hit is revalidated with one
+//   - A [store.Versioner] (memcachestore, mysqlstore): each hit is revalidated with one
 //     version check, and served only if the remote's version is the entry's.
 //     A write on another node is seen at once. The check costs a round trip
 //     (on Memcached, one that carries the record, but no decoding), so the

@@ -11,7 +11,13 @@
 // binary protocol (the default) and interpolateParams=true work.
 //
 //	db, err := sql.Open("mysql", "app:secret@tcp(db:3306)/app")
+//	if err != nil {
+//		return err
+//	}
 //	s, err := mysqlstore.New(ctx, db, mysqlstore.WithTable("sessions"))
+//	if err != nil {
+//		return err // unreachable database, *PacketTooSmallError, …
+//	}
 //	defer s.Close()
 //
 // # Schema

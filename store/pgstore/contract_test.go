@@ -70,35 +70,3 @@ func isMoved(err error, to string) bool {
 	me, ok := store.IsMoved(err)
 	return ok && me.Moved.To == to
 }
-
-// Every write is safe to run twice: the same Update delta gives the same
-// values, Delete of a deleted record succeeds, Touch re-sets the same times.
-var _ = backendTest("WritesTwice", func(t *testing.T, pool *pgxpool.Pool) {
-	s := newStore(t, pool)
-	ctx := ctxT(t)
-	id, _ := createRecord(t, s, time.Now())
-	c := store.Change{Mode: store.Update, Delete: []string{"k"}, Set: map[string][]byte{"a": []byte("1")}, SetUserID: true, UserID: "bob"}
-	for range 2 {
-		if _, err := s.Commit(ctx, id, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rec, err := s.Load(ctx, id)
-	if err != nil || rec == nil || len(rec.Values) != 1 || string(rec.Values["a"]) != "1" || rec.UserID != "bob" {
-		t.Errorf("after the same Update twice: %+v, %v", rec, err)
-	}
-	now := time.Now()
-	for range 2 {
-		if err := s.Touch(ctx, id, now, now.Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 2 {
-		if err := s.Delete(ctx, id); err != nil {
-			t.Errorf("Delete: %v", err)
-		}
-	}
-	if n, err := s.DeleteUser(ctx, "bob"); n != 0 || err != nil {
-		t.Errorf("DeleteUser after the Delete: %d, %v", n, err)
-	}
-})

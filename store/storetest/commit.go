@@ -9,6 +9,7 @@ import (
 
 var commitTests = []test{
 	{"SetAddsAndReplaces", testSetAddsAndReplaces},
+	{"WritesTwice", testWritesTwice},
 	{"DeleteRemovesListed", testDeleteRemovesListed},
 	{"ClearThenSet", testClearThenSet},
 	{"ClearOnly", testClearOnly},

@@ -133,6 +133,14 @@ type Record struct {
 
 	// Moved is non-nil if the record is a tombstone left by a rotation.
 	Moved *Moved
+
+	// Attrs are the session's attributes: a few short strings the
+	// application attached to it (a device label, a user agent, an address)
+	// that UserSessions returns without loading values. Nil or empty if
+	// none; a tombstone has none. The session layer bounds their number and
+	// length; stores keep any valid UTF-8 keys and values as they are
+	// (including "$", "." and quotes in keys) and count them in Size.
+	Attrs map[string]string
 }
 
 // Moved is where a rotated-away session went.
@@ -162,6 +170,9 @@ type Info struct {
 	Created  time.Time
 	LastSeen time.Time
 	Expires  time.Time
+	// Attrs are the record's attributes (see [Record.Attrs]), nil or empty
+	// if it has none.
+	Attrs map[string]string
 }
 
 // Mode says whether a commit may create a record or only update one.
@@ -209,6 +220,14 @@ type Change struct {
 	SetUserID bool
 	UserID    string
 
+	// SetAttrs makes the commit replace the record's attributes with Attrs
+	// (nil or empty removes them all). Attributes are replaced whole, not
+	// merged: they are written rarely (at login, on a label change) and a
+	// whole set is bounded as its parts are. Create always sets Attrs. The
+	// store must not retain the map.
+	SetAttrs bool
+	Attrs    map[string]string
+
 	// LiveAt, if set, is the caller's present. An Update then also fails
 	// with ErrNotFound, changing nothing, if the record's expiry is not
 	// after LiveAt: the store's clock judges liveness as always, and the
@@ -233,9 +252,9 @@ type Result struct {
 	Version uint64
 }
 
-// Empty reports whether c changes no values and no user id.
+// Empty reports whether c changes no values, no user id and no attributes.
 func (c *Change) Empty() bool {
-	return !c.Clear && len(c.Delete) == 0 && len(c.Set) == 0 && !c.SetUserID
+	return !c.Clear && len(c.Delete) == 0 && len(c.Set) == 0 && !c.SetUserID && !c.SetAttrs
 }
 
 // Apply applies c's value changes to values in place, in the documented order,
@@ -259,11 +278,15 @@ func (c *Change) Apply(values map[string][]byte) map[string][]byte {
 	return values
 }
 
-// Size is the approximate number of bytes the record's keys, values and user id
-// take, which backends use for size limits and caches for accounting.
+// Size is the approximate number of bytes the record's keys, values,
+// attributes and user id take, which backends use for size limits and caches
+// for accounting.
 func (r *Record) Size() int {
 	n := len(r.UserID)
 	for k, v := range r.Values {
+		n += len(k) + len(v)
+	}
+	for k, v := range r.Attrs {
 		n += len(k) + len(v)
 	}
 	if r.Moved != nil {
@@ -274,7 +297,7 @@ func (r *Record) Size() int {
 
 // Info returns the record's metadata under id.
 func (r *Record) Info(id string) Info {
-	return Info{ID: id, UserID: r.UserID, Created: r.Created, LastSeen: r.LastSeen, Expires: r.Expires}
+	return Info{ID: id, UserID: r.UserID, Created: r.Created, LastSeen: r.LastSeen, Expires: r.Expires, Attrs: r.Attrs}
 }
 
 // Live reports whether the record has not expired at now.

@@ -45,6 +45,15 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		set[k] = bytes.Clone(v)
 	}
 	c.Set = set
+	var attrs map[string]string
+	if c.SetAttrs && len(c.Attrs) > 0 {
+		for k, v := range c.Attrs {
+			if n += len(k) + len(v); n > s.cfg.maxRecordSize {
+				return store.Result{}, &store.TooLargeError{Size: n, Limit: s.cfg.maxRecordSize}
+			}
+		}
+		attrs = maps.Clone(c.Attrs)
+	}
 
 	sh := s.shard(id)
 	sh.mu.Lock()
@@ -66,6 +75,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 			UserID:  c.UserID,
 			Created: c.Created.Round(0),
 			Version: 1,
+			Attrs:   attrs,
 		}
 	case store.Update:
 		if cur == nil || (!c.LiveAt.IsZero() && !cur.Live(c.LiveAt)) {
@@ -85,9 +95,13 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 			UserID:  cur.UserID,
 			Created: cur.Created,
 			Version: cur.Version + 1,
+			Attrs:   cur.Attrs, // records are never changed in place: sharing is safe
 		}
 		if c.SetUserID {
 			rec.UserID = c.UserID
+		}
+		if c.SetAttrs {
+			rec.Attrs = attrs
 		}
 	default:
 		sh.mu.Unlock()

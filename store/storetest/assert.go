@@ -92,6 +92,7 @@ func cloneRecord(r *store.Record) *store.Record {
 		m.Sealed = bytes.Clone(m.Sealed)
 		c.Moved = &m
 	}
+	c.Attrs = maps.Clone(r.Attrs)
 	return &c
 }
 
@@ -102,6 +103,7 @@ func wantSameRecord(t *testing.T, what string, got, want *store.Record) {
 	same := got.Version == want.Version && got.UserID == want.UserID &&
 		got.Created.Equal(want.Created) && got.LastSeen.Equal(want.LastSeen) && got.Expires.Equal(want.Expires) &&
 		(got.Moved == nil) == (want.Moved == nil) && len(got.Values) == len(want.Values)
+	same = same && maps.Equal(got.Attrs, want.Attrs)
 	if same && got.Moved != nil {
 		same = got.Moved.To == want.Moved.To && bytes.Equal(got.Moved.Sealed, want.Moved.Sealed)
 	}
@@ -123,6 +125,9 @@ func describe(r *store.Record) string {
 	}
 	if r.Moved != nil {
 		fmt.Fprintf(&b, " Moved:%s/%x", r.Moved.To, r.Moved.Sealed)
+	}
+	if len(r.Attrs) > 0 {
+		fmt.Fprintf(&b, " Attrs:%q", r.Attrs)
 	}
 	b.WriteString("}")
 	return b.String()

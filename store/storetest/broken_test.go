@@ -395,3 +395,27 @@ func (n *notifying) DeleteUser(ctx context.Context, user string) (int, error) {
 	}
 	return c, err
 }
+
+// noSetAttrs ignores a change of attributes on update.
+type noSetAttrs struct{ broken }
+
+func (b noSetAttrs) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
+	if c.Mode == store.Update {
+		c.SetAttrs = false
+		if c.Empty() {
+			return store.Result{}, nil
+		}
+	}
+	return b.Store.Commit(ctx, id, c)
+}
+
+// bareInfos lists a user's sessions without their attributes.
+type bareInfos struct{ broken }
+
+func (b bareInfos) UserSessions(ctx context.Context, user string) ([]store.Info, error) {
+	infos, err := b.Store.UserSessions(ctx, user)
+	for i := range infos {
+		infos[i].Attrs = nil
+	}
+	return infos, err
+}

@@ -167,6 +167,14 @@ var mutants = map[string]mutant{
 		groups: "Context", fails: []string{"Context/WritesBeforeDeadline"},
 		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return deadlineRefused{broken{s, c}} },
 	},
+	"ignores-set-attrs": {
+		groups: "Attrs", fails: []string{"Attrs/ReplaceAttrs", "Attrs/ClearAttrs", "Attrs/AttrsOnlyChange"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return noSetAttrs{broken{s, c}} },
+	},
+	"lists-without-attrs": {
+		groups: "Attrs", fails: []string{"Attrs/CreateListsAttrs", "Attrs/HostileAttrs"},
+		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return bareInfos{broken{s, c}} },
+	},
 	"keeps-time-on-update": {
 		groups: "CRUD|Commit", fails: []string{"CRUD/UpdateKeepsCreatedAndUser", "Commit/EmptyChange"},
 		make: func(s *memstore.Store, c *storetest.Clock) store.Store { return keepTimes{broken{s, c}} },

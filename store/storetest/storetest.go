@@ -100,6 +100,7 @@ var groups = []struct {
 	{"Expiry", expiryTests},
 	{"Move", moveTests},
 	{"Users", userTests},
+	{"Attrs", attrTests},
 	{"Concurrency", concurrencyTests},
 	{"Hostile", hostileTests},
 	{"Context", contextTests},

@@ -19,7 +19,7 @@ type Ledger struct {
 	// the session (the hybrid tier's invalidation bound).
 	StaleBound time.Duration
 
-	mu     sync.Mutex
+	mu      sync.Mutex
 	crashes []time.Time // when the store lost its memory (killed or failed over)
 	events  []event
 	counts  Counts

@@ -198,7 +198,6 @@ func runNode(cfg NodeConfig) error {
 	m, err := session.New(
 		session.WithStore(st),
 		session.WithCookie(session.Cookie{Name: CookieName, Path: "/", HTTPOnly: true, SameSite: http.SameSiteLaxMode}),
-		session.WithStoreTimeout(time.Second),
 		session.WithRotateEvery(RotateEvery),
 		session.WithLogger(log),
 	)

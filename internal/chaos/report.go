@@ -137,7 +137,13 @@ func WriteReport(w io.Writer, info ReportInfo, results []Result, soak *SoakResul
 			r.Scenario.Name, r.Scenario.Backend, r.Scenario.Persistence, c.Requests, c.AckedWrites, c.LostWrites, c.LostExcused,
 			c.WrongReads, c.Silent, c.SessionsLost, c.Ambiguous, c.Errors, ms(w.Span()), ms(c.SlowestError), ms(w.FirstGood), ms(w.LastError))
 	}
-	p("\n")
+	var probes, inBound int
+	for _, r := range results {
+		probes += r.Counts.DeadProbes
+		inBound += r.Counts.StaleInBound
+	}
+	p("\nReplays of tokens that a logout or an explicit rotation ended: %d in all, %d still served within the %v bound\n", probes, inBound, DefaultStaleBound)
+	p("(another node's cache before its invalidation arrived), any served later are counted as wrong reads above.\n\n")
 	for _, r := range results {
 		if len(r.Details) == 0 {
 			continue
@@ -163,7 +169,7 @@ func WriteReport(w io.Writer, info ReportInfo, results []Result, soak *SoakResul
 
 	if soak != nil {
 		c := soak.Counts
-		p("## Soak: hybrid over Redis, %v, a fault every %v\n\n", soak.Duration.Round(time.Second), soakPeriod(soak))
+		p("## Soak: hybrid over Redis, %v, a fault every %v\n\n", soak.Duration.Round(time.Second), soak.Period)
 		p("Hybrid store over Redis (AOF always) through a fault proxy, %d nodes, the same users. Totals: %d requests, %d acknowledged\n",
 			info.Timing.Nodes, c.Requests, c.AckedWrites)
 		p("writes, **%d lost, %d wrong reads, %d silent logouts**, %d lost-reply logouts, %d 5xx (slowest %s).\n\n",
@@ -176,8 +182,8 @@ func WriteReport(w io.Writer, info ReportInfo, results []Result, soak *SoakResul
 			w := f.Window
 			p("| %v | %s | %d | %d | %s | %s | %s |\n", f.At.Round(time.Second), f.Name, w.Requests, w.Errors, ms(w.Span()), ms(w.FirstGood), ms(w.LastError))
 		}
-		p("\nResources of the nodes never killed, after the warm-up and after the load stopped (heap after a GC), and the\n")
-		p("connections Redis counted:\n\n")
+		p("\nResources of the nodes never killed — at the start under load, after the warm-up, and at the end, idle 5 s after\n")
+		p("the load stopped (heap after a GC) — and the connections Redis counted at the same moments:\n\n")
 		p("| node | goroutines start → end | heap start → end | open files start → end |\n|---|--:|--:|--:|\n")
 		for i := range soak.Start {
 			if i >= len(soak.End) {
@@ -199,6 +205,9 @@ func WriteReport(w io.Writer, info ReportInfo, results []Result, soak *SoakResul
 	p("  MaxRetryBackoff 64 ms, Read/WriteTimeout 1 s, ContextTimeoutEnabled) except in the *go-redis defaults* row.\n")
 	p("- NGINX: `hash $cookie_sid consistent`, `max_fails=1 fail_timeout=2s`, `proxy_connect_timeout 1s`,\n")
 	p("  `proxy_next_upstream error timeout`, `proxy_next_upstream_tries 2` (as in examples/cluster).\n")
+	p("- A SIGKILL is a process crash, not a machine crash: what redis-server has written to its AOF survives in the\n")
+	p("  kernel's page cache with either fsync policy, so appendfsync everysec loses nothing here; after a power loss it\n")
+	p("  may lose up to about a second, which the ledger would excuse.\n")
 	p("- Redis Cluster: 3 masters with one replica each, cluster-node-timeout 1 s. Sentinel: one sentinel, quorum 1,\n")
 	p("  down-after-milliseconds 1000. Postgres: fsync off (a process crash, not a machine crash, is simulated),\n")
 	p("  synchronous_commit on.\n")
@@ -207,13 +216,6 @@ func WriteReport(w io.Writer, info ReportInfo, results []Result, soak *SoakResul
 	}
 	p("\n")
 	p(limits)
-}
-
-func soakPeriod(s *SoakResult) time.Duration {
-	if len(s.Faults) < 2 {
-		return s.Duration
-	}
-	return (s.Faults[1].At - s.Faults[0].At).Round(time.Second)
 }
 
 // limits is the documented-limits section.

@@ -348,7 +348,7 @@ func Scenarios() []*Scenario {
 			Fault: nodeKill,
 		},
 		{
-			Name: "app node SIGKILL + restart (its own bbolt file)", Backend: "bolt (one node)", Persistence: "bbolt, fsync per commit",
+			Name: "app node SIGKILL + restart (its own bbolt file)", Backend: "bolt (one node)", Persistence: "bbolt, fsync before each answer",
 			Promise: durable, OneNode: true,
 			Setup: func(e *Env) NodeConfig {
 				return NodeConfig{Backend: BackendBolt, Bolt: filepath.Join(e.TB.TempDir(), "sessions.db")}

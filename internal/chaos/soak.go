@@ -15,6 +15,7 @@ import (
 // SoakResult is what the soak measured.
 type SoakResult struct {
 	Duration time.Duration
+	Period   time.Duration // between faults
 	Counts   Counts
 	Details  []string
 	Faults   []SoakFault
@@ -86,7 +87,7 @@ func Soak(tb testing.TB, d, period time.Duration, timing Timing) SoakResult {
 	time.Sleep(timing.Warm)
 
 	measured := e.Cluster.Nodes[:len(e.Cluster.Nodes)-1]
-	var res SoakResult
+	res := SoakResult{Period: period}
 	res.Start = runtimes(tb, measured)
 	res.RedisClientsStart = redisClients(tb, e.Redis.Addr())
 

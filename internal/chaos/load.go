@@ -86,8 +86,7 @@ func (l *Load) Verify() {
 	l.client.CloseIdleConnections()
 }
 
-// ack is a write and when it was acknowledged (or sent, if its outcome is
-// unknown).
+// ack is a write and when it was sent.
 type ack struct {
 	value string
 	at    time.Time
@@ -106,8 +105,12 @@ type user struct {
 	name string
 	rng  *rand.Rand
 
-	token    string
-	issued   time.Time // when the current token was handed out
+	token string
+	// issued is when the request that handed out the current token was
+	// sent: the store may have made it durable any time after. Likewise an
+	// ack's time is when its write was sent. A crash after that time may
+	// have lost it; one before it cannot have.
+	issued   time.Time
 	loggedIn bool
 	// unsure is set after a rotation or login whose answer was lost: the
 	// token held may have been ended by it.
@@ -164,7 +167,7 @@ func (u *user) do(method, path string, form url.Values, token string) result {
 // keep takes a session cookie the answer set (a periodic rotation).
 func (u *user) keep(r result) {
 	if r.cookie != nil && r.cookie.Value != "" && r.cookie.MaxAge >= 0 && r.cookie.Value != u.token {
-		u.token, u.issued = r.cookie.Value, time.Now()
+		u.token, u.issued = r.cookie.Value, r.start
 	}
 }
 
@@ -197,7 +200,7 @@ func (u *user) login() {
 	if !r.ok || r.cookie == nil || r.reply.User != u.name {
 		return // a session nobody holds a token of, at worst
 	}
-	u.token, u.issued, u.loggedIn, u.unsure = r.cookie.Value, time.Now(), true, false
+	u.token, u.issued, u.loggedIn, u.unsure = r.cookie.Value, r.start, true, false
 	clear(u.acked)
 	clear(u.maybe)
 }
@@ -298,7 +301,7 @@ func (u *user) write() {
 	if !u.mine(r, "write") {
 		return
 	}
-	u.acked[k] = ack{v, time.Now()}
+	u.acked[k] = ack{v, sent}
 	delete(u.maybe, k)
 	u.l.ledger.add(func(c *Counts) { c.AckedWrites++ }, "")
 }

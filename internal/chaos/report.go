@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -53,11 +52,16 @@ func machine() string {
 // versions lists Go, the Go modules that matter and the servers' versions.
 func versions() []string {
 	out := []string{runtime.Version()}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			switch d.Path {
+	// A test binary carries no module versions; the module's go.mod has them.
+	if b, err := os.ReadFile(filepath.Join("..", "..", "go.mod")); err == nil {
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			switch f[0] {
 			case "github.com/redis/go-redis/v9", "github.com/jackc/pgx/v5", "github.com/bradfitz/gomemcache", "go.etcd.io/bbolt":
-				out = append(out, d.Path+" "+d.Version)
+				out = append(out, f[0]+" "+f[1])
 			}
 		}
 	}
@@ -194,6 +198,8 @@ func WriteReport(w io.Writer, info ReportInfo, results []Result, soak *SoakResul
 				float64(s.HeapBytes)/(1<<20), float64(e.HeapBytes)/(1<<20), s.OpenFDs, e.OpenFDs)
 		}
 		p("| Redis connected clients | %d → %d | | |\n\n", soak.RedisClientsStart, soak.RedisEnd)
+		p("Redis' connections are bounded by the nodes' pools (go-redis: 10 per CPU per node, plus one subscription\n")
+		p("each); idle ones stay open, and a restarted Redis or node opens new ones.\n\n")
 	}
 
 	p("## Setup\n\n")
@@ -235,6 +241,9 @@ const limits = `## Documented limits
   probes the server once a second (its dial circuit breaker, not configurable), so the first good answer can come
   up to a second after Redis is back. The recommended settings keep each 503 fast (tens of milliseconds instead of
   the full store timeout) but cannot shorten that probe interval.
+- **Under a stall or a black hole a request waits for the store timeout** (2 s by default) before its 503, and never
+  longer than its store budget (4 s by default); on this loaded machine the slowest took about 3 s. Lower
+  WithStoreTimeout to answer sooner.
 - **A request in flight on a SIGKILLed node gets a 502**: NGINX does not resend a request that reached a node
   unless it is idempotent; the app's state changes are POSTs on purpose, so a write is never applied twice.
 - **During a failover, writes to the failed master's slots fail** (503) until a replica is promoted: about the

@@ -124,7 +124,7 @@ func Run(tb testing.TB, sc *Scenario, timing Timing) Result {
 func (r Result) Check(tb testing.TB, within time.Duration) {
 	tb.Helper()
 	c := r.Counts
-	tb.Logf("%s: %d requests, %d errors over %v, first good %v after the return, last error %v after; acked writes %d, lost %d (+%d not promised), wrong reads %d, silent logouts %d, sessions lost %d (not promised), logged out after a lost rotation reply %d, slowest error %v",
+	tb.Logf("%s: %d requests, %d errors over %v, first good %v after the return, last error %v after; acked writes %d, lost %d (+%d not promised), wrong reads %d, silent logouts %d, sessions lost %d (not promised), lost-reply logouts %d, slowest error %v",
 		r.Scenario.Name, c.Requests, c.Errors, r.Window.Span().Round(time.Millisecond), r.Window.FirstGood.Round(time.Millisecond),
 		r.Window.LastError.Round(time.Millisecond), c.AckedWrites, c.LostWrites, c.LostExcused, c.WrongReads, c.Silent,
 		c.SessionsLost, c.Ambiguous, c.SlowestError.Round(time.Millisecond))

@@ -190,3 +190,12 @@ func StartCluster(tb testing.TB, cfg NodeConfig, count int) *Cluster {
 
 // URL is NGINX's base URL.
 func (c *Cluster) URL() string { return "http://" + c.Nginx.Addr() }
+
+// Direct returns the nodes' own base URLs.
+func (c *Cluster) Direct() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		out = append(out, "http://"+n.Addr())
+	}
+	return out
+}

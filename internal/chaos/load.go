@@ -18,6 +18,10 @@ type LoadConfig struct {
 	Users int           // concurrent users, each one request at a time
 	Think time.Duration // mean pause between a user's requests
 	Keys  int           // keys per user
+	// Direct are the nodes' own base URLs. A replay of an ended token goes
+	// to one of them at random, past the load balancer, so that it also
+	// reaches nodes that cached the session and must have dropped it.
+	Direct []string
 }
 
 // Load is a set of simulated users sending requests to one base URL and
@@ -132,11 +136,18 @@ type result struct {
 // do sends one request with token as the session cookie ("" for none) and
 // records it in the ledger.
 func (u *user) do(method, path string, form url.Values, token string) result {
+	r := u.send(u.l.base, method, path, form, token)
+	u.l.ledger.response(r.start, time.Now(), r.ok)
+	return r
+}
+
+// send is do to any base URL, without recording the answer.
+func (u *user) send(base, method, path string, form url.Values, token string) result {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequest(method, u.l.base+path, body)
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		panic(err)
 	}
@@ -160,7 +171,6 @@ func (u *user) do(method, path string, form url.Values, token string) result {
 			}
 		}
 	}
-	u.l.ledger.response(r.start, time.Now(), r.ok)
 	return r
 }
 
@@ -335,12 +345,18 @@ func (u *user) logout() {
 }
 
 // probe sends a read with a token that a logout or rotation ended: past the
-// stale bound it must find no session.
+// stale bound it must find no session, on whichever node.
 func (u *user) probe() {
 	i := u.rng.IntN(len(u.dead))
 	d := u.dead[i]
 	u.dead = append(u.dead[:i], u.dead[i+1:]...)
-	r := u.do(http.MethodGet, "/get?k=x", nil, d.token)
+	var r result
+	if direct := u.l.cfg.Direct; len(direct) > 0 {
+		// Past NGINX, to any node: a node that is down just does not answer.
+		r = u.send(direct[u.rng.IntN(len(direct))], http.MethodGet, "/get?k=x", nil, d.token)
+	} else {
+		r = u.do(http.MethodGet, "/get?k=x", nil, d.token)
+	}
 	lg := u.l.ledger
 	lg.add(func(c *Counts) { c.DeadProbes++ }, "")
 	if !r.ok || r.reply.User == "" {

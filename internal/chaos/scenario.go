@@ -95,7 +95,9 @@ func Run(tb testing.TB, sc *Scenario, timing Timing) Result {
 	}
 	e.Cluster = StartCluster(tb, cfg, nodes)
 
-	load := StartLoad(e.Cluster.URL(), timing.Load, ledger, uint64(start.UnixNano()))
+	lc := timing.Load
+	lc.Direct = e.Cluster.Direct()
+	load := StartLoad(e.Cluster.URL(), lc, ledger, uint64(start.UnixNano()))
 	time.Sleep(timing.Warm)
 	fault := time.Now()
 	back := sc.Fault(e)
@@ -120,10 +122,10 @@ func Run(tb testing.TB, sc *Scenario, timing Timing) Result {
 func (r Result) Check(tb testing.TB, within time.Duration) {
 	tb.Helper()
 	c := r.Counts
-	tb.Logf("%s: %d requests, %d errors over %v, first good %v after the return, last error %v after; acked writes %d, lost %d (+%d not promised), wrong reads %d, silent logouts %d, sessions lost %d (not promised), lost-reply logouts %d, slowest error %v",
+	tb.Logf("%s: %d requests, %d errors over %v, first good %v after the return, last error %v after; acked writes %d, lost %d (+%d not promised), wrong reads %d, silent logouts %d, sessions lost %d (not promised), lost-reply logouts %d, slowest error %v, ended tokens replayed %d (served within the bound %d)",
 		r.Scenario.Name, c.Requests, c.Errors, r.Window.Span().Round(time.Millisecond), r.Window.FirstGood.Round(time.Millisecond),
 		r.Window.LastError.Round(time.Millisecond), c.AckedWrites, c.LostWrites, c.LostExcused, c.WrongReads, c.Silent,
-		c.SessionsLost, c.Ambiguous, c.SlowestError.Round(time.Millisecond))
+		c.SessionsLost, c.Ambiguous, c.SlowestError.Round(time.Millisecond), c.DeadProbes, c.StaleInBound)
 	for _, d := range r.Details {
 		tb.Log("  " + d)
 	}

@@ -83,7 +83,9 @@ func Soak(tb testing.TB, d, period time.Duration, timing Timing) SoakResult {
 	cfg := behindProxy(e)
 	cfg.Hybrid = true
 	e.Cluster = StartCluster(tb, cfg, max(timing.Nodes, 2))
-	load := StartLoad(e.Cluster.URL(), timing.Load, ledger, uint64(begin.UnixNano()))
+	lc := timing.Load
+	lc.Direct = e.Cluster.Direct()
+	load := StartLoad(e.Cluster.URL(), lc, ledger, uint64(begin.UnixNano()))
 	time.Sleep(timing.Warm)
 
 	measured := e.Cluster.Nodes[:len(e.Cluster.Nodes)-1]

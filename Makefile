@@ -67,7 +67,7 @@ bench-stores: deps
 # Runs every fault of internal/chaos (stores killed and restarted, failovers,
 # network stalls, resets and black holes, app nodes SIGKILLed) under load
 # behind NGINX, then a soak of CHAOS_SOAK on hybrid over Redis with periodic
-# faults, and writes RELIABILITY.md. About 4 minutes plus CHAOS_SOAK; not part
+# faults, and writes RELIABILITY.md. About 6 minutes plus CHAOS_SOAK; not part
 # of `make test`, which runs the short version (TestShort).
 CHAOS_SOAK ?= 10m
 

@@ -37,8 +37,28 @@ func StartNode(tb testing.TB, cfg NodeConfig) *Node {
 	}
 	n := &Node{tb: tb, cfg: cfg, logf: filepath.Join(tb.TempDir(), cfg.Name+".log")}
 	n.Start()
-	tb.Cleanup(n.Kill)
+	tb.Cleanup(func() {
+		n.Kill()
+		n.checkLog()
+	})
 	return n
+}
+
+// checkLog fails the test if the node's log shows a data race (the node is
+// the test binary, built with -race under `make test`) or a panic: a node
+// that is SIGKILLed never gets to fail the test itself.
+func (n *Node) checkLog() {
+	b, err := os.ReadFile(n.logf)
+	if err != nil {
+		n.tb.Errorf("chaos: node %s log: %v", n.cfg.Name, err)
+		return
+	}
+	for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+		if i := strings.Index(string(b), bad); i >= 0 {
+			n.tb.Errorf("chaos: node %s: %s in its log:\n%s", n.cfg.Name, bad, tail(b[i:]))
+			return
+		}
+	}
 }
 
 // Addr is the node's address; it stays the same across Kill and Start.

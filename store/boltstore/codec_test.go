@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"maps"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,49 @@ func TestPreviousRecordFormat(t *testing.T) {
 	}
 }
 
+// goldenV2 is sampleRecordV1 with attributes {"device": "phone", "$where":
+// "x"} in format 2, written down so that a later change of the format cannot
+// go unnoticed: files holding it must keep opening after an upgrade.
+const goldenV2 = "020007cad4ea8d0e06ccd4ea8d0e06ea8ceb8d0e0605616c69636502062477686572650178066465766963650570686f6e650101610131"
+
+func TestRecordFormat2Golden(t *testing.T) {
+	want := sampleRecordV1()
+	want.Attrs = map[string]string{"device": "phone", "$where": "x"}
+	golden, _ := hex.DecodeString(goldenV2)
+	if b := boltstore.EncodeRecord(want); !bytes.Equal(b, golden) {
+		t.Errorf("format 2 changed: %x, was %x", b, golden)
+	}
+	if got, err := boltstore.DecodeRecord(golden); err != nil || !sameRecord(got, want) {
+		t.Errorf("decodeRecord(golden) = %+v, %v", got, err)
+	}
+}
+
+// Short hostile inputs declaring huge counts or lengths fail without
+// allocating by the declared sizes.
+func TestDecodeRecordAllocationBounded(t *testing.T) {
+	for _, in := range [][]byte{
+		{2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0},
+		{2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0},
+		{2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		{2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+	} {
+		for name, decode := range map[string]func([]byte) (*store.Record, error){"decodeRecord": boltstore.DecodeRecord, "decodeMeta": boltstore.DecodeMeta} {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			const runs = 100
+			for range runs {
+				if _, err := decode(in); err == nil {
+					t.Fatalf("%s decoded %x", name, in)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 1024 {
+				t.Errorf("%s of %x: %d bytes allocated a decode", name, in, per)
+			}
+		}
+	}
+}
+
 // decodeMeta agrees with decodeRecord on everything but the values.
 func TestDecodeMeta(t *testing.T) {
 	for _, rec := range sampleRecords() {
@@ -166,6 +210,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{2, 0})
 	golden, _ := hex.DecodeString(goldenV1)
 	f.Add(golden)
+	golden2, _ := hex.DecodeString(goldenV2)
+	f.Add(golden2)
 	f.Add([]byte{2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a', 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := boltstore.DecodeRecord(b)

@@ -47,7 +47,7 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 // cluster starts n nodes that route among themselves, each with opts.
-func cluster(t *testing.T, n int, opts ...affinity.Option) []*node {
+func cluster(t testing.TB, n int, opts ...affinity.Option) []*node {
 	t.Helper()
 	nodes := newCluster(t, n, opts...)
 	for _, nd := range nodes {
@@ -58,7 +58,7 @@ func cluster(t *testing.T, n int, opts ...affinity.Option) []*node {
 
 // newCluster is cluster without starting the servers, for tests that set
 // inner first.
-func newCluster(t *testing.T, n int, opts ...affinity.Option) []*node {
+func newCluster(t testing.TB, n int, opts ...affinity.Option) []*node {
 	t.Helper()
 	nodes := make([]*node, n)
 	addrs := make([]string, n)
@@ -98,7 +98,7 @@ func (nd *node) handler() http.Handler {
 	})
 }
 
-func (nd *node) start(t *testing.T) {
+func (nd *node) start(t testing.TB) {
 	t.Helper()
 	if nd.ln == nil {
 		ln, err := net.Listen("tcp", nd.addr)
@@ -127,7 +127,7 @@ func (nd *node) kill() {
 var noKeepAlive = &http.Transport{DisableKeepAlives: true}
 
 // get sends a GET with the routing cookie key to addr.
-func get(t *testing.T, addr, key string, hdr ...string) *http.Response {
+func get(t testing.TB, addr, key string, hdr ...string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 	if key != "" {
@@ -146,7 +146,7 @@ func get(t *testing.T, addr, key string, hdr ...string) *http.Response {
 }
 
 // keyOwnedBy returns a routing key that nodes[i] owns.
-func keyOwnedBy(t *testing.T, nodes []*node, i int) string {
+func keyOwnedBy(t testing.TB, nodes []*node, i int) string {
 	t.Helper()
 	for k := 0; k < 10000; k++ {
 		key := routeKey(k)

@@ -140,12 +140,12 @@ func TestRoutingCookie(t *testing.T) {
 
 func TestValidRouteKey(t *testing.T) {
 	for v, want := range map[string]bool{
-		"AAAAAAAAAAAAAAAAAAAAAA":   true,
-		"abcdefghij-_0123456789Z":  false, // 23
-		"abcdefghij-_012345678Z":   true,
-		"abcdefghij+/012345678Z":   false, // standard base64
-		"abcdefghij==012345678Z":   false,
-		"":                         false,
+		"AAAAAAAAAAAAAAAAAAAAAA":    true,
+		"abcdefghij-_0123456789Z":   false, // 23
+		"abcdefghij-_012345678Z":    true,
+		"abcdefghij+/012345678Z":    false, // standard base64
+		"abcdefghij==012345678Z":    false,
+		"":                          false,
 		"AAAAAAAAAAAAAAAAAAAAA\x00": false,
 	} {
 		if got := affinity.ValidRouteKey(v); got != want {

@@ -75,9 +75,9 @@ func init() {
 	}
 }
 
-// Lookup returns the Info of the named app, in All or Limits.
+// Lookup returns the Info of the named app, in All, Limits or HybridMiss.
 func Lookup(name string) (Info, bool) {
-	for _, in := range append(All[:len(All):len(All)], Limits...) {
+	for _, in := range append(append(All[:len(All):len(All)], Limits...), HybridMiss) {
 		if in.Name == name {
 			return in, true
 		}

@@ -116,6 +116,26 @@ func TestPeriodicRotation(t *testing.T) {
 	}
 }
 
+// TestHybridMiss checks the miss variant serves every read from Redis.
+func TestHybridMiss(t *testing.T) {
+	a := newApp(t, apps.HybridMiss.Name, apps.Config{})
+	cookie, err := apps.Seed(a.Handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := apps.Jar{Cookie: cookie}
+	j.Do(a.Handler, "/read")
+	a.Counter.Reset()
+	for range 3 {
+		if code, body := j.Do(a.Handler, "/read"); code != http.StatusOK || body != "alice" {
+			t.Fatalf("/read: %d %q", code, body)
+		}
+	}
+	if _, rt := a.Counter.Snapshot(); rt != 3 {
+		t.Fatalf("3 reads made %d round trips, want 3 (every read a miss)", rt)
+	}
+}
+
 // TestLimits checks the limit apps serve what the session apps serve on
 // /read, and that limit-redis makes exactly one round trip, a GET.
 func TestLimits(t *testing.T) {

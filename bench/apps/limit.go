@@ -24,6 +24,13 @@ var Limits = []Info{
 		Rotation: "-", Lifetimes: "-"},
 }
 
+// HybridMiss is Tether's hybrid store with a local cache too small to hold
+// any record (WithMaxBytes(1)), so that every read is a miss: it measures the
+// hybrid store's miss path next to its hit path (tether-hybrid) in the
+// constant-rate run.
+var HybridMiss = Info{Name: "tether-hybrid-miss", Library: "tether", Store: "hybrid-miss", UsesRedis: true,
+	Rotation: "as tether-hybrid", Lifetimes: "as tether-hybrid"}
+
 // newLimit builds a limit app. The cookie is the same shape as the session
 // apps' (43 characters of base64url), so that requests are the same size.
 func (a *App) newLimit(cfg Config) {

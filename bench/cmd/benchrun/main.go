@@ -51,6 +51,14 @@ type options struct {
 	rotateEvery         time.Duration
 	noProfiles          bool
 	loadgen             string
+	rate                float64
+	rateTime            time.Duration
+	rateRounds          int
+	rateConns           int
+	growth              string
+	growthOnly          bool
+	userSizes           string
+	reapN               int
 }
 
 var started = time.Now()
@@ -77,6 +85,14 @@ func main() {
 	flag.DurationVar(&o.rotateEvery, "rotate-every", time.Second, "Tether's periodic rotation in the rotation check")
 	flag.BoolVar(&o.noProfiles, "no-profiles", false, "skip the pprof profiles")
 	flag.StringVar(&o.loadgen, "loadgen", "auto", "HTTP load generator: wrk, go, or auto (wrk if installed)")
+	flag.Float64Var(&o.rate, "rate", 2000, "requests per second of the constant-rate runs (0: skip them)")
+	flag.DurationVar(&o.rateTime, "rate-duration", 3*time.Second, "duration of each constant-rate run")
+	flag.IntVar(&o.rateRounds, "rate-rounds", 2, "rounds of the constant-rate runs")
+	flag.IntVar(&o.rateConns, "rate-conns", 32, "connections of the constant-rate generator")
+	flag.StringVar(&o.growth, "growth", "10000,100000", "session counts of the growth run, comma-separated (add 1000000 for the 1M step, about 5 more minutes; empty: skip)")
+	flag.BoolVar(&o.growthOnly, "growth-only", false, "run only the growth section (for trying it; the report then has only that section)")
+	flag.StringVar(&o.userSizes, "user-sessions", "1,100,1000", "sessions per user for the UserSessions/DeleteUser timings")
+	flag.IntVar(&o.reapN, "reap", 100000, "expired Postgres records the reaper run deletes (0: skip)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
@@ -139,7 +155,7 @@ func run(o options) error {
 		}
 	}()
 	cookies := map[string][]string{}
-	for _, in := range apps.All {
+	for _, in := range append(append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...), apps.HybridMiss) {
 		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+in.Name+":", 0, pin.servers)
 		if err != nil {
 			return err
@@ -169,6 +185,16 @@ func run(o options) error {
 	}
 	if err := writeLines(filepath.Join(o.results, "http.txt"), rep.http.raw); err != nil {
 		return err
+	}
+	// Constant rate, while the servers are still pinned.
+	if o.rate > 0 {
+		progress("constant-rate runs at %.0f req/s", o.rate)
+		if rep.rates, err = runRates(ctx, rdb, servers, cookies, pin, o.rate, o.rateTime, o.rateRounds, o.rateConns); err != nil {
+			return err
+		}
+		if err := writeLines(filepath.Join(o.results, "rate.txt"), rep.rates.raw); err != nil {
+			return err
+		}
 	}
 	if err := pinProcess(pin.all, rs.Pid()); err != nil {
 		return err

@@ -15,6 +15,12 @@
 //     and the app's client-side count);
 //  4. correctness under load: concurrent writes of one session, and requests
 //     with the old cookie during a rotation;
+//  5. constant rate (issue 20): every app at one fixed rate, latency timed
+//     from each request's due time, app and redis-server CPU per request;
+//  6. growth (issue 20): bytes per session at 10k and 100k sessions (-growth
+//     adds 1M, about 5 minutes more), user operations at 1, 100 and 1000
+//     sessions per user, reads and GC pauses with the sessions resident,
+//     and the Postgres reaper;
 //
 // then profiles the paths where Tether is behind a peer, and writes the
 // report. Raw outputs go to the results directory.
@@ -115,6 +121,18 @@ func run(o options) error {
 
 	rep := &report{opts: o, machine: detectMachine()}
 	progress("machine: %d CPUs, %s, load %s", rep.machine.CPUs, rep.machine.CPUModel, rep.machine.LoadBefore)
+	if o.growthOnly {
+		if rep.growth, err = runGrowth(o); err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		rep.writeGrowth(func(format string, args ...any) { fmt.Fprintf(&b, format, args...) })
+		fmt.Fprintln(&b, "## Targets (growth only)")
+		for _, t := range rep.growthTargets() {
+			fmt.Fprintf(&b, "- %s: goal %s, measured %s, met %v\n", t.name, t.goal, t.measured, t.met)
+		}
+		return os.WriteFile(o.out, b.Bytes(), 0o644)
+	}
 
 	progress("building")
 	inprocBin, err := buildInproc(work)
@@ -214,6 +232,18 @@ func run(o options) error {
 	rep.findBehind()
 	if !o.noProfiles {
 		if err := rep.profile(inprocBin, serverBin, rs.Addr, servers, cookies, lg, pin, work); err != nil {
+			return err
+		}
+	}
+
+	// How cost grows, with the HTTP servers stopped: it fills its own
+	// redis-server and this process' heap.
+	if o.growth != "" {
+		for name, s := range servers {
+			s.Stop()
+			delete(servers, name)
+		}
+		if rep.growth, err = runGrowth(o); err != nil {
 			return err
 		}
 	}

@@ -189,7 +189,8 @@ func runGrowth(o options) (*growthResults, error) {
 		return nil, err
 	}
 	if err := res.postgres(ctx, o, userSizes); err != nil {
-		res.notes = append(res.notes, "PostgreSQL: "+err.Error())
+		// A machine without PostgreSQL still gets the rest of the report.
+		res.notes = append(res.notes, "PostgreSQL not measured: "+err.Error())
 		progress("growth: postgres: %v", err)
 	}
 	res.elapsed = time.Since(t0)

@@ -107,7 +107,7 @@ func (rep *report) writeGrowth(w func(string, ...any)) {
 		w("\n")
 	}
 	if len(g.users) > 0 {
-		w("### User operations\n\nOne user with *k* sessions; median of 5 users. Round trips: what the store's go-redis client sent (a pipeline or a script is one); Postgres: statements.\n\n")
+		w("### User operations\n\nOne user with *k* sessions; median of 5 users. Round trips: what the store's go-redis client sent (a pipeline or a script is one); Postgres: statements and batches the pgx pool sent (pgx tracer; BEGIN and COMMIT count).\n\n")
 		w("| backend | sessions per user | UserSessions | round trips | DeleteUser | round trips |\n|---|---|---|---|---|---|\n")
 		for _, u := range g.users {
 			lr, dr := "–", "–"
@@ -120,7 +120,7 @@ func (rep *report) writeGrowth(w func(string, ...any)) {
 	}
 	if r := g.reap; r != nil {
 		w("### Postgres reaper\n\n%s expired records (table %s MiB before): reaped in %v (%.0f records/s). Concurrent `Load` latency p99: %v before, %v while the reaper ran. %s\n\n",
-			thousands(float64(r.n)), fmt.Sprintf("%.1f", float64(r.tableBefore)/(1<<20)), r.elapsed.Round(time.Millisecond), r.rate, r.p99Before, r.p99During, r.note)
+			thousands(float64(r.n)), fmt.Sprintf("%.1f", float64(r.tableBefore)/(1<<20)), r.elapsed.Round(time.Millisecond), r.rate, dur(float64(r.p99Before)), dur(float64(r.p99During)), r.note)
 	}
 	for _, n := range g.notes {
 		w("- %s\n", n)

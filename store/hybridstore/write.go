@@ -148,7 +148,17 @@ func created(c *store.Change, prec time.Duration) *store.Record {
 		LastSeen: truncate(c.LastSeen, prec),
 		Expires:  truncate(c.Expires, prec),
 		Version:  1,
+		Attrs:    cloneAttrs(c.Attrs), // Create always sets them
 	}
+}
+
+// cloneAttrs copies attrs, nil for none: Commit must not retain the caller's
+// map, and the remote gives back no attributes as none.
+func cloneAttrs(attrs map[string]string) map[string]string {
+	if len(attrs) == 0 {
+		return nil
+	}
+	return maps.Clone(attrs)
 }
 
 // updated is old with c applied, at version v, with times as the remote keeps
@@ -166,9 +176,13 @@ func updated(old *store.Record, c *store.Change, v uint64, prec time.Duration) *
 		LastSeen: old.LastSeen,
 		Expires:  old.Expires,
 		Version:  v,
+		Attrs:    old.Attrs, // nobody modifies a cached record's map
 	}
 	if c.SetUserID {
 		rec.UserID = c.UserID
+	}
+	if c.SetAttrs {
+		rec.Attrs = cloneAttrs(c.Attrs)
 	}
 	// An update may leave either time zero to keep the stored one.
 	if !c.LastSeen.IsZero() {

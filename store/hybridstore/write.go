@@ -148,17 +148,8 @@ func created(c *store.Change, prec time.Duration) *store.Record {
 		LastSeen: truncate(c.LastSeen, prec),
 		Expires:  truncate(c.Expires, prec),
 		Version:  1,
-		Attrs:    cloneAttrs(c.Attrs), // Create always sets them
+		Attrs:    cloneAttrs(c.Attrs), // "Create always sets Attrs"
 	}
-}
-
-// cloneAttrs copies attrs, nil for none: Commit must not retain the caller's
-// map, and the remote gives back no attributes as none.
-func cloneAttrs(attrs map[string]string) map[string]string {
-	if len(attrs) == 0 {
-		return nil
-	}
-	return maps.Clone(attrs)
 }
 
 // updated is old with c applied, at version v, with times as the remote keeps
@@ -176,7 +167,7 @@ func updated(old *store.Record, c *store.Change, v uint64, prec time.Duration) *
 		LastSeen: old.LastSeen,
 		Expires:  old.Expires,
 		Version:  v,
-		Attrs:    old.Attrs, // nobody modifies a cached record's map
+		Attrs:    old.Attrs, // shared: nobody modifies a record's attributes
 	}
 	if c.SetUserID {
 		rec.UserID = c.UserID
@@ -192,6 +183,15 @@ func updated(old *store.Record, c *store.Change, v uint64, prec time.Duration) *
 		rec.Expires = truncate(c.Expires, prec)
 	}
 	return rec
+}
+
+// cloneAttrs copies a change's attributes, which Commit must not retain; nil
+// for none, as the remote returns no attributes.
+func cloneAttrs(attrs map[string]string) map[string]string {
+	if len(attrs) == 0 {
+		return nil
+	}
+	return maps.Clone(attrs)
 }
 
 // apply is c.Apply on values with copies of c's set values: Commit must not

@@ -9,10 +9,13 @@ import (
 
 // A session's attributes ([store.Record.Attrs]) are one hash field, m:a,
 // absent when there are none. One field rather than a field per attribute:
-// Redis spends a listpack entry header (and, past its thresholds, a dict
-// entry) per field, and a session hash that stays small stays a listpack. The
-// encoding is length-prefixed rather than JSON: no escaping, so a key made of
-// quotes, dots or "$" costs its own bytes and nothing else.
+// Redis spends a field name and entry headers per field (in a hash table, a
+// dict entry and two allocations), and UserSessions reads one more field, not
+// one per attribute it cannot name in advance. The encoding is
+// length-prefixed rather than JSON: no escaping, so a key made of quotes, dots
+// or "$" costs its own bytes and nothing else. (A field longer than
+// hash-max-listpack-value, 64 bytes by default, turns a listpack hash into a
+// hash table, as a long value does: see the package documentation.)
 //
 // The field holds the attributes in ascending key order, each as
 //

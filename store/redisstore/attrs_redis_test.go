@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,4 +183,65 @@ func TestAttrsReplyLost(t *testing.T) {
 		t.Fatalf("after the resent commit: %+v, %v; want the attributes, version 3 (the script ran twice)", rec, err)
 	}
 	e.wantSize(id, "after the resent commit")
+}
+
+// roundTrips counts the commands and pipelines a client sends.
+type roundTrips struct {
+	n     atomic.Int64
+	cmds  atomic.Int64
+	names sync.Map // command name -> struct{}
+}
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		r.cmds.Add(1)
+		r.names.Store(cmd.Name(), struct{}{})
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		r.cmds.Add(int64(len(cmds)))
+		for _, c := range cmds {
+			r.names.Store(c.Name(), struct{}{})
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// UserSessions returns the attributes in the round trips it makes without
+// them: one ZRANGE, one pipeline of an HMGET per session, never a value.
+func TestAttrsUserSessionsRoundTrips(t *testing.T) {
+	t.Parallel()
+	e := newAttrsEnv(t, testserver.Redis(t).Addr())
+	user := "u-" + randHex(4)
+	const n = 20
+	for i := range n {
+		e.create(newID(), user, map[string]string{"device": "d" + strconv.Itoa(i), "ua": strings.Repeat("u", 100)})
+	}
+	if _, err := e.s.UserSessions(t.Context(), user); err != nil { // warms the pool's connections
+		t.Fatal(err)
+	}
+	var rt roundTrips
+	e.client.AddHook(&rt)
+	infos, err := e.s.UserSessions(t.Context(), user)
+	if err != nil || len(infos) != n {
+		t.Fatalf("UserSessions = %d sessions, %v; want %d", len(infos), err, n)
+	}
+	for _, info := range infos {
+		if !strings.HasPrefix(info.Attrs["device"], "d") || len(info.Attrs["ua"]) != 100 {
+			t.Errorf("session %.8s listed with attributes %q", info.ID, info.Attrs)
+		}
+	}
+	var names []string
+	rt.names.Range(func(k, _ any) bool { names = append(names, k.(string)); return true })
+	slices.Sort(names)
+	if rt.n.Load() != 2 || rt.cmds.Load() != n+1 || !slices.Equal(names, []string{"hmget", "zrange"}) {
+		t.Errorf("UserSessions of %d sessions made %d round trips of %d commands %v, want 2 of %d (zrange, hmget)", n, rt.n.Load(), rt.cmds.Load(), names, n+1)
+	}
 }

@@ -19,7 +19,10 @@ import (
 const appCookie = "sid"
 
 // appFlags are the flags examples/cluster/app accepts.
-var appFlags = map[string]bool{"addr": true, "redis": true, "bolt": true, "node": true, "secure-cookie": true, "cache-bytes": true}
+var appFlags = map[string]bool{
+	"addr": true, "redis": true, "bolt": true, "node": true, "secure-cookie": true, "cache-bytes": true,
+	"peers": true, "peer-dns": true, "self": true, "local-hold": true,
+}
 
 // workload is a Deployment or a StatefulSet, seen through what the checks
 // need.
@@ -51,6 +54,29 @@ func (w workload) container(name string) *corev1.Container {
 		}
 	}
 	return nil
+}
+
+// flag returns the value of the app container's -name=value argument.
+func (w workload) flag(name string) (string, bool) {
+	c := w.container("app")
+	if c == nil {
+		return "", false
+	}
+	for _, arg := range c.Args {
+		n, v, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if n == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// routesByAffinity reports whether w's app routes users to their pods
+// itself (package affinity), so that its Service need not be sticky.
+func (w workload) routesByAffinity() bool {
+	_, dns := w.flag("peer-dns")
+	_, static := w.flag("peers")
+	return dns || static
 }
 
 // hasPort reports whether a container of w exposes port, by name or number.
@@ -109,15 +135,16 @@ func TestServicesSelectOneWorkload(t *testing.T) {
 }
 
 // TestAppServicesAreSticky: every Service in front of the app pins a client
-// to a pod for as long as a session idles, except the StatefulSet's
-// headless governing Service, which balances nothing.
+// to a pod for as long as a session idles, except headless Services, which
+// balance nothing, and those of an app that routes by affinity itself
+// (TestAffinity checks them).
 func TestAppServicesAreSticky(t *testing.T) {
 	docs := loadManifests(t)
 	ws := workloads(docs)
 	sticky := 0
 	for _, svc := range objects[*corev1.Service](docs) {
 		sel := selected(svc, ws)
-		if len(sel) != 1 || !sel[0].isApp() {
+		if len(sel) != 1 || !sel[0].isApp() || sel[0].routesByAffinity() {
 			continue
 		}
 		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
@@ -310,8 +337,8 @@ func TestAppContainers(t *testing.T) {
 			}
 		}
 	}
-	if apps != 2 {
-		t.Errorf("%d app workloads, want 2 (Deployment and StatefulSet)", apps)
+	if apps != 3 {
+		t.Errorf("%d app workloads, want 3 (Deployment, StatefulSet, affinity Deployment)", apps)
 	}
 }
 
@@ -412,5 +439,92 @@ func TestIngressCookieAffinity(t *testing.T) {
 		if backends == 0 {
 			t.Errorf("Ingress %s: no backends", ing.Name)
 		}
+	}
+}
+
+// TestAffinity: the app that routes users itself finds its peers through a
+// headless Service that selects exactly its pods, on the port the app
+// listens on; knows its own address from the pod's IP; is fronted by a
+// Service that is not sticky (the point of the example); and keeps sessions
+// in Redis, because peers found by DNS are known by IP, which a restarted
+// pod does not keep.
+func TestAffinity(t *testing.T) {
+	docs := loadManifests(t)
+	ws := workloads(docs)
+	services := map[string]*corev1.Service{}
+	for _, svc := range objects[*corev1.Service](docs) {
+		services[svc.Name] = svc
+	}
+	n := 0
+	for _, w := range ws {
+		if !w.routesByAffinity() {
+			continue
+		}
+		n++
+		where := w.kind + " " + w.name
+		peerDNS, ok := w.flag("peer-dns")
+		if !ok {
+			t.Errorf("%s: routes by a static peer list; the manifest is for discovery by a headless Service", where)
+			continue
+		}
+		host, port, err := net.SplitHostPort(peerDNS)
+		if err != nil {
+			t.Errorf("%s: -peer-dns %q: %v", where, peerDNS, err)
+			continue
+		}
+		svc := services[host]
+		switch {
+		case svc == nil:
+			t.Errorf("%s: -peer-dns names %q, which is not a Service in the manifests", where, host)
+			continue
+		case svc.Spec.ClusterIP != corev1.ClusterIPNone:
+			t.Errorf("%s: discovery Service %s is not headless: its name would resolve to one virtual IP", where, host)
+		}
+		if sel := selected(svc, ws); len(sel) != 1 || sel[0].name != w.name {
+			t.Errorf("%s: discovery Service %s does not select exactly its pods", where, host)
+		}
+		// A headless Service's DNS answer carries no port: the pods are
+		// reached on the container port itself.
+		p, _ := strconv.Atoi(port)
+		if !w.hasPort(intstr.FromInt32(int32(p))) {
+			t.Errorf("%s: -peer-dns port %s is not a container port", where, port)
+		}
+		if addr, _ := w.flag("addr"); !strings.HasSuffix(addr, ":"+port) {
+			t.Errorf("%s: the app listens on %q, the peers are reached on port %s", where, addr, port)
+		}
+		if _, self := w.flag("self"); !self {
+			var podIP *corev1.EnvVar
+			for i, e := range w.container("app").Env {
+				if e.Name == "POD_IP" {
+					podIP = &w.container("app").Env[i]
+				}
+			}
+			if podIP == nil || podIP.ValueFrom == nil || podIP.ValueFrom.FieldRef == nil || podIP.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+				t.Errorf("%s: neither -self nor POD_IP from status.podIP: the pod cannot tell which peer it is", where)
+			}
+		}
+		for _, e := range w.container("app").Env {
+			if e.Name == "BOLT_PATH" {
+				t.Errorf("%s: sessions in a file, with peers known by IP: a restarted pod would lose its users", where)
+			}
+		}
+		fronts := 0
+		for _, svc := range services {
+			if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+				continue
+			}
+			if sel := selected(svc, ws); len(sel) == 1 && sel[0].name == w.name {
+				fronts++
+				if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
+					t.Errorf("Service %s: sticky, in front of an app that routes by affinity itself", svc.Name)
+				}
+			}
+		}
+		if fronts != 1 {
+			t.Errorf("%s: %d client Services, want 1", where, fronts)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d app workloads route by affinity, want 1", n)
 	}
 }

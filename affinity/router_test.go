@@ -410,3 +410,44 @@ func TestClientGoneIsNotPeerDown(t *testing.T) {
 		t.Fatalf("peer events %+v after a client left", ev)
 	}
 }
+
+// TestOneHop: two nodes that disagree about a key's owner (as during a DNS
+// change) do not bounce a request between them: the node a peer forwarded
+// it to serves it.
+func TestOneHop(t *testing.T) {
+	var lns [2]net.Listener
+	var addrs []string
+	for i := range lns {
+		lns[i], _ = net.Listen("tcp", "127.0.0.1:0")
+		addrs = append(addrs, lns[i].Addr().String())
+	}
+	// Each node's key is one the other node owns.
+	var keys [2]string
+	for k := 0; keys[0] == "" || keys[1] == ""; k++ {
+		key := routeKey(k)
+		for i := range 2 {
+			if affinity.Score(addrs[1-i], key) > affinity.Score(addrs[i], key) && keys[i] == "" {
+				keys[i] = key
+			}
+		}
+	}
+	var nodes [2]*node
+	for i := range nodes {
+		key := keys[i]
+		rt, err := affinity.New(context.Background(), affinity.WithPeers(addrs...), affinity.WithSelf(addrs[i]),
+			affinity.WithKeyFunc(func(*http.Request) (string, bool) { return key, true }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rt.Close() })
+		nodes[i] = &node{addr: addrs[i], ln: lns[i], rt: rt}
+		nodes[i].start(t)
+	}
+	res := get(t, addrs[0], "")
+	if res.StatusCode != 200 || res.Header.Get("X-Node") != addrs[1] {
+		t.Fatalf("status %d, served by %q, want %s after one hop", res.StatusCode, res.Header.Get("X-Node"), addrs[1])
+	}
+	if nodes[0].served.Load() != 0 || nodes[1].served.Load() != 1 {
+		t.Fatalf("served %d and %d times", nodes[0].served.Load(), nodes[1].served.Load())
+	}
+}

@@ -59,7 +59,10 @@ type Cookie struct {
 	Path string
 	// Domain. Default: none (the host only).
 	Domain string
-	// Secure restricts the cookie to HTTPS. Default: false.
+	// Secure restricts the cookie to HTTPS. Default: false, unlike the
+	// session cookie: this one grants nothing, and a Secure cookie sent over
+	// plain HTTP is dropped by browsers, which would give every request a
+	// new key and silently undo the routing.
 	Secure bool
 	// MaxAge is how long the browser keeps it. Default:
 	// [DefaultCookieMaxAge].

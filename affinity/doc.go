@@ -75,6 +75,9 @@
 // timeout is marked down: no request goes to it for a second, then one
 // request tries it again; each failed try doubles the wait, up to 30
 // seconds; the first answer marks it up. Each replica keeps its own view.
+// A peer that accepts connections but answers slowly is waited for, as the
+// client would wait for it directly: streams and long polls are legitimate,
+// and the client's (or the server's WriteTimeout) deadline applies.
 //
 // When the owner is down, the request goes to the next live peer in the
 // key's order, at once if the connection to the owner failed: nothing had

@@ -39,12 +39,22 @@ func newHandler(node string, m *session.Manager, stats func() any, route func(ht
 	}
 
 	app := http.NewServeMux()
-	// The visit counter: a read and a write of the session on every request.
-	app.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	// The visit counter: a read and a write of the session. It changes
+	// state, so it is a POST: a load balancer may resend a GET to another
+	// node when the first one dies mid-request (NGINX's
+	// proxy_next_upstream), which would count one visit twice; it never
+	// resends a POST that reached a node.
+	app.HandleFunc("POST /{$}", func(w http.ResponseWriter, r *http.Request) {
 		s := session.From(r.Context())
 		visits, _ := session.Get[int](s, "visits")
 		visits++
 		s.Set("visits", visits)
+		write(w, http.StatusOK, reply{User: s.UserID(), Visits: visits})
+	})
+	// GET / only reads the counter: safe to repeat, like every GET.
+	app.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		visits, _ := session.Get[int](s, "visits")
 		write(w, http.StatusOK, reply{User: s.UserID(), Visits: visits})
 	})
 	app.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {

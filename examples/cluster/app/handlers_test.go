@@ -87,9 +87,19 @@ func TestRoutes(t *testing.T) {
 	res, r := c.do(http.MethodGet, "/whoami", nil)
 	check("whoami before login", res, r, http.StatusUnauthorized)
 	res, r = c.do(http.MethodGet, "/", nil)
+	check("read the counter before any visit", res, r, http.StatusOK)
+	if r.Visits != 0 || len(res.Cookies()) != 0 {
+		t.Fatalf("GET / changed state: %+v, cookies %v", r, res.Cookies())
+	}
+	res, r = c.do(http.MethodPost, "/", nil)
 	check("visit", res, r, http.StatusOK)
 	if r.Visits != 1 || r.User != "" {
 		t.Fatalf("first visit: %+v", r)
+	}
+	res, r = c.do(http.MethodGet, "/", nil)
+	check("read the counter", res, r, http.StatusOK)
+	if r.Visits != 1 {
+		t.Fatalf("GET / after one visit: %+v", r)
 	}
 	res, r = c.do(http.MethodPost, "/login", url.Values{})
 	check("login without user", res, r, http.StatusBadRequest)

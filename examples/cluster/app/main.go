@@ -10,7 +10,8 @@
 // Every response carries the header X-Node naming the node that served it.
 // Routes (JSON replies):
 //
-//	GET  /              visit counter
+//	POST /              count a visit (a state change, so never a GET)
+//	GET  /              read the visit counter
 //	POST /login         user=NAME: rotate the token, set the user id
 //	GET  /whoami        the user, or 401
 //	POST /set?k=K&v=V   store V under K in the session

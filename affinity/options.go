@@ -201,8 +201,9 @@ func WithSelf(addr string) Option {
 // first response to a client that has none (or an invalid one). Zero fields
 // of ck take their defaults. This is the default key.
 //
-// A client can choose its key, and so its replica; it gains nothing by it
-// but a replica to itself, since the key grants no access to any session.
+// A client can choose its key, and so its replica. It gains nothing by it:
+// the key grants no access to any session, and keeping one client's
+// requests on one replica is what the routing does anyway.
 //
 // Exactly one of WithCookie, [WithClientIP] and [WithKeyFunc] may be given.
 func WithCookie(ck Cookie) Option {

@@ -249,3 +249,35 @@ func TestClientGoneIsNotPeerDown(t *testing.T) {
 	}
 }
 
+
+// TestUnresolvablePeerIsDown: a peer named by a host name that does not
+// resolve (a StatefulSet pod that is not ready has no DNS record) is down
+// like one that refuses: the request goes to the next peer.
+func TestUnresolvablePeerIsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, gone := ln.Addr().String(), "app-1.app-headless.invalid:8080"
+	rec := &recorder{}
+	rt, err := affinity.New(context.Background(), affinity.WithPeers(self, gone), affinity.WithSelf(self), affinity.WithObserver(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	nd := &node{addr: self, ln: ln, rt: rt}
+	nd.start(t)
+	var key string
+	for k := 0; key == ""; k++ {
+		if rt.Owner(routeKey(k)) == gone {
+			key = routeKey(k)
+		}
+	}
+	res := get(t, self, key)
+	if res.StatusCode != 200 || res.Header.Get("X-Node") != self {
+		t.Fatalf("status %d from %q", res.StatusCode, res.Header.Get("X-Node"))
+	}
+	if ev := rec.peerEvents(); len(ev) != 1 || ev[0].Peer != gone || ev[0].Up {
+		t.Fatalf("peer events %+v", ev)
+	}
+}

@@ -249,7 +249,6 @@ func TestClientGoneIsNotPeerDown(t *testing.T) {
 	}
 }
 
-
 // TestUnresolvablePeerIsDown: a peer named by a host name that does not
 // resolve (a StatefulSet pod that is not ready has no DNS record) is down
 // like one that refuses: the request goes to the next peer.

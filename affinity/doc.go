@@ -99,6 +99,8 @@
 //     is still logged in. After the hold, the next peer serves: the user
 //     starts a new session there (logged out), and, when the owner comes
 //     back, is routed back to it, where that newer session does not exist.
+//     A new client, without a routing cookie, has no session to wait for:
+//     it is given a key that a live replica owns.
 //
 // # Observing
 //

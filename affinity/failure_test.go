@@ -280,3 +280,26 @@ func TestUnresolvablePeerIsDown(t *testing.T) {
 		t.Fatalf("peer events %+v", ev)
 	}
 }
+
+// TestNewClientsAvoidDownOwners: a client without a routing key has no
+// session anywhere, so it is not held for a down owner: it gets a key that
+// a live replica owns, and keeps it when the down one returns.
+func TestNewClientsAvoidDownOwners(t *testing.T) {
+	clk := newClock()
+	nodes := cluster(t, 3, affinity.WithClock(clk.Now), affinity.WithLocalSessions(time.Minute))
+	nodes[2].kill()
+	// Mark it down, through a client whose key it owns.
+	if res := get(t, nodes[0].addr, keyOwnedBy(t, nodes, 2)); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("known client of the down owner: status %d, want 503", res.StatusCode)
+	}
+	for i := range 30 {
+		res := get(t, nodes[0].addr, "")
+		if res.StatusCode != 200 {
+			t.Fatalf("new client %d: status %d", i, res.StatusCode)
+		}
+		cookies := res.Cookies()
+		if len(cookies) != 1 || nodes[0].rt.Owner(cookies[0].Value) == nodes[2].addr {
+			t.Fatalf("new client %d: cookies %v, owned by the down peer", i, cookies)
+		}
+	}
+}

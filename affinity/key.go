@@ -60,13 +60,12 @@ func (rt *Router) cookieKey(r *http.Request) (string, bool) {
 // a session it does not have) and stays there when the down one returns.
 func (rt *Router) newKey(w http.ResponseWriter) string {
 	peers := rt.peers.peers()
-	now := rt.cfg.now()
 	var key string
 	for range newKeyTries {
 		var b [16]byte
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 		key = base64.RawURLEncoding.EncodeToString(b[:])
-		if usable, _, _ := rt.peers.state(owner(peers, key), now); usable {
+		if !rt.peers.down(owner(peers, key)) {
 			break
 		}
 	}

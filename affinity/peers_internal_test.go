@@ -12,7 +12,7 @@ import (
 // doubles it, up to MaxBackoff; an answer clears it.
 func TestBackoff(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	ps := newPeerSet("a:1", []string{"b:1", "c:1"})
+	ps := newPeerSet("a:1", []string{"b:1", "c:1"}, time.Second)
 	boom := errors.New("refused")
 	if down, b := ps.fail("b:1", now, boom); !down || b != MinBackoff {
 		t.Fatalf("first failure: down %v backoff %v", down, b)
@@ -30,12 +30,22 @@ func TestBackoff(t *testing.T) {
 		if usable, _, _ := ps.state("b:1", at); !usable {
 			t.Fatal("not probed after its backoff")
 		}
+		if usable, _, _ := ps.state("b:1", at); usable {
+			t.Fatal("two probes at once")
+		}
 		if _, b := ps.fail("b:1", at, boom); b != w*time.Second {
 			t.Fatalf("failed probe: backoff %v, want %v", b, w*time.Second)
 		}
 	}
 	if usable, since, _ := ps.state("b:1", at); usable || !since.Equal(now) {
 		t.Fatalf("downSince moved: %v", since)
+	}
+	// A probe whose outcome never comes (its client left) lets another
+	// request try after the probe window.
+	at = at.Add(MaxBackoff)
+	ps.state("b:1", at)
+	if usable, _, _ := ps.state("b:1", at.Add(time.Second)); !usable {
+		t.Fatal("no probe after a probe without outcome")
 	}
 	if !ps.ok("b:1") || ps.ok("b:1") {
 		t.Fatal("ok must report the change once")
@@ -52,7 +62,7 @@ func TestBackoff(t *testing.T) {
 // peers that stay and forgets peers that left; self is always listed.
 func TestPeerSetKeepsHealthOfStayingPeers(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	ps := newPeerSet("a:1", []string{"b:1", "c:1"})
+	ps := newPeerSet("a:1", []string{"b:1", "c:1"}, time.Second)
 	ps.fail("b:1", now, errors.New("x"))
 	ps.fail("c:1", now, errors.New("x"))
 	if !ps.set([]string{"b:1", "d:1"}) {

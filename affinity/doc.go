@@ -13,8 +13,8 @@
 // # Use
 //
 //	rt, err := affinity.New(ctx,
-//		affinity.WithPeerDNS("app-peers.default.svc.cluster.local", 8080), // a headless Service
-//		affinity.WithLocalSessions(30*time.Second),                      // only for local stores
+//		// A headless Service lists the pods; this one is POD_IP.
+//		affinity.WithPeerDNS("app-peers.default.svc.cluster.local", 8080),
 //	)
 //	if err != nil { ... }
 //	defer rt.Close()
@@ -22,7 +22,15 @@
 //	mux.Handle("/", rt.Wrap(middleware.Sessions(m)(app)))     // routed first, then the session
 //
 // Wrap sits outside the session middleware, so the session is loaded on the
-// owner only.
+// owner only. Sessions kept on the owner alone (memory, a file on a
+// StatefulSet pod's volume) take the pods' stable names and
+// [WithLocalSessions]:
+//
+//	rt, err := affinity.New(ctx,
+//		affinity.WithPeers("app-0.app-headless:8080", "app-1.app-headless:8080", "app-2.app-headless:8080"),
+//		affinity.WithSelf(os.Getenv("POD_NAME")+".app-headless:8080"),
+//		affinity.WithLocalSessions(30*time.Second), // 503 with Retry-After while the owner restarts
+//	)
 //
 // # Owner
 //

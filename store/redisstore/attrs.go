@@ -9,10 +9,13 @@ import (
 
 // A session's attributes ([store.Record.Attrs]) are one hash field, m:a,
 // absent when there are none. One field rather than a field per attribute:
-// Redis spends a listpack entry header (and, past its thresholds, a dict
-// entry) per field, and a session hash that stays small stays a listpack. The
-// encoding is length-prefixed rather than JSON: no escaping, so a key made of
-// quotes, dots or "$" costs its own bytes and nothing else.
+// Redis spends a field name and entry headers per field (in a hash table, a
+// dict entry and two allocations), and UserSessions reads one more field, not
+// one per attribute it cannot name in advance. The encoding is
+// length-prefixed rather than JSON: no escaping, so a key made of quotes, dots
+// or "$" costs its own bytes and nothing else. (A field longer than
+// hash-max-listpack-value, 64 bytes by default, turns a listpack hash into a
+// hash table, as a long value does: see the package documentation.)
 //
 // The field holds the attributes in ascending key order, each as
 //
@@ -126,28 +129,28 @@ func uvarintLen(n uint64) int {
 	return w
 }
 
-// attrBytesLua is the commit script's function that returns the bytes the
+// attrBytesLua is the commit script's block that sets olda to the bytes the
 // stored attributes of key count for (their keys' and values' lengths): the
 // field's length less its length prefixes, found by walking them. A malformed
 // field never stops the script (a string.byte past the end is nil): the walk
 // ends there and counts what it read. The field is a few short strings, and
 // is walked only by a commit that replaces the attributes or clears the
-// values.
+// values; inline, not a function, so that other commits do not pay for
+// making a closure.
 const attrBytesLua = `
-local function attrbytes(key)
-  local a = redis.call('HGET', key, 'm:a')
-  if not a then return 0 end
-  local i, n, over = 1, #a, 0
-  while i <= n do
-    local len, mul = 0, 1
-    repeat
-      local c = string.byte(a, i)
-      if not c then return n - over end
-      i, over = i + 1, over + 1
-      len, mul = len + (c % 128) * mul, mul * 128
-    until c < 128
-    i = i + len
-  end
-  return n - over
-end
+    local a = redis.call('HGET', key, 'm:a')
+    if a then
+      local i, n, over = 1, #a, 0
+      while i <= n do
+        local len, mul, c = 0, 1, 0
+        repeat
+          c = string.byte(a, i)
+          if not c then i = n + 1; break end
+          i, over = i + 1, over + 1
+          len, mul = len + (c % 128) * mul, mul * 128
+        until c < 128
+        i = i + len
+      end
+      olda = n - over
+    end
 `

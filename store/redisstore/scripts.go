@@ -76,7 +76,7 @@ const (
 // m:n counts the attributes too, so a commit that keeps them (nearly all)
 // never reads m:a. One that replaces them, or clears the values (m:n then
 // restarts from the attributes kept), reads it once and walks its length
-// prefixes (attrbytes). Run twice (a resend after a lost reply), a
+// prefixes (attrBytesLua). Run twice (a resend after a lost reply), a
 // replacement subtracts what the first run stored and adds the same again.
 //
 // The script is shaped by what redis-server spends on it (counted with
@@ -91,7 +91,7 @@ const (
 // the first version of this script (HSTRLEN in a closure, "v:" prefixes and
 // the HSET's table made in Lua, a table reply) that is a fifth to a quarter
 // less.
-var commitScript = newScript(attrBytesLua + `
+var commitScript = newScript(`
 local key, op = KEYS[1], ARGV[1]
 local create = op == 'c'
 local clear = op == 'u,clear' or op == 'u,clear,user'
@@ -116,6 +116,8 @@ else
   if m[2] then return {2, m[2], redis.call('HGET', key, 'm:sealed') or ''} end
   if ARGV[11] ~= '0' and m[6] and tonumber(m[6]) <= tonumber(ARGV[11]) then return {1} end
   ver, olduser, oldscore = tonumber(m[1]), m[4], m[5]
+  local olda = 0
+  if attrs ~= '' or clear then` + attrBytesLua + `  end
   if not clear then
     -- The bytes a changed field counts for now (key and value), 0 if it is
     -- absent. HEXISTS only for the rare empty (or absent) value.
@@ -127,9 +129,9 @@ else
     size = tonumber(m[3]) or 0
     for i = first, metafrom - 1 do size = size - stored(ARGV[i]) end
     for i = setfrom, nargs, 2 do size = size - stored(ARGV[i]) end
-    if attrs ~= '' then size = size - attrbytes(key) end
+    if attrs ~= '' then size = size - olda end
   elseif attrs == '' then
-    size = attrbytes(key)
+    size = olda
   end
 end
 for i = setfrom, nargs, 2 do size = size + #ARGV[i] - 2 + #ARGV[i + 1] end

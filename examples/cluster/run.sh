@@ -229,8 +229,8 @@ check() { # check CONDITION-DESCRIPTION TEST...
 }
 
 step "1. A visitor arrives."
-req GET "$lb/"
-show "GET /"
+req POST "$lb/"
+show "POST /"
 check "a new session, first visit" test "$status:$(field visits)" = "200:1"
 
 step "2. She logs in as alice: the token rotates, and the new token picks her node."
@@ -239,12 +239,12 @@ show "POST /login user=alice"
 check "logged in" test "$status:$(field user)" = "200:alice"
 
 step "3. Three more visits: all on one node."
-req GET "$lb/"
-show "GET /"
+req POST "$lb/"
+show "POST /"
 sticky=$node
 for _ in 1 2; do
-	req GET "$lb/"
-	show "GET /"
+	req POST "$lb/"
+	show "POST /"
 	check "same node" test "$node" = "$sticky"
 done
 req POST "$lb/set?k=color&v=blue"
@@ -277,8 +277,8 @@ unset "pid[$sticky]"
 echo "   killed $sticky"
 
 step "7. Her next request: another node, which finds the session in Redis."
-req GET "$lb/"
-show "GET /"
+req POST "$lb/"
+show "POST /"
 fallback=$node
 check "served by another node" test "$node" != "$sticky"
 check "still logged in as alice, visits go on at 5" test "$status:$(field user):$(field visits)" = "200:alice:5"
@@ -326,6 +326,6 @@ done
 echo
 echo "== done: the user stayed logged in across the loss of $sticky, and no node served a stale value."
 if $hold; then
-	echo "   the cluster is still up: try curl -c jar -b jar $lb/ — Enter or ^C stops it"
+	echo "   the cluster is still up: try curl -X POST -c jar -b jar $lb/ — Enter or ^C stops it"
 	read -r || true
 fi

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,4 +158,110 @@ func TestCloseEndsConnections(t *testing.T) {
 			t.Fatalf("read after Close: %v", err)
 		}
 	}
+}
+
+// Latency delays each direction: an echo takes at least twice the delay, and
+// removing it makes the link fast again.
+func TestSetLatency(t *testing.T) {
+	e := newEcho(t)
+	p := newProxy(t, e.ln.Addr().String())
+	c, r := dial(t, p.Addr())
+	const d = 100 * time.Millisecond
+	p.SetLatency(d)
+	start := time.Now()
+	io.WriteString(c, "slow\n")
+	if line, err := r.ReadString('\n'); err != nil || line != "slow\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	<-e.seen
+	if took := time.Since(start); took < 2*d {
+		t.Fatalf("echo took %v with %v latency each way, want at least %v", took, d, 2*d)
+	}
+	p.SetLatency(0)
+	start = time.Now()
+	io.WriteString(c, "fast\n")
+	if line, err := r.ReadString('\n'); err != nil || line != "fast\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	<-e.seen
+	if took := time.Since(start); took >= d {
+		t.Fatalf("echo took %v after the latency was removed", took)
+	}
+}
+
+// Reset breaks every open connection with an RST; new ones work.
+func TestReset(t *testing.T) {
+	e := newEcho(t)
+	p := newProxy(t, e.ln.Addr().String())
+	c, r := dial(t, p.Addr())
+	io.WriteString(c, "one\n")
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	<-e.seen
+	if n := p.Reset(); n != 1 {
+		t.Fatalf("Reset reset %d connections, want 1", n)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.ReadString('\n'); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after Reset: %v, want ECONNRESET", err)
+	}
+	c2, r2 := dial(t, p.Addr())
+	io.WriteString(c2, "two\n")
+	if line, err := r2.ReadString('\n'); err != nil || line != "two\n" {
+		t.Fatalf("after Reset: read %q, %v", line, err)
+	}
+	if p.Resets() != 1 {
+		t.Errorf("Resets = %d, want 1", p.Resets())
+	}
+}
+
+// A black hole answers nothing, on open and new connections, and delivers
+// nothing to the server; lifting it resets the connections it broke, and new
+// ones work.
+func TestBlackHole(t *testing.T) {
+	e := newEcho(t)
+	p := newProxy(t, e.ln.Addr().String())
+	c, r := dial(t, p.Addr())
+	p.BlackHole(true)
+	io.WriteString(c, "lost\n")
+	fresh, freshR := dial(t, p.Addr())
+	io.WriteString(fresh, "lost too\n")
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if line, err := r.ReadString('\n'); !isTimeout(err) {
+		t.Fatalf("open connection in the black hole: read %q, %v; want a timeout", line, err)
+	}
+	fresh.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if line, err := freshR.ReadString('\n'); !isTimeout(err) {
+		t.Fatalf("new connection in the black hole: read %q, %v; want a timeout", line, err)
+	}
+	select {
+	case got := <-e.seen:
+		t.Fatalf("server got %q through the black hole", got)
+	default:
+	}
+
+	p.BlackHole(false)
+	for _, conn := range []struct {
+		c net.Conn
+		r *bufio.Reader
+	}{{c, r}, {fresh, freshR}} {
+		conn.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.r.ReadString('\n'); err == nil || isTimeout(err) {
+			t.Fatalf("a connection the black hole broke is still open after it was lifted: %v", err)
+		}
+	}
+	c2, r2 := dial(t, p.Addr())
+	io.WriteString(c2, "back\n")
+	if line, err := r2.ReadString('\n'); err != nil || line != "back\n" {
+		t.Fatalf("after the black hole: read %q, %v", line, err)
+	}
+	if got := <-e.seen; got != "back\n" {
+		t.Fatalf("server got %q, want only the line sent after the black hole", got)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

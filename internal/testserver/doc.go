@@ -1,5 +1,6 @@
-// Package testserver starts real servers — redis-server (single node and a
-// three-master Redis Cluster), memcached, postgres and nginx — for tests.
+// Package testserver starts real servers — redis-server (single node, a
+// three-master Redis Cluster with or without replicas, a master and replica
+// under Redis Sentinel), memcached, postgres and nginx — for tests.
 //
 // Tether's promise is that every backend passes the same conformance suite
 // against the real thing, so tests here never mock a server that can run on

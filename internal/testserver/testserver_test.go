@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRedis(t *testing.T) {
@@ -54,7 +56,7 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatalf("Addrs() = %v, want 3 nodes", addrs)
 	}
 	for _, a := range addrs {
-		if err := clusterOK(a); err != nil {
+		if err := c.clusterOK(a, true); err != nil {
 			t.Errorf("%s: %v", a, err)
 		}
 	}
@@ -79,6 +81,67 @@ func TestRedisCluster(t *testing.T) {
 	n.Stop()
 	n.Start()
 	c.WaitHealthy()
+}
+
+// With replicas, a killed master is replaced by its replica, which has its
+// data; the old master rejoins as a replica.
+func TestRedisClusterFailover(t *testing.T) {
+	t.Parallel()
+	c := RedisCluster(t, WithClusterReplicas(1), WithClusterNodeTimeout(500*time.Millisecond))
+	if n := len(c.Nodes()); n != 6 {
+		t.Fatalf("%d nodes, want 6", n)
+	}
+	masters := c.Masters()
+	if len(masters) != 3 {
+		t.Fatalf("Masters() = %d nodes, want 3", len(masters))
+	}
+	victim := masters[0]
+	// A key the victim serves, written and replicated.
+	var key string
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("key-%d", i)
+		if _, err := redisDo(victim.Addr(), "SET", k, "v"); err == nil {
+			key = k
+		}
+	}
+	// Replicated: the key is on two nodes. (WAIT would need the writer's
+	// connection; redisDo opens a new one per command.)
+	deadline := time.Now().Add(5 * time.Second)
+	for total := int64(0); total != 2; {
+		total = 0
+		for _, n := range c.Nodes() {
+			if k, err := redisDo(n.Addr(), "DBSIZE"); err == nil {
+				total += k.(int64)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s on %d nodes after 5s, want 2", key, total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	victim.Kill()
+	c.WaitFailover(victim)
+	after := c.Masters()
+	if len(after) != 3 || slices.Contains(after, victim) {
+		t.Fatalf("masters after the failover: %d, victim among them: %v", len(after), slices.Contains(after, victim))
+	}
+	var got []string
+	for _, m := range after {
+		v, err := redisDo(m.Addr(), "GET", key)
+		got = append(got, fmt.Sprintf("%s: %v %v", m.Addr(), v, err))
+		if err == nil && v == "v" {
+			got = nil
+			break
+		}
+	}
+	if got != nil {
+		t.Fatalf("%s lost in the failover: %v", key, got)
+	}
+	victim.Start()
+	c.WaitHealthy()
+	if slices.Contains(c.Masters(), victim) {
+		t.Fatal("the old master came back as a master")
+	}
 }
 
 func TestMemcached(t *testing.T) {
@@ -378,4 +441,35 @@ func TestMariaDB(t *testing.T) {
 			t.Fatalf("after restart: %q, want the committed row kept", got)
 		}
 	}
+}
+
+// The sentinel promotes the replica when the master dies, with its data, and
+// the old master comes back as a replica of the new one.
+func TestRedisSentinel(t *testing.T) {
+	t.Parallel()
+	s := RedisSentinel(t)
+	old := s.Master()
+	if old != s.Servers()[0] {
+		t.Fatalf("master at start is %s, want the first server", old.Addr())
+	}
+	mustRedis(t, old.Addr(), "OK", "SET", "k", "v")
+	replica := s.Servers()[1]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if v, err := redisDo(replica.Addr(), "GET", "k"); err == nil && v == "v" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("k not replicated within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	old.Kill()
+	s.WaitFailover(old)
+	if s.Master() != replica {
+		t.Fatalf("new master %s, want the replica %s", s.Master().Addr(), replica.Addr())
+	}
+	mustRedis(t, replica.Addr(), "v", "GET", "k")
+	old.Start()
+	s.WaitSynced(old)
 }

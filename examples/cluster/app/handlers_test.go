@@ -67,7 +67,7 @@ func newManager(t *testing.T, opts ...session.Option) *session.Manager {
 
 func TestRoutes(t *testing.T) {
 	m := newManager(t)
-	c := newClient(t, newHandler("n1", m, func() any { return map[string]int{"hits": 7} }))
+	c := newClient(t, newHandler("n1", m, func() any { return map[string]int{"hits": 7} }, nil))
 
 	check := func(step string, res *http.Response, r reply, code int) {
 		t.Helper()
@@ -87,9 +87,19 @@ func TestRoutes(t *testing.T) {
 	res, r := c.do(http.MethodGet, "/whoami", nil)
 	check("whoami before login", res, r, http.StatusUnauthorized)
 	res, r = c.do(http.MethodGet, "/", nil)
+	check("read the counter before any visit", res, r, http.StatusOK)
+	if r.Visits != 0 || len(res.Cookies()) != 0 {
+		t.Fatalf("GET / changed state: %+v, cookies %v", r, res.Cookies())
+	}
+	res, r = c.do(http.MethodPost, "/", nil)
 	check("visit", res, r, http.StatusOK)
 	if r.Visits != 1 || r.User != "" {
 		t.Fatalf("first visit: %+v", r)
+	}
+	res, r = c.do(http.MethodGet, "/", nil)
+	check("read the counter", res, r, http.StatusOK)
+	if r.Visits != 1 {
+		t.Fatalf("GET / after one visit: %+v", r)
 	}
 	res, r = c.do(http.MethodPost, "/login", url.Values{})
 	check("login without user", res, r, http.StatusBadRequest)
@@ -134,7 +144,7 @@ func TestStoreErrorNamesTheNode(t *testing.T) {
 	rs := redisstore.New(rdb, redisstore.WithPolicyCheck(false))
 	defer rs.Close()
 	m := newManager(t, session.WithStore(rs))
-	c := newClient(t, newHandler("n2", m, nil))
+	c := newClient(t, newHandler("n2", m, nil, nil))
 	// Only a request with a cookie reaches the store.
 	u, _ := url.Parse(c.srv.URL)
 	c.c.Jar.SetCookies(u, []*http.Cookie{{Name: CookieName, Value: strings.Repeat("A", 43)}})

@@ -44,10 +44,17 @@ fuzz:
 
 # Compares Tether with alexedwards/scs and gorilla/sessions (bench/, a module
 # of its own so that the peers never enter go.mod) and writes BENCHMARKS.md and
-# bench/benchmarks.svg. About 8 minutes on 2 cores; not part of `make test`.
+# bench/benchmarks.svg: in-process overhead, HTTP throughput (with the limit
+# apps: one Redis GET, one map read), a constant-rate run (tail latency, CPU
+# per request), and how cost grows with 10k and 100k sessions. About 15
+# minutes on 2 cores; not part of `make test`. BENCH_FLAGS passes flags to
+# cmd/benchrun, e.g. BENCH_FLAGS=-growth=10000,100000,1000000 for the 1M step
+# (about 5 minutes and 2 GB of memory more).
+BENCH_FLAGS ?=
+
 bench: deps
 	bash bench/install.sh
-	cd bench && $(GO) vet ./... && $(GO) run ./cmd/benchrun -out ../BENCHMARKS.md -chart benchmarks.svg
+	cd bench && $(GO) vet ./... && $(GO) run ./cmd/benchrun -out ../BENCHMARKS.md -chart benchmarks.svg $(BENCH_FLAGS)
 
 # Runs the concurrency model checker (internal/modelcheck) on every backend,
 # all at once, for STRESS each (TETHER_STRESS), then for as long again through

@@ -97,10 +97,14 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 	insecure := &insecureWarning{log: m.Logger()}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s := m.Begin(r)
-			defer s.End() // changes after this are dropped, loudly
-			r = r.WithContext(session.NewContext(r.Context(), s))
-			sw := &writer{ResponseWriter: w, s: s, r: r, onError: cfg.onError, cookiePrefix: cookiePrefix, insecure: insecure}
+			// One allocation for the writer and the request's session: the
+			// Session itself is built only if the handler asks for it
+			// (session.Lazy), and only a built session is committed.
+			sw := &writer{ResponseWriter: w, onError: cfg.onError, cookiePrefix: cookiePrefix, insecure: insecure}
+			sw.lazy.Init(m, r)
+			defer sw.lazy.End() // changes after this are dropped, loudly
+			r = r.WithContext(sw.lazy.Context(r.Context()))
+			sw.r = r
 			if h := w.Header(); len(h) > 0 {
 				// Headers set by outer middleware (CORS, HSTS, request
 				// IDs) belong on the error response too.
@@ -115,6 +119,10 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 			}
 			if sw.failed {
 				return
+			}
+			s := sw.lazy.Built()
+			if s == nil {
+				return // never used: nothing to save
 			}
 			if err := s.CommitLate(); err != nil {
 				m.Logger().LogAttrs(r.Context(), slog.LevelError, "session: changes made after the response headers were not saved",

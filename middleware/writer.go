@@ -20,7 +20,7 @@ var ErrNotSaved = errors.New("middleware: session not saved; error response sent
 // response: just before the headers go out.
 type writer struct {
 	http.ResponseWriter
-	s         *session.Session
+	lazy      session.Lazy // the request's session, built on first use
 	r         *http.Request
 	onError   func(http.ResponseWriter, *http.Request, error)
 	outer     http.Header // headers set before the handler ran
@@ -64,11 +64,17 @@ func (w *writer) commitMode(late bool) bool {
 		return !w.failed
 	}
 	w.committed = true
+	s := w.lazy.Built()
+	if s == nil {
+		// Never used (so far): nothing to save, no cookie to write. A
+		// session built after this is committed late, after the handler.
+		return true
+	}
 	var err error
 	if late {
-		err = w.s.CommitLate()
+		err = s.CommitLate()
 	} else {
-		err = w.s.Commit(w.ResponseWriter.Header())
+		err = s.Commit(w.ResponseWriter.Header())
 	}
 	if err == nil {
 		return true

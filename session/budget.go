@@ -61,15 +61,14 @@ var errStoreDeadline = fmt.Errorf("session: store call deadline: %w", context.De
 // context ended: not the store's fault, and not worth an alert. A spent
 // budget is the store's slowness, whatever became of the request.
 func requestEnded(ctx context.Context, err error) bool {
-	return err != nil && err != ErrBudgetSpent && ctx.Err() != nil && context.Cause(ctx) != errStoreDeadline
+	return err != nil && err != ErrBudgetSpent && ctx.Err() != nil && callCause(ctx) != errStoreDeadline
 }
 
 // storeCall is one store call's context and what its end must charge.
 type storeCall struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	b      *budget
-	start  time.Time
+	ctx   *callCtx
+	b     *budget
+	start time.Time
 }
 
 // startCall prepares one store call: its context, with the call's deadline,
@@ -91,13 +90,14 @@ func (m *Manager) startCall(ctx context.Context, write bool) (storeCall, error) 
 	if write {
 		ctx = context.WithoutCancel(ctx)
 	}
-	ctx, cancel := context.WithDeadlineCause(ctx, start.Add(timeout), errStoreDeadline)
-	return storeCall{ctx: ctx, cancel: cancel, b: b, start: start}, nil
+	// The deadline's timer is armed only if the store waits on Done
+	// (callCtx): a memory store's call allocates one small context.
+	return storeCall{ctx: newCallCtx(ctx, start.Add(timeout)), b: b, start: start}, nil
 }
 
 // end releases the call's context and charges its time to the budget.
 func (c storeCall) end(m *Manager) {
-	c.cancel()
+	c.ctx.cancel()
 	if c.b != nil {
 		c.b.spent.Add(int64(m.wall().Sub(c.start)))
 	}

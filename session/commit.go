@@ -61,7 +61,7 @@ func (s *Session) commit(h http.Header) error {
 		// request: its changes belong to the pre-login session, which
 		// ended, and a new session's cookie would log the login out. A
 		// request that only read has nothing to drop.
-		if s.ndirty > 0 || s.userDirty {
+		if s.ndirty > 0 || s.userDirty || s.attrsDirty {
 			s.endedUnder("session rotated away by a login", true)
 		}
 	case s.token == "" || (s.loaded && s.base == nil):
@@ -91,6 +91,7 @@ func (s *Session) postponeRotation() {
 			"id", shortID(s.id))
 		s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: "login after the response headers were sent"})
 		s.userSet, s.userID, s.userDirty = false, "", false
+		s.attrsSet, s.attrs, s.attrsDirty = false, nil, false
 	} else {
 		s.m.log.Warn("session: rotation postponed; response headers already sent", "id", shortID(s.id))
 	}
@@ -122,7 +123,7 @@ func (s *Session) create(now time.Time, late bool) error {
 	// A new session has a token no one else holds: a pending rotation (a
 	// login on a request that had no session) is done by creating it.
 	s.rotate = false
-	if len(values) == 0 && s.userID == "" {
+	if len(values) == 0 && s.userID == "" && len(s.attrs) == 0 {
 		s.clearDirty()
 		return nil
 	}
@@ -138,6 +139,8 @@ func (s *Session) create(now time.Time, late bool) error {
 		Set:       values,
 		SetUserID: true,
 		UserID:    s.userID,
+		SetAttrs:  true,
+		Attrs:     s.attrs,
 		LastSeen:  now,
 		Expires:   s.deadline(now, now),
 	}
@@ -160,7 +163,7 @@ func (s *Session) create(now time.Time, late bool) error {
 	s.m.event(s.ctx, EventData{Kind: EventCreated, ID: id})
 	s.token, s.id, s.newCookie, s.dropped = tok, id, true, false
 	s.loaded = true
-	s.base = &store.Record{Values: values, UserID: s.userID, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
+	s.base = &store.Record{Values: values, UserID: s.userID, Attrs: s.attrs, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
 	s.clearDirty()
 	return nil
 }
@@ -278,6 +281,7 @@ func (s *Session) gone(reason string) {
 	s.loaded, s.base = true, nil
 	s.overlay = nil
 	s.userSet, s.userID, s.persist, s.rotate = false, "", nil, false
+	s.attrsSet, s.attrs = false, nil
 	s.clearDirty()
 }
 
@@ -305,6 +309,9 @@ func (s *Session) pendingChange() store.Change {
 	if s.userDirty {
 		c.SetUserID, c.UserID = true, s.userID
 	}
+	if s.attrsDirty {
+		c.SetAttrs, c.Attrs = true, s.attrs
+	}
 	return c
 }
 
@@ -320,6 +327,9 @@ func (s *Session) committed(c *store.Change, version uint64) {
 		b := *s.base
 		if c.SetUserID {
 			b.UserID = c.UserID
+		}
+		if c.SetAttrs {
+			b.Attrs = c.Attrs
 		}
 		if !c.Expires.IsZero() {
 			b.LastSeen, b.Expires = c.LastSeen, c.Expires
@@ -342,7 +352,7 @@ func (s *Session) clearDirty() {
 		}
 		s.ndirty = 0
 	}
-	s.userDirty = false
+	s.userDirty, s.attrsDirty = false, false
 }
 
 func (s *Session) storeCommit(id string, c store.Change) (store.Result, error) {

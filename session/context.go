@@ -38,15 +38,23 @@ func (c *carrier) Value(key any) any {
 func (c *carrier) String() string { return "session.NewContext" }
 
 // From returns the request's session. It never returns nil: under the
-// middleware it is the request's session; without it, a new detached session
+// middleware it is the request's session (built by the first call, see
+// [Lazy]); without it, a new detached session
 // at each call, which holds values in memory only. A detached session is
 // loud about it: its [Session.Err] and Commit return [ErrDetached], and the
 // first call from each place in the code logs a warning to [slog.Default]
 // naming that place (a handler mounted outside the middleware, or a
 // middleware registered before it).
 func From(ctx context.Context) *Session {
-	if s, ok := ctx.Value(contextKey{}).(*Session); ok && s != nil {
-		return s
+	switch v := ctx.Value(contextKey{}).(type) {
+	case *Session:
+		if v != nil {
+			return v
+		}
+	case *Lazy:
+		if v != nil {
+			return v.Session()
+		}
 	}
 	if _, file, line, ok := runtime.Caller(1); ok {
 		reportDetached(file, line)

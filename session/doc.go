@@ -31,7 +31,8 @@
 //
 // # Cost per request
 //
-// A request that never uses its session costs no store round trip. A read
+// A request that never uses its session costs no store round trip; under
+// package middleware it does not even build a Session ([Lazy]). A read
 // loads the session once. A request that only sets values does not load it;
 // the price is that such a request does not extend the idle deadline (it
 // does not know the session's absolute deadline), so an application whose

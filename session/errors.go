@@ -25,6 +25,11 @@ var (
 	// 500, not 503 with Retry-After.
 	ErrInvalidUserID = errors.New("session: invalid user id")
 
+	// ErrInvalidAttr is matched by the [*AttrError] that SetAttrs records
+	// for a set of attributes it refuses. The request's commit then fails
+	// with it, before anything is written.
+	ErrInvalidAttr = errors.New("session: invalid attribute")
+
 	// ErrUnknownSession is returned by DestroySession for an ID that is not
 	// a live session of the given user.
 	ErrUnknownSession = errors.New("session: no such session")
@@ -84,3 +89,19 @@ func (e *UserIDError) Error() string {
 }
 
 func (e *UserIDError) Is(target error) bool { return target == ErrInvalidUserID }
+
+// AttrError is a set of attributes SetAttrs refused. It matches
+// [ErrInvalidAttr].
+type AttrError struct {
+	Key    string // the refused name, or "" if the set as a whole was refused
+	Reason string // "empty", "longer than 32 bytes", "9 attributes, more than 8", ...
+}
+
+func (e *AttrError) Error() string {
+	if e.Key == "" && e.Reason != "empty" {
+		return "session: invalid attributes: " + e.Reason
+	}
+	return fmt.Sprintf("session: invalid attribute name %.64q: %s", e.Key, e.Reason)
+}
+
+func (e *AttrError) Is(target error) bool { return target == ErrInvalidAttr }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 
 	"github.com/tether-go/tether/middleware"
@@ -166,4 +167,59 @@ func ExampleSession_FlashMessages() {
 	// /save: ""
 	// /show: "[success] profile saved\n[] plain note\n[error] avatar too large\n"
 	// /show: ""
+}
+
+// A login records what the user will recognise the device by; a "your
+// devices" page lists every session of the user with those attributes,
+// without loading any session's values, and marks the current one.
+func ExampleSession_SetAttrs() {
+	m, _ := session.New()
+	defer m.Close()
+	h := middleware.Sessions(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		switch r.URL.Path {
+		case "/login":
+			s.Rotate()
+			s.SetUserID("alice")
+			s.SetAttrs(map[string]string{
+				"device": r.FormValue("device"),
+				"ua":     r.UserAgent(), // cleaned and cut, never refused
+			})
+		case "/devices":
+			devices, err := m.UserSessions(r.Context(), s.UserID())
+			if err != nil {
+				http.Error(w, "try again", http.StatusServiceUnavailable)
+				return
+			}
+			for _, d := range devices {
+				mark := ""
+				if d.ID == s.ID() {
+					mark = " (this device)"
+				}
+				fmt.Fprintf(w, "%s, %s%s\n", d.Attrs["device"], d.Attrs["ua"], mark)
+			}
+		}
+	}))
+	do := func(path, ua string, c *http.Cookie) (*http.Cookie, string) {
+		req := httptest.NewRequest("POST", path, nil)
+		req.Header.Set("User-Agent", ua)
+		if c != nil {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		for _, nc := range rec.Result().Cookies() {
+			c = nc
+		}
+		return c, rec.Body.String()
+	}
+	do("/login?device=Phone", "Mobile Safari", nil)
+	laptop, _ := do("/login?device=Laptop", "Firefox", nil)
+	_, body := do("/devices", "Firefox", laptop)
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	slices.Sort(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	// Output:
+	// Laptop, Firefox (this device)
+	// Phone, Mobile Safari
 }

@@ -1,5 +1,7 @@
 package session
 
+import "maps"
+
 // Info returns the request's session's metadata (its ID, when it began, when
 // the store last saw it, when it expires), for "your session expires in …",
 // and whether the request has a saved session. It loads the session if the
@@ -13,5 +15,5 @@ func (s *Session) Info() (Info, bool) {
 		return Info{}, false
 	}
 	b := s.base
-	return Info{ID: s.id, Created: b.Created, LastSeen: b.LastSeen, Expires: b.Expires}, true
+	return Info{ID: s.id, Created: b.Created, LastSeen: b.LastSeen, Expires: b.Expires, Attrs: maps.Clone(s.attrsLocked())}, true
 }

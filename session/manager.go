@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,9 @@ type Info struct {
 	Created  time.Time
 	LastSeen time.Time
 	Expires  time.Time
+	// Attrs are the session's attributes ([Session.SetAttrs]), nil if it
+	// has none. The caller may keep and change the map.
+	Attrs map[string]string
 }
 
 // UserSessions returns the live sessions indexed under userID by
@@ -135,7 +139,7 @@ func (m *Manager) userSessions(ctx context.Context, userID string) ([]Info, erro
 		if !now.Before(in.Expires) {
 			continue
 		}
-		out = append(out, Info{ID: in.ID, Created: in.Created, LastSeen: in.LastSeen, Expires: in.Expires})
+		out = append(out, Info{ID: in.ID, Created: in.Created, LastSeen: in.LastSeen, Expires: in.Expires, Attrs: maps.Clone(in.Attrs)})
 	}
 	return out, nil
 }

@@ -147,12 +147,18 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 		if s.userSet {
 			userID = s.userID
 		}
+		attrs := old.Attrs
+		if s.attrsSet {
+			attrs = s.attrs
+		}
 		c := store.Change{
 			Mode:      store.Create,
 			Created:   old.Created,
 			Set:       values,
 			SetUserID: true,
 			UserID:    userID,
+			SetAttrs:  true,
+			Attrs:     attrs,
 			LastSeen:  now,
 			Expires:   s.deadline(old.Created, now),
 		}
@@ -201,7 +207,7 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 		if err == nil {
 			s.m.event(s.ctx, EventData{Kind: EventRotated, ID: newID, Periodic: !explicit})
 			s.token, s.id, s.newCookie = newTok, newID, true
-			s.base = &store.Record{Values: values, UserID: userID, Created: old.Created, LastSeen: now, Expires: c.Expires, Version: res.Version}
+			s.base = &store.Record{Values: values, UserID: userID, Attrs: attrs, Created: old.Created, LastSeen: now, Expires: c.Expires, Version: res.Version}
 			s.rotate = false
 			s.clearDirty()
 			return rotateResult{done: true}, nil

@@ -46,6 +46,9 @@ type Session struct {
 	userSet    bool
 	userID     string
 	userDirty  bool
+	attrsSet   bool              // SetAttrs was called: attrs replace the stored ones
+	attrs      map[string]string // owned by the session, never changed in place
+	attrsDirty bool
 	persist    *bool
 	rotate     bool
 	destroy    []ended // sessions to end at the next commit
@@ -240,6 +243,7 @@ func (s *Session) Destroy() {
 	s.loaded, s.base = true, nil
 	s.overlay, s.ndirty = nil, 0
 	s.userSet, s.userID, s.userDirty = false, "", false
+	s.attrsSet, s.attrs, s.attrsDirty = false, nil, false
 	s.persist, s.rotate = nil, false
 }
 

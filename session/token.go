@@ -75,7 +75,16 @@ func validID(id string) bool {
 
 // tokenID is the ID a store keys a session by: the hex SHA-256 of the token.
 func tokenID(token string) string {
-	sum := sha256.Sum256([]byte(token))
+	// A token fits a buffer on the stack; []byte(token) would allocate
+	// one on the heap for every request that uses its session.
+	var in [tokenLen]byte
+	var sum [sha256.Size]byte
+	if len(token) == tokenLen {
+		copy(in[:], token)
+		sum = sha256.Sum256(in[:])
+	} else {
+		sum = sha256.Sum256([]byte(token))
+	}
 	var buf [2 * sha256.Size]byte
 	hex.Encode(buf[:], sum[:])
 	return string(buf[:])

@@ -75,9 +75,9 @@ func init() {
 	}
 }
 
-// Lookup returns the Info of the named app.
+// Lookup returns the Info of the named app, in All, Limits or HybridMiss.
 func Lookup(name string) (Info, bool) {
-	for _, in := range All {
+	for _, in := range append(append(All[:len(All):len(All)], Limits...), HybridMiss) {
 		if in.Name == name {
 			return in, true
 		}
@@ -132,6 +132,8 @@ func New(name string, cfg Config) (*App, error) {
 		err = a.newSCS(cfg)
 	case "gorilla":
 		err = a.newGorilla(cfg)
+	case "limit":
+		a.newLimit(cfg)
 	}
 	if err != nil {
 		a.Close()

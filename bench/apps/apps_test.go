@@ -115,3 +115,54 @@ func TestPeriodicRotation(t *testing.T) {
 		t.Fatalf("old cookie in grace: %d %q", code, body)
 	}
 }
+
+// TestHybridMiss checks the miss variant serves every read from Redis.
+func TestHybridMiss(t *testing.T) {
+	a := newApp(t, apps.HybridMiss.Name, apps.Config{})
+	cookie, err := apps.Seed(a.Handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := apps.Jar{Cookie: cookie}
+	j.Do(a.Handler, "/read")
+	a.Counter.Reset()
+	for range 3 {
+		if code, body := j.Do(a.Handler, "/read"); code != http.StatusOK || body != "alice" {
+			t.Fatalf("/read: %d %q", code, body)
+		}
+	}
+	if _, rt := a.Counter.Snapshot(); rt != 3 {
+		t.Fatalf("3 reads made %d round trips, want 3 (every read a miss)", rt)
+	}
+}
+
+// TestLimits checks the limit apps serve what the session apps serve on
+// /read, and that limit-redis makes exactly one round trip, a GET.
+func TestLimits(t *testing.T) {
+	for _, in := range apps.Limits {
+		t.Run(in.Name, func(t *testing.T) {
+			a := newApp(t, in.Name, apps.Config{})
+			var j apps.Jar
+			if code, body := j.Do(a.Handler, "/read"); code != http.StatusOK || body != "" {
+				t.Fatalf("/read without a cookie: %d %q", code, body)
+			}
+			cookie, err := apps.Seed(a.Handler)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Counter != nil {
+				a.Counter.Reset()
+			}
+			j = apps.Jar{Cookie: cookie}
+			if code, body := j.Do(a.Handler, "/read"); code != http.StatusOK || body != "alice" {
+				t.Fatalf("/read: %d %q, want 200 alice", code, body)
+			}
+			if a.Counter != nil {
+				cmds, rt := a.Counter.Snapshot()
+				if rt != 1 || cmds["get"] != 1 || len(cmds) != 1 {
+					t.Fatalf("limit-redis /read sent %v in %d round trips, want one GET", cmds, rt)
+				}
+			}
+		})
+	}
+}

@@ -26,13 +26,17 @@ func (a *App) newTether(cfg Config) error {
 		ms := memstore.New()
 		a.onClose(ms.Close)
 		st = ms
-	case "redis", "hybrid":
+	case "redis", "hybrid", "hybrid-miss":
 		rdb := a.newRedisClient(cfg.RedisAddr)
 		rs := redisstore.New(rdb, redisstore.WithPrefix(cfg.Prefix))
 		a.onClose(rs.Close)
 		st = rs
-		if a.Store == "hybrid" {
-			hs := hybridstore.New(rs)
+		if a.Store != "redis" {
+			var hopts []hybridstore.Option
+			if a.Store == "hybrid-miss" {
+				hopts = append(hopts, hybridstore.WithMaxBytes(1))
+			}
+			hs := hybridstore.New(rs, hopts...)
 			a.onClose(hs.Close)
 			a.ready = func(ctx context.Context) error { return waitSubscribed(ctx, hs) }
 			st = hs

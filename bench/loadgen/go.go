@@ -18,6 +18,9 @@ func (goRunner) Name() string { return "Go load generator (" + runtime.Version()
 
 func (goRunner) Run(cfg Config) (Result, error) {
 	cfg.defaults()
+	if cfg.Rate > 0 {
+		return runRate(cfg)
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Conns, MaxConnsPerHost: cfg.Conns, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}

@@ -1,7 +1,8 @@
 // Package loadgen drives HTTP load at a server on loopback and reports
 // throughput and latency percentiles: with wrk when it is installed (bench/
 // install.sh installs Debian's), otherwise with a small Go generator of the
-// same shape (fixed connections, closed loop, fixed duration).
+// same shape (fixed connections, closed loop, fixed duration). Config.Rate
+// selects a constant-rate mode instead, safe from coordinated omission.
 //
 // Requests spread over a set of cookies, one per session, so that the load
 // is many sessions, as in production, not one hot key.
@@ -21,6 +22,11 @@ type Config struct {
 	// CPUs is a taskset(1) CPU list the generator runs on ("": any). Only
 	// wrk is pinned; the Go generator runs in the caller's process.
 	CPUs string
+	// Rate, if positive, switches to the constant-rate (open-loop) mode:
+	// Rate requests a second, each timed from when it was due (see
+	// runRate). Both runners run it with the Go generator in the caller's
+	// process: wrk has no such mode (wrk2 has, and is not packaged).
+	Rate float64
 }
 
 // Result is what a run measured. Latencies are of complete responses.
@@ -36,6 +42,7 @@ type Result struct {
 	P99      time.Duration
 	P999     time.Duration
 	Max      time.Duration
+	Rate     float64 // the constant rate asked for; 0 for a closed-loop run
 }
 
 // Runner runs load.

@@ -59,6 +59,9 @@ func (w *wrkRunner) Name() string { return w.version }
 
 func (w *wrkRunner) Run(cfg Config) (Result, error) {
 	cfg.defaults()
+	if cfg.Rate > 0 {
+		return runRate(cfg)
+	}
 	w.n++
 	cookies := filepath.Join(w.dir, fmt.Sprintf("cookies-%d.txt", w.n))
 	if err := os.WriteFile(cookies, []byte(strings.Join(cfg.Cookies, "\n")+"\n"), 0o644); err != nil {

@@ -99,11 +99,16 @@ func (p *Proxy) Reset() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
+	// Every end gets linger 0 before any is closed: a relay that sees its
+	// other end die closes this one, and must send an RST, not a FIN.
 	for c := range p.conns {
 		if c.LocalAddr().String() == p.Addr() {
 			n++ // the client's end
 		}
-		abort(c)
+		noLinger(c)
+	}
+	for c := range p.conns {
+		c.Close()
 	}
 	p.resets.Add(int64(n))
 	return n
@@ -126,9 +131,15 @@ func (p *Proxy) BlackHole(on bool) {
 		return
 	}
 	for c := range p.dropped {
-		abort(c)
+		noLinger(c)
 		if peer := p.conns[c]; peer != nil {
-			abort(peer)
+			noLinger(peer)
+		}
+	}
+	for c := range p.dropped {
+		c.Close()
+		if peer := p.conns[c]; peer != nil {
+			peer.Close()
 		}
 	}
 	clear(p.dropped)
@@ -137,10 +148,15 @@ func (p *Proxy) BlackHole(on bool) {
 
 // abort closes c with an RST rather than a FIN where it can.
 func abort(c net.Conn) {
+	noLinger(c)
+	c.Close()
+}
+
+// noLinger makes closing c send an RST.
+func noLinger(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
-	c.Close()
 }
 
 func (p *Proxy) set(stalled bool) {

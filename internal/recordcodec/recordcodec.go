@@ -5,8 +5,7 @@
 // # Format
 //
 // The encoding is compact, self-delimiting and versioned. Its first byte is the
-// format version ([FormatVersion]); a decoder refuses versions it does not know.
-// Version 1 is:
+// format version; a decoder refuses versions it does not know. Version 1 is:
 //
 //	version   byte    1
 //	flags     byte    bit 0: tombstone (Moved is set)
@@ -24,6 +23,22 @@
 //	values    uvarint count, then per value, in increasing key order:
 //	          uvarint key length, key bytes, uvarint value length, value bytes
 //
+// Version 2 adds the record's attributes ([store.Record.Attrs]). It is
+// version 1 with a first byte of 2 and, between the tombstone fields and the
+// values:
+//
+//	attrs     uvarint count (at least 1), then per attribute, in increasing
+//	          key order: uvarint key length, key bytes, uvarint value
+//	          length, value bytes
+//
+// [Marshal] writes version 1 for a record without attributes, byte for byte
+// what the previous release wrote, and version 2 only for one with
+// attributes: during a rolling upgrade, processes of the previous release
+// still read every record that has none (a record with attributes is
+// ErrCorrupt to them). [Unmarshal] reads both; a record of version 1 has no
+// attributes. The attributes come before the values so that [UnmarshalMeta]
+// can return them without copying the values.
+//
 // Times are kept to the nanosecond in UTC; their location and monotonic clock
 // reading are not kept. A non-zero time outside the range of Unix nanoseconds
 // (years 1678 to 2262) is saturated to the nearest end of that range: session
@@ -35,14 +50,17 @@
 // [Unmarshal] treats its input as untrusted: it never panics, checks every
 // declared length against the bytes that remain before allocating, so it never
 // allocates more than a small multiple of len(b), and reports truncated,
-// overlong or malformed input, duplicate keys and trailing bytes with an error
-// matching [ErrCorrupt].
+// overlong or malformed input, duplicate or unordered keys (of values and of
+// attributes), a version-2 record without attributes and trailing bytes with
+// an error matching [ErrCorrupt].
 package recordcodec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -50,9 +68,14 @@ import (
 	"github.com/tether-go/tether/store"
 )
 
-// FormatVersion is the format version Marshal writes, the first byte of its
-// output.
-const FormatVersion = 1
+// FormatVersion is the newest format version, the first byte of Marshal's
+// output for a record with attributes. A record without them is written in
+// [FormatV1].
+const FormatVersion = 2
+
+// FormatV1 is the format version of a record without attributes, the only
+// one the previous release wrote and read.
+const FormatV1 = 1
 
 // ErrCorrupt is matched (with errors.Is) by every error Unmarshal returns.
 var ErrCorrupt = errors.New("recordcodec: corrupt record")
@@ -96,9 +119,19 @@ func Marshal(r *store.Record) []byte {
 	for _, k := range keys {
 		n += lenPrefixed(len(k)) + lenPrefixed(len(r.Values[k]))
 	}
+	format := byte(FormatV1)
+	var attrKeys []string
+	if len(r.Attrs) > 0 {
+		format = FormatVersion
+		attrKeys = slices.Sorted(maps.Keys(r.Attrs))
+		n += uvarintLen(uint64(len(attrKeys)))
+		for _, k := range attrKeys {
+			n += lenPrefixed(len(k)) + lenPrefixed(len(r.Attrs[k]))
+		}
+	}
 
 	b := make([]byte, 0, n)
-	b = append(b, FormatVersion, flags)
+	b = append(b, format, flags)
 	b = binary.AppendUvarint(b, r.Version)
 	b = appendTime(b, r.Created)
 	b = appendTime(b, r.LastSeen)
@@ -108,6 +141,13 @@ func Marshal(r *store.Record) []byte {
 		b = appendString(b, r.Moved.To)
 		b = appendBytes(b, r.Moved.Sealed)
 	}
+	if format == FormatVersion {
+		b = binary.AppendUvarint(b, uint64(len(attrKeys)))
+		for _, k := range attrKeys {
+			b = appendString(b, k)
+			b = appendString(b, r.Attrs[k])
+		}
+	}
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		b = appendString(b, k)
@@ -116,15 +156,31 @@ func Marshal(r *store.Record) []byte {
 	return b
 }
 
-// Unmarshal decodes a record encoded by Marshal. The record does not alias b.
-// Times come back in UTC. A record with no values has a nil Values map; an
+// Unmarshal decodes a record encoded by Marshal, in either format version.
+// The record does not alias b. Times come back in UTC. A record with no
+// values has a nil Values map, one with no attributes a nil Attrs map; an
 // empty value is a non-nil empty slice.
 func Unmarshal(b []byte) (*store.Record, error) {
+	return decode(b, true)
+}
+
+// UnmarshalMeta decodes what Unmarshal does except the values: the record it
+// returns has a nil Values map, and its attributes, user id and times are
+// those of the record (what [store.Record.Info] needs). It accepts and
+// refuses exactly the inputs Unmarshal does (the values are checked, not
+// copied), so a record listed through it is one that Load can read. It
+// allocates in proportion to the record's metadata, not to its values.
+func UnmarshalMeta(b []byte) (*store.Record, error) {
+	return decode(b, false)
+}
+
+func decode(b []byte, withValues bool) (*store.Record, error) {
 	d := decoder{buf: b}
 	if len(b) == 0 {
 		return nil, d.fail("empty input")
 	}
-	if b[0] != FormatVersion {
+	format := b[0]
+	if format != FormatV1 && format != FormatVersion {
 		return nil, d.fail(fmt.Sprintf("unsupported format version %d", b[0]))
 	}
 	d.off = 1
@@ -136,10 +192,12 @@ func Unmarshal(b []byte) (*store.Record, error) {
 		return nil, d.fail(fmt.Sprintf("unknown flags %#x", flags))
 	}
 
-	// Decode into a private copy of the input: values and sealed bytes are
-	// slices of it, so decoding costs one allocation for all of them and the
-	// result never aliases the caller's buffer.
-	d.buf = append([]byte(nil), b...)
+	if withValues {
+		// Decode into a private copy of the input: values and sealed
+		// bytes are slices of it, so decoding costs one allocation for
+		// all of them and the result never aliases the caller's buffer.
+		d.buf = append([]byte(nil), b...)
+	}
 
 	r := &store.Record{}
 	if r.Version, ok = d.uvarint(); !ok {
@@ -169,48 +227,91 @@ func Unmarshal(b []byte) (*store.Record, error) {
 		if !ok {
 			return nil, d.fail("bad sealed token")
 		}
+		if !withValues {
+			sealed = bytes.Clone(sealed) // b is the caller's
+			if sealed == nil {
+				sealed = []byte{}
+			}
+		}
 		r.Moved = &store.Moved{To: string(to), Sealed: sealed}
 	}
 
-	count, ok := d.uvarint()
-	if !ok {
-		return nil, d.fail("bad value count")
+	if format == FormatVersion {
+		count, err := d.count("attribute", 1)
+		if err != nil {
+			return nil, err
+		}
+		r.Attrs = make(map[string]string, count)
+		if err := d.pairs("attribute", count, func(k, v []byte) { r.Attrs[string(k)] = string(v) }); err != nil {
+			return nil, err
+		}
 	}
-	// Every value takes at least two bytes (two zero lengths), so a count
-	// larger than half of what remains cannot be honest: refuse it before
-	// sizing a map by it.
-	if count > uint64(d.remaining()/2) {
-		return nil, d.fail(fmt.Sprintf("value count %d exceeds the %d bytes left", count, d.remaining()))
+
+	count, err := d.count("value", 0)
+	if err != nil {
+		return nil, err
 	}
-	if count > 0 {
+	if count > 0 && withValues {
 		r.Values = make(map[string][]byte, count)
 	}
-	prev := ""
-	for i := range count {
-		k, ok := d.field()
-		if !ok {
-			return nil, d.fail(fmt.Sprintf("bad key of value %d", i))
+	err = d.pairs("value", count, func(k, v []byte) {
+		if withValues {
+			r.Values[string(k)] = v
 		}
-		v, ok := d.field()
-		if !ok {
-			return nil, d.fail(fmt.Sprintf("bad value %d", i))
-		}
-		key := string(k)
-		// Marshal writes keys in increasing order; anything else (a
-		// duplicate in particular) is not its output.
-		if i > 0 && key <= prev {
-			if key == prev {
-				return nil, d.fail(fmt.Sprintf("duplicate key %q", key))
-			}
-			return nil, d.fail(fmt.Sprintf("key %q out of order", key))
-		}
-		prev = key
-		r.Values[key] = v
+	})
+	if err != nil {
+		return nil, err
 	}
 	if d.remaining() != 0 {
 		return nil, d.fail(fmt.Sprintf("%d trailing bytes", d.remaining()))
 	}
 	return r, nil
+}
+
+// count reads the number of key-value pairs that follow, at least least.
+func (d *decoder) count(what string, least uint64) (uint64, error) {
+	count, ok := d.uvarint()
+	if !ok {
+		return 0, d.fail("bad " + what + " count")
+	}
+	if count < least {
+		return 0, d.fail(fmt.Sprintf("%s count %d, want at least %d", what, count, least))
+	}
+	// Every pair takes at least two bytes (two zero lengths), so a count
+	// larger than half of what remains cannot be honest: refuse it before
+	// sizing a map by it.
+	if count > uint64(d.remaining()/2) {
+		return 0, d.fail(fmt.Sprintf("%s count %d exceeds the %d bytes left", what, count, d.remaining()))
+	}
+	return count, nil
+}
+
+// pairs reads count key-value pairs, whose keys must be in increasing order
+// (Marshal's order; anything else, a duplicate in particular, is not its
+// output), and hands each to put as slices of the decoder's buffer.
+func (d *decoder) pairs(what string, count uint64, put func(k, v []byte)) error {
+	var prev []byte
+	for i := range count {
+		k, ok := d.field()
+		if !ok {
+			return d.fail(fmt.Sprintf("bad key of %s %d", what, i))
+		}
+		v, ok := d.field()
+		if !ok {
+			return d.fail(fmt.Sprintf("bad %s %d", what, i))
+		}
+		if i > 0 {
+			switch c := bytes.Compare(k, prev); {
+			case c == 0:
+				return d.fail(fmt.Sprintf("duplicate key %q of %s %d", k, what, i))
+			case c < 0:
+				return d.fail(fmt.Sprintf("%s key %q out of order", what, k))
+			}
+		}
+		prev = k
+		put(k, v)
+	}
+	return nil
 }
 
 type decoder struct {

@@ -55,8 +55,9 @@ const (
 )
 
 // Collector is a [session.Observer] that keeps Prometheus metrics of what a
-// session Manager does, and a [prometheus.Collector] that exports them (and
-// the counters of any hybrid stores given to [WithHybrid]). It is safe for
+// session Manager does, an [affinity.Observer] that counts how an affinity
+// Router routes requests, and a [prometheus.Collector] that exports them
+// (and the counters of any hybrid stores given to [WithHybrid]). It is safe for
 // concurrent use by multiple goroutines.
 //
 // Observing costs a few atomic adds and no allocation for every operation,
@@ -74,6 +75,7 @@ type Collector struct {
 	commitBytes prometheus.Histogram
 	commitKeys  prometheus.Histogram
 	hybrids     []hybrid
+	affinity    affinityMetrics
 	// err is a configuration error, reported by Describe to the registry.
 	err error
 
@@ -127,6 +129,7 @@ func New(opts ...Option) *Collector {
 			Buckets: commitKeysBuckets,
 		}),
 	}
+	c.affinity = newAffinityMetrics(ns, cl)
 	for _, op := range knownOps {
 		c.durationBy[op] = c.duration.WithLabelValues(op.String())
 		for i, o := range outcomes {
@@ -166,6 +169,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.events.Describe(ch)
 	c.commitBytes.Describe(ch)
 	c.commitKeys.Describe(ch)
+	c.affinity.describe(ch)
 	for i := range c.hybrids {
 		c.hybrids[i].describe(ch)
 	}
@@ -183,6 +187,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.events.Collect(ch)
 	c.commitBytes.Collect(ch)
 	c.commitKeys.Collect(ch)
+	c.affinity.collect(ch)
 	for i := range c.hybrids {
 		c.hybrids[i].collect(ch)
 	}

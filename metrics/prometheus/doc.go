@@ -14,7 +14,8 @@
 //
 // # Use
 //
-// A [Collector] is both a [session.Observer] and a prometheus.Collector:
+// A [Collector] is both a [session.Observer] and a prometheus.Collector (and
+// an affinity.Observer, see below):
 //
 //	hs := hybridstore.New(redisstore.New(rdb))
 //	c := tetherprom.New(tetherprom.WithHybrid("sessions", hs))
@@ -66,6 +67,20 @@
 //	tether_hybrid_entries, tether_hybrid_bytes, tether_hybrid_bypassing   gauges
 //
 // Their meaning is that of the fields of hybridstore.Stats.
+//
+// Given to affinity.WithObserver, the Collector also counts how an affinity
+// Router routes requests:
+//
+//	tether_affinity_requests_total{route}       counter
+//	tether_affinity_peer_changes_total{state}   counter
+//
+// route is local (this replica owns the request), received (a peer forwarded
+// it here), forwarded (sent to its owner), fallback (the owner was down and
+// the next peer served), held (the owner was down and sessions are local:
+// 503 with Retry-After) or failed (a peer failed after taking the request:
+// 502). state is down (a peer could not be reached) or up (it answered
+// again). A steady rate of forwarded requests is the cost of a balancer that
+// is not sticky; fallback, held and down are outages.
 //
 // Every series of a known label value exists from the first scrape, at
 // zero, so rate() and increase() see the first event.

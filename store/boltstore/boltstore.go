@@ -144,6 +144,15 @@ func (s *Store) wrap(op string, err error) error {
 
 // get returns the record stored under id, expired or not, or nil.
 func (s *Store) get(tx *bolt.Tx, id string) (*store.Record, error) {
+	return s.getWith(tx, id, decodeRecord)
+}
+
+// getMeta is get without the record's values (see decodeMeta).
+func (s *Store) getMeta(tx *bolt.Tx, id string) (*store.Record, error) {
+	return s.getWith(tx, id, decodeMeta)
+}
+
+func (s *Store) getWith(tx *bolt.Tx, id string, decode func([]byte) (*store.Record, error)) (*store.Record, error) {
 	if id == "" || len(id) > MaxIDLen {
 		return nil, nil
 	}
@@ -151,7 +160,7 @@ func (s *Store) get(tx *bolt.Tx, id string) (*store.Record, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	rec, err := decodeRecord(raw)
+	rec, err := decode(raw)
 	if err != nil {
 		return nil, &CorruptError{Path: s.path, Reason: fmt.Sprintf("record %.16q does not decode", id), Err: err}
 	}

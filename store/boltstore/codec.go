@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/tether-go/tether/store"
@@ -20,14 +22,29 @@ import (
 //	tombstone only: string To, bytes Sealed
 //	uvarint number of values, then each: string key, bytes value
 //
+// Version 2 adds the record's attributes ([store.Record.Attrs]): it is
+// version 1 with a format byte of 2 and, between the tombstone fields and the
+// values,
+//
+//	uvarint number of attributes (at least 1), then each, in increasing key
+//	        order: string key, string value
+//
+// A record without attributes is written in version 1, as the previous
+// release wrote every record, so that a file whose sessions never had
+// attributes still opens with that release (a rollback); a record with
+// attributes in version 2. Both decode; a version-1 record has none. The
+// attributes come before the values so that [decodeMeta] can read them
+// without copying the values.
+//
 // Nothing may follow. The decoder checks every length against the bytes left
 // before it allocates, so no input makes it allocate more than the input's
 // size or panic.
 const (
-	recordFormat   = 1
-	flagTombstone  = 1
-	knownFlags     = flagTombstone
-	maxNanoseconds = 1e9
+	recordFormat      = 1
+	recordFormatAttrs = 2
+	flagTombstone     = 1
+	knownFlags        = flagTombstone
+	maxNanoseconds    = 1e9
 )
 
 // errDecode marks bytes that are not a record, an expiry key or a user key.
@@ -52,13 +69,17 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // encodeRecord returns rec's encoding.
 func encodeRecord(rec *store.Record) []byte {
-	n := 64 + rec.Size() + 10*len(rec.Values)
+	n := 64 + rec.Size() + 10*len(rec.Values) + 10*len(rec.Attrs)
 	b := make([]byte, 0, n)
 	flags := byte(0)
 	if rec.Moved != nil {
 		flags |= flagTombstone
 	}
-	b = append(b, recordFormat, flags)
+	format := byte(recordFormat)
+	if len(rec.Attrs) > 0 {
+		format = recordFormatAttrs
+	}
+	b = append(b, format, flags)
 	b = binary.AppendUvarint(b, rec.Version)
 	b = appendTime(b, rec.Created)
 	b = appendTime(b, rec.LastSeen)
@@ -67,6 +88,13 @@ func encodeRecord(rec *store.Record) []byte {
 	if rec.Moved != nil {
 		b = appendString(b, rec.Moved.To)
 		b = appendBytes(b, rec.Moved.Sealed)
+	}
+	if format == recordFormatAttrs {
+		b = binary.AppendUvarint(b, uint64(len(rec.Attrs)))
+		for _, k := range slices.Sorted(maps.Keys(rec.Attrs)) {
+			b = appendString(b, k)
+			b = appendString(b, rec.Attrs[k])
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(rec.Values)))
 	for k, v := range rec.Values {
@@ -168,12 +196,26 @@ func (d *decoder) time(what string) time.Time {
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
-// decodeRecord decodes an encoding made by encodeRecord, or returns an error
-// matching errDecode.
+// decodeRecord decodes an encoding made by encodeRecord, in either version,
+// or returns an error matching errDecode.
 func decodeRecord(b []byte) (*store.Record, error) {
+	return decode(b, true)
+}
+
+// decodeMeta decodes what decodeRecord does except the values, for
+// UserSessions: the record has nil Values. It checks the values' framing
+// (every length, the count, nothing after them) without copying them, but
+// not that their keys are distinct, which needs a set of them; Open checks
+// every record with decodeRecord.
+func decodeMeta(b []byte) (*store.Record, error) {
+	return decode(b, false)
+}
+
+func decode(b []byte, withValues bool) (*store.Record, error) {
 	d := &decoder{b: b}
-	if f := d.byte("format"); d.err == nil && f != recordFormat {
-		return nil, decodeErr(fmt.Sprintf("unknown format %d", f))
+	format := d.byte("format")
+	if d.err == nil && format != recordFormat && format != recordFormatAttrs {
+		return nil, decodeErr(fmt.Sprintf("unknown format %d", format))
 	}
 	flags := d.byte("flags")
 	if flags&^knownFlags != 0 {
@@ -187,12 +229,11 @@ func decodeRecord(b []byte) (*store.Record, error) {
 	if flags&flagTombstone != 0 {
 		rec.Moved = &store.Moved{To: d.string("moved to"), Sealed: d.bytes("sealed")}
 	}
-	n := d.uvarint("value count")
-	// Each value takes at least two bytes (two zero lengths).
-	if d.err == nil && n > uint64(len(d.b))/2 {
-		d.fail("value count")
+	if format == recordFormatAttrs {
+		rec.Attrs = d.attrs()
 	}
-	if d.err == nil && n > 0 {
+	n := d.count("value count")
+	if d.err == nil && n > 0 && withValues {
 		rec.Values = make(map[string][]byte, n)
 		for range n {
 			k := d.string("key")
@@ -206,6 +247,11 @@ func decodeRecord(b []byte) (*store.Record, error) {
 			}
 			rec.Values[k] = v
 		}
+	} else {
+		for range n {
+			d.skip("key")
+			d.skip("value")
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
@@ -214,6 +260,61 @@ func decodeRecord(b []byte) (*store.Record, error) {
 		return nil, d.err
 	}
 	return rec, nil
+}
+
+// count reads the number of key-value pairs that follow. Each takes at least
+// two bytes (two zero lengths), so a larger count than half the bytes left
+// is refused before anything is sized by it.
+func (d *decoder) count(what string) uint64 {
+	n := d.uvarint(what)
+	if d.err == nil && n > uint64(len(d.b))/2 {
+		d.fail(what)
+	}
+	if d.err != nil {
+		return 0
+	}
+	return n
+}
+
+// attrs reads a version-2 record's attributes: at least one, keys in
+// strictly increasing order (which also refuses duplicates).
+func (d *decoder) attrs() map[string]string {
+	n := d.count("attribute count")
+	if d.err == nil && n == 0 {
+		d.fail("attribute count 0 in a format-2 record")
+	}
+	if d.err != nil {
+		return nil
+	}
+	attrs := make(map[string]string, n)
+	prev := ""
+	for i := range n {
+		k := d.string("attribute key")
+		v := d.string("attribute value")
+		if d.err != nil {
+			return nil
+		}
+		if i > 0 && k <= prev {
+			d.fail("attribute keys out of order")
+			return nil
+		}
+		prev = k
+		attrs[k] = v
+	}
+	return attrs
+}
+
+// skip passes over a length-prefixed field without copying it.
+func (d *decoder) skip(what string) {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(what + " length")
+		return
+	}
+	d.b = d.b[n:]
 }
 
 // Expiry index keys: the expiry as 8 bytes big-endian Unix seconds with the

@@ -41,6 +41,19 @@
 // the user id, the times), and updates both indexes, so a reader never sees
 // a record without its index entries or the reverse.
 //
+// A session's attributes ([store.Record.Attrs]) are part of its record,
+// ahead of its values, so [Store.UserSessions] walks the user's key range of
+// the user index and decodes each record's metadata and attributes in place
+// in the memory map, without copying (or, past its first pages, reading) its
+// values. A record without attributes is written in the record format of
+// the previous release (1), one with attributes in format 2; both are read.
+// So a file written by the previous release opens as it is, with no
+// migration, and a file whose sessions never had attributes still opens
+// with the previous release after a rollback; one that holds a record with
+// attributes does not (that release's Open reports a *CorruptError naming an
+// unknown record format): clear them first (a commit with SetAttrs and no
+// attributes rewrites a record in format 1), or start the old release empty.
+//
 // # Expiry and the reaper
 //
 // An expired record is invisible at once: every method compares its expiry

@@ -55,3 +55,42 @@ func Example() {
 	// after reopening: cart=3 items user=alice
 	// second open locked: true
 }
+
+// A "your devices" page: the attributes set at login come back from
+// UserSessions, which does not load the sessions' values.
+func ExampleStore_UserSessions() {
+	dir, err := os.MkdirTemp("", "boltstore-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	s, err := boltstore.Open(filepath.Join(dir, "sessions.db"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	id := "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+	_, err = s.Commit(ctx, id, store.Change{
+		Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
+		UserID: "alice", SetUserID: true,
+		SetAttrs: true, Attrs: map[string]string{"device": "Alice's laptop"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	infos, err := s.UserSessions(ctx, "alice")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, in := range infos {
+		fmt.Println(in.ID[:8], in.Attrs["device"])
+	}
+	// Output:
+	// 60303ae2 Alice's laptop
+}

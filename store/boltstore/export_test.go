@@ -20,6 +20,7 @@ func (s *Store) ReapBatch() (int, error) { return s.reapBatch() }
 // fuzz tests.
 var (
 	DecodeRecord   = decodeRecord
+	DecodeMeta     = decodeMeta
 	EncodeRecord   = encodeRecord
 	ParseExpiryKey = parseExpiryKey
 	ParseUserKey   = parseUserKey

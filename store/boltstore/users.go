@@ -22,7 +22,11 @@ func userIDs(tx *bolt.Tx, user string) []string {
 	return ids
 }
 
-// UserSessions implements [store.Store].
+// UserSessions implements [store.Store]. It walks the user's key range of
+// the user index and decodes each record's metadata and attributes, not its
+// values (decodeMeta): bbolt's memory map hands over the record's bytes in
+// place, so a session's values are neither copied nor, past the pages its
+// first bytes are on, read.
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -35,7 +39,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	err := s.db.View(func(tx *bolt.Tx) error {
 		infos = infos[:0]
 		for _, id := range userIDs(tx, userID) {
-			rec, err := s.get(tx, id)
+			rec, err := s.getMeta(tx, id)
 			if err != nil {
 				return err
 			}

@@ -147,6 +147,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 				UserID:  c.UserID,
 				Created: c.Created.Round(0),
 				Version: 1,
+				Attrs:   c.Attrs, // encoded by put, not retained
 			}
 		case store.Update:
 			if !live || (!c.LiveAt.IsZero() && !old.Live(c.LiveAt)) {
@@ -164,9 +165,13 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 				UserID:  old.UserID,
 				Created: old.Created,
 				Version: old.Version + 1,
+				Attrs:   old.Attrs,
 			}
 			if c.SetUserID {
 				rec.UserID = c.UserID
+			}
+			if c.SetAttrs {
+				rec.Attrs = c.Attrs // encoded by put, not retained
 			}
 		default:
 			return refuse(errors.New("boltstore: unknown commit mode " + c.Mode.String()))

@@ -34,7 +34,8 @@
 // it writes: the local entry was at the version just below the commit's
 // result (the state the commit was applied to), or the commit created the
 // record; times are truncated to the remote's precision, which the store
-// learns from the records it loads. Anything else evicts:
+// learns from the records it loads; attributes are the create's, or the
+// update's if it sets them, else the entry's. Anything else evicts:
 // a failed write (it may or may not have been applied), a Touch or Move
 // (their resulting version is the remote's to choose), a Delete, an entry at
 // another version than the one the commit applied to (another node wrote in

@@ -141,15 +141,15 @@ type entry struct {
 }
 
 // Estimated Go overhead of an entry (the entry, the record, the values map's
-// header) and of each value (its map slot: key and slice headers), counted by
-// the weigher on top of the bytes themselves.
+// header) and of each value or attribute (its map slot: key and slice or
+// string headers), counted by the weigher on top of the bytes themselves.
 const (
 	entryOverhead = 256
 	valueOverhead = 64
 )
 
 func weigh(id string, e *entry) uint32 {
-	n := uint64(len(id)) + uint64(e.rec.Size()) + entryOverhead + valueOverhead*uint64(len(e.rec.Values))
+	n := uint64(len(id)) + uint64(e.rec.Size()) + entryOverhead + valueOverhead*uint64(len(e.rec.Values)+len(e.rec.Attrs))
 	return uint32(min(n, 1<<32-1))
 }
 

@@ -148,6 +148,7 @@ func created(c *store.Change, prec time.Duration) *store.Record {
 		LastSeen: truncate(c.LastSeen, prec),
 		Expires:  truncate(c.Expires, prec),
 		Version:  1,
+		Attrs:    cloneAttrs(c.Attrs), // "Create always sets Attrs"
 	}
 }
 
@@ -166,9 +167,13 @@ func updated(old *store.Record, c *store.Change, v uint64, prec time.Duration) *
 		LastSeen: old.LastSeen,
 		Expires:  old.Expires,
 		Version:  v,
+		Attrs:    old.Attrs, // shared: nobody modifies a record's attributes
 	}
 	if c.SetUserID {
 		rec.UserID = c.UserID
+	}
+	if c.SetAttrs {
+		rec.Attrs = cloneAttrs(c.Attrs)
 	}
 	// An update may leave either time zero to keep the stored one.
 	if !c.LastSeen.IsZero() {
@@ -178,6 +183,15 @@ func updated(old *store.Record, c *store.Change, v uint64, prec time.Duration) *
 		rec.Expires = truncate(c.Expires, prec)
 	}
 	return rec
+}
+
+// cloneAttrs copies a change's attributes, which Commit must not retain; nil
+// for none, as the remote returns no attributes.
+func cloneAttrs(attrs map[string]string) map[string]string {
+	if len(attrs) == 0 {
+		return nil
+	}
+	return maps.Clone(attrs)
 }
 
 // apply is c.Apply on values with copies of c's set values: Commit must not

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func wantSame(t *testing.T, what string, got, want *store.Record) {
 	}
 	same := got.Version == want.Version && got.UserID == want.UserID && len(got.Values) == len(want.Values) &&
 		got.Created.Equal(want.Created) && got.LastSeen.Equal(want.LastSeen) && got.Expires.Equal(want.Expires) &&
-		(got.Moved == nil) == (want.Moved == nil)
+		(got.Moved == nil) == (want.Moved == nil) && maps.Equal(got.Attrs, want.Attrs)
 	for k, v := range want.Values {
 		if g, ok := got.Values[k]; !ok || !bytes.Equal(g, v) {
 			same = false

@@ -153,7 +153,7 @@ func TestCorruptItems(t *testing.T) {
 	s := memcachestore.New(client, memcachestore.WithKeyPrefix(p), memcachestore.WithLogger(slog.New(slog.DiscardHandler)))
 	ctx := t.Context()
 	id := newID()
-	for _, junk := range [][]byte{{}, {1}, []byte("garbage"), {1, 0, 0xff}} {
+	for _, junk := range [][]byte{{}, {1}, []byte("garbage"), {1, 0, 0xff}, {2, 0x0e, 1, 0, 0, 0}, {2, 0x0e, 1, 0, 1, 0xff}} {
 		if err := client.Set(&memcache.Item{Key: p + "s:" + id, Value: junk}); err != nil {
 			t.Fatal(err)
 		}

@@ -71,8 +71,8 @@ func outcome(op string, err error) error {
 	return wrap(op, err)
 }
 
-// changeSize is a lower bound of the encoded size of any record c leaves:
-// every key and value it sets ends up in it.
+// changeSize is a lower bound of the size ([store.Record.Size]) of any record
+// c leaves: every key and value it sets, and every attribute, ends up in it.
 func changeSize(c *store.Change) int {
 	n := 0
 	if c.SetUserID || c.Mode == store.Create {
@@ -80,6 +80,11 @@ func changeSize(c *store.Change) int {
 	}
 	for k, v := range c.Set {
 		n += len(k) + len(v)
+	}
+	if c.SetAttrs || c.Mode == store.Create {
+		for k, v := range c.Attrs {
+			n += len(k) + len(v)
+		}
 	}
 	return n
 }
@@ -119,6 +124,7 @@ func (s *Store) create(ctx context.Context, id, key string, c *store.Change) (st
 		LastSeen: c.LastSeen,
 		Expires:  c.Expires,
 		Version:  1,
+		Attrs:    c.Attrs, // only encoded, never retained
 	}
 	b, err := s.encode(rec)
 	if err != nil {
@@ -212,6 +218,9 @@ func (s *Store) update(ctx context.Context, id, key string, c *store.Change) (st
 		rec.Values = c.Apply(rec.Values)
 		if c.SetUserID {
 			rec.UserID = c.UserID
+		}
+		if c.SetAttrs {
+			rec.Attrs = c.Attrs // only encoded, never retained
 		}
 		if !c.LastSeen.IsZero() {
 			rec.LastSeen = c.LastSeen

@@ -39,6 +39,16 @@
 // spaces and control characters, which memcached keys cannot), listing the
 // IDs of the user's sessions. The prefix is [WithKeyPrefix].
 //
+// A session's attributes ([store.Record.Attrs]) are part of its record item,
+// written by the same compare-and-swap as its values, so they can never
+// disagree with the record nor be evicted apart from it. A record without
+// attributes is written in recordcodec's format 1, as the previous release
+// wrote every record, and one with attributes in format 2; this release
+// reads both. During a rolling upgrade, processes of the previous release
+// read every record that has no attributes and report one that has them as
+// corrupt (a 503), so set attributes only once every process runs this
+// release.
+//
 // # Atomic deltas
 //
 // A commit reads the record with its CAS unique (gets), applies the request's
@@ -117,7 +127,7 @@
 // every value acknowledged before stays readable.
 //
 //   - The per-record limit, [WithMaxRecordSize], 1 MiB by default: the bytes
-//     of value keys, values and user id ([store.Record.Size]), the same limit
+//     of value keys, values, attributes and user id ([store.Record.Size]), the same limit
 //     as on every backend, so a session that fits in one fits in all.
 //   - The item limit, [WithMaxItemSize]: the encoded record, which is larger.
 //     Its default, 2 MiB less 512 bytes, is for memcached started with -I 2m.

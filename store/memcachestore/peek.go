@@ -14,9 +14,10 @@ type header struct {
 	expires time.Time
 }
 
-// Bits of the flags byte of recordcodec's format version 1, as its package
-// documentation specifies them. FuzzPeekHeader checks that peekHeader agrees
-// with recordcodec.Unmarshal on every input Unmarshal accepts.
+// Bits of the flags byte of recordcodec's format versions 1 and 2, as its
+// package documentation specifies them (version 2 differs from 1 only after
+// the times: it adds the attributes). FuzzPeekHeader checks that peekHeader
+// agrees with recordcodec.Unmarshal on every input Unmarshal accepts.
 const (
 	v1ZeroCreated  = 1 << 1
 	v1ZeroLastSeen = 1 << 2
@@ -27,10 +28,10 @@ const (
 var errBadHeader = errors.New("bad record header")
 
 // peekHeader reads the version and expiry of an encoded record without
-// decoding its values: the record's first bytes in recordcodec's format 1.
-// Anything else (another format version) is decoded in full.
+// decoding its values: the record's first bytes in recordcodec's format 1 or
+// 2. Anything else (another format version) is decoded in full.
 func peekHeader(b []byte) (header, error) {
-	if len(b) < 2 || b[0] != 1 || recordcodec.FormatVersion != 1 || b[1]&^v1FlagsKnown != 0 {
+	if len(b) < 2 || (b[0] != recordcodec.FormatV1 && b[0] != 2) || recordcodec.FormatVersion != 2 || b[1]&^v1FlagsKnown != 0 {
 		rec, err := recordcodec.Unmarshal(b)
 		if err != nil {
 			return header{}, err

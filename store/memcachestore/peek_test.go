@@ -16,6 +16,8 @@ func sampleRecords() []*store.Record {
 		{Version: 300, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "u", Values: map[string][]byte{"a": []byte("1")}},
 		{Version: 1 << 40, Created: now, Expires: now.Add(time.Minute), Moved: &store.Moved{To: "x", Sealed: []byte{1, 2}}},
 		{Version: 7, LastSeen: now, Expires: time.Unix(-5, 0)},
+		{Version: 9, Created: now, Expires: now.Add(time.Hour), UserID: "u", Attrs: map[string]string{"device": "phone"}},
+		{Version: 2, Attrs: map[string]string{"$where": "x"}},
 	}
 }
 
@@ -29,7 +31,7 @@ func TestPeekHeader(t *testing.T) {
 			t.Errorf("peekHeader of %+v = %+v", rec, h)
 		}
 	}
-	for _, b := range [][]byte{nil, {1}, {1, 0}, {1, 0, 1}, {1, 0xf0, 1}, {9, 0, 1}} {
+	for _, b := range [][]byte{nil, {1}, {1, 0}, {1, 0, 1}, {1, 0xf0, 1}, {9, 0, 1}, {2}, {2, 0}, {2, 0, 1}, {2, 0xf0, 1}} {
 		if h, err := peekHeader(b); err == nil {
 			t.Errorf("peekHeader(%x) = %+v, want an error", b, h)
 		}
@@ -43,6 +45,7 @@ func FuzzPeekHeader(f *testing.F) {
 		f.Add(recordcodec.Marshal(rec))
 	}
 	f.Add([]byte{1, 0x0f})
+	f.Add([]byte{2, 0x0f, 1, 0, 1, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, herr := peekHeader(b)
 		rec, err := recordcodec.Unmarshal(b)

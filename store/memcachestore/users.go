@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/tether-go/tether/internal/recordcodec"
 	"github.com/tether-go/tether/store"
 )
 
@@ -51,15 +52,16 @@ func clearMap[M ~map[K]V, K comparable, V any](m M) M {
 	return m
 }
 
-// session decodes it, one of user's indexed sessions, and reports whether it
-// is a live session of user: there, decodable, not expired, not a tombstone,
-// naming user.
+// session decodes it, one of user's indexed sessions, without copying its
+// values, and reports whether it is a live session of user: there,
+// decodable, not expired, not a tombstone, naming user.
 func (s *Store) session(ctx context.Context, user string, it *memcache.Item, now time.Time) (*store.Record, bool) {
 	if it == nil {
 		return nil, false
 	}
-	rec, err := decodeRecord(it)
+	rec, err := recordcodec.UnmarshalMeta(it.Value)
 	if err != nil {
+		err = fmt.Errorf("%w %s: %w", ErrCorrupt, it.Key, err)
 		s.logger().WarnContext(ctx, "memcachestore: user index names a corrupt record", "err", err)
 		return nil, false
 	}
@@ -70,6 +72,14 @@ func (s *Store) session(ctx context.Context, user string, it *memcache.Item, now
 // records it names (one round trip for the index, one per 32 sessions per
 // server), and drops from the index, best effort, the entries of sessions
 // that ended.
+//
+// The attributes ([store.Info.Attrs]) come from the records themselves:
+// memcached cannot read part of an item, so the whole records cross the
+// wire, as they did before attributes existed (no round trip is added), but
+// their values are checked, not copied ([recordcodec.UnmarshalMeta]). A
+// separate item of attributes would have saved bytes on the wire at the
+// cost of a second write per change of attributes that could be evicted, or
+// left stale by a lost write, independently of the record.
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err

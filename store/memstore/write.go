@@ -46,7 +46,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	}
 	c.Set = set
 	var attrs map[string]string
-	if c.SetAttrs && len(c.Attrs) > 0 {
+	if (c.SetAttrs || c.Mode == store.Create) && len(c.Attrs) > 0 {
 		for k, v := range c.Attrs {
 			if n += len(k) + len(v); n > s.cfg.maxRecordSize {
 				return store.Result{}, &store.TooLargeError{Size: n, Limit: s.cfg.maxRecordSize}

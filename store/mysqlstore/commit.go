@@ -7,8 +7,17 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tether-go/tether/internal/attrcodec"
 	"github.com/tether-go/tether/store"
 )
+
+// optAttrs passes no attributes as NULL.
+func optAttrs(attrs map[string]string) any {
+	if len(attrs) == 0 {
+		return nil
+	}
+	return attrcodec.Encode(attrs)
+}
 
 // MaxUserIDLen is the longest user id, in bytes, the store accepts (the
 // user_id column's width). A commit that sets a longer one is refused with
@@ -37,10 +46,17 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	return store.Result{}, fmt.Errorf("mysqlstore: unknown commit mode %v", c.Mode)
 }
 
+// maxAttrsOverhead bounds what the attributes' encoding adds to their size
+// (the header and the lengths): a row, attributes and one value included,
+// then fits in max_allowed_packet with packetSlack to spare, as Load reads it
+// and as a write sends it. It takes over a thousand attributes to reach.
+const maxAttrsOverhead = 4 << 10
+
 // checkChange refuses, before any round trip, what the tables cannot hold or
-// the limit refuses whatever the stored record: a long user id or key, or
-// added values and user id that alone exceed the limit.
-func (s *Store) checkChange(c *store.Change, setUser bool) error {
+// the limit refuses whatever the stored record: a long user id or key, too
+// many attributes, or added values, user id and attributes that alone exceed
+// the limit.
+func (s *Store) checkChange(c *store.Change, setUser, setAttrs bool) error {
 	size := 0
 	for k, v := range c.Set {
 		if len(k) > maxKeyLen {
@@ -53,6 +69,13 @@ func (s *Store) checkChange(c *store.Change, setUser bool) error {
 			return fmt.Errorf("mysqlstore: user id of %d bytes, longer than %d: %w", len(c.UserID), MaxUserIDLen, store.ErrTooLarge)
 		}
 		size += len(c.UserID)
+	}
+	if setAttrs {
+		n := attrcodec.Size(c.Attrs)
+		if over := attrcodec.EncodedLen(c.Attrs) - n; over > maxAttrsOverhead {
+			return fmt.Errorf("mysqlstore: %d attributes, whose encoding adds %d bytes, more than %d: %w", len(c.Attrs), over, maxAttrsOverhead, store.ErrTooLarge)
+		}
+		size += n
 	}
 	if size > s.cfg.maxRecordSize {
 		return &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordSize}
@@ -119,14 +142,16 @@ func (s *Store) create(ctx context.Context, id string, c *store.Change) (store.R
 	if !validID(id) {
 		return store.Result{}, errInvalidID
 	}
-	if err := s.checkChange(c, true); err != nil {
+	// Create always sets the attributes.
+	if err := s.checkChange(c, true, true); err != nil {
 		return store.Result{}, err
 	}
 	dl := s.deadline(ctx)
 	now := s.now()
+	attrs := optAttrs(c.Attrs)
 	insert := func(tx *sql.Tx) error {
 		_, err := tx.StmtContext(ctx, s.st.insertRow).ExecContext(ctx, id, optString(c.UserID),
-			c.Created.UnixNano(), c.LastSeen.UnixNano(), c.Expires.UnixNano())
+			c.Created.UnixNano(), c.LastSeen.UnixNano(), c.Expires.UnixNano(), attrs)
 		return err
 	}
 	err := s.inTx(ctx, "create", func(tx *sql.Tx) error {
@@ -199,8 +224,12 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 	if !validID(id) {
 		return store.Result{}, store.ErrNotFound
 	}
-	if err := s.checkChange(c, c.SetUserID); err != nil {
+	if err := s.checkChange(c, c.SetUserID, c.SetAttrs); err != nil {
 		return store.Result{}, err
+	}
+	var attrs any
+	if c.SetAttrs {
+		attrs = optAttrs(c.Attrs)
 	}
 	dl := s.deadline(ctx)
 	now := s.now()
@@ -212,7 +241,7 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 		// The row first: its UPDATE takes the lock that serialises the
 		// record's writes, and applies only to a live session.
 		res, err := tx.StmtContext(ctx, s.st.updateRow).ExecContext(ctx, c.SetUserID, optString(c.UserID),
-			optTime(c.LastSeen), optTime(c.Expires), id, now)
+			c.SetAttrs, attrs, optTime(c.LastSeen), optTime(c.Expires), id, now)
 		if err != nil {
 			return err
 		}
@@ -246,7 +275,7 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 		if err := s.setValues(ctx, tx, id, c.Set); err != nil {
 			return err
 		}
-		version, err = s.finish(ctx, tx, id, dl, len(c.Set) > 0 || c.SetUserID)
+		version, err = s.finish(ctx, tx, id, dl, len(c.Set) > 0 || c.SetUserID || c.SetAttrs && len(c.Attrs) > 0)
 		return err
 	})
 	if err != nil {
@@ -302,8 +331,8 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 }
 
 // Move implements [store.Store] in one transaction: the tombstone keeps the
-// record's Created and LastSeen, drops its values and user id, and takes
-// the next version.
+// record's Created and LastSeen, drops its values, user id and attributes,
+// and takes the next version.
 //
 // A Move that finds a tombstone to m.To, live or expired (but not yet
 // reaped), returns nil: m.To is a fresh ID, so that tombstone is this Move's

@@ -79,12 +79,16 @@
 // The per-record limit ([WithMaxRecordSize], 1 MiB by default) counts what
 // [store.Record.Size] counts, and a commit over it is refused with a
 // [*store.TooLargeError], changing nothing. Values are stored as they are,
-// so MySQL holds about the same bytes. Each value travels in one packet, so
-// the server's max_allowed_packet must exceed the limit: New refuses to
-// start otherwise, and a write the server refuses for its packet size (the
-// setting lowered later) fails with a [*PacketTooSmallError] that says which
-// setting to change. User ids are limited to [MaxUserIDLen] bytes and IDs
-// to 255.
+// so MySQL holds about the same bytes. Each value travels in one packet, and
+// the attributes in one (a row Load reads holds them and a value), so the
+// server's max_allowed_packet must exceed the limit: New refuses to start
+// otherwise, and a write the server refuses for its packet size (the setting
+// lowered later) fails with a [*PacketTooSmallError] that says which setting
+// to change. User ids are limited to [MaxUserIDLen] bytes and IDs to 255.
+// So that the attributes' encoding (lengths and a header, a few bytes each)
+// stays within the packet's slack, attributes whose encoding adds more than
+// 4 KiB to their size (over a thousand short ones) are refused with an error
+// matching [store.ErrTooLarge].
 //
 // # Reaper
 //

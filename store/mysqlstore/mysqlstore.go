@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tether-go/tether/internal/attrcodec"
 	"github.com/tether-go/tether/store"
 )
 
@@ -161,10 +162,11 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 			sealed                     []byte
 			created, lastSeen, expires int64
 			version                    uint64
+			attrs                      sql.RawBytes
 			k                          sql.NullString
 			v                          []byte
 		)
-		if err := rows.Scan(&userID, &created, &lastSeen, &expires, &version, &movedTo, &sealed, &k, &v); err != nil {
+		if err := rows.Scan(&userID, &created, &lastSeen, &expires, &version, &movedTo, &sealed, &attrs, &k, &v); err != nil {
 			return nil, s.wrap("load", err)
 		}
 		if rec == nil {
@@ -177,6 +179,11 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 			}
 			if movedTo != nil {
 				rec.Moved = &store.Moved{To: string(movedTo), Sealed: sealed}
+			}
+		}
+		if attrs != nil { // on one row (see the query)
+			if rec.Attrs, err = attrcodec.Decode(attrs); err != nil { // copies
+				return nil, fmt.Errorf("mysqlstore: load %.8s…: %w", id, err)
 			}
 		}
 		if k.Valid {

@@ -58,12 +58,20 @@ func (st *stmts) setValues(ctx context.Context, n int) (*sql.Stmt, error) {
 // zone's conversion.
 const serverNow = `UNIX_TIMESTAMP(SYSDATE(6)) * 1000000`
 
+// attrsSize is what the attributes of the row t add to [store.Record.Size]:
+// their encoding's size header (see attrcodec), bytes 2 to 5, read without
+// decoding them. 0 for none.
+const attrsSize = `COALESCE(CAST(CONV(HEX(SUBSTRING(t.attrs, 2, 4)), 16, 10) AS UNSIGNED), 0)`
+
 // The statements' text, with {T} for the sessions table and {V} for the
 // values table. Times are nanoseconds since the epoch; deadlines (DL) microseconds,
 // NULL for none.
 var queryText = map[string]string{
-	// id, now
-	"load": `SELECT s.user_id, s.created, s.last_seen, s.expires, s.version, s.moved_to, s.sealed, v.k, v.v
+	// id, now. The join repeats the record's columns on every value's row:
+	// the attributes, which may be long, come on one row only (which one
+	// is the server's choice).
+	"load": `SELECT s.user_id, s.created, s.last_seen, s.expires, s.version, s.moved_to, s.sealed,
+	IF(ROW_NUMBER() OVER () = 1, s.attrs, NULL), v.k, v.v
 FROM {T} AS s LEFT JOIN {V} AS v ON v.id = s.id
 WHERE s.id = ? AND s.expires > ?`,
 	"version": `SELECT version FROM {T} WHERE id = ? AND expires > ?`,
@@ -74,24 +82,25 @@ WHERE s.id = ? AND s.expires > ?`,
 	// serialised. id
 	"lockRow": `SELECT user_id, expires, version, moved_to, sealed FROM {T} WHERE id = ? FOR UPDATE`,
 	// A transaction's last statement before COMMIT, on a row it wrote: the
-	// record's version and user id's length, its values' size, and whether
-	// the server's clock has passed the deadline. dl, id
+	// record's version and user id's length, its values' and attributes'
+	// size, and whether the server's clock has passed the deadline. dl, id
 	"final": `SELECT t.version, COALESCE(LENGTH(t.user_id), 0),
-	(SELECT COALESCE(SUM(LENGTH(v.k) + LENGTH(v.v)), 0) FROM {V} AS v WHERE v.id = t.id),
+	(SELECT COALESCE(SUM(LENGTH(v.k) + LENGTH(v.v)), 0) FROM {V} AS v WHERE v.id = t.id) + ` + attrsSize + `,
 	` + serverNow + ` >= ?
 FROM {T} AS t WHERE t.id = ?`,
 
-	// id, user id, created, last seen, expires
-	"insertRow": `INSERT INTO {T} (id, user_id, created, last_seen, expires, version, moved_to, sealed) VALUES (?, ?, ?, ?, ?, 1, NULL, NULL)`,
+	// id, user id, created, last seen, expires, attributes
+	"insertRow": `INSERT INTO {T} (id, user_id, created, last_seen, expires, version, moved_to, sealed, attrs) VALUES (?, ?, ?, ?, ?, 1, NULL, NULL, ?)`,
 	// An Update's first statement, which takes the row's lock: it changes
 	// nothing, and the transaction looks at the row to say why, if the
 	// record is missing, expired or a tombstone. set user id?, user id,
-	// last seen or NULL to keep, expires or NULL to keep, id, now
-	"updateRow": `UPDATE {T} SET user_id = IF(?, ?, user_id), last_seen = COALESCE(?, last_seen),
+	// set attributes?, attributes, last seen or NULL to keep, expires or
+	// NULL to keep, id, now
+	"updateRow": `UPDATE {T} SET user_id = IF(?, ?, user_id), attrs = IF(?, ?, attrs), last_seen = COALESCE(?, last_seen),
 	expires = COALESCE(?, expires), version = version + 1
 WHERE id = ? AND expires > ? AND moved_to IS NULL`,
 	// moved to, sealed, expires, version, id
-	"moveRow":   `UPDATE {T} SET user_id = NULL, moved_to = ?, sealed = ?, expires = ?, version = ? WHERE id = ?`,
+	"moveRow":   `UPDATE {T} SET user_id = NULL, attrs = NULL, moved_to = ?, sealed = ?, expires = ?, version = ? WHERE id = ?`,
 	"deleteRow": `DELETE FROM {T} WHERE id = ?`,
 
 	"clearValues": `DELETE FROM {V} WHERE id = ?`,
@@ -105,8 +114,8 @@ WHERE id = ? AND expires > ? AND moved_to IS NULL AND (? IS NULL OR ` + serverNo
 	// Why a write changed nothing. dl, id
 	"state": `SELECT expires, version, moved_to, sealed, ` + serverNow + ` >= ? FROM {T} WHERE id = ?`,
 
-	// user id, now
-	"userSessions": `SELECT id, created, last_seen, expires FROM {T} WHERE user_id = ? AND expires > ? AND moved_to IS NULL`,
+	// user id, now. The attributes, not the values.
+	"userSessions": `SELECT id, created, last_seen, expires, attrs FROM {T} WHERE user_id = ? AND expires > ? AND moved_to IS NULL`,
 	// now, user id
 	"countUser":  `SELECT COUNT(*), COALESCE(SUM(expires > ? AND moved_to IS NULL), 0) FROM {T} WHERE user_id = ? FOR UPDATE`,
 	"deleteUser": `DELETE FROM {T} WHERE user_id = ?`,

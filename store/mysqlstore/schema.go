@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // maxTableLen keeps the values table's name (the table's plus "_values")
@@ -75,6 +77,7 @@ func (n *names) ddl() []string {
 	version   BIGINT UNSIGNED NOT NULL,
 	moved_to  VARBINARY(255)  NULL,
 	sealed    BLOB            NULL,
+	attrs     LONGBLOB        NULL,
 	PRIMARY KEY (id),
 	KEY by_user (user_id),
 	KEY by_expiry (expires)
@@ -107,6 +110,21 @@ func (n *names) ddl() []string {
 //   - version: increases with every write.
 //   - moved_to, sealed: set on a rotation tombstone (the new ID and the
 //     sealed token); NULL on a live session.
+//   - attrs: the session's attributes ([store.Record.Attrs]), NULL for none:
+//     a version byte, their size as Record.Size counts it (4 bytes,
+//     big-endian, so that a write's size check reads it without decoding),
+//     then the count and each key and value, length-prefixed, in key order.
+//     Binary, so any string round-trips exactly; LONGBLOB, since a BLOB's
+//     64 KiB is below the record limit and a longer write would fail (or,
+//     outside strict mode, be cut short).
+//
+// Tables created before session attributes lack the attrs column. New adds
+// it (unless WithCreateTable(false), when it refuses the table); migrations
+// add it with
+//
+//	ALTER TABLE sessions ADD COLUMN attrs LONGBLOB NULL
+//
+// (MariaDB also accepts ADD COLUMN IF NOT EXISTS; MySQL 8 does not).
 //
 // The second, named after the first with "_values" appended, holds one row
 // per value: the record ID, the key and the value's raw bytes. Its foreign
@@ -179,7 +197,7 @@ func setupTable(ctx context.Context, db *sql.DB, cfg *config, n *names) (string,
 	// Reading every column the store uses catches a table of another shape
 	// now rather than at the first request.
 	for _, q := range []string{
-		"SELECT id, user_id, created, last_seen, expires, version, moved_to, sealed FROM " + n.table + " LIMIT 0",
+		"SELECT id, user_id, created, last_seen, expires, version, moved_to, sealed, attrs FROM " + n.table + " LIMIT 0",
 		"SELECT id, k, v FROM " + n.values + " LIMIT 0",
 	} {
 		rows, err := db.QueryContext(ctx, q)
@@ -220,5 +238,29 @@ func createTables(ctx context.Context, db *sql.DB, lock string, n *names) error 
 			return err
 		}
 	}
-	return nil
+	return addAttrs(ctx, conn, n)
 }
+
+// addAttrs adds the attrs column to a sessions table created before session
+// attributes, under createTables' lock. It looks first rather than running
+// MariaDB's ADD COLUMN IF NOT EXISTS every time: MySQL 8 lacks that syntax,
+// and an ALTER TABLE waits for the table's metadata lock, behind every open
+// transaction on it, and every request waits behind the ALTER. A nullable
+// column at the end is an instant change in MariaDB 10.3+ and MySQL 8.0.12+.
+func addAttrs(ctx context.Context, conn *sql.Conn, n *names) error {
+	var has int
+	err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'attrs'`, n.display).Scan(&has)
+	if err != nil || has > 0 {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "ALTER TABLE "+n.table+" ADD COLUMN attrs LONGBLOB NULL")
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == errDupFieldName {
+		return nil // added meanwhile by a migration that does not take the lock
+	}
+	return err
+}
+
+// errDupFieldName is ER_DUP_FIELDNAME, "Duplicate column name".
+const errDupFieldName = 1060

@@ -3,8 +3,10 @@ package mysqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
+	"github.com/tether-go/tether/internal/attrcodec"
 	"github.com/tether-go/tether/store"
 )
 
@@ -31,14 +33,19 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	defer rows.Close()
 	var infos []store.Info
 	for rows.Next() {
-		var id []byte
+		var id, rawAttrs sql.RawBytes
 		var created, lastSeen, expires int64
-		if err := rows.Scan(&id, &created, &lastSeen, &expires); err != nil {
+		if err := rows.Scan(&id, &created, &lastSeen, &expires, &rawAttrs); err != nil {
 			return nil, s.wrap("user sessions", err)
+		}
+		attrs, err := attrcodec.Decode(rawAttrs) // copies
+		if err != nil {
+			return nil, fmt.Errorf("mysqlstore: user sessions: session %.8s…: %w", id, err)
 		}
 		infos = append(infos, store.Info{
 			ID: string(id), UserID: userID,
 			Created: time.Unix(0, created), LastSeen: time.Unix(0, lastSeen), Expires: time.Unix(0, expires),
+			Attrs: attrs,
 		})
 	}
 	if err := rows.Err(); err != nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tether-go/tether/internal/attrcodec"
+
 	"github.com/tether-go/tether/store"
 )
 
@@ -55,13 +57,14 @@ func (s *Store) create(ctx context.Context, id string, c *store.Change) (store.R
 		return store.Result{}, err
 	}
 	// Create starts from nothing: Clear and Delete have nothing to act on,
-	// and the record is exactly Set and the user id, whose size is known
-	// here.
-	if size := setSize(c.Set) + len(c.UserID); size > s.cfg.maxRecordSize {
+	// and the record is exactly Set, the user id and the attributes, whose
+	// size is known here.
+	if size := setSize(c.Set) + len(c.UserID) + attrcodec.Size(c.Attrs); size > s.cfg.maxRecordSize {
 		return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordSize}
 	}
 	vals := string(appendValues(make([]byte, 0, encodedLen(c.Set)), c.Set))
-	args := []any{id, s.now(), vals, encodeUserID(c.UserID), c.Created, c.LastSeen, c.Expires, s.n.channel, deadline(ctx)}
+	args := []any{id, s.now(), vals, encodeUserID(c.UserID), c.Created, c.LastSeen, c.Expires, s.n.channel, deadline(ctx),
+		attrcodec.Encode(c.Attrs)} // Create always sets the attributes
 	for attempt := 1; ; attempt++ {
 		var version int64
 		err := s.writeRow(ctx, s.q.create, args, &version, nil)
@@ -91,25 +94,32 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 	if !validID(id) {
 		return store.Result{}, store.ErrNotFound
 	}
-	// The values Set adds, and the user id it sets, all end up in the
-	// record: if they alone exceed the limit, the result does, and no round
-	// trip is needed to say so. Otherwise the statement measures the
-	// result.
+	// The values Set adds, and the user id and attributes it sets, all end
+	// up in the record: if they alone exceed the limit, the result does,
+	// and no round trip is needed to say so. Otherwise the statement
+	// measures the result.
 	if c.SetUserID {
 		if err := checkUserID(c.UserID); err != nil {
 			return store.Result{}, err
 		}
 	}
 	var limit any
-	if len(c.Set) > 0 || c.SetUserID {
+	var attrs []byte
+	if len(c.Set) > 0 || c.SetUserID || c.SetAttrs && len(c.Attrs) > 0 {
 		size := setSize(c.Set)
 		if c.SetUserID {
 			size += len(c.UserID)
+		}
+		if c.SetAttrs {
+			size += attrcodec.Size(c.Attrs)
 		}
 		if size > s.cfg.maxRecordSize {
 			return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordSize}
 		}
 		limit = int64(s.cfg.maxRecordSize)
+	}
+	if c.SetAttrs {
+		attrs = attrcodec.Encode(c.Attrs) // nil for none: NULL
 	}
 	set := string(appendValues(make([]byte, 0, encodedLen(c.Set)), c.Set))
 	del := c.Delete
@@ -124,7 +134,7 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 		}
 		args := []any{id, now, c.Clear, del, set,
 			c.SetUserID, userID, optTime(c.LastSeen), optTime(c.Expires), limit, s.n.channel,
-			deadline(ctx), int64(len(c.UserID))}
+			deadline(ctx), int64(len(c.UserID)), c.SetAttrs, attrs}
 		var version int64
 		err := s.writeRow(ctx, s.q.update, args, &version, nil)
 		if err == nil {
@@ -193,7 +203,8 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 }
 
 // Move implements [store.Store]. The tombstone keeps the record's Created and
-// LastSeen, drops its values and user id, and takes the next version.
+// LastSeen, drops its values, user id and attributes, and takes the next
+// version.
 //
 // A Move that finds a tombstone to m.To, live or expired (but not yet
 // reaped), returns nil: m.To is a fresh ID, so that tombstone is this Move's

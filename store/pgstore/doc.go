@@ -51,8 +51,11 @@
 //     Postgres applies it under the row lock, after any concurrent update of
 //     the row, so concurrent commits of different keys all survive and the
 //     later commit of one key wins.
+//     Attributes, kept in their own column, are replaced whole when the
+//     change sets them and kept otherwise.
 //   - Touch and Move: UPDATEs of the times, and of the tombstone columns on
-//     condition of the version.
+//     condition of the version (a tombstone has no values, user id or
+//     attributes).
 //
 // The rule above (an UPDATE that waited for a row lock applies to the row's
 // newest version) is READ COMMITTED's, Postgres's default. Under a database
@@ -147,15 +150,17 @@
 // # Size limit
 //
 // [WithMaxRecordSize] (default 1 MiB, [store.DefaultMaxRecordSize]) bounds a
-// record as [store.Record.Size] counts it: its keys, raw values and user id,
-// the same limit as every other backend; a record of exactly the limit is
+// record as [store.Record.Size] counts it: its keys, raw values, attributes
+// and user id, the same limit as every other backend; a record of exactly the limit is
 // stored, a byte more is refused with a [*store.TooLargeError] and changes
 // nothing. The base64 that jsonb needs (values take 4/3 of their size in
 // the table) is not counted against it. For a Create, and for an Update
 // whose added values alone exceed the limit, that happens before any round
 // trip; otherwise the UPDATE measures its result in the same statement: a
 // cheap upper bound (the jsonb's size) admits most records, and only those
-// near the limit have their value lengths added up.
+// near the limit have their value lengths added up. The attributes, new or
+// kept, count with the size their encoding's header states, read without
+// decoding them.
 //
 // # User ids
 //

@@ -69,10 +69,12 @@ func ExampleDDL() {
 	// 	expires   timestamptz NOT NULL,
 	// 	version   bigint      NOT NULL,
 	// 	moved_to  text,
-	// 	sealed    bytea
+	// 	sealed    bytea,
+	// 	attrs     bytea
 	// );
 	// CREATE INDEX IF NOT EXISTS "sessions_user_id_idx" ON "app"."sessions" (user_id) WHERE user_id IS NOT NULL;
 	// CREATE INDEX IF NOT EXISTS "sessions_expires_idx" ON "app"."sessions" (expires);
+	// ALTER TABLE "app"."sessions" ADD COLUMN IF NOT EXISTS attrs bytea;
 }
 
 // Change notifications, as the hybrid tier consumes them. (Not run by go

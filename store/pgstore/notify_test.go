@@ -256,7 +256,10 @@ var _ = backendTest("NotifyOff", func(t *testing.T, pool *pgxpool.Pool) {
 // then listen again once the link thaws. And a stall of every connection
 // (the heartbeat cannot even be sent) is reported within the same bound.
 func TestNotifierStalled(t *testing.T) {
-	const hb = 250 * time.Millisecond
+	// Long enough that a loaded 2-core machine does not miss two beats
+	// before the stall (250 ms did under the whole suite), short enough
+	// that the bound is still checked in a second or two.
+	const hb = 500 * time.Millisecond
 	pg := testserver.Postgres(t)
 	direct := newPool(t, pg)
 	for _, all := range []bool{false, true} {

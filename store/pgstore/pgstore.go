@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tether-go/tether/internal/attrcodec"
+
 	"github.com/tether-go/tether/store"
 )
 
@@ -169,8 +171,9 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 		version int64
 		movedTo *string
 		sealed  []byte
+		attrs   []byte
 	)
-	err = s.pool.QueryRow(ctx, s.q.load, id, s.now()).Scan(&raw, &userID, &rec.Created, &rec.LastSeen, &rec.Expires, &version, &movedTo, &sealed)
+	err = s.pool.QueryRow(ctx, s.q.load, id, s.now()).Scan(&raw, &userID, &rec.Created, &rec.LastSeen, &rec.Expires, &version, &movedTo, &sealed, &attrs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -178,6 +181,9 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 		return nil, wrap("load", err)
 	}
 	if rec.Values, err = decodeValues(raw); err != nil {
+		return nil, fmt.Errorf("pgstore: load %.8s…: %w", id, err)
+	}
+	if rec.Attrs, err = attrcodec.Decode(attrs); err != nil {
 		return nil, fmt.Errorf("pgstore: load %.8s…: %w", id, err)
 	}
 	if userID != nil {

@@ -39,6 +39,12 @@ const userLen = `CASE WHEN user_id IS NULL THEN 0
 	WHEN left(user_id, 1) = chr(1) THEN (octet_length(user_id) - 1) / 2
 	ELSE octet_length(user_id) END`
 
+// attrsSize is what the attributes ATTRS (an attrs column or parameter, see
+// attrcodec) add to [store.Record.Size]: the encoding's size header, bytes
+// 2 to 5, read without decoding the attributes. 0 for NULL.
+const attrsSize = `coalesce((get_byte(ATTRS, 1)::bigint << 24) | (get_byte(ATTRS, 2) << 16)
+	| (get_byte(ATTRS, 3) << 8) | get_byte(ATTRS, 4), 0)`
+
 // inTime is the late-write check: true while the database's clock has not
 // reached the caller's deadline (DL, NULL for none). clock_timestamp() is
 // read when the expression runs, not when the statement began.
@@ -64,17 +70,21 @@ func buildQueries(table string, notify bool) queries {
 		return strings.ReplaceAll(notifyCall.ReplaceAllString(tmpl, notifyTo), "TABLE", table)
 	}
 
-	// The update's parameters: $3 clear, $4 delete keys, $5 set.
+	// The update's parameters: $3 clear, $4 delete keys, $5 set, $14
+	// replace the attributes?, $15 the new ones.
 	updVals := expand(newVals, "CLEAR", "$3", "DEL", "$4", "SET", "$5")
+	updAttrs := `CASE WHEN $14 THEN $15::bytea ELSE attrs END`
 	// Its size: values and user id, the user id being $7 (raw length
 	// $13) if it is set ($6), else the stored one. The first test is a
 	// cheap upper bound: jsonb spends at least 8 bytes per entry more than
 	// Record.Size, and base64 more than the raw bytes, so a record whose
 	// jsonb fits fits. Only records near the limit are measured exactly.
+	// The attributes count as they are, old or new.
 	updUser := `CASE WHEN $6 THEN $13::bigint ELSE ` + userLen + ` END`
+	updOther := updUser + ` + ` + expand(attrsSize, "ATTRS", updAttrs)
 	updFits := `($10::bigint IS NULL
-		OR pg_column_size(` + updVals + `) - 8 + ` + updUser + ` <= $10
-		OR ` + expand(valsSize, "VALS", updVals) + ` + ` + updUser + ` <= $10)`
+		OR pg_column_size(` + updVals + `) - 8 + ` + updOther + ` <= $10
+		OR ` + expand(valsSize, "VALS", updVals) + ` + ` + updOther + ` <= $10)`
 
 	// Writes to an existing row take its lock first, in a CTE of their
 	// own, and check the deadline only once they hold it: a write that
@@ -89,23 +99,23 @@ gate AS (SELECT id FROM locked WHERE ` + expand(inTime, "DL", dl) + `)`
 
 	return queries{
 		// $1 id, $2 now
-		load: sql(`SELECT vals, user_id, created, last_seen, expires, version, moved_to, sealed
+		load: sql(`SELECT vals, user_id, created, last_seen, expires, version, moved_to, sealed, attrs
 FROM TABLE WHERE id = $1 AND expires > $2`),
 		version: sql(`SELECT version FROM TABLE WHERE id = $1 AND expires > $2`),
 
 		// $1 id, $2 now, $3 vals, $4 user id, $5 created, $6 last seen,
-		// $7 expires, $8 channel, $9 deadline. A conflict with an expired
+		// $7 expires, $8 channel, $9 deadline, $10 attributes. A conflict with an expired
 		// row (session or tombstone) replaces it entirely; with a live one
 		// it changes nothing and returns no row. The deadline is checked
 		// before a fresh insert and, for a conflict, after the row is
 		// locked (ON CONFLICT's WHERE runs under the lock).
 		create: sql(`WITH ins AS (
-	INSERT INTO TABLE AS t (id, vals, user_id, created, last_seen, expires, version, moved_to, sealed)
-	SELECT $1::text, $3::jsonb, nullif($4::text, ''), $5::timestamptz, $6::timestamptz, $7::timestamptz, 1, NULL, NULL
+	INSERT INTO TABLE AS t (id, vals, user_id, created, last_seen, expires, version, moved_to, sealed, attrs)
+	SELECT $1::text, $3::jsonb, nullif($4::text, ''), $5::timestamptz, $6::timestamptz, $7::timestamptz, 1, NULL, NULL, $10::bytea
 	WHERE ` + expand(inTime, "DL", "$9") + `
 	ON CONFLICT (id) DO UPDATE SET vals = excluded.vals, user_id = excluded.user_id,
 		created = excluded.created, last_seen = excluded.last_seen, expires = excluded.expires,
-		version = 1, moved_to = NULL, sealed = NULL
+		version = 1, moved_to = NULL, sealed = NULL, attrs = excluded.attrs
 	WHERE t.expires <= $2 AND ` + expand(inTime, "DL", "$9") + `
 	RETURNING t.id, t.version
 )
@@ -114,13 +124,15 @@ SELECT version, NOTIFY($8) FROM ins`),
 		// $1 id, $2 now, $3 clear, $4 delete keys, $5 set (jsonb), $6 set
 		// user id?, $7 user id, $8 last seen or NULL to keep, $9 expires or
 		// NULL to keep, $10 size limit or NULL when nothing is added, $11
-		// channel, $12 deadline, $13 the raw length of $7. The size check
+		// channel, $12 deadline, $13 the raw length of $7, $14 replace the
+		// attributes?, $15 the new attributes (NULL for none). The size check
 		// repeats the values expression (the WHERE clause cannot see the
 		// SET's result).
 		update: sql(`WITH ` + gate("$12") + `, upd AS (
 	UPDATE TABLE SET
 		vals = ` + updVals + `,
 		user_id = CASE WHEN $6 THEN nullif($7::text, '') ELSE user_id END,
+		attrs = ` + updAttrs + `,
 		last_seen = coalesce($8, last_seen),
 		expires = coalesce($9, expires),
 		version = version + 1
@@ -141,7 +153,7 @@ SELECT version, NOTIFY($5) FROM upd`),
 		// $1 id, $2 now, $3 moved to, $4 sealed, $5 expires, $6 if
 		// version, $7 channel, $8 deadline
 		move: sql(`WITH ` + gate("$8") + `, upd AS (
-	UPDATE TABLE SET vals = '{}', user_id = NULL, moved_to = $3, sealed = $4, expires = $5, version = version + 1
+	UPDATE TABLE SET vals = '{}', user_id = NULL, attrs = NULL, moved_to = $3, sealed = $4, expires = $5, version = version + 1
 	WHERE id = (SELECT id FROM gate) AND expires > $2 AND moved_to IS NULL AND ($6 = 0 OR version = $6)
 	RETURNING id, version
 )
@@ -160,13 +172,13 @@ FROM (SELECT) AS one LEFT JOIN TABLE AS r ON r.id = $1`),
 		// The same with the size the update's result would have had; the
 		// parameters are the update's.
 		updateState: sql(`SELECT NOT ` + expand(inTime, "DL", "$12") + `, r.expires > $2, r.version, r.moved_to, r.sealed,
-	` + expand(valsSize, "VALS", updVals, "user_id", "r.user_id") + ` + ` + strings.ReplaceAll(updUser, "user_id", "r.user_id") + `
+	` + expand(valsSize, "VALS", updVals, "user_id", "r.user_id") + ` + ` + expand(updOther, "user_id", "r.user_id", "attrs", "r.attrs") + `
 FROM (SELECT $1::text AS id, $3::bool, $4::text[], $5::jsonb, $6::bool, $7::text, $8::timestamptz, $9::timestamptz,
-	$10::bigint, $11::text, $13::bigint) AS p
+	$10::bigint, $11::text, $13::bigint, $14::bool, $15::bytea) AS p
 LEFT JOIN TABLE AS r ON r.id = p.id`),
 
-		// $1 user id, $2 now
-		userSessions: sql(`SELECT id, created, last_seen, expires FROM TABLE
+		// $1 user id, $2 now. The attributes, not the values.
+		userSessions: sql(`SELECT id, created, last_seen, expires, attrs FROM TABLE
 WHERE user_id = $1 AND expires > $2 AND moved_to IS NULL`),
 		// $1 user id, $2 now, $3 channel. Every deleted row is announced;
 		// only live sessions are counted.

@@ -102,8 +102,16 @@ const (
 
 func lockKey(tag int64, low uint32) int64 { return tag<<32 | int64(low) }
 
-// ddl returns the schema statements for the configured names.
-func (n *names) ddl() string {
+// ddl returns the schema statements for the configured names: creation, then
+// upgrade.
+func (n *names) ddl() string { return n.create() + n.upgrade() }
+
+// hasAttrs reports whether the table ($1, quoted) has the attrs column.
+const hasAttrs = `SELECT EXISTS (SELECT FROM pg_attribute
+	WHERE attrelid = $1::regclass AND attname = 'attrs' AND NOT attisdropped)`
+
+// create returns the statements that create the table and its indexes.
+func (n *names) create() string {
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (
 	id        text        PRIMARY KEY,
 	vals      jsonb       NOT NULL DEFAULT '{}',
@@ -113,11 +121,20 @@ func (n *names) ddl() string {
 	expires   timestamptz NOT NULL,
 	version   bigint      NOT NULL,
 	moved_to  text,
-	sealed    bytea
+	sealed    bytea,
+	attrs     bytea
 );
 CREATE INDEX IF NOT EXISTS %[2]s ON %[1]s (user_id) WHERE user_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS %[3]s ON %[1]s (expires);
 `, n.table, n.userIndex, n.expIndex)
+}
+
+// upgrade returns the statements that bring a table created by an earlier
+// version up to date: the attrs column, which tables from before session
+// attributes lack. Adding a nullable column without a default changes only
+// the catalog; old rows read as NULL, no attributes.
+func (n *names) upgrade() string {
+	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS attrs bytea;\n", n.table)
 }
 
 // DDL returns the SQL that creates the sessions table and its indexes, for
@@ -140,6 +157,15 @@ CREATE INDEX IF NOT EXISTS %[3]s ON %[1]s (expires);
 //   - version: increases with every write.
 //   - moved_to, sealed: set on a rotation tombstone (the new ID and the
 //     sealed token); NULL on a live session.
+//   - attrs: the session's attributes ([store.Record.Attrs]), NULL for none:
+//     a version byte, their size as Record.Size counts it (4 bytes,
+//     big-endian, so that a write's size check reads it without decoding),
+//     then the count and each key and value, length-prefixed, in key order.
+//     Binary rather than jsonb, which refuses the NUL character: any string
+//     round-trips exactly.
+//
+// The last statement, an ALTER TABLE, adds the attrs column to a table
+// created before session attributes; it is idempotent too.
 //
 // It returns an error for an invalid table, schema or channel name.
 func DDL(opts ...Option) (string, error) {
@@ -165,7 +191,18 @@ func setupTable(ctx context.Context, pool *pgxpool.Pool, cfg *config, n *names) 
 			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", n.ddlLockKey); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, n.ddl())
+			// The upgrade's ALTER TABLE takes the table's ACCESS
+			// EXCLUSIVE lock even when the column exists, queueing
+			// behind every open transaction on the table and every
+			// request behind it: it runs only if the column is missing.
+			var has bool
+			if _, err := tx.Exec(ctx, n.create()); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, hasAttrs, n.table).Scan(&has); err != nil || has {
+				return err
+			}
+			_, err := tx.Exec(ctx, n.upgrade())
 			return err
 		})
 		if err != nil {
@@ -181,7 +218,7 @@ func setupTable(ctx context.Context, pool *pgxpool.Pool, cfg *config, n *names) 
 	}
 	// Reading every column the store uses catches a table of another shape
 	// now rather than at the first request.
-	rows, err := pool.Query(ctx, "SELECT id, vals, user_id, created, last_seen, expires, version, moved_to, sealed FROM "+n.table+" LIMIT 0")
+	rows, err := pool.Query(ctx, "SELECT id, vals, user_id, created, last_seen, expires, version, moved_to, sealed, attrs FROM "+n.table+" LIMIT 0")
 	if err == nil {
 		rows.Close()
 		err = rows.Err()

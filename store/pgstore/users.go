@@ -2,6 +2,9 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/tether-go/tether/internal/attrcodec"
 
 	"github.com/tether-go/tether/store"
 )
@@ -30,8 +33,12 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	var infos []store.Info
 	for rows.Next() {
 		in := store.Info{UserID: userID}
-		if err := rows.Scan(&in.ID, &in.Created, &in.LastSeen, &in.Expires); err != nil {
+		var attrs []byte
+		if err := rows.Scan(&in.ID, &in.Created, &in.LastSeen, &in.Expires, &attrs); err != nil {
 			return nil, wrap("user sessions", err)
+		}
+		if in.Attrs, err = attrcodec.Decode(attrs); err != nil {
+			return nil, fmt.Errorf("pgstore: user sessions: session %.8s…: %w", in.ID, err)
 		}
 		infos = append(infos, in)
 	}

@@ -35,6 +35,14 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	if c.SetUserID {
 		size += len(c.UserID)
 	}
+	if c.Mode == store.Create {
+		c.SetAttrs = true // "Create always sets Attrs"
+	}
+	var attrs attrsArg
+	if c.SetAttrs {
+		attrs.field, attrs.size = encodeAttrs(c.Attrs)
+		size += attrs.size
+	}
 	if size > s.cfg.maxRecordSize {
 		return store.Result{}, &store.TooLargeError{Size: size, Limit: s.cfg.maxRecordSize}
 	}
@@ -58,7 +66,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		}
 	}
 
-	reply, err := s.eval(ctx, commitScript, s.commitArgs(ctx, id, &c, score)).Result()
+	reply, err := s.eval(ctx, commitScript, s.commitArgs(ctx, id, &c, attrs, score)).Result()
 	if err != nil {
 		return store.Result{}, s.wrap(ctx, "commit", err)
 	}
@@ -84,8 +92,8 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 //
 // score is the session's score in its new user's index (nil when the commit
 // indexes nothing), stored as m:us for the removal that will take the entry
-// out again.
-func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, score any) []any {
+// out again. attrs is c's attributes encoded, if c sets them.
+func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attrs attrsArg, score any) []any {
 	var dels []string
 	if !c.Clear && len(c.Delete) > 0 {
 		dels = make([]string, 0, len(c.Delete))
@@ -115,7 +123,7 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, scor
 	}
 
 	// The metadata pairs to set; ARGV 8 has a letter per pair.
-	var meta [10]any
+	var meta [12]any
 	n := 0
 	if c.Mode == store.Create && !c.Created.IsZero() {
 		meta[n], meta[n+1] = "m:c", c.Created.UnixMilli()
@@ -141,6 +149,16 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, scor
 			meta[n], meta[n+1] = "m:us", score
 			n += 2
 		}
+	}
+	var attrsOp any = "" // keeps them
+	switch {
+	case !c.SetAttrs:
+	case attrs.field == "":
+		attrsOp = "-"
+	default:
+		attrsOp = attrs.size
+		meta[n], meta[n+1] = "m:a", attrs.field
+		n += 2
 	}
 
 	var names strings.Builder
@@ -168,8 +186,8 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, scor
 	if c.Mode == store.Update && !c.LiveAt.IsZero() {
 		liveAt = c.LiveAt.UnixMilli()
 	}
-	args := commitScript.args(s.sessionKey(id), 11+len(dels)+n+2*len(c.Set))
-	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), pairLetters[n/2], deadlineArg(ctx), boost, liveAt)
+	args := commitScript.args(s.sessionKey(id), 12+len(dels)+n+2*len(c.Set))
+	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), pairLetters[n/2], deadlineArg(ctx), boost, liveAt, attrsOp)
 	for _, k := range dels {
 		args = append(args, field(k))
 	}
@@ -183,7 +201,14 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, scor
 // pairLetters[n] is the commit script's ARGV 8 for n metadata pairs: a letter
 // per pair (its length is all the script reads, without a tonumber), boxed
 // once.
-var pairLetters = [6]any{"", "x", "xx", "xxx", "xxxx", "xxxxx"}
+var pairLetters = [7]any{"", "x", "xx", "xxx", "xxxx", "xxxxx", "xxxxxx"}
+
+// attrsArg is a change's attributes as the commit script takes them: the m:a
+// field ("" for none) and the bytes they count for in the size limit.
+type attrsArg struct {
+	field string
+	size  int
+}
 
 // noDeadline is a script's deadline argument for a call without one.
 var noDeadline any = "0"

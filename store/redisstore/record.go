@@ -100,6 +100,11 @@ func decodeRecord(fields map[string]string) (*store.Record, error) {
 			to, moved = v, true
 		case "m:sealed":
 			sealed = v
+		case "m:a":
+			rec.Attrs, err = decodeAttrs(v)
+			if err != nil {
+				return nil, err
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: field %q: %q", ErrCorrupt, f, trunc(v))
@@ -109,8 +114,8 @@ func decodeRecord(fields map[string]string) (*store.Record, error) {
 		return nil, fmt.Errorf("%w: no version", ErrCorrupt)
 	}
 	if moved {
-		if len(rec.Values) > 0 || rec.UserID != "" {
-			return nil, fmt.Errorf("%w: tombstone with values or a user", ErrCorrupt)
+		if len(rec.Values) > 0 || rec.UserID != "" || len(rec.Attrs) > 0 {
+			return nil, fmt.Errorf("%w: tombstone with values, a user or attributes", ErrCorrupt)
 		}
 		rec.Moved = &store.Moved{To: to, Sealed: []byte(sealed)}
 	}

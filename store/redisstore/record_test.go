@@ -3,6 +3,7 @@ package redisstore
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +40,10 @@ func TestDecodeRecord(t *testing.T) {
 		{name: "time with a leading zero", fields: map[string]string{"m:v": "1", "m:l": "01"}, err: true},
 		{name: "tombstone with values", fields: map[string]string{"m:v": "1", "m:to": "x", "v:a": "1"}, err: true},
 		{name: "tombstone with user", fields: map[string]string{"m:v": "1", "m:to": "x", "m:u": "bob"}, err: true},
+		{name: "attributes", fields: map[string]string{"m:v": "1", "m:a": "\x01a\x011\x02ip\x03::1", "v:m:a": "not metadata"}},
+		{name: "empty attributes field", fields: map[string]string{"m:v": "1", "m:a": ""}},
+		{name: "corrupt attributes", fields: map[string]string{"m:v": "1", "m:a": "\x01a"}, err: true},
+		{name: "tombstone with attributes", fields: map[string]string{"m:v": "1", "m:to": "x", "m:a": "\x01a\x011"}, err: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, err := decodeRecord(tc.fields)
@@ -82,6 +87,9 @@ func wantDecoded(t *testing.T, fields map[string]string, r *store.Record) {
 	if len(r.Values) != values {
 		t.Errorf("%d values, want %d", len(r.Values), values)
 	}
+	if want, _ := decodeAttrs(fields["m:a"]); !maps.Equal(r.Attrs, want) {
+		t.Errorf("Attrs = %q, want %q", r.Attrs, want)
+	}
 	if r.UserID != fields["m:u"] {
 		t.Errorf("UserID = %q, want %q", r.UserID, fields["m:u"])
 	}
@@ -108,6 +116,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte("m:v\x00x"))
 	f.Add([]byte("m:v\x001\x00m:c\x00-9223372036854775808\x00m:e\x009223372036854775807"))
 	f.Add([]byte("v:\x00\x00m:v\x0018446744073709551615\x00m:u\x00\x00"))
+	f.Add([]byte("m:v\x001\x00m:a\x00\x01a\x011"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parts := strings.Split(string(data), "\x00")
 		fields := make(map[string]string, len(parts)/2)

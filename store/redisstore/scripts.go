@@ -27,7 +27,9 @@ const (
 //	m:u       user id (absent: none)
 //	m:us      the score of the session's entry in m:u's index, when indexed
 //	m:c m:l m:e  created, last seen, expires: Unix milliseconds
-//	m:n       bytes of value keys and values, for the size limit
+//	m:a       the attributes, one field (see attrs.go; absent: none)
+//	m:n       bytes of value keys and values and of attribute keys and
+//	          values, for the size limit
 //	m:to      tombstone: the ID the session moved to
 //	m:sealed  tombstone: the sealed new token
 //
@@ -61,13 +63,21 @@ const (
 // reads), 9 the caller's deadline, 10 "1" to raise the record's LFU
 // counter (see below), else "0", 11 the change's LiveAt in ms ("0": none;
 // an Update of a record whose expiry is not after it is refused as
-// missing); then the deleted value fields, then the
-// metadata pairs to set (m:c, m:l, m:e, m:u and m:us, as the caller chose),
-// then the value field/value pairs to set. Value fields come with their "v:" prefix. Deleted and set fields
+// missing), 12 the attributes: "" keeps them, "-" removes them, a number
+// replaces them by the m:a among the metadata pairs, which count for that
+// many bytes; then the deleted value fields, then the
+// metadata pairs to set (m:c, m:l, m:e, m:u, m:us and m:a, as the caller
+// chose), then the value field/value pairs to set. Value fields come with their "v:" prefix. Deleted and set fields
 // are disjoint (Go normalises the change).
 //
 // Every check (existence, tombstone, size) runs before the first write: a
 // script is not rolled back, so a refused commit must not have written.
+//
+// m:n counts the attributes too, so a commit that keeps them (nearly all)
+// never reads m:a. One that replaces them, or clears the values (m:n then
+// restarts from the attributes kept), reads it once and walks its length
+// prefixes (attrBytesLua). Run twice (a resend after a lost reply), a
+// replacement subtracts what the first run stored and adds the same again.
 //
 // The script is shaped by what redis-server spends on it (counted with
 // callgrind, in instructions per call, on Redis 7.0): a redis.call costs as
@@ -86,7 +96,8 @@ local key, op = KEYS[1], ARGV[1]
 local create = op == 'c'
 local clear = op == 'u,clear' or op == 'u,clear,user'
 local setuser = create or op == 'u,user' or op == 'u,clear,user'
-local first, nargs = 12, #ARGV
+local attrs = ARGV[12]
+local first, nargs = 13, #ARGV
 local metafrom = first
 if ARGV[7] ~= '0' then metafrom = first + tonumber(ARGV[7]) end
 local setfrom = metafrom + 2 * #ARGV[8]
@@ -105,6 +116,8 @@ else
   if m[2] then return {2, m[2], redis.call('HGET', key, 'm:sealed') or ''} end
   if ARGV[11] ~= '0' and m[6] and tonumber(m[6]) <= tonumber(ARGV[11]) then return {1} end
   ver, olduser, oldscore = tonumber(m[1]), m[4], m[5]
+  local olda = 0
+  if attrs ~= '' or clear then` + attrBytesLua + `  end
   if not clear then
     -- The bytes a changed field counts for now (key and value), 0 if it is
     -- absent. HEXISTS only for the rare empty (or absent) value.
@@ -116,9 +129,13 @@ else
     size = tonumber(m[3]) or 0
     for i = first, metafrom - 1 do size = size - stored(ARGV[i]) end
     for i = setfrom, nargs, 2 do size = size - stored(ARGV[i]) end
+    if attrs ~= '' then size = size - olda end
+  elseif attrs == '' then
+    size = olda
   end
 end
 for i = setfrom, nargs, 2 do size = size + #ARGV[i] - 2 + #ARGV[i + 1] end
+if attrs ~= '' and attrs ~= '-' then size = size + tonumber(attrs) end
 local user = olduser or ''
 if setuser then user = ARGV[4] end
 if size + #user > tonumber(ARGV[6]) then return {4, size + #user} end
@@ -147,6 +164,7 @@ else
   redis.call('HSET', key, 'm:v', ver, 'm:n', size)
 end
 if setuser and user == '' and olduser then redis.call('HDEL', key, 'm:u', 'm:us') end
+if attrs == '-' and not create then redis.call('HDEL', key, 'm:a') end
 if ARGV[10] == '1' then
   -- Under an LFU policy, a session that gets a user is given the highest
   -- access frequency (RESTORE ... FREQ, the only way to set it), so Redis

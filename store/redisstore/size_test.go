@@ -16,7 +16,8 @@ import (
 
 // The size the commit script keeps in m:n stays exact over every kind of
 // change: replacing a value by a smaller or larger one, empty values, deletes
-// of absent, repeated and also-set keys, clears, user ids set and removed.
+// of absent, repeated and also-set keys, clears, user ids set and removed,
+// attributes replaced, kept (through clears too) and removed.
 // And the limit refuses exactly the commits that would exceed it, with the
 // size they would have had, writing nothing. A model (store.Change.Apply)
 // says what every step should leave.
@@ -30,6 +31,7 @@ func TestSizeAccounting(t *testing.T) {
 	now := time.Now()
 	values := map[string][]byte{"a": []byte("1"), "bb": {}}
 	user := "u1"
+	var attrs map[string]string
 	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Create, UserID: user, Created: now, LastSeen: now, Expires: now.Add(time.Hour), Set: maps.Clone(values)}); err != nil {
 		t.Fatal(err)
 	}
@@ -50,19 +52,34 @@ func TestSizeAccounting(t *testing.T) {
 		if r.IntN(5) == 0 {
 			c.SetUserID, c.UserID = true, users[r.IntN(len(users))]
 		}
+		if r.IntN(5) == 0 {
+			c.SetAttrs, c.Attrs = true, map[string]string{}
+			for range r.IntN(3) {
+				c.Attrs[keys[r.IntN(len(keys))]] = string(pick())
+			}
+		}
 		want := c.Apply(maps.Clone(values))
-		wantUser := user
+		wantUser, wantAttrs := user, attrs
 		if c.SetUserID {
 			wantUser = c.UserID
 		}
+		if c.SetAttrs {
+			wantAttrs = c.Attrs
+		}
 		size := len(wantUser)
 		for k, v := range want {
+			size += len(k) + len(v)
+		}
+		for k, v := range wantAttrs {
 			size += len(k) + len(v)
 		}
 		// A change over the limit by itself is refused before the server
 		// sees it, with its own size.
 		reported, alone := size, len(c.UserID)
 		for k, v := range c.Set {
+			alone += len(k) + len(v)
+		}
+		for k, v := range c.Attrs {
 			alone += len(k) + len(v)
 		}
 		if alone > limit {
@@ -82,19 +99,20 @@ func TestSizeAccounting(t *testing.T) {
 		case err != nil:
 			t.Fatalf("step %d: %+v: %v", step, c, err)
 		default:
-			values, user = want, wantUser
+			values, user, attrs = want, wantUser, wantAttrs
 		}
 
 		rec, err := s.Load(ctx, id)
 		if err != nil || rec == nil {
 			t.Fatalf("step %d: load: %v, %v", step, rec, err)
 		}
-		if !maps.EqualFunc(rec.Values, values, bytes.Equal) || rec.UserID != user {
-			t.Fatalf("step %d: after %+v the record holds %q, user %q; want %q, user %q", step, c, rec.Values, rec.UserID, values, user)
+		if !maps.EqualFunc(rec.Values, values, bytes.Equal) || rec.UserID != user || !maps.Equal(rec.Attrs, attrs) {
+			t.Fatalf("step %d: after %+v the record holds %q, user %q, attributes %q; want %q, user %q, attributes %q",
+				step, c, rec.Values, rec.UserID, rec.Attrs, values, user, attrs)
 		}
 		n, err := client.HGet(ctx, "size:s:"+id, "m:n").Result()
 		if want := strconv.Itoa(rec.Size() - len(rec.UserID)); err != nil || n != want {
-			t.Fatalf("step %d: after %+v m:n = %q, %v; the values take %s bytes", step, c, n, err, want)
+			t.Fatalf("step %d: after %+v m:n = %q, %v; the values and attributes take %s bytes", step, c, n, err, want)
 		}
 	}
 	if refused < 10 {

@@ -111,14 +111,17 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(entries))
 	for i, e := range entries {
-		cmds[i] = pipe.HMGet(ctx, s.sessionKey(e.id), "m:u", "m:to", "m:c", "m:l", "m:e")
+		cmds[i] = pipe.HMGet(ctx, s.sessionKey(e.id), "m:u", "m:to", "m:c", "m:l", "m:e", "m:a")
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, nil, s.wrap(ctx, "user sessions", err)
 	}
 	cutoff := now.Add(-indexGrace).UnixMilli()
 	for i, e := range entries {
-		if info, ok := sessionInfo(e.id, user, cmds[i].Val()); ok {
+		if info, ok, err := sessionInfo(e.id, user, cmds[i].Val()); ok {
+			if err != nil {
+				s.cfg.logger.Warn("redisstore: a session's attributes are corrupt; listing it without them", "err", err)
+			}
 			live = append(live, info)
 		} else if e.score < cutoff {
 			dead = append(dead, e.id, e.score)
@@ -128,24 +131,32 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 }
 
 // sessionInfo builds the Info of a session from its metadata fields (m:u,
-// m:to, m:c, m:l, m:e), if it is a live session of user. A session whose times
-// do not parse is skipped, not removed: it is not ours to judge.
-func sessionInfo(id, user string, f []any) (store.Info, bool) {
-	if len(f) != 5 {
-		return store.Info{}, false
+// m:to, m:c, m:l, m:e, m:a), if it is a live session of user. A session whose
+// times do not parse is skipped, not removed: it is not ours to judge. One
+// whose attributes do not decode is listed without them, with the error: it
+// is a live session of the user, which a "your devices" page must show, so
+// that it can be ended.
+func sessionInfo(id, user string, f []any) (info store.Info, ok bool, attrsErr error) {
+	if len(f) != 6 {
+		return store.Info{}, false, nil
 	}
 	if u, _ := f[0].(string); u != user || f[1] != nil {
-		return store.Info{}, false
+		return store.Info{}, false, nil
 	}
-	info := store.Info{ID: id, UserID: user}
+	info = store.Info{ID: id, UserID: user}
 	for i, t := range []*time.Time{&info.Created, &info.LastSeen, &info.Expires} {
 		v, _ := f[2+i].(string)
 		var err error
 		if *t, err = decodeTime(v); err != nil {
-			return store.Info{}, false
+			return store.Info{}, false, nil
 		}
 	}
-	return info, true
+	if a, _ := f[5].(string); a != "" {
+		if info.Attrs, attrsErr = decodeAttrs(a); attrsErr != nil {
+			attrsErr = fmt.Errorf("redisstore: user sessions: %.12s: %w", id, attrsErr)
+		}
+	}
+	return info, true, attrsErr
 }
 
 // UserSessions implements [store.Store]: one ZRANGE, then one pipelined HMGET

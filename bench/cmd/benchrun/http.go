@@ -45,12 +45,13 @@ type cell struct{ route, path, app string }
 // connections and finishes its garbage collection on its own time.
 const settle = 200 * time.Millisecond
 
-// httpCells lists route × app, the baseline on "none" only.
+// httpCells lists route × app, the baseline on "none" only, the limit apps
+// on "read" only.
 func httpCells() []cell {
 	var cells []cell
 	for _, rt := range httpRoutes {
-		for _, in := range apps.All {
-			if in.Library == "none" && rt.name != "none" {
+		for _, in := range append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...) {
+			if in.Library == "none" && rt.name != "none" || in.Library == "limit" && rt.name != "read" {
 				continue
 			}
 			cells = append(cells, cell{rt.name, rt.path, in.Name})
@@ -71,7 +72,7 @@ func dummyCookies(n int) []string {
 	return out
 }
 
-// noneRoute is the route that ignores the session. Its target (≥ 0.95× the
+// noneRoute is the route that ignores the session. Its target (≥ 0.97× the
 // no-library app) asks for a resolution of a few percent, finer than any
 // other route's, so each round runs its cells several times.
 const noneRoute = "none"
@@ -90,10 +91,13 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, noneRepeats, settle, pin)
 	cells := httpCells()
 	// Warm up each app (connection pools, caches) on its write path.
-	for _, in := range apps.All {
+	for _, in := range append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...) {
 		path := "/incr"
-		if in.Library == "none" {
+		switch in.Library {
+		case "none":
 			path = "/none"
+		case "limit":
+			path = "/read"
 		}
 		if _, err := lg.Run(loadgen.Config{URL: servers[in.Name].url(path), Cookies: cookies[in.Name], Conns: conns, Duration: time.Second, CPUs: pin.load}); err != nil {
 			return nil, err

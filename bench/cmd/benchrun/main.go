@@ -15,6 +15,12 @@
 //     and the app's client-side count);
 //  4. correctness under load: concurrent writes of one session, and requests
 //     with the old cookie during a rotation;
+//  5. constant rate (issue 20): every app at one fixed rate, latency timed
+//     from each request's due time, app and redis-server CPU per request;
+//  6. growth (issue 20): bytes per session at 10k and 100k sessions (-growth
+//     adds 1M, about 5 minutes more), user operations at 1, 100 and 1000
+//     sessions per user, reads and GC pauses with the sessions resident,
+//     and the Postgres reaper;
 //
 // then profiles the paths where Tether is behind a peer, and writes the
 // report. Raw outputs go to the results directory.
@@ -51,6 +57,14 @@ type options struct {
 	rotateEvery         time.Duration
 	noProfiles          bool
 	loadgen             string
+	rate                float64
+	rateTime            time.Duration
+	rateRounds          int
+	rateConns           int
+	growth              string
+	growthOnly          bool
+	userSizes           string
+	reapN               int
 }
 
 var started = time.Now()
@@ -77,6 +91,14 @@ func main() {
 	flag.DurationVar(&o.rotateEvery, "rotate-every", time.Second, "Tether's periodic rotation in the rotation check")
 	flag.BoolVar(&o.noProfiles, "no-profiles", false, "skip the pprof profiles")
 	flag.StringVar(&o.loadgen, "loadgen", "auto", "HTTP load generator: wrk, go, or auto (wrk if installed)")
+	flag.Float64Var(&o.rate, "rate", 2000, "requests per second of the constant-rate runs (0: skip them)")
+	flag.DurationVar(&o.rateTime, "rate-duration", 3*time.Second, "duration of each constant-rate run")
+	flag.IntVar(&o.rateRounds, "rate-rounds", 2, "rounds of the constant-rate runs")
+	flag.IntVar(&o.rateConns, "rate-conns", 32, "connections of the constant-rate generator")
+	flag.StringVar(&o.growth, "growth", "10000,100000", "session counts of the growth run, comma-separated (add 1000000 for the 1M step, about 5 more minutes; empty: skip)")
+	flag.BoolVar(&o.growthOnly, "growth-only", false, "run only the growth section (for trying it; the report then has only that section)")
+	flag.StringVar(&o.userSizes, "user-sessions", "1,100,1000", "sessions per user for the UserSessions/DeleteUser timings")
+	flag.IntVar(&o.reapN, "reap", 100000, "expired Postgres records the reaper run deletes (0: skip)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
@@ -99,6 +121,18 @@ func run(o options) error {
 
 	rep := &report{opts: o, machine: detectMachine()}
 	progress("machine: %d CPUs, %s, load %s", rep.machine.CPUs, rep.machine.CPUModel, rep.machine.LoadBefore)
+	if o.growthOnly {
+		if rep.growth, err = runGrowth(o); err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		rep.writeGrowth(func(format string, args ...any) { fmt.Fprintf(&b, format, args...) })
+		fmt.Fprintln(&b, "## Targets (growth only)")
+		for _, t := range rep.growthTargets() {
+			fmt.Fprintf(&b, "- %s: goal %s, measured %s, met %v\n", t.name, t.goal, t.measured, t.met)
+		}
+		return os.WriteFile(o.out, b.Bytes(), 0o644)
+	}
 
 	progress("building")
 	inprocBin, err := buildInproc(work)
@@ -139,7 +173,7 @@ func run(o options) error {
 		}
 	}()
 	cookies := map[string][]string{}
-	for _, in := range apps.All {
+	for _, in := range append(append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...), apps.HybridMiss) {
 		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+in.Name+":", 0, pin.servers)
 		if err != nil {
 			return err
@@ -170,6 +204,16 @@ func run(o options) error {
 	if err := writeLines(filepath.Join(o.results, "http.txt"), rep.http.raw); err != nil {
 		return err
 	}
+	// Constant rate, while the servers are still pinned.
+	if o.rate > 0 {
+		progress("constant-rate runs at %.0f req/s", o.rate)
+		if rep.rates, err = runRates(ctx, rdb, servers, cookies, pin, o.rate, o.rateTime, o.rateRounds, o.rateConns); err != nil {
+			return err
+		}
+		if err := writeLines(filepath.Join(o.results, "rate.txt"), rep.rates.raw); err != nil {
+			return err
+		}
+	}
 	if err := pinProcess(pin.all, rs.Pid()); err != nil {
 		return err
 	}
@@ -188,6 +232,18 @@ func run(o options) error {
 	rep.findBehind()
 	if !o.noProfiles {
 		if err := rep.profile(inprocBin, serverBin, rs.Addr, servers, cookies, lg, pin, work); err != nil {
+			return err
+		}
+	}
+
+	// How cost grows, with the HTTP servers stopped: it fills its own
+	// redis-server and this process' heap.
+	if o.growth != "" {
+		for name, s := range servers {
+			s.Stop()
+			delete(servers, name)
+		}
+		if rep.growth, err = runGrowth(o); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,8 @@
 //
 // A second listener (the admin address) serves what the harness needs and the
 // measured requests must not pay for: the app's Redis command counts
-// (/redis, /redis/reset) and net/http/pprof (/debug/pprof/).
+// (/redis, /redis/reset), its own CPU time (/cpu) and net/http/pprof
+// (/debug/pprof/).
 //
 // It prints one JSON line, {"addr": ..., "admin": ...}, once both listeners
 // are up, and stops on SIGTERM or SIGINT, or when its standard input closes
@@ -93,6 +94,19 @@ func adminMux(a *apps.App) http.Handler {
 			a.Counter.Reset()
 		}
 		fmt.Fprintln(w, "ok")
+	})
+	// /cpu is the process' own CPU time so far (getrusage(RUSAGE_SELF):
+	// every thread, microsecond resolution), for CPU per request.
+	mux.HandleFunc("/cpu", func(w http.ResponseWriter, r *http.Request) {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]int64{
+			"user_us": ru.Utime.Sec*1e6 + ru.Utime.Usec,
+			"sys_us":  ru.Stime.Sec*1e6 + ru.Stime.Usec,
+		})
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -23,11 +23,13 @@ type reply struct {
 
 // newHandler returns the app: the session routes behind the session
 // middleware, /healthz and /stats beside it, and the X-Node header on every
-// response, the middleware's error responses included.
+// response a node answers itself, the middleware's error responses
+// included (an affinity Router's own 503 and 502 carry none).
 //
 // stats reports the node's cache counters for /stats; nil leaves the route
-// out.
-func newHandler(node string, m *session.Manager, stats func() any) http.Handler {
+// out. route, if not nil, wraps the session routes (an affinity Router's
+// Wrap): /healthz and /stats are answered by every node itself.
+func newHandler(node string, m *session.Manager, stats func() any, route func(http.Handler) http.Handler) http.Handler {
 	write := func(w http.ResponseWriter, code int, r reply) {
 		r.Node = node
 		w.Header().Set("Content-Type", "application/json")
@@ -101,22 +103,31 @@ func newHandler(node string, m *session.Manager, stats func() any) http.Handler 
 		write(w, http.StatusOK, reply{})
 	})
 
-	mux := http.NewServeMux()
-	mux.Handle("/", middleware.Sessions(m)(app))
-	// Probes never touch a session or the store: a Redis outage must not
-	// make every node fail its probes at once.
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	if stats != nil {
-		mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"node": node, "cache": stats()})
+	// X-Node names the node that ran the handler: behind an affinity
+	// Router, the owner, so it is set inside the route.
+	named := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Node", node)
+			h.ServeHTTP(w, r)
 		})
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Node", node)
-		mux.ServeHTTP(w, r)
-	})
+	mux := http.NewServeMux()
+	sessions := named(middleware.Sessions(m)(app))
+	if route != nil {
+		sessions = route(sessions)
+	}
+	mux.Handle("/", sessions)
+	// Probes never touch a session or the store: a Redis outage must not
+	// make every node fail its probes at once.
+	mux.Handle("GET /healthz", named(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})))
+	if stats != nil {
+		mux.Handle("GET /stats", named(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"node": node, "cache": stats()})
+		})))
+	}
+	return mux
 }

@@ -67,7 +67,7 @@ func newManager(t *testing.T, opts ...session.Option) *session.Manager {
 
 func TestRoutes(t *testing.T) {
 	m := newManager(t)
-	c := newClient(t, newHandler("n1", m, func() any { return map[string]int{"hits": 7} }))
+	c := newClient(t, newHandler("n1", m, func() any { return map[string]int{"hits": 7} }, nil))
 
 	check := func(step string, res *http.Response, r reply, code int) {
 		t.Helper()
@@ -144,7 +144,7 @@ func TestStoreErrorNamesTheNode(t *testing.T) {
 	rs := redisstore.New(rdb, redisstore.WithPolicyCheck(false))
 	defer rs.Close()
 	m := newManager(t, session.WithStore(rs))
-	c := newClient(t, newHandler("n2", m, nil))
+	c := newClient(t, newHandler("n2", m, nil, nil))
 	// Only a request with a cookie reaches the store.
 	u, _ := url.Parse(c.srv.URL)
 	c.c.Jar.SetCookies(u, []*http.Cookie{{Name: CookieName, Value: strings.Repeat("A", 43)}})

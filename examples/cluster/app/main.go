@@ -25,6 +25,16 @@
 // configure it. With -bolt (BOLT_PATH) the node keeps its sessions in that
 // file on local disk (store/boltstore) instead of Redis: the StatefulSet
 // variant, one file per pod on the pod's own volume.
+//
+// Behind a load balancer that is not sticky (a plain Kubernetes Service,
+// round-robin), give the node its peers with -peers (a fixed list, for
+// example StatefulSet pod names) or -peer-dns (a headless Service's
+// name:port): each user is then served by the node that owns it, which
+// forwards requests it receives for others (package affinity). -self names
+// this node among them; in Kubernetes, the POD_IP environment variable does.
+// With -bolt, sessions live on their node only, and while a node is down
+// its users get 503 with Retry-After for up to -local-hold rather than
+// being logged out by another node.
 // The node exits gracefully on SIGTERM or SIGINT: it stops accepting
 // connections, finishes the requests in flight (up to 5 seconds), then
 // closes the session manager, the stores and the Redis client.
@@ -73,16 +83,22 @@ func main() {
 	secure := flag.Bool("secure-cookie", true, "mark the session cookie Secure; browsers and curl still send it to localhost over plain HTTP")
 	cacheBytes := flag.Int64("cache-bytes", 32<<20, "bound of the node's local session cache, in bytes")
 	boltPath := flag.String("bolt", envOr("BOLT_PATH", ""), "keep sessions in this bbolt file instead of Redis (env BOLT_PATH)")
+	var aff affinityFlags
+	flag.StringVar(&aff.peers, "peers", envOr("PEERS", ""), "route each user to its node among these comma-separated host:port addresses, this node's included (env PEERS)")
+	flag.StringVar(&aff.peerDNS, "peer-dns", envOr("PEER_DNS", ""), "route each user to its node among the addresses of this name:port, a headless Service (env PEER_DNS)")
+	flag.StringVar(&aff.self, "self", envOr("SELF", ""), "this node's address among the peers (env SELF; default: from POD_IP)")
+	flag.DurationVar(&aff.localHold, "local-hold", 30*time.Second, "with -bolt and affinity: how long a lost node's users get 503 with Retry-After before another node serves them, logged out")
 	flag.Parse()
+	aff.bolt = *boltPath != ""
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", *node)
-	if err := run(*addr, *redisAddr, *boltPath, *node, *secure, *cacheBytes, log); err != nil {
+	if err := run(*addr, *redisAddr, *boltPath, *node, *secure, *cacheBytes, aff, log); err != nil {
 		log.Error("app: " + err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(addr, redisAddr, boltPath, node string, secure bool, cacheBytes int64, log *slog.Logger) error {
+func run(addr, redisAddr, boltPath, node string, secure bool, cacheBytes int64, aff affinityFlags, log *slog.Logger) error {
 	var (
 		st      store.Store
 		stats   func() any
@@ -151,13 +167,26 @@ func run(addr, redisAddr, boltPath, node string, secure bool, cacheBytes int64, 
 	}
 	defer m.Close()
 
+	var route func(http.Handler) http.Handler
+	if aff.enabled() {
+		start, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		rt, err := aff.newRouter(start, log, metrics)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer rt.Close()
+		route = rt.Wrap
+		log.Info("routing by affinity", "self", rt.Self(), "peers", rt.Peers())
+	}
+
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", newHandler(node, m, stats))
+	mux.Handle("/", newHandler(node, m, stats, route))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

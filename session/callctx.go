@@ -1,0 +1,183 @@
+package session
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// callCtx is a store call's context: its parent with a deadline, like
+// context.WithDeadlineCause(parent, deadline, errStoreDeadline), but with
+// nothing armed until someone waits. context.WithDeadlineCause allocates a
+// context, a done channel and a runtime timer for every call, and registers
+// with its parent, although most stores never wait on Done: the memory
+// store only asks Err, and go-redis only reads Deadline to set the socket's.
+// Here Err compares the clock with the deadline; Done, the first time it is
+// called, makes the channel, starts the timer and watches the parent.
+//
+// It behaves as the standard context: Deadline is the earlier of the
+// parent's and its own; Err is nil until the deadline passes or the parent
+// ends, then DeadlineExceeded or the parent's error, for good; Done, once
+// made, is closed at that moment; callCause gives the cause (errStoreDeadline
+// for its own deadline), which context.Cause cannot see (it looks for the
+// standard library's own cancelCtx). AfterFunc lets contexts derived from it
+// (context.WithTimeout in a store) register without a goroutine each.
+type callCtx struct {
+	parent   context.Context
+	deadline time.Time
+
+	mu     sync.Mutex
+	err    error // set once: the context ended
+	cause  error
+	done   chan struct{} // made by the first Done
+	timer  *time.Timer
+	stop   func() bool // stops watching the parent
+	afters []*afterFunc
+}
+
+type afterFunc struct {
+	f    func()
+	done bool // ran or stopped
+}
+
+func newCallCtx(parent context.Context, deadline time.Time) *callCtx {
+	return &callCtx{parent: parent, deadline: deadline}
+}
+
+func (c *callCtx) Deadline() (time.Time, bool) {
+	if d, ok := c.parent.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *callCtx) Value(key any) any { return c.parent.Value(key) }
+
+func (c *callCtx) String() string { return "session.storeCall" }
+
+// Err reports the end of the context, checking the clock and the parent
+// itself when nothing is armed.
+func (c *callCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checkLocked()
+	return c.err
+}
+
+// checkLocked ends the context if its deadline has passed or its parent
+// ended. c.mu is held.
+func (c *callCtx) checkLocked() {
+	if c.err != nil {
+		return
+	}
+	if err := c.parent.Err(); err != nil {
+		c.endLocked(err, context.Cause(c.parent))
+		return
+	}
+	if !time.Now().Before(c.deadline) {
+		c.endLocked(context.DeadlineExceeded, errStoreDeadline)
+	}
+}
+
+func (c *callCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done != nil {
+		return c.done
+	}
+	c.done = make(chan struct{})
+	c.checkLocked()
+	if c.err != nil {
+		close(c.done)
+		return c.done
+	}
+	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.end(context.DeadlineExceeded, errStoreDeadline) })
+	if c.parent.Done() != nil {
+		c.stop = context.AfterFunc(c.parent, func() { c.end(c.parent.Err(), context.Cause(c.parent)) })
+	}
+	return c.done
+}
+
+func (c *callCtx) end(err, cause error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.endLocked(err, cause)
+	}
+}
+
+// endLocked records the end, closes Done if it was made, and runs the
+// registered functions. c.mu is held and c.err is nil.
+func (c *callCtx) endLocked(err, cause error) {
+	c.err, c.cause = err, cause
+	if c.done != nil {
+		close(c.done)
+	}
+	c.releaseLocked()
+	for _, a := range c.afters {
+		if !a.done {
+			a.done = true
+			go a.f()
+		}
+	}
+	c.afters = nil
+}
+
+func (c *callCtx) releaseLocked() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	if c.stop != nil {
+		c.stop()
+		c.stop = nil
+	}
+}
+
+// cancel ends the call: its context is canceled if it had not ended, as
+// the CancelFunc of context.WithDeadlineCause does.
+func (c *callCtx) cancel() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.endLocked(context.Canceled, context.Canceled)
+	}
+}
+
+// AfterFunc arranges for f to run in its own goroutine once c ends, as
+// context.AfterFunc does; the context package uses it to tie contexts
+// derived from c to it without a goroutine of their own.
+func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
+	c.Done() // arm the timer and the parent's watch
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := &afterFunc{f: f}
+	if c.err != nil {
+		a.done = true
+		go f()
+	} else {
+		c.afters = append(c.afters, a)
+	}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if a.done {
+			return false
+		}
+		a.done = true
+		return true
+	}
+}
+
+// callCause is context.Cause for a store call's context and those derived
+// from it by values only (an observer's span), which context.Cause answers
+// with the parent's cause for lack of a cancelCtx of its own.
+func callCause(ctx context.Context) error {
+	if c, ok := ctx.(*callCtx); ok {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.checkLocked()
+		return c.cause
+	}
+	return context.Cause(ctx)
+}

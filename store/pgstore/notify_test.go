@@ -278,9 +278,7 @@ func TestNotifierStalled(t *testing.T) {
 			ch, _ := notifications(t, s)
 			wantEvent(t, ch, "the first Reset", isReset)
 			wantHeartbeats(t, beats, 2)
-			id := newID()
-			create(t, writer, id, "")
-			wantEvent(t, ch, "an event before the stall", isID(id))
+			settled(t, ch, writer)
 
 			if all {
 				px.Freeze()
@@ -297,7 +295,7 @@ func TestNotifierStalled(t *testing.T) {
 			}
 			px.Thaw()
 			wantEvent(t, ch, "Reset after the thaw", isReset)
-			id = newID()
+			id := newID()
 			create(t, writer, id, "")
 			wantEvent(t, ch, "an event after the thaw", isID(id))
 		})
@@ -311,6 +309,33 @@ func heartbeats(ch chan<- struct{}) Option {
 			select {
 			case ch <- struct{}{}:
 			default:
+			}
+		}
+	}
+}
+
+// settled waits until the listener hears a write: a loaded machine may
+// delay a heartbeat enough for the notifier to report Lost (and listen
+// again) before the test starts its stall; that is the notifier doing its
+// job, not the stall's effect.
+func settled(t *testing.T, ch <-chan store.Event, writer *Store) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		id := newID()
+		create(t, writer, id, "")
+	wait:
+		for {
+			select {
+			case ev := <-ch:
+				if isID(id)(ev) {
+					return
+				}
+				if ev.Lost || ev.Reset {
+					break wait // events may have been missed: write again
+				}
+			case <-deadline:
+				t.Fatal("no event heard before the stall within 20s")
 			}
 		}
 	}

@@ -156,7 +156,7 @@ func TestRevocationDuringStall(t *testing.T) {
 			break
 		}
 		served++
-		if since > bound+500*time.Millisecond { // slack for a loaded machine; it was ~10 s
+		if since > bound+time.Second { // slack for a loaded machine; it was ~10 s
 			t.Fatalf("A still serves the session %v after it was logged out on B (bound %v)", since.Round(time.Millisecond), bound)
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -164,7 +164,7 @@ func TestRevocationDuringStall(t *testing.T) {
 	// A read can also stop being served before the heartbeat is overdue
 	// (the entry aged out and the stalled remote timed out); the node must
 	// still declare the subscription lost within the bound.
-	for !a.h.Stats().Bypassing && time.Since(out) < bound+500*time.Millisecond {
+	for !a.h.Stats().Bypassing && time.Since(out) < bound+time.Second {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !a.h.Stats().Bypassing {

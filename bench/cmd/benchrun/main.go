@@ -92,7 +92,7 @@ func main() {
 	flag.BoolVar(&o.noProfiles, "no-profiles", false, "skip the pprof profiles")
 	flag.StringVar(&o.loadgen, "loadgen", "auto", "HTTP load generator: wrk, go, or auto (wrk if installed)")
 	flag.Float64Var(&o.rate, "rate", 2000, "requests per second of the constant-rate runs (0: skip them)")
-	flag.DurationVar(&o.rateTime, "rate-duration", 3*time.Second, "duration of each constant-rate run")
+	flag.DurationVar(&o.rateTime, "rate-duration", 2*time.Second, "duration of each constant-rate run")
 	flag.IntVar(&o.rateRounds, "rate-rounds", 2, "rounds of the constant-rate runs")
 	flag.IntVar(&o.rateConns, "rate-conns", 32, "connections of the constant-rate generator")
 	flag.StringVar(&o.growth, "growth", "10000,100000", "session counts of the growth run, comma-separated (add 1000000 for the 1M step, about 5 more minutes; empty: skip)")

@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # an application downloads only what it imports. `make test` runs them all.
 MODULES ?= . metrics/prometheus metrics/otel store/mysqlstore examples/cluster examples/routers
 
-.PHONY: test deps fmt vet run fuzz bench bench-stores stress
+.PHONY: test deps fmt vet run fuzz bench bench-stores stress chaos
 
 test: deps fmt vet
 	@set -e; for m in $(MODULES); do \
@@ -70,3 +70,14 @@ stress: deps
 # benchstat's medians (bench/stores.sh). About 5 minutes.
 bench-stores: deps
 	bash bench/stores.sh
+
+# Runs every fault of internal/chaos (stores killed and restarted, failovers,
+# network stalls, resets and black holes, app nodes SIGKILLed) under load
+# behind NGINX, then a soak of CHAOS_SOAK on hybrid over Redis with periodic
+# faults, and writes RELIABILITY.md. About 6 minutes plus CHAOS_SOAK; not part
+# of `make test`, which runs the short version (TestShort).
+CHAOS_SOAK ?= 10m
+
+chaos: deps
+	CI=true TETHER_CHAOS_OUT=$(CURDIR)/RELIABILITY.md TETHER_CHAOS_SOAK=$(CHAOS_SOAK) \
+		$(GO) test -count=1 -timeout 0 -run '^TestFull$$' -v ./internal/chaos/

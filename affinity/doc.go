@@ -13,8 +13,8 @@
 // # Use
 //
 //	rt, err := affinity.New(ctx,
-//		affinity.WithPeerDNS("app-peers.default.svc.cluster.local", 8080), // a headless Service
-//		affinity.WithLocalSessions(30*time.Second),                      // only for local stores
+//		// A headless Service lists the pods; this one is POD_IP.
+//		affinity.WithPeerDNS("app-peers.default.svc.cluster.local", 8080),
 //	)
 //	if err != nil { ... }
 //	defer rt.Close()
@@ -22,7 +22,15 @@
 //	mux.Handle("/", rt.Wrap(middleware.Sessions(m)(app)))     // routed first, then the session
 //
 // Wrap sits outside the session middleware, so the session is loaded on the
-// owner only.
+// owner only. Sessions kept on the owner alone (memory, a file on a
+// StatefulSet pod's volume) take the pods' stable names and
+// [WithLocalSessions]:
+//
+//	rt, err := affinity.New(ctx,
+//		affinity.WithPeers("app-0.app-headless:8080", "app-1.app-headless:8080", "app-2.app-headless:8080"),
+//		affinity.WithSelf(os.Getenv("POD_NAME")+".app-headless:8080"),
+//		affinity.WithLocalSessions(30*time.Second), // 503 with Retry-After while the owner restarts
+//	)
 //
 // # Owner
 //
@@ -75,6 +83,9 @@
 // timeout is marked down: no request goes to it for a second, then one
 // request tries it again; each failed try doubles the wait, up to 30
 // seconds; the first answer marks it up. Each replica keeps its own view.
+// A peer that accepts connections but answers slowly is waited for, as the
+// client would wait for it directly: streams and long polls are legitimate,
+// and the client's (or the server's WriteTimeout) deadline applies.
 //
 // When the owner is down, the request goes to the next live peer in the
 // key's order, at once if the connection to the owner failed: nothing had
@@ -96,6 +107,8 @@
 //     is still logged in. After the hold, the next peer serves: the user
 //     starts a new session there (logged out), and, when the owner comes
 //     back, is routed back to it, where that newer session does not exist.
+//     A new client, without a routing cookie, has no session to wait for:
+//     it is given a key that a live replica owns.
 //
 // # Observing
 //

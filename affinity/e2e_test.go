@@ -231,11 +231,12 @@ func newUser(t *testing.T, name, lb string) *user {
 }
 
 type answer struct {
-	status     int
-	node       string
-	retryAfter string
-	User       string `json:"user"`
-	Visits     int    `json:"visits"`
+	status       int
+	node         string
+	retryAfter   string
+	cacheControl string
+	User         string `json:"user"`
+	Visits       int    `json:"visits"`
 }
 
 func (u *user) do(method, path string, form url.Values) answer {
@@ -249,7 +250,7 @@ func (u *user) do(method, path string, form url.Values) answer {
 		u.t.Fatalf("%s %s %s: %v", u.name, method, path, err)
 	}
 	defer res.Body.Close()
-	a := answer{status: res.StatusCode, node: res.Header.Get("X-Node"), retryAfter: res.Header.Get("Retry-After")}
+	a := answer{status: res.StatusCode, node: res.Header.Get("X-Node"), retryAfter: res.Header.Get("Retry-After"), cacheControl: res.Header.Get("Cache-Control")}
 	if res.StatusCode == http.StatusOK {
 		if err := json.NewDecoder(res.Body).Decode(&a); err != nil {
 			u.t.Fatalf("%s %s %s: %v", u.name, method, path, err)
@@ -333,8 +334,8 @@ func TestEndToEnd(t *testing.T) {
 		// During the outage: 503 with Retry-After, whichever node NGINX picks.
 		for range 4 {
 			a := u.do("GET", "/", nil)
-			if a.status != http.StatusServiceUnavailable || a.retryAfter == "" {
-				t.Fatalf("owner down: %+v, want 503 with Retry-After", a)
+			if secs, err := strconv.Atoi(a.retryAfter); a.status != http.StatusServiceUnavailable || err != nil || secs < 1 || a.cacheControl != "no-store" {
+				t.Fatalf("owner down: %+v, want 503 with Retry-After and Cache-Control: no-store", a)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

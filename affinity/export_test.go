@@ -1,6 +1,9 @@
 package affinity
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // WithClock replaces time.Now for backoff and hold decisions.
 func WithClock(now func() time.Time) Option {
@@ -20,3 +23,6 @@ var ClientIPKey = clientIP
 
 // ValidRouteKey exposes the cookie value check.
 var ValidRouteKey = validRouteKey
+
+// KeyOf exposes the routing key of a request.
+func (rt *Router) KeyOf(w http.ResponseWriter, r *http.Request) (string, bool) { return rt.keyOf(w, r) }

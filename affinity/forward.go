@@ -17,8 +17,10 @@ import (
 // attempt is one forward of a request to a peer, found by the proxy's
 // hooks in the request's context.
 type attempt struct {
+	route    RouteData // what is observed when the peer answers
 	peer     string
 	err      error       // what the proxy's ErrorHandler was given
+	answered bool        // the peer's response headers arrived
 	bodyRead atomic.Bool // the transport started reading the request body
 }
 
@@ -33,18 +35,31 @@ func newTransport(dialTimeout time.Duration) *http.Transport {
 	}
 }
 
-func newProxy(tr http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
+func (rt *Router) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:    rewrite,
-		Transport:  tr,
+		Transport:  rt.transport,
 		BufferPool: &bufferPool{},
+		// The response headers arrived: the peer is up, and the route is
+		// known, though the body may stream for a long time yet.
+		ModifyResponse: func(res *http.Response) error {
+			ctx := res.Request.Context()
+			if a, ok := ctx.Value(attemptKey{}).(*attempt); ok {
+				a.answered = true
+				if rt.peers.ok(a.peer) {
+					rt.peerChanged(ctx, PeerData{Peer: a.peer, Up: true})
+				}
+				rt.routed(ctx, a.route)
+			}
+			return nil
+		},
 		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
 			// The Router answers: it may still send the request elsewhere.
 			if a, ok := r.Context().Value(attemptKey{}).(*attempt); ok {
 				a.err = err
 			}
 		},
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(rt.log.Handler(), slog.LevelWarn),
 	}
 }
 
@@ -96,10 +111,10 @@ func (a *attempt) canRetry() bool {
 	return !a.bodyRead.Load() && errors.As(a.err, &op) && op.Op == "dial"
 }
 
-// forward sends r to peer and streams the answer to w. It returns the
-// attempt, whose err is nil when the peer answered.
-func (rt *Router) forward(w http.ResponseWriter, r *http.Request, peer string) *attempt {
-	a := &attempt{peer: peer}
+// forward sends r to the route's peer and streams the answer to w. It
+// returns the attempt, whose err is nil when the peer answered.
+func (rt *Router) forward(w http.ResponseWriter, r *http.Request, route RouteData) *attempt {
+	a := &attempt{route: route, peer: route.Peer}
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
 	return a
 }

@@ -17,6 +17,10 @@ const routeKeyLen = 22
 // the header's length.
 const maxForwardedHops = 32
 
+// newKeyTries bounds the keys drawn for a new client until one is owned by
+// a peer that is not down.
+const newKeyTries = 16
+
 // keyOf returns the request's routing key, and false when the request is
 // not to be routed (a key function declined it). With the routing cookie,
 // a client without a valid one is given a new key, set on w.
@@ -27,24 +31,45 @@ func (rt *Router) keyOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 	case keyFunc:
 		return rt.cfg.keyFn(r)
 	}
-	return rt.cookieKey(w, r)
+	if key, ok := rt.cookieKey(r); ok {
+		return key, true
+	}
+	return rt.newKey(w), true
 }
 
-func (rt *Router) cookieKey(w http.ResponseWriter, r *http.Request) (string, bool) {
-	ck := &rt.cfg.cookie
+// cookieKey returns the key of the request's routing cookie, if it holds a
+// valid one.
+func (rt *Router) cookieKey(r *http.Request) (string, bool) {
+	name := rt.cfg.cookie.Name
 	// r.Cookie parses every cookie of the request; looking only for ours
 	// keeps a header full of other cookies cheap.
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
-			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if ok && name == ck.Name && validRouteKey(value) {
-				return value, true
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if ok && k == name && validRouteKey(v) {
+				return v, true
 			}
 		}
 	}
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	key := base64.RawURLEncoding.EncodeToString(b[:])
+	return "", false
+}
+
+// newKey draws a key for a client that has none and sets it on w. A new
+// client has no session anywhere, so its key is drawn again while its owner
+// is down: it starts on a live replica (rather than waiting out a hold for
+// a session it does not have) and stays there when the down one returns.
+func (rt *Router) newKey(w http.ResponseWriter) string {
+	peers := rt.peers.peers()
+	var key string
+	for range newKeyTries {
+		var b [16]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+		key = base64.RawURLEncoding.EncodeToString(b[:])
+		if !rt.peers.down(owner(peers, key)) {
+			break
+		}
+	}
+	ck := &rt.cfg.cookie
 	http.SetCookie(w, &http.Cookie{
 		Name:     ck.Name,
 		Value:    key,
@@ -55,7 +80,7 @@ func (rt *Router) cookieKey(w http.ResponseWriter, r *http.Request) (string, boo
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	})
-	return key, true
+	return key
 }
 
 // validRouteKey reports whether v can be a key this package issued. Anything

@@ -1,7 +1,9 @@
 package affinity_test
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -77,6 +79,31 @@ func FuzzClientIPKey(f *testing.F) {
 		}
 		if len(key) > 64 {
 			t.Fatalf("key of %d bytes", len(key))
+		}
+	})
+}
+
+// FuzzCookieKey: whatever the Cookie header, the key is a valid routing
+// key, either the client's own or a new one that is set.
+func FuzzCookieKey(f *testing.F) {
+	f.Add("tether_route=AAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("a=b; tether_route=short; tether_route=AAAAAAAAAAAAAAAAAAAAAB")
+	f.Add(";;;=;tether_route")
+	rt, err := affinity.New(context.Background(), affinity.WithPeers("10.0.0.1:80"), affinity.WithSelf("10.0.0.1:80"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer rt.Close()
+	f.Fuzz(func(t *testing.T, cookie string) {
+		r := &http.Request{Header: http.Header{"Cookie": {cookie}}}
+		w := httptest.NewRecorder()
+		key, ok := rt.KeyOf(w, r)
+		if !ok || !affinity.ValidRouteKey(key) {
+			t.Fatalf("key %q %v", key, ok)
+		}
+		set := w.Header().Get("Set-Cookie") != ""
+		if !set && !strings.Contains(cookie, "tether_route="+key) {
+			t.Fatalf("cookie %q: key %q, Set-Cookie %v", cookie, key, set)
 		}
 	})
 }

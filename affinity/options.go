@@ -59,7 +59,10 @@ type Cookie struct {
 	Path string
 	// Domain. Default: none (the host only).
 	Domain string
-	// Secure restricts the cookie to HTTPS. Default: false.
+	// Secure restricts the cookie to HTTPS. Default: false, unlike the
+	// session cookie: this one grants nothing, and a Secure cookie sent over
+	// plain HTTP is dropped by browsers, which would give every request a
+	// new key and silently undo the routing.
 	Secure bool
 	// MaxAge is how long the browser keeps it. Default:
 	// [DefaultCookieMaxAge].
@@ -198,8 +201,9 @@ func WithSelf(addr string) Option {
 // first response to a client that has none (or an invalid one). Zero fields
 // of ck take their defaults. This is the default key.
 //
-// A client can choose its key, and so its replica; it gains nothing by it
-// but a replica to itself, since the key grants no access to any session.
+// A client can choose its key, and so its replica. It gains nothing by it:
+// the key grants no access to any session, and keeping one client's
+// requests on one replica is what the routing does anyway.
 //
 // Exactly one of WithCookie, [WithClientIP] and [WithKeyFunc] may be given.
 func WithCookie(ck Cookie) Option {

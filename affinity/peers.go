@@ -13,6 +13,9 @@ import (
 // is safe for concurrent use.
 type peerSet struct {
 	self string
+	// probeWindow is how long one request has to find a down peer back
+	// before another may try.
+	probeWindow time.Duration
 
 	mu     sync.RWMutex
 	list   []string           // sorted, self included; replaced, never changed in place
@@ -24,11 +27,12 @@ type health struct {
 	downSince time.Time     // first failure of this outage
 	retryAt   time.Time     // no request is sent before then
 	backoff   time.Duration // the wait after the next failure is twice this
+	probing   bool          // a request is trying the peer again
 	lastErr   error
 }
 
-func newPeerSet(self string, peers []string) *peerSet {
-	ps := &peerSet{self: self, health: map[string]*health{}}
+func newPeerSet(self string, peers []string, probeWindow time.Duration) *peerSet {
+	ps := &peerSet{self: self, probeWindow: probeWindow, health: map[string]*health{}}
 	ps.set(peers)
 	return ps
 }
@@ -62,22 +66,46 @@ func (ps *peerSet) peers() []string {
 }
 
 // state reports whether p may be sent a request at now, and when it went
-// down (zero if it is up). A down peer whose backoff has passed may be sent
-// one: that request is the probe that finds it back.
+// down (zero if it is up). A down peer whose backoff has passed is given to
+// one caller, whose request is the probe that finds it back; the others see
+// it down until that request's outcome, or for probeWindow if there is none
+// (its client left).
 func (ps *peerSet) state(p string, now time.Time) (usable bool, downSince, retryAt time.Time) {
 	ps.mu.RLock()
-	defer ps.mu.RUnlock()
 	h := ps.health[p]
 	if h == nil {
+		ps.mu.RUnlock()
 		return true, time.Time{}, time.Time{}
 	}
-	return !now.Before(h.retryAt), h.downSince, h.retryAt
+	if now.Before(h.retryAt) {
+		defer ps.mu.RUnlock()
+		return false, h.downSince, h.retryAt
+	}
+	ps.mu.RUnlock()
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	h = ps.health[p]
+	switch {
+	case h == nil:
+		return true, time.Time{}, time.Time{}
+	case now.Before(h.retryAt):
+		return false, h.downSince, h.retryAt
+	}
+	h.probing = true
+	h.retryAt = now.Add(ps.probeWindow)
+	return true, h.downSince, h.retryAt
+}
+
+// down reports whether p is marked down, without claiming a probe.
+func (ps *peerSet) down(p string) bool {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.health[p] != nil
 }
 
 // fail records that p could not be reached at now. It returns true when p
-// was up until then. Failures of requests that were already under way when
-// an earlier one marked p down do not lengthen the backoff: only a failed
-// probe does.
+// was up until then. A failed probe doubles the backoff; failures of
+// requests that were under way when p was marked down do not.
 func (ps *peerSet) fail(p string, now time.Time, err error) (wentDown bool, backoff time.Duration) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -90,10 +118,11 @@ func (ps *peerSet) fail(p string, now time.Time, err error) (wentDown bool, back
 		h = &health{downSince: now, backoff: MinBackoff}
 		ps.health[p] = h
 		wentDown = true
+	case h.probing:
+		h.probing = false
+		h.backoff = min(2*h.backoff, MaxBackoff)
 	case now.Before(h.retryAt):
 		return false, h.backoff
-	default:
-		h.backoff = min(2*h.backoff, MaxBackoff)
 	}
 	h.retryAt, h.lastErr = now.Add(h.backoff), err
 	return wentDown, h.backoff

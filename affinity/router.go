@@ -59,9 +59,9 @@ func New(ctx context.Context, opts ...Option) (*Router, error) {
 		rt.log = slog.Default()
 	}
 	rt.self = cfg.self
-	rt.peers = newPeerSet(rt.self, cfg.peers)
+	rt.peers = newPeerSet(rt.self, cfg.peers, cfg.dialTimeout)
 	rt.transport = newTransport(cfg.dialTimeout)
-	rt.proxy = newProxy(rt.transport, rt.log)
+	rt.proxy = rt.newProxy()
 
 	if cfg.peerDNS == "" {
 		close(rt.done)
@@ -193,16 +193,18 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 			}
 			continue
 		}
-		a := rt.forward(w, r, p)
+		a := rt.forward(w, r, RouteData{Route: route, Owner: own, Peer: p})
 		if a.err == nil {
-			if rt.peers.ok(p) {
-				rt.peerChanged(ctx, PeerData{Peer: p, Up: true})
-			}
-			rt.routed(ctx, RouteData{Route: route, Owner: own, Peer: p})
-			return
+			return // answered, and observed when the answer came
 		}
 		if ctx.Err() != nil {
 			return // the client left: no one to answer, and not p's fault
+		}
+		if a.answered {
+			// The peer answered, then the exchange failed (an upgrade the
+			// peer did not complete): it is up, and it had the request.
+			http.Error(w, "502 bad gateway: the replica serving this request failed", http.StatusBadGateway)
+			return
 		}
 		now = rt.cfg.now()
 		if down, backoff := rt.peers.fail(p, now, a.err); down {

@@ -13,9 +13,11 @@ import (
 )
 
 // TestStreamsResponses: a forwarded response reaches the client as the
-// owner flushes it, not when it ends.
+// owner flushes it, not when it ends; the route is observed when the
+// owner's headers arrive.
 func TestStreamsResponses(t *testing.T) {
-	nodes := newCluster(t, 2)
+	rec := &recorder{}
+	nodes := newCluster(t, 2, affinity.WithObserver(rec))
 	release := make(chan struct{})
 	nodes[1].inner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -43,6 +45,9 @@ func TestStreamsResponses(t *testing.T) {
 	case line := <-got:
 		if line != "data: first\n" {
 			t.Errorf("first line %q", line)
+		}
+		if d := rec.lastRoute(); d.Route != affinity.RouteForwarded || d.Peer != nodes[1].addr {
+			t.Errorf("while streaming: observed %+v, want forwarded to %s", d, nodes[1].addr)
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("the first event did not arrive before the response ended")

@@ -201,8 +201,9 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 		count[reflect.TypeOf(d.obj).Elem().Name()]++
 	}
 	// The set the README describes: app and Redis Deployments, the
-	// StatefulSet variant, their Services, the Ingress.
-	want := map[string]int{"Deployment": 2, "StatefulSet": 1, "Service": 4, "Ingress": 1}
+	// StatefulSet variant, the affinity variant (a Deployment, its headless
+	// discovery Service and its plain Service), their Services, the Ingress.
+	want := map[string]int{"Deployment": 3, "StatefulSet": 1, "Service": 6, "Ingress": 1}
 	if !reflect.DeepEqual(count, want) {
 		t.Errorf("objects by kind = %v, want %v", count, want)
 	}

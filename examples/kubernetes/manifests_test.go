@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -19,7 +20,10 @@ import (
 const appCookie = "sid"
 
 // appFlags are the flags examples/cluster/app accepts.
-var appFlags = map[string]bool{"addr": true, "redis": true, "bolt": true, "node": true, "secure-cookie": true, "cache-bytes": true}
+var appFlags = map[string]bool{
+	"addr": true, "redis": true, "bolt": true, "node": true, "secure-cookie": true, "cache-bytes": true,
+	"peers": true, "peer-dns": true, "self": true, "local-hold": true,
+}
 
 // workload is a Deployment or a StatefulSet, seen through what the checks
 // need.
@@ -51,6 +55,36 @@ func (w workload) container(name string) *corev1.Container {
 		}
 	}
 	return nil
+}
+
+// flag returns the value of the app container's -name=value argument.
+func (w workload) flag(name string) (string, bool) {
+	c := w.container("app")
+	if c == nil {
+		return "", false
+	}
+	for _, arg := range c.Args {
+		n, v, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if n == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// routesByAffinity reports whether w's app routes users to their pods
+// itself (package affinity).
+func (w workload) routesByAffinity() bool {
+	_, dns := w.flag("peer-dns")
+	_, static := w.flag("peers")
+	return dns || static
+}
+
+// discoversPeers reports whether w's app finds its peers by DNS: the
+// example of affinity behind a Service that is not sticky.
+func (w workload) discoversPeers() bool {
+	_, dns := w.flag("peer-dns")
+	return dns
 }
 
 // hasPort reports whether a container of w exposes port, by name or number.
@@ -109,15 +143,16 @@ func TestServicesSelectOneWorkload(t *testing.T) {
 }
 
 // TestAppServicesAreSticky: every Service in front of the app pins a client
-// to a pod for as long as a session idles, except the StatefulSet's
-// headless governing Service, which balances nothing.
+// to a pod for as long as a session idles, except headless Services, which
+// balance nothing, and that of the app that finds its peers by DNS and
+// routes by affinity itself behind a plain Service (TestAffinity checks it).
 func TestAppServicesAreSticky(t *testing.T) {
 	docs := loadManifests(t)
 	ws := workloads(docs)
 	sticky := 0
 	for _, svc := range objects[*corev1.Service](docs) {
 		sel := selected(svc, ws)
-		if len(sel) != 1 || !sel[0].isApp() {
+		if len(sel) != 1 || !sel[0].isApp() || sel[0].discoversPeers() {
 			continue
 		}
 		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
@@ -310,8 +345,8 @@ func TestAppContainers(t *testing.T) {
 			}
 		}
 	}
-	if apps != 2 {
-		t.Errorf("%d app workloads, want 2 (Deployment and StatefulSet)", apps)
+	if apps != 3 {
+		t.Errorf("%d app workloads, want 3 (Deployment, StatefulSet, affinity Deployment)", apps)
 	}
 }
 
@@ -413,4 +448,155 @@ func TestIngressCookieAffinity(t *testing.T) {
 			t.Errorf("Ingress %s: no backends", ing.Name)
 		}
 	}
+}
+
+// TestAffinity: an app that routes users itself finds its peers either
+//
+//   - through a headless Service that selects exactly its pods, on the port
+//     the app listens on, knowing its own address from the pod's IP; it is
+//     fronted by a Service that is not sticky (the point of that example),
+//     and keeps sessions in Redis, because peers found by DNS are known by
+//     IP, which a restarted pod does not keep; or
+//   - by the stable names of a StatefulSet's pods, every replica listed
+//     under its governing Service, itself by its own pod name, so that a
+//     restarted pod gets its users and its file back.
+func TestAffinity(t *testing.T) {
+	docs := loadManifests(t)
+	ws := workloads(docs)
+	services := map[string]*corev1.Service{}
+	for _, svc := range objects[*corev1.Service](docs) {
+		services[svc.Name] = svc
+	}
+	statefulSets := map[string]*appsv1.StatefulSet{}
+	for _, sts := range objects[*appsv1.StatefulSet](docs) {
+		statefulSets[sts.Name] = sts
+	}
+	dns, static := 0, 0
+	for _, w := range ws {
+		if !w.routesByAffinity() {
+			continue
+		}
+		where := w.kind + " " + w.name
+		if _, ok := w.flag("peer-dns"); ok {
+			dns++
+			checkPeerDNS(t, where, w, ws, services)
+		} else {
+			static++
+			checkPeerNames(t, where, w, statefulSets[w.name])
+		}
+	}
+	if dns != 1 || static != 1 {
+		t.Errorf("%d app workloads find peers by DNS and %d by name, want 1 and 1", dns, static)
+	}
+}
+
+func checkPeerDNS(t *testing.T, where string, w workload, ws []workload, services map[string]*corev1.Service) {
+	t.Helper()
+	peerDNS, _ := w.flag("peer-dns")
+	host, port, err := net.SplitHostPort(peerDNS)
+	if err != nil {
+		t.Errorf("%s: -peer-dns %q: %v", where, peerDNS, err)
+		return
+	}
+	svc := services[host]
+	switch {
+	case svc == nil:
+		t.Errorf("%s: -peer-dns names %q, which is not a Service in the manifests", where, host)
+		return
+	case svc.Spec.ClusterIP != corev1.ClusterIPNone:
+		t.Errorf("%s: discovery Service %s is not headless: its name would resolve to one virtual IP", where, host)
+	}
+	if sel := selected(svc, ws); len(sel) != 1 || sel[0].name != w.name {
+		t.Errorf("%s: discovery Service %s does not select exactly its pods", where, host)
+	}
+	// A headless Service's DNS answer carries no port: the pods are reached
+	// on the container port itself.
+	checkPeerPort(t, where, w, port)
+	if _, self := w.flag("self"); !self && !envFromField(w, "POD_IP", "status.podIP") {
+		t.Errorf("%s: neither -self nor POD_IP from status.podIP: the pod cannot tell which peer it is", where)
+	}
+	for _, e := range w.container("app").Env {
+		if e.Name == "BOLT_PATH" {
+			t.Errorf("%s: sessions in a file, with peers known by IP: a restarted pod would lose its users", where)
+		}
+	}
+	fronts := 0
+	for _, svc := range services {
+		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			continue
+		}
+		if sel := selected(svc, ws); len(sel) == 1 && sel[0].name == w.name {
+			fronts++
+			if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
+				t.Errorf("Service %s: sticky, in front of the app that shows affinity behind a plain Service", svc.Name)
+			}
+		}
+	}
+	if fronts != 1 {
+		t.Errorf("%s: %d client Services, want 1", where, fronts)
+	}
+}
+
+func checkPeerNames(t *testing.T, where string, w workload, sts *appsv1.StatefulSet) {
+	t.Helper()
+	if sts == nil {
+		t.Errorf("%s: a static peer list in a %s, whose pods have no stable names", where, w.kind)
+		return
+	}
+	peers, _ := w.flag("peers")
+	replicas := 1
+	if sts.Spec.Replicas != nil {
+		replicas = int(*sts.Spec.Replicas)
+	}
+	var port string
+	names := strings.Split(peers, ",")
+	if len(names) != replicas {
+		t.Errorf("%s: -peers lists %d peers for %d replicas", where, len(names), replicas)
+	}
+	for i, p := range names {
+		host, pt, err := net.SplitHostPort(p)
+		if err != nil {
+			t.Errorf("%s: peer %q: %v", where, p, err)
+			continue
+		}
+		if want := fmt.Sprintf("%s-%d.%s", sts.Name, i, sts.Spec.ServiceName); host != want {
+			t.Errorf("%s: peer %d is %q, want the pod's stable name %q", where, i, host, want)
+		}
+		if port != "" && pt != port {
+			t.Errorf("%s: peers on ports %s and %s", where, port, pt)
+		}
+		port = pt
+	}
+	checkPeerPort(t, where, w, port)
+	self, _ := w.flag("self")
+	if want := "$(NODE_NAME)." + sts.Spec.ServiceName + ":" + port; self != want {
+		t.Errorf("%s: -self %q, want %q", where, self, want)
+	}
+	if !envFromField(w, "NODE_NAME", "metadata.name") {
+		t.Errorf("%s: NODE_NAME, which -self expands, is not the pod's name", where)
+	}
+}
+
+// checkPeerPort: peers are reached on a container port, the one the app
+// listens on.
+func checkPeerPort(t *testing.T, where string, w workload, port string) {
+	t.Helper()
+	p, _ := strconv.Atoi(port)
+	if !w.hasPort(intstr.FromInt32(int32(p))) {
+		t.Errorf("%s: peers are reached on port %s, not a container port", where, port)
+	}
+	if addr, _ := w.flag("addr"); !strings.HasSuffix(addr, ":"+port) {
+		t.Errorf("%s: the app listens on %q, the peers are reached on port %s", where, addr, port)
+	}
+}
+
+// envFromField reports whether the app container's variable name comes
+// from the pod field path.
+func envFromField(w workload, name, path string) bool {
+	for _, e := range w.container("app").Env {
+		if e.Name == name {
+			return e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == path
+		}
+	}
+	return false
 }

@@ -166,7 +166,7 @@ func TestSetLatency(t *testing.T) {
 	e := newEcho(t)
 	p := newProxy(t, e.ln.Addr().String())
 	c, r := dial(t, p.Addr())
-	const d = 100 * time.Millisecond
+	const d = 250 * time.Millisecond
 	p.SetLatency(d)
 	start := time.Now()
 	io.WriteString(c, "slow\n")
@@ -184,7 +184,9 @@ func TestSetLatency(t *testing.T) {
 		t.Fatalf("read %q, %v", line, err)
 	}
 	<-e.seen
-	if took := time.Since(start); took >= d {
+	// With the latency it would take at least 2d; a loaded machine may take
+	// a while, but not that long.
+	if took := time.Since(start); took >= 2*d {
 		t.Fatalf("echo took %v after the latency was removed", took)
 	}
 }

@@ -30,12 +30,27 @@ type NginxServer struct {
 // it at least once. For example:
 //
 //	ng := testserver.Nginx(t, `
-//		upstream app { hash $cookie_sid consistent; server `+a+`; server `+b+`; }
+//		upstream app {
+//			hash $cookie_sid consistent;
+//			server `+a+` max_fails=1 fail_timeout=2s;
+//			server `+b+` max_fails=1 fail_timeout=2s;
+//		}
 //		server {
 //			listen {{listen}};
-//			location / { proxy_pass http://app; }
+//			location / {
+//				proxy_pass http://app;
+//				proxy_connect_timeout 1s;
+//				proxy_next_upstream error timeout;
+//				proxy_next_upstream_tries 2;
+//			}
 //		}`)
 //	resp, err := http.Get("http://" + ng.Addr() + "/")
+//
+// The upstream settings there are the ones examples/cluster recommends and
+// internal/chaos measures: a node that fails once is skipped for 2 s instead
+// of being tried (and logged) on every request, a connection attempt gives
+// up after 1 s, and a request that could not reach a node is tried on one
+// more.
 //
 // The package writes the rest of the configuration: pid file, error log and
 // all temp paths inside a temporary prefix directory, one worker, access log

@@ -21,6 +21,13 @@ func Example() {
 	rdb := redis.NewClient(&redis.Options{
 		Addr:                  "localhost:6379",
 		ContextTimeoutEnabled: true, // calls end at the session manager's deadline
+		// Fail fast while Redis is down (see the package documentation).
+		DialTimeout:     500 * time.Millisecond,
+		DialerRetries:   1,
+		MaxRetries:      1,
+		MaxRetryBackoff: 64 * time.Millisecond,
+		ReadTimeout:     time.Second,
+		WriteTimeout:    time.Second,
 	})
 	defer rdb.Close()
 	st := redisstore.New(rdb)

@@ -62,7 +62,7 @@ fuzz:
 # per request), and how cost grows with 10k and 100k sessions. About 15
 # minutes on 2 cores; not part of `make test`. BENCH_FLAGS passes flags to
 # cmd/benchrun, e.g. BENCH_FLAGS=-growth=10000,100000,1000000 for the 1M step
-# (about 5 minutes and 2 GB of memory more).
+# (about 15 minutes and 3 GB of memory more on 2 cores).
 BENCH_FLAGS ?=
 
 bench: deps

@@ -24,10 +24,12 @@ var Limits = []Info{
 		Rotation: "-", Lifetimes: "-"},
 }
 
-// HybridMiss is Tether's hybrid store with a local cache too small to hold
-// any record (WithMaxBytes(1)), so that every read is a miss: it measures the
-// hybrid store's miss path next to its hit path (tether-hybrid) in the
-// constant-rate run.
+// HybridMiss is Tether's hybrid store with local entries that are never
+// fresh enough to serve (WithMaxAge(1ns)), so that every read is a miss: it
+// measures the hybrid store's miss path next to its hit path (tether-hybrid)
+// in the constant-rate run. (A cache too small to hold a record, with
+// WithMaxBytes(1), does not do it: the cache evicts asynchronously, so reads
+// right after a write still hit.)
 var HybridMiss = Info{Name: "tether-hybrid-miss", Library: "tether", Store: "hybrid-miss", UsesRedis: true,
 	Rotation: "as tether-hybrid", Lifetimes: "as tether-hybrid"}
 

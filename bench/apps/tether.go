@@ -34,7 +34,9 @@ func (a *App) newTether(cfg Config) error {
 		if a.Store != "redis" {
 			var hopts []hybridstore.Option
 			if a.Store == "hybrid-miss" {
-				hopts = append(hopts, hybridstore.WithMaxBytes(1))
+				// Every local entry is too old to serve the moment it
+				// is stored: each read loads from Redis, as a miss does.
+				hopts = append(hopts, hybridstore.WithMaxAge(time.Nanosecond))
 			}
 			hs := hybridstore.New(rs, hopts...)
 			a.onClose(hs.Close)

@@ -83,9 +83,10 @@ func (res *growthResults) postgres(ctx context.Context, o options, userSizes []i
 		}); err != nil {
 			return fmt.Errorf("pgstore commit: %w", err)
 		}
-		// Size as autovacuum would leave it: the visibility map and free
-		// space map exist after a VACUUM.
-		if _, err := pool.Exec(ctx, "VACUUM "+ps.Table()); err != nil {
+		// Size and plans as autovacuum would leave them: the visibility
+		// and free space maps exist after a VACUUM, and the planner has
+		// statistics (without them UserSessions scans the table).
+		if _, err := pool.Exec(ctx, "VACUUM ANALYZE "+ps.Table()); err != nil {
 			return err
 		}
 		after, err := size()

@@ -18,7 +18,7 @@
 //  5. constant rate (issue 20): every app at one fixed rate, latency timed
 //     from each request's due time, app and redis-server CPU per request;
 //  6. growth (issue 20): bytes per session at 10k and 100k sessions (-growth
-//     adds 1M, about 5 minutes more), user operations at 1, 100 and 1000
+//     adds 1M, about 15 minutes more), user operations at 1, 100 and 1000
 //     sessions per user, reads and GC pauses with the sessions resident,
 //     and the Postgres reaper;
 //
@@ -92,10 +92,10 @@ func main() {
 	flag.BoolVar(&o.noProfiles, "no-profiles", false, "skip the pprof profiles")
 	flag.StringVar(&o.loadgen, "loadgen", "auto", "HTTP load generator: wrk, go, or auto (wrk if installed)")
 	flag.Float64Var(&o.rate, "rate", 2000, "requests per second of the constant-rate runs (0: skip them)")
-	flag.DurationVar(&o.rateTime, "rate-duration", 3*time.Second, "duration of each constant-rate run")
+	flag.DurationVar(&o.rateTime, "rate-duration", 2*time.Second, "duration of each constant-rate run")
 	flag.IntVar(&o.rateRounds, "rate-rounds", 2, "rounds of the constant-rate runs")
 	flag.IntVar(&o.rateConns, "rate-conns", 32, "connections of the constant-rate generator")
-	flag.StringVar(&o.growth, "growth", "10000,100000", "session counts of the growth run, comma-separated (add 1000000 for the 1M step, about 5 more minutes; empty: skip)")
+	flag.StringVar(&o.growth, "growth", "10000,100000", "session counts of the growth run, comma-separated (add 1000000 for the 1M step: about 15 minutes and 3 GB of memory more; empty: skip)")
 	flag.BoolVar(&o.growthOnly, "growth-only", false, "run only the growth section (for trying it; the report then has only that section)")
 	flag.StringVar(&o.userSizes, "user-sessions", "1,100,1000", "sessions per user for the UserSessions/DeleteUser timings")
 	flag.IntVar(&o.reapN, "reap", 100000, "expired Postgres records the reaper run deletes (0: skip)")

@@ -53,6 +53,7 @@ func sessionApps() []apps.Info {
 
 type rateStat struct {
 	p50, p99, p999 series // ns
+	achieved       series // req/s the app kept up with (below the rate: saturated)
 	appCPU         series // µs of the app process per request
 	redisCPU       series // µs of redis-server per request
 	requests       int64
@@ -128,6 +129,7 @@ func runRates(ctx context.Context, rdb *redis.Client, servers map[string]*server
 				res.stats[k] = st
 			}
 			n := float64(lr.Requests)
+			st.achieved = append(st.achieved, lr.RPS)
 			st.p50 = append(st.p50, float64(lr.P50))
 			st.p99 = append(st.p99, float64(lr.P99))
 			st.p999 = append(st.p999, float64(lr.P999))

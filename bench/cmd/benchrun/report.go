@@ -306,7 +306,7 @@ func (rep *report) writeInproc(w func(string, ...any)) {
 	for _, route := range inprocRoutes {
 		w("### %s\n\n", routeTitle(route))
 		w("| app | ns/op | added ns/op | B/op | allocs/op | added allocs/op |\n|---|---|---|---|---|---|\n")
-		for _, in := range apps.All {
+		for _, in := range append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...) {
 			st := rep.inproc.stats[key{route, in.Name}]
 			if st == nil {
 				continue

@@ -163,15 +163,26 @@ func (rep *report) writeRates(w func(string, ...any)) {
 		r.rate, "Go constant-rate generator (bench/loadgen)", r.conns, r.dur, r.rounds, r.pin)
 	for _, rt := range rateRoutes {
 		w("### %s at %.0f req/s\n\n", routeTitle(rt.name), r.rate)
-		w("| app | p50 | p99 | p99.9 | app CPU / req | Redis CPU / req | Redis commands (µs per call × calls per request) | errors, non-2xx |\n|---|---|---|---|---|---|---|---|\n")
+		w("| app | achieved req/s | p50 | p99 | p99.9 | app CPU / req | Redis CPU / req | Redis commands (µs per call × calls per request) | errors, non-2xx |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, in := range rt.apps() {
 			st := r.stats[key{rt.name, in.Name}]
 			if st == nil {
 				continue
 			}
-			w("| %s | %s | %s | %s | %.1f µs | %.1f µs | %s | %d, %d |\n", in.Name, dur(st.p50.median()), dur(st.p99.median()), dur(st.p999.median()),
+			w("| %s | %s | %s | %s | %s | %.1f µs | %.1f µs | %s | %d, %d |\n", in.Name, thousands(st.achieved.median()), dur(st.p50.median()), dur(st.p99.median()), dur(st.p999.median()),
 				st.appCPU.median(), st.redisCPU.median(), perCall(st), st.errors, st.non2xx)
 		}
 		w("\n")
+	}
+	var sat []string
+	for _, rt := range rateRoutes {
+		for _, in := range rt.apps() {
+			if st := r.stats[key{rt.name, in.Name}]; st != nil && st.achieved.median() < 0.95*r.rate {
+				sat = append(sat, fmt.Sprintf("%s `/%s` (%s req/s)", in.Name, rt.name, thousands(st.achieved.median())))
+			}
+		}
+	}
+	if len(sat) > 0 {
+		w("**Saturated**: these apps did not keep up with %.0f req/s, so their latency is queueing, not the library's, and their CPU per request is at saturation: %s. Rerun with a lower `-rate` for a like-for-like comparison.\n\n", r.rate, strings.Join(sat, ", "))
 	}
 }

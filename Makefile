@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 # The root module holds the session core and the four backends the design
 # names; every integration with a heavy dependency is a module of its own, so
 # an application downloads only what it imports. `make test` runs them all.
-MODULES ?= . metrics/prometheus metrics/otel store/mysqlstore examples/cluster examples/routers
+MODULES ?= . metrics/prometheus metrics/otel store/mysqlstore store/mongostore examples/cluster examples/routers
 
 .PHONY: test deps fmt vet run fuzz bench bench-stores stress chaos
 

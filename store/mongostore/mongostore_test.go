@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 // a time (see startFerret).
 func connect(tb testing.TB, uri string) *mongo.Client {
 	tb.Helper()
-	cl, err := mongo.Connect(options.Client().ApplyURI(uri).SetMaxPoolSize(1).SetServerSelectionTimeout(testTimeout))
+	cl, err := mongo.Connect(options.Client().ApplyURI(uri).SetMaxPoolSize(1).SetServerSelectionTimeout(selectTimeout))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -50,8 +50,13 @@ func newStore(tb testing.TB, cl *mongo.Client, opts ...Option) *Store {
 // limit on a loaded 2-core machine (its SQLite backend keeps each document
 // as JSON, binary as base64, and decodes the whole document for every
 // command, projections included), and the serialiser queues every other
-// command behind it.
-const testTimeout = 20 * time.Second
+// command behind it. The conformance suite's 64 concurrent writers of one
+// key queue their optimistic attempts behind that one connection too: under
+// the race detector one of their calls has taken 19 s.
+const testTimeout = 60 * time.Second
+
+// selectTimeout bounds the driver's wait for a reachable server.
+const selectTimeout = 20 * time.Second
 
 // smallRecords are the options of the suite's runs: a per-record limit of
 // 128 KiB instead of 1 MiB, so that the large-record subtests cost FerretDB

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every store's Load and Commit benchmarks back to back, in one run,
 # against the real servers the tests start (memory, Redis, Postgres, bbolt,
-# MariaDB), and prints benchstat's medians: the store figures that
+# MariaDB, and FerretDB embedded in mongostore's test binary), and prints benchstat's medians: the store figures that
 # bench/analysis.md quotes. Not part of `make test`.
 #
 # The servers the tests start favour speed over durability (Redis without
@@ -17,4 +17,5 @@ for pkg in ./store/memstore ./store/redisstore ./store/pgstore ./store/boltstore
 	run "$pkg"
 done
 (cd store/mysqlstore && run .)
+(cd store/mongostore && run .)
 go run golang.org/x/perf/cmd/benchstat@latest "$out"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every store's Load and Commit benchmarks back to back, in one run,
 # against the real servers the tests start (memory, Redis, Postgres, bbolt,
-# MariaDB, and FerretDB embedded in mongostore's test binary), and prints benchstat's medians: the store figures that
-# bench/analysis.md quotes. Not part of `make test`.
+# MariaDB, and the FerretDB embedded in mongostore's test binary), and prints
+# benchstat's medians: the store figures that bench/analysis.md quotes. Not
+# part of `make test`.
 #
 # The servers the tests start favour speed over durability (Redis without
 # persistence, Postgres with fsync off); boltstore syncs every commit.

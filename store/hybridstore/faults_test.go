@@ -70,10 +70,14 @@ func TestRedisFaults(t *testing.T) {
 	// A tombstone that forwards nothing is cached and served as what it is.
 	t.Run("EmptySealedTombstone", func(t *testing.T) {
 		id, to := newID(), newID()
+		before := a.h.Stats().Invalidations
 		create(t, a.h, id, "alice", time.Now(), "a", "1")
 		if err := a.h.Move(ctx, id, store.Moved{To: to}, time.Now().Add(time.Minute), 1); err != nil {
 			t.Fatal(err)
 		}
+		// The two writes' notifications, which would make a load that
+		// overlaps them skip the fill, or evict what it filled.
+		eventually(t, 5*time.Second, "the create's and the move's notifications", func() bool { return a.h.Stats().Invalidations >= before+2 })
 		load(t, a.h, id) // fills
 		hits := a.h.Stats().Hits
 		rec := load(t, a.h, id)

@@ -87,13 +87,13 @@ func (s *Store) create(ctx context.Context, dl deadline, id string, c *store.Cha
 	if err := s.tooLarge(size); err != nil {
 		return store.Result{}, err
 	}
-	e := c.Expires.UnixNano()
+	e := nanos(c.Expires)
 	doc := bson.D{
 		{Key: fID, Value: id},
 		{Key: fValues, Value: values},
 		{Key: fSizes, Value: sizes},
-		{Key: fCreated, Value: c.Created.UnixNano()},
-		{Key: fLastSeen, Value: c.LastSeen.UnixNano()},
+		{Key: fCreated, Value: nanos(c.Created)},
+		{Key: fLastSeen, Value: nanos(c.LastSeen)},
 		{Key: fExpires, Value: e},
 		{Key: fReapAt, Value: reapAt(e)},
 		{Key: fVersion, Value: int64(1)},
@@ -182,10 +182,15 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 	if !validID(id) {
 		return store.Result{}, store.ErrNotFound
 	}
+	// dels: the keys to delete, each once. A key Delete names twice must
+	// be counted once, and MongoDB refuses a path named twice in one
+	// projection or update.
 	var dels []string
 	if !c.Clear {
+		seen := make(map[string]bool, len(c.Delete))
 		for _, k := range c.Delete {
-			if _, set := c.Set[k]; !set {
+			if _, set := c.Set[k]; !set && !seen[k] {
+				seen[k] = true
 				dels = append(dels, k)
 			}
 		}
@@ -203,7 +208,7 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 	projection := metaProjection(touched)
 	for range maxAttempts {
 		now := s.now()
-		if live := c.LiveAt.UnixNano(); !c.LiveAt.IsZero() && live > now {
+		if live := nanos(c.LiveAt); !c.LiveAt.IsZero() && live > now {
 			now = live // the caller's clock runs ahead: it judges too
 		}
 		r, err := s.readMeta(ctx, id, projection)
@@ -318,10 +323,10 @@ func (s *Store) updateOp(r *record, id string, now int64, c *store.Change, dels 
 	filter = append(filter, bson.E{Key: fSize, Value: bson.D{{Key: "$lte", Value: int64(s.cfg.maxRecordSize) - delta}}})
 
 	if !c.LastSeen.IsZero() {
-		set = append(set, bson.E{Key: fLastSeen, Value: c.LastSeen.UnixNano()})
+		set = append(set, bson.E{Key: fLastSeen, Value: nanos(c.LastSeen)})
 	}
 	if !c.Expires.IsZero() {
-		e := c.Expires.UnixNano()
+		e := nanos(c.Expires)
 		set = append(set, bson.E{Key: fExpires, Value: e}, bson.E{Key: fReapAt, Value: reapAt(e)})
 	}
 	inc := bson.D{{Key: fVersion, Value: int64(1)}}
@@ -357,9 +362,9 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	if !validID(id) {
 		return store.ErrNotFound
 	}
-	e := expires.UnixNano()
+	e := nanos(expires)
 	update := bson.D{
-		{Key: "$set", Value: bson.D{{Key: fLastSeen, Value: lastSeen.UnixNano()}, {Key: fExpires, Value: e}, {Key: fReapAt, Value: reapAt(e)}}},
+		{Key: "$set", Value: bson.D{{Key: fLastSeen, Value: nanos(lastSeen)}, {Key: fExpires, Value: e}, {Key: fReapAt, Value: reapAt(e)}}},
 		{Key: "$inc", Value: bson.D{{Key: fVersion, Value: int64(1)}}},
 	}
 	for range maxAttempts {
@@ -411,7 +416,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	if !validID(m.To) {
 		return fmt.Errorf("mongostore: move: %w", errInvalidID)
 	}
-	e := expires.UnixNano()
+	e := nanos(expires)
 	update := bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: fMovedTo, Value: m.To}, {Key: fSealed, Value: binData(m.Sealed)},

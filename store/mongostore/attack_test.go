@@ -2,15 +2,19 @@ package mongostore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/storetest"
@@ -198,5 +202,84 @@ var _ = backendTest("ReplaceUpdate", func(t *testing.T, cl *mongo.Client, _ *fer
 	}
 	if n, _ := s.coll.CountDocuments(ctx, bson.D{{Key: fID, Value: id2}, {Key: fVersion, Value: 1}}); n != 1 {
 		t.Error("the expired record changed")
+	}
+})
+
+// An Update judges the record's expiry when its write goes out, not before
+// the read that precedes it: a record that expires during that read is not
+// extended (resurrected) by the write. The clock jumps while the read is on
+// the wire (a command monitor moves it), in place and on the replacing
+// path.
+var _ = backendTest("ExpiresDuringUpdateRead", func(t *testing.T, _ *mongo.Client, f *ferret) {
+	for _, replace := range []bool{false, true} {
+		clock := storetest.NewClock(time.Now())
+		var armed atomic.Bool
+		cl, err := mongo.Connect(options.Client().ApplyURI(f.URI()).SetMaxPoolSize(1).SetServerSelectionTimeout(selectTimeout).
+			SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+				if e.CommandName == "find" && armed.Swap(false) {
+					clock.Advance(2 * time.Second)
+				}
+			}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Disconnect(context.Background()) })
+		opts := []Option{WithClock(clock.Now)}
+		if replace {
+			opts = append(opts, func(c *config) { c.inPlaceMax = -1 })
+		}
+		s := newStore(t, cl, opts...)
+		ctx := ctxT(t)
+		now := clock.Now()
+		id := newID()
+		if _, err := s.Commit(ctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Second),
+			Set: map[string][]byte{"k": []byte("v")}}); err != nil {
+			t.Fatal(err)
+		}
+		armed.Store(true)
+		_, err = s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": []byte("w")}, Expires: now.Add(time.Hour)})
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("replace %v: Update of a record that expired during its read: %v, want ErrNotFound", replace, err)
+		}
+		if rec, err := s.Load(ctx, id); rec != nil || err != nil {
+			t.Errorf("replace %v: the expired record came back: %+v, %v", replace, rec, err)
+		}
+	}
+})
+
+// A Create over an expired record checks its deadline, by the store's
+// clock, before the replaceOne as before the insertOne: a Create whose
+// deadline passed while its insert was refused (duplicate _id) changes
+// nothing.
+var _ = backendTest("LateCreateOverExpired", func(t *testing.T, _ *mongo.Client, f *ferret) {
+	clock := storetest.NewClock(time.Now())
+	var armed atomic.Bool
+	cl, err := mongo.Connect(options.Client().ApplyURI(f.URI()).SetMaxPoolSize(1).SetServerSelectionTimeout(selectTimeout).
+		SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if e.CommandName == "insert" && armed.Swap(false) {
+				clock.Advance(time.Minute)
+			}
+		}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Disconnect(context.Background()) })
+	s := newStore(t, cl, WithClock(clock.Now))
+	ctx := ctxT(t)
+	now := clock.Now()
+	id := newID()
+	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithDeadline(ctx, now.Add(30*time.Second))
+	defer cancel()
+	armed.Store(true)
+	_, err = s.Commit(dctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
+		Set: map[string][]byte{"k": []byte("v")}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Create whose deadline passed during its insert: %v, want DeadlineExceeded", err)
+	}
+	if rec, err := s.Load(ctx, id); rec != nil || err != nil {
+		t.Errorf("the late Create landed: %+v, %v", rec, err)
 	}
 })

@@ -125,6 +125,9 @@ func (s *Store) create(ctx context.Context, dl deadline, id string, c *store.Cha
 			return store.Result{}, s.wrap("create", err)
 		}
 		now := s.now()
+		if s.late(dl) {
+			return store.Result{}, errLate
+		}
 		res, err := s.coll.ReplaceOne(ctx, bson.D{{Key: fID, Value: id}, {Key: fExpires, Value: bson.D{{Key: "$lte", Value: now}}}}, doc)
 		if err != nil {
 			return store.Result{}, s.wrap("create", err)
@@ -216,14 +219,13 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 	}
 	projection := metaProjection(touched)
 	for range maxAttempts {
-		now := s.now()
-		if live := nanos(c.LiveAt); !c.LiveAt.IsZero() && live > now {
-			now = live // the caller's clock runs ahead: it judges too
-		}
 		r, err := s.readMeta(ctx, id, projection)
 		if err != nil {
 			return store.Result{}, s.wrap("commit", err)
 		}
+		// The present is taken after the read, so that a record that
+		// expired while it was on the wire is not extended by the write.
+		now := s.liveAt(c)
 		if err := r.outcome(now); err != nil {
 			return store.Result{}, err
 		}
@@ -287,10 +289,6 @@ func inPlaceCost(c *store.Change, dels []string) int {
 // retry each other.
 func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Change) (store.Result, error) {
 	for range maxAttempts {
-		now := s.now()
-		if live := nanos(c.LiveAt); !c.LiveAt.IsZero() && live > now {
-			now = live
-		}
 		var r *record
 		var doc record
 		err := s.coll.FindOne(ctx, bson.D{{Key: fID, Value: id}}).Decode(&doc)
@@ -300,6 +298,7 @@ func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Ch
 		case !errors.Is(err, mongo.ErrNoDocuments):
 			return store.Result{}, s.wrap("commit", err)
 		}
+		now := s.liveAt(c) // after the read, as in update
 		if err := r.outcome(now); err != nil {
 			return store.Result{}, err
 		}
@@ -346,6 +345,16 @@ func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Ch
 		}
 	}
 	return store.Result{}, store.ErrConflict
+}
+
+// liveAt is the present an Update judges liveness by: the store's clock,
+// or c.LiveAt if the caller's clock runs ahead (it judges too).
+func (s *Store) liveAt(c *store.Change) int64 {
+	now := s.now()
+	if live := nanos(c.LiveAt); !c.LiveAt.IsZero() && live > now {
+		now = live
+	}
+	return now
 }
 
 // updateOp builds the filter and update of one Update attempt from r, the

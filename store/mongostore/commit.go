@@ -74,6 +74,34 @@ func (s *Store) tooLarge(size int64) error {
 	return nil
 }
 
+// newDoc returns the whole document of a record, and its size as
+// store.Record.Size counts it.
+func newDoc(id string, set map[string][]byte, user string, attrMap map[string]string, created, lastSeen, e, version int64) (bson.D, int64) {
+	values, sizes, vsz := valuesDocs(set)
+	attrs, asz := attrsDoc(attrMap)
+	size := vsz + asz + int64(len(user))
+	doc := bson.D{
+		{Key: fID, Value: id},
+		{Key: fValues, Value: values},
+		{Key: fSizes, Value: sizes},
+		{Key: fCreated, Value: created},
+		{Key: fLastSeen, Value: lastSeen},
+		{Key: fExpires, Value: e},
+		{Key: fReapAt, Value: reapAt(e)},
+		{Key: fVersion, Value: version},
+		{Key: fSize, Value: size},
+		{Key: fValSize, Value: vsz},
+		{Key: fAttrSize, Value: asz},
+	}
+	if user != "" {
+		doc = append(doc, bson.E{Key: fUser, Value: binData([]byte(user))})
+	}
+	if attrs != nil {
+		doc = append(doc, bson.E{Key: fAttrs, Value: attrs})
+	}
+	return doc, size
+}
+
 // create inserts the record's document. A duplicate _id is either a live
 // record (ErrExists) or an expired record or tombstone, which one
 // replaceOne, filtered on that expiry, replaces whole.
@@ -81,31 +109,9 @@ func (s *Store) create(ctx context.Context, dl deadline, id string, c *store.Cha
 	if !validID(id) {
 		return store.Result{}, errInvalidID
 	}
-	values, sizes, vsz := valuesDocs(c.Set)
-	attrs, asz := attrsDoc(c.Attrs)
-	size := vsz + asz + int64(len(c.UserID))
+	doc, size := newDoc(id, c.Set, c.UserID, c.Attrs, nanos(c.Created), nanos(c.LastSeen), nanos(c.Expires), 1)
 	if err := s.tooLarge(size); err != nil {
 		return store.Result{}, err
-	}
-	e := c.Expires.UnixNano()
-	doc := bson.D{
-		{Key: fID, Value: id},
-		{Key: fValues, Value: values},
-		{Key: fSizes, Value: sizes},
-		{Key: fCreated, Value: c.Created.UnixNano()},
-		{Key: fLastSeen, Value: c.LastSeen.UnixNano()},
-		{Key: fExpires, Value: e},
-		{Key: fReapAt, Value: reapAt(e)},
-		{Key: fVersion, Value: int64(1)},
-		{Key: fSize, Value: size},
-		{Key: fValSize, Value: vsz},
-		{Key: fAttrSize, Value: asz},
-	}
-	if c.UserID != "" {
-		doc = append(doc, bson.E{Key: fUser, Value: binData([]byte(c.UserID))})
-	}
-	if attrs != nil {
-		doc = append(doc, bson.E{Key: fAttrs, Value: attrs})
 	}
 	for range maxAttempts {
 		if s.late(dl) {
@@ -119,6 +125,9 @@ func (s *Store) create(ctx context.Context, dl deadline, id string, c *store.Cha
 			return store.Result{}, s.wrap("create", err)
 		}
 		now := s.now()
+		if s.late(dl) {
+			return store.Result{}, errLate
+		}
 		res, err := s.coll.ReplaceOne(ctx, bson.D{{Key: fID, Value: id}, {Key: fExpires, Value: bson.D{{Key: "$lte", Value: now}}}}, doc)
 		if err != nil {
 			return store.Result{}, s.wrap("create", err)
@@ -182,10 +191,15 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 	if !validID(id) {
 		return store.Result{}, store.ErrNotFound
 	}
+	// dels: the keys to delete, each once. A key Delete names twice must
+	// be counted once, and MongoDB refuses a path named twice in one
+	// projection or update.
 	var dels []string
 	if !c.Clear {
+		seen := make(map[string]bool, len(c.Delete))
 		for _, k := range c.Delete {
-			if _, set := c.Set[k]; !set {
+			if _, set := c.Set[k]; !set && !seen[k] {
+				seen[k] = true
 				dels = append(dels, k)
 			}
 		}
@@ -200,16 +214,18 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 			touched = append(touched, escapeKey(k))
 		}
 	}
+	if inPlaceCost(c, dels) > s.cfg.inPlaceMax {
+		return s.replace(ctx, dl, id, c)
+	}
 	projection := metaProjection(touched)
 	for range maxAttempts {
-		now := s.now()
-		if live := c.LiveAt.UnixNano(); !c.LiveAt.IsZero() && live > now {
-			now = live // the caller's clock runs ahead: it judges too
-		}
 		r, err := s.readMeta(ctx, id, projection)
 		if err != nil {
 			return store.Result{}, s.wrap("commit", err)
 		}
+		// The present is taken after the read, so that a record that
+		// expired while it was on the wire is not extended by the write.
+		now := s.liveAt(c)
 		if err := r.outcome(now); err != nil {
 			return store.Result{}, err
 		}
@@ -232,9 +248,122 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 	return store.Result{}, store.ErrConflict
 }
 
+// defaultInPlaceMax is the largest in-place Update command, as
+// inPlaceCost estimates it, that the store sends. BSON caps a command at
+// 16 MiB (and 16 KiB), and an Update of many tiny keys costs about 22 bytes
+// of command per byte of record (each key's field name three times: a pin,
+// a value, a size; escaped, each can be three times the key), so a change
+// within the record limit can make a command the server refuses.
+const defaultInPlaceMax = 8 << 20
+
+// errReplace: the change is too large to apply in place (see inPlaceMax).
+var errReplace = errors.New("mongostore: change too large for an in-place update")
+
+// inPlaceCost estimates, from above, the bytes of the filter and update of
+// an in-place Update of c: per key touched, its field name three times and
+// the BSON of a pin, a value and a size; the value; the attributes and
+// user id whole.
+func inPlaceCost(c *store.Change, dels []string) int {
+	const perField = 32
+	n := 0
+	for k, v := range c.Set {
+		n += 3*(3*len(k)+perField) + len(v)
+	}
+	for _, k := range dels {
+		n += 3 * (3*len(k) + perField)
+	}
+	if c.SetAttrs {
+		for k, v := range c.Attrs {
+			n += 3*len(k) + len(v) + perField
+		}
+	}
+	return n + 2*len(c.UserID)
+}
+
+// replace applies an Update too large for one in-place command (see
+// inPlaceMax): it reads the whole record, applies the change in Go, and
+// replaces the document with one replaceOne filtered on the version it
+// read (every write increments it), on a live record, not a tombstone.
+// The new document is never larger than what the limit admits, which fits
+// BSON's cap (see MaxRecordSizeLimit). Concurrent writes retry it as they
+// retry each other.
+func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Change) (store.Result, error) {
+	for range maxAttempts {
+		var r *record
+		var doc record
+		err := s.coll.FindOne(ctx, bson.D{{Key: fID, Value: id}}).Decode(&doc)
+		switch {
+		case err == nil:
+			r = &doc
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return store.Result{}, s.wrap("commit", err)
+		}
+		now := s.liveAt(c) // after the read, as in update
+		if err := r.outcome(now); err != nil {
+			return store.Result{}, err
+		}
+		values, err := decodeValues(r.Values)
+		if err != nil {
+			return store.Result{}, fmt.Errorf("mongostore: commit: %w", err)
+		}
+		values = c.Apply(values)
+		user := string(r.User)
+		if c.SetUserID {
+			user = c.UserID
+		}
+		attrs := c.Attrs
+		if !c.SetAttrs {
+			if attrs, err = decodeAttrs(r.Attrs); err != nil {
+				return store.Result{}, fmt.Errorf("mongostore: commit: %w", err)
+			}
+		}
+		lastSeen, e := r.LastSeen, r.Expires
+		if !c.LastSeen.IsZero() {
+			lastSeen = nanos(c.LastSeen)
+		}
+		if !c.Expires.IsZero() {
+			e = nanos(c.Expires)
+		}
+		next, size := newDoc(id, values, user, attrs, r.Created, lastSeen, e, r.Version+1)
+		if err := s.tooLarge(size); err != nil {
+			return store.Result{}, err
+		}
+		if s.late(dl) {
+			return store.Result{}, errLate
+		}
+		res, err := s.coll.ReplaceOne(ctx, bson.D{
+			{Key: fID, Value: id},
+			{Key: fVersion, Value: r.Version},
+			{Key: fMovedTo, Value: bson.D{{Key: "$exists", Value: false}}},
+			{Key: fExpires, Value: bson.D{{Key: "$gt", Value: now}}},
+		}, next)
+		if err != nil {
+			return store.Result{}, s.wrap("commit", err)
+		}
+		if res.MatchedCount == 1 {
+			return store.Result{Version: uint64(r.Version + 1)}, nil
+		}
+	}
+	return store.Result{}, store.ErrConflict
+}
+
+// liveAt is the present an Update judges liveness by: the store's clock,
+// or c.LiveAt if the caller's clock runs ahead (it judges too).
+func (s *Store) liveAt(c *store.Change) int64 {
+	now := s.now()
+	if live := nanos(c.LiveAt); !c.LiveAt.IsZero() && live > now {
+		now = live
+	}
+	return now
+}
+
 // updateOp builds the filter and update of one Update attempt from r, the
-// record's metadata as read.
+// record's metadata as read. It returns errReplace for a change too large
+// for one in-place command.
 func (s *Store) updateOp(r *record, id string, now int64, c *store.Change, dels []string) (filter, update bson.D, err error) {
+	if inPlaceCost(c, dels) > s.cfg.inPlaceMax {
+		return nil, nil, errReplace
+	}
 	filter = bson.D{
 		{Key: fID, Value: id},
 		{Key: fMovedTo, Value: bson.D{{Key: "$exists", Value: false}}},
@@ -318,10 +447,10 @@ func (s *Store) updateOp(r *record, id string, now int64, c *store.Change, dels 
 	filter = append(filter, bson.E{Key: fSize, Value: bson.D{{Key: "$lte", Value: int64(s.cfg.maxRecordSize) - delta}}})
 
 	if !c.LastSeen.IsZero() {
-		set = append(set, bson.E{Key: fLastSeen, Value: c.LastSeen.UnixNano()})
+		set = append(set, bson.E{Key: fLastSeen, Value: nanos(c.LastSeen)})
 	}
 	if !c.Expires.IsZero() {
-		e := c.Expires.UnixNano()
+		e := nanos(c.Expires)
 		set = append(set, bson.E{Key: fExpires, Value: e}, bson.E{Key: fReapAt, Value: reapAt(e)})
 	}
 	inc := bson.D{{Key: fVersion, Value: int64(1)}}
@@ -357,9 +486,9 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	if !validID(id) {
 		return store.ErrNotFound
 	}
-	e := expires.UnixNano()
+	e := nanos(expires)
 	update := bson.D{
-		{Key: "$set", Value: bson.D{{Key: fLastSeen, Value: lastSeen.UnixNano()}, {Key: fExpires, Value: e}, {Key: fReapAt, Value: reapAt(e)}}},
+		{Key: "$set", Value: bson.D{{Key: fLastSeen, Value: nanos(lastSeen)}, {Key: fExpires, Value: e}, {Key: fReapAt, Value: reapAt(e)}}},
 		{Key: "$inc", Value: bson.D{{Key: fVersion, Value: int64(1)}}},
 	}
 	for range maxAttempts {
@@ -411,7 +540,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	if !validID(m.To) {
 		return fmt.Errorf("mongostore: move: %w", errInvalidID)
 	}
-	e := expires.UnixNano()
+	e := nanos(expires)
 	update := bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: fMovedTo, Value: m.To}, {Key: fSealed, Value: binData(m.Sealed)},

@@ -54,6 +54,12 @@
 // the commit reports [store.ErrConflict]. The size limit is exact at the
 // write whatever came between.
 //
+// An Update whose in-place command could approach BSON's 16 MiB command cap
+// (hundreds of thousands of tiny keys: each key's field name goes into the
+// command three times, escaped) reads the whole record instead, applies the
+// change in Go, and replaces the document with one replaceOne filtered on
+// the version it read; concurrent writes retry it as they retry each other.
+//
 // Every write is safe to run twice (the driver retries a write whose reply
 // was lost, where the server supports retryable writes): a resent Update
 // finds the sizes it pinned changed by its first run and re-reads, then
@@ -87,7 +93,12 @@
 // The per-record limit ([WithMaxRecordSize], 1 MiB by default, at most
 // [MaxRecordSizeLimit]) counts what [store.Record.Size] counts, and a
 // commit over it is refused with a [*store.TooLargeError], changing
-// nothing. BSON's 16 MiB document cap is far above what the limit admits.
+// nothing. A record's document can take about 11.7 bytes per byte of
+// record (many keys of three bytes that escaping turns into nine, with empty
+// values, each twice: value and size), so the limit is at most
+// [MaxRecordSizeLimit], 1.25 MiB, whose worst document fits BSON's 16 MiB
+// cap. Times are int64 nanoseconds, saturated: an expiry past the year 2262
+// is kept as 2262.
 //
 // # Hybrid tier
 //

@@ -133,7 +133,7 @@ func (s *Store) begin(ctx context.Context) (context.Context, context.CancelFunc,
 
 // now is the time expiry is judged against (see [WithClock]), in the
 // documents' unit.
-func (s *Store) now() int64 { return s.cfg.now().UnixNano() }
+func (s *Store) now() int64 { return nanos(s.cfg.now()) }
 
 // errLate is the outcome of a write whose deadline had passed, by the
 // store's clock, when it was about to be sent: it changed nothing.

@@ -19,7 +19,12 @@ const (
 // and the sizes sub-documents) plus per-field overhead, and must stay under
 // BSON's 16 MiB document cap for every record the limit admits, including
 // one made of many tiny values.
-const MaxRecordSizeLimit = 4 << 20
+//
+// The worst case is a record of many keys of three bytes that escaping
+// turns into nine, with empty values: about 11.7 bytes of document per byte
+// of record, so 1.25 MiB of record is at most about 15.4 MB of document
+// (TestWorstRecordFitsBSON builds it).
+const MaxRecordSizeLimit = 1<<20 + 256<<10
 
 // Option configures a [Store] in [New]. A non-positive number or duration
 // selects the option's default.
@@ -32,6 +37,10 @@ type config struct {
 	now           func() time.Time
 	log           *slog.Logger
 
+	// inPlaceMax bounds the estimated size of an Update's in-place
+	// command (see inPlaceCost); a larger change replaces the document.
+	inPlaceMax int
+
 	// Tests only: noTTLIndex skips the TTL index, as a server that refuses
 	// it does.
 	noTTLIndex bool
@@ -43,6 +52,7 @@ func defaultConfig() config {
 		timeout:       DefaultTimeout,
 		maxRecordSize: DefaultMaxRecordSize,
 		now:           time.Now,
+		inPlaceMax:    defaultInPlaceMax,
 		log:           slog.New(slog.DiscardHandler),
 	}
 }

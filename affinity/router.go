@@ -200,6 +200,15 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		if ctx.Err() != nil {
 			return // the client left: no one to answer, and not p's fault
 		}
+		if status := a.clientFault(); status != 0 {
+			// The client's body could not be read while it streamed to the
+			// peer: the peer is not at fault and stays up (else any client
+			// could take the replica its key picks out of rotation), and
+			// the request, cut short, is not sent again.
+			rt.routed(ctx, RouteData{Route: RouteFailed, Owner: own, Peer: p})
+			http.Error(w, http.StatusText(status)+": the request body could not be read", status)
+			return
+		}
 		if a.answered {
 			// The peer answered, then the exchange failed (an upgrade the
 			// peer did not complete): it is up, and it had the request.

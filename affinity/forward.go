@@ -138,6 +138,11 @@ func (a *attempt) canRetry() bool {
 func (rt *Router) forward(w http.ResponseWriter, r *http.Request, route RouteData) *attempt {
 	a := &attempt{route: route, peer: route.Peer}
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
+	if rt.closed.Load() {
+		// The connection went back to the pool, which Close emptied
+		// already: nothing would close it before the idle timeout.
+		rt.transport.CloseIdleConnections()
+	}
 	return a
 }
 

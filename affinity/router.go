@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,7 @@ type Router struct {
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the DNS refresh has stopped
 	closeOnce sync.Once
+	closed    atomic.Bool // Close was called: connections to peers are not kept
 }
 
 // New returns a Router. With [WithPeerDNS] it resolves the name once,
@@ -115,9 +117,12 @@ func finish(c *config) error {
 }
 
 // Close stops the DNS refresh and closes idle connections to peers. It
-// does not stop requests in flight. Close is idempotent.
+// does not stop requests in flight, and requests still routed afterwards
+// (a server draining) are answered, but no connection to a peer outlives
+// them. Close is idempotent.
 func (rt *Router) Close() error {
 	rt.closeOnce.Do(func() {
+		rt.closed.Store(true)
 		rt.stop()
 		<-rt.done
 		rt.transport.CloseIdleConnections()

@@ -1,7 +1,10 @@
 package affinity_test
 
 import (
+	"context"
+	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/tether-go/tether/affinity"
@@ -53,6 +56,44 @@ func TestSessionCookieBothWays(t *testing.T) {
 		}
 		if len(names) != 2 || names["session"] != "new-token" || !affinity.ValidRouteKey(names[affinity.DefaultCookieName]) {
 			t.Fatalf("new client, served by %s: cookies %v", res.Header.Get("X-Node"), res.Cookies())
+		}
+	}
+}
+
+// TestRoutingCookieSecureOverHTTPS: a client that came over HTTPS (TLS
+// here, or a proxy's X-Forwarded-Proto) gets a Secure routing cookie even
+// though Cookie.Secure is off by default: a network attacker can then not
+// toss a plain-HTTP cookie over it to move the user to a replica that does
+// not have the session (with local sessions: a logout). A plain-HTTP
+// client still gets one its browser keeps.
+func TestRoutingCookieSecureOverHTTPS(t *testing.T) {
+	rt, err := affinity.New(context.Background(), affinity.WithPeers("10.0.0.1:80", "10.0.0.2:80"), affinity.WithSelf("10.0.0.1:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for name, tc := range map[string]struct {
+		tls    bool
+		proto  string
+		secure bool
+	}{
+		"plain":                  {},
+		"TLS":                    {tls: true, secure: true},
+		"X-Forwarded-Proto":      {proto: "https", secure: true},
+		"X-Forwarded-Proto http": {proto: "http"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tc.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		w := httptest.NewRecorder()
+		rt.KeyOf(w, r)
+		cs := w.Result().Cookies()
+		if len(cs) != 1 || cs[0].Secure != tc.secure {
+			t.Errorf("%s: cookies %v, want Secure %v", name, cs, tc.secure)
 		}
 	}
 }

@@ -63,7 +63,9 @@ type Cookie struct {
 	// Secure restricts the cookie to HTTPS. Default: false, unlike the
 	// session cookie: this one grants nothing, and a Secure cookie sent over
 	// plain HTTP is dropped by browsers, which would give every request a
-	// new key and silently undo the routing.
+	// new key and silently undo the routing. The cookie is Secure anyway
+	// when the request came over HTTPS (TLS, or X-Forwarded-Proto: https
+	// from the proxy), so that no plain-HTTP response can overwrite it.
 	Secure bool
 	// MaxAge is how long the browser keeps it. Default:
 	// [DefaultCookieMaxAge].

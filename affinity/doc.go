@@ -91,6 +91,10 @@
 // key's order, at once if the connection to the owner failed: nothing had
 // been sent. A request that reached a peer which then failed is never sent
 // again, since it may have been applied; the client gets 502 Bad Gateway.
+// A request whose body could not be read from the client while it was
+// sent (a malformed chunk, more than a MaxBytesHandler allows) gets 400 or
+// 413 and counts against no peer: a client cannot take the replica its
+// routing key picks out of rotation.
 //
 // What the next peer does depends on where sessions live:
 //

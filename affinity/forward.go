@@ -22,6 +22,10 @@ type attempt struct {
 	err      error       // what the proxy's ErrorHandler was given
 	answered bool        // the peer's response headers arrived
 	bodyRead atomic.Bool // the transport started reading the request body
+	// bodyErr is the error reading the client's request body returned, if
+	// any: the client's fault (a malformed chunk, a body over a
+	// MaxBytesHandler's limit), not the peer's.
+	bodyErr atomic.Pointer[error]
 }
 
 type attemptKey struct{}
@@ -99,7 +103,25 @@ type trackedBody struct {
 
 func (b *trackedBody) Read(p []byte) (int, error) {
 	b.a.bodyRead.Store(true)
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.a.bodyErr.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// clientFault returns the status that answers an attempt that failed
+// because the client's request body could not be read, and 0 when the
+// body was not the cause.
+func (a *attempt) clientFault() int {
+	p := a.bodyErr.Load()
+	if p == nil {
+		return 0
+	}
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](*p); tooLarge {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
 }
 
 // canRetry reports whether the attempt failed before anything reached the
@@ -116,6 +138,11 @@ func (a *attempt) canRetry() bool {
 func (rt *Router) forward(w http.ResponseWriter, r *http.Request, route RouteData) *attempt {
 	a := &attempt{route: route, peer: route.Peer}
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
+	if rt.closed.Load() {
+		// The connection went back to the pool, which Close emptied
+		// already: nothing would close it before the idle timeout.
+		rt.transport.CloseIdleConnections()
+	}
 	return a
 }
 

@@ -34,7 +34,7 @@ func (rt *Router) keyOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if key, ok := rt.cookieKey(r); ok {
 		return key, true
 	}
-	return rt.newKey(w), true
+	return rt.newKey(w, r), true
 }
 
 // cookieKey returns the key of the request's routing cookie, if it holds a
@@ -58,7 +58,7 @@ func (rt *Router) cookieKey(r *http.Request) (string, bool) {
 // client has no session anywhere, so its key is drawn again while its owner
 // is down: it starts on a live replica (rather than waiting out a hold for
 // a session it does not have) and stays there when the down one returns.
-func (rt *Router) newKey(w http.ResponseWriter) string {
+func (rt *Router) newKey(w http.ResponseWriter, r *http.Request) string {
 	peers := rt.peers.peers()
 	var key string
 	for range newKeyTries {
@@ -76,11 +76,24 @@ func (rt *Router) newKey(w http.ResponseWriter) string {
 		Path:     ck.Path,
 		Domain:   ck.Domain,
 		MaxAge:   int(ck.MaxAge / time.Second),
-		Secure:   ck.Secure,
+		Secure:   ck.Secure || overHTTPS(r),
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	})
 	return key
+}
+
+// overHTTPS reports whether the client reached this node, or the proxy in
+// front of it, over HTTPS. The routing cookie is then Secure: a network
+// attacker cannot overwrite it from plain HTTP to move the user to a
+// replica that lacks the session. A client that forges X-Forwarded-Proto
+// only gets a cookie its own browser will not keep over HTTP.
+func overHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	p := r.Header.Values("X-Forwarded-Proto")
+	return len(p) > 0 && strings.EqualFold(strings.TrimSpace(p[len(p)-1]), "https")
 }
 
 // validRouteKey reports whether v can be a key this package issued. Anything

@@ -43,7 +43,9 @@ const (
 	RouteHeld
 	// RouteFailed: a peer failed after the request had been sent to it;
 	// it is not sent again (it may have been applied), and the client was
-	// answered 502 Bad Gateway.
+	// answered 502 Bad Gateway. Also a request whose body could not be
+	// read while it was sent (malformed, or over a limit): answered 400
+	// or 413, and the peer, not at fault, stays up.
 	RouteFailed
 )
 

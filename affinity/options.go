@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -62,7 +63,9 @@ type Cookie struct {
 	// Secure restricts the cookie to HTTPS. Default: false, unlike the
 	// session cookie: this one grants nothing, and a Secure cookie sent over
 	// plain HTTP is dropped by browsers, which would give every request a
-	// new key and silently undo the routing.
+	// new key and silently undo the routing. The cookie is Secure anyway
+	// when the request came over HTTPS (TLS, or X-Forwarded-Proto: https
+	// from the proxy), so that no plain-HTTP response can overwrite it.
 	Secure bool
 	// MaxAge is how long the browser keeps it. Default:
 	// [DefaultCookieMaxAge].
@@ -205,6 +208,11 @@ func WithSelf(addr string) Option {
 // the key grants no access to any session, and keeping one client's
 // requests on one replica is what the routing does anyway.
 //
+// A Path or Domain that net/http would leave out, and a __Host- or
+// __Secure- name without the attributes browsers require of it, are
+// rejected: browsers would not send the cookie back, and every request
+// would be routed anew.
+//
 // Exactly one of WithCookie, [WithClientIP] and [WithKeyFunc] may be given.
 func WithCookie(ck Cookie) Option {
 	return func(c *config) error {
@@ -213,6 +221,9 @@ func WithCookie(ck Cookie) Option {
 		}
 		if ck.Name != "" && !validCookieName(ck.Name) {
 			return fmt.Errorf("affinity: WithCookie: invalid cookie name %q", ck.Name)
+		}
+		if err := checkCookie(ck); err != nil {
+			return fmt.Errorf("affinity: WithCookie: %w", err)
 		}
 		c.keyKind, c.cookie = keyCookie, ck
 		c.keyKinds++
@@ -352,6 +363,25 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// checkCookie rejects a routing cookie that net/http would write without
+// its Path or Domain, or that browsers would refuse to store: either way
+// every request would come without it, get a new key, and be routed
+// anywhere.
+func checkCookie(ck Cookie) error {
+	if err := (&http.Cookie{Name: "x", Path: ck.Path, Domain: ck.Domain}).Valid(); err != nil {
+		return err
+	}
+	// Browsers match the prefixes case-insensitively.
+	name := strings.ToLower(ck.Name)
+	switch {
+	case strings.HasPrefix(name, "__host-") && (!ck.Secure || ck.Domain != "" || (ck.Path != "" && ck.Path != "/")):
+		return fmt.Errorf("cookie %q: a __Host- cookie must be Secure, without Domain, on Path /", ck.Name)
+	case strings.HasPrefix(name, "__secure-") && !ck.Secure:
+		return fmt.Errorf("cookie %q: a __Secure- cookie must be Secure", ck.Name)
+	}
+	return nil
 }
 
 // validCookieName reports whether name is a token (RFC 7230), as a cookie

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,7 @@ type Router struct {
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the DNS refresh has stopped
 	closeOnce sync.Once
+	closed    atomic.Bool // Close was called: connections to peers are not kept
 }
 
 // New returns a Router. With [WithPeerDNS] it resolves the name once,
@@ -115,9 +117,12 @@ func finish(c *config) error {
 }
 
 // Close stops the DNS refresh and closes idle connections to peers. It
-// does not stop requests in flight. Close is idempotent.
+// does not stop requests in flight, and requests still routed afterwards
+// (a server draining) are answered, but no connection to a peer outlives
+// them. Close is idempotent.
 func (rt *Router) Close() error {
 	rt.closeOnce.Do(func() {
+		rt.closed.Store(true)
 		rt.stop()
 		<-rt.done
 		rt.transport.CloseIdleConnections()
@@ -199,6 +204,15 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		}
 		if ctx.Err() != nil {
 			return // the client left: no one to answer, and not p's fault
+		}
+		if status := a.clientFault(); status != 0 {
+			// The client's body could not be read while it streamed to the
+			// peer: the peer is not at fault and stays up (else any client
+			// could take the replica its key picks out of rotation), and
+			// the request, cut short, is not sent again.
+			rt.routed(ctx, RouteData{Route: RouteFailed, Owner: own, Peer: p})
+			http.Error(w, http.StatusText(status)+": the request body could not be read", status)
+			return
 		}
 		if a.answered {
 			// The peer answered, then the exchange failed (an upgrade the

@@ -1,0 +1,99 @@
+package affinity_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/tether-go/tether/affinity"
+)
+
+// TestSessionCookieBothWays: a forwarded request carries the client's
+// session cookie to the owner, and the owner's Set-Cookie (a new session)
+// comes back next to the routing cookie given to a new client: neither
+// replaces the other.
+func TestSessionCookieBothWays(t *testing.T) {
+	nodes := newCluster(t, 2)
+	for _, nd := range nodes {
+		h := nd.handler()
+		nd.inner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c, err := r.Cookie("session"); err == nil {
+				w.Header().Set("X-Session", c.Value)
+			}
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: "new-token", HttpOnly: true})
+			h.ServeHTTP(w, r)
+		})
+		nd.start(t)
+	}
+	key := keyOwnedBy(t, nodes, 1)
+	req, _ := http.NewRequest("GET", "http://"+nodes[0].addr+"/", nil)
+	req.AddCookie(&http.Cookie{Name: affinity.DefaultCookieName, Value: key})
+	req.AddCookie(&http.Cookie{Name: "session", Value: "old-token"})
+	res, err := noKeepAlive.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Header.Get("X-Node") != nodes[1].addr || res.Header.Get("X-Session") != "old-token" {
+		t.Fatalf("owner %q saw session %q", res.Header.Get("X-Node"), res.Header.Get("X-Session"))
+	}
+	if cs := res.Cookies(); len(cs) != 1 || cs[0].Name != "session" || cs[0].Value != "new-token" {
+		t.Fatalf("cookies back: %v", cs)
+	}
+	// A new client: the routing cookie and the owner's session cookie.
+	for range 20 {
+		req, _ := http.NewRequest("GET", "http://"+nodes[0].addr+"/", nil)
+		res, err := noKeepAlive.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		names := map[string]string{}
+		for _, c := range res.Cookies() {
+			names[c.Name] = c.Value
+		}
+		if len(names) != 2 || names["session"] != "new-token" || !affinity.ValidRouteKey(names[affinity.DefaultCookieName]) {
+			t.Fatalf("new client, served by %s: cookies %v", res.Header.Get("X-Node"), res.Cookies())
+		}
+	}
+}
+
+// TestRoutingCookieSecureOverHTTPS: a client that came over HTTPS (TLS
+// here, or a proxy's X-Forwarded-Proto) gets a Secure routing cookie even
+// though Cookie.Secure is off by default: a network attacker can then not
+// toss a plain-HTTP cookie over it to move the user to a replica that does
+// not have the session (with local sessions: a logout). A plain-HTTP
+// client still gets one its browser keeps.
+func TestRoutingCookieSecureOverHTTPS(t *testing.T) {
+	rt, err := affinity.New(context.Background(), affinity.WithPeers("10.0.0.1:80", "10.0.0.2:80"), affinity.WithSelf("10.0.0.1:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for name, tc := range map[string]struct {
+		tls    bool
+		proto  string
+		secure bool
+	}{
+		"plain":                  {},
+		"TLS":                    {tls: true, secure: true},
+		"X-Forwarded-Proto":      {proto: "https", secure: true},
+		"X-Forwarded-Proto http": {proto: "http"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tc.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		w := httptest.NewRecorder()
+		rt.KeyOf(w, r)
+		cs := w.Result().Cookies()
+		if len(cs) != 1 || cs[0].Secure != tc.secure {
+			t.Errorf("%s: cookies %v, want Secure %v", name, cs, tc.secure)
+		}
+	}
+}

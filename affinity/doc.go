@@ -44,7 +44,9 @@
 //
 //   - a routing cookie ([WithCookie], the default): a random key, set on the
 //     first response to a client that has none. It is not the session token
-//     and grants nothing; the session cookie is untouched.
+//     and grants nothing; the session cookie is untouched. The response
+//     that sets it says Cache-Control: no-store, so that no shared cache
+//     hands one key to every client.
 //   - the client's IP address ([WithClientIP]): X-Forwarded-For is believed
 //     only from the trusted proxies given, rightmost untrusted entry first.
 //   - a function of the request ([WithKeyFunc]): a tenant, an API key's ID.

@@ -164,7 +164,10 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		next.ServeHTTP(w, r)
 		return
 	}
-	key, ok := rt.keyOf(w, r)
+	key, ok, fresh := rt.keyOf(w, r)
+	if fresh {
+		w = &noStore{ResponseWriter: w}
+	}
 	peers := rt.peers.peers()
 	if !ok {
 		rt.routed(ctx, RouteData{Route: RouteLocal})

@@ -83,11 +83,17 @@ func rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header[h] = v
 		}
 	}
+	// A connection without an IP (a Unix socket behind a local proxy) adds
+	// no entry, but the proxy's entries still go on.
+	xff := strings.Join(pr.In.Header["X-Forwarded-For"], ", ")
 	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
+		if xff != "" {
+			xff += ", "
 		}
-		pr.Out.Header.Set("X-Forwarded-For", ip)
+		xff += ip
+	}
+	if xff != "" {
+		pr.Out.Header.Set("X-Forwarded-For", xff)
 	}
 	if pr.Out.Body != nil {
 		pr.Out.Body = &trackedBody{ReadCloser: pr.Out.Body, a: a}

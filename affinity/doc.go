@@ -73,7 +73,8 @@
 // anyway. The marker is removed before the request reaches the handler.
 //
 // The owner sees the request as the client sent it (method, Host, path,
-// headers, body, the X-Forwarded-Proto and X-Forwarded-Host received), with
+// headers, body, the X-Forwarded-Proto and X-Forwarded-Host received, or
+// X-Forwarded-Proto: https when this node terminated TLS itself), with
 // the forwarding node's client appended to X-Forwarded-For and the
 // forwarding node as the connection's peer. Responses are streamed back as
 // the owner flushes them, and protocol upgrades (WebSocket) pass through.

@@ -1,8 +1,10 @@
 package affinity_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -95,5 +97,74 @@ func TestRoutingCookieSecureOverHTTPS(t *testing.T) {
 		if len(cs) != 1 || cs[0].Secure != tc.secure {
 			t.Errorf("%s: cookies %v, want Secure %v", name, cs, tc.secure)
 		}
+	}
+}
+
+// TestRoutingCookieNotCached: a response that gives a new client its
+// routing cookie is not stored by a shared cache, whatever the handler
+// (here or on the owner) said: a CDN replaying one Set-Cookie would hand
+// every later client the same key, and pin them all on one replica. The
+// handler's caching stands for clients that already have a key.
+func TestRoutingCookieNotCached(t *testing.T) {
+	nodes := newCluster(t, 2)
+	for _, nd := range nodes {
+		h := nd.handler()
+		nd.inner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "public, max-age=3600")
+			h.ServeHTTP(w, r)
+		})
+		nd.start(t)
+	}
+	seen := map[string]bool{}
+	for i := 0; len(seen) < 2 && i < 200; i++ {
+		res := get(t, nodes[0].addr, "")
+		seen[res.Header.Get("X-Node")] = true
+		if len(res.Cookies()) != 1 || res.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("new client, served by %s: cookies %v, Cache-Control %q", res.Header.Get("X-Node"), res.Cookies(), res.Header.Values("Cache-Control"))
+		}
+	}
+	if len(seen) < 2 {
+		t.Fatal("no new client was forwarded")
+	}
+	for i := range nodes {
+		res := get(t, nodes[0].addr, keyOwnedBy(t, nodes, i))
+		if got := res.Header.Get("Cache-Control"); got != "public, max-age=3600" {
+			t.Fatalf("client with a key, served by %s: Cache-Control %q", res.Header.Get("X-Node"), got)
+		}
+	}
+}
+
+// TestNewClientStreams: the first response of a new client streams as the
+// handler flushes, here and forwarded, and says no-store.
+func TestNewClientStreams(t *testing.T) {
+	nodes := newCluster(t, 2)
+	release := make(chan struct{})
+	for _, nd := range nodes {
+		nd.inner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("X-Node", nd.addr)
+			io.WriteString(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			<-release
+		})
+		nd.start(t)
+	}
+	defer close(release)
+	seen := map[string]bool{}
+	for i := 0; len(seen) < 2 && i < 100; i++ {
+		req, _ := http.NewRequest("GET", "http://"+nodes[0].addr+"/events", nil)
+		res, err := noKeepAlive.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(res.Body).ReadString('\n')
+		res.Body.Close()
+		if err != nil || line != "data: first\n" || res.Header.Get("Cache-Control") != "no-store" || len(res.Cookies()) != 1 {
+			t.Fatalf("new client via %s: %q %v, Cache-Control %q, cookies %v", res.Header.Get("X-Node"), line, err, res.Header.Get("Cache-Control"), res.Cookies())
+		}
+		seen[res.Header.Get("X-Node")] = true
+	}
+	if len(seen) < 2 {
+		t.Fatal("not both served here and forwarded")
 	}
 }

@@ -44,7 +44,9 @@
 //
 //   - a routing cookie ([WithCookie], the default): a random key, set on the
 //     first response to a client that has none. It is not the session token
-//     and grants nothing; the session cookie is untouched.
+//     and grants nothing; the session cookie is untouched. The response
+//     that sets it says Cache-Control: no-store, so that no shared cache
+//     hands one key to every client.
 //   - the client's IP address ([WithClientIP]): X-Forwarded-For is believed
 //     only from the trusted proxies given, rightmost untrusted entry first.
 //   - a function of the request ([WithKeyFunc]): a tenant, an API key's ID.
@@ -71,7 +73,8 @@
 // anyway. The marker is removed before the request reaches the handler.
 //
 // The owner sees the request as the client sent it (method, Host, path,
-// headers, body, the X-Forwarded-Proto and X-Forwarded-Host received), with
+// headers, body, the X-Forwarded-Proto and X-Forwarded-Host received, or
+// X-Forwarded-Proto: https when this node terminated TLS itself), with
 // the forwarding node's client appended to X-Forwarded-For and the
 // forwarding node as the connection's peer. Responses are streamed back as
 // the owner flushes them, and protocol upgrades (WebSocket) pass through.

@@ -25,4 +25,7 @@ var ClientIPKey = clientIP
 var ValidRouteKey = validRouteKey
 
 // KeyOf exposes the routing key of a request.
-func (rt *Router) KeyOf(w http.ResponseWriter, r *http.Request) (string, bool) { return rt.keyOf(w, r) }
+func (rt *Router) KeyOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key, ok, _ := rt.keyOf(w, r)
+	return key, ok
+}

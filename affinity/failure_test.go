@@ -247,6 +247,19 @@ func TestClientGoneIsNotPeerDown(t *testing.T) {
 	if ev := rec.peerEvents(); len(ev) != 0 {
 		t.Fatalf("peer events %+v after a client left", ev)
 	}
+	// Still observed once, as the route it took: Routed is called for
+	// every request the Router handled.
+	rec.mu.Lock()
+	var routes []affinity.RouteData // the entry node's: the owner's is "received"
+	for _, d := range rec.routes {
+		if d.Route != affinity.RouteReceived {
+			routes = append(routes, d)
+		}
+	}
+	rec.mu.Unlock()
+	if len(routes) != 1 || routes[0].Route != affinity.RouteForwarded || routes[0].Peer != nodes[1].addr {
+		t.Fatalf("observed %+v, want one forwarded to %s", routes, nodes[1].addr)
+	}
 }
 
 // TestUnresolvablePeerIsDown: a peer named by a host name that does not

@@ -69,7 +69,8 @@ func (rt *Router) newProxy() *httputil.ReverseProxy {
 
 // rewrite sends the request to the attempt's peer as the client sent it:
 // same Host (virtual hosts and origin checks keep working), the forwarding
-// headers this node received, and this node's client appended to
+// headers this node received (X-Forwarded-Proto: https added when this
+// node terminated TLS), and this node's client appended to
 // X-Forwarded-For, as a proxy does. The hop marker stops the peer from
 // routing it again.
 func rewrite(pr *httputil.ProxyRequest) {
@@ -83,11 +84,22 @@ func rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header[h] = v
 		}
 	}
+	// This node terminated TLS itself and forwards in plain HTTP: the owner
+	// must still see an HTTPS request (redirects to HTTPS, Secure cookies).
+	if pr.In.TLS != nil && pr.In.Header["X-Forwarded-Proto"] == nil {
+		pr.Out.Header.Set("X-Forwarded-Proto", "https")
+	}
+	// A connection without an IP (a Unix socket behind a local proxy) adds
+	// no entry, but the proxy's entries still go on.
+	xff := strings.Join(pr.In.Header["X-Forwarded-For"], ", ")
 	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
+		if xff != "" {
+			xff += ", "
 		}
-		pr.Out.Header.Set("X-Forwarded-For", ip)
+		xff += ip
+	}
+	if xff != "" {
+		pr.Out.Header.Set("X-Forwarded-For", xff)
 	}
 	if pr.Out.Body != nil {
 		pr.Out.Body = &trackedBody{ReadCloser: pr.Out.Body, a: a}

@@ -24,17 +24,22 @@ const newKeyTries = 16
 // keyOf returns the request's routing key, and false when the request is
 // not to be routed (a key function declined it). With the routing cookie,
 // a client without a valid one is given a new key, set on w.
-func (rt *Router) keyOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+//
+// fresh reports that a new routing cookie was set: the response must then
+// not be stored by a shared cache (see [noStore]).
+func (rt *Router) keyOf(w http.ResponseWriter, r *http.Request) (key string, ok, fresh bool) {
 	switch rt.cfg.keyKind {
 	case keyClientIP:
-		return clientIP(r, rt.cfg.trusted)
+		key, ok = clientIP(r, rt.cfg.trusted)
+		return key, ok, false
 	case keyFunc:
-		return rt.cfg.keyFn(r)
+		key, ok = rt.cfg.keyFn(r)
+		return key, ok, false
 	}
 	if key, ok := rt.cookieKey(r); ok {
-		return key, true
+		return key, true, false
 	}
-	return rt.newKey(w, r), true
+	return rt.newKey(w, r), true, true
 }
 
 // cookieKey returns the key of the request's routing cookie, if it holds a

@@ -164,7 +164,10 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		next.ServeHTTP(w, r)
 		return
 	}
-	key, ok := rt.keyOf(w, r)
+	key, ok, fresh := rt.keyOf(w, r)
+	if fresh {
+		w = &noStore{ResponseWriter: w}
+	}
 	peers := rt.peers.peers()
 	if !ok {
 		rt.routed(ctx, RouteData{Route: RouteLocal})
@@ -203,7 +206,12 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 			return // answered, and observed when the answer came
 		}
 		if ctx.Err() != nil {
-			return // the client left: no one to answer, and not p's fault
+			// The client left: no one to answer, and not p's fault. Still
+			// observed, as the route it took, unless the answer was.
+			if !a.answered {
+				rt.routed(ctx, a.route)
+			}
+			return
 		}
 		if status := a.clientFault(); status != 0 {
 			// The client's body could not be read while it streamed to the

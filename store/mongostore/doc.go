@@ -47,7 +47,9 @@
 // live record, not a tombstone, with room for the delta under the size
 // limit, and pins what the size accounting read: the size of every key the
 // delta touches (or its absence), the user id if it changes, the
-// attributes' size, and for Clear the values' size. Writes of other keys
+// attributes' size, and for Clear the values' size. It takes the present
+// it judges expiry by after that read, so a record that expires while the
+// read is on the wire is not extended by the write. Writes of other keys
 // change none of that, so concurrent commits of different keys of one
 // session all apply without retrying; two writes of one key retry (read
 // again) until one has read what the other wrote, and after 16 attempts

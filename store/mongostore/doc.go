@@ -77,7 +77,8 @@
 // records only reclaims space: New creates a TTL index on a date field one
 // minute past the expiry, and where the server refuses it ([Store.TTLIndex]
 // reports false, and New logs why) a reaper goroutine deletes them every
-// [WithReapInterval] with one deleteMany. Late writes: Commit, Touch and
+// [WithReapInterval] with one deleteMany, on a plain index of the reap
+// time that New then creates. Late writes: Commit, Touch and
 // Move check the caller's deadline against the store's clock right before
 // their operation goes out, and return an error matching
 // [context.DeadlineExceeded] without sending it; what remains is the

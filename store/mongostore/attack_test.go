@@ -283,3 +283,24 @@ var _ = backendTest("LateCreateOverExpired", func(t *testing.T, _ *mongo.Client,
 		t.Errorf("the late Create landed: %+v, %v", rec, err)
 	}
 })
+
+// Where the server refuses the TTL index, the reaper's deleteMany on the
+// reap time has an index of its own to use: without one, every round
+// scans the whole collection (on MongoDB; FerretDB scans anyway).
+var _ = backendTest("ReaperIndex", func(t *testing.T, cl *mongo.Client, _ *ferret) {
+	s := newStore(t, cl)
+	if s.TTLIndex() {
+		t.Skip("the server accepted the TTL index")
+	}
+	specs, err := s.coll.Indexes().ListSpecifications(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range specs {
+		var keys bson.D
+		if err := bson.Unmarshal(sp.KeysDocument, &keys); err == nil && len(keys) == 1 && keys[0].Key == fReapAt {
+			return
+		}
+	}
+	t.Errorf("no index on the reap time: %+v", specs)
+})

@@ -47,7 +47,9 @@
 // live record, not a tombstone, with room for the delta under the size
 // limit, and pins what the size accounting read: the size of every key the
 // delta touches (or its absence), the user id if it changes, the
-// attributes' size, and for Clear the values' size. Writes of other keys
+// attributes' size, and for Clear the values' size. It takes the present
+// it judges expiry by after that read, so a record that expires while the
+// read is on the wire is not extended by the write. Writes of other keys
 // change none of that, so concurrent commits of different keys of one
 // session all apply without retrying; two writes of one key retry (read
 // again) until one has read what the other wrote, and after 16 attempts
@@ -75,7 +77,8 @@
 // records only reclaims space: New creates a TTL index on a date field one
 // minute past the expiry, and where the server refuses it ([Store.TTLIndex]
 // reports false, and New logs why) a reaper goroutine deletes them every
-// [WithReapInterval] with one deleteMany. Late writes: Commit, Touch and
+// [WithReapInterval] with one deleteMany, on a plain index of the reap
+// time that New then creates. Late writes: Commit, Touch and
 // Move check the caller's deadline against the store's clock right before
 // their operation goes out, and return an error matching
 // [context.DeadlineExceeded] without sending it; what remains is the

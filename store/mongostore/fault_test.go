@@ -57,6 +57,12 @@ func TestFault(t *testing.T) {
 	notNoSession("Move", s.Move(ctx, id, store.Moved{To: newID()}, now.Add(time.Minute), 0))
 	_, err = s.UserSessions(ctx, "someone")
 	notNoSession("UserSessions", err)
+	if n, err := s.DeleteUser(ctx, "someone"); n != 0 || err == nil {
+		t.Errorf("DeleteUser with the server down: %d, %v; want 0 and an outage error", n, err)
+	}
+	if err := s.Delete(ctx, id); err == nil {
+		t.Error("Delete with the server down: nil, want an outage error")
+	}
 	notNoSession("Ping", s.Ping(ctx))
 	t.Logf("an error with the server down: %v", err)
 

@@ -16,6 +16,7 @@ import (
 const (
 	userIndex = "tether_user"
 	ttlIndex  = "tether_reap_ttl"
+	reapIndex = "tether_reap"
 )
 
 // createIndexes creates the user-id index (required) and tries the TTL
@@ -48,8 +49,25 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		// exists with other options.
 		s.cfg.log.Warn("mongostore: the server refused the TTL index; the store deletes expired records itself",
 			"collection", s.coll.Name(), "reap_interval", s.cfg.reapInterval, "err", err)
+		s.createReapIndex(ctx)
 	}
 	return nil
+}
+
+// createReapIndex creates a plain index on the reap time for the reaper's
+// deleteMany, which would otherwise scan the collection every round. A
+// refusal is logged only: the reaper works without it, and where an index
+// on the field exists already (the TTL index under other options, the
+// usual cause of a refused TTL index) it uses that one.
+func (s *Store) createReapIndex(ctx context.Context) {
+	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: fReapAt, Value: 1}},
+		Options: options.Index().SetName(reapIndex),
+	})
+	if err != nil {
+		s.cfg.log.Warn("mongostore: no index on the reap time; each reaper round scans the collection",
+			"collection", s.coll.Name(), "err", err)
+	}
 }
 
 // reaper deletes expired records every reap interval until Close, on a

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/storetest"
 )
 
 // The benchmarks measure the store's two hot calls, and, for the record of
@@ -17,89 +17,17 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 2000x ./store/mysqlstore
 
-func benchValues(n, size int) map[string][]byte {
-	m := make(map[string][]byte, n)
-	for i := range n {
-		m[fmt.Sprintf("key-%02d", i)] = make([]byte, size)
-	}
-	return m
-}
-
-// benchRecords are pgstore's benchmark shapes, for a comparison: a typical
-// session (a few small values) and a heavy one (a 10 KB cart).
-var benchRecords = []struct {
-	name   string
-	values map[string][]byte
-}{
-	{"small", benchValues(5, 40)},
-	{"10KB", benchValues(10, 1000)},
-}
-
 func benchStore(b *testing.B) *Store {
 	_, dsn := startServer(b)
 	return newStore(b, openDB(b, dsn))
 }
 
-func benchCreate(b *testing.B, s *Store, values map[string][]byte) string {
-	id := newID()
-	now := time.Now()
-	c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "bench-user", Set: values}
-	if _, err := s.Commit(b.Context(), id, c); err != nil {
-		b.Fatal(err)
-	}
-	return id
-}
-
 // BenchmarkLoad: one statement, the record's row joined with its values.
-func BenchmarkLoad(b *testing.B) {
-	s := benchStore(b)
-	for _, r := range benchRecords {
-		b.Run(r.name, func(b *testing.B) {
-			id := benchCreate(b, s, r.values)
-			b.ReportAllocs()
-			for b.Loop() {
-				if rec, err := s.Load(b.Context(), id); err != nil || rec == nil {
-					b.Fatal(rec, err)
-				}
-			}
-		})
-	}
-}
+func BenchmarkLoad(b *testing.B) { storetest.BenchLoad(b, benchStore(b)) }
 
 // BenchmarkCommit: an Update setting one key (the common write, one
 // transaction), a Touch (one statement) and a Create.
-func BenchmarkCommit(b *testing.B) {
-	s := benchStore(b)
-	for _, r := range benchRecords {
-		b.Run(r.name, func(b *testing.B) {
-			id := benchCreate(b, s, r.values)
-			value := []byte("0123456789012345678901234567890123456789")
-			b.ReportAllocs()
-			for b.Loop() {
-				c := store.Change{Mode: store.Update, Set: map[string][]byte{"key-00": value}}
-				if _, err := s.Commit(b.Context(), id, c); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-	b.Run("touch", func(b *testing.B) {
-		id := benchCreate(b, s, benchRecords[0].values)
-		b.ReportAllocs()
-		for b.Loop() {
-			now := time.Now()
-			if err := s.Touch(b.Context(), id, now, now.Add(time.Hour)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("create", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			benchCreate(b, s, benchRecords[0].values)
-		}
-	})
-}
+func BenchmarkCommit(b *testing.B) { storetest.BenchCommit(b, benchStore(b)) }
 
 // BenchmarkCommitJSONAlternative: the same update as one statement on a
 // JSON column, with the liveness and deadline checks in its WHERE clause and

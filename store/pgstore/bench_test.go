@@ -1,106 +1,30 @@
 package pgstore
 
 import (
-	"bytes"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/tether-go/tether/internal/testserver"
-	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/storetest"
 )
-
-// benchValues returns n keys of size bytes each.
-func benchValues(n, size int) map[string][]byte {
-	m := make(map[string][]byte, n)
-	for i := range n {
-		m[fmt.Sprintf("key-%02d", i)] = bytes.Repeat([]byte{byte('a' + i%26)}, size)
-	}
-	return m
-}
-
-// benchRecords are the record shapes the benchmarks use: a typical session
-// (user id, a CSRF token, a few small values) and a heavy one (a 10 KB cart).
-var benchRecords = []struct {
-	name   string
-	values map[string][]byte
-}{
-	{"small", benchValues(5, 40)},
-	{"10KB", benchValues(10, 1000)},
-}
 
 func benchStore(b *testing.B) *Store {
 	pg := testserver.Postgres(b)
 	return newStore(b, newPool(b, pg))
 }
 
-func benchCreate(b *testing.B, s *Store, values map[string][]byte) string {
-	id := newID()
-	now := time.Now()
-	c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "bench-user", Set: values}
-	if _, err := s.Commit(b.Context(), id, c); err != nil {
-		b.Fatal(err)
-	}
-	return id
-}
-
 // BenchmarkLoad: one round trip, the JSON decoded in Go.
-func BenchmarkLoad(b *testing.B) {
-	s := benchStore(b)
-	for _, r := range benchRecords {
-		b.Run(r.name, func(b *testing.B) {
-			id := benchCreate(b, s, r.values)
-			b.ReportAllocs()
-			for b.Loop() {
-				rec, err := s.Load(b.Context(), id)
-				if err != nil || rec == nil {
-					b.Fatal(rec, err)
-				}
-			}
-		})
-	}
-}
+func BenchmarkLoad(b *testing.B) { storetest.BenchLoad(b, benchStore(b)) }
 
-// BenchmarkCommit: an Update setting one key (the common write), and a Touch.
-func BenchmarkCommit(b *testing.B) {
-	s := benchStore(b)
-	for _, r := range benchRecords {
-		b.Run(r.name, func(b *testing.B) {
-			id := benchCreate(b, s, r.values)
-			value := []byte("0123456789012345678901234567890123456789")
-			b.ReportAllocs()
-			for b.Loop() {
-				c := store.Change{Mode: store.Update, Set: map[string][]byte{"key-00": value}}
-				if _, err := s.Commit(b.Context(), id, c); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-	b.Run("touch", func(b *testing.B) {
-		id := benchCreate(b, s, benchRecords[0].values)
-		b.ReportAllocs()
-		for b.Loop() {
-			now := time.Now()
-			if err := s.Touch(b.Context(), id, now, now.Add(time.Hour)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("create", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			benchCreate(b, s, benchRecords[0].values)
-		}
-	})
-}
+// BenchmarkCommit: an Update setting one key (the common write), a Touch
+// and a Create.
+func BenchmarkCommit(b *testing.B) { storetest.BenchCommit(b, benchStore(b)) }
 
 // BenchmarkDecodeValues compares the fast path with encoding/json, which
 // the fast path exists to avoid.
 func BenchmarkDecodeValues(b *testing.B) {
-	for _, r := range benchRecords {
-		raw := appendValues(nil, r.values)
-		b.Run(r.name+"/fast", func(b *testing.B) {
+	for _, r := range storetest.BenchRecords() {
+		raw := appendValues(nil, r.Values)
+		b.Run(r.Name+"/fast", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, ok := decodeFast(raw); !ok {
@@ -108,7 +32,7 @@ func BenchmarkDecodeValues(b *testing.B) {
 				}
 			}
 		})
-		b.Run(r.name+"/encoding-json", func(b *testing.B) {
+		b.Run(r.Name+"/encoding-json", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := decodeSlow(raw); err != nil {

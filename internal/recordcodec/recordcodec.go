@@ -381,7 +381,7 @@ func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return b
 	}
-	return binary.AppendVarint(b, unixNano(t))
+	return binary.AppendVarint(b, UnixNano(t))
 }
 
 // Bounds of the instants whose Unix nanoseconds fit in an int64.
@@ -390,7 +390,13 @@ var (
 	maxNanoTime = time.Unix(0, math.MaxInt64)
 )
 
-func unixNano(t time.Time) int64 {
+// UnixNano returns t as Unix nanoseconds, saturated at the bounds an int64
+// can hold (1677-09-21 to 2262-04-11). time.Time.UnixNano is undefined
+// outside them and wraps in practice: an expiry in the year 3000 ("never")
+// would come out negative, and the record would expire at once. Saturated,
+// it stays later than any present a store will judge; the zero time stays
+// before any.
+func UnixNano(t time.Time) int64 {
 	switch {
 	case t.Before(minNanoTime):
 		return math.MinInt64

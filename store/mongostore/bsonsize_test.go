@@ -1,7 +1,6 @@
 package mongostore
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -189,10 +188,10 @@ func inPlaceCommand(t *testing.T, s *Store, id, coll string, now int64, set map[
 		t.Fatal(err)
 	}
 	r := &record{ID: id, Expires: now + int64(time.Hour), Sizes: raw, Size: int64(len(dels) * 8), ValSize: int64(len(dels) * 8)}
-	filter, update, err := s.updateOp(r, id, now, &c, dels)
-	if errors.Is(err, errReplace) {
+	if inPlaceCost(&c, dels) > s.cfg.inPlaceMax {
 		t.Fatalf("a change of %d keys is not applied in place", len(set)+len(dels))
 	}
+	filter, update, err := s.updateOp(r, id, now, &c, dels)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/tether-go/tether/internal/recordcodec"
 	"github.com/tether-go/tether/store"
 )
 
@@ -109,7 +110,7 @@ func (s *Store) create(ctx context.Context, dl deadline, id string, c *store.Cha
 	if !validID(id) {
 		return store.Result{}, errInvalidID
 	}
-	doc, size := newDoc(id, c.Set, c.UserID, c.Attrs, nanos(c.Created), nanos(c.LastSeen), nanos(c.Expires), 1)
+	doc, size := newDoc(id, c.Set, c.UserID, c.Attrs, recordcodec.UnixNano(c.Created), recordcodec.UnixNano(c.LastSeen), recordcodec.UnixNano(c.Expires), 1)
 	if err := s.tooLarge(size); err != nil {
 		return store.Result{}, err
 	}
@@ -256,9 +257,6 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 // within the record limit can make a command the server refuses.
 const defaultInPlaceMax = 8 << 20
 
-// errReplace: the change is too large to apply in place (see inPlaceMax).
-var errReplace = errors.New("mongostore: change too large for an in-place update")
-
 // inPlaceCost estimates, from above, the bytes of the filter and update of
 // an in-place Update of c: per key touched, its field name three times and
 // the BSON of a pin, a value and a size; the value; the attributes and
@@ -319,10 +317,10 @@ func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Ch
 		}
 		lastSeen, e := r.LastSeen, r.Expires
 		if !c.LastSeen.IsZero() {
-			lastSeen = nanos(c.LastSeen)
+			lastSeen = recordcodec.UnixNano(c.LastSeen)
 		}
 		if !c.Expires.IsZero() {
-			e = nanos(c.Expires)
+			e = recordcodec.UnixNano(c.Expires)
 		}
 		next, size := newDoc(id, values, user, attrs, r.Created, lastSeen, e, r.Version+1)
 		if err := s.tooLarge(size); err != nil {
@@ -351,19 +349,16 @@ func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Ch
 // or c.LiveAt if the caller's clock runs ahead (it judges too).
 func (s *Store) liveAt(c *store.Change) int64 {
 	now := s.now()
-	if live := nanos(c.LiveAt); !c.LiveAt.IsZero() && live > now {
+	if live := recordcodec.UnixNano(c.LiveAt); !c.LiveAt.IsZero() && live > now {
 		now = live
 	}
 	return now
 }
 
 // updateOp builds the filter and update of one Update attempt from r, the
-// record's metadata as read. It returns errReplace for a change too large
-// for one in-place command.
+// record's metadata as read. Update sends a change too large for one
+// in-place command (see inPlaceCost) to replace instead.
 func (s *Store) updateOp(r *record, id string, now int64, c *store.Change, dels []string) (filter, update bson.D, err error) {
-	if inPlaceCost(c, dels) > s.cfg.inPlaceMax {
-		return nil, nil, errReplace
-	}
 	filter = bson.D{
 		{Key: fID, Value: id},
 		{Key: fMovedTo, Value: bson.D{{Key: "$exists", Value: false}}},
@@ -447,10 +442,10 @@ func (s *Store) updateOp(r *record, id string, now int64, c *store.Change, dels 
 	filter = append(filter, bson.E{Key: fSize, Value: bson.D{{Key: "$lte", Value: int64(s.cfg.maxRecordSize) - delta}}})
 
 	if !c.LastSeen.IsZero() {
-		set = append(set, bson.E{Key: fLastSeen, Value: nanos(c.LastSeen)})
+		set = append(set, bson.E{Key: fLastSeen, Value: recordcodec.UnixNano(c.LastSeen)})
 	}
 	if !c.Expires.IsZero() {
-		e := nanos(c.Expires)
+		e := recordcodec.UnixNano(c.Expires)
 		set = append(set, bson.E{Key: fExpires, Value: e}, bson.E{Key: fReapAt, Value: reapAt(e)})
 	}
 	inc := bson.D{{Key: fVersion, Value: int64(1)}}
@@ -486,9 +481,9 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	if !validID(id) {
 		return store.ErrNotFound
 	}
-	e := nanos(expires)
+	e := recordcodec.UnixNano(expires)
 	update := bson.D{
-		{Key: "$set", Value: bson.D{{Key: fLastSeen, Value: nanos(lastSeen)}, {Key: fExpires, Value: e}, {Key: fReapAt, Value: reapAt(e)}}},
+		{Key: "$set", Value: bson.D{{Key: fLastSeen, Value: recordcodec.UnixNano(lastSeen)}, {Key: fExpires, Value: e}, {Key: fReapAt, Value: reapAt(e)}}},
 		{Key: "$inc", Value: bson.D{{Key: fVersion, Value: int64(1)}}},
 	}
 	for range maxAttempts {
@@ -540,7 +535,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	if !validID(m.To) {
 		return fmt.Errorf("mongostore: move: %w", errInvalidID)
 	}
-	e := nanos(expires)
+	e := recordcodec.UnixNano(expires)
 	update := bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: fMovedTo, Value: m.To}, {Key: fSealed, Value: binData(m.Sealed)},

@@ -3,7 +3,6 @@ package mongostore
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -276,29 +275,6 @@ func binData(b []byte) bson.Binary {
 		b = []byte{}
 	}
 	return bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: b}
-}
-
-// Bounds of the times int64 nanoseconds can hold: from 1677-09-21 to
-// 2262-04-11.
-var (
-	minNanos = time.Unix(0, math.MinInt64)
-	maxNanos = time.Unix(0, math.MaxInt64)
-)
-
-// nanos returns t as Unix nanoseconds, the documents' unit, saturated at
-// the bounds that unit can hold. time.Time.UnixNano is undefined outside
-// them and wraps in practice: an expiry in the year 3000 ("never") would
-// come out negative, and the record expired at once. Saturated, it stays
-// later than any present the store will judge (its Load reports 2262);
-// the zero time, before any, stays before any.
-func nanos(t time.Time) int64 {
-	switch {
-	case t.Before(minNanos):
-		return math.MinInt64
-	case t.After(maxNanos):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
 }
 
 // reapAt is when a record expiring at e (Unix ns) may be deleted.

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
+	"github.com/tether-go/tether/internal/recordcodec"
 	"github.com/tether-go/tether/store"
 )
 
@@ -133,7 +134,7 @@ func (s *Store) begin(ctx context.Context) (context.Context, context.CancelFunc,
 
 // now is the time expiry is judged against (see [WithClock]), in the
 // documents' unit.
-func (s *Store) now() int64 { return nanos(s.cfg.now()) }
+func (s *Store) now() int64 { return recordcodec.UnixNano(s.cfg.now()) }
 
 // errLate is the outcome of a write whose deadline had passed, by the
 // store's clock, when it was about to be sent: it changed nothing.

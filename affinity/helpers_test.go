@@ -146,6 +146,25 @@ func get(t testing.TB, addr, key string, hdr ...string) *http.Response {
 }
 
 // keyOwnedBy returns a routing key that nodes[i] owns.
+// servedByOwner sends req, whose routing key nodes[i] owns, through rt, and
+// returns the request as the owner's handler saw it; it fails the test if
+// another node answered.
+func servedByOwner(t testing.TB, rt http.RoundTripper, req *http.Request, nodes []*node, i int) *http.Request {
+	t.Helper()
+	req.AddCookie(&http.Cookie{Name: affinity.DefaultCookieName, Value: keyOwnedBy(t, nodes, i)})
+	res, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	r := nodes[i].last.Load()
+	if res.Header.Get("X-Node") != nodes[i].addr || r == nil {
+		t.Fatalf("served by %q, want the owner", res.Header.Get("X-Node"))
+	}
+	return r
+}
+
 func keyOwnedBy(t testing.TB, nodes []*node, i int) string {
 	t.Helper()
 	for k := 0; k < 10000; k++ {

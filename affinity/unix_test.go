@@ -2,13 +2,10 @@ package affinity_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
-
-	"github.com/tether-go/tether/affinity"
 )
 
 // TestForwardFromUnixSocket: a node served on a Unix socket (behind a
@@ -29,18 +26,8 @@ func TestForwardFromUnixSocket(t *testing.T) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}
 	req, _ := http.NewRequest("GET", "http://app/", nil)
-	req.AddCookie(&http.Cookie{Name: affinity.DefaultCookieName, Value: keyOwnedBy(t, nodes, 1)})
 	req.Header.Set("X-Forwarded-For", "203.0.113.7")
-	res, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	r := nodes[1].last.Load()
-	if res.Header.Get("X-Node") != nodes[1].addr || r == nil {
-		t.Fatalf("served by %q, want the owner", res.Header.Get("X-Node"))
-	}
+	r := servedByOwner(t, tr, req, nodes, 1)
 	if got := r.Header.Get("X-Forwarded-For"); got != "203.0.113.7" {
 		t.Fatalf("owner saw X-Forwarded-For %q, want the proxy's 203.0.113.7", got)
 	}

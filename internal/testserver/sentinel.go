@@ -34,8 +34,14 @@ type sentinelConfig struct {
 	args      []string
 }
 
-// WithSentinelDownAfter sets down-after-milliseconds (default 1s): how long
+// WithSentinelDownAfter sets down-after-milliseconds (default 5s): how long
 // the master may not answer before the sentinel fails it over.
+//
+// With a quorum of one, a single stall longer than this is a failover. On a
+// loaded 2-core CI machine the sentinel's own config fsync has stalled for
+// over a second, and a 1s down-after then failed the new master back over to
+// the old one (an empty restarted master, promoted). Tests that kill a master
+// wait the down-after time; tests that call SENTINEL FAILOVER do not.
 func WithSentinelDownAfter(d time.Duration) SentinelOption {
 	return func(c *sentinelConfig) { c.downAfter = d }
 }
@@ -55,7 +61,7 @@ func WithSentinelRedisArgs(args ...string) SentinelOption {
 // started again comes back as a replica of the new one.
 func RedisSentinel(tb testing.TB, opts ...SentinelOption) *RedisSentinelServer {
 	tb.Helper()
-	cfg := sentinelConfig{downAfter: time.Second}
+	cfg := sentinelConfig{downAfter: 5 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -95,15 +101,26 @@ func RedisSentinel(tb testing.TB, opts ...SentinelOption) *RedisSentinelServer {
 			logPath: filepath.Join(dir, "sentinel.log"),
 		}
 	})
-	s.waitFor("the sentinel knows the replica", func() error {
+	// Known is not enough: until the sentinel has its own link to the replica
+	// and a fresh INFO from it, SENTINEL FAILOVER answers NOGOODSLAVE.
+	_, rport, _ := net.SplitHostPort(replica.Addr())
+	s.waitFor("the sentinel can promote the replica", func() error {
 		reply, err := redisDo(s.sentinel.addr, "SENTINEL", "REPLICAS", SentinelMaster)
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(fmt.Sprint(reply), replica.Addr()[len("127.0.0.1:"):]) {
-			return fmt.Errorf("replicas: %v", reply)
+		list, _ := reply.([]any)
+		for _, r := range list {
+			fields, _ := r.([]any)
+			kv := map[string]string{}
+			for i := 0; i+1 < len(fields); i += 2 {
+				kv[fmt.Sprint(fields[i])] = fmt.Sprint(fields[i+1])
+			}
+			if kv["port"] == rport && kv["flags"] == "slave" && kv["master-link-status"] == "ok" {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("replicas: %v", reply)
 	})
 	return s
 }

@@ -3,12 +3,7 @@ package redisstore_test
 import (
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,60 +13,6 @@ import (
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/redisstore"
 )
-
-// startSentinel starts a redis-server in sentinel mode on a free port,
-// monitoring master as "mymaster" with a quorum of one and short timeouts, and
-// stops it when the test ends. It is a direct child with Pdeathsig, like
-// testserver's servers.
-func startSentinel(t *testing.T, master string) string {
-	t.Helper()
-	testserver.Require(t, "redis-server")
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skipf("redis-server not on PATH: %v", err)
-	}
-	host, port, _ := net.SplitHostPort(master)
-	dir := t.TempDir()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testserver.FreePort(t)))
-	_, sport, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(dir, "sentinel.conf")
-	err = os.WriteFile(conf, []byte(strings.Join([]string{
-		"port " + sport,
-		"bind 127.0.0.1",
-		"protected-mode no",
-		"daemonize no",
-		"dir " + dir,
-		`logfile ""`,
-		fmt.Sprintf("sentinel monitor mymaster %s %s 1", host, port),
-		"sentinel down-after-milliseconds mymaster 1000",
-		"sentinel failover-timeout mymaster 10000",
-		"sentinel parallel-syncs mymaster 1",
-	}, "\n")+"\n"), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "sentinel.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, conf, "--sentinel")
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
-				t.Logf("sentinel log:\n%s", b)
-			}
-		}
-	})
-	return addr
-}
 
 // waitFor polls cond every 50 ms until it returns nil, and fails the test
 // with its last error after timeout.
@@ -94,42 +35,15 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error
 // before it are readable after it, and writes after it land on the new master.
 func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
-	// Redis 7 waits 5 seconds (repl-diskless-sync-delay) for more replicas
-	// before a full sync; there is only one.
-	master := testserver.Redis(t, testserver.WithRedisArgs("--repl-diskless-sync-delay", "0"))
-	_, mport, _ := net.SplitHostPort(master.Addr())
-	replica := testserver.Redis(t, testserver.WithRedisArgs("--replicaof", "127.0.0.1", mport))
+	set := testserver.RedisSentinel(t)
+	replica := set.Servers()[1]
 	replicaClient := newClient(t, replica.Addr())
-	waitFor(t, "replica in sync", 5*time.Second, func() error {
-		info, err := replicaClient.Info(t.Context(), "replication").Result()
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(info, "master_link_status:up") {
-			return fmt.Errorf("replica not linked:\n%s", info)
-		}
-		return nil
-	})
-
-	sentinelAddr := startSentinel(t, master.Addr())
-	sentinel := redis.NewSentinelClient(&redis.Options{Addr: sentinelAddr})
+	sentinel := redis.NewSentinelClient(&redis.Options{Addr: set.SentinelAddrs()[0]})
 	t.Cleanup(func() { sentinel.Close() })
-	waitFor(t, "sentinel knows the replica", 5*time.Second, func() error {
-		replicas, err := sentinel.Replicas(t.Context(), "mymaster").Result()
-		if err != nil {
-			return err
-		}
-		for _, r := range replicas {
-			if r["port"] == strings.TrimPrefix(replica.Addr(), "127.0.0.1:") && r["flags"] == "slave" {
-				return nil
-			}
-		}
-		return fmt.Errorf("replicas: %v", replicas)
-	})
 
 	client := redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName:            "mymaster",
-		SentinelAddrs:         []string{sentinelAddr},
+		MasterName:            testserver.SentinelMaster,
+		SentinelAddrs:         set.SentinelAddrs(),
 		ContextTimeoutEnabled: true,
 		DialTimeout:           200 * time.Millisecond,
 	})
@@ -154,11 +68,11 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatalf("WAIT 1 = %d, %v; want 1", acked, err)
 	}
 
-	if err := sentinel.Failover(ctx, "mymaster").Err(); err != nil {
+	if err := sentinel.Failover(ctx, testserver.SentinelMaster).Err(); err != nil {
 		t.Fatalf("SENTINEL FAILOVER: %v", err)
 	}
 	waitFor(t, "the replica promoted", 10*time.Second, func() error {
-		addr, err := sentinel.GetMasterAddrByName(ctx, "mymaster").Result()
+		addr, err := sentinel.GetMasterAddrByName(ctx, testserver.SentinelMaster).Result()
 		if err != nil {
 			return err
 		}

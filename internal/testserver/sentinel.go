@@ -101,6 +101,13 @@ func RedisSentinel(tb testing.TB, opts ...SentinelOption) *RedisSentinelServer {
 			logPath: filepath.Join(dir, "sentinel.log"),
 		}
 	})
+	// A failover is the sentinel's decision: when a test fails, its log
+	// says which failovers happened and why (+sdown, +switch-master).
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("testserver: sentinel:\n%s", s.sentinel.proc.logTail())
+		}
+	})
 	// Known is not enough: until the sentinel has its own link to the replica
 	// and a fresh INFO from it, SENTINEL FAILOVER answers NOGOODSLAVE.
 	_, rport, _ := net.SplitHostPort(replica.Addr())

@@ -101,7 +101,7 @@ func New(opts ...Option) *Store {
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*entry)
 	}
-	s.users.m = make(map[string]map[string]struct{})
+	s.users.m = make(map[string]userIDs)
 	s.wg.Add(1)
 	go s.janitor()
 	return s
@@ -122,7 +122,7 @@ func (s *Store) Close() error {
 			sh.mu.Unlock()
 		}
 		s.users.mu.Lock()
-		s.users.m = make(map[string]map[string]struct{})
+		s.users.m = make(map[string]userIDs)
 		s.users.mu.Unlock()
 		s.entries.Store(0)
 		s.bytes.Store(0)

@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/tether-go/tether/store"
@@ -13,7 +14,20 @@ import (
 // still name expired records until the janitor or a lookup removes them.
 type userIndex struct {
 	mu sync.Mutex
-	m  map[string]map[string]struct{}
+	m  map[string]userIDs
+}
+
+// fewIDs is how many record ids a user's entry keeps in a slice before it
+// becomes a set. Most users have a handful of sessions: a slice of one id is
+// 16 bytes where a Go map of one is about 200 (issue 20's growth run), and a
+// scan of up to 16 ids is as fast as a hash lookup. A user with thousands of
+// sessions still removes one in O(1).
+const fewIDs = 16
+
+// userIDs is one user's record ids: few in a slice, or many in a set.
+type userIDs struct {
+	few  []string
+	many map[string]struct{}
 }
 
 func (u *userIndex) add(user, id string) {
@@ -21,13 +35,25 @@ func (u *userIndex) add(user, id string) {
 		return
 	}
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	ids := u.m[user]
-	if ids == nil {
-		ids = make(map[string]struct{})
-		u.m[user] = ids
+	switch {
+	case ids.many != nil:
+		ids.many[id] = struct{}{}
+		return
+	case slices.Contains(ids.few, id):
+		return
+	case len(ids.few) < fewIDs:
+		ids.few = append(ids.few, id)
+	default:
+		ids.many = make(map[string]struct{}, 2*fewIDs)
+		for _, x := range ids.few {
+			ids.many[x] = struct{}{}
+		}
+		ids.many[id] = struct{}{}
+		ids.few = nil
 	}
-	ids[id] = struct{}{}
-	u.mu.Unlock()
+	u.m[user] = ids
 }
 
 func (u *userIndex) remove(user, id string) {
@@ -35,23 +61,46 @@ func (u *userIndex) remove(user, id string) {
 		return
 	}
 	u.mu.Lock()
-	if ids := u.m[user]; ids != nil {
-		delete(ids, id)
-		if len(ids) == 0 {
+	defer u.mu.Unlock()
+	ids, ok := u.m[user]
+	if !ok {
+		return
+	}
+	if ids.many != nil {
+		delete(ids.many, id)
+		if len(ids.many) == 0 {
 			delete(u.m, user)
 		}
+		return
 	}
-	u.mu.Unlock()
+	i := slices.Index(ids.few, id)
+	if i < 0 {
+		return
+	}
+	if len(ids.few) == 1 {
+		delete(u.m, user)
+		return
+	}
+	// Swap with the last and shrink; the order of a user's ids means nothing.
+	last := len(ids.few) - 1
+	ids.few[i] = ids.few[last]
+	ids.few[last] = "" // let the id's string go
+	ids.few = ids.few[:last]
+	u.m[user] = ids
 }
 
 func (u *userIndex) ids(user string) []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ids := make([]string, 0, len(u.m[user]))
-	for id := range u.m[user] {
-		ids = append(ids, id)
+	ids := u.m[user]
+	if ids.many == nil {
+		return slices.Clone(ids.few)
 	}
-	return ids
+	out := make([]string, 0, len(ids.many))
+	for id := range ids.many {
+		out = append(out, id)
+	}
+	return out
 }
 
 // UserSessions implements [store.Store]. It removes the expired records it

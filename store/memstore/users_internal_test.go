@@ -1,0 +1,82 @@
+package memstore
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// The index holds the same ids whether a user's entry is a slice or a set:
+// a model (a plain set) is checked after every step of adds, repeated adds
+// and removes that cross fewIDs both ways, for two users side by side.
+func TestUserIndexModel(t *testing.T) {
+	u := userIndex{m: make(map[string]userIDs)}
+	model := map[string]map[string]bool{"ann": {}, "bob": {}}
+	check := func(step string) {
+		t.Helper()
+		for user, want := range model {
+			got := u.ids(user)
+			slices.Sort(got)
+			var w []string
+			for id := range want {
+				w = append(w, id)
+			}
+			slices.Sort(w)
+			if !slices.Equal(got, w) {
+				t.Fatalf("%s: ids(%s) = %v, want %v", step, user, got, w)
+			}
+			if _, ok := u.m[user]; ok != (len(w) > 0) {
+				t.Fatalf("%s: entry of %s present = %v with %d ids (an empty user must not stay)", step, user, ok, len(w))
+			}
+		}
+	}
+	add := func(user, id string) {
+		u.add(user, id)
+		model[user][id] = true
+		check(fmt.Sprintf("add(%s, %s)", user, id))
+	}
+	remove := func(user, id string) {
+		u.remove(user, id)
+		delete(model[user], id)
+		check(fmt.Sprintf("remove(%s, %s)", user, id))
+	}
+	for i := range 3 * fewIDs {
+		add("ann", fmt.Sprint("a", i))
+		add("ann", fmt.Sprint("a", i)) // again: no duplicate
+		if i%3 == 0 {
+			add("bob", fmt.Sprint("b", i))
+		}
+	}
+	if u.m["ann"].many == nil || u.m["bob"].many != nil {
+		t.Fatalf("ann (%d ids) should be a set and bob (%d) a slice", len(model["ann"]), len(model["bob"]))
+	}
+	remove("bob", "not-there")
+	remove("nobody", "a1")
+	for i := range 3 * fewIDs {
+		remove("ann", fmt.Sprint("a", i))
+		if i%3 == 0 {
+			remove("bob", fmt.Sprint("b", i))
+		}
+	}
+	add("ann", "again") // the emptied user starts anew
+	remove("ann", "again")
+	u.add("", "x") // no user: not indexed
+	if len(u.m) != 0 {
+		t.Fatalf("index not empty at the end: %v", u.m)
+	}
+}
+
+// ids returns a copy: a caller that ranges over it while writes change the
+// index (UserSessions removes expired records as it goes) sees what was there.
+func TestUserIndexIDsIsACopy(t *testing.T) {
+	u := userIndex{m: make(map[string]userIDs)}
+	u.add("ann", "1")
+	u.add("ann", "2")
+	got := u.ids("ann")
+	u.remove("ann", "1")
+	u.add("ann", "3")
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"1", "2"}) {
+		t.Fatalf("ids changed under the caller: %v", got)
+	}
+}

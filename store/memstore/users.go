@@ -24,6 +24,15 @@ type userIndex struct {
 // sessions still removes one in O(1).
 const fewIDs = 16
 
+// A user's set becomes a slice again when it drops to fewIDs/2 ids, and a
+// slice gets a smaller backing array when it drops to a quarter of its
+// capacity: a Go map keeps its buckets however many entries it lost, so a
+// user who once had thousands of sessions and kept one would otherwise hold
+// their memory as long as they stay logged in. The gap between fewIDs+1 (to
+// a set) and fewIDs/2 (back to a slice) keeps a user who hovers at the
+// boundary from converting on every write: each conversion follows at
+// least fewIDs/2 writes, so removal stays O(1) amortized.
+
 // userIDs is one user's record ids: few in a slice, or many in a set.
 type userIDs struct {
 	few  []string
@@ -68,8 +77,15 @@ func (u *userIndex) remove(user, id string) {
 	}
 	if ids.many != nil {
 		delete(ids.many, id)
-		if len(ids.many) == 0 {
+		switch {
+		case len(ids.many) == 0:
 			delete(u.m, user)
+		case len(ids.many) <= fewIDs/2:
+			few := make([]string, 0, len(ids.many))
+			for x := range ids.many {
+				few = append(few, x)
+			}
+			u.m[user] = userIDs{few: few}
 		}
 		return
 	}
@@ -86,6 +102,9 @@ func (u *userIndex) remove(user, id string) {
 	ids.few[i] = ids.few[last]
 	ids.few[last] = "" // let the id's string go
 	ids.few = ids.few[:last]
+	if c := cap(ids.few); c > 4 && last <= c/4 {
+		ids.few = slices.Clone(ids.few)
+	}
 	u.m[user] = ids
 }
 

@@ -1,0 +1,203 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/store"
+)
+
+// A user who once had many sessions and is down to a few again holds a
+// slice again, not the set (a Go map keeps its buckets however many entries
+// it lost: a user who had thousands of sessions and kept one would hold
+// their memory while logged in), and a slice that shrank lets its spare
+// backing array go.
+func TestUserIndexShrinksBack(t *testing.T) {
+	u := userIndex{m: make(map[string]userIDs)}
+	const n = 5000
+	for i := range n {
+		u.add("ann", fmt.Sprint(i))
+	}
+	if u.m["ann"].many == nil {
+		t.Fatalf("%d ids not in a set", n)
+	}
+	for i := range n - 1 {
+		u.remove("ann", fmt.Sprint(i))
+	}
+	ids := u.m["ann"]
+	if ids.many != nil {
+		t.Fatalf("one id left, still in a set of %d", len(ids.many))
+	}
+	if len(ids.few) != 1 || ids.few[0] != fmt.Sprint(n-1) {
+		t.Fatalf("few = %v, want [%d]", ids.few, n-1)
+	}
+	if cap(ids.few) > fewIDs/2 {
+		t.Errorf("one id kept in a backing array of %d", cap(ids.few))
+	}
+
+	// A slice that filled up and emptied to one id keeps no room for 16.
+	for i := range fewIDs {
+		u.add("bob", fmt.Sprint(i))
+	}
+	for i := range fewIDs - 1 {
+		u.remove("bob", fmt.Sprint(i))
+	}
+	if c := cap(u.m["bob"].few); c > fewIDs/2 {
+		t.Errorf("one id kept in a backing array of %d", c)
+	}
+}
+
+// Ids removed from a slice do not stay reachable past its length (the
+// string of a logged-out session's id kept alive by the index).
+func TestUserIndexNoStaleIDsPastLen(t *testing.T) {
+	u := userIndex{m: make(map[string]userIDs)}
+	for i := range fewIDs {
+		u.add("ann", fmt.Sprint(i))
+	}
+	for i := range fewIDs / 2 {
+		u.remove("ann", fmt.Sprint(i))
+	}
+	few := u.m["ann"].few
+	for i, id := range few[len(few):cap(few)] {
+		if id != "" {
+			t.Errorf("backing array keeps %q at %d past len %d", id, len(few)+i, len(few))
+		}
+	}
+}
+
+// Crossing fewIDs back and forth at the boundary neither loses nor
+// duplicates an id.
+func TestUserIndexBoundaryFlapping(t *testing.T) {
+	u := userIndex{m: make(map[string]userIDs)}
+	model := map[string]bool{}
+	r := rand.New(rand.NewPCG(1, 2))
+	for step := range 20000 {
+		id := fmt.Sprint(r.IntN(3 * fewIDs))
+		if r.IntN(2) == 0 {
+			u.add("ann", id)
+			model[id] = true
+		} else {
+			u.remove("ann", id)
+			delete(model, id)
+		}
+		got := u.ids("ann")
+		seen := map[string]bool{}
+		for _, g := range got {
+			if seen[g] || !model[g] {
+				t.Fatalf("step %d: ids = %v (duplicate or stale %q)", step, got, g)
+			}
+			seen[g] = true
+		}
+		if len(seen) != len(model) {
+			t.Fatalf("step %d: %d ids, want %d", step, len(seen), len(model))
+		}
+	}
+}
+
+// Many writers create, move between two users, touch and delete sessions
+// of the same two users (each crossing fewIDs both ways many times) while
+// others list and delete the users. UserSessions never lists a session
+// twice or under another user, and once the writers stop the index names
+// exactly the records of each user.
+func TestUserIndexConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	t.Cleanup(func() { s.Close() })
+	users := []string{"ann", "bob"}
+	now := time.Now()
+	const writers, ops, idsPerWriter = 4, 1500, 12
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for range ops {
+				id := fmt.Sprintf("%02d-%02d", w, r.IntN(idsPerWriter))
+				user := users[r.IntN(2)]
+				switch r.IntN(4) {
+				case 0:
+					c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: user, SetUserID: true}
+					s.Commit(ctx, id, c)
+				case 1:
+					c := store.Change{Mode: store.Update, LastSeen: now, Expires: now.Add(time.Hour), UserID: user, SetUserID: true}
+					s.Commit(ctx, id, c)
+				case 2:
+					s.Touch(ctx, id, now, now.Add(2*time.Hour))
+				case 3:
+					s.Delete(ctx, id)
+				}
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	for i := range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, user := range users {
+					infos, err := s.UserSessions(ctx, user)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					seen := map[string]bool{}
+					for _, in := range infos {
+						if seen[in.ID] || in.UserID != user {
+							t.Errorf("UserSessions(%s) lists %s twice or under %q", user, in.ID, in.UserID)
+						}
+						seen[in.ID] = true
+					}
+				}
+				if i == 1 {
+					s.DeleteUser(ctx, users[0])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+
+	// The index and the shards agree exactly.
+	want := map[string]map[string]bool{}
+	for i := range s.shards {
+		for id, e := range s.shards[i].m {
+			if e.rec.UserID != "" {
+				if want[e.rec.UserID] == nil {
+					want[e.rec.UserID] = map[string]bool{}
+				}
+				want[e.rec.UserID][id] = true
+			}
+		}
+	}
+	for user := range s.users.m {
+		if want[user] == nil {
+			t.Errorf("index keeps %s with ids %v and no records", user, s.users.ids(user))
+		}
+	}
+	for user, ids := range want {
+		got := s.users.ids(user)
+		seen := map[string]bool{}
+		for _, id := range got {
+			if seen[id] || !ids[id] {
+				t.Errorf("index of %s: %s duplicated or not the user's", user, id)
+			}
+			seen[id] = true
+		}
+		if len(seen) != len(ids) {
+			t.Errorf("index of %s has %d ids, the shards %d", user, len(seen), len(ids))
+		}
+	}
+}

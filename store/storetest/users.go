@@ -16,6 +16,7 @@ var userTests = []test{
 	{"UpdateKeepsIndex", testUpdateKeepsIndex},
 	{"DeleteUser", testDeleteUser},
 	{"DeleteUserCountsLive", testDeleteUserCountsLive},
+	{"ManySessions", testManySessions},
 	{"ExpiredNotListed", testExpiredNotListed},
 	{"EmptyUserID", testEmptyUserID},
 	{"HostileUserIDs", testHostileUserIDs},
@@ -306,4 +307,45 @@ func testHostileUserIDs(t *testing.T, e *env) {
 			}
 		}
 	}
+}
+
+// A user with dozens of sessions: an index that keeps few ids one way and
+// many another (memstore's slice of up to 16, then a set) loses or
+// duplicates none as the user grows past the boundary, shrinks back under
+// it, and moves sessions to another user.
+func testManySessions(t *testing.T, e *env) {
+	s := e.store(t)
+	user, other := newUser(), newUser()
+	const n = 40
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = newID()
+		e.create(t, s, ids[i], user, nil)
+	}
+	wantUserSessions(t, e, s, user, ids...)
+	for _, id := range ids[6:] {
+		if err := s.Delete(e.ctx(t), id); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+	}
+	ids = ids[:6]
+	wantUserSessions(t, e, s, user, ids...)
+	for _, id := range ids[:2] {
+		c := e.change(store.Update)
+		c.SetUserID, c.UserID = true, other
+		commit(t, s, id, c)
+	}
+	wantUserSessions(t, e, s, other, ids[:2]...)
+	wantUserSessions(t, e, s, user, ids[2:]...)
+	for range n {
+		id := newID()
+		ids = append(ids, id)
+		e.create(t, s, id, user, nil)
+	}
+	wantUserSessions(t, e, s, user, ids[2:]...)
+	if got, err := s.DeleteUser(e.ctx(t), user); got != len(ids)-2 || err != nil {
+		t.Errorf("DeleteUser = %d, %v; want %d, nil", got, err, len(ids)-2)
+	}
+	wantUserSessions(t, e, s, user)
+	wantUserSessions(t, e, s, other, ids[:2]...)
 }

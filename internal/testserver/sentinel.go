@@ -23,7 +23,8 @@ const SentinelMaster = "mymaster"
 type RedisSentinelServer struct {
 	tb       testing.TB
 	servers  []*RedisServer // the first was the master at start
-	sentinel server
+	sentinel server         // zero until the sentinel is up
+	timeout  time.Duration  // of each wait: the down-after time plus readyTimeout
 }
 
 // SentinelOption configures [RedisSentinel].
@@ -72,7 +73,7 @@ func RedisSentinel(tb testing.TB, opts ...SentinelOption) *RedisSentinelServer {
 	master := startRedis(tb, tb.TempDir(), freePort, base)
 	_, mport, _ := net.SplitHostPort(master.Addr())
 	replica := startRedis(tb, tb.TempDir(), freePort, append(append([]string(nil), base...), "--replicaof", "127.0.0.1", mport))
-	s := &RedisSentinelServer{tb: tb, servers: []*RedisServer{master, replica}}
+	s := &RedisSentinelServer{tb: tb, servers: []*RedisServer{master, replica}, timeout: cfg.downAfter + readyTimeout}
 	s.waitSynced(replica)
 
 	dir := tb.TempDir()
@@ -215,18 +216,25 @@ func (s *RedisSentinelServer) masterAddr() (string, error) {
 	return net.JoinHostPort(fmt.Sprint(hp[0]), fmt.Sprint(hp[1])), nil
 }
 
-// waitFor polls check until it succeeds, and fails the test after the
-// startup timeout (long enough for a failover: down-after plus an election).
+// waitFor polls check until it succeeds, and fails the test after
+// s.timeout: the down-after time plus the startup timeout, long enough for
+// a failover (a down-after of 20s with a fixed 15s wait could never see
+// one). The first wait, for the replica's sync, comes before the sentinel
+// exists: there is no sentinel log to show then.
 func (s *RedisSentinelServer) waitFor(what string, check func() error) {
 	s.tb.Helper()
-	deadline := time.Now().Add(readyTimeout)
+	deadline := time.Now().Add(s.timeout)
 	for {
 		err := check()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.tb.Fatalf("testserver: %s: not within %v: %v\n%s", what, readyTimeout, err, s.sentinel.proc.logTail())
+			log := "(the sentinel is not started yet)"
+			if s.sentinel.proc != nil {
+				log = s.sentinel.proc.logTail()
+			}
+			s.tb.Fatalf("testserver: %s: not within %v: %v\n%s", what, s.timeout, err, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

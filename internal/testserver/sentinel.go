@@ -183,7 +183,10 @@ func (s *RedisSentinelServer) WaitFailover(old *RedisServer) {
 }
 
 // WaitSynced waits until r is a replica in sync with its master, as a
-// restarted former master becomes once the sentinel reconfigures it.
+// restarted former master becomes once the sentinel reconfigures it. That
+// takes about 10 s here (the sentinel lets an instance report itself master
+// for 8 s before it converts it), two thirds of the startup timeout alone:
+// the waits last the down-after time beyond it.
 func (s *RedisSentinelServer) WaitSynced(r *RedisServer) {
 	s.tb.Helper()
 	s.waitSynced(r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -199,5 +200,93 @@ func TestUserIndexConcurrentWrites(t *testing.T) {
 		if len(seen) != len(ids) {
 			t.Errorf("index of %s has %d ids, the shards %d", user, len(seen), len(ids))
 		}
+	}
+}
+
+// Rotations as the session package does them (Create the new record, then
+// Move the old one to it) of a user's 20 devices, while a reader lists the
+// user and the user's entry crosses fewIDs both ways (20 devices, up to 40
+// records mid-rotation): no listing names a record twice or shows a device
+// more than twice (old and new mid-rotation), and at the end the index
+// names each device's last record once.
+//
+// A listing may miss a device altogether: UserSessions reads the index,
+// then each record, so a record moved between the two is skipped while its
+// successor, created after the read, is not in it. The store contract
+// promises no snapshot; session.Manager.DestroyUser repeats its passes for
+// this reason.
+func TestUserSessionsDuringRotations(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	t.Cleanup(func() { s.Close() })
+	now := time.Now()
+	const devices, rounds = 20, 60
+	device := map[string]int{} // record id → device, written before the record
+	var mu sync.Mutex
+	create := func(dev, gen int) string {
+		id := fmt.Sprintf("d%02d-g%03d", dev, gen)
+		mu.Lock()
+		device[id] = dev
+		mu.Unlock()
+		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "ann", SetUserID: true}
+		if _, err := s.Commit(ctx, id, c); err != nil {
+			t.Error(err)
+		}
+		return id
+	}
+	cur := make([]string, devices)
+	for d := range devices {
+		cur[d] = create(d, 0)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			infos, err := s.UserSessions(ctx, "ann")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			seen := map[int]int{}
+			ids := map[string]bool{}
+			mu.Lock()
+			for _, in := range infos {
+				if ids[in.ID] {
+					t.Errorf("%s listed twice", in.ID)
+				}
+				ids[in.ID] = true
+				if seen[device[in.ID]]++; seen[device[in.ID]] > 2 {
+					t.Errorf("device %d listed %d times", device[in.ID], seen[device[in.ID]])
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	for gen := 1; gen <= rounds; gen++ {
+		for d := range devices {
+			next := create(d, gen)
+			if err := s.Move(ctx, cur[d], store.Moved{To: next}, now.Add(time.Minute), 0); err != nil {
+				t.Fatal(err)
+			}
+			cur[d] = next
+		}
+	}
+	close(stop)
+	wg.Wait()
+	got := s.users.ids("ann")
+	slices.Sort(got)
+	want := slices.Sorted(slices.Values(cur))
+	if !slices.Equal(got, want) {
+		t.Errorf("index after the rotations = %v, want %v", got, want)
+	}
+	if n, err := s.DeleteUser(ctx, "ann"); n != devices || err != nil {
+		t.Errorf("DeleteUser = %d, %v; want %d", n, err, devices)
 	}
 }

@@ -85,16 +85,8 @@ func TestUserIndexBoundaryFlapping(t *testing.T) {
 			u.remove("ann", id)
 			delete(model, id)
 		}
-		got := u.ids("ann")
-		seen := map[string]bool{}
-		for _, g := range got {
-			if seen[g] || !model[g] {
-				t.Fatalf("step %d: ids = %v (duplicate or stale %q)", step, got, g)
-			}
-			seen[g] = true
-		}
-		if len(seen) != len(model) {
-			t.Fatalf("step %d: %d ids, want %d", step, len(seen), len(model))
+		if err := sameIDs(u.ids("ann"), model); err != nil {
+			t.Fatalf("step %d: %v", step, err)
 		}
 	}
 }
@@ -189,16 +181,8 @@ func TestUserIndexConcurrentWrites(t *testing.T) {
 		}
 	}
 	for user, ids := range want {
-		got := s.users.ids(user)
-		seen := map[string]bool{}
-		for _, id := range got {
-			if seen[id] || !ids[id] {
-				t.Errorf("index of %s: %s duplicated or not the user's", user, id)
-			}
-			seen[id] = true
-		}
-		if len(seen) != len(ids) {
-			t.Errorf("index of %s has %d ids, the shards %d", user, len(seen), len(ids))
+		if err := sameIDs(s.users.ids(user), ids); err != nil {
+			t.Errorf("index of %s against the shards: %v", user, err)
 		}
 	}
 }
@@ -289,4 +273,20 @@ func TestUserSessionsDuringRotations(t *testing.T) {
 	if n, err := s.DeleteUser(ctx, "ann"); n != devices || err != nil {
 		t.Errorf("DeleteUser = %d, %v; want %d", n, err, devices)
 	}
+}
+
+// sameIDs reports how got differs from want as a set: a duplicate, an id
+// not in want, or one missing.
+func sameIDs(got []string, want map[string]bool) error {
+	seen := map[string]bool{}
+	for _, id := range got {
+		if seen[id] || !want[id] {
+			return fmt.Errorf("ids %v: %q duplicated or not expected", got, id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != len(want) {
+		return fmt.Errorf("%d ids, want %d", len(seen), len(want))
+	}
+	return nil
 }

@@ -15,18 +15,11 @@ func TestUserIndexModel(t *testing.T) {
 	check := func(step string) {
 		t.Helper()
 		for user, want := range model {
-			got := u.ids(user)
-			slices.Sort(got)
-			var w []string
-			for id := range want {
-				w = append(w, id)
+			if err := sameIDs(u.ids(user), want); err != nil {
+				t.Fatalf("%s: ids(%s): %v", step, user, err)
 			}
-			slices.Sort(w)
-			if !slices.Equal(got, w) {
-				t.Fatalf("%s: ids(%s) = %v, want %v", step, user, got, w)
-			}
-			if _, ok := u.m[user]; ok != (len(w) > 0) {
-				t.Fatalf("%s: entry of %s present = %v with %d ids (an empty user must not stay)", step, user, ok, len(w))
+			if _, ok := u.m[user]; ok != (len(want) > 0) {
+				t.Fatalf("%s: entry of %s present = %v with %d ids (an empty user must not stay)", step, user, ok, len(want))
 			}
 		}
 	}

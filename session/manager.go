@@ -154,7 +154,10 @@ const maxDestroyUserPasses = 4
 // A session rotating while the index is read can escape one pass (its new
 // record was indexed after the read), so DestroyUser repeats until the user
 // has no session left, and fails loudly if sessions keep appearing (a login
-// of that user running at the same moment can be one). Its store calls share
+// of that user running at the same moment can be one). The store contract
+// ([store.Store.DeleteUser]) makes an empty listing after a pass final: a
+// session that rotated during the pass and again during the listing is not
+// left logged in. Its store calls share
 // one store budget ([WithStoreBudget]), as do DestroySession's.
 func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if m.closed.Load() {

@@ -100,6 +100,15 @@ type Store interface {
 	// DeleteUser deletes every record indexed under userID, and the index, and
 	// returns how many live records it deleted.
 	//
+	// A session rotates by creating its new record, then moving the old one
+	// to it. One rotating while DeleteUser runs may escape it only as far
+	// as the next UserSessions lists it: once DeleteUser has returned and a
+	// UserSessions lists nothing, no session the user had when DeleteUser
+	// began may be live. A DeleteUser that is one atomic step (Redis's
+	// script, memstore's locks), or a UserSessions that reads one snapshot
+	// (SQL), gives this; session.Manager.DestroyUser relies on it, and
+	// storetest's Users/DeleteUserDuringRotations checks it.
+	//
 	// The empty user id indexes nothing: UserSessions("") returns no records
 	// and DeleteUser("") deletes none.
 	DeleteUser(ctx context.Context, userID string) (int, error)

@@ -46,6 +46,10 @@ type Store struct {
 	// the shards and the removal, where a concurrent write may come.
 	afterScan func()
 
+	// afterIDs, if set (by tests), runs in UserSessions between the read
+	// of the user's index and of the records, where a rotation may come.
+	afterIDs func()
+
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup

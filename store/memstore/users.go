@@ -122,47 +122,99 @@ func (u *userIndex) ids(user string) []string {
 	return out
 }
 
-// UserSessions implements [store.Store]. It removes the expired records it
-// comes across.
+// UserSessions implements [store.Store]. A record of the user that a
+// rotation moved after the index was read is followed to the record the
+// session lives in now, so a rotating device is listed under its new ID, not
+// missed. It removes the expired records it comes across.
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	now := s.cfg.now()
 	var infos []store.Info
-	for _, id := range s.users.ids(userID) {
-		sh := s.shard(id)
-		sh.mu.Lock()
-		if e := sh.m[id]; e != nil && e.rec.UserID == userID {
-			if e.rec.Live(now) {
-				infos = append(infos, e.rec.Info(id))
-			} else {
-				s.removeLocked(sh, id, e)
-			}
+	listed := make(map[string]bool)
+	ids := s.users.ids(userID)
+	if s.afterIDs != nil {
+		s.afterIDs()
+	}
+	for _, id := range ids {
+		sh, id, e := s.current(id, userID)
+		if e == nil {
+			continue
+		}
+		switch {
+		case !e.rec.Live(now):
+			s.removeLocked(sh, id, e)
+		case !listed[id]:
+			listed[id] = true
+			infos = append(infos, e.rec.Info(id))
 		}
 		sh.mu.Unlock()
 	}
 	return infos, nil
 }
 
-// DeleteUser implements [store.Store]. A session indexed under userID while
-// DeleteUser runs may survive it.
+// DeleteUser implements [store.Store]. It holds every shard's lock while it
+// reads the user's index and deletes the records, as Redis runs its script:
+// no rotation can create a record of the user or move one in between, so
+// every session of the user that existed when it began ends, and one logged
+// in meanwhile is either deleted or created after it. It blocks the store's
+// other calls for that time, which a user's logout-everywhere, a rare call
+// deleting a handful of records, can afford.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
 	now := s.cfg.now()
+	for i := range s.shards {
+		s.shards[i].mu.Lock()
+	}
+	defer func() {
+		for i := range s.shards {
+			s.shards[i].mu.Unlock()
+		}
+	}()
 	n := 0
 	for _, id := range s.users.ids(userID) {
 		sh := s.shard(id)
-		sh.mu.Lock()
 		if e := sh.m[id]; e != nil && e.rec.UserID == userID {
 			if e.rec.Live(now) {
 				n++
 			}
 			s.removeLocked(sh, id, e)
 		}
-		sh.mu.Unlock()
 	}
 	return n, nil
+}
+
+// maxChainHops bounds how many tombstones [Store.current] follows. Each hop
+// is a rotation that completed while the previous hop was read; a device
+// that outruns it is left out of the listing, as the store contract allows.
+const maxChainHops = 32
+
+// current follows id, a record indexed under userID when the index was read,
+// along the tombstones rotations left, to the record the session lives in
+// now. It returns that record's entry with its shard locked, or a nil entry
+// (nothing locked) if the session ended, is no longer userID's, or kept
+// rotating.
+func (s *Store) current(id, userID string) (*shard, string, *entry) {
+	for range maxChainHops {
+		sh := s.shard(id)
+		sh.mu.Lock()
+		e := sh.m[id]
+		switch {
+		case e == nil:
+		case e.rec.Moved != nil:
+			if to := e.rec.Moved.To; to != "" && to != id {
+				sh.mu.Unlock()
+				id = to
+				continue
+			}
+		case e.rec.UserID == userID:
+			return sh, id, e
+		}
+		sh.mu.Unlock()
+		return nil, "", nil
+	}
+	return nil, "", nil
 }

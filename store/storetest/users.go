@@ -17,6 +17,7 @@ var userTests = []test{
 	{"DeleteUser", testDeleteUser},
 	{"DeleteUserCountsLive", testDeleteUserCountsLive},
 	{"ManySessions", testManySessions},
+	{"DeleteUserDuringRotations", testDeleteUserDuringRotations},
 	{"ExpiredNotListed", testExpiredNotListed},
 	{"EmptyUserID", testEmptyUserID},
 	{"HostileUserIDs", testHostileUserIDs},

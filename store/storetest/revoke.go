@@ -1,0 +1,95 @@
+package storetest
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/store"
+)
+
+// "Log out everywhere" against devices that rotate while it runs, driven as
+// session.Manager.DestroyUser drives the store: DeleteUser, then
+// UserSessions, again until UserSessions lists nothing. Each device rotates
+// as the session layer does: it creates its new record, then moves the old
+// one to it, and deletes the new one if the Move fails (the session ended).
+//
+// A store may let a session that rotates during DeleteUser escape it, as
+// long as the next UserSessions lists the session. Once a listing is empty,
+// every device must have ended: a device that rotated during DeleteUser and
+// again during the listing (its old record read as moved, its new one
+// created after the index was read) must not be left logged in.
+func testDeleteUserDuringRotations(t *testing.T, e *env) {
+	s := e.store(t)
+	const devices, rounds, maxPasses = 6, 6, 50
+	ctx := t.Context()
+	for round := range rounds {
+		user := newUser()
+		cur := make([]string, devices)
+		for d := range cur {
+			cur[d] = newID()
+			e.create(t, s, cur[d], user, vals("a", "1"))
+		}
+		var rotations atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for d := range devices {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					next := newID()
+					c := e.change(store.Create)
+					c.UserID, c.SetUserID = user, true
+					if _, err := s.Commit(ctx, next, c); err != nil {
+						t.Errorf("device %d: Create: %v", d, err)
+						return
+					}
+					if err := s.Move(ctx, cur[d], store.Moved{To: next}, e.now().Add(time.Minute), 0); err != nil {
+						// Ended: the session layer discards the new record.
+						_ = s.Delete(ctx, next)
+						return
+					}
+					cur[d] = next
+					rotations.Add(1)
+				}
+			}()
+		}
+		for deadline := time.Now().Add(5 * time.Second); rotations.Load() < 2*devices && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		for pass := 1; ; pass++ {
+			if _, err := s.DeleteUser(ctx, user); err != nil {
+				t.Fatalf("round %d: DeleteUser: %v", round, err)
+			}
+			infos, err := s.UserSessions(ctx, user)
+			if err != nil {
+				t.Fatalf("round %d: UserSessions: %v", round, err)
+			}
+			if len(infos) == 0 {
+				break
+			}
+			if pass == maxPasses {
+				t.Fatalf("round %d: %d sessions still listed after %d passes of DeleteUser", round, len(infos), pass)
+			}
+		}
+		// Devices still rotating after the empty listing would show here.
+		time.Sleep(5 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		for d, id := range cur {
+			if rec := load(t, s, id); rec != nil && rec.Moved == nil && rec.Live(e.now()) {
+				t.Errorf("round %d: device %d is still logged in after DeleteUser and an empty UserSessions (%d rotations in the round)", round, d, rotations.Load())
+			}
+		}
+		if infos, err := s.UserSessions(ctx, user); len(infos) != 0 || err != nil {
+			t.Errorf("round %d: UserSessions at the end = %d sessions, %v; want none", round, len(infos), err)
+		}
+	}
+}

@@ -33,13 +33,22 @@ type httpResults struct {
 	runs   int
 	pin    pinning
 	stalls []string // runs with a response slower than stallLimit
+	// nonePairs is, per app, its req/s on /none divided by the no-library
+	// app's in the run next to it (see orderCells).
+	nonePairs map[string]series
 }
 
 // stallLimit marks a run in which the machine stalled: no app here takes a
 // second to answer a request by itself.
 const stallLimit = time.Second
 
-type cell struct{ route, path, app string }
+// cell is one run: an app under load on a route. On /none, runs come in
+// pairs of an app and the no-library app back to back; second marks the
+// second run of a pair.
+type cell struct {
+	route, path, app string
+	second           bool
+}
 
 // settle is the pause before each run: the previous run's server closes its
 // connections and finishes its garbage collection on its own time.
@@ -54,7 +63,7 @@ func httpCells() []cell {
 			if in.Library == "none" && rt.name != "none" || in.Library == "limit" && rt.name != "read" {
 				continue
 			}
-			cells = append(cells, cell{rt.name, rt.path, in.Name})
+			cells = append(cells, cell{route: rt.name, path: rt.path, app: in.Name})
 		}
 	}
 	return cells
@@ -81,13 +90,13 @@ const noneRoute = "none"
 // Within a round, cells go route by route, apps in a shuffled order (see
 // orderCells), with a pause between runs for the last server to go quiet.
 func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, pin pinning, rounds, noneRepeats, conns int, dur time.Duration) (*httpResults, error) {
-	res := &httpResults{stats: map[key]*httpStat{}, pin: pin}
+	res := &httpResults{stats: map[key]*httpStat{}, pin: pin, nonePairs: map[string]series{}}
 	threads := ""
 	if strings.HasPrefix(lg.Name(), "wrk") {
 		threads = " (`wrk -t1 -c%d`, with a Lua script for the cookies)"
 		threads = fmt.Sprintf(threads, conns)
 	}
-	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, %d runs per app per round), apps in a shuffled order within each route and round, %v pause before each run; %s",
+	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, %d runs per app per round, each next to a run of the no-library app, which goes first in every other pair), apps in a shuffled order within each route and round, %v pause before each run; %s",
 		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, noneRepeats, settle, pin)
 	cells := httpCells()
 	// Warm up each app (connection pools, caches) on its write path.
@@ -105,6 +114,8 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 	}
 	for r := range rounds {
 		order := orderCells(cells, r, noneRepeats)
+		var prev cell
+		var prevRPS float64
 		for _, c := range order {
 			s := servers[c.app]
 			time.Sleep(settle)
@@ -119,6 +130,14 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 				res.stats[k] = st
 			}
 			st.rps = append(st.rps, out.RPS)
+			if c.second {
+				app, num, den := c.app, out.RPS, prevRPS
+				if app == "none" {
+					app, num, den = prev.app, prevRPS, out.RPS
+				}
+				res.nonePairs[app] = append(res.nonePairs[app], div(num, den))
+			}
+			prev, prevRPS = c, out.RPS
 			st.p50 = append(st.p50, float64(out.P50))
 			st.p90 = append(st.p90, float64(out.P90))
 			st.p99 = append(st.p99, float64(out.P99))
@@ -142,6 +161,12 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 // behind the same predecessor in every round, and what a run leaves behind,
 // such as a server still closing its connections or collecting garbage,
 // would always fall on the same app.)
+//
+// On /none every app runs next to the no-library app, in pairs that
+// alternate which of the two goes first: the target there (≥ 0.97×) is
+// finer than the drift of a shared machine over a round (one round of the
+// 2026-12-06 run was 15 % faster than the next), which a ratio of runs
+// seconds apart cancels and one of runs a quarter of a minute apart does not.
 func orderCells(cells []cell, r, noneRepeats int) []cell {
 	rng := mrand.New(mrand.NewPCG(uint64(r), 0x7e7e))
 	var out []cell
@@ -154,12 +179,43 @@ func orderCells(cells []cell, r, noneRepeats int) []cell {
 		if cells[i].route == noneRoute {
 			reps = max(1, noneRepeats)
 		}
-		for range reps {
+		for rep := range reps {
 			group := slices.Clone(cells[i:j])
 			rng.Shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
+			if cells[i].route == noneRoute {
+				group = pairWithNone(group, r+rep)
+			}
 			out = append(out, group...)
 		}
 		i = j
+	}
+	return out
+}
+
+// pairWithNone turns a /none group into pairs of each app and the no-library
+// app, the no-library app first in every other pair (starting with pair
+// parity).
+func pairWithNone(group []cell, parity int) []cell {
+	var none cell
+	var others []cell
+	for _, c := range group {
+		if c.app == "none" {
+			none = c
+		} else {
+			others = append(others, c)
+		}
+	}
+	if none.app == "" {
+		return group
+	}
+	out := make([]cell, 0, 2*len(others))
+	for k, c := range others {
+		first, second := none, c
+		if (k+parity)%2 == 1 {
+			first, second = c, none
+		}
+		second.second = true
+		out = append(out, first, second)
 	}
 	return out
 }

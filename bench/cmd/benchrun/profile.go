@@ -136,7 +136,15 @@ func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[s
 	for _, app := range tetherApps {
 		todo = append(todo, behind{route: noneRoute, app: app, profileKey: "http/" + noneRoute + "/" + app})
 	}
+	// So are the reads compared with a limit, and the limits: the two
+	// profiles side by side show where the gap between them goes.
+	for _, l := range limitPairs {
+		for _, app := range []string{l.app, l.limit} {
+			todo = append(todo, behind{route: "read", app: app, profileKey: "http/read/" + app})
+		}
+	}
 	rep.noneShare = map[string]float64{}
+	rep.readSplit = map[string]cpuSplit{}
 	for _, b := range todo {
 		if _, done := rep.profiles[b.profileKey]; done || b.metric == "HTTP p99 latency" {
 			// p99 on a shared loopback machine is mostly scheduling; a
@@ -156,6 +164,13 @@ func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[s
 		}
 		rep.profiles[b.profileKey] = text
 		progress("profiled %s", b.profileKey)
+		if err == nil && b.route == "read" && slices.ContainsFunc(limitPairs, func(l struct{ app, limit string }) bool { return l.app == b.app || l.limit == b.app }) {
+			if sp, err := cpuSplitOf(filepath.Join(dir, "http-read-"+b.app+".cpu.prof")); err != nil {
+				progress("%s: %v", b.profileKey, err)
+			} else {
+				rep.readSplit[b.app] = sp
+			}
+		}
 		if err == nil && b.profileKey == "http/"+noneRoute+"/"+b.app {
 			share, err := middlewareShare(filepath.Join(dir, "http-"+noneRoute+"-"+b.app+".cpu.prof"))
 			if err != nil {
@@ -267,6 +282,48 @@ func middlewareShare(prof string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("middleware.Sessions not found in the profile %s", prof)
+}
+
+// cpuSplit is the share of a CPU profile's samples in Tether's own code
+// (and what it calls), and in allocation and garbage collection.
+type cpuSplit struct{ tether, gc float64 }
+
+// gcFocus keeps the samples that allocate or collect: mallocgc (with the
+// assists it makes), the background mark workers and the sweeper.
+const gcFocus = `runtime\.(mallocgc|gcBgMarkWorker|bgsweep|gcAssistAlloc)`
+
+func cpuSplitOf(prof string) (cpuSplit, error) {
+	t, err := cpuShare(prof, tetherFocus)
+	if err != nil {
+		return cpuSplit{}, err
+	}
+	g, err := cpuShare(prof, gcFocus)
+	return cpuSplit{tether: t, gc: g}, err
+}
+
+// cpuShare is the share of prof's samples with a frame matching focus: with
+// every node kept, pprof's "Showing nodes accounting for" line sums the
+// flat time of all of them, which is every sample the focus kept.
+func cpuShare(prof, focus string) (float64, error) {
+	out, err := pprofTop("", prof, "-top", "-focus="+focus, "-nodefraction=0", "-nodecount=1000000")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(out, "\n") {
+		_, rest, ok := strings.Cut(line, "Showing nodes accounting for ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest) // "1.13s," "11.46%" "of" "9.86s" "total"
+		if len(f) >= 2 {
+			pct, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "%"), 64)
+			return pct / 100, err
+		}
+	}
+	if strings.Contains(out, "no samples") || strings.Contains(out, "nodes out of 0") {
+		return 0, nil
+	}
+	return 0, fmt.Errorf("no share in the pprof output for %s", prof)
 }
 
 // tetherFocus keeps the samples under Tether's own packages.

@@ -84,7 +84,7 @@ func runRates(ctx context.Context, rdb *redis.Client, servers map[string]*server
 	var cells []cell
 	for _, rt := range rateRoutes {
 		for _, in := range rt.apps() {
-			cells = append(cells, cell{rt.name, rt.path, in.Name})
+			cells = append(cells, cell{route: rt.name, path: rt.path, app: in.Name})
 		}
 	}
 	for r := range rounds {

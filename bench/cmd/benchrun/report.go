@@ -26,6 +26,9 @@ type report struct {
 	// noneShare is each Tether app's middleware share of its server's CPU
 	// on the untouched route (see middlewareShare).
 	noneShare map[string]float64
+	// readSplit is where the CPU of each app of limitPairs goes on /read
+	// (see cpuSplitOf).
+	readSplit map[string]cpuSplit
 	elapsed   time.Duration
 }
 
@@ -66,8 +69,12 @@ func ratioRange(a, b series) (med, lo, hi float64) {
 // ratioText is a target's measured ratio: the median to three places, so
 // that a median just under a goal does not print as the goal itself.
 func ratioText(a, b series) string {
-	m, lo, hi := ratioRange(a, b)
-	return fmt.Sprintf("**%.3f×** (%s–%s)", m, ratio(lo), ratio(hi))
+	return seriesText(paired(a, b, div))
+}
+
+// seriesText is ratioText for ratios already paired.
+func seriesText(r series) string {
+	return fmt.Sprintf("**%.3f×** (%s–%s)", r.median(), ratio(r.min()), ratio(r.max()))
 }
 
 // added is the in-process cost of app over the baseline on route, per
@@ -106,15 +113,15 @@ func (rep *report) targets() []target {
 	// the no-library app's code, so its ratio is the measurement's own
 	// resolution, shown alongside.
 	control := ""
-	if c := rep.rps("none", "gorilla-cookie"); len(c) > 0 {
-		control = "; control: gorilla-cookie, which runs no session code on this route, " + ratioText(c, rep.rps("none", "none"))
+	if c := rep.http.nonePairs["gorilla-cookie"]; len(c) > 0 {
+		control = "; control: gorilla-cookie, which runs no session code on this route, " + seriesText(c)
 	}
 	for _, app := range tetherApps {
-		m, _, _ := ratioRange(rep.rps("none", app), rep.rps("none", "none"))
+		m := rep.http.nonePairs[app].median()
 		ts = append(ts, target{
-			name:     "Route that ignores the session, req/s, " + app + " ÷ no library",
+			name:     "Route that ignores the session, req/s, " + app + " ÷ no library (each run next to one of the no-library app)",
 			goal:     "≥ 0.97×",
-			measured: ratioText(rep.rps("none", app), rep.rps("none", "none")) + control + shareText(rep.noneShare, app),
+			measured: seriesText(rep.http.nonePairs[app]) + control + shareText(rep.noneShare, app),
 			met:      m >= 0.97,
 		})
 	}
@@ -348,8 +355,7 @@ func (rep *report) writeHTTP(w func(string, ...any)) {
 			}
 			vs := ""
 			if rt.name == "none" && in.Library != "none" {
-				m, _, _ := ratioRange(st.rps, rep.rps("none", "none"))
-				vs = ratio(m) + " of none"
+				vs = ratio(rep.http.nonePairs[in.Name].median()) + " of none"
 			} else if peers, ok := peersOf[in.Name]; ok {
 				p, ps := rep.bestPeer(rt.name, peers...)
 				m, _, _ := ratioRange(st.rps, ps)

@@ -75,9 +75,16 @@ func init() {
 	}
 }
 
-// Lookup returns the Info of the named app, in All, Limits or HybridMiss.
+// NoneControl is a second process of the no-library app: the HTTP run on
+// /none pairs it with the first exactly as it pairs every library, so its
+// ratio is what the measurement reads for two identical servers, the
+// resolution a ratio of the others is read against.
+var NoneControl = Info{Name: "none-control", Library: "none", Store: "-", Rotation: "-", Lifetimes: "-"}
+
+// Lookup returns the Info of the named app, in All, Limits, HybridMiss or
+// NoneControl.
 func Lookup(name string) (Info, bool) {
-	for _, in := range append(append(All[:len(All):len(All)], Limits...), HybridMiss) {
+	for _, in := range append(append(All[:len(All):len(All)], Limits...), HybridMiss, NoneControl) {
 		if in.Name == name {
 			return in, true
 		}

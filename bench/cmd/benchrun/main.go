@@ -173,7 +173,7 @@ func run(o options) error {
 		}
 	}()
 	cookies := map[string][]string{}
-	for _, in := range append(append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...), apps.HybridMiss) {
+	for _, in := range append(append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...), apps.HybridMiss, apps.NoneControl) {
 		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+in.Name+":", 0, pin.servers)
 		if err != nil {
 			return err

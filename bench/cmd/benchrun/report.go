@@ -112,9 +112,16 @@ func (rep *report) targets() []target {
 	// Untouched route. gorilla has no middleware: on /none it runs exactly
 	// the no-library app's code, so its ratio is the measurement's own
 	// resolution, shown alongside.
+	// Two controls: a second process of the no-library app, paired the
+	// same way (what the measurement reads for identical servers), and
+	// gorilla, which has no middleware and on /none runs the no-library
+	// code (with its own, larger cookies).
 	control := ""
+	if c := rep.http.nonePairs[apps.NoneControl.Name]; len(c) > 0 {
+		control = "; controls: a second no-library process, " + seriesText(c)
+	}
 	if c := rep.http.nonePairs["gorilla-cookie"]; len(c) > 0 {
-		control = "; control: gorilla-cookie, which runs no session code on this route, " + seriesText(c)
+		control += "; gorilla-cookie, which runs no session code on this route, " + seriesText(c)
 	}
 	for _, app := range tetherApps {
 		m := rep.http.nonePairs[app].median()

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,25 +65,32 @@ func testDeleteUserDuringRotations(t *testing.T, e *env) {
 		for deadline := time.Now().Add(5 * time.Second); rotations.Load() < 2*devices && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
+		var failed error
 		for pass := 1; ; pass++ {
 			if _, err := s.DeleteUser(ctx, user); err != nil {
-				t.Fatalf("round %d: DeleteUser: %v", round, err)
+				failed = fmt.Errorf("DeleteUser: %w", err)
+				break
 			}
 			infos, err := s.UserSessions(ctx, user)
 			if err != nil {
-				t.Fatalf("round %d: UserSessions: %v", round, err)
+				failed = fmt.Errorf("UserSessions: %w", err)
+				break
 			}
 			if len(infos) == 0 {
 				break
 			}
 			if pass == maxPasses {
-				t.Fatalf("round %d: %d sessions still listed after %d passes of DeleteUser", round, len(infos), pass)
+				failed = fmt.Errorf("%d sessions still listed after %d passes of DeleteUser", len(infos), pass)
+				break
 			}
 		}
 		// Devices still rotating after the empty listing would show here.
 		time.Sleep(5 * time.Millisecond)
 		close(stop)
 		wg.Wait()
+		if failed != nil {
+			t.Fatalf("round %d: %v", round, failed)
+		}
 		for d, id := range cur {
 			if rec := load(t, s, id); rec != nil && rec.Moved == nil && rec.Live(e.now()) {
 				t.Errorf("round %d: device %d is still logged in after DeleteUser and an empty UserSessions (%d rotations in the round)", round, d, rotations.Load())

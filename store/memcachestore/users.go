@@ -146,45 +146,55 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err != nil || x == nil {
 		return 0, wrap("delete user", err)
 	}
+	ids := slices.Collect(maps.Keys(x.entries))
+	items, err := s.fetchRecords(ctx, ids)
+	if err != nil {
+		return 0, wrap("delete user", err)
+	}
 	now := s.now()
 	deleted := 0
 	drop := map[string]int64{} // id → the entry's time; -1: any
-	seen := map[string]bool{}
-	pending := slices.Collect(maps.Keys(x.entries))
-	for hop := 0; len(pending) > 0; hop++ {
-		if hop == maxFollowHops {
-			return deleted, wrap("delete user", fmt.Errorf("a session of the user rotated %d times while it was being deleted: %w", hop, store.ErrConflict))
-		}
-		items, err := s.fetchRecords(ctx, pending)
-		if err != nil {
-			return deleted, wrap("delete user", err)
-		}
-		var next []string
-		for _, id := range pending {
-			seen[id] = true
-			ok, to, err := s.deleteSession(ctx, userID, items[id])
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, id := range ids {
+		// Follow the session from its indexed record to wherever it
+		// rotated, one read per hop: a rotation takes several round
+		// trips, so the chase gains on the session at every hop.
+		it, first := items[id], true
+		for hop := 0; ; hop++ {
+			ok, to, err := s.deleteSession(ctx, userID, it)
 			if err != nil {
 				return deleted, outcome("delete user", err)
-			}
-			if to != "" && !seen[to] {
-				next = append(next, to)
-				seen[to] = true
 			}
 			if ok {
 				deleted++
 			}
-			// Entries of the index as read are dropped once their session
-			// ended; the records followed to have entries of their own.
-			if added, indexed := x.entries[id]; indexed {
-				switch {
+			if first {
+				// The entries of the index as read go once their
+				// session ended; records followed to have their own.
+				switch added := x.entries[id]; {
 				case ok:
 					drop[id] = -1
 				case now.Unix()-added > indexGrace:
 					drop[id] = added
 				}
+				first = false
 			}
+			if to == "" || seen[to] {
+				break
+			}
+			if hop == maxFollowHops {
+				return deleted, wrap("delete user", fmt.Errorf("a session of the user rotated %d times while it was being deleted: %w", hop, store.ErrConflict))
+			}
+			seen[to] = true
+			next, err := s.fetchRecords(ctx, []string{to})
+			if err != nil {
+				return deleted, wrap("delete user", err)
+			}
+			it = next[to]
 		}
-		pending = next
 	}
 	if len(drop) > 0 {
 		err := s.unindex(ctx, userID, nil, nil, func(id string, added int64) bool {
@@ -201,7 +211,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 // maxFollowHops bounds how many tombstones DeleteUser follows from one
 // indexed record: each is a rotation that completed while the previous one
 // was read.
-const maxFollowHops = 16
+const maxFollowHops = 32
 
 // errNotUsers stops deleteSession's swap: the record is not a live session of
 // the user.

@@ -148,7 +148,11 @@ func (m *Manager) userSessions(ctx context.Context, userID string) ([]Info, erro
 const maxDestroyUserPasses = 4
 
 // DestroyUser deletes every session of userID ("log out everywhere") and
-// returns how many there were. Requests of those sessions already in flight
+// returns how many there were, counted as the store's live records: a
+// session rotating at that moment can count twice (its record and the new
+// one its rotation created but had not moved to yet, which the rotation
+// then discards), so the count can exceed the devices logged out by the
+// rotations under way. Requests of those sessions already in flight
 // cannot bring them back.
 //
 // A session rotating while the index is read can escape one pass (its new

@@ -122,8 +122,14 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 
 // DeleteUser implements [store.Store]. Each live session of the user is
 // ended with a compare-and-swap, so a session that another request moved
-// to another user or rotated meanwhile is left alone, and a commit racing the
-// delete fails instead of bringing the session back.
+// to another user meanwhile is left alone, and a commit racing the delete
+// fails instead of bringing the session back. A session that rotated after
+// the index was read is followed from its tombstone to its new record and
+// ended there: a rotation creates (and indexes) its new record before it
+// moves the old one, so every session of the user that existed when the
+// index was read ends, and none escapes to a record the read did not see.
+// A session that keeps rotating faster than it is followed fails the call
+// rather than survive it.
 //
 // The count is of the sessions this call ended: a session whose ending swap
 // was carried out but whose reply was lost is counted (the swap leaves a
@@ -140,24 +146,54 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err != nil || x == nil {
 		return 0, wrap("delete user", err)
 	}
-	items, err := s.fetchRecords(ctx, slices.Collect(maps.Keys(x.entries)))
+	ids := slices.Collect(maps.Keys(x.entries))
+	items, err := s.fetchRecords(ctx, ids)
 	if err != nil {
 		return 0, wrap("delete user", err)
 	}
 	now := s.now()
 	deleted := 0
 	drop := map[string]int64{} // id → the entry's time; -1: any
-	for id, added := range x.entries {
-		ok, err := s.deleteSession(ctx, userID, items[id])
-		if err != nil {
-			return deleted, outcome("delete user", err)
-		}
-		switch {
-		case ok:
-			deleted++
-			drop[id] = -1
-		case now.Unix()-added > indexGrace:
-			drop[id] = added
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, id := range ids {
+		// Follow the session from its indexed record to wherever it
+		// rotated, one read per hop: a rotation takes several round
+		// trips, so the chase gains on the session at every hop.
+		it, first := items[id], true
+		for hop := 0; ; hop++ {
+			ok, to, err := s.deleteSession(ctx, userID, it)
+			if err != nil {
+				return deleted, outcome("delete user", err)
+			}
+			if ok {
+				deleted++
+			}
+			if first {
+				// The entries of the index as read go once their
+				// session ended; records followed to have their own.
+				switch added := x.entries[id]; {
+				case ok:
+					drop[id] = -1
+				case now.Unix()-added > indexGrace:
+					drop[id] = added
+				}
+				first = false
+			}
+			if to == "" || seen[to] {
+				break
+			}
+			if hop == maxFollowHops {
+				return deleted, wrap("delete user", fmt.Errorf("a session of the user rotated %d times while it was being deleted: %w", hop, store.ErrConflict))
+			}
+			seen[to] = true
+			next, err := s.fetchRecords(ctx, []string{to})
+			if err != nil {
+				return deleted, wrap("delete user", err)
+			}
+			it = next[to]
 		}
 	}
 	if len(drop) > 0 {
@@ -172,6 +208,11 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	return deleted, nil
 }
 
+// maxFollowHops bounds how many tombstones DeleteUser follows from one
+// indexed record: each is a rotation that completed while the previous one
+// was read.
+const maxFollowHops = 32
+
 // errNotUsers stops deleteSession's swap: the record is not a live session of
 // the user.
 var errNotUsers = errors.New("not a live session of the user")
@@ -179,12 +220,18 @@ var errNotUsers = errors.New("not a live session of the user")
 // deleteSession ends the record of it, as read, if it is a live session of
 // user, with a compare-and-swap that fails if the record changed since it
 // was read; it then reads the record again and decides again. It reports
-// whether it ended a live session.
-func (s *Store) deleteSession(ctx context.Context, user string, it *memcache.Item) (bool, error) {
+// whether it ended a live session, and, if the record is a tombstone, the
+// ID it moved to, where the session may live on.
+func (s *Store) deleteSession(ctx context.Context, user string, it *memcache.Item) (bool, string, error) {
 	if it == nil {
-		return false, nil
+		return false, "", nil
 	}
+	to := ""
 	_, err := s.swapRecord(ctx, "delete user", it.Key, newTag(), it, func(rec *store.Record, _ uint32, now time.Time) (*store.Record, uint32, error) {
+		to = ""
+		if rec != nil && rec.Moved != nil {
+			to = rec.Moved.To
+		}
 		if rec == nil || !rec.Live(now) || rec.Moved != nil || rec.UserID != user {
 			return nil, 0, errNotUsers
 		}
@@ -194,14 +241,14 @@ func (s *Store) deleteSession(ctx context.Context, user string, it *memcache.Ite
 	})
 	switch {
 	case err == nil:
-		return true, nil
+		return true, "", nil
 	case errors.Is(err, errNotUsers):
-		return false, nil
+		return false, to, nil
 	case errors.Is(err, ErrCorrupt):
 		s.logger().WarnContext(ctx, "memcachestore: user index names a corrupt record", "err", err)
-		return false, nil
+		return false, "", nil
 	}
-	return false, err
+	return false, "", err
 }
 
 // wrap prefixes err with the package and the operation, and keeps nil nil.

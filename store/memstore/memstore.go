@@ -50,6 +50,10 @@ type Store struct {
 	// of the user's index and of the records, where a rotation may come.
 	afterIDs func()
 
+	// betweenDeletes, if set (by tests), runs in DeleteUser between its
+	// deletion shard by shard and its deletion under every shard's lock.
+	betweenDeletes func()
+
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup

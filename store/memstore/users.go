@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tether-go/tether/store"
 )
@@ -154,18 +155,32 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	return infos, nil
 }
 
-// DeleteUser implements [store.Store]. It holds every shard's lock while it
-// reads the user's index and deletes the records, as Redis runs its script:
-// no rotation can create a record of the user or move one in between, so
-// every session of the user that existed when it began ends, and one logged
-// in meanwhile is either deleted or created after it. It blocks the store's
-// other calls for that time, which a user's logout-everywhere, a rare call
-// deleting a handful of records, can afford.
+// DeleteUser implements [store.Store]. It deletes in two steps. First it
+// deletes the records the user's index names, one shard lock at a time, as
+// any write takes them. Then it holds every shard's lock while it reads the
+// index again and deletes what is left, as Redis runs its script: no
+// rotation can create a record of the user or move one in between, so every
+// session of the user that existed when it began ends, and one logged in
+// meanwhile is either deleted or created after it. Only that second step
+// blocks the store's other calls, and it deletes only what rotations and
+// logins indexed during the first: a user with a hundred thousand sessions
+// (logins are not bounded per user) would otherwise stall every request for
+// a quarter of a second.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
-	if err := s.check(ctx); err != nil {
-		return 0, err
+	if err := s.check(ctx); err != nil || userID == "" {
+		return 0, err // nothing is indexed under "": no need to stop the store
 	}
 	now := s.cfg.now()
+	n := 0
+	for _, id := range s.users.ids(userID) {
+		sh := s.shard(id)
+		sh.mu.Lock()
+		n += s.deleteUserLocked(sh, id, userID, now)
+		sh.mu.Unlock()
+	}
+	if s.betweenDeletes != nil {
+		s.betweenDeletes()
+	}
 	for i := range s.shards {
 		s.shards[i].mu.Lock()
 	}
@@ -174,17 +189,24 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 			s.shards[i].mu.Unlock()
 		}
 	}()
-	n := 0
 	for _, id := range s.users.ids(userID) {
-		sh := s.shard(id)
-		if e := sh.m[id]; e != nil && e.rec.UserID == userID {
-			if e.rec.Live(now) {
-				n++
-			}
-			s.removeLocked(sh, id, e)
-		}
+		n += s.deleteUserLocked(s.shard(id), id, userID, now)
 	}
 	return n, nil
+}
+
+// deleteUserLocked deletes the record under id if it is userID's, and
+// returns 1 if it was live. The caller holds sh.mu.
+func (s *Store) deleteUserLocked(sh *shard, id, userID string, now time.Time) int {
+	e := sh.m[id]
+	if e == nil || e.rec.UserID != userID {
+		return 0
+	}
+	s.removeLocked(sh, id, e)
+	if e.rec.Live(now) {
+		return 1
+	}
+	return 0
 }
 
 // maxChainHops bounds how many tombstones [Store.current] follows. Each hop

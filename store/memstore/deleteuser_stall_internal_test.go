@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/tether-go/tether/store"
 )
 
 // DeleteUser of a user with very many sessions (logins are not bounded per
@@ -24,10 +22,7 @@ func TestDeleteUserManySessionsDoesNotStallStore(t *testing.T) {
 	s := New(WithMaxEntries(1<<30), WithMaxBytes(1<<40))
 	t.Cleanup(func() { s.Close() })
 	create := func(id, user string) {
-		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: user, SetUserID: true}
-		if _, err := s.Commit(ctx, id, c); err != nil {
-			t.Fatal(err)
-		}
+		createFor(t, s, id, user, now)
 	}
 	const others, many = 1000, 100_000
 	for i := range others {
@@ -77,10 +72,7 @@ func TestDeleteUserSecondStepCatchesRotations(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	now := time.Now()
 	create := func(id string) {
-		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "ann", SetUserID: true}
-		if _, err := s.Commit(ctx, id, c); err != nil {
-			t.Fatal(err)
-		}
+		createFor(t, s, id, "ann", now)
 	}
 	create("phone-1")
 	create("laptop-1")

@@ -212,10 +212,7 @@ func TestUserSessionsDuringRotations(t *testing.T) {
 		mu.Lock()
 		device[id] = dev
 		mu.Unlock()
-		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "ann", SetUserID: true}
-		if _, err := s.Commit(ctx, id, c); err != nil {
-			t.Error(err)
-		}
+		createFor(t, s, id, "ann", now)
 		return id
 	}
 	cur := make([]string, devices)
@@ -300,10 +297,7 @@ func TestUserSessionsFollowsRotations(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	now := time.Now()
 	create := func(id string) {
-		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "ann", SetUserID: true}
-		if _, err := s.Commit(ctx, id, c); err != nil {
-			t.Fatal(err)
-		}
+		createFor(t, s, id, "ann", now)
 	}
 	rotate := func(from, to string) {
 		create(to)
@@ -328,5 +322,16 @@ func TestUserSessionsFollowsRotations(t *testing.T) {
 	}
 	if err := sameIDs(got, map[string]bool{"phone-3": true, "laptop": true}); err != nil {
 		t.Error(err)
+	}
+}
+
+// createFor creates id as a record of user, live for an hour from now, as a
+// login or a rotation does. It reports a failure with t.Error, so devices
+// running in goroutines may call it.
+func createFor(t testing.TB, s *Store, id, user string, now time.Time) {
+	t.Helper()
+	c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: user, SetUserID: true}
+	if _, err := s.Commit(context.Background(), id, c); err != nil {
+		t.Errorf("Create %s: %v", id, err)
 	}
 }

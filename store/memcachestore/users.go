@@ -159,41 +159,23 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		seen[id] = true
 	}
 	for _, id := range ids {
-		// Follow the session from its indexed record to wherever it
-		// rotated, one read per hop: a rotation takes several round
-		// trips, so the chase gains on the session at every hop.
-		it, first := items[id], true
-		for hop := 0; ; hop++ {
-			ok, to, err := s.deleteSession(ctx, userID, it)
-			if err != nil {
+		ok, to := false, ""
+		if it := items[id]; it != nil {
+			if ok, to, err = s.deleteSession(ctx, userID, it.Key, it); err != nil {
 				return deleted, outcome("delete user", err)
 			}
-			if ok {
-				deleted++
-			}
-			if first {
-				// The entries of the index as read go once their
-				// session ended; records followed to have their own.
-				switch added := x.entries[id]; {
-				case ok:
-					drop[id] = -1
-				case now.Unix()-added > indexGrace:
-					drop[id] = added
-				}
-				first = false
-			}
-			if to == "" || seen[to] {
-				break
-			}
-			if hop == maxFollowHops {
-				return deleted, wrap("delete user", fmt.Errorf("a session of the user rotated %d times while it was being deleted: %w", hop, store.ErrConflict))
-			}
-			seen[to] = true
-			next, err := s.fetchRecords(ctx, []string{to})
-			if err != nil {
-				return deleted, wrap("delete user", err)
-			}
-			it = next[to]
+		}
+		switch added := x.entries[id]; {
+		case ok:
+			deleted++
+			drop[id] = -1
+		case now.Unix()-added > indexGrace:
+			drop[id] = added
+		}
+		n, err := s.deleteMoved(ctx, userID, to, seen)
+		deleted += n
+		if err != nil {
+			return deleted, err
 		}
 	}
 	if len(drop) > 0 {
@@ -217,17 +199,46 @@ const maxFollowHops = 32
 // the user.
 var errNotUsers = errors.New("not a live session of the user")
 
-// deleteSession ends the record of it, as read, if it is a live session of
-// user, with a compare-and-swap that fails if the record changed since it
-// was read; it then reads the record again and decides again. It reports
-// whether it ended a live session, and, if the record is a tombstone, the
-// ID it moved to, where the session may live on.
-func (s *Store) deleteSession(ctx context.Context, user string, it *memcache.Item) (bool, string, error) {
-	if it == nil {
-		return false, "", nil
+// deleteMoved follows a session from the tombstone its indexed record
+// became to wherever it rotated since, and ends it there. It reads one
+// record per hop: a rotation takes several round trips, so the chase gains
+// on the session at every hop. It returns how many live sessions it ended
+// (0 or 1). seen holds the IDs already handled.
+func (s *Store) deleteMoved(ctx context.Context, userID, to string, seen map[string]bool) (int, error) {
+	for hop := 0; to != "" && !seen[to]; hop++ {
+		if hop == maxFollowHops {
+			return 0, wrap("delete user", fmt.Errorf("a session of the user rotated %d times while it was being deleted: %w", hop, store.ErrConflict))
+		}
+		seen[to] = true
+		key, valid := s.recordKey(to)
+		if !valid {
+			return 0, nil // a swap's tag, not a record
+		}
+		ok, next, err := s.deleteSession(ctx, userID, key, nil)
+		if err != nil || ok {
+			return boolInt(ok), outcome("delete user", err)
+		}
+		to = next
 	}
+	return 0, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// deleteSession ends the record under key if it is a live session of user,
+// with a compare-and-swap that fails if the record changed since it was
+// read (first, as the caller read it, or read here if nil); it then reads
+// the record again and decides again. It reports whether it ended a live
+// session, and, if the record is a tombstone, the ID it moved to, where the
+// session may live on.
+func (s *Store) deleteSession(ctx context.Context, user, key string, first *memcache.Item) (bool, string, error) {
 	to := ""
-	_, err := s.swapRecord(ctx, "delete user", it.Key, newTag(), it, func(rec *store.Record, _ uint32, now time.Time) (*store.Record, uint32, error) {
+	_, err := s.swapRecord(ctx, "delete user", key, newTag(), first, func(rec *store.Record, _ uint32, now time.Time) (*store.Record, uint32, error) {
 		to = ""
 		if rec != nil && rec.Moved != nil {
 			to = rec.Moved.To

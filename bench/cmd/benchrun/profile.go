@@ -303,7 +303,8 @@ func cpuSplitOf(prof string) (cpuSplit, error) {
 
 // cpuShare is the share of prof's samples with a frame matching focus: with
 // every node kept, pprof's "Showing nodes accounting for" line sums the
-// flat time of all of them, which is every sample the focus kept.
+// flat time of all of them, which is every sample the focus kept ("0, 0%"
+// when it kept none).
 func cpuShare(prof, focus string) (float64, error) {
 	out, err := pprofTop("", prof, "-top", "-focus="+focus, "-nodefraction=0", "-nodecount=1000000")
 	if err != nil {
@@ -319,9 +320,6 @@ func cpuShare(prof, focus string) (float64, error) {
 			pct, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "%"), 64)
 			return pct / 100, err
 		}
-	}
-	if strings.Contains(out, "no samples") || strings.Contains(out, "nodes out of 0") {
-		return 0, nil
 	}
 	return 0, fmt.Errorf("no share in the pprof output for %s", prof)
 }

@@ -13,11 +13,13 @@ import (
 
 // TestAllocsPerRequest bounds what the middleware allocates beyond the bare
 // handler, with an established session's cookie: on a route that never
-// touches the session, the wrapped writer (which carries the not-yet-built
-// session, session.Lazy) and net/http's copy of the request with the new
-// context, nothing else; on a route that reads one key from the memory
-// store, at most 10. Under load every allocation is garbage the collector
-// must find again: the untouched route's cost under wrk was mostly that.
+// touches the session, one object (the wrapped writer, which carries the
+// not-yet-built session, session.Lazy, and the copy of the request with the
+// new context); on a route that reads one key from the memory store, at
+// most 10. Under load every allocation is garbage the collector must find
+// again: the untouched route's cost under wrk was mostly that, and the
+// writer and the request copy as two objects measured 0.94-0.96x the
+// no-library server there.
 func TestAllocsPerRequest(t *testing.T) {
 	mem := memstore.New()
 	defer mem.Close()
@@ -47,7 +49,7 @@ func TestAllocsPerRequest(t *testing.T) {
 	for _, c := range []struct {
 		path string
 		max  float64
-	}{{"/none", 2}, {"/read", 10}} {
+	}{{"/none", 1}, {"/read", 10}} {
 		if added := allocs(h, c.path) - bare; added > c.max {
 			t.Errorf("%s: %v allocations beyond the bare handler's %v, want at most %v", c.path, added, bare, c.max)
 		}

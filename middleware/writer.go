@@ -20,16 +20,22 @@ var ErrNotSaved = errors.New("middleware: session not saved; error response sent
 // response: just before the headers go out.
 type writer struct {
 	http.ResponseWriter
-	lazy      session.Lazy // the request's session, built on first use
-	r         *http.Request
-	onError   func(http.ResponseWriter, *http.Request, error)
-	outer     http.Header // headers set before the handler ran
-	committed bool        // the commit before the headers has run
-	failed    bool        // it failed; the error response was sent instead
+	lazy  session.Lazy // the request's session, built on first use
+	req   http.Request // the request the handler sees: it carries lazy
+	sh    *shared
+	outer http.Header // headers set before the handler ran
 
+	committed  bool // the commit before the headers has run
+	failed     bool // it failed; the error response was sent instead
+	headersOut bool // the handler's headers went out
+}
+
+// shared is what every request of one [Sessions] middleware shares, kept out
+// of writer so that the per-request allocation stays small.
+type shared struct {
+	onError      func(http.ResponseWriter, *http.Request, error)
 	cookiePrefix string // "name=" of the session cookie
-	headersOut   bool   // the handler's headers went out
-	insecure     *insecureWarning
+	insecure     insecureWarning
 }
 
 // sendHeaders is called when the handler's response headers are about to go
@@ -45,9 +51,9 @@ func (w *writer) sendHeaders() {
 	w.headersOut = true
 	h := w.ResponseWriter.Header()
 	for _, v := range h["Set-Cookie"] {
-		if strings.HasPrefix(v, w.cookiePrefix) {
+		if strings.HasPrefix(v, w.sh.cookiePrefix) {
 			h.Set("Cache-Control", "no-store")
-			w.insecure.check(w.r, v)
+			w.sh.insecure.check(&w.req, v)
 			return
 		}
 	}
@@ -85,9 +91,9 @@ func (w *writer) commitMode(late bool) bool {
 	clear(h)
 	maps.Copy(h, w.outer)
 	tw := &trackingWriter{ResponseWriter: w.ResponseWriter}
-	w.onError(tw, w.r, err)
+	w.sh.onError(tw, &w.req, err)
 	if !tw.wrote {
-		DefaultErrorHandler(w.ResponseWriter, w.r, err)
+		DefaultErrorHandler(w.ResponseWriter, &w.req, err)
 	}
 	return false
 }

@@ -108,6 +108,13 @@ func adminMux(a *apps.App) http.Handler {
 			"sys_us":  ru.Stime.Sec*1e6 + ru.Stime.Usec,
 		})
 	})
+	// /runtime is the Go runtime's own account (runtime/metrics): where the
+	// CPU time went by class (GC, scavenger, user code) and what was
+	// allocated, so a difference in CPU per request can be split into the
+	// collector's share and the rest without a profile.
+	mux.HandleFunc("/runtime", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(runtimeMetrics())
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)

@@ -20,6 +20,7 @@ type key struct{ route, app string }
 // inprocStat is one benchmark over rounds.
 type inprocStat struct {
 	ns, bytes, allocs series
+	cpu               series // the process' CPU ns per request (cpu-ns/op)
 }
 
 type inprocResults struct {
@@ -59,7 +60,7 @@ func runInproc(bin, redisAddr string, rounds int, benchtime time.Duration) (*inp
 			return nil, fmt.Errorf("inproc round %d: %v\n%s%s", r+1, err, out, stderr.Bytes())
 		}
 		res.raw = append(res.raw, out...)
-		n := parseBench(out, func(route, app string, ns, b, allocs float64) {
+		n := parseBench(out, func(route, app string, ns, b, allocs, cpu float64) {
 			k := key{route, app}
 			st := res.stats[k]
 			if st == nil {
@@ -69,6 +70,7 @@ func runInproc(bin, redisAddr string, rounds int, benchtime time.Duration) (*inp
 			st.ns = append(st.ns, ns)
 			st.bytes = append(st.bytes, b)
 			st.allocs = append(st.allocs, allocs)
+			st.cpu = append(st.cpu, cpu)
 		})
 		if n == 0 {
 			return nil, fmt.Errorf("inproc round %d: no benchmark lines in:\n%s", r+1, out)
@@ -79,7 +81,7 @@ func runInproc(bin, redisAddr string, rounds int, benchtime time.Duration) (*inp
 }
 
 // parseBench reads `go test -bench` lines of BenchmarkOverhead/route/app-P.
-func parseBench(out []byte, f func(route, app string, ns, b, allocs float64)) int {
+func parseBench(out []byte, f func(route, app string, ns, b, allocs, cpu float64)) int {
 	n := 0
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -104,7 +106,7 @@ func parseBench(out []byte, f func(route, app string, ns, b, allocs float64)) in
 				vals[fields[i+1]] = v
 			}
 		}
-		f(route, app, vals["ns/op"], vals["B/op"], vals["allocs/op"])
+		f(route, app, vals["ns/op"], vals["B/op"], vals["allocs/op"], vals["cpu-ns/op"])
 		n++
 	}
 	return n

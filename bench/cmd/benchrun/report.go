@@ -170,6 +170,7 @@ func (rep *report) targets() []target {
 			})
 		}
 	}
+	ts = append(ts, rep.inprocCPUTargets()...)
 	// Redis commands.
 	for _, app := range []string{"tether-redis", "tether-hybrid"} {
 		read, none := rep.cmds[key{"read", app}], rep.cmds[key{"none", app}]
@@ -316,17 +317,17 @@ func (rep *report) markdown() []byte {
 
 func (rep *report) writeInproc(w func(string, ...any)) {
 	w("## 1. In-process overhead per request\n\n")
-	w("`testing.B`, one request per iteration through `httptest` (request, recorder and mux included, so the `none` row is the floor), with an established session's cookie. *Added* is the median minus the `none` app's median on the same route. Apps on Redis include the round trips to the loopback redis-server.\n\n")
+	w("`testing.B`, one request per iteration through `httptest` (request, recorder and mux included, so the `none` row is the floor), with an established session's cookie. *CPU ns/op* is the process' CPU time (getrusage: every thread, user and system) per request, the median over rounds: for an app on Redis it is below ns/op while the process waits for the reply, and includes the round trip's system calls. *Added* is the median minus the `none` app's median on the same route. Apps on Redis include the round trips to the loopback redis-server.\n\n")
 	for _, route := range inprocRoutes {
 		w("### %s\n\n", routeTitle(route))
-		w("| app | ns/op | added ns/op | B/op | allocs/op | added allocs/op |\n|---|---|---|---|---|---|\n")
+		w("| app | ns/op | CPU ns/op | added ns/op | B/op | allocs/op | added allocs/op |\n|---|---|---|---|---|---|---|\n")
 		for _, in := range append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...) {
 			st := rep.inproc.stats[key{route, in.Name}]
 			if st == nil {
 				continue
 			}
 			addNs, addAllocs, _, _ := rep.added(route, in.Name)
-			w("| %s | %s | %s | %s | %s | %s |\n", in.Name, rangeOf(st.ns, ns), ns(addNs), rangeOf(st.bytes, thousands),
+			w("| %s | %s | %s | %s | %s | %s | %s |\n", in.Name, rangeOf(st.ns, ns), ns(st.cpu.median()), ns(addNs), rangeOf(st.bytes, thousands),
 				rangeOf(st.allocs, num), num(addAllocs))
 		}
 		w("\n")

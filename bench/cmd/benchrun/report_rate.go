@@ -73,13 +73,15 @@ func (rep *report) inprocCPUTargets() []target {
 	if t == nil || g == nil || l == nil {
 		return nil
 	}
-	tAdd, gAdd := paired(t, l, sub), paired(g, l, sub)
-	r := paired(tAdd, gAdd, div)
+	// The ratio of the medians of what each adds: a round's own ratio of
+	// two differences swings with limit-redis's figure in that round.
+	tAdd, gAdd := paired(t, l, sub).median(), paired(g, l, sub).median()
+	r := tAdd / gAdd
 	return []target{{
 		name:     "App CPU per Redis read (in process, one request at a time) added over limit-redis (same GET, no library), tether-redis ÷ gorilla-redis",
 		goal:     "≤ 0.50×",
-		measured: fmt.Sprintf("**%.3f×** (%s–%s); added %s vs %s over limit-redis's %s; whole process: %s vs %s (%s)", r.median(), ratio(r.min()), ratio(r.max()), ns(tAdd.median()), ns(gAdd.median()), ns(l.median()), ns(t.median()), ns(g.median()), ratio(paired(t, g, div).median())),
-		met:      gAdd.median() > 0 && r.median() <= 0.5,
+		measured: fmt.Sprintf("**%.3f×**; added %s vs %s over limit-redis's %s (medians over rounds of each round's difference); whole process: %s vs %s (%s, per round %s–%s)", r, ns(tAdd), ns(gAdd), ns(l.median()), ns(t.median()), ns(g.median()), ratio(paired(t, g, div).median()), ratio(paired(t, g, div).min()), ratio(paired(t, g, div).max())),
+		met:      gAdd > 0 && tAdd > 0 && r <= 0.5,
 	}}
 }
 

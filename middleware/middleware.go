@@ -105,9 +105,13 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 			// is garbage the collector must sweep), so the request copy
 			// that carries the session's context lives in it too.
 			sw := &writer{ResponseWriter: w, sh: sh}
+			// The session is built from the request as it came in: its
+			// store calls run under the request's own context, which
+			// does not carry the session (a store or an Observer that
+			// asked it for one would wait for a session mid-load).
+			sw.lazy.Init(m, r)
 			sw.req = *r.WithContext(sw.lazy.Context(r.Context()))
 			r = &sw.req
-			sw.lazy.Init(m, r)
 			defer sw.lazy.End() // changes after this are dropped, loudly
 			if h := w.Header(); len(h) > 0 {
 				// Headers set by outer middleware (CORS, HSTS, request

@@ -3,13 +3,17 @@ package middleware_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tether-go/tether/middleware"
 	"github.com/tether-go/tether/session"
 )
 
@@ -202,5 +206,55 @@ func TestClientGoneIsNotAStoreFault(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), "store call failed") {
 		t.Errorf("a client that went away was logged as a store fault: %s", e.logs.String())
+	}
+}
+
+// fromObserver asks each store call's context for a session, as an Observer
+// that tags its metrics with the user might, and notes whether it got the
+// session of the request being served.
+type fromObserver struct {
+	recorder
+	handlers atomic.Pointer[session.Session] // the handler's session
+	calls    atomic.Int32
+	leaked   atomic.Int32
+}
+
+func (o *fromObserver) StoreStart(ctx context.Context, d session.StoreStartData) context.Context {
+	o.calls.Add(1)
+	if s := session.From(ctx); s == o.handlers.Load() {
+		o.leaked.Add(1)
+	}
+	return ctx
+}
+
+// TestStoreCallContextCarriesNoSession: a store call runs under the
+// request's context as it came in, not the one the handler sees, so an
+// Observer (or a store) that asks that context for a session gets a
+// detached one. Given the handler's session instead, any method it called
+// would wait for the session's own lock, held by the load it observes.
+func TestStoreCallContextCarriesNoSession(t *testing.T) {
+	obs := &fromObserver{}
+	e := newEnv(t, session.WithObserver(obs))
+	h := middleware.Sessions(e.m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		obs.handlers.Store(s)
+		s.Set("a", "1") // loads first: a store call
+		io.WriteString(w, "ok")
+	}))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	h.ServeHTTP(rec, req) // a new session: nothing to load, one commit
+	c := rec.Result().Cookies()
+	if len(c) == 0 {
+		t.Fatal("no cookie")
+	}
+	req = httptest.NewRequest("GET", "/", nil)
+	req.AddCookie(c[0])
+	h.ServeHTTP(httptest.NewRecorder(), req) // loads, then commits
+	if obs.calls.Load() < 2 {
+		t.Fatalf("the Observer saw %d store calls, want a load and commits", obs.calls.Load())
+	}
+	if n := obs.leaked.Load(); n > 0 {
+		t.Errorf("%d of %d store calls' contexts gave the handler's own session to From", n, obs.calls.Load())
 	}
 }

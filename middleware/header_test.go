@@ -113,3 +113,58 @@ func TestWithTokenHeaderValidates(t *testing.T) {
 		}
 	}
 }
+
+// A response that carries a header client's token, or the empty header that
+// ends its session, must not be cached, whatever the handler set after
+// committing early: a shared cache would hand the token to every client.
+func TestHeaderTokenNoStoreWinsAfterAnEarlyCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write bool
+		end   bool
+	}{{"new/write", true, false}, {"new/return", false, false}, {"ended/write", true, true}} {
+		e := headerEnv(t)
+		c := &apiClient{e: e}
+		c.do("POST", "/set?k=a&v=1")
+		if c.token == "" {
+			t.Fatal("no token")
+		}
+		if !tc.end {
+			c.token = "" // a client's first request
+		}
+		e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := session.From(r.Context())
+			if tc.end {
+				s.Destroy()
+			} else {
+				s.Set("k", "v")
+			}
+			if err := s.Commit(w.Header()); err != nil {
+				t.Error(err)
+			}
+			w.Header().Set("Cache-Control", "public, max-age=3600")
+			if tc.write {
+				w.Write([]byte("cacheable?"))
+			}
+		}))
+		r := c.do("GET", "/")
+		if _, ok := r.header[tokenHeader]; !ok {
+			t.Fatalf("%s: no token header", tc.name)
+		}
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s: Cache-Control %q on a response that carries the token header, want no-store", tc.name, got)
+		}
+	}
+	// A header client's response without a token keeps the handler's caching.
+	e := headerEnv(t)
+	c := &apiClient{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.Get[string](session.From(r.Context()), "a")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Write([]byte("1"))
+	}))
+	if got := c.do("GET", "/").header.Get("Cache-Control"); got != "public, max-age=3600" {
+		t.Errorf("Cache-Control %q on a read without a token", got)
+	}
+}

@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -176,3 +177,27 @@ func TestResponseControllerReachesUnderlyingWriter(t *testing.T) {
 }
 
 var timeZero time.Time
+
+// A connection that cannot be hijacked (HTTP/2, a recorder) makes a WebSocket
+// handler answer normally; that response still carries a new session's
+// cookie, which a late commit before the failed hijack would have dropped.
+func TestFailedHijackKeepsTheSession(t *testing.T) {
+	e := newEnv(t)
+	var hijackErr error
+	e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.From(r.Context()).Set("k", "v")
+		_, _, hijackErr = http.NewResponseController(w).Hijack()
+		http.Error(w, "no upgrade here", http.StatusBadRequest)
+	}))
+	r := e.serve(newRequest("GET", "/ws"))
+	if !errors.Is(hijackErr, http.ErrNotSupported) {
+		t.Fatalf("hijack on a recorder: %v, want ErrNotSupported", hijackErr)
+	}
+	if r.cookie == nil {
+		t.Fatalf("the handler answered normally (%d) after a failed hijack, but its new session got no cookie; logs: %s", r.code, e.logs.String())
+	}
+	e.h = wrap(e, e.routes())
+	if got := e.do("GET", "/get?k=k", r.cookie.Value); got.body != "v" {
+		t.Errorf("k = %q in the session created next to a failed hijack, want v", got.body)
+	}
+}

@@ -73,8 +73,9 @@ func Retryable(err error) bool {
 // not saved, and logged as dropped: wait for such goroutines before
 // returning.
 //
-// Whenever the response carries the session cookie, it carries
-// Cache-Control: no-store, whatever the handler set. A Secure cookie sent on
+// Whenever the response carries the session cookie or a header client's
+// token ([session.WithTokenHeader]), it carries Cache-Control: no-store,
+// whatever the handler set. A Secure cookie sent on
 // a plain-HTTP request for a host other than localhost (with no
 // X-Forwarded-Proto or Forwarded saying https) is logged once: browsers
 // never send it back.
@@ -93,7 +94,7 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 	for _, o := range opts {
 		o(&cfg)
 	}
-	sh := &shared{onError: cfg.onError, cookiePrefix: m.CookieName() + "=", insecure: insecureWarning{log: m.Logger()}}
+	sh := &shared{onError: cfg.onError, cookiePrefix: m.CookieName() + "=", tokenHeader: m.TokenHeader(), insecure: insecureWarning{log: m.Logger()}}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// One allocation for the writer, the request's session and

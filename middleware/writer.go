@@ -3,6 +3,7 @@ package middleware
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -35,21 +36,28 @@ type writer struct {
 type shared struct {
 	onError      func(http.ResponseWriter, *http.Request, error)
 	cookiePrefix string // "name=" of the session cookie
+	tokenHeader  string // the header that carries a header client's token; "": none
 	insecure     insecureWarning
 }
 
 // sendHeaders is called when the handler's response headers are about to go
 // out, after the commit: the last moment they can change. A response that
-// carries the session cookie must not be stored by any cache, whatever the
-// handler set after committing the session itself (an early Commit followed
-// by Cache-Control: public would otherwise hand the cookie to a shared
-// cache, and every later client of that cache the session).
+// carries the session cookie, or a header client's token (or the empty token
+// header that ends its session), must not be stored by any cache, whatever
+// the handler set after committing the session itself (an early Commit
+// followed by Cache-Control: public would otherwise hand the token to a
+// shared cache, and every later client of that cache the session).
 func (w *writer) sendHeaders() {
 	if w.headersOut {
 		return
 	}
 	w.headersOut = true
 	h := w.ResponseWriter.Header()
+	if w.sh.tokenHeader != "" {
+		if _, ok := h[w.sh.tokenHeader]; ok {
+			h.Set("Cache-Control", "no-store")
+		}
+	}
 	for _, v := range h["Set-Cookie"] {
 		if strings.HasPrefix(v, w.sh.cookiePrefix) {
 			h.Set("Cache-Control", "no-store")
@@ -161,11 +169,35 @@ func (w *writer) FlushError() error {
 // writes on the connection is its own, so the session cookie cannot travel:
 // the commit is a late one (no new session, no rotation), and a failure is
 // still answered with the error response, since nothing was sent yet.
+//
+// A connection that cannot be hijacked (HTTP/2, a recorder) is found out
+// before the commit: the handler then answers normally, as a WebSocket
+// handler does when the upgrade is not possible, and that response can still
+// carry a new session's cookie.
 func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj := hijacker(w.ResponseWriter)
+	if hj == nil {
+		return nil, nil, fmt.Errorf("middleware: Hijack: %w", http.ErrNotSupported)
+	}
 	if !w.commitMode(true) {
 		return nil, nil, ErrNotSaved
 	}
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	return hj.Hijack()
+}
+
+// hijacker finds the writer that can hijack the connection, unwrapping as
+// [http.ResponseController] does, or nil if there is none.
+func hijacker(rw http.ResponseWriter) http.Hijacker {
+	for {
+		switch t := rw.(type) {
+		case http.Hijacker:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			rw = t.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 // Unwrap lets [http.ResponseController] reach the underlying writer's other

@@ -102,6 +102,11 @@ func (m *Manager) Begin(r *http.Request) *Session {
 // recognise the cookie in a response.
 func (m *Manager) CookieName() string { return m.cfg.cookie.Name }
 
+// TokenHeader returns the canonical name of the header that carries the
+// token for header clients ([WithTokenHeader]), or "" if there is none, for
+// adapters that must recognise a response carrying a token.
+func (m *Manager) TokenHeader() string { return m.cfg.tokenHeader }
+
 // Info describes one session of a user, for "your devices" pages and audits.
 type Info struct {
 	// ID identifies the session to DestroySession and matches [Session.ID].

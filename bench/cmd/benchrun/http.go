@@ -36,6 +36,13 @@ type httpResults struct {
 	// nonePairs is, per app, its req/s on /none divided by the no-library
 	// app's in the run next to it (see orderCells).
 	nonePairs map[string]series
+	// noneHeap and noneGC are, per app, its live heap (MB) after each /none
+	// run and the garbage collector's CPU per request in it (ns), from the
+	// Go runtime's own account (benchserver's /runtime).
+	noneHeap, noneGC map[string]series
+	// resident is the /none comparison repeated, after the rounds, on the
+	// processes that served the write routes (see runResident).
+	resident *residentResults
 }
 
 // stallLimit marks a run in which the machine stalled: no app here takes a
@@ -90,13 +97,13 @@ const noneRoute = "none"
 // Within a round, cells go route by route, apps in a shuffled order (see
 // orderCells), with a pause between runs for the last server to go quiet.
 func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, pin pinning, rounds, noneRepeats, conns int, dur time.Duration) (*httpResults, error) {
-	res := &httpResults{stats: map[key]*httpStat{}, pin: pin, nonePairs: map[string]series{}}
+	res := &httpResults{stats: map[key]*httpStat{}, pin: pin, nonePairs: map[string]series{}, noneHeap: map[string]series{}, noneGC: map[string]series{}}
 	threads := ""
 	if strings.HasPrefix(lg.Name(), "wrk") {
 		threads = " (`wrk -t1 -c%d`, with a Lua script for the cookies)"
 		threads = fmt.Sprintf(threads, conns)
 	}
-	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, %d runs per app per round, each next to a run of the no-library app, which goes first in every other pair), apps in a shuffled order within each route and round, %v pause before each run; %s",
+	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, %d runs per app per round, each on a second process of the app that serves only this route and its seeded sessions, next to a run of the no-library app, which goes first in every other pair), apps in a shuffled order within each route and round, %v pause before each run; %s",
 		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, noneRepeats, settle, pin)
 	cells := httpCells()
 	// Warm up each app (connection pools, caches) on its write path.
@@ -111,17 +118,38 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 		if _, err := lg.Run(loadgen.Config{URL: servers[in.Name].url(path), Cookies: cookies[in.Name], Conns: conns, Duration: time.Second, CPUs: pin.load}); err != nil {
 			return nil, err
 		}
+		if s := servers[noneKey(in.Name)]; s != nil {
+			if _, err := lg.Run(loadgen.Config{URL: s.url("/none"), Cookies: cookies[noneKey(in.Name)], Conns: conns, Duration: time.Second, CPUs: pin.load}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for r := range rounds {
 		order := orderCells(cells, r, noneRepeats)
 		var prev cell
 		var prevRPS float64
 		for _, c := range order {
-			s := servers[c.app]
+			sk := c.app
+			if c.route == noneRoute && servers[noneKey(c.app)] != nil {
+				sk = noneKey(c.app)
+			}
+			s := servers[sk]
 			time.Sleep(settle)
-			out, err := lg.Run(loadgen.Config{URL: s.url(c.path), Cookies: cookies[c.app], Conns: conns, Duration: dur, CPUs: pin.load})
+			rt0, err := serverRuntime(s)
 			if err != nil {
 				return nil, err
+			}
+			out, err := lg.Run(loadgen.Config{URL: s.url(c.path), Cookies: cookies[sk], Conns: conns, Duration: dur, CPUs: pin.load})
+			if err != nil {
+				return nil, err
+			}
+			if c.route == noneRoute {
+				rt1, err := serverRuntime(s)
+				if err != nil {
+					return nil, err
+				}
+				res.noneHeap[c.app] = append(res.noneHeap[c.app], rt1.heapLive/1e6)
+				res.noneGC[c.app] = append(res.noneGC[c.app], rt1.gcPerRequest(rt0, out.Requests))
 			}
 			k := key{c.route, c.app}
 			st := res.stats[k]
@@ -154,6 +182,14 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 	}
 	return res, nil
 }
+
+// noneKey names the second process of app, which serves /none only. The
+// untouched route's target is the middleware's cost; a process that also
+// served the write routes holds the sessions they created (tens of MB for
+// the memory and hybrid stores, where /login makes a session per request),
+// and every request there pays for the collector marking them: a cost of
+// keeping sessions in the Go heap, measured apart (runResident).
+func noneKey(app string) string { return app + "@none" }
 
 // orderCells keeps routes in order and shuffles the apps within each route,
 // the /none group noneRepeats times, each time anew. The shuffle is seeded by

@@ -78,7 +78,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "../BENCHMARKS.md", "report to write")
 	flag.StringVar(&o.chart, "chart", "benchmarks.svg", "chart to write (SVG)")
 	flag.StringVar(&o.results, "results", "results", "directory for raw outputs and profiles")
-	flag.IntVar(&o.inprocRounds, "inproc-rounds", 7, "rounds of the in-process benchmarks")
+	flag.IntVar(&o.inprocRounds, "inproc-rounds", 11, "rounds of the in-process benchmarks")
 	flag.DurationVar(&o.inprocTime, "inproc-benchtime", 200*time.Millisecond, "-benchtime of each in-process benchmark")
 	flag.IntVar(&o.httpRounds, "http-rounds", 5, "rounds of the HTTP load runs")
 	flag.IntVar(&o.noneRepeats, "none-repeats", 3, "runs of each /none cell per HTTP round")
@@ -192,6 +192,23 @@ func run(o options) error {
 			return fmt.Errorf("%s: a seeded session reads %d %q %v", in.Name, code, body, err)
 		}
 	}
+	// A second process of every app that has a session library serves
+	// /none and nothing else, holding only its seeded sessions (see
+	// noneKey).
+	for _, in := range apps.All {
+		if in.Library == "none" {
+			continue
+		}
+		k := noneKey(in.Name)
+		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+k+":", 0, pin.servers)
+		if err != nil {
+			return err
+		}
+		servers[k] = s
+		if cookies[k], err = seed(s, o.sessions); err != nil {
+			return err
+		}
+	}
 	lg, err := loadgen.New(o.loadgen, work)
 	if err != nil {
 		return err
@@ -199,6 +216,10 @@ func run(o options) error {
 	rep.machine.LoadGen = lg.Name()
 	progress("HTTP load with %s", lg.Name())
 	if rep.http, err = runHTTP(servers, cookies, lg, pin, o.httpRounds, o.noneRepeats, o.conns, o.httpTime); err != nil {
+		return err
+	}
+	progress("/none on the processes that served the write routes, with %d more sessions", residentSessions)
+	if err := runResident(rep.http, servers, cookies, lg, pin, o.conns, o.httpTime); err != nil {
 		return err
 	}
 	if err := writeLines(filepath.Join(o.results, "http.txt"), rep.http.raw); err != nil {

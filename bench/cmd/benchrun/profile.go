@@ -156,7 +156,11 @@ func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[s
 		if strings.HasPrefix(b.profileKey, "inproc/") {
 			text, err = profileInproc(inprocBin, redisAddr, b.route, b.app, dir)
 		} else {
-			text, err = profileHTTP(servers[b.app], cookies[b.app], lg, pin, b.route, dir)
+			sk := b.app
+			if b.route == noneRoute && servers[noneKey(b.app)] != nil {
+				sk = noneKey(b.app) // the process the target measured
+			}
+			text, err = profileHTTP(servers[sk], cookies[sk], lg, pin, b.route, dir)
 		}
 		if err != nil {
 			// A failed profile must not cost the run: say so in the report.

@@ -13,6 +13,8 @@ var runtimeNames = map[string]string{
 	"gc_cycles":      "/gc/cycles/total:gc-cycles",
 	"alloc_bytes":    "/gc/heap/allocs:bytes",
 	"alloc_objects":  "/gc/heap/allocs:objects",
+	"heap_live":      "/gc/heap/live:bytes",
+	"heap_goal":      "/gc/heap/goal:bytes",
 }
 
 // runtimeMetrics reads runtimeNames now.

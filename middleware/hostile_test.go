@@ -1,8 +1,10 @@
 package middleware_test
 
 import (
+	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -199,5 +201,32 @@ func TestFailedHijackKeepsTheSession(t *testing.T) {
 	e.h = wrap(e, e.routes())
 	if got := e.do("GET", "/get?k=k", r.cookie.Value); got.body != "v" {
 		t.Errorf("k = %q in the session created next to a failed hijack, want v", got.body)
+	}
+}
+
+// unwrapHijacker is a logging-style wrapper that always offers Hijack and
+// Unwrap, whatever the writer beneath can do.
+type unwrapHijacker struct{ http.ResponseWriter }
+
+func (u unwrapHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(u.ResponseWriter).Hijack()
+}
+func (u unwrapHijacker) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// The same, with the failure behind a wrapper that claims to hijack: the
+// writer looks through it before committing.
+func TestFailedHijackBehindAWrapperKeepsTheSession(t *testing.T) {
+	e := newEnv(t)
+	inner := wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.From(r.Context()).Set("k", "v")
+		if _, _, err := http.NewResponseController(w).Hijack(); !errors.Is(err, http.ErrNotSupported) {
+			t.Errorf("hijack through the wrapper on a recorder: %v, want ErrNotSupported", err)
+		}
+		http.Error(w, "no upgrade here", http.StatusBadRequest)
+	}))
+	e.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner.ServeHTTP(unwrapHijacker{w}, r) })
+	r := e.serve(newRequest("GET", "/ws"))
+	if r.cookie == nil {
+		t.Fatalf("the handler answered normally (%d) after a failed hijack behind a wrapper, but its new session got no cookie; logs: %s", r.code, e.logs.String())
 	}
 }

@@ -185,18 +185,27 @@ func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return hj.Hijack()
 }
 
-// hijacker finds the writer that can hijack the connection, unwrapping as
-// [http.ResponseController] does, or nil if there is none.
+// hijacker finds the writer whose Hijack a handler's call reaches (the first
+// in the chain, as [http.ResponseController] picks it), or nil if the
+// connection beneath cannot be hijacked: the innermost writer reachable
+// through Unwrap must be a Hijacker too. A wrapper with both Hijack and
+// Unwrap (another Sessions, most logging middleware) would otherwise be taken
+// at its word and fail only after the late commit.
 func hijacker(rw http.ResponseWriter) http.Hijacker {
+	var first http.Hijacker
 	for {
-		switch t := rw.(type) {
-		case http.Hijacker:
-			return t
-		case interface{ Unwrap() http.ResponseWriter }:
-			rw = t.Unwrap()
-		default:
-			return nil
+		hj, ok := rw.(http.Hijacker)
+		if ok && first == nil {
+			first = hj
 		}
+		u, more := rw.(interface{ Unwrap() http.ResponseWriter })
+		if !more {
+			if !ok {
+				return nil
+			}
+			return first
+		}
+		rw = u.Unwrap()
 	}
 }
 

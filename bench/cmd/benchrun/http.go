@@ -129,27 +129,24 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 		var prev cell
 		var prevRPS float64
 		for _, c := range order {
-			sk := c.app
-			if c.route == noneRoute && servers[noneKey(c.app)] != nil {
-				sk = noneKey(c.app)
-			}
+			sk := serverKey(servers, c.route, c.app)
 			s := servers[sk]
 			time.Sleep(settle)
-			rt0, err := serverRuntime(s)
-			if err != nil {
-				return nil, err
-			}
-			out, err := lg.Run(loadgen.Config{URL: s.url(c.path), Cookies: cookies[sk], Conns: conns, Duration: dur, CPUs: pin.load})
-			if err != nil {
-				return nil, err
-			}
+			cfg := loadgen.Config{URL: s.url(c.path), Cookies: cookies[sk], Conns: conns, Duration: dur, CPUs: pin.load}
+			var out loadgen.Result
 			if c.route == noneRoute {
-				rt1, err := serverRuntime(s)
+				nr, err := runAccounted(lg, s, cfg)
 				if err != nil {
 					return nil, err
 				}
-				res.noneHeap[c.app] = append(res.noneHeap[c.app], rt1.heapLive/1e6)
-				res.noneGC[c.app] = append(res.noneGC[c.app], rt1.gcPerRequest(rt0, out.Requests))
+				out = nr.out
+				res.noneHeap[c.app] = append(res.noneHeap[c.app], nr.heapMB)
+				res.noneGC[c.app] = append(res.noneGC[c.app], nr.gcNs)
+			} else {
+				var err error
+				if out, err = lg.Run(cfg); err != nil {
+					return nil, err
+				}
 			}
 			k := key{c.route, c.app}
 			st := res.stats[k]
@@ -184,12 +181,20 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 }
 
 // noneKey names the second process of app, which serves /none only. The
-// untouched route's target is the middleware's cost; a process that also
-// served the write routes holds the sessions they created (tens of MB for
-// the memory and hybrid stores, where /login makes a session per request),
-// and every request there pays for the collector marking them: a cost of
-// keeping sessions in the Go heap, measured apart (runResident).
+// untouched route's target is the middleware's cost, so its figure must not
+// depend on what the write routes left in the process: every request pays
+// for the collector marking the sessions an app keeps in its heap, a cost
+// measured apart (runResident).
 func noneKey(app string) string { return app + "@none" }
+
+// serverKey is the process that serves app on route: its /none process
+// where there is one.
+func serverKey(servers map[string]*server, route, app string) string {
+	if route == noneRoute && servers[noneKey(app)] != nil {
+		return noneKey(app)
+	}
+	return app
+}
 
 // orderCells keeps routes in order and shuffles the apps within each route,
 // the /none group noneRepeats times, each time anew. The shuffle is seeded by

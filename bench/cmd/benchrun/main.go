@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -106,6 +107,24 @@ func main() {
 	}
 }
 
+// sessionsFor returns the cookies of n sessions of the app in served by s:
+// seeded and checked to read back, or, for the no-library app, dummies of
+// the same shape.
+func sessionsFor(s *server, in apps.Info, n int) ([]string, error) {
+	if in.Library == "none" {
+		return dummyCookies(n), nil
+	}
+	cookies, err := seed(s, n)
+	if err != nil {
+		return nil, err
+	}
+	j := apps.Jar{Cookie: cookies[0]}
+	if code, body, err := get(s, &j, "/read"); err != nil || code != 200 || body != "alice" {
+		return nil, fmt.Errorf("%s: a seeded session reads %d %q %v", in.Name, code, body, err)
+	}
+	return cookies, nil
+}
+
 func run(o options) error {
 	if _, err := os.Stat("go.mod"); err != nil {
 		return fmt.Errorf("run from the bench module's directory: %w", err)
@@ -173,39 +192,26 @@ func run(o options) error {
 		}
 	}()
 	cookies := map[string][]string{}
+	// Every app of apps.All with a session library also gets a second
+	// process that serves /none and nothing else (see noneKey).
+	type proc struct {
+		key string
+		in  apps.Info
+	}
+	var procs []proc
 	for _, in := range append(append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...), apps.HybridMiss, apps.NoneControl) {
-		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+in.Name+":", 0, pin.servers)
-		if err != nil {
-			return err
-		}
-		servers[in.Name] = s
-		if in.Library == "none" {
-			cookies[in.Name] = dummyCookies(o.sessions)
-			continue
-		}
-		if cookies[in.Name], err = seed(s, o.sessions); err != nil {
-			return err
-		}
-		var j apps.Jar
-		j.Cookie = cookies[in.Name][0]
-		if code, body, err := get(s, &j, "/read"); err != nil || code != 200 || body != "alice" {
-			return fmt.Errorf("%s: a seeded session reads %d %q %v", in.Name, code, body, err)
+		procs = append(procs, proc{in.Name, in})
+		if in.Library != "none" && slices.Contains(apps.All, in) {
+			procs = append(procs, proc{noneKey(in.Name), in})
 		}
 	}
-	// A second process of every app that has a session library serves
-	// /none and nothing else, holding only its seeded sessions (see
-	// noneKey).
-	for _, in := range apps.All {
-		if in.Library == "none" {
-			continue
-		}
-		k := noneKey(in.Name)
-		s, err := startServer(serverBin, work, in.Name, rs.Addr, "http:"+k+":", 0, pin.servers)
+	for _, p := range procs {
+		s, err := startServer(serverBin, work, p.in.Name, rs.Addr, "http:"+p.key+":", 0, pin.servers)
 		if err != nil {
 			return err
 		}
-		servers[k] = s
-		if cookies[k], err = seed(s, o.sessions); err != nil {
+		servers[p.key] = s
+		if cookies[p.key], err = sessionsFor(s, p.in, o.sessions); err != nil {
 			return err
 		}
 	}

@@ -156,10 +156,7 @@ func (rep *report) profile(inprocBin, serverBin, redisAddr string, servers map[s
 		if strings.HasPrefix(b.profileKey, "inproc/") {
 			text, err = profileInproc(inprocBin, redisAddr, b.route, b.app, dir)
 		} else {
-			sk := b.app
-			if b.route == noneRoute && servers[noneKey(b.app)] != nil {
-				sk = noneKey(b.app) // the process the target measured
-			}
+			sk := serverKey(servers, b.route, b.app) // the process the target measured
 			text, err = profileHTTP(servers[sk], cookies[sk], lg, pin, b.route, dir)
 		}
 		if err != nil {

@@ -33,13 +33,32 @@ func serverRuntime(s *server) (runtimeSnap, error) {
 	return runtimeSnap{gcCPU: v.GC, heapLive: v.Live}, nil
 }
 
-// gcPerRequest is the collector's CPU per request, in ns, between before
-// and r over n requests.
-func (r runtimeSnap) gcPerRequest(before runtimeSnap, n int64) float64 {
-	if n <= 0 {
-		return 0
+// accounted is a load run with the server's runtime account around it.
+type accounted struct {
+	out    loadgen.Result
+	heapMB float64 // live heap after the run
+	gcNs   float64 // the collector's CPU per request during it
+}
+
+// runAccounted runs cfg against s between two reads of s's /runtime.
+func runAccounted(lg loadgen.Runner, s *server, cfg loadgen.Config) (accounted, error) {
+	before, err := serverRuntime(s)
+	if err != nil {
+		return accounted{}, err
 	}
-	return (r.gcCPU - before.gcCPU) * 1e9 / float64(n)
+	out, err := lg.Run(cfg)
+	if err != nil {
+		return accounted{}, err
+	}
+	after, err := serverRuntime(s)
+	if err != nil {
+		return accounted{}, err
+	}
+	a := accounted{out: out, heapMB: after.heapLive / 1e6}
+	if out.Requests > 0 {
+		a.gcNs = (after.gcCPU - before.gcCPU) * 1e9 / float64(out.Requests)
+	}
+	return a, nil
 }
 
 // residentResults is the untouched route measured on the processes that
@@ -57,7 +76,7 @@ const (
 )
 
 // runResident repeats the /none pairs on the Tether apps' main processes,
-// after every round and after starting residentSessions more sessions in
+// after every round, and after starting residentSessions more sessions in
 // each: the memory store and the hybrid cache keep them in the Go heap,
 // so the ratio there is the untouched route's cost plus the collector's
 // cost of the sessions resident in the heap, which the live heap and the
@@ -80,26 +99,18 @@ func runResident(res *httpResults, servers map[string]*server, cookies map[strin
 			for _, a := range pair {
 				s := servers[a]
 				time.Sleep(settle)
-				rt0, err := serverRuntime(s)
+				nr, err := runAccounted(lg, s, loadgen.Config{URL: s.url("/none"), Cookies: cookies[a], Conns: conns, Duration: dur, CPUs: pin.load})
 				if err != nil {
 					return err
 				}
-				out, err := lg.Run(loadgen.Config{URL: s.url("/none"), Cookies: cookies[a], Conns: conns, Duration: dur, CPUs: pin.load})
-				if err != nil {
-					return err
-				}
-				rt1, err := serverRuntime(s)
-				if err != nil {
-					return err
-				}
-				rps[a] = out.RPS
+				rps[a] = nr.out.RPS
 				if a == "none" {
-					rr.noneGC = append(rr.noneGC, rt1.gcPerRequest(rt0, out.Requests))
+					rr.noneGC = append(rr.noneGC, nr.gcNs)
 					continue
 				}
-				rr.heap[a] = append(rr.heap[a], rt1.heapLive/1e6)
-				rr.gc[a] = append(rr.gc[a], rt1.gcPerRequest(rt0, out.Requests))
-				res.raw = append(res.raw, fmt.Sprintf("resident route=none app=%s rps=%.0f heap_live_mb=%.1f gc_ns_per_req=%.0f", a, out.RPS, rt1.heapLive/1e6, rt1.gcPerRequest(rt0, out.Requests)))
+				rr.heap[a] = append(rr.heap[a], nr.heapMB)
+				rr.gc[a] = append(rr.gc[a], nr.gcNs)
+				res.raw = append(res.raw, fmt.Sprintf("resident route=none app=%s rps=%.0f heap_live_mb=%.1f gc_ns_per_req=%.0f", a, nr.out.RPS, nr.heapMB, nr.gcNs))
 			}
 			rr.pairs[app] = append(rr.pairs[app], div(rps[app], rps["none"]))
 		}

@@ -39,8 +39,8 @@
 // # Responses
 //
 // A response that carries the session cookie (or, for a header client, the
-// token header) carries Cache-Control: no-store, also when the handler set its own caching after committing the
-// session itself. [DefaultErrorHandler] answers what a retry may fix (a
+// token header) carries Cache-Control: no-store, also when the handler set
+// its own caching after committing the session itself. [DefaultErrorHandler] answers what a retry may fix (a
 // store failure, a spent store budget, a Manager closed during the request)
 // with 503 and Retry-After, and what it cannot with 500; the body is the
 // status text only.

@@ -75,10 +75,9 @@ func Retryable(err error) bool {
 //
 // Whenever the response carries the session cookie or a header client's
 // token ([session.WithTokenHeader]), it carries Cache-Control: no-store,
-// whatever the handler set. A Secure cookie sent on
-// a plain-HTTP request for a host other than localhost (with no
-// X-Forwarded-Proto or Forwarded saying https) is logged once: browsers
-// never send it back.
+// whatever the handler set. A Secure cookie sent on a plain-HTTP request for
+// a host other than localhost (with no X-Forwarded-Proto or Forwarded saying
+// https) is logged once: browsers never send it back.
 //
 // Middleware that uses the session (CSRF tokens, authentication) must sit
 // inside Sessions; [session.From] outside it returns a detached session

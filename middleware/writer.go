@@ -192,21 +192,21 @@ func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap (another Sessions, most logging middleware) would otherwise be taken
 // at its word and fail only after the late commit.
 func hijacker(rw http.ResponseWriter) http.Hijacker {
-	var first http.Hijacker
+	first, _ := rw.(http.Hijacker)
 	for {
-		hj, ok := rw.(http.Hijacker)
-		if ok && first == nil {
-			first = hj
-		}
-		u, more := rw.(interface{ Unwrap() http.ResponseWriter })
-		if !more {
-			if !ok {
-				return nil
-			}
-			return first
+		u, ok := rw.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
 		}
 		rw = u.Unwrap()
+		if first == nil {
+			first, _ = rw.(http.Hijacker)
+		}
 	}
+	if _, ok := rw.(http.Hijacker); !ok {
+		return nil
+	}
+	return first
 }
 
 // Unwrap lets [http.ResponseController] reach the underlying writer's other

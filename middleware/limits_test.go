@@ -203,3 +203,56 @@ func TestSlowStoreLogoutAndFlashIsCutAtTheBudget(t *testing.T) {
 		t.Errorf("status %d, Retry-After %q: want 503 once the budget (2 × %v) is spent", r.code, r.header.Get("Retry-After"), timeout)
 	}
 }
+
+// no-store must also win over the caching directives aimed at CDNs alone
+// (RFC 9213's CDN-Cache-Control and its vendor variants, Surrogate-Control),
+// which a CDN obeys instead of Cache-Control: for the cookie and the token
+// header alike.
+func TestNoStoreClearsCDNDirectives(t *testing.T) {
+	targeted := []string{"CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control"}
+	for _, header := range []bool{false, true} {
+		var e *env
+		if header {
+			e = headerEnv(t)
+		} else {
+			e = newEnv(t)
+		}
+		e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := session.From(r.Context())
+			s.Set("k", "v")
+			if err := s.Commit(w.Header()); err != nil {
+				t.Error(err)
+			}
+			w.Header().Set("Cache-Control", "public, max-age=3600")
+			for _, k := range targeted {
+				w.Header().Set(k, "public, max-age=3600")
+			}
+			io.WriteString(w, "cacheable?")
+		}))
+		req := newRequest("GET", "/")
+		if header {
+			req.Header.Set(tokenHeader, "")
+		}
+		r := e.serve(req)
+		if r.cookie == nil && r.header.Get(tokenHeader) == "" {
+			t.Fatalf("header=%v: the response carries no session credential", header)
+		}
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("header=%v: Cache-Control %q, want no-store", header, got)
+		}
+		for _, k := range targeted {
+			if got := r.header.Get(k); got != "" {
+				t.Errorf("header=%v: %s %q on a response that carries the session credential", header, k, got)
+			}
+		}
+	}
+	// A response without a credential keeps them.
+	e := newEnv(t)
+	e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("CDN-Cache-Control", "max-age=60")
+		io.WriteString(w, "static")
+	}))
+	if got := e.do("GET", "/", "").header.Get("CDN-Cache-Control"); got != "max-age=60" {
+		t.Errorf("CDN-Cache-Control %q on a response without a credential", got)
+	}
+}

@@ -55,14 +55,29 @@ func (w *writer) sendHeaders() {
 	h := w.ResponseWriter.Header()
 	if w.sh.tokenHeader != "" {
 		if _, ok := h[w.sh.tokenHeader]; ok {
-			h.Set("Cache-Control", "no-store")
+			noStore(h)
 		}
 	}
 	for _, v := range h["Set-Cookie"] {
 		if strings.HasPrefix(v, w.sh.cookiePrefix) {
-			h.Set("Cache-Control", "no-store")
+			noStore(h)
 			w.sh.insecure.check(&w.req, v)
 			return
+		}
+	}
+}
+
+// noStore makes a response uncacheable everywhere: Cache-Control: no-store,
+// and no caching directive aimed at a CDN alone, which would override it
+// there (CDN-Cache-Control and its vendor variants, RFC 9213;
+// Surrogate-Control). A CDN that caches a response with a custom token
+// header would serve one client's session to every other.
+func noStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Del("Surrogate-Control")
+	for k := range h {
+		if strings.HasSuffix(k, "Cdn-Cache-Control") {
+			delete(h, k)
 		}
 	}
 }
@@ -171,9 +186,11 @@ func (w *writer) FlushError() error {
 // still answered with the error response, since nothing was sent yet.
 //
 // A connection that cannot be hijacked (HTTP/2, a recorder) is found out
-// before the commit: the handler then answers normally, as a WebSocket
-// handler does when the upgrade is not possible, and that response can still
-// carry a new session's cookie.
+// before the commit, through any wrappers that have Unwrap: the handler then
+// answers normally, as a WebSocket handler does when the upgrade is not
+// possible, and that response can still carry a new session's cookie. A
+// wrapper that offers Hijack without Unwrap is taken at its word; if its
+// Hijack then fails, a new session made by the request is lost (logged).
 func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj := hijacker(w.ResponseWriter)
 	if hj == nil {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -81,10 +82,14 @@ func init() {
 // resolution a ratio of the others is read against.
 var NoneControl = Info{Name: "none-control", Library: "none", Store: "-", Rotation: "-", Lifetimes: "-"}
 
+// HTTPApps returns, in a new slice, the apps of the HTTP load runs: All,
+// Limits and Controls.
+func HTTPApps() []Info { return slices.Concat(All, Limits, Controls) }
+
 // Lookup returns the Info of the named app, in All, Limits, HybridMiss or
-// NoneControl.
+// Controls.
 func Lookup(name string) (Info, bool) {
-	for _, in := range append(append(All[:len(All):len(All)], Limits...), HybridMiss, NoneControl) {
+	for _, in := range append(HTTPApps(), HybridMiss) {
 		if in.Name == name {
 			return in, true
 		}
@@ -133,6 +138,9 @@ func New(name string, cfg Config) (*App, error) {
 	switch in.Library {
 	case "none":
 		a.Handler = newNone()
+		if name == NoneContext.Name {
+			a.Handler = contextFloor(a.Handler)
+		}
 	case "tether":
 		err = a.newTether(cfg)
 	case "scs":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -164,5 +165,28 @@ func TestLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoneContext checks that the floor app does what a session middleware
+// must on a route that ignores the session (a value in the request's context,
+// a wrapped writer) and answers as the no-library app does: without it, its
+// ratio would measure nothing.
+func TestNoneContext(t *testing.T) {
+	a := newApp(t, apps.NoneContext.Name, apps.Config{})
+	for _, path := range []string{"/none", "/read", "/set?k=a"} {
+		var j apps.Jar
+		if code, body := j.Do(a.Handler, path); code != http.StatusOK || body != "ok" {
+			t.Fatalf("%s: %d %q, want 200 \"ok\"", path, code, body)
+		}
+	}
+	var sawValue, wrapped bool
+	h := apps.ContextFloor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawValue = apps.FloorValue(r.Context()) != nil
+		_, wrapped = w.(interface{ Unwrap() http.ResponseWriter })
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/none", nil))
+	if !sawValue || !wrapped {
+		t.Fatalf("handler saw a context value %v, a wrapped writer %v; want both", sawValue, wrapped)
 	}
 }

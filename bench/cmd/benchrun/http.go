@@ -66,7 +66,7 @@ const settle = 200 * time.Millisecond
 func httpCells() []cell {
 	var cells []cell
 	for _, rt := range httpRoutes {
-		for _, in := range append(append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...), apps.NoneControl) {
+		for _, in := range apps.HTTPApps() {
 			if in.Library == "none" && rt.name != "none" || in.Library == "limit" && rt.name != "read" {
 				continue
 			}
@@ -107,7 +107,7 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, noneRepeats, settle, pin)
 	cells := httpCells()
 	// Warm up each app (connection pools, caches) on its write path.
-	for _, in := range append(append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...), apps.NoneControl) {
+	for _, in := range apps.HTTPApps() {
 		path := "/incr"
 		switch in.Library {
 		case "none":

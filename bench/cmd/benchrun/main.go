@@ -199,7 +199,7 @@ func run(o options) error {
 		in  apps.Info
 	}
 	var procs []proc
-	for _, in := range append(append(apps.All[:len(apps.All):len(apps.All)], apps.Limits...), apps.HybridMiss, apps.NoneControl) {
+	for _, in := range append(apps.HTTPApps(), apps.HybridMiss) {
 		procs = append(procs, proc{in.Name, in})
 		if in.Library != "none" && slices.Contains(apps.All, in) {
 			procs = append(procs, proc{noneKey(in.Name), in})

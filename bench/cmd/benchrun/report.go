@@ -109,19 +109,21 @@ func (rep *report) targets() []target {
 		measured: ratioText(rep.rps("read", "tether-redis"), ps),
 		met:      m >= 1.3,
 	})
-	// Untouched route. gorilla has no middleware: on /none it runs exactly
-	// the no-library app's code, so its ratio is the measurement's own
-	// resolution, shown alongside.
-	// Two controls: a second process of the no-library app, paired the
-	// same way (what the measurement reads for identical servers), and
-	// gorilla, which has no middleware and on /none runs the no-library
-	// code (with its own, larger cookies).
+	// Untouched route, with three controls shown alongside: a second
+	// process of the no-library app, paired the same way (what the
+	// measurement reads for identical servers); gorilla, which has no
+	// middleware and on /none runs the no-library code (with its own,
+	// larger cookies); and the floor, the no-library app behind the least
+	// a session middleware must do (apps.NoneContext).
 	control := ""
 	if c := rep.http.nonePairs[apps.NoneControl.Name]; len(c) > 0 {
 		control = "; controls: a second no-library process, " + seriesText(c)
 	}
 	if c := rep.http.nonePairs["gorilla-cookie"]; len(c) > 0 {
 		control += "; gorilla-cookie, which runs no session code on this route, " + seriesText(c)
+	}
+	if c := rep.http.nonePairs[apps.NoneContext.Name]; len(c) > 0 {
+		control += "; the floor of a session middleware, " + apps.NoneContext.Name + " (no library; a context value and a wrapped writer per request, nothing else), " + seriesText(c)
 	}
 	for _, app := range tetherApps {
 		m := rep.http.nonePairs[app].median()

@@ -102,15 +102,20 @@ func TestRoutingCookieSecureOverHTTPS(t *testing.T) {
 
 // TestRoutingCookieNotCached: a response that gives a new client its
 // routing cookie is not stored by a shared cache, whatever the handler
-// (here or on the owner) said: a CDN replaying one Set-Cookie would hand
-// every later client the same key, and pin them all on one replica. The
-// handler's caching stands for clients that already have a key.
+// (here or on the owner) said, in Cache-Control or in the directives a CDN
+// obeys over it: a CDN replaying one Set-Cookie would hand every later
+// client the same key, and pin them all on one replica. The handler's
+// caching stands for clients that already have a key.
 func TestRoutingCookieNotCached(t *testing.T) {
+	cdn := []string{"CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control"}
 	nodes := newCluster(t, 2)
 	for _, nd := range nodes {
 		h := nd.handler()
 		nd.inner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "public, max-age=3600")
+			for _, k := range cdn {
+				w.Header().Set(k, "max-age=3600")
+			}
 			h.ServeHTTP(w, r)
 		})
 		nd.start(t)
@@ -122,6 +127,11 @@ func TestRoutingCookieNotCached(t *testing.T) {
 		if len(res.Cookies()) != 1 || res.Header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("new client, served by %s: cookies %v, Cache-Control %q", res.Header.Get("X-Node"), res.Cookies(), res.Header.Values("Cache-Control"))
 		}
+		for _, k := range cdn {
+			if v := res.Header.Get(k); v != "" {
+				t.Fatalf("new client, served by %s: %s %q on the response that sets its routing cookie", res.Header.Get("X-Node"), k, v)
+			}
+		}
 	}
 	if len(seen) < 2 {
 		t.Fatal("no new client was forwarded")
@@ -130,6 +140,11 @@ func TestRoutingCookieNotCached(t *testing.T) {
 		res := get(t, nodes[0].addr, keyOwnedBy(t, nodes, i))
 		if got := res.Header.Get("Cache-Control"); got != "public, max-age=3600" {
 			t.Fatalf("client with a key, served by %s: Cache-Control %q", res.Header.Get("X-Node"), got)
+		}
+		for _, k := range cdn {
+			if v := res.Header.Get(k); v != "max-age=3600" {
+				t.Fatalf("client with a key, served by %s: %s %q, want the handler's", res.Header.Get("X-Node"), k, v)
+			}
 		}
 	}
 }

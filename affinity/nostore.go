@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+
+	"github.com/tether-go/tether/internal/nocache"
 )
 
 // noStore carries the response that gives a client a new routing cookie.
-// It says Cache-Control: no-store as the headers go out, whatever the
+// As the headers go out it says Cache-Control: no-store and drops the
+// caching directives aimed at CDNs alone (see [nocache.Set]), whatever the
 // handler or the owner set: a shared cache that stored the response would
 // replay its Set-Cookie to every later client, which would all get the
 // same key and land on one replica. Only first responses pay for it; a
@@ -20,7 +23,7 @@ type noStore struct {
 func (w *noStore) headersOut() {
 	if !w.sent {
 		w.sent = true
-		w.ResponseWriter.Header().Set("Cache-Control", "no-store")
+		nocache.Set(w.ResponseWriter.Header())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tether-go/tether/internal/nocache"
 	"github.com/tether-go/tether/session"
 )
 
@@ -55,29 +56,14 @@ func (w *writer) sendHeaders() {
 	h := w.ResponseWriter.Header()
 	if w.sh.tokenHeader != "" {
 		if _, ok := h[w.sh.tokenHeader]; ok {
-			noStore(h)
+			nocache.Set(h)
 		}
 	}
 	for _, v := range h["Set-Cookie"] {
 		if strings.HasPrefix(v, w.sh.cookiePrefix) {
-			noStore(h)
+			nocache.Set(h)
 			w.sh.insecure.check(&w.req, v)
 			return
-		}
-	}
-}
-
-// noStore makes a response uncacheable everywhere: Cache-Control: no-store,
-// and no caching directive aimed at a CDN alone, which would override it
-// there (CDN-Cache-Control and its vendor variants, RFC 9213;
-// Surrogate-Control). A CDN that caches a response with a custom token
-// header would serve one client's session to every other.
-func noStore(h http.Header) {
-	h.Set("Cache-Control", "no-store")
-	h.Del("Surrogate-Control")
-	for k := range h {
-		if strings.HasSuffix(k, "Cdn-Cache-Control") {
-			delete(h, k)
 		}
 	}
 }

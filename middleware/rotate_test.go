@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -280,30 +281,76 @@ func TestManyRotationsWithinGrace(t *testing.T) {
 	}
 }
 
-func TestLateLoginRefusesUserChange(t *testing.T) {
-	e := newEnv(t)
-	mux := http.NewServeMux()
-	mux.Handle("/", e.routes())
-	mux.HandleFunc("/latelogin", func(w http.ResponseWriter, r *http.Request) {
-		s := session.From(r.Context())
-		io.WriteString(w, "welcome ")
-		http.NewResponseController(w).Flush()
-		s.SetUserID("alice")
-		s.Rotate()
-	})
-	e.h = wrap(e, mux)
-	c := &client{e: e}
-	c.do("POST", "/set?k=a&v=1")
-	r := e.do("GET", "/latelogin", c.cookie)
-	if r.code != http.StatusOK {
-		t.Fatal(r.code)
-	}
-	infos, _ := e.m.UserSessions(t.Context(), "alice")
-	if len(infos) != 0 {
-		t.Fatal("a login after the headers was applied to the un-rotated token")
-	}
-	if !strings.Contains(e.logs.String(), "user id change dropped") {
-		t.Errorf("dropped login not logged: %s", e.logs.String())
+// TestLateLoginRefusesItsChanges: a login whose new cookie cannot reach the
+// client (the headers went out, or the connection was hijacked, as a
+// WebSocket login does) saves nothing of the request under the old token,
+// which an attacker may have planted: not the user id, and not the values the
+// application set with it, even after the hijack. Found by a review: only the
+// user id was dropped, and a planted token then read the victim's login
+// state.
+func TestLateLoginRefusesItsChanges(t *testing.T) {
+	for _, how := range []string{"flush", "hijack"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t)
+			mux := http.NewServeMux()
+			mux.Handle("/", e.routes())
+			mux.HandleFunc("/latelogin", func(w http.ResponseWriter, r *http.Request) {
+				s := session.From(r.Context())
+				s.Set("before", "1") // before the login, same request
+				if how == "flush" {
+					io.WriteString(w, "welcome ")
+					http.NewResponseController(w).Flush()
+					s.Rotate()
+					s.Set("role", "admin")
+					s.SetUserID("alice")
+					return
+				}
+				s.Rotate()
+				conn, buf, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer conn.Close()
+				// Authenticated over the upgraded connection.
+				s.Set("role", "admin")
+				s.SetUserID("alice")
+				buf.WriteString("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+				buf.Flush()
+			})
+			e.h = wrap(e, mux)
+			c := &client{e: e}
+			c.do("POST", "/set?k=a&v=1")
+			planted := c.cookie
+			srv := httptest.NewServer(e.h)
+			defer srv.Close()
+			req, _ := http.NewRequest("GET", srv.URL+"/latelogin", nil)
+			req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: planted})
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+				t.Fatal("a login after the headers was applied to the un-rotated token")
+			}
+			if r := e.do("GET", "/get?k=role", planted); r.body != "-" {
+				t.Errorf("the old token reads role = %q after a login it could not rotate", r.body)
+			}
+			// Set before the login: saved with the headers when they went
+			// out first, dropped with the login's changes otherwise.
+			want := map[string]string{"flush": "1", "hijack": "-"}[how]
+			if r := e.do("GET", "/get?k=before", planted); r.body != want {
+				t.Errorf("before = %q, want %q", r.body, want)
+			}
+			if r := e.do("GET", "/get?k=a", planted); r.body != "1" {
+				t.Errorf("the session itself: a = %q, want it kept", r.body)
+			}
+			if !strings.Contains(e.logs.String(), "changes dropped: Rotate was called") {
+				t.Errorf("dropped login not logged: %s", e.logs.String())
+			}
+		})
 	}
 }
 

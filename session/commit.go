@@ -28,7 +28,10 @@ func (s *Session) Commit(h http.Header) error {
 // CommitLate saves changes made after the response headers were sent.
 // Changes to an existing session are saved as usual. What would need a new
 // cookie cannot reach the client any more: a new session is not created, and a
-// due rotation waits for the next request; both are logged.
+// due periodic rotation waits for the next request; both are logged. A
+// pending [Session.Rotate] (a login) cannot wait: the request's changes would
+// land under the old token, which may be an attacker's, so all of them are
+// dropped and logged as an error.
 func (s *Session) CommitLate() error { return s.commit(nil) }
 
 func (s *Session) commit(h http.Header) error {
@@ -66,8 +69,10 @@ func (s *Session) commit(h http.Header) error {
 		}
 	case s.token == "" || (s.loaded && s.base == nil):
 		err = s.create(now, late)
+	case s.rotate && late:
+		s.refuseLateLogin()
 	case s.rotateDue(now) && late:
-		s.postponeRotation()
+		s.m.log.Warn("session: rotation postponed; response headers already sent", "id", shortID(s.id))
 		err = s.update(now, late)
 	case s.rotateDue(now):
 		err = s.rotateLocked(now)
@@ -80,22 +85,25 @@ func (s *Session) commit(h http.Header) error {
 	return s.writeHeaders(h, now)
 }
 
-// postponeRotation handles a rotation that is due when the new cookie can no
-// longer reach the client. A periodic one waits for the next request. An
-// explicit one marks a change of privilege: applying the new user id to the
-// old, possibly planted, token would be session fixation, so that change is
-// refused, loudly.
-func (s *Session) postponeRotation() {
-	if s.rotate && s.userDirty {
-		s.m.log.Error("session: user id change dropped: Rotate was called after the response headers were sent",
-			"id", shortID(s.id))
+// refuseLateLogin handles a Rotate whose new cookie can no longer reach the
+// client (the headers went out, or the connection was hijacked). Rotate marks
+// a change of privilege, and what the request set around it (a user id, the
+// application's own login state, roles) is that privilege: saved under the
+// old token, which an attacker may have planted, it would be session
+// fixation. So every change of the request is dropped, loudly, and the
+// session stays as it was. Rotate stays pending, so that changes made after
+// this (a handler still running after Hijack) are dropped too.
+func (s *Session) refuseLateLogin() {
+	if s.ndirty > 0 || s.userDirty || s.attrsDirty {
+		s.m.log.Error("session: changes dropped: Rotate was called but the response headers were already sent, so the new token cannot reach the client; log in before writing the response",
+			"id", shortID(s.id), "keys", s.ndirty)
 		s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: "login after the response headers were sent"})
-		s.userSet, s.userID, s.userDirty = false, "", false
-		s.attrsSet, s.attrs, s.attrsDirty = false, nil, false
-	} else {
-		s.m.log.Warn("session: rotation postponed; response headers already sent", "id", shortID(s.id))
 	}
-	s.rotate = false
+	s.overlay = nil
+	s.userSet, s.userID = false, ""
+	s.attrsSet, s.attrs = false, nil
+	s.persist = nil
+	s.clearDirty()
 }
 
 // destroyPending ends the sessions Destroy was called on.

@@ -214,6 +214,11 @@ func (s *Session) UserID() string {
 // handed the privileged one. (Periodic rotation, [WithRotateEvery], changes no
 // privilege and does forward.) Requests still in flight with the old token
 // find no session; their changes are dropped and logged.
+//
+// Call it before the response headers are sent: after that the new token
+// cannot reach the client, and the request's changes, which a login makes
+// under the new privilege, are dropped rather than saved under the old token
+// (see [Session.CommitLate]).
 func (s *Session) Rotate() {
 	s.lock()
 	defer s.mu.Unlock()

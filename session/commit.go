@@ -187,6 +187,12 @@ func (s *Session) update(now time.Time, late bool) error {
 	if s.base != nil {
 		c.LastSeen, c.Expires = now, s.deadline(s.base.Created, now)
 	}
+	// ended is the first tombstone that forwards nothing, met on a cookie
+	// that came before others (endedID): if no later cookie takes the
+	// change, it is dropped as that tombstone says, never saved in a new
+	// session (a logout's tombstone is there to prevent exactly that).
+	var ended *store.Moved
+	var endedID string
 	for hops := 0; ; hops++ {
 		res, err := s.storeCommit(s.id, c)
 		if err == nil {
@@ -206,6 +212,16 @@ func (s *Session) update(now time.Time, late bool) error {
 			if r == forwarded {
 				continue
 			}
+			if r == forwardEnded && !s.loaded && len(s.candidates) > 0 {
+				// A cookie whose session a login or a logout ended came
+				// first (a parent domain's, say); the change may belong
+				// to the next.
+				if ended == nil {
+					ended, endedID = &mv.Moved, s.id
+				}
+				s.nextCandidate()
+				continue
+			}
 			if r != forwardExpired {
 				s.notFollowed(r, &mv.Moved)
 				return nil
@@ -216,9 +232,13 @@ func (s *Session) update(now time.Time, late bool) error {
 		}
 		if errors.Is(err, store.ErrNotFound) && !s.loaded && len(s.candidates) > 0 {
 			// The first cookie was dead; the change may belong to the next.
-			s.token, s.id = s.candidates[0], tokenID(s.candidates[0])
-			s.candidates = s.candidates[1:]
+			s.nextCandidate()
 			continue
+		}
+		if errors.Is(err, store.ErrNotFound) && ended != nil {
+			s.id = endedID
+			s.notFollowed(forwardEnded, ended)
+			return nil
 		}
 		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded {
 			// A request that only wrote never saw its session alive: its

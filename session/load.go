@@ -22,13 +22,17 @@ func (s *Session) loadLocked() {
 	rec, err := s.resolve()
 	for err == nil && rec == nil && len(s.candidates) > 0 {
 		// A dead cookie (say, a parent domain's) came first; try the next.
-		s.token, s.id = s.candidates[0], tokenID(s.candidates[0])
-		s.candidates = s.candidates[1:]
+		s.nextCandidate()
 		rec, err = s.resolve()
 	}
 	if err != nil {
 		s.err = &StoreError{Op: "load", Err: err}
 		return
+	}
+	if rec != nil {
+		// A cookie a login rotated away may have come first (a parent
+		// domain's, planted or stale); the session is the live one.
+		s.superseded = false
 	}
 	s.base = rec
 	if rec == nil {
@@ -101,6 +105,12 @@ func (s *Session) follow(mv *store.Moved) forwardResult {
 	s.m.event(s.ctx, EventData{Kind: EventForwarded, ID: mv.To})
 	s.token, s.id, s.newCookie, s.forwarded = tok, mv.To, true, true
 	return forwarded
+}
+
+// nextCandidate moves the request to the next cookie of our name.
+func (s *Session) nextCandidate() {
+	s.token, s.id = s.candidates[0], tokenID(s.candidates[0])
+	s.candidates = s.candidates[1:]
 }
 
 func (s *Session) fetch(id string) (*store.Record, error) {

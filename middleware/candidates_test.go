@@ -1,0 +1,90 @@
+package middleware_test
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/session"
+)
+
+// withCookies sends a request with several cookies of the session's name, in
+// order, as a browser does with a parent domain's or a longer path's.
+func (e *env) withCookies(method, target string, tokens ...string) resp {
+	e.t.Helper()
+	req := newRequest(method, target)
+	for _, tok := range tokens {
+		req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: tok})
+	}
+	return e.serve(req)
+}
+
+// TestRotatedAwayCookieFirst: a cookie whose session a login rotated away,
+// sent before the client's live one (a parent domain's, planted by a sibling
+// subdomain or left over), must not hide the live session: its writes, read
+// or not first, are saved, and its reads extend its idle deadline. Found by a
+// review: every write was dropped behind a 200, and an active user was logged
+// out after the idle timeout.
+func TestRotatedAwayCookieFirst(t *testing.T) {
+	e := newEnv(t)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	pre := c.cookie
+	c.do("POST", "/login?u=alice")
+	post := c.cookie
+	if post == "" || post == pre {
+		t.Fatal("login did not rotate")
+	}
+	if r := e.withCookies("GET", "/get?k=a", pre, post); r.body != "1" {
+		t.Fatalf("read with the rotated-away cookie first: %q, want the live session's 1", r.body)
+	}
+	// Write-only (the session is never loaded) and read-then-write.
+	if r := e.withCookies("POST", "/set?k=w&v=2", pre, post); r.code != http.StatusOK || r.cookie != nil {
+		t.Fatalf("write-only: %d, cookie %v", r.code, r.cookie)
+	}
+	if got := c.get("/get?k=w"); got != "2" {
+		t.Errorf("write-only with the rotated-away cookie first was dropped: w = %q", got)
+	}
+	e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		s.Set("cart", s.UserID()+"'s book")
+	}))
+	if r := e.withCookies("POST", "/cart", pre, post); r.code != http.StatusOK {
+		t.Fatal(r.code)
+	}
+	e.h = wrap(e, e.routes())
+	if got := c.get("/get?k=cart"); got != "alice's book" {
+		t.Errorf("read-then-write with the rotated-away cookie first was dropped: cart = %q", got)
+	}
+	// Active every 10 minutes for an hour, past the 30-minute idle timeout.
+	for i := range 6 {
+		e.clock.Advance(10 * time.Minute)
+		if r := e.withCookies("GET", "/get?k=a", pre, post); r.body != "1" {
+			t.Fatalf("after %d minutes of activity: a = %q, logged out", (i+1)*10, r.body)
+		}
+	}
+}
+
+// TestEndedCookieFirstNoNewSession: a write-only request whose first cookie's
+// session was destroyed, and whose other cookie is dead too, is dropped as
+// the first one's tombstone says: moving on to the next cookie must not turn
+// into a new session holding the write (what a logout's tombstone prevents).
+func TestEndedCookieFirstNoNewSession(t *testing.T) {
+	e := newEnv(t)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	gone := c.cookie
+	c.do("POST", "/logout")
+	b := make([]byte, 32)
+	rand.Read(b)
+	dead := base64.RawURLEncoding.EncodeToString(b)
+	r := e.withCookies("POST", "/set?k=draft&v=secret", gone, dead)
+	if r.cookie != nil && r.cookie.MaxAge >= 0 {
+		t.Fatalf("a write on a destroyed session started a new one: %v", r.cookie)
+	}
+	if n := e.mem.Len(); n != 1 {
+		t.Errorf("store holds %d records, want only the logout's tombstone", n)
+	}
+}

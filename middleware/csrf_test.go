@@ -71,6 +71,40 @@ func TestCSRFToken(t *testing.T) {
 	}
 }
 
+// TestCSRFTokenFromTheLoginResponse: a login handler that renders the
+// logged-in page itself hands out tokens, after Rotate, that validate on the
+// next request; the login form's token does not. Found by a review: the
+// token came from the secret the rotation then dropped, so every form of the
+// page the login rendered failed with 403.
+func TestCSRFTokenFromTheLoginResponse(t *testing.T) {
+	e := csrfEnv(t)
+	mux := http.NewServeMux()
+	mux.Handle("/", e.h)
+	mux.HandleFunc("/login-page", func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		if !s.VerifyCSRF(r.FormValue("csrf")) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		s.Rotate()
+		s.SetUserID("alice")
+		io.WriteString(w, s.CSRFToken()) // the dashboard's forms
+	})
+	e.h = middleware.Sessions(e.m)(mux)
+	c := &client{e: e}
+	loginForm := c.get("/form")
+	r := c.do("POST", "/login-page?csrf="+loginForm)
+	if r.code != http.StatusOK || r.cookie == nil {
+		t.Fatalf("login: %d, cookie %v", r.code, r.cookie)
+	}
+	if r := c.do("POST", "/submit?csrf="+r.body); r.code != http.StatusOK {
+		t.Errorf("the token the login's response handed out was refused: %d", r.code)
+	}
+	if r := c.do("POST", "/submit?csrf="+loginForm); r.code != http.StatusForbidden {
+		t.Errorf("the login form's token validated after the login: %d", r.code)
+	}
+}
+
 func flip(tok string) string {
 	b := []byte(tok)
 	if b[10] == 'A' {

@@ -27,11 +27,19 @@ const (
 // CSRFToken returns a token to put in a form or header, bound to this
 // session. It starts a session if there is none. Every call returns a
 // different string; each of them validates until the session ends or
-// rotates explicitly.
+// rotates explicitly. Called after [Session.Rotate], in the login's own
+// request, it returns a token of the secret the session keeps after the
+// login (the tokens of the old secret stop validating).
 func (s *Session) CSRFToken() string {
 	s.lock()
 	defer s.mu.Unlock()
 	secret := s.csrfSecretLocked()
+	if _, renewed := s.overlay[keyCSRF]; s.rotate && !renewed {
+		// A login is pending: it drops the secret it finds (see
+		// rotatedValues), so the login's own response (the page it
+		// renders with its forms) needs a token of a new one.
+		secret = nil
+	}
 	if len(secret) != csrfSecretBytes {
 		secret = make([]byte, csrfSecretBytes)
 		rand.Read(secret)

@@ -88,3 +88,82 @@ func TestEndedCookieFirstNoNewSession(t *testing.T) {
 		t.Errorf("store holds %d records, want only the logout's tombstone", n)
 	}
 }
+
+// TestLogoutBehindRotatedAwayCookie: a logout that never read the session,
+// with a rotated-away cookie before the live one, ends the live session, the
+// one the request is in. Found by a review: it ended only the first cookie's
+// (already ended) session, and a stolen live token kept working.
+func TestLogoutBehindRotatedAwayCookie(t *testing.T) {
+	e := newEnv(t)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	pre := c.cookie
+	c.do("POST", "/login?u=alice")
+	post := c.cookie
+	if r := e.withCookies("POST", "/logout", pre, post); r.cookie == nil || r.cookie.MaxAge >= 0 {
+		t.Fatalf("logout did not clear the cookie: %v", r.cookie)
+	}
+	if got := e.do("GET", "/get?k=a", post).body; got != "-" {
+		t.Errorf("after logout the live session's token still reads a = %q", got)
+	}
+	if infos, _ := e.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+		t.Errorf("after logout alice still has %d live sessions", len(infos))
+	}
+}
+
+// TestRotatedAwayCookieFirstOtherSessionGetsNothing: a request made with a
+// session that a login (in another tab) rotated away meanwhile drops its
+// changes, as DESIGN says, also when another live cookie of our name came
+// after it (tossed in by a sibling subdomain): only the login's own cookie
+// may take them. Found by a review of the fix that let the login's own
+// cookie take them.
+func TestRotatedAwayCookieFirstOtherSessionGetsNothing(t *testing.T) {
+	for _, read := range []bool{false, true} {
+		e := newEnv(t)
+		victim := &client{e: e}
+		victim.do("POST", "/set?k=a&v=1")
+		v := victim.cookie
+		victim.do("POST", "/login?u=alice") // rotates v away
+		attacker := &client{e: e}
+		attacker.do("POST", "/set?k=x&v=y")
+		e.h = wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := session.From(r.Context())
+			if read {
+				session.Get[string](s, "a")
+			}
+			s.Set("card", "4111")
+		}))
+		r := e.withCookies("POST", "/pay", v, attacker.cookie)
+		e.h = wrap(e, e.routes())
+		if got := attacker.get("/get?k=card"); got != "-" {
+			t.Errorf("read first %v: the victim's write went to the other cookie's session: card = %q", read, got)
+		}
+		if r.cookie != nil && r.cookie.Value == attacker.cookie {
+			t.Errorf("read first %v: the response hands out the other cookie's token: %v", read, r.cookie)
+		}
+	}
+}
+
+// TestDeadForwardThenOtherCookie: a first cookie that forwards (a periodic
+// rotation) to a session that then ended, and another live cookie after it:
+// the response must not hand out the other cookie's token as the session
+// cookie, as it would the forward's. Found by a review.
+func TestDeadForwardThenOtherCookie(t *testing.T) {
+	e := newEnv(t, session.WithRotateEvery(time.Minute), session.WithRotateGrace(time.Minute))
+	victim := &client{e: e}
+	victim.do("POST", "/set?k=a&v=1")
+	victim.do("POST", "/login?u=alice")
+	v := victim.cookie
+	e.clock.Advance(2 * time.Minute)
+	if r := e.do("GET", "/get?k=a", v); r.cookie == nil {
+		t.Fatal("no periodic rotation")
+	}
+	if _, err := e.m.DestroyUser(t.Context(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	other := &client{e: e}
+	other.do("POST", "/set?k=a&v=2")
+	if r := e.withCookies("GET", "/get?k=a", v, other.cookie); r.cookie != nil && r.cookie.Value == other.cookie {
+		t.Errorf("the response hands out the other cookie's token: %v", r.cookie)
+	}
+}

@@ -31,7 +31,8 @@ func (s *Session) Commit(h http.Header) error {
 // due periodic rotation waits for the next request; both are logged. A
 // pending [Session.Rotate] (a login) cannot wait: the request's changes would
 // land under the old token, which may be an attacker's, so all of them are
-// dropped and logged as an error.
+// dropped, the old token's session is ended, and the refusal is logged as an
+// error.
 func (s *Session) CommitLate() error { return s.commit(nil) }
 
 func (s *Session) commit(h http.Header) error {
@@ -70,7 +71,7 @@ func (s *Session) commit(h http.Header) error {
 	case s.token == "" || (s.loaded && s.base == nil):
 		err = s.create(now, late)
 	case s.rotate && late:
-		s.refuseLateLogin()
+		err = s.refuseLateLogin()
 	case s.rotateDue(now) && late:
 		s.m.log.Warn("session: rotation postponed; response headers already sent", "id", shortID(s.id))
 		err = s.update(now, late)
@@ -90,20 +91,28 @@ func (s *Session) commit(h http.Header) error {
 // a change of privilege, and what the request set around it (a user id, the
 // application's own login state, roles) is that privilege: saved under the
 // old token, which an attacker may have planted, it would be session
-// fixation. So every change of the request is dropped, loudly, and the
-// session stays as it was. Rotate stays pending, so that changes made after
-// this (a handler still running after Hijack) are dropped too.
-func (s *Session) refuseLateLogin() {
-	if s.ndirty > 0 || s.userDirty || s.attrsDirty {
-		s.m.log.Error("session: changes dropped: Rotate was called but the response headers were already sent, so the new token cannot reach the client; log in before writing the response",
-			"id", shortID(s.id), "keys", s.ndirty)
-		s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: "login after the response headers were sent"})
-	}
+// fixation. So every pending change of the request is dropped, loudly, and
+// the old token's session is ended: what the request saved before the
+// headers went out (a user id set before a Flush) is already under it. The
+// user logs in again; changes made after this (a handler still running after
+// Hijack) find no session and are dropped too.
+func (s *Session) refuseLateLogin() error {
+	s.m.log.Error("session: login refused: Rotate was called after the response headers were sent, so the new token cannot reach the client; the request's changes are dropped and its session ended. Log in before writing the response",
+		"id", shortID(s.id), "keys", s.ndirty)
+	s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: "login after the response headers were sent"})
 	s.overlay = nil
 	s.userSet, s.userID = false, ""
 	s.attrsSet, s.attrs = false, nil
-	s.persist = nil
+	s.persist, s.rotate = nil, false
 	s.clearDirty()
+	e := ended{id: s.id, token: s.token}
+	if _, err := s.m.kill(s.ctx, e, 0); err != nil {
+		return &StoreError{Op: "destroy", Err: err}
+	}
+	s.m.event(s.ctx, EventData{Kind: EventDestroyed, ID: e.id})
+	s.token, s.id, s.newCookie = "", "", false
+	s.loaded, s.base = true, nil
+	return nil
 }
 
 // destroyPending ends the sessions Destroy was called on.
@@ -187,12 +196,6 @@ func (s *Session) update(now time.Time, late bool) error {
 	if s.base != nil {
 		c.LastSeen, c.Expires = now, s.deadline(s.base.Created, now)
 	}
-	// ended is the first tombstone that forwards nothing, met on a cookie
-	// that came before others (endedID): if no later cookie takes the
-	// change, it is dropped as that tombstone says, never saved in a new
-	// session (a logout's tombstone is there to prevent exactly that).
-	var ended *store.Moved
-	var endedID string
 	for hops := 0; ; hops++ {
 		res, err := s.storeCommit(s.id, c)
 		if err == nil {
@@ -212,15 +215,14 @@ func (s *Session) update(now time.Time, late bool) error {
 			if r == forwarded {
 				continue
 			}
-			if r == forwardEnded && !s.loaded && len(s.candidates) > 0 {
-				// A cookie whose session a login or a logout ended came
-				// first (a parent domain's, say); the change may belong
-				// to the next.
-				if ended == nil {
-					ended, endedID = &mv.Moved, s.id
+			if r == forwardEnded && !s.loaded && mv.Moved.To != s.id {
+				// A login rotated this cookie's session away. If the
+				// client sent the login's own cookie too (a planted or
+				// stale one came first), the change is that session's.
+				s.successor = mv.Moved.To
+				if s.toSuccessor() {
+					continue
 				}
-				s.nextCandidate()
-				continue
 			}
 			if r != forwardExpired {
 				s.notFollowed(r, &mv.Moved)
@@ -234,11 +236,6 @@ func (s *Session) update(now time.Time, late bool) error {
 			// The first cookie was dead; the change may belong to the next.
 			s.nextCandidate()
 			continue
-		}
-		if errors.Is(err, store.ErrNotFound) && ended != nil {
-			s.id = endedID
-			s.notFollowed(forwardEnded, ended)
-			return nil
 		}
 		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded {
 			// A request that only wrote never saw its session alive: its

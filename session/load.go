@@ -22,17 +22,21 @@ func (s *Session) loadLocked() {
 	rec, err := s.resolve()
 	for err == nil && rec == nil && len(s.candidates) > 0 {
 		// A dead cookie (say, a parent domain's) came first; try the next.
-		s.nextCandidate()
+		// If a login rotated it away and the client sent the login's own
+		// cookie too (a planted or stale one came first), that is the
+		// session. Any other live cookie is not: the request was made
+		// with a session that ended under it, and its changes are dropped
+		// (a cookie tossed in by another site must not receive them).
+		if s.superseded && s.toSuccessor() {
+			s.superseded = false
+		} else {
+			s.nextCandidate()
+		}
 		rec, err = s.resolve()
 	}
 	if err != nil {
 		s.err = &StoreError{Op: "load", Err: err}
 		return
-	}
-	if rec != nil {
-		// A cookie a login rotated away may have come first (a parent
-		// domain's, planted or stale); the session is the live one.
-		s.superseded = false
 	}
 	s.base = rec
 	if rec == nil {
@@ -63,7 +67,7 @@ func (s *Session) resolve() (*store.Record, error) {
 		case !rec.Live(s.m.cfg.now()):
 			return nil, nil
 		case !rec.Moved.Forwards():
-			s.superseded = rec.Moved.To != s.id
+			s.superseded, s.successor = rec.Moved.To != s.id, rec.Moved.To
 			return nil, nil
 		case hops == maxForwardHops || s.follow(rec.Moved) != forwarded:
 			return nil, nil
@@ -107,10 +111,29 @@ func (s *Session) follow(mv *store.Moved) forwardResult {
 	return forwarded
 }
 
-// nextCandidate moves the request to the next cookie of our name.
+// nextCandidate moves the request to the next cookie of our name. A forward
+// the last one followed is void: its session ended too, and the response must
+// not hand out the next cookie's token as if it were the forward's.
 func (s *Session) nextCandidate() {
 	s.token, s.id = s.candidates[0], tokenID(s.candidates[0])
 	s.candidates = s.candidates[1:]
+	if s.forwarded {
+		s.forwarded, s.newCookie = false, s.persist != nil
+	}
+}
+
+// toSuccessor moves the request to the cookie, among the further ones, of the
+// session a login rotated the current one to (s.successor), and reports
+// whether the client sent one.
+func (s *Session) toSuccessor() bool {
+	for i, tok := range s.candidates {
+		if tokenID(tok) == s.successor {
+			s.token, s.id = tok, s.successor
+			s.candidates = s.candidates[i+1:]
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Session) fetch(id string) (*store.Record, error) {

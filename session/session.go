@@ -54,10 +54,11 @@ type Session struct {
 	destroy    []ended // sessions to end at the next commit
 	read       bool    // the response depends on the session: Vary: Cookie
 	flashSeq   uint32
-	touchTried bool // a touch was attempted in this request
-	forwarded  bool // the session followed a rotation's forward: it was live moments ago
-	superseded bool // a login on another request rotated the token away: leave the cookie alone
-	viaHeader  bool // the request carried the token header: answer in it, not in a cookie
+	touchTried bool   // a touch was attempted in this request
+	forwarded  bool   // the session followed a rotation's forward: it was live moments ago
+	superseded bool   // a login on another request rotated the token away: leave the cookie alone
+	successor  string // the ID that login rotated the session to
+	viaHeader  bool   // the request carried the token header: answer in it, not in a cookie
 
 	// carrier is the context NewContext returns the first time it is
 	// called for this session: allocated with it, it saves every request
@@ -216,9 +217,9 @@ func (s *Session) UserID() string {
 // find no session; their changes are dropped and logged.
 //
 // Call it before the response headers are sent: after that the new token
-// cannot reach the client, and the request's changes, which a login makes
-// under the new privilege, are dropped rather than saved under the old token
-// (see [Session.CommitLate]).
+// cannot reach the client, so the login is refused: the request's changes
+// are dropped and the old token's session is ended, rather than leave a
+// possibly planted token holding the login (see [Session.CommitLate]).
 func (s *Session) Rotate() {
 	s.lock()
 	defer s.mu.Unlock()
@@ -239,6 +240,11 @@ func (s *Session) Destroy() {
 	if s.ended {
 		s.changedAfterEnd()
 		return
+	}
+	if !s.loaded && len(s.candidates) > 0 {
+		// Several cookies of our name came: end the session the request
+		// is in (see loadLocked), not whichever cookie came first.
+		s.loadLocked()
 	}
 	if s.id != "" {
 		s.destroy = append(s.destroy, ended{id: s.id, token: s.token})

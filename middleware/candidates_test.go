@@ -22,11 +22,11 @@ func (e *env) withCookies(method, target string, tokens ...string) resp {
 }
 
 // TestRotatedAwayCookieFirst: a cookie whose session a login rotated away,
-// sent before the client's live one (a parent domain's, planted by a sibling
-// subdomain or left over), must not hide the live session: its writes, read
-// or not first, are saved, and its reads extend its idle deadline. Found by a
-// review: every write was dropped behind a 200, and an active user was logged
-// out after the idle timeout.
+// sent before the cookie that login issued (a parent domain's, planted by a
+// sibling subdomain or left over), must not hide the login's session: its
+// writes, read or not first, are saved, and its reads extend its idle
+// deadline. Found by a review: every write was dropped behind a 200, and an
+// active user was logged out after the idle timeout.
 func TestRotatedAwayCookieFirst(t *testing.T) {
 	e := newEnv(t)
 	c := &client{e: e}

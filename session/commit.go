@@ -105,11 +105,10 @@ func (s *Session) refuseLateLogin() error {
 	s.attrsSet, s.attrs = false, nil
 	s.persist, s.rotate = nil, false
 	s.clearDirty()
-	e := ended{id: s.id, token: s.token}
-	if _, err := s.m.kill(s.ctx, e, 0); err != nil {
-		return &StoreError{Op: "destroy", Err: err}
+	s.destroy = append(s.destroy, ended{id: s.id, token: s.token})
+	if err := s.destroyPending(); err != nil {
+		return err
 	}
-	s.m.event(s.ctx, EventData{Kind: EventDestroyed, ID: e.id})
 	s.token, s.id, s.newCookie = "", "", false
 	s.loaded, s.base = true, nil
 	return nil

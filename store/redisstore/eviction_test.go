@@ -211,3 +211,39 @@ func TestNoevictionFull(t *testing.T) {
 	}
 	create(t, s, newID(), "bob") // room again
 }
+
+// A login that keeps a session's expiry (Expires zero) raises its LFU counter
+// by DUMP and RESTORE with the key's remaining TTL. In the key's last
+// millisecond PTTL is 0, and RESTORE with a TTL of 0 makes the key
+// persistent: a session no reader serves (its m:e has passed) that
+// volatile-lfu never evicts and UserSessions lists for ever. The boost is
+// skipped then. Found by a review; fails without the guard in commitScript.
+func TestLFUBoostNearExpiry(t *testing.T) {
+	t.Parallel()
+	rdb := testserver.Redis(t, testserver.WithRedisArgs("--maxmemory", "100mb", "--maxmemory-policy", "volatile-lfu"))
+	client := newClient(t, rdb.Addr())
+	ctx := t.Context()
+	var log syncBuffer
+	s := newStore(t, client, redisstore.WithPrefix("lfu:"), redisstore.WithLogger(slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	waitLog(t, &log, "checked maxmemory-policy")
+
+	// Each attempt races the key's last millisecond; a few hundred attempts
+	// land there many times over.
+	for attempt := range 20 {
+		id := newID()
+		now := time.Now()
+		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(30 * time.Millisecond), Set: map[string][]byte{"k": []byte("v")}}
+		if _, err := s.Commit(ctx, id, c); err != nil {
+			t.Fatal(err)
+		}
+		for time.Since(now) < time.Second {
+			_, err := s.Commit(ctx, id, store.Change{Mode: store.Update, SetUserID: true, UserID: "alice"})
+			if err != nil {
+				break
+			}
+		}
+		if ttl := client.PTTL(ctx, "lfu:s:"+id).Val(); ttl == -1 {
+			t.Fatalf("attempt %d: the session's key has no TTL after a login in its last millisecond", attempt)
+		}
+	}
+}

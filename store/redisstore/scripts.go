@@ -172,9 +172,15 @@ if ARGV[10] == '1' then
   -- decays by one per idle minute, so this holds for about four hours of
   -- idleness. The hash is copied once, at login. pcall: a server that
   -- refuses DUMP or RESTORE must not stop the script halfway through.
-  local dump = redis.pcall('DUMP', key)
-  if type(dump) == 'string' then
-    redis.pcall('RESTORE', key, math.max(redis.call('PTTL', key), 0), dump, 'REPLACE', 'FREQ', 255)
+  -- RESTORE's TTL 0 means none: a key with no TTL yet (a create; its
+  -- PEXPIREAT follows) is restored with 0, but a key in its last millisecond
+  -- (PTTL 0) would become persistent, so it keeps its counter instead.
+  local pttl = redis.call('PTTL', key)
+  if pttl ~= 0 then
+    local dump = redis.pcall('DUMP', key)
+    if type(dump) == 'string' then
+      redis.pcall('RESTORE', key, math.max(pttl, 0), dump, 'REPLACE', 'FREQ', 255)
+    end
   end
 end
 if ARGV[5] ~= '' then redis.call('PEXPIREAT', key, ARGV[5]) end

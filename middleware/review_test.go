@@ -145,6 +145,36 @@ func TestReviewWriteInFlightDuringLogoutStartsNoSession(t *testing.T) {
 	}
 }
 
+// The same write in flight when the user is logged out everywhere
+// (DestroyUser) rather than by its own logout. The store's DeleteUser used to
+// delete the records, so the late write met "not found", which a write-only
+// request reads as a cookie dead before it came, and started a new session
+// with the write and a fresh cookie. DeleteUser now leaves the tombstone a
+// logout leaves, and the write is dropped.
+func TestWriteInFlightDuringDestroyUserStartsNoSession(t *testing.T) {
+	e := newEnv(t)
+	started, release := slowSet(e)
+	c := &client{e: e}
+	c.get("/login?u=alice")
+	c.do("POST", "/set?k=a&v=1")
+	tok := c.cookie
+
+	inflight := e.async("POST", "/slowset?k=order&v=alice-order-42", tok)
+	<-started
+	if _, err := e.m.DestroyUser(t.Context(), "alice"); err != nil {
+		t.Fatalf("DestroyUser: %v", err)
+	}
+	close(release)
+	r := <-inflight
+	if r.cookie != nil && r.cookie.MaxAge >= 0 {
+		t.Errorf("a write in flight during DestroyUser set a new session cookie after it (reads order=%q)",
+			e.do("GET", "/get?k=order", r.cookie.Value).body)
+	}
+	if got := e.do("GET", "/get?k=a", tok); got.body != "-" {
+		t.Errorf("the revoked session came back: %q", got.body)
+	}
+}
+
 // A periodic rotation that loses to another one joins the winner's token
 // without looking at it. If a login rotated that token away meanwhile, the
 // loser's response hands the client the dead token: the tab whose response

@@ -152,13 +152,15 @@ func (m *Manager) userSessions(ctx context.Context, userID string) ([]Info, erro
 // maxDestroyUserPasses bounds DestroyUser's passes; see there.
 const maxDestroyUserPasses = 4
 
-// DestroyUser deletes every session of userID ("log out everywhere") and
+// DestroyUser ends every session of userID ("log out everywhere") and
 // returns how many there were, counted as the store's live records: a
 // session rotating at that moment can count twice (its record and the new
 // one its rotation created but had not moved to yet, which the rotation
 // then discards), so the count can exceed the devices logged out by the
-// rotations under way. Requests of those sessions already in flight
-// cannot bring them back.
+// rotations under way. Each session ends as a logout ends it: the store
+// keeps a tombstone that forwards nothing until the session would have
+// expired, so a request of it already in flight drops its changes; it
+// cannot bring the session back, nor start a new one with them.
 //
 // A session rotating while the index is read can escape one pass (its new
 // record was indexed after the read), so DestroyUser repeats until the user

@@ -97,8 +97,18 @@ type Store interface {
 	// effect. A user with no sessions is not an error.
 	UserSessions(ctx context.Context, userID string) ([]Info, error)
 
-	// DeleteUser deletes every record indexed under userID, and the index, and
-	// returns how many live records it deleted.
+	// DeleteUser ends every live record indexed under userID, removes the
+	// index, and returns how many live records it ended.
+	//
+	// It ends a record as a logout does: the record becomes a tombstone that
+	// forwards nothing (Moved{To: its own ID}, no Sealed), with no values,
+	// user id or attributes, a version above the record's, and the record's
+	// Expires; it is listed under no user, and a later DeleteUser leaves it
+	// alone. A request in flight with the session's token then finds its
+	// session ended (a *MovedError) and drops its changes; a missing record
+	// would instead read as expired, and a request that only writes would
+	// save its changes in a new session. Tombstones and expired records
+	// indexed under userID may be deleted or kept.
 	//
 	// A session rotates by creating its new record, then moving the old one
 	// to it. One rotating while DeleteUser runs may escape it only as far

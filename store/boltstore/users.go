@@ -55,9 +55,26 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	return infos, nil
 }
 
-// DeleteUser implements [store.Store]. It deletes the user's records in one
-// transaction, so a concurrent Commit either lands before (and is deleted)
-// or after (and finds no record).
+// DeleteUser implements [store.Store] in one write transaction over the
+// user's key range of the user index.
+//
+// It ends each live record of the user as a logout does: the record becomes
+// a tombstone that forwards nothing (Moved.To its own ID, no sealed token),
+// with no values, user id or attributes and the next version, keeping its
+// Created, LastSeen and expiry, as Move leaves one; so it lasts as long as
+// the session would have. A request in flight with the session's token then
+// gets a *store.MovedError from its write, and drops its changes, rather
+// than ErrNotFound, which would let a write-only request save them in a new
+// session. put drops the tombstone's user index entry and keeps its expiry
+// entry, so the reaper deletes it when it expires, and neither UserSessions
+// nor a later DeleteUser finds it. Expired records of the user (and a
+// tombstone still indexed under the user, which no write leaves) are
+// deleted, uncounted, and stale index entries dropped.
+//
+// One transaction, so nothing comes between: a concurrent Commit, Touch or
+// Move either lands before (and the record it wrote is ended) or after (and
+// finds the tombstone); a rotation's new record is either created before
+// (and ended) or after, and then listed by the next UserSessions.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, s.check(ctx)
@@ -77,12 +94,31 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 				}
 				continue
 			}
-			if rec.Live(now) {
-				n++
+			if !rec.Live(now) || rec.Moved != nil {
+				if err := s.remove(tx, id, rec); err != nil {
+					return err
+				}
+				continue
 			}
-			if err := s.remove(tx, id, rec); err != nil {
+			ended := &store.Record{
+				Created:  rec.Created,
+				LastSeen: rec.LastSeen,
+				Expires:  rec.Expires,
+				Version:  rec.Version + 1,
+				Moved:    &store.Moved{To: id},
+			}
+			err = s.put(tx, id, rec, ended)
+			if _, refused := err.(refusal); refused {
+				// Only a record size limit below the ID's length
+				// refuses the tombstone, which holds the ID and nothing
+				// else; put wrote nothing. Ending the session matters
+				// more than the tombstone: delete it.
+				err = s.remove(tx, id, rec)
+			}
+			if err != nil {
 				return err
 			}
+			n++
 		}
 		return nil
 	})

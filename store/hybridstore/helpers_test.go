@@ -274,8 +274,14 @@ func load(t testing.TB, s store.Store, id string) *store.Record {
 func value(t testing.TB, s store.Store, id, key string) string {
 	t.Helper()
 	rec := load(t, s, id)
-	if rec == nil {
+	switch {
+	case rec == nil:
 		return "<nil>"
+	case rec.Moved != nil && !rec.Moved.Forwards():
+		return "<ended>"
 	}
 	return string(rec.Values[key])
 }
+
+// ended reports whether rec is no live session: none, or a tombstone.
+func ended(rec *store.Record) bool { return rec == nil || rec.Moved != nil }

@@ -232,7 +232,7 @@ func TestLoadRacingChange(t *testing.T) {
 			if _, err := a.DeleteUser(context.Background(), "alice"); err != nil {
 				t.Fatal(err)
 			}
-		}, "<nil>"},
+		}, "<ended>"},
 		{"MissedWhileSubscriptionDown", func(t *testing.T, e *env, a, b *hybridstore.Store, id string) {
 			// The write's notification is lost; only the loss and the
 			// re-subscription tell of it.

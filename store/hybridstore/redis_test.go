@@ -100,7 +100,7 @@ func TestRedis(t *testing.T) {
 		if n, err := b.h.DeleteUser(context.Background(), "bob"); err != nil || n != 2 {
 			t.Fatalf("DeleteUser = %d, %v", n, err)
 		}
-		visibleWithin(t, crossNodeBound, func() bool { return load(t, a.h, id1) == nil && load(t, a.h, id2) == nil })
+		visibleWithin(t, crossNodeBound, func() bool { return ended(load(t, a.h, id1)) && ended(load(t, a.h, id2)) })
 	})
 
 	t.Run("KillPubsub", func(t *testing.T) {

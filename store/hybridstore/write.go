@@ -308,11 +308,11 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	return infos, nil
 }
 
-// DeleteUser implements [store.Store]: the remote deletes the user's
-// sessions, then every local entry of the user is evicted, and every load in
-// flight is kept from filling the cache, so no read on this node returns one
-// of the deleted sessions after DeleteUser returns. It evicts on failure too:
-// some sessions may have been deleted.
+// DeleteUser implements [store.Store]: the remote ends the user's sessions
+// (each becomes a tombstone that forwards nothing), then every local entry of
+// the user is evicted, and every load in flight is kept from filling the
+// cache, so no read on this node returns one of the ended sessions live after
+// DeleteUser returns. It evicts on failure too: some sessions may have ended.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -333,7 +333,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 // evictUser evicts the entries of userID. Loads in flight are marked stale
 // first, on every stripe (we do not know their users), and every stripe's
 // change counter moves, so a write racing this one does not put back a
-// session the remote just deleted.
+// session the remote just ended.
 func (s *Store) evictUser(userID string) {
 	for i := range s.stripes {
 		st := &s.stripes[i]

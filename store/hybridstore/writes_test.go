@@ -263,7 +263,7 @@ func TestDeleteUserEvictsLocally(t *testing.T) {
 		t.Fatalf("DeleteUser = %d, %v; want 2, nil", n, err)
 	}
 	for _, id := range []string{alice1, alice2} {
-		if rec := load(t, h, id); rec != nil {
+		if rec := load(t, h, id); !ended(rec) {
 			t.Errorf("alice's session %.8s… still served after DeleteUser", id)
 		}
 	}

@@ -71,14 +71,20 @@
 // kind, so a touch racing a commit never writes back stale values. Delete
 // deletes unconditionally (a logout wins); DeleteUser ends each session
 // with a compare-and-swap, so that a session another request moved to another
-// user meanwhile is left alone.
+// user meanwhile is left alone, and a commit racing it either lands first
+// (and is ended with the session) or fails, never bringing the session back.
 //
 // A Move leaves a tombstone that lives until the expiry it was given, also
-// one that forwards nothing (an explicit rotation's). A write that ends a
-// record (a Commit or Touch with an expiry in the past, a Move whose expiry
-// has passed, DeleteUser) swaps it for a marker: a tombstone that forwards
-// nothing, is dead by every clock (every reader, on every node, treats it as
-// missing), and that memcached drops within a minute.
+// one that forwards nothing (an explicit rotation's, a logout's). DeleteUser
+// leaves the same tombstone a logout does, forwarding nothing and naming the
+// record's own ID, until the session would have expired: a request in flight
+// with the session's token then finds its session ended and drops its
+// changes, where a missing record would read as expired and let a request
+// that only writes save them in a new session. A write that ends a record (a
+// Commit or Touch with an expiry in the past, a Move whose expiry has passed)
+// swaps it for a marker: a tombstone that forwards nothing, is dead by every
+// clock (every reader, on every node, treats it as missing), and that
+// memcached drops within a minute.
 //
 // # Lost replies and restarts
 //
@@ -101,9 +107,12 @@
 //   - an update or a touch re-applies its change on top of its own, which
 //     gives the same values and times (the version goes up once more);
 //   - a Delete that finds nothing has succeeded;
-//   - DeleteUser counts a session whose ending reply was lost: its count is
-//     of the sessions that this call ended, no more (a session that was gone
-//     when it looked is not counted) and no fewer.
+//   - DeleteUser counts a session whose ending reply was lost: the
+//     tombstone it left carries, in its item flags, a mark drawn for the
+//     call, by which the call recognises it. Its count is of the sessions
+//     that this call ended, no more (a session that was gone, or already
+//     ended by a logout or another DeleteUser, when it looked is not
+//     counted) and no fewer.
 //
 // # Expiry
 //
@@ -207,7 +216,7 @@
 // included, fail until expired items make room: refused sign-ins instead of
 // logouts. Writes that need room of their own can fail too, loudly: a commit
 // that grows a session, and the ending writes (a logout's Move, DeleteUser),
-// which write a small marker; Delete needs none.
+// which write a small tombstone or marker; Delete needs none.
 //
 // # Versions
 //

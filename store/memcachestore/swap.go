@@ -17,11 +17,12 @@ import (
 const markerLife = 30 * time.Second
 
 // decideFunc is one attempt of a write: given the record as read (nil if
-// there is none, an expired one as it is), its item's flags (the user
-// index's deadline, see ensureIndexed) and the store's time, it returns
-// the record to write and the item's flags, or an error to stop the write
-// with. It may change cur in place: cur was decoded for this attempt alone. A
-// returned record whose Expires is not after now ends the record.
+// there is none, an expired one as it is), its item's flags (on a live
+// record, the user index's deadline, see ensureIndexed; on a tombstone
+// DeleteUser left, the call's mark, see endMark) and the store's time, it
+// returns the record to write and the item's flags, or an error to stop the
+// write with. It may change cur in place: cur was decoded for this attempt
+// alone. A returned record whose Expires is not after now ends the record.
 type decideFunc func(cur *store.Record, hint uint32, now time.Time) (next *store.Record, flags uint32, err error)
 
 // swapped is the outcome of a successful swapRecord.
@@ -63,6 +64,10 @@ type swapped struct {
 // Move passes its new ID, the others a fresh random tag ([newTag]). Any other
 // write re-decides on top of its own landed change, which is what the
 // contract asks of a resent update (the same delta applied again).
+// DeleteUser's tombstone must be exactly a logout's, naming the record's own
+// ID, so it cannot carry a tag: DeleteUser passes a fresh tag that it never
+// writes, and its decide recognises its own tombstone by the mark it put in
+// the item's flags (see endMark).
 func (s *Store) swapRecord(ctx context.Context, op, key, tag string, first *memcache.Item, decide decideFunc) (swapped, error) {
 	var (
 		sent     bool   // a swap went out and may have landed unreported

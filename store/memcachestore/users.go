@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -121,20 +123,55 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 }
 
 // DeleteUser implements [store.Store]. Each live session of the user is
-// ended with a compare-and-swap, so a session that another request moved
-// to another user meanwhile is left alone, and a commit racing the delete
-// fails instead of bringing the session back. A session that rotated after
-// the index was read is followed from its tombstone to its new record and
-// ended there: a rotation creates (and indexes) its new record before it
-// moves the old one, so every session of the user that existed when the
-// index was read ends, and none escapes to a record the read did not see.
-// A session that keeps rotating faster than it is followed fails the call
-// rather than survive it.
+// ended as a logout ends it: its record is swapped, with a compare-and-swap
+// against the item read, for a tombstone that forwards nothing
+// (Moved{To: its own ID}, no Sealed), with no values, user id or
+// attributes, the record's version plus one, and the record's Expires, which
+// is also the item's expiry in memcached (as Move sets its tombstones'). A
+// request in flight with the session's token that commits or touches after
+// DeleteUser then gets a [*store.MovedError] (the session ended: its changes
+// are dropped), not [store.ErrNotFound], which the session layer reads as
+// "expired before you came" and answers, for a request that only writes, by
+// saving the changes in a new session. Created and LastSeen are kept, as
+// Move keeps them. The tombstone names no user: UserSessions does not list
+// it, and a later DeleteUser leaves it alone and does not count it.
 //
-// The count is of the sessions this call ended: a session whose ending swap
-// was carried out but whose reply was lost is counted (the swap leaves a
-// marker the resend recognises), and a session that was already gone when
-// the call read it is not.
+// The compare-and-swap is what makes it safe against writes in flight. A
+// commit or touch that read the record before the tombstone landed fails its
+// own swap, reads again and finds the tombstone: it cannot write the session
+// back. One that landed first makes DeleteUser's swap fail: DeleteUser reads
+// the record again and ends it at its new version, up to [WithCASRetries]
+// attempts, then fails with an error matching [store.ErrConflict] rather than
+// leave the session live. A session that another request moved to another
+// user meanwhile is left alone.
+//
+// A session that rotated after the index was read is followed from its
+// tombstone to its new record and ended there: a rotation creates (and
+// indexes) its new record before it moves the old one, so every session of
+// the user that existed when the index was read ends, and none escapes to a
+// record the read did not see. A rotation whose Move comes after the old
+// record was ended finds the tombstone and fails (the session layer then
+// discards its new record). A session that keeps rotating faster than it is
+// followed fails the call with an error matching [store.ErrConflict] rather
+// than survive it. The tombstones DeleteUser leaves point at themselves, so
+// the chase stops at them.
+//
+// Its round trips are those deleting the records would take: one read of
+// the index, one GetMulti per 32 sessions per server, one swap per live
+// session (more only when a write races it), one read per rotation followed
+// (and the swap that ends the session it reaches), and the index clean-up.
+// The ended sessions' entries leave the index whatever their age (their
+// records can never name the user again); the entries of dead sessions
+// leave it once past the grace period (see the package documentation, "User
+// index").
+//
+// The count is of the live sessions this call ended. A session whose
+// ending swap was carried out but whose reply was lost is counted: the
+// tombstone's item flags hold a mark drawn for this call (see endMark), and
+// the retry that finds the tombstone with that mark knows it is its own. A
+// session that was already gone, expired or ended (by a logout or another
+// DeleteUser, whose tombstones carry another mark or none) when the call read
+// it is not.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -151,31 +188,31 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err != nil {
 		return 0, wrap("delete user", err)
 	}
+	e := ender{user: userID, mark: endMark(), seen: make(map[string]bool, len(ids))}
 	now := s.now()
-	deleted := 0
+	ended := 0
 	drop := map[string]int64{} // id → the entry's time; -1: any
-	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		seen[id] = true
+		e.seen[id] = true
 	}
 	for _, id := range ids {
 		ok, to := false, ""
 		if it := items[id]; it != nil {
-			if ok, to, err = s.deleteSession(ctx, userID, it.Key, it); err != nil {
-				return deleted, outcome("delete user", err)
+			if ok, to, err = s.endSession(ctx, &e, id, it.Key, it); err != nil {
+				return ended, outcome("delete user", err)
 			}
 		}
 		switch added := x.entries[id]; {
 		case ok:
-			deleted++
+			ended++
 			drop[id] = -1
 		case now.Unix()-added > indexGrace:
 			drop[id] = added
 		}
-		n, err := s.deleteMoved(ctx, userID, to, seen)
-		deleted += n
+		n, err := s.endMoved(ctx, &e, to)
+		ended += n
 		if err != nil {
-			return deleted, err
+			return ended, err
 		}
 	}
 	if len(drop) > 0 {
@@ -187,34 +224,66 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 			s.logger().WarnContext(ctx, "memcachestore: user index clean-up failed", "op", "delete user", "err", err)
 		}
 	}
-	return deleted, nil
+	return ended, nil
 }
+
+// ender is one DeleteUser call's state.
+type ender struct {
+	user string
+	// mark goes into the item flags of every tombstone this call leaves,
+	// so that it recognises its own (see endMark).
+	mark uint32
+	// seen holds the IDs already handled: those the index listed, and
+	// those a chase reached.
+	seen map[string]bool
+}
+
+// endMark returns a mark for the tombstones of one DeleteUser call: a
+// random non-zero number that the call stores in the tombstones' item
+// flags. Memcached keeps an item's flags as opaque bits, and a tombstone
+// needs none of its own: a live record's flags hold its user index's
+// deadline (see ensureIndexed), but a tombstone names no user, and Move
+// writes its tombstones with flags 0. A retry that finds a tombstone
+// pointing at its own ID with the call's mark found its own swap, carried
+// out with its reply lost, and counts the session; one with another mark is
+// another call's, or a logout's, and is not counted. Two calls draw the same
+// mark once in 2³² times.
+//
+// The tombstone itself cannot carry the mark: it must be exactly a logout's
+// (Moved{To: its own ID}, no Sealed), so the random tag other writes leave
+// in a tombstone (swapRecord) is not available.
+func endMark() uint32 { return 1 + rand.N(uint32(math.MaxUint32)) }
 
 // maxFollowHops bounds how many tombstones DeleteUser follows from one
 // indexed record: each is a rotation that completed while the previous one
 // was read.
 const maxFollowHops = 32
 
-// errNotUsers stops deleteSession's swap: the record is not a live session of
+// errNotUsers stops endSession's swap: the record is not a live session of
 // the user.
 var errNotUsers = errors.New("not a live session of the user")
 
-// deleteMoved follows a session from the tombstone its indexed record
-// became to wherever it rotated since, and ends it there. It reads one
-// record per hop: a rotation takes several round trips, so the chase gains
-// on the session at every hop. It returns how many live sessions it ended
-// (0 or 1). seen holds the IDs already handled.
-func (s *Store) deleteMoved(ctx context.Context, userID, to string, seen map[string]bool) (int, error) {
-	for hop := 0; to != "" && !seen[to]; hop++ {
+// errEndedHere stops endSession's swap: the record is the tombstone this
+// DeleteUser call left, by a swap whose reply was lost.
+var errEndedHere = errors.New("ended by this call")
+
+// endMoved follows a session from the tombstone its indexed record became
+// to wherever it rotated since, and ends it there. It reads one record per
+// hop: a rotation takes several round trips, so the chase gains on the
+// session at every hop. It returns how many live sessions it ended (0 or
+// 1). A tombstone that forwards to itself (a logout's, or one DeleteUser
+// left) is in e.seen or ends the chase there.
+func (s *Store) endMoved(ctx context.Context, e *ender, to string) (int, error) {
+	for hop := 0; to != "" && !e.seen[to]; hop++ {
 		if hop == maxFollowHops {
 			return 0, wrap("delete user", fmt.Errorf("a session of the user rotated %d times while it was being deleted: %w", hop, store.ErrConflict))
 		}
-		seen[to] = true
+		e.seen[to] = true
 		key, valid := s.recordKey(to)
 		if !valid {
 			return 0, nil // a swap's tag, not a record
 		}
-		ok, next, err := s.deleteSession(ctx, userID, key, nil)
+		ok, next, err := s.endSession(ctx, e, to, key, nil)
 		if err != nil || ok {
 			return boolInt(ok), outcome("delete user", err)
 		}
@@ -230,28 +299,45 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// deleteSession ends the record under key if it is a live session of user,
-// with a compare-and-swap that fails if the record changed since it was
-// read (first, as the caller read it, or read here if nil); it then reads
-// the record again and decides again. It reports whether it ended a live
-// session, and, if the record is a tombstone, the ID it moved to, where the
-// session may live on.
-func (s *Store) deleteSession(ctx context.Context, user, key string, first *memcache.Item) (bool, string, error) {
+// endSession ends the record of id, under key, if it is a live session of
+// e.user: it swaps it for a tombstone that forwards nothing, as a logout
+// leaves it (see DeleteUser), with e.mark in its item flags. The swap is a
+// compare-and-swap against the item as read (first, as the caller read it,
+// or read here if nil): if any write came between, it reads the record
+// again and decides again, up to [WithCASRetries] attempts, then fails with
+// an error matching [store.ErrConflict]. So a commit racing it either lands
+// first, and is ended with the session, or finds the tombstone; it never
+// writes the session back over it.
+//
+// It reports whether it ended a live session (also when it finds its own
+// tombstone, left by a swap whose reply was lost), and, if the record is
+// another tombstone, the ID it moved to, where the session may live on.
+func (s *Store) endSession(ctx context.Context, e *ender, id, key string, first *memcache.Item) (bool, string, error) {
 	to := ""
-	_, err := s.swapRecord(ctx, "delete user", key, newTag(), first, func(rec *store.Record, _ uint32, now time.Time) (*store.Record, uint32, error) {
+	// The tag is never written: every tombstone this swap writes keeps the
+	// record's Expires, which it checks is still ahead, so swapRecord
+	// leaves no marker. The mark in the flags plays its part.
+	_, err := s.swapRecord(ctx, "delete user", key, newTag(), first, func(rec *store.Record, flags uint32, now time.Time) (*store.Record, uint32, error) {
 		to = ""
 		if rec != nil && rec.Moved != nil {
+			if rec.Moved.To == id && !rec.Moved.Forwards() && flags == e.mark {
+				return nil, 0, errEndedHere
+			}
 			to = rec.Moved.To
 		}
-		if rec == nil || !rec.Live(now) || rec.Moved != nil || rec.UserID != user {
+		if rec == nil || !rec.Live(now) || rec.Moved != nil || rec.UserID != e.user {
 			return nil, 0, errNotUsers
 		}
-		rec.Expires = time.Time{}
-		rec.Version++
-		return rec, 0, nil
+		return &store.Record{
+			Created:  rec.Created,
+			LastSeen: rec.LastSeen,
+			Expires:  rec.Expires,
+			Version:  rec.Version + 1,
+			Moved:    &store.Moved{To: id},
+		}, e.mark, nil
 	})
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errEndedHere):
 		return true, "", nil
 	case errors.Is(err, errNotUsers):
 		return false, to, nil

@@ -39,13 +39,15 @@ func Example() {
 	rec, _ := s.Load(ctx, id)
 	fmt.Printf("version %d: cart=%s theme=%s\n", res.Version, rec.Values["cart"], rec.Values["theme"])
 
-	// "Log out everywhere".
+	// "Log out everywhere": the session ends as a logout ends it, leaving a
+	// tombstone that forwards nothing, so a request still in flight with
+	// its token drops its changes.
 	n, _ := s.DeleteUser(ctx, "alice")
 	rec, _ = s.Load(ctx, id)
-	fmt.Println("deleted", n, "session; loaded:", rec)
+	fmt.Printf("ended %d session; values %d, ended %v\n", n, len(rec.Values), rec.Moved != nil && !rec.Moved.Forwards())
 	// Output:
 	// version 2: cart=3 items theme=dark
-	// deleted 1 session; loaded: <nil>
+	// ended 1 session; values 0, ended true
 }
 
 // A commit that would make a record larger than the per-record limit is

@@ -155,17 +155,17 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	return infos, nil
 }
 
-// DeleteUser implements [store.Store]. It deletes in two steps. First it
-// deletes the records the user's index names, one shard lock at a time, as
-// any write takes them. Then it holds every shard's lock while it reads the
-// index again and deletes what is left, as Redis runs its script: no
-// rotation can create a record of the user or move one in between, so every
-// session of the user that existed when it began ends, and one logged in
-// meanwhile is either deleted or created after it. Only that second step
-// blocks the store's other calls, and it deletes only what rotations and
-// logins indexed during the first: a user with a hundred thousand sessions
-// (logins are not bounded per user) would otherwise stall every request for
-// a quarter of a second.
+// DeleteUser implements [store.Store]. It ends the user's sessions (see
+// deleteUserLocked) in two steps. First it ends the records the user's index
+// names, one shard lock at a time, as any write takes them. Then it holds
+// every shard's lock while it reads the index again and ends what is left, as
+// Redis runs its script: no rotation can create a record of the user or move
+// one in between, so every session of the user that existed when it began
+// ends, and one logged in meanwhile is either ended or created after it. Only
+// that second step blocks the store's other calls, and it ends only what
+// rotations and logins indexed during the first: a user with a hundred
+// thousand sessions (logins are not bounded per user) would otherwise stall
+// every request for a quarter of a second.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err := s.check(ctx); err != nil || userID == "" {
 		return 0, err // nothing is indexed under "": no need to stop the store
@@ -195,18 +195,34 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	return n, nil
 }
 
-// deleteUserLocked deletes the record under id if it is userID's, and
-// returns 1 if it was live. The caller holds sh.mu.
+// deleteUserLocked ends the record under id if it is userID's, and returns 1
+// if it was live. A live record becomes a tombstone that forwards nothing,
+// as a logout leaves it, kept until the session would have expired, so that
+// a request in flight with its token drops its changes rather than start a
+// new session with them; an expired one is deleted. The caller holds sh.mu.
 func (s *Store) deleteUserLocked(sh *shard, id, userID string, now time.Time) int {
 	e := sh.m[id]
 	if e == nil || e.rec.UserID != userID {
 		return 0
 	}
-	s.removeLocked(sh, id, e)
-	if e.rec.Live(now) {
-		return 1
+	if !e.rec.Live(now) {
+		s.removeLocked(sh, id, e)
+		return 0
 	}
-	return 0
+	cur := e.rec
+	ended := &store.Record{
+		Created:  cur.Created,
+		LastSeen: cur.LastSeen,
+		Expires:  cur.Expires,
+		Version:  cur.Version + 1,
+		Moved:    &store.Moved{To: id},
+	}
+	// Smaller than the record, so only a closed store refuses it, and then
+	// nothing is kept.
+	if _, err := s.putLocked(sh, id, e, ended, e.user); err != nil {
+		s.removeLocked(sh, id, e)
+	}
+	return 1
 }
 
 // maxChainHops bounds how many tombstones [Store.current] follows. Each hop

@@ -215,3 +215,84 @@ var _ = backendTest("ExpiredNeverLoad", func(t *testing.T, cl *mongo.Client, _ *
 		time.Sleep(50 * time.Millisecond)
 	}
 })
+
+// DeleteUser ends a live record with one updateMany that cannot copy the
+// document's _id into the tombstone's target: it stores endedTo, which every
+// read resolves to the record's own ID. The document keeps its expiry and
+// reap time and loses its user id, values and attributes; the user's expired
+// records are deleted; a logout's Move (to the record's own ID) afterwards
+// is a no-op, as on a logout's own tombstone, and any other Move, Update or
+// Touch reports the ended session.
+var _ = backendTest("DeleteUserStoredTombstone", func(t *testing.T, cl *mongo.Client, _ *ferret) {
+	clock := storetest.NewClock(time.Now())
+	s := newStore(t, cl, WithClock(clock.Now))
+	ctx := ctxT(t)
+	now := clock.Now()
+	create := func(id string, expires time.Time) {
+		t.Helper()
+		if _, err := s.Commit(ctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: expires,
+			UserID: "carol", SetUserID: true, Set: map[string][]byte{"k": []byte("v")},
+			Attrs: map[string]string{"device": "phone"}, SetAttrs: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, expired := newID(), newID()
+	create(live, now.Add(time.Hour))
+	create(expired, now.Add(time.Second))
+	clock.Advance(time.Second)
+	var before bson.M
+	if err := s.coll.FindOne(ctx, bson.D{{Key: fID, Value: live}}).Decode(&before); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := s.DeleteUser(ctx, "carol"); n != 1 || err != nil {
+		t.Fatalf("DeleteUser = %d, %v; want 1, nil", n, err)
+	}
+	var doc bson.M
+	if err := s.coll.FindOne(ctx, bson.D{{Key: fID, Value: live}}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc[fMovedTo] != endedTo {
+		t.Errorf("stored target %v, want %q", doc[fMovedTo], endedTo)
+	}
+	for _, f := range []string{fUser, fValues, fSizes, fAttrs} {
+		if _, ok := doc[f]; ok {
+			t.Errorf("tombstone keeps field %q", f)
+		}
+	}
+	for _, f := range []string{fExpires, fReapAt, fCreated, fLastSeen} {
+		if fmt.Sprint(doc[f]) != fmt.Sprint(before[f]) {
+			t.Errorf("field %q: %v, want the record's %v", f, doc[f], before[f])
+		}
+	}
+	if n, err := s.coll.CountDocuments(ctx, bson.D{{Key: fID, Value: expired}}); n != 0 || err != nil {
+		t.Errorf("expired record of the user left in the collection (%d, %v)", n, err)
+	}
+	if v, err := s.Version(ctx, live); v != 2 || err != nil {
+		t.Errorf("Version = %d, %v; want 2", v, err)
+	}
+
+	rec, err := s.Load(ctx, live)
+	if err != nil || rec == nil || rec.Moved == nil || rec.Moved.To != live || rec.Moved.Forwards() {
+		t.Fatalf("Load = %+v, %v; want a tombstone to its own ID that forwards nothing", rec, err)
+	}
+	if err := s.Move(ctx, live, store.Moved{To: live}, clock.Now().Add(time.Minute), 0); err != nil {
+		t.Errorf("a logout's Move after DeleteUser: %v, want nil", err)
+	}
+	wantEndedErr := func(what string, err error) {
+		t.Helper()
+		if mv, ok := store.IsMoved(err); !ok || mv.Moved.To != live || mv.Moved.Forwards() {
+			t.Errorf("%s after DeleteUser: %v; want a *store.MovedError to its own ID", what, err)
+		}
+	}
+	wantEndedErr("a rotation's Move", s.Move(ctx, live, store.Moved{To: newID(), Sealed: []byte("x")}, clock.Now().Add(time.Minute), 0))
+	_, err = s.Commit(ctx, live, store.Change{Mode: store.Update, Set: map[string][]byte{"late": []byte("write")}})
+	wantEndedErr("an Update", err)
+	s.cfg.inPlaceMax = 0 // every Update reads the whole record and replaces it
+	_, err = s.Commit(ctx, live, store.Change{Mode: store.Update, Set: map[string][]byte{"late": []byte("write")}})
+	wantEndedErr("a replacing Update", err)
+	wantEndedErr("a Touch", s.Touch(ctx, live, clock.Now(), clock.Now().Add(time.Hour)))
+	if infos, err := s.UserSessions(ctx, "carol"); len(infos) != 0 || err != nil {
+		t.Errorf("UserSessions after DeleteUser: %+v, %v", infos, err)
+	}
+})

@@ -521,7 +521,10 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 //
 // A Move that does not match and finds a tombstone to m.To, live or
 // expired (but not yet deleted), returns nil: m.To is a fresh ID, so that
-// tombstone is this Move's own, run before and its reply lost.
+// tombstone is this Move's own, run before and its reply lost. A logout's
+// Move (m.To the record's own ID) likewise returns nil on the tombstone
+// DeleteUser left, whose target is that ID too (stored as endedTo): the
+// session has ended, as the logout wanted.
 func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
 	dl := callerDeadline(ctx)
 	ctx, cancel, err := s.begin(ctx)
@@ -569,8 +572,8 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 		if err != nil {
 			return s.wrap("move", err)
 		}
-		if r != nil && r.MovedTo != nil && *r.MovedTo == m.To {
-			return nil // our own tombstone
+		if r != nil && r.MovedTo != nil && *r.movedTo() == m.To {
+			return nil // our own tombstone, or DeleteUser's for a logout's
 		}
 		if err := r.outcome(now); err != nil {
 			return err

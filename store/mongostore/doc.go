@@ -23,8 +23,10 @@
 // One document per record, keyed by the record's ID (the session manager's
 // SHA-256 of the token, never the token itself): times as int64
 // nanoseconds, the version, the user id as binary (any bytes), a tombstone's
-// target, and three sub-documents: the values (binary), each value's size,
-// and the attributes (strings). Value and attribute keys become field names
+// target (the empty string in the tombstones DeleteUser leaves, which
+// stands for the record's own ID: see [Store.DeleteUser]), and three
+// sub-documents: the values (binary), each value's size, and the
+// attributes (strings). Value and attribute keys become field names
 // through an injective escaping: '%', '.', '$', NUL and the bytes of
 // invalid UTF-8 are written %XX and the empty key is "%", so no key is read
 // as a path or an operator ("$where", "a.b", "" and "a%2Eb" are four
@@ -88,8 +90,16 @@
 // # User index
 //
 // An index on the user id field: UserSessions is one find, whose
-// projection leaves out the values; DeleteUser is two deleteMany (the live
-// records, which it counts, then the expired ones).
+// projection leaves out the values. DeleteUser is one updateMany, which
+// ends the user's live records as a logout does (each becomes a tombstone
+// that forwards nothing, without user id, until the session would have
+// expired) and counts them, then one deleteMany of the user's expired
+// records. A request in flight with an ended session's token finds the
+// tombstone and drops its changes, as after a logout. The tombstone's
+// target, its own ID, is stored as the empty string, which every read
+// resolves to the document's _id: an update's operators cannot copy _id
+// into another field, and FerretDB refuses the pipeline-style update that
+// could.
 //
 // # Size limit
 //

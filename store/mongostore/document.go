@@ -26,7 +26,7 @@ const (
 	fExpires  = "e"   // int64 Unix nanoseconds
 	fReapAt   = "t"   // date: expiry plus reapGrace, for the TTL index and the reaper
 	fVersion  = "ver" // int64
-	fMovedTo  = "mt"  // string, present on a tombstone only
+	fMovedTo  = "mt"  // string, present on a tombstone only; "" names the record's own ID (see endedTo)
 	fSealed   = "ms"  // binary, the tombstone's sealed token
 	fSize     = "sz"  // int64: store.Record.Size of the record
 	fValSize  = "vsz" // int64: the part of sz that the values take
@@ -149,6 +149,26 @@ type record struct {
 // live reports whether the record has not expired at now (Unix ns).
 func (r *record) live(now int64) bool { return r.Expires > now }
 
+// endedTo is the target DeleteUser stores in the tombstones it leaves: the
+// empty string, which stands for the record's own ID. A tombstone that
+// forwards nothing names its own ID (as a logout's Move does), but one
+// updateMany cannot write each document's _id into another of its fields
+// with update operators, only with a pipeline-style update, which FerretDB
+// refuses; no Move ever stores "", since it refuses an invalid target. So
+// every read that decodes a tombstone reads the document's _id with it
+// (every projection of the store keeps _id) and resolves "" through
+// movedTo.
+const endedTo = ""
+
+// movedTo returns the tombstone's target, its own ID for DeleteUser's "",
+// or nil if r is not a tombstone. r must have been read with its _id.
+func (r *record) movedTo() *string {
+	if r.MovedTo != nil && *r.MovedTo == endedTo {
+		return &r.ID
+	}
+	return r.MovedTo
+}
+
 // outcome is the contract's error for a write that needs a live record: nil
 // if r (nil: none) is live at now and not a tombstone.
 func (r *record) outcome(now int64) error {
@@ -156,7 +176,7 @@ func (r *record) outcome(now int64) error {
 	case r == nil || !r.live(now):
 		return store.ErrNotFound
 	case r.MovedTo != nil:
-		return &store.MovedError{Moved: store.Moved{To: *r.MovedTo, Sealed: r.Sealed}}
+		return &store.MovedError{Moved: store.Moved{To: *r.movedTo(), Sealed: r.Sealed}}
 	}
 	return nil
 }
@@ -173,7 +193,7 @@ func (r *record) toRecord() (*store.Record, error) {
 		Version:  uint64(r.Version),
 	}
 	if r.MovedTo != nil {
-		rec.Moved = &store.Moved{To: *r.MovedTo, Sealed: r.Sealed}
+		rec.Moved = &store.Moved{To: *r.movedTo(), Sealed: r.Sealed}
 		return rec, nil
 	}
 	var err error

@@ -65,9 +65,43 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	return infos, nil
 }
 
-// DeleteUser implements [store.Store] in two deleteMany on the user index:
-// the live records, whose count it returns, then the expired ones not yet
-// deleted, so that nothing of the user's sessions is left.
+// DeleteUser implements [store.Store] in two operations on the user index.
+//
+// The first, one updateMany filtered on userID's live records that are not
+// tombstones, ends them as a logout does and returns their count: each
+// becomes a tombstone that forwards nothing (its target the record's own
+// ID, stored as endedTo; no sealed token), with no values, user id or
+// attributes, sizes of 0 and the next version, as Move leaves one, and keeps
+// its Created, LastSeen and expiry, so that it lasts as long as the session
+// would have. A request in flight with the session's token then gets a
+// *store.MovedError from its write, and drops its changes, rather than
+// ErrNotFound, which would let a write-only request save them in a new
+// session. Having no user id, the tombstone leaves the user index: no
+// UserSessions lists it, and a second DeleteUser neither touches nor counts
+// it. The second, one deleteMany, deletes the user's records that had
+// expired by the present the first judged by: they are invisible already,
+// and this only frees the index of them. A record that became live since
+// (created again) is left alone, and the records the first ended no longer
+// carry the user id, so it cannot reach them.
+//
+// MongoDB applies an updateMany one document at a time, each atomically,
+// and checks the filter on each document as it writes it. A concurrent
+// write to one of the user's records therefore either lands before that
+// record is ended (its changes end with the session) or finds the
+// tombstone (an Update, Touch or Move filters on a live record that is not
+// a tombstone, and reports the *store.MovedError). A rotation that creates
+// the new record before moving the old one either finds the old one ended
+// (its Move fails) or has moved it first (a tombstone, which the filter
+// skips); either way its new record, live under the user unless this
+// updateMany ended it too, is listed by the next UserSessions, which the
+// contract allows (session.Manager.DestroyUser repeats until the listing is
+// empty). A login indexed after the scan passed it is likewise listed, and
+// the deleteMany never touches a live record.
+//
+// Each of the two is safe to run again: an ended record is not the user's
+// any more, and an expired one deleted is gone. (The driver does not retry
+// multi-document writes: an error may leave some records ended, which a
+// repeated DeleteUser does not count again.)
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
@@ -77,12 +111,30 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, nil
 	}
-	res, err := s.coll.DeleteMany(ctx, userFilter(userID, s.now()))
+	now := s.now()
+	filter := append(userFilter(userID, now), bson.E{Key: fMovedTo, Value: bson.D{{Key: "$exists", Value: false}}})
+	res, err := s.coll.UpdateMany(ctx, filter, endUpdate)
 	if err != nil {
 		return 0, s.wrap("delete user", err)
 	}
-	if _, err := s.coll.DeleteMany(ctx, bson.D{{Key: fUser, Value: binData([]byte(userID))}}); err != nil {
-		return int(res.DeletedCount), s.wrap("delete user", err)
+	n := int(res.MatchedCount)
+	if _, err := s.coll.DeleteMany(ctx, bson.D{
+		{Key: fUser, Value: binData([]byte(userID))},
+		{Key: fExpires, Value: bson.D{{Key: "$lte", Value: now}}},
+	}); err != nil {
+		return n, s.wrap("delete user", err)
 	}
-	return int(res.DeletedCount), nil
+	return n, nil
+}
+
+// endUpdate turns a record into the tombstone DeleteUser leaves: Move's
+// update to a target of endedTo with no sealed token, that keeps the
+// expiry (and the reap time that goes with it).
+var endUpdate = bson.D{
+	{Key: "$set", Value: bson.D{
+		{Key: fMovedTo, Value: endedTo}, {Key: fSealed, Value: binData(nil)},
+		{Key: fSize, Value: int64(0)}, {Key: fValSize, Value: int64(0)}, {Key: fAttrSize, Value: int64(0)},
+	}},
+	{Key: "$unset", Value: bson.D{{Key: fValues, Value: ""}, {Key: fSizes, Value: ""}, {Key: fUser, Value: ""}, {Key: fAttrs, Value: ""}}},
+	{Key: "$inc", Value: bson.D{{Key: fVersion, Value: int64(1)}}},
 }

@@ -196,8 +196,13 @@ var _ = backendTest("BinaryUserIDs", func(t *testing.T, db *sql.DB, dsn string) 
 		if n, err := s.DeleteUser(ctx, "bob"); n != 1 || err != nil {
 			t.Errorf("DeleteUser(bob): %d, %v; want 1", n, err)
 		}
-		if rec, _ := s.Load(ctx, ids["Bob"]); rec == nil {
-			t.Error("DeleteUser(bob) deleted Bob's session")
+		if rec, err := s.Load(ctx, ids["bob"]); err != nil || rec == nil || rec.Moved == nil || rec.Moved.To != ids["bob"] || len(rec.Values) != 0 || rec.UserID != "" {
+			t.Errorf("bob's session after DeleteUser(bob): %+v, %v; want ended (a tombstone to itself)", rec, err)
+		}
+		for _, u := range users {
+			if rec, _ := s.Load(ctx, ids[u]); u != "bob" && (rec == nil || rec.Moved != nil) {
+				t.Errorf("DeleteUser(bob) ended the session of %q", u)
+			}
 		}
 	}
 })

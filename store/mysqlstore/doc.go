@@ -63,6 +63,13 @@
 // keeps no values and no user id. A resent Move recognises its own
 // tombstone, live or expired, until the reaper takes it.
 //
+// DeleteUser's transaction works on the user's rows rather than one record:
+// it ends each live session as a logout does, leaving a tombstone that
+// forwards nothing until the session would have expired, so that a request
+// still in flight with its token drops its changes instead of saving them in
+// a new session, and deletes the user's expired rows ([Store.DeleteUser]
+// says how its four statements stay consistent at READ COMMITTED).
+//
 // # Late writes
 //
 // Commit, Touch and Move do not apply once the caller's deadline has passed

@@ -17,8 +17,9 @@ type stmts struct {
 	deleteRow                     *sql.Stmt
 	clearValues, deleteValue      *sql.Stmt
 	touch, state                  *sql.Stmt
-	userSessions, countUser       *sql.Stmt
-	deleteUser                    *sql.Stmt
+	userSessions                  *sql.Stmt
+	endUser, clearUser            *sql.Stmt
+	releaseUser, purgeUser        *sql.Stmt
 	all                           []*sql.Stmt
 
 	db     *sql.DB
@@ -116,9 +117,23 @@ WHERE id = ? AND expires > ? AND moved_to IS NULL AND (? IS NULL OR ` + serverNo
 
 	// user id, now. The attributes, not the values.
 	"userSessions": `SELECT id, created, last_seen, expires, attrs FROM {T} WHERE user_id = ? AND expires > ? AND moved_to IS NULL`,
-	// now, user id
-	"countUser":  `SELECT COUNT(*), COALESCE(SUM(expires > ? AND moved_to IS NULL), 0) FROM {T} WHERE user_id = ? FOR UPDATE`,
-	"deleteUser": `DELETE FROM {T} WHERE user_id = ?`,
+	// DeleteUser's statements, in its transaction, in this order (see
+	// Store.DeleteUser). endUser turns the user's live sessions into
+	// tombstones that forward nothing, as moveRow leaves a logout's (moved_to
+	// their own ID, an empty sealed token, no attributes, the next version,
+	// their times kept), but keeps their user id for now: it is how the next
+	// two statements find them, and no other row of the user is a tombstone
+	// (Move clears the user id). clearUser deletes those tombstones' values;
+	// releaseUser takes them out of the user index. purgeUser deletes the
+	// user's expired rows, values by the cascade. user id, now
+	"endUser": `UPDATE {T} SET attrs = NULL, moved_to = id, sealed = '', version = version + 1
+WHERE user_id = ? AND expires > ? AND moved_to IS NULL`,
+	// user id
+	"clearUser": `DELETE v FROM {V} AS v JOIN {T} AS t ON t.id = v.id WHERE t.user_id = ? AND t.moved_to IS NOT NULL`,
+	// user id
+	"releaseUser": `UPDATE {T} SET user_id = NULL WHERE user_id = ? AND moved_to IS NOT NULL`,
+	// user id, now
+	"purgeUser": `DELETE FROM {T} WHERE user_id = ? AND expires <= ?`,
 }
 
 func prepare(ctx context.Context, db *sql.DB, n *names) (*stmts, error) {
@@ -130,7 +145,9 @@ func prepare(ctx context.Context, db *sql.DB, n *names) (*stmts, error) {
 		"deleteRow":   &st.deleteRow,
 		"clearValues": &st.clearValues, "deleteValue": &st.deleteValue,
 		"touch": &st.touch, "state": &st.state,
-		"userSessions": &st.userSessions, "countUser": &st.countUser, "deleteUser": &st.deleteUser,
+		"userSessions": &st.userSessions,
+		"endUser":      &st.endUser, "clearUser": &st.clearUser,
+		"releaseUser": &st.releaseUser, "purgeUser": &st.purgeUser,
 	}
 	r := strings.NewReplacer("{T}", n.table, "{V}", n.values)
 	for name, field := range fields {

@@ -54,8 +54,43 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	return infos, nil
 }
 
-// DeleteUser implements [store.Store]: one transaction locks and counts the
-// user's rows, then deletes them, live or expired, with their values.
+// DeleteUser implements [store.Store]: one READ COMMITTED transaction ends
+// the user's live sessions and deletes the user's expired rows. A session
+// ends as a logout leaves it: a tombstone that forwards nothing (moved_to its
+// own ID, an empty sealed token), without values, user id or attributes, at
+// the next version, kept until the session would have expired (the reaper
+// then deletes it). A request in flight with the session's token that writes
+// after it finds the session ended (a [*store.MovedError]) and drops its
+// changes; had the row been deleted, the write would find nothing, which
+// reads as an expired session, and a request that only writes would save its
+// changes in a new one. The tombstone is in no user's index, so UserSessions
+// does not list it and a second DeleteUser neither touches nor counts it.
+//
+// The transaction's statements (see endUser and the ones after it in
+// queries.go) first end the live rows, keeping their user id, then delete
+// their values, then clear their user id, then delete the expired rows. A
+// tombstone's values cannot be deleted in the statement that makes it (no
+// MySQL statement updates one table and deletes from another), and at READ
+// COMMITTED, without gap locks, a session can join the user between two
+// statements (a login, or a commit that sets the user id). Ending first and
+// finding the ended rows again by user id and moved_to makes the statements
+// agree on their rows: a session that joins later is live, so the values of
+// no live session are deleted, and none is left a tombstone with values; it
+// stays live and is listed by the next UserSessions, as a session logged in
+// after DeleteUser may be. Until the commit no other transaction sees the
+// tombstones under the user id, and every other write of them waits for
+// their row lock.
+//
+// Under concurrency each UPDATE and DELETE locks the rows it changes and
+// judges a row that another transaction holds by its newest version once the
+// lock is granted: a commit or Touch that lands first is ended with the
+// session, and one that comes second finds the tombstone (a MovedError). A
+// session that rotated away meanwhile (its Move came first) is a tombstone
+// outside the index and is left alone, and the record it moved to, created
+// before the move, is ended if the scan reached it and otherwise listed by
+// the next UserSessions, the bound the contract sets on a rotation racing
+// DeleteUser; one whose Move comes second finds its old record ended and
+// fails. An expired row re-created meanwhile is live again and not deleted.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
@@ -65,20 +100,29 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" || len(userID) > MaxUserIDLen {
 		return 0, nil
 	}
-	var live int64
+	user, now := []byte(userID), s.now()
+	var ended int64
 	err = s.inTx(ctx, "delete user", func(tx *sql.Tx) error {
-		var total int64
-		if err := tx.StmtContext(ctx, s.st.countUser).QueryRowContext(ctx, s.now(), []byte(userID)).Scan(&total, &live); err != nil {
+		res, err := tx.StmtContext(ctx, s.st.endUser).ExecContext(ctx, user, now)
+		if err != nil {
 			return err
 		}
-		if total == 0 {
-			return nil
+		if ended, err = res.RowsAffected(); err != nil {
+			return err
 		}
-		_, err := tx.StmtContext(ctx, s.st.deleteUser).ExecContext(ctx, []byte(userID))
+		if ended > 0 {
+			if _, err := tx.StmtContext(ctx, s.st.clearUser).ExecContext(ctx, user); err != nil {
+				return err
+			}
+			if _, err := tx.StmtContext(ctx, s.st.releaseUser).ExecContext(ctx, user); err != nil {
+				return err
+			}
+		}
+		_, err = tx.StmtContext(ctx, s.st.purgeUser).ExecContext(ctx, user, now)
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
-	return int(live), nil
+	return int(ended), nil
 }

@@ -56,6 +56,12 @@
 //   - Touch and Move: UPDATEs of the times, and of the tombstone columns on
 //     condition of the version (a tombstone has no values, user id or
 //     attributes).
+//   - DeleteUser: an UPDATE that ends the user's live sessions as a logout
+//     does, each left a tombstone that forwards nothing (moved_to its own
+//     ID) until it would have expired, so that a request still in flight
+//     with its token drops its changes instead of saving them in a new
+//     session; and a DELETE of the user's expired rows, both in one
+//     statement (data-modifying CTEs).
 //
 // The rule above (an UPDATE that waited for a row lock applies to the row's
 // newest version) is READ COMMITTED's, Postgres's default. Under a database
@@ -166,10 +172,11 @@
 //
 // A user id is any string. Postgres text holds no NUL and no invalid UTF-8,
 // so such a user id (and one that begins with byte 0x01) is stored as 0x01
-// followed by its bytes in hex; it is returned, listed and deleted as it was
-// given, never refused as a store failure. A user id longer than
-// [MaxUserIDLen] (1024 bytes), which the user index could not hold, is
-// refused with an error matching [store.ErrTooLarge], not a store failure.
+// followed by its bytes in hex; it is returned as it was given, UserSessions
+// and DeleteUser find its sessions, and it is never refused as a store
+// failure. A user id longer than [MaxUserIDLen] (1024 bytes), which the user
+// index could not hold, is refused with an error matching [store.ErrTooLarge],
+// not a store failure.
 //
 // # Errors
 //

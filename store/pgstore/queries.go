@@ -180,13 +180,37 @@ LEFT JOIN TABLE AS r ON r.id = p.id`),
 		// $1 user id, $2 now. The attributes, not the values.
 		userSessions: sql(`SELECT id, created, last_seen, expires, attrs FROM TABLE
 WHERE user_id = $1 AND expires > $2 AND moved_to IS NULL`),
-		// $1 user id, $2 now, $3 channel. Every deleted row is announced;
-		// only live sessions are counted.
-		deleteUser: sql(`WITH del AS (
-	DELETE FROM TABLE WHERE user_id = $1
-	RETURNING id, expires > $2 AND moved_to IS NULL AS live
+		// $1 user id, $2 now, $3 channel. The user's live sessions become
+		// tombstones that forward nothing, as Move leaves a logout's: no
+		// values, user id or attributes, moved_to their own ID, no sealed
+		// token, the next version, their times kept. The user's expired
+		// rows are deleted. A rotation's tombstone, which keeps the user id
+		// until it expires, is left as it is: an old token's request in
+		// flight follows it to the session, ended here, and drops its
+		// changes, where a deleted tombstone would read as an expired
+		// session and let a write-only request start a new one. The two
+		// conditions exclude each other, so no row is both ended and
+		// deleted (a statement must not change a row twice): each
+		// data-modifying CTE takes only the rows that match it in the
+		// statement's snapshot, and a row a concurrent write changed first
+		// is checked again, in its new version, once its lock is held
+		// (READ COMMITTED), against its own CTE's condition only. So one
+		// moved or deleted meanwhile, or given another user, is left
+		// alone; one touched or updated meanwhile is ended with its new
+		// expires and version; an expired one re-created meanwhile (live
+		// again) is not deleted. Every changed row is announced; only the
+		// ended ones are counted.
+		deleteUser: sql(`WITH ended AS (
+	UPDATE TABLE SET vals = '{}', user_id = NULL, attrs = NULL, moved_to = id, sealed = NULL, version = version + 1
+	WHERE user_id = $1 AND expires > $2 AND moved_to IS NULL
+	RETURNING id
+), gone AS (
+	DELETE FROM TABLE WHERE user_id = $1 AND expires <= $2
+	RETURNING id
+), changed AS (
+	SELECT id, true AS live FROM ended UNION ALL SELECT id, false FROM gone
 ), notified AS (
-	SELECT live, NOTIFY($3) FROM del
+	SELECT live, NOTIFY($3) FROM changed
 )
 SELECT count(*) FILTER (WHERE live) FROM notified`),
 

@@ -89,9 +89,12 @@ var _ = backendTest("HostileUserIDs", func(t *testing.T, pool *pgxpool.Pool) {
 		if n, err := s.DeleteUser(ctx, u); n != 1 || err != nil {
 			t.Errorf("DeleteUser(%q) = %d, %v; want 1", u, n, err)
 		}
+		if rec, err := s.Load(ctx, ids[u]); err != nil || rec == nil || rec.Moved == nil || rec.Moved.To != ids[u] || rec.UserID != "" {
+			t.Errorf("the session of %q after its DeleteUser: %+v, %v; want ended (a tombstone to itself)", u, rec, err)
+		}
 		for _, v := range hostileUserIDs[i+1:] {
-			if rec, _ := s.Load(ctx, ids[v]); rec == nil {
-				t.Errorf("DeleteUser(%q) deleted the session of %q", u, v)
+			if rec, _ := s.Load(ctx, ids[v]); rec == nil || rec.Moved != nil {
+				t.Errorf("DeleteUser(%q) ended the session of %q", u, v)
 			}
 		}
 	}

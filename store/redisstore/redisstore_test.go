@@ -142,8 +142,8 @@ func testClusterHostileNames(t *testing.T, client *redis.ClusterClient) {
 		}
 	}
 	for k, id := range ids {
-		if rec, err := s.Load(ctx, id); err != nil || rec != nil {
-			t.Errorf("%s: session left after DeleteUser: %v, %v", k, rec, err)
+		if rec, err := s.Load(ctx, id); err != nil || rec == nil || rec.Moved == nil {
+			t.Errorf("%s: after DeleteUser: %+v, %v; want a tombstone", k, rec, err)
 		}
 	}
 }

@@ -252,13 +252,28 @@ if redis.call('DEL', KEYS[1]) == 1 and ARGV[1] ~= '' then redis.call('PUBLISH', 
 return {m[1] or '', m[2] or ''}
 `)
 
-// deleteIfUserScript deletes a session if it belongs to user ARGV[3], and
-// returns 1 if it did. A tombstone belongs to no one. ARGV: 1 channel, 2 id,
-// 3 user.
+// deleteIfUserScript ends a session if it belongs to user ARGV[3], and
+// returns 1 if it did. A tombstone belongs to no one. The session becomes a
+// tombstone that forwards nothing (m:to its own ID), as moveScript leaves
+// one, with the record's expiry: a request in flight with its token then
+// finds the session ended and drops its changes, where a missing key would
+// read as expired and let a write-only request start a new session with
+// them. A key in its last millisecond (PTTL 0) is deleted. ARGV: 1 channel,
+// 2 id, 3 user.
 var deleteIfUserScript = newScript(`
-local u = redis.call('HGET', KEYS[1], 'm:u')
-if u ~= ARGV[3] then return 0 end
-redis.call('DEL', KEYS[1])
+local key = KEYS[1]
+local m = redis.call('HMGET', key, 'm:u', 'm:v', 'm:c', 'm:l', 'm:e')
+if m[1] ~= ARGV[3] then return 0 end
+local pttl = redis.call('PTTL', key)
+redis.call('DEL', key)
+if pttl ~= 0 then
+  local args = {'m:v', tonumber(m[2]) + 1, 'm:to', ARGV[2]}
+  if m[3] then args[#args + 1] = 'm:c'; args[#args + 1] = m[3] end
+  if m[4] then args[#args + 1] = 'm:l'; args[#args + 1] = m[4] end
+  if m[5] then args[#args + 1] = 'm:e'; args[#args + 1] = m[5] end
+  redis.call('HSET', key, unpack(args))
+  if pttl > 0 then redis.call('PEXPIRE', key, pttl) end
+end
 if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return 1
 `)

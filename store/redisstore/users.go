@@ -188,7 +188,8 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 }
 
 // DeleteUser implements [store.Store]: one ZRANGE, one pipelined script per
-// listed session that deletes it if it (still) belongs to the user, then one
+// listed session that ends it if it (still) belongs to the user (it becomes a
+// tombstone that forwards nothing: deleteIfUserScript), then one
 // ZREM of the entries dealt with (best effort: what it leaves is cleaned up
 // later). A session indexed while DeleteUser runs may
 // survive it, as it would if it had been created just after.

@@ -73,6 +73,8 @@
 //     nothing of the old record (values, user index) showing through.
 //   - A user id of "" names no user: UserSessions("") and DeleteUser("") never
 //     reach sessions that have no user (they may return an error instead).
+//   - DeleteUser leaves each session it ends as a tombstone that forwards
+//     nothing, as a logout does, until the session would have expired.
 //   - A Notifier announces Create, Update, Touch, Move, Delete and DeleteUser
 //     under the record's ID.
 package storetest

@@ -108,3 +108,75 @@ func testDeleteUserDuringRotations(t *testing.T, e *env) {
 		}
 	}
 }
+
+// DeleteUser ends each live session of the user as a logout does: its record
+// becomes a tombstone that forwards nothing (Moved.To its own ID, no Sealed),
+// with no values, user or attributes and a version above the record's, kept
+// until the record would have expired and listed under no user. A request in
+// flight with the session's token when DeleteUser ran then finds that its
+// session ended, and drops its changes. Had the record simply gone, a request
+// that only writes could not tell it from an expired one and would save its
+// changes in a new session (session.Manager.DestroyUser's in-flight race).
+func testDeleteUserLeavesEnded(t *testing.T, e *env) {
+	s := e.store(t)
+	user, id := newUser(), newID()
+	c := e.change(store.Create)
+	c.Expires = c.LastSeen.Add(e.ttl())
+	c.Set, c.SetUserID, c.UserID = vals("a", "1"), true, user
+	c.SetAttrs, c.Attrs = true, deviceAttrs()
+	commit(t, s, id, c)
+	before := mustLoad(t, s, id)
+
+	if n, err := s.DeleteUser(e.ctx(t), user); n != 1 || err != nil {
+		t.Fatalf("DeleteUser = %d, %v; want 1, nil", n, err)
+	}
+	wantEnded(t, s, id, before, "after DeleteUser")
+	wantUserSessions(t, e, s, user)
+
+	u := e.change(store.Update)
+	u.Set = vals("late", "write")
+	_, err := s.Commit(e.ctx(t), id, u)
+	wantMoved(t, "Update after DeleteUser", err, store.Moved{To: id})
+	err = s.Touch(e.ctx(t), id, e.now(), e.now().Add(time.Hour))
+	wantMoved(t, "Touch after DeleteUser", err, store.Moved{To: id})
+
+	// The ended record is no longer the user's: a second pass (DestroyUser
+	// repeats until the listing is empty) finds nothing and keeps it.
+	if n, err := s.DeleteUser(e.ctx(t), user); n != 0 || err != nil {
+		t.Errorf("second DeleteUser = %d, %v; want 0, nil", n, err)
+	}
+	wantEnded(t, s, id, before, "after a second DeleteUser")
+	e.wantExpires(t, s, id, before.Expires)
+}
+
+// wantEnded checks that the record under id, before as loaded, is now a
+// tombstone that forwards nothing and keeps nothing of the session.
+func wantEnded(t *testing.T, s store.Store, id string, before *store.Record, why string) {
+	t.Helper()
+	rec := load(t, s, id)
+	switch {
+	case rec == nil:
+		t.Errorf("%s: Load = nil, want a tombstone that forwards nothing (a late write would start a new session)", why)
+	case rec.Moved == nil:
+		t.Errorf("%s: Load = a live record (%s), want a tombstone", why, describe(rec))
+	default:
+		if rec.Moved.To != id || rec.Moved.Forwards() {
+			t.Errorf("%s: tombstone forwards to %.8s… with %d sealed bytes, want its own ID and none", why, rec.Moved.To, len(rec.Moved.Sealed))
+		}
+		if len(rec.Values) != 0 || rec.UserID != "" || len(rec.Attrs) != 0 {
+			t.Errorf("%s: tombstone keeps %d values, user %q, %d attributes; want none", why, len(rec.Values), rec.UserID, len(rec.Attrs))
+		}
+		if rec.Version <= before.Version {
+			t.Errorf("%s: tombstone version %d, want above the record's %d", why, rec.Version, before.Version)
+		}
+		wantTime(t, "tombstone Expires", rec.Expires, before.Expires)
+	}
+}
+
+// wantNotLive checks that id has no live record: gone, or a tombstone.
+func wantNotLive(t *testing.T, s store.Store, id, why string) {
+	t.Helper()
+	if rec := load(t, s, id); rec != nil && rec.Moved == nil {
+		t.Errorf("%s: %.8s… is still a live record (%s)", why, id, describe(rec))
+	}
+}

@@ -16,6 +16,7 @@ var userTests = []test{
 	{"UpdateKeepsIndex", testUpdateKeepsIndex},
 	{"DeleteUser", testDeleteUser},
 	{"DeleteUserCountsLive", testDeleteUserCountsLive},
+	{"DeleteUserLeavesEnded", testDeleteUserLeavesEnded},
 	{"ManySessions", testManySessions},
 	{"DeleteUserDuringRotations", testDeleteUserDuringRotations},
 	{"ExpiredNotListed", testExpiredNotListed},
@@ -176,7 +177,7 @@ func testDeleteUser(t *testing.T, e *env) {
 		t.Errorf("DeleteUser = %d, %v; want %d, nil", n, err, len(ids))
 	}
 	for _, id := range ids {
-		wantMissing(t, s, id, "after DeleteUser")
+		wantNotLive(t, s, id, "after DeleteUser")
 	}
 	wantUserSessions(t, e, s, user)
 	mustLoad(t, s, otherID)
@@ -230,7 +231,7 @@ func testDeleteUserCountsLive(t *testing.T, e *env) {
 		t.Errorf("DeleteUser = %d, %v; want %d, nil", n, err, len(live))
 	}
 	for _, id := range live {
-		wantMissing(t, s, id, "after DeleteUser")
+		wantNotLive(t, s, id, "after DeleteUser")
 	}
 	if rec := load(t, s, movedID); rec == nil || rec.Moved == nil {
 		t.Error("DeleteUser removed a tombstone that had left the user index")
@@ -301,9 +302,9 @@ func testHostileUserIDs(t *testing.T, e *env) {
 		if n, err := s.DeleteUser(e.ctx(t), u); n != 1 || err != nil {
 			t.Errorf("DeleteUser(%q) = %d, %v; want 1, nil", u, n, err)
 		}
-		wantMissing(t, s, ids[u], "after DeleteUser of its user")
+		wantNotLive(t, s, ids[u], "after DeleteUser of its user")
 		for _, v := range users[i+1:] {
-			if load(t, s, ids[v]) == nil {
+			if rec := load(t, s, ids[v]); rec == nil || rec.Moved != nil {
 				t.Errorf("DeleteUser(%q) deleted the session of %q", u, v)
 			}
 		}

@@ -64,6 +64,9 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		if score, err = s.indexAdd(ctx, c.UserID, id); err != nil {
 			return store.Result{}, err
 		}
+		if s.cfg.afterIndex != nil {
+			s.cfg.afterIndex(id)
+		}
 	}
 
 	reply, err := s.eval(ctx, commitScript, s.commitArgs(ctx, id, &c, attrs, score)).Result()
@@ -394,7 +397,7 @@ func (s *Store) unindex(ctx context.Context, old indexed, id string) {
 	if s.cfg.beforeUnindex != nil {
 		s.cfg.beforeUnindex(id)
 	}
-	if err := s.removeEntries(ctx, old.user, []any{id, old.score}); err != nil {
+	if err := s.removeEntries(ctx, old.user, []any{id, old.score, 0}); err != nil {
 		s.cfg.logger.Debug("redisstore: removing a user index entry failed; it will be cleaned up later", "err", err)
 	}
 }

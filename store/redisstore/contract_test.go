@@ -254,6 +254,57 @@ func TestUnindexRacingReindex(t *testing.T) {
 	}
 }
 
+// A login on a node whose clock is skewed, with a listing of the user on
+// another node between the login's index entry and its session write: the
+// listing finds the entry's session missing, and if the entry looks older
+// than indexGrace it is removed. Scored and judged by the app nodes' clocks,
+// an entry indexed by a node a minute behind, or judged by one a minute
+// ahead, looked old at once: the session was written after its entry was
+// gone, and "log out everywhere" missed it. The index's own node scores and
+// judges its entries now.
+func TestIndexEntryOfASkewedNode(t *testing.T) {
+	t.Parallel()
+	rdb := testserver.Redis(t)
+	client := newClient(t, rdb.Addr())
+	ctx := t.Context()
+	skewed := func(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
+	for _, tc := range []struct {
+		name           string
+		login, listing time.Duration
+	}{
+		{"login node behind", -2 * time.Minute, 0},
+		{"listing node ahead", 0, 2 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := "skew" + randHex(4) + ":"
+			user := "alice" + randHex(4)
+			lister := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithClock(skewed(tc.listing)))
+			id := newID()
+			listed := 0
+			login := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithClock(skewed(tc.login)),
+				redisstore.WithAfterIndex(func(got string) {
+					if got != id {
+						return
+					}
+					listed++
+					if _, err := lister.UserSessions(ctx, user); err != nil {
+						t.Errorf("UserSessions: %v", err)
+					}
+				}))
+			create(t, login, id, user)
+			if listed != 1 {
+				t.Fatalf("the hook listed %d times, want 1", listed)
+			}
+			if infos, err := lister.UserSessions(ctx, user); err != nil || len(infos) != 1 {
+				t.Errorf("UserSessions after the login = %d sessions, %v; want 1 (the listing in between removed its entry)", len(infos), err)
+			}
+			if n, err := lister.DeleteUser(ctx, user); n != 1 || err != nil {
+				t.Errorf("DeleteUser = %d, %v; want 1: the login survives \"log out everywhere\"", n, err)
+			}
+		})
+	}
+}
+
 // In a Cluster too, the scripts read Redis' clock (TIME) for a call with a
 // deadline and then write: every master runs them (Redis 7 replicates a
 // script's effects, so a write after TIME is allowed).

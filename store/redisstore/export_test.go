@@ -18,6 +18,19 @@ func WithBeforeUnindex(hook func(id string)) Option {
 	return func(c *config) { c.beforeUnindex = hook }
 }
 
+// WithAfterIndex makes the store call hook after a commit indexed a session
+// under its user and before the commit's script writes the session, so a
+// test can list or prune the index in that window.
+func WithAfterIndex(hook func(id string)) Option {
+	return func(c *config) { c.afterIndex = hook }
+}
+
+// WithClock sets the clock the store reads where it judges by this node's
+// time, for tests of a node whose clock is skewed.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}
+
 // MoveScriptHash is the SHA1 of the move script, as EVALSHA sends it: a
 // marker for a proxy that loses the reply to a Move.
 func MoveScriptHash() string { return moveScript.hash.(string) }

@@ -32,6 +32,8 @@ type config struct {
 	heartbeat     time.Duration
 
 	beforeUnindex func(id string) // a test's hook, see export_test.go
+	afterIndex    func(id string) // a test's hook, see export_test.go
+	now           func() time.Time
 }
 
 // WithPrefix sets the string every key of the store begins with, so that

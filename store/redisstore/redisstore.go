@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +77,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		policyRecheck: DefaultPolicyRecheck,
 		notify:        true,
 		heartbeat:     DefaultHeartbeat,
+		now:           time.Now,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -279,35 +279,47 @@ return 1
 `)
 
 // indexAddScript adds a session to a user index (a sorted set scored by the
-// time of indexing, in milliseconds) and replies with the entry's score,
-// followed, when the index has grown past ARGV[3] entries, by up to ARGV[4]
-// of its entries indexed before ARGV[5] and their scores, for the caller to
-// check and prune. An entry that is already there gets a score above the one
-// it had, even within one millisecond: a removal that read the old score
-// then leaves it alone (see unindexScript). ARGV: 1 score, 2 id, 3
-// threshold, 4 sample size, 5 cut-off score.
+// time of indexing, in milliseconds by this node's clock: see the user
+// index's doc in users.go) and replies with the entry's score, followed,
+// when the index has grown past ARGV[2] entries, by up to ARGV[3] of its
+// entries older than ARGV[4] milliseconds and their scores, for the caller
+// to check and prune. An entry that is already there gets a score above the
+// one it had, even within one millisecond: a removal that read the old score
+// then leaves it alone (see unindexScript). ARGV: 1 id, 2 threshold, 3
+// sample size, 4 least age of the entries replied.
 var indexAddScript = newScript(`
-local s = tonumber(ARGV[1])
-local cur = redis.call('ZSCORE', KEYS[1], ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local s = now
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if cur and tonumber(cur) >= s then s = tonumber(cur) + 1 end
-redis.call('ZADD', KEYS[1], s, ARGV[2])
-if redis.call('ZCARD', KEYS[1]) <= tonumber(ARGV[3]) then return {s} end
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[5], 'WITHSCORES', 'LIMIT', 0, ARGV[4])
+redis.call('ZADD', KEYS[1], s, ARGV[1])
+if redis.call('ZCARD', KEYS[1]) <= tonumber(ARGV[2]) then return {s} end
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[4])), 'WITHSCORES', 'LIMIT', 0, ARGV[3])
 return {s, unpack(old)}
 `)
 
 // unindexScript removes entries from a user index, each only if its score is
-// still the one the caller saw, and returns how many it removed. A commit
-// that gives the session back to the user meanwhile re-added the entry with
-// a higher score (indexAddScript), so the removal of the old entry cannot
-// take the new one with it: the index lives in another hash slot than the
-// session, and no script can check the session itself. ARGV: pairs of id and
-// score.
+// still the one the caller saw and it is at least as old as the caller asks,
+// by this node's clock, and returns how many it removed. A commit that gives
+// the session back to the user meanwhile re-added the entry with a higher
+// score (indexAddScript), so the removal of the old entry cannot take the
+// new one with it: the index lives in another hash slot than the session,
+// and no script can check the session itself. The age is judged here, by
+// the clock that scored the entry, not by the caller's: an entry whose
+// session the caller did not find may be one a commit indexed and has not
+// written yet, and a caller whose clock runs a minute ahead would take it
+// for an old one. ARGV: triples of id, score and least age in milliseconds
+// (0: any age).
 var unindexScript = newScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = 0
-for i = 1, #ARGV, 2 do
+for i = 1, #ARGV, 3 do
   local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) == tonumber(ARGV[i + 1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) and (ARGV[i + 2] == '0' or tonumber(s) < now - tonumber(ARGV[i + 2])) then
+    n = n + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
 end
 return n
 `)

@@ -14,7 +14,10 @@ import (
 
 // The user index of a user is a sorted set under prefix+"u:"+userID: its
 // members are session IDs, scored by when they were indexed (Unix
-// milliseconds by the indexing node's clock). It lives in another hash slot
+// milliseconds by the clock of the Redis node that holds the index, which
+// the scripts read: the app nodes' clocks may disagree, and one a minute
+// behind the others would otherwise index entries that look old enough to
+// prune the moment they are added). It lives in another hash slot
 // than the sessions it lists, so it is maintained by separate commands: an
 // entry is added before the commit that gives a session its user, and removed
 // after the commit that takes it away. So the index may name sessions that are
@@ -25,7 +28,9 @@ import (
 // indexing a new session when the index has grown past indexPruneAbove
 // entries. An entry younger than indexGrace is never removed, even if its
 // session is not there: it may belong to a commit that indexed the session
-// and has not written it yet.
+// and has not written it yet. The age is judged by the index's own node,
+// inside the script that removes the entry (unindexScript): the app node
+// only proposes entries, by its own clock.
 const (
 	indexGrace       = time.Minute
 	indexPruneAbove  = 32
@@ -42,9 +47,8 @@ type entry struct {
 // that has grown past indexPruneAbove. It returns the entry's score, for the
 // commit to record in the session (m:us).
 func (s *Store) indexAdd(ctx context.Context, user, id string) (score any, err error) {
-	now := time.Now()
-	args := append(indexAddScript.args(s.userKey(user), 5),
-		now.UnixMilli(), id, indexPruneAbove, indexPruneSample, now.Add(-indexGrace).UnixMilli())
+	args := append(indexAddScript.args(s.userKey(user), 4),
+		id, indexPruneAbove, indexPruneSample, indexGrace.Milliseconds())
 	reply, err := s.eval(ctx, indexAddScript, args).Slice()
 	if err != nil {
 		return nil, s.wrap(ctx, "commit: user index", err)
@@ -70,7 +74,7 @@ func (s *Store) indexAdd(ctx context.Context, user, id string) (score any, err e
 	}
 	// Pruning is housekeeping: the commit does not fail for it, and what it
 	// misses the next one does.
-	if _, dead, err := s.check(ctx, user, old, now); err == nil && len(dead) > 0 {
+	if _, dead, err := s.check(ctx, user, old, s.cfg.now()); err == nil && len(dead) > 0 {
 		if err := s.removeEntries(ctx, user, dead); err != nil {
 			s.cfg.logger.Debug("redisstore: pruning a user index failed", "err", err)
 		}
@@ -78,11 +82,24 @@ func (s *Store) indexAdd(ctx context.Context, user, id string) (score any, err e
 	return score, nil
 }
 
-// removeEntries removes entries from user's index, given as id, score pairs,
-// each only if its score is still the one given (see unindexScript).
-func (s *Store) removeEntries(ctx context.Context, user string, pairs []any) error {
-	args := append(unindexScript.args(s.userKey(user), len(pairs)), pairs...)
+// removeEntries removes entries from user's index, given as triples of id,
+// score and least age in milliseconds (see unindexScript and removal), each
+// only if its score is still the one given and it is at least that old by the
+// index node's clock.
+func (s *Store) removeEntries(ctx context.Context, user string, triples []any) error {
+	args := append(unindexScript.args(s.userKey(user), len(triples)), triples...)
 	return s.eval(ctx, unindexScript, args).Err()
+}
+
+// graceMillis is indexGrace as unindexScript's least age: the removal of an
+// entry whose session was not found, which may be one a commit indexed and
+// has not written yet.
+var graceMillis = indexGrace.Milliseconds()
+
+// removal appends the entry e to triples for removeEntries, with the least
+// age minAge (0, or graceMillis).
+func removal(triples []any, e entry, minAge int64) []any {
+	return append(triples, e.id, e.score, minAge)
 }
 
 // entries returns user's index.
@@ -101,9 +118,9 @@ func (s *Store) entries(ctx context.Context, op, user string) ([]entry, error) {
 
 // check reads the metadata of the sessions of entries in one pipeline (one
 // round trip per node), and sorts the entries into the live sessions of user
-// and the entries that can go, as id, score pairs for removeEntries: their
-// session is gone, expired, moved or someone else's, and they are older than
-// indexGrace.
+// and the entries that can go, as triples for removeEntries: their session
+// is gone, expired, moved or someone else's, and they are older than
+// indexGrace by now (the index node then judges their age again).
 func (s *Store) check(ctx context.Context, user string, entries []entry, now time.Time) (live []store.Info, dead []any, err error) {
 	if len(entries) == 0 {
 		return nil, nil, nil
@@ -124,7 +141,7 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 			}
 			live = append(live, info)
 		} else if e.score < cutoff {
-			dead = append(dead, e.id, e.score)
+			dead = removal(dead, e, graceMillis)
 		}
 	}
 	return live, dead, nil
@@ -175,7 +192,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	if err != nil {
 		return nil, err
 	}
-	live, dead, err := s.check(ctx, userID, entries, time.Now())
+	live, dead, err := s.check(ctx, userID, entries, s.cfg.now())
 	if err != nil {
 		return nil, err
 	}
@@ -215,14 +232,17 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err != nil {
 		return 0, s.wrap(ctx, "delete user", err)
 	}
-	cutoff := time.Now().Add(-indexGrace).UnixMilli()
+	cutoff := s.cfg.now().Add(-indexGrace).UnixMilli()
 	n := 0
 	var done []any
 	for i, e := range entries {
 		deleted, _ := cmds[i].Int64()
 		n += int(deleted)
-		if deleted == 1 || e.score < cutoff {
-			done = append(done, e.id, e.score)
+		switch {
+		case deleted == 1:
+			done = removal(done, e, 0)
+		case e.score < cutoff:
+			done = removal(done, e, graceMillis)
 		}
 	}
 	if len(done) > 0 {

@@ -118,6 +118,9 @@ func wantSameRecord(t *testing.T, what string, got, want *store.Record) {
 }
 
 func describe(r *store.Record) string {
+	if r == nil {
+		return "nil"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "{Version:%d UserID:%q Created:%v LastSeen:%v Expires:%v", r.Version, r.UserID, r.Created, r.LastSeen, r.Expires)
 	for _, k := range slices.Sorted(maps.Keys(r.Values)) {

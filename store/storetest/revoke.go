@@ -119,16 +119,18 @@ func testDeleteUserDuringRotations(t *testing.T, e *env) {
 // changes in a new session (session.Manager.DestroyUser's in-flight race).
 func testDeleteUserLeavesEnded(t *testing.T, e *env) {
 	s := e.store(t)
-	user, id := newUser(), newID()
+	user, id, short := newUser(), newID(), newID()
 	c := e.change(store.Create)
-	c.Expires = c.LastSeen.Add(e.ttl())
 	c.Set, c.SetUserID, c.UserID = vals("a", "1"), true, user
 	c.SetAttrs, c.Attrs = true, deviceAttrs()
 	commit(t, s, id, c)
 	before := mustLoad(t, s, id)
+	// A second session that expires soon, to see its tombstone go with it.
+	c.Expires = e.now().Add(e.ttl())
+	commit(t, s, short, c)
 
-	if n, err := s.DeleteUser(e.ctx(t), user); n != 1 || err != nil {
-		t.Fatalf("DeleteUser = %d, %v; want 1, nil", n, err)
+	if n, err := s.DeleteUser(e.ctx(t), user); n != 2 || err != nil {
+		t.Fatalf("DeleteUser = %d, %v; want 2, nil", n, err)
 	}
 	wantEnded(t, s, id, before, "after DeleteUser")
 	wantUserSessions(t, e, s, user)
@@ -146,7 +148,7 @@ func testDeleteUserLeavesEnded(t *testing.T, e *env) {
 		t.Errorf("second DeleteUser = %d, %v; want 0, nil", n, err)
 	}
 	wantEnded(t, s, id, before, "after a second DeleteUser")
-	e.wantExpires(t, s, id, before.Expires)
+	e.wantExpires(t, s, short, c.Expires)
 }
 
 // wantEnded checks that the record under id, before as loaded, is now a
@@ -178,5 +180,90 @@ func wantNotLive(t *testing.T, s store.Store, id, why string) {
 	t.Helper()
 	if rec := load(t, s, id); rec != nil && rec.Moved == nil {
 		t.Errorf("%s: %.8s… is still a live record (%s)", why, id, describe(rec))
+	}
+}
+
+// DeleteUser racing the writes a session of the user can see at that moment:
+// a commit that gives it to another user, a rotation (create the new record,
+// then move the old one to it), a plain update. A write that succeeded is not
+// undone: a session given to another user stays live and that user's, and a
+// moved record keeps forwarding where its Move sent it; every other session
+// of the user has ended.
+func testDeleteUserRacingWrites(t *testing.T, e *env) {
+	s := e.store(t)
+	const rounds, n = 5, 12
+	ctx := t.Context()
+	for round := range rounds {
+		user, other := newUser(), newUser()
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = newID()
+			e.create(t, s, ids[i], user, vals("k", "v"))
+		}
+		given := make([]bool, n)
+		movedTo := make([]string, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Go(func() {
+				<-start
+				switch i % 3 {
+				case 0:
+					c := e.change(store.Update)
+					c.SetUserID, c.UserID = true, other
+					_, err := s.Commit(ctx, id, c)
+					given[i] = err == nil
+				case 1:
+					next := newID()
+					c := e.change(store.Create)
+					c.SetUserID, c.UserID = true, user
+					if _, err := s.Commit(ctx, next, c); err != nil {
+						t.Errorf("rotation's Create: %v", err)
+						return
+					}
+					if err := s.Move(ctx, id, store.Moved{To: next}, e.now().Add(time.Minute), 0); err == nil {
+						movedTo[i] = next
+					} else {
+						_ = s.Delete(ctx, next) // ended: the session layer discards it
+					}
+				default:
+					c := e.change(store.Update)
+					c.Set = vals("x", "y")
+					_, _ = s.Commit(ctx, id, c)
+				}
+			})
+		}
+		var deleteErr error
+		wg.Go(func() {
+			<-start
+			_, deleteErr = s.DeleteUser(ctx, user)
+		})
+		close(start)
+		wg.Wait()
+		// A store may give up on a session that keeps changing, if it says
+		// so; DestroyUser then runs it again.
+		for retry := 0; errors.Is(deleteErr, store.ErrConflict) && retry < 5; retry++ {
+			_, deleteErr = s.DeleteUser(ctx, user)
+		}
+		if deleteErr != nil {
+			t.Fatalf("round %d: DeleteUser: %v", round, deleteErr)
+		}
+		for i, id := range ids {
+			rec := load(t, s, id)
+			switch {
+			case given[i]:
+				if rec == nil || rec.Moved != nil || rec.UserID != other {
+					t.Errorf("round %d: session %d was given to another user, but after DeleteUser of the old one it is %s", round, i, describe(rec))
+				}
+			case movedTo[i] != "":
+				if rec == nil || rec.Moved == nil || rec.Moved.To != movedTo[i] {
+					t.Errorf("round %d: session %d moved, but after DeleteUser its tombstone is %s", round, i, describe(rec))
+				}
+			case i%3 != 1:
+				if rec != nil && rec.Moved == nil && rec.UserID == user {
+					t.Errorf("round %d: session %d is still the user's after DeleteUser: %s", round, i, describe(rec))
+				}
+			}
+		}
 	}
 }

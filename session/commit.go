@@ -41,6 +41,13 @@ func (s *Session) commit(h http.Header) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	err := s.commitLocked(h)
+	s.failed = err != nil
+	return err
+}
+
+// commitLocked is commit with s.mu held.
+func (s *Session) commitLocked(h http.Header) error {
 	if !s.used {
 		return nil // never used: nothing to save, no cookie to read
 	}

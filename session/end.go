@@ -12,10 +12,18 @@ package session
 // returns; work that must outlive the request should change the session in a
 // later request, or go through the Manager ([Manager.DestroyUser] and the
 // like).
+//
+// A change made after the last commit but before End (a goroutine of the
+// handler that ran while the middleware saved the session) is not saved
+// either, and End reports it the same way. A commit that failed has already
+// reported what it did not save, in its error.
 func (s *Session) End() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended = true
+	if !s.failed && (s.ndirty > 0 || s.userDirty || s.attrsDirty || len(s.destroy) > 0) {
+		s.changedAfterEnd()
+	}
 }
 
 // changedAfterEnd reports a change made after End. s.mu is held.

@@ -104,3 +104,44 @@ func TestLazyEndEndsTheBuiltSession(t *testing.T) {
 		t.Fatalf("%d EventDropped, want 1", n)
 	}
 }
+
+// A change made after the request's last commit but before End (a goroutine
+// of the handler, racing the middleware's save) is not saved: End reports it
+// as dropped, once, as it does a change after End. Before, nothing said so.
+// A Destroy in that window, which would never run, is reported too.
+func TestChangeBetweenLastCommitAndEndIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*session.Session)
+	}{
+		{"set", func(s *session.Session) { s.Set("late", "1") }},
+		{"user", func(s *session.Session) { s.SetUserID("bob") }},
+		{"destroy", func(s *session.Session) { s.Destroy() }},
+		{"none", func(s *session.Session) { _ = s.UserID() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := &events{}
+			m := newManager(t, session.WithObserver(ev))
+			var l session.Lazy
+			l.Init(m, httptest.NewRequest("GET", "/", nil))
+			s := session.From(l.Context(context.Background()))
+			s.Set("k", "v")
+			if err := s.Commit(http.Header{}); err != nil {
+				t.Fatal(err)
+			}
+			tc.change(s)
+			l.End()
+			want := 1
+			if tc.name == "none" {
+				want = 0
+			}
+			if n := ev.count(session.EventDropped); n != want {
+				t.Fatalf("%d EventDropped at End, want %d", n, want)
+			}
+			s.Set("after", "end") // reported once per session in all
+			if n := ev.count(session.EventDropped); n != 1 {
+				t.Fatalf("%d EventDropped after a change after End, want 1", n)
+			}
+		})
+	}
+}

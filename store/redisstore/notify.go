@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,7 +51,9 @@ const (
 // is closed, and leaves no goroutine behind. It returns an error matching
 // [store.ErrUnsupported] at once if writes do not publish (WithNotify(false))
 // or the client is a [redis.Ring], whose shards do not share publications. In a Cluster, Redis forwards
-// every publication to every node, so the subscription may live on any node.
+// every publication to every node, so the subscription may live on any node;
+// each master forwards its own over its own links, so the heartbeat goes
+// through every master, and one not heard back from any of them is a loss.
 func (s *Store) Notify(ctx context.Context, fn func(store.Event)) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -123,8 +127,8 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 	}
 	var (
 		confirmed int
-		sent      int    // heartbeats sent
-		pending   string // the heartbeat awaited, "" if none
+		sent      int      // heartbeats sent
+		pending   []string // the heartbeats awaited
 		next      = time.Now().Add(s.cfg.heartbeat)
 	)
 	for {
@@ -142,9 +146,7 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 				case *redis.Message:
 					switch {
 					case m.Channel == beat:
-						if m.Payload == pending {
-							pending = ""
-						}
+						pending = slices.DeleteFunc(pending, func(p string) bool { return p == m.Payload })
 					case live && m.Channel == s.cfg.channel:
 						fn(store.Event{ID: m.Payload})
 					}
@@ -156,7 +158,7 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 			}
 		}
 		// Heartbeat time.
-		if pending != "" {
+		if len(pending) > 0 {
 			return lost("heartbeat not heard back", nil)
 		}
 		if !live {
@@ -166,14 +168,38 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 		}
 		next = time.Now().Add(s.cfg.heartbeat)
 		sent++
-		pending = strconv.Itoa(sent)
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.heartbeat)
-		err := s.client.Publish(pctx, beat, pending).Err()
+		var err error
+		pending, err = s.heartbeat(pctx, beat, strconv.Itoa(sent), pending)
 		cancel()
 		if err != nil {
 			return lost("heartbeat", err)
 		}
 	}
+}
+
+// heartbeat publishes the heartbeat seq on beat and returns pending with the
+// payloads to await. In a Cluster it publishes through every master, each
+// payload marked with the master's address: Redis forwards a publication
+// from the node that runs it over that node's own cluster-bus links, so a
+// heartbeat through one master proves only that master's link to the
+// subscriber's node. A broken link from another master would lose the
+// publications of the writes on it, and the subscription would go on
+// hearing heartbeats while its cache served what those writes changed.
+func (s *Store) heartbeat(ctx context.Context, beat, seq string, pending []string) ([]string, error) {
+	cc, ok := s.client.(*redis.ClusterClient)
+	if !ok {
+		return append(pending, seq), s.client.Publish(ctx, beat, seq).Err()
+	}
+	var mu sync.Mutex
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		p := seq + "@" + c.Options().Addr
+		mu.Lock()
+		pending = append(pending, p)
+		mu.Unlock()
+		return c.Publish(ctx, beat, p).Err()
+	})
+	return pending, err
 }
 
 func isTimeout(err error) bool {

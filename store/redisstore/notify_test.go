@@ -3,6 +3,8 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,6 +203,60 @@ func testNotifyCluster(t *testing.T, client *redis.ClusterClient) {
 		create(t, s, id, "")
 		n.want(t, "event of a commit on "+node.Options().Addr, 2*time.Second, isID(id))
 	}
+}
+
+// In a Cluster the subscription's heartbeat goes through every master: each
+// master forwards the publications of its own writes over its own links to
+// the other nodes, so a heartbeat through one master (go-redis sends a
+// PUBLISH to a random one) vouches for one master's link at a time, and a
+// broken link from another goes unnoticed until the draw picks it. A second
+// subscriber on the heartbeat channels sees each heartbeat come from every
+// master.
+func testHeartbeatEveryMaster(t *testing.T, client *redis.ClusterClient) {
+	ctx := t.Context()
+	masters := 0
+	var mu sync.Mutex
+	if err := client.ForEachMaster(ctx, func(context.Context, *redis.Client) error {
+		mu.Lock()
+		masters++
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	watch := client.PSubscribe(ctx, "hb:invalidate:heartbeat:*")
+	defer watch.Close()
+	if _, err := watch.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, client, redisstore.WithPrefix("hb:"), redisstore.WithNotifyHeartbeat(50*time.Millisecond))
+	n := notify(t, s)
+	n.want(t, "Reset", 5*time.Second, isReset)
+
+	from := map[string]map[string]bool{} // heartbeat sequence -> payloads
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		msg, err := watch.ReceiveTimeout(ctx, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := msg.(*redis.Message)
+		if !ok {
+			continue
+		}
+		seq, _, _ := strings.Cut(m.Payload, "@")
+		if from[seq] == nil {
+			from[seq] = map[string]bool{}
+		}
+		from[seq][m.Payload] = true
+		if len(from[seq]) == masters && len(from) >= 3 {
+			return
+		}
+	}
+	most := 0
+	for _, p := range from {
+		most = max(most, len(p))
+	}
+	t.Errorf("no heartbeat came through all %d masters in 5 s: %d heartbeats, each through at most %d", masters, len(from), most)
 }
 
 // With WithNotify(false) writes publish nothing and Notify says it cannot.

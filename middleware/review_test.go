@@ -122,27 +122,11 @@ func slowSet(e *env) (started, release chan struct{}) {
 // computer the next user inherits a session holding what the previous user's
 // last request wrote.
 func TestReviewWriteInFlightDuringLogoutStartsNoSession(t *testing.T) {
-	e := newEnv(t)
-	started, release := slowSet(e)
-	c := &client{e: e}
-	c.get("/login?u=alice")
-	c.do("POST", "/set?k=a&v=1")
-	tok := c.cookie
-
-	inflight := e.async("POST", "/slowset?k=order&v=alice-order-42", tok)
-	<-started
-	if r := c.do("GET", "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
-		t.Fatalf("logout: %v", r.cookie)
-	}
-	close(release)
-	r := <-inflight
-	if r.cookie != nil && r.cookie.MaxAge >= 0 {
-		t.Errorf("a write in flight during the logout set a new session cookie after it (reads order=%q)",
-			e.do("GET", "/get?k=order", r.cookie.Value).body)
-	}
-	if got := e.do("GET", "/get?k=a", tok); got.body != "-" {
-		t.Errorf("the logged-out session came back: %q", got.body)
-	}
+	writeInFlightDuring(t, "the logout", func(e *env, c *client) {
+		if r := c.do("GET", "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
+			t.Fatalf("logout: %v", r.cookie)
+		}
+	})
 }
 
 // The same write in flight when the user is logged out everywhere
@@ -152,6 +136,17 @@ func TestReviewWriteInFlightDuringLogoutStartsNoSession(t *testing.T) {
 // with the write and a fresh cookie. DeleteUser now leaves the tombstone a
 // logout leaves, and the write is dropped.
 func TestWriteInFlightDuringDestroyUserStartsNoSession(t *testing.T) {
+	writeInFlightDuring(t, "DestroyUser", func(e *env, c *client) {
+		if _, err := e.m.DestroyUser(t.Context(), "alice"); err != nil {
+			t.Fatalf("DestroyUser: %v", err)
+		}
+	})
+}
+
+// writeInFlightDuring runs a write-only request of alice's session that is in
+// flight while end ends the session, and checks that the write started no
+// session and the ended one stayed ended.
+func writeInFlightDuring(t *testing.T, what string, end func(*env, *client)) {
 	e := newEnv(t)
 	started, release := slowSet(e)
 	c := &client{e: e}
@@ -161,17 +156,15 @@ func TestWriteInFlightDuringDestroyUserStartsNoSession(t *testing.T) {
 
 	inflight := e.async("POST", "/slowset?k=order&v=alice-order-42", tok)
 	<-started
-	if _, err := e.m.DestroyUser(t.Context(), "alice"); err != nil {
-		t.Fatalf("DestroyUser: %v", err)
-	}
+	end(e, c)
 	close(release)
 	r := <-inflight
 	if r.cookie != nil && r.cookie.MaxAge >= 0 {
-		t.Errorf("a write in flight during DestroyUser set a new session cookie after it (reads order=%q)",
-			e.do("GET", "/get?k=order", r.cookie.Value).body)
+		t.Errorf("a write in flight during %s set a new session cookie after it (reads order=%q)",
+			what, e.do("GET", "/get?k=order", r.cookie.Value).body)
 	}
 	if got := e.do("GET", "/get?k=a", tok); got.body != "-" {
-		t.Errorf("the revoked session came back: %q", got.body)
+		t.Errorf("the session ended by %s came back: %q", what, got.body)
 	}
 }
 

@@ -55,6 +55,46 @@ func rotationApp(t *testing.T, st *redisstore.Store) (clk *storetest.Clock, do f
 	}
 }
 
+// DeleteUser's pipeline reached Redis but its reply was lost: go-redis resends
+// it, and the resent scripts find the sessions already ended. Each recognises
+// the tombstone its own call left, so the count is still that of the sessions
+// ended, and the second run changes nothing.
+func TestDeleteUserReplyLost(t *testing.T) {
+	t.Parallel()
+	rdb := testserver.Redis(t)
+	p := testserver.NewProxy(t, rdb.Addr())
+	s := newStore(t, newClient(t, p.Addr()))
+	user := "lost" + randHex(4)
+	ids := []string{newID(), newID()}
+	for _, id := range ids {
+		create(t, s, id, user)
+	}
+	// Load the script first: the reply to lose is the one of a run, not a
+	// NOSCRIPT.
+	warm := newID()
+	create(t, s, warm, "warm"+user)
+	if n, err := s.DeleteUser(t.Context(), "warm"+user); n != 1 || err != nil {
+		t.Fatalf("DeleteUser = %d, %v", n, err)
+	}
+	p.LoseReplyTo(redisstore.DeleteUserScriptHash())
+	n, err := s.DeleteUser(t.Context(), user)
+	if p.Lost() != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1 (DeleteUser's)", p.Lost())
+	}
+	if n != len(ids) || err != nil {
+		t.Errorf("DeleteUser with its reply lost = %d, %v; want %d, nil", n, err, len(ids))
+	}
+	for _, id := range ids {
+		if rec, err := s.Load(t.Context(), id); err != nil || rec == nil || rec.Moved == nil || rec.Moved.To != id || rec.Version != 2 {
+			t.Errorf("after DeleteUser: %+v, %v; want a tombstone to itself at version 2", rec, err)
+		}
+	}
+	// Another call does not take the tombstones for its own.
+	if n, err := s.DeleteUser(t.Context(), user); n != 0 || err != nil {
+		t.Errorf("a second DeleteUser = %d, %v; want 0", n, err)
+	}
+}
+
 // Issue 12.4 end to end, periodic rotation: a rotation whose Move reached
 // Redis but whose reply was lost. go-redis resends the Move, the store
 // recognises its own tombstone, and the session goes on under the new

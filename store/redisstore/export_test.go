@@ -31,6 +31,10 @@ func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
 }
 
+// DeleteUserScriptHash is the SHA1 of the script DeleteUser runs per
+// session: a marker for a proxy that loses the reply to a DeleteUser.
+func DeleteUserScriptHash() string { return deleteIfUserScript.hash.(string) }
+
 // MoveScriptHash is the SHA1 of the move script, as EVALSHA sends it: a
 // marker for a proxy that loses the reply to a Move.
 func MoveScriptHash() string { return moveScript.hash.(string) }

@@ -258,16 +258,22 @@ return {m[1] or '', m[2] or ''}
 // one, with the record's expiry: a request in flight with its token then
 // finds the session ended and drops its changes, where a missing key would
 // read as expired and let a write-only request start a new session with
-// them. A key in its last millisecond (PTTL 0) is deleted. ARGV: 1 channel,
-// 2 id, 3 user.
+// them. A key in its last millisecond (PTTL 0) is deleted. The tombstone
+// keeps the call's mark (m:du): the same call resent after its reply was
+// lost finds it and counts the session it ended, where any other finds a
+// session that is no longer the user's. ARGV: 1 channel, 2 id, 3 user, 4 the
+// call's mark.
 var deleteIfUserScript = newScript(`
 local key = KEYS[1]
-local m = redis.call('HMGET', key, 'm:u', 'm:v', 'm:c', 'm:l', 'm:e')
-if m[1] ~= ARGV[3] then return 0 end
+local m = redis.call('HMGET', key, 'm:u', 'm:v', 'm:c', 'm:l', 'm:e', 'm:to', 'm:du')
+if m[1] ~= ARGV[3] then
+  if m[6] == ARGV[2] and m[7] == ARGV[4] then return 1 end
+  return 0
+end
 local pttl = redis.call('PTTL', key)
 redis.call('DEL', key)
 if pttl ~= 0 then
-  local args = {'m:v', tonumber(m[2]) + 1, 'm:to', ARGV[2]}
+  local args = {'m:v', tonumber(m[2]) + 1, 'm:to', ARGV[2], 'm:du', ARGV[4]}
   if m[3] then args[#args + 1] = 'm:c'; args[#args + 1] = m[3] end
   if m[4] then args[#args + 1] = 'm:l'; args[#args + 1] = m[4] end
   if m[5] then args[#args + 1] = 'm:e'; args[#args + 1] = m[5] end

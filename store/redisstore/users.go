@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -226,8 +227,9 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
+	mark := rand.Text()
 	cmds, err := s.runPipelined(ctx, deleteIfUserScript, len(entries), func(i int) []any {
-		return append(deleteIfUserScript.args(s.sessionKey(entries[i].id), 3), s.cfg.publishArg, entries[i].id, userID)
+		return append(deleteIfUserScript.args(s.sessionKey(entries[i].id), 4), s.cfg.publishArg, entries[i].id, userID, mark)
 	})
 	if err != nil {
 		return 0, s.wrap(ctx, "delete user", err)

@@ -53,7 +53,8 @@ const (
 // or the client is a [redis.Ring], whose shards do not share publications. In a Cluster, Redis forwards
 // every publication to every node, so the subscription may live on any node;
 // each master forwards its own over its own links, so the heartbeat goes
-// through every master, and one not heard back from any of them is a loss.
+// through every master it can reach, and one not heard back from any of them
+// is a loss.
 func (s *Store) Notify(ctx context.Context, fn func(store.Event)) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -168,38 +169,52 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 		}
 		next = time.Now().Add(s.cfg.heartbeat)
 		sent++
-		pctx, cancel := context.WithTimeout(ctx, s.cfg.heartbeat)
 		var err error
-		pending, err = s.heartbeat(pctx, beat, strconv.Itoa(sent), pending)
-		cancel()
+		pending, err = s.heartbeat(ctx, s.cfg.heartbeat, beat, strconv.Itoa(sent), pending)
 		if err != nil {
 			return lost("heartbeat", err)
 		}
 	}
 }
 
-// heartbeat publishes the heartbeat seq on beat and returns pending with the
-// payloads to await. In a Cluster it publishes through every master, each
-// payload marked with the master's address: Redis forwards a publication
-// from the node that runs it over that node's own cluster-bus links, so a
-// heartbeat through one master proves only that master's link to the
-// subscriber's node. A broken link from another master would lose the
-// publications of the writes on it, and the subscription would go on
-// hearing heartbeats while its cache served what those writes changed.
-func (s *Store) heartbeat(ctx context.Context, beat, seq string, pending []string) ([]string, error) {
-	cc, ok := s.client.(*redis.ClusterClient)
-	if !ok {
-		return append(pending, seq), s.client.Publish(ctx, beat, seq).Err()
+// heartbeat publishes the heartbeat seq on beat within budget and returns
+// pending with the payloads to await.
+//
+// In a Cluster it publishes through every master, each payload marked with
+// the master's address: Redis forwards a publication from the node that runs
+// it over that node's own cluster-bus links, so a heartbeat through one
+// master (go-redis sends a keyless PUBLISH to a random one) proves only that
+// master's link to the subscriber's node. A broken link from another master
+// would lose the publications of the writes on it while the subscription
+// went on hearing heartbeats. A master the heartbeat cannot reach is left
+// out: it runs no writes, so it has nothing to lose. Only if no master takes
+// it (the cluster's state could not be read in half the budget, say, because
+// the node asked is stalled) does it fall back to one PUBLISH through the
+// client, which go-redis retries on another node, with the other half.
+func (s *Store) heartbeat(ctx context.Context, budget time.Duration, beat, seq string, pending []string) ([]string, error) {
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		sent := false
+		mctx, cancel := context.WithTimeout(ctx, budget/2)
+		_ = cc.ForEachMaster(mctx, func(ctx context.Context, c *redis.Client) error {
+			p := seq + "@" + c.Options().Addr
+			if c.Publish(ctx, beat, p).Err() != nil {
+				return nil
+			}
+			mu.Lock()
+			pending, sent = append(pending, p), true
+			mu.Unlock()
+			return nil
+		})
+		cancel()
+		if sent {
+			return pending, nil
+		}
+		budget /= 2
 	}
-	var mu sync.Mutex
-	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		p := seq + "@" + c.Options().Addr
-		mu.Lock()
-		pending = append(pending, p)
-		mu.Unlock()
-		return c.Publish(ctx, beat, p).Err()
-	})
-	return pending, err
+	pctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	return append(pending, seq), s.client.Publish(pctx, beat, seq).Err()
 }
 
 func isTimeout(err error) bool {

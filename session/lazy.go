@@ -17,8 +17,10 @@ import (
 // An adapter embeds a Lazy by value in its own per-request state (package
 // middleware embeds it in its ResponseWriter), calls [Lazy.Init], serves the
 // request with the context [Lazy.Context] returns, commits [Lazy.Built] if it
-// is not nil, and calls [Lazy.End] once the handler has returned. The zero
-// Lazy is not ready for use; a Lazy must not be copied after Init.
+// is not nil (Commit before the headers go out, CommitLate after the handler
+// if they went out first), and calls [Lazy.End] once the handler has
+// returned. The zero Lazy is not ready for use; a Lazy must not be copied
+// after Init.
 //
 // From on a Lazy's context returns the same Session every time, from any
 // goroutine of the request. A Session built after End is ended at once: its

@@ -88,7 +88,10 @@ func (m *Manager) Store() store.Store { return m.cfg.store }
 // is used: the cookie is read then, and the store is asked only when the
 // session is first read. Adapters other than package middleware call Begin, put the session in the
 // request's context with [NewContext], call [Session.Commit] before the
-// response headers go out, and [Session.End] once the handler has returned.
+// response headers go out, [Session.CommitLate] once the handler has
+// returned if the headers went out first (a streamed page that read its
+// flashes or asked for a CSRF token after them), and [Session.End] last.
+// End reports a change that no commit saved.
 //
 // The session's store calls share one store budget ([WithStoreBudget]).
 func (m *Manager) Begin(r *http.Request) *Session {

@@ -116,3 +116,29 @@ func TestChangeAfterHandlerReturnedIsDroppedLoudly(t *testing.T) {
 		t.Errorf("a change after the request ended was saved: %q", got)
 	}
 }
+
+// A handler that changes the session and then panics (http.ErrAbortHandler,
+// or a bug) never reaches the commit: its change is dropped, and End says
+// so as what it is, not as a goroutine that outlived the handler.
+func TestChangeBeforeAPanicIsReportedAsSuch(t *testing.T) {
+	e := newEnv(t)
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	inner := wrap(e, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.From(r.Context()).Set("late", "1")
+		panic(http.ErrAbortHandler)
+	}))
+	e.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { _ = recover() }() // as net/http's server does
+		inner.ServeHTTP(w, r)
+	})
+	e.do("POST", "/", c.cookie)
+	logs := e.logs.String()
+	if !strings.Contains(logs, "did the handler panic?") || strings.Contains(logs, "wait for goroutines") {
+		t.Errorf("the dropped change of a panicking handler is not reported as such: %s", logs)
+	}
+	e.h = wrap(e, e.routes())
+	if got := c.get("/get?k=late"); got != "-" {
+		t.Errorf("the change of a handler that panicked was saved: %q", got)
+	}
+}

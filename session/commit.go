@@ -42,7 +42,7 @@ func (s *Session) commit(h http.Header) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.commitLocked(h)
-	s.failed = err != nil
+	s.failed, s.committing = err != nil, true
 	return err
 }
 

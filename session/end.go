@@ -21,17 +21,30 @@ func (s *Session) End() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended = true
-	if !s.failed && (s.ndirty > 0 || s.userDirty || s.attrsDirty || len(s.destroy) > 0) {
-		s.changedAfterEnd()
+	if s.failed || !(s.ndirty > 0 || s.userDirty || s.attrsDirty || len(s.destroy) > 0) {
+		return
 	}
+	if !s.committing {
+		// No commit ran at all: the handler did not return (a panic,
+		// http.ErrAbortHandler), not a goroutine that outlived it.
+		s.report("not saved: the request ended without saving its session (did the handler panic?)", "request ended without a commit")
+		return
+	}
+	s.changedAfterEnd()
 }
 
 // changedAfterEnd reports a change made after End. s.mu is held.
 func (s *Session) changedAfterEnd() {
+	s.report("changed after the request ended (wait for goroutines before the handler returns)", "changed after the request ended")
+}
+
+// report logs and observes, once per session, changes that End found no
+// commit for. s.mu is held.
+func (s *Session) report(why, reason string) {
 	if s.lateLogged || s.m == nil {
 		return
 	}
 	s.lateLogged = true
-	s.m.logDropped("changed after the request ended (wait for goroutines before the handler returns)", s.id, 1)
-	s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: "changed after the request ended"})
+	s.m.logDropped(why, s.id, 1)
+	s.m.event(s.ctx, EventData{Kind: EventDropped, ID: s.id, Reason: reason})
 }

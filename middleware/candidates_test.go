@@ -77,10 +77,7 @@ func TestEndedCookieFirstNoNewSession(t *testing.T) {
 	c.do("POST", "/set?k=a&v=1")
 	gone := c.cookie
 	c.do("POST", "/logout")
-	b := make([]byte, 32)
-	rand.Read(b)
-	dead := base64.RawURLEncoding.EncodeToString(b)
-	r := e.withCookies("POST", "/set?k=draft&v=secret", gone, dead)
+	r := e.withCookies("POST", "/set?k=draft&v=secret", gone, unknownToken())
 	if r.cookie != nil && r.cookie.MaxAge >= 0 {
 		t.Fatalf("a write on a destroyed session started a new one: %v", r.cookie)
 	}
@@ -165,5 +162,41 @@ func TestDeadForwardThenOtherCookie(t *testing.T) {
 	other.do("POST", "/set?k=a&v=2")
 	if r := e.withCookies("GET", "/get?k=a", v, other.cookie); r.cookie != nil && r.cookie.Value == other.cookie {
 		t.Errorf("the response hands out the other cookie's token: %v", r.cookie)
+	}
+}
+
+// unknownToken returns a well-formed token that names no session.
+func unknownToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// A write-only request whose first cookies name no session (a parent
+// domain's, a longer path's) and whose last one rotated twice within the
+// grace period: a read follows that two-hop forward, and so must the write.
+// The write path counted the dead cookies it moved past as forward hops and
+// dropped the write ("rotated away") behind a 200.
+func TestDeadCookiesThenAChainedForward(t *testing.T) {
+	e := periodic(t, session.WithRotateEvery(time.Second), session.WithRotateGrace(time.Hour),
+		session.WithTouchInterval(time.Second))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	old := c.cookie
+	for range 2 {
+		e.clock.Advance(2 * time.Second)
+		c.get("/get?k=a")
+	}
+	if c.cookie == old {
+		t.Fatal("no rotation")
+	}
+	if r := e.withCookies("GET", "/get?k=a", unknownToken(), unknownToken(), old); r.body != "1" {
+		t.Fatalf("read through two dead cookies and a two-hop forward: %q, want 1", r.body)
+	}
+	if r := e.withCookies("POST", "/set?k=w&v=2", unknownToken(), unknownToken(), old); r.code != http.StatusOK {
+		t.Fatalf("write: %d", r.code)
+	}
+	if got := c.get("/get?k=w"); got != "2" {
+		t.Errorf("a write through two dead cookies and a two-hop forward was dropped: w = %q", got)
 	}
 }

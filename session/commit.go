@@ -202,7 +202,12 @@ func (s *Session) update(now time.Time, late bool) error {
 	if s.base != nil {
 		c.LastSeen, c.Expires = now, s.deadline(s.base.Created, now)
 	}
-	for hops := 0; ; hops++ {
+	// hops counts the forwards followed from the current cookie's token,
+	// as resolve does; moving on to another cookie starts again. Each loop
+	// either follows a forward (at most maxForwardHops per cookie) or moves
+	// on to another cookie (at most maxCandidates), so it ends.
+	hops := 0
+	for {
 		res, err := s.storeCommit(s.id, c)
 		if err == nil {
 			s.committed(&c, res.Version)
@@ -219,6 +224,7 @@ func (s *Session) update(now time.Time, late bool) error {
 			}
 			r := s.follow(&mv.Moved)
 			if r == forwarded {
+				hops++
 				continue
 			}
 			if r == forwardEnded && !s.loaded && mv.Moved.To != s.id {
@@ -227,6 +233,7 @@ func (s *Session) update(now time.Time, late bool) error {
 				// stale one came first), the change is that session's.
 				s.successor = mv.Moved.To
 				if s.toSuccessor() {
+					hops = 0
 					continue
 				}
 			}
@@ -241,6 +248,7 @@ func (s *Session) update(now time.Time, late bool) error {
 		if errors.Is(err, store.ErrNotFound) && !s.loaded && len(s.candidates) > 0 {
 			// The first cookie was dead; the change may belong to the next.
 			s.nextCandidate()
+			hops = 0
 			continue
 		}
 		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded {

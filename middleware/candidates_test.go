@@ -200,3 +200,33 @@ func TestDeadCookiesThenAChainedForward(t *testing.T) {
 		t.Errorf("a write through two dead cookies and a two-hop forward was dropped: w = %q", got)
 	}
 }
+
+// A stale cookie (a parent domain's) more rotations behind than a request
+// follows, sent before the client's current cookie of the same session. A
+// read gives up on the stale one and moves on to the current cookie, and so
+// must a write: it dropped its write ("rotated away") behind a 200 and
+// expired the client's current cookie, logging the user out. From a review.
+func TestLongChainThenCurrentCookie(t *testing.T) {
+	e := periodic(t, session.WithRotateEvery(time.Second), session.WithRotateGrace(time.Hour),
+		session.WithTouchInterval(time.Second))
+	c := &client{e: e}
+	c.do("POST", "/set?k=a&v=1")
+	old := c.cookie
+	for range 4 {
+		e.clock.Advance(2 * time.Second)
+		c.get("/get?k=a")
+	}
+	if r := e.withCookies("GET", "/get?k=a", old, c.cookie); r.body != "1" {
+		t.Fatalf("read: %q, want 1", r.body)
+	}
+	r := e.withCookies("POST", "/set?k=w&v=2", old, c.cookie)
+	if r.code != http.StatusOK {
+		t.Fatalf("write: %d", r.code)
+	}
+	if r.cookie != nil && r.cookie.MaxAge < 0 {
+		t.Errorf("the write-only request expired the client's cookie: %v", r.cookie)
+	}
+	if got := c.get("/get?k=w"); got != "2" {
+		t.Errorf("a write with a stale cookie before the current one was dropped: w = %q", got)
+	}
+}

@@ -42,7 +42,7 @@ func (s *Session) commit(h http.Header) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.commitLocked(h)
-	s.failed, s.committing = err != nil, true
+	s.failed = err != nil
 	return err
 }
 
@@ -219,6 +219,13 @@ func (s *Session) update(now time.Time, late bool) error {
 			// tombstone that forwards nothing (a login, a destroy) ends
 			// the session for us.
 			if hops == maxForwardHops {
+				if !s.loaded && len(s.candidates) > 0 {
+					// Too long a chain for this cookie: a read gives
+					// up on it and tries the next, and so does a write.
+					s.nextCandidate()
+					hops = 0
+					continue
+				}
 				s.gone("rotated away")
 				return nil
 			}

@@ -21,16 +21,12 @@ func (s *Session) End() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended = true
-	if s.failed || !(s.ndirty > 0 || s.userDirty || s.attrsDirty || len(s.destroy) > 0) {
+	if s.failed || !(s.ndirty > 0 || s.userDirty || s.attrsDirty || s.rotate || len(s.destroy) > 0) {
 		return
 	}
-	if !s.committing {
-		// No commit ran at all: the handler did not return (a panic,
-		// http.ErrAbortHandler), not a goroutine that outlived it.
-		s.report("not saved: the request ended without saving its session (did the handler panic?)", "request ended without a commit")
-		return
-	}
-	s.changedAfterEnd()
+	// The session cannot tell which of the two it was.
+	s.report("not saved: the session changed after its last save (the handler panicked, or a goroutine of it was still running when it returned)",
+		"changed after the last save")
 }
 
 // changedAfterEnd reports a change made after End. s.mu is held.

@@ -117,6 +117,7 @@ func TestChangeBetweenLastCommitAndEndIsReported(t *testing.T) {
 		{"set", func(s *session.Session) { s.Set("late", "1") }},
 		{"user", func(s *session.Session) { s.SetUserID("bob") }},
 		{"destroy", func(s *session.Session) { s.Destroy() }},
+		{"rotate", func(s *session.Session) { s.Rotate() }}, // a login's, found by a review
 		{"none", func(s *session.Session) { _ = s.UserID() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

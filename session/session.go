@@ -73,7 +73,6 @@ type Session struct {
 	ended      bool // End was called: changes are dropped
 	lateLogged bool // a change after End was reported
 	failed     bool // the last commit failed: its error reported what it did not save
-	committing bool // a commit was attempted
 }
 
 type change struct {

@@ -72,7 +72,7 @@ func (s *Session) commitLocked(h http.Header) error {
 		// request: its changes belong to the pre-login session, which
 		// ended, and a new session's cookie would log the login out. A
 		// request that only read has nothing to drop.
-		if s.ndirty > 0 || s.userDirty || s.attrsDirty {
+		if s.dirty() {
 			s.endedUnder("session rotated away by a login", true)
 		}
 	case s.token == "" || (s.loaded && s.base == nil):
@@ -203,11 +203,15 @@ func (s *Session) update(now time.Time, late bool) error {
 		c.LastSeen, c.Expires = now, s.deadline(s.base.Created, now)
 	}
 	// hops counts the forwards followed from the current cookie's token,
-	// as resolve does; moving on to another cookie starts again. Each loop
-	// either follows a forward (at most maxForwardHops per cookie) or moves
-	// on to another cookie (at most maxCandidates), so it ends.
-	hops := 0
+	// as resolve does; moving on to another cookie (which uses up a
+	// candidate) starts again. Each loop either follows a forward (at most
+	// maxForwardHops per cookie) or moves on to another cookie (at most
+	// maxCandidates), so it ends.
+	hops, cookie := 0, len(s.candidates)
 	for {
+		if cookie != len(s.candidates) {
+			hops, cookie = 0, len(s.candidates)
+		}
 		res, err := s.storeCommit(s.id, c)
 		if err == nil {
 			s.committed(&c, res.Version)
@@ -223,7 +227,6 @@ func (s *Session) update(now time.Time, late bool) error {
 					// Too long a chain for this cookie: a read gives
 					// up on it and tries the next, and so does a write.
 					s.nextCandidate()
-					hops = 0
 					continue
 				}
 				s.gone("rotated away")
@@ -240,7 +243,6 @@ func (s *Session) update(now time.Time, late bool) error {
 				// stale one came first), the change is that session's.
 				s.successor = mv.Moved.To
 				if s.toSuccessor() {
-					hops = 0
 					continue
 				}
 			}
@@ -255,7 +257,6 @@ func (s *Session) update(now time.Time, late bool) error {
 		if errors.Is(err, store.ErrNotFound) && !s.loaded && len(s.candidates) > 0 {
 			// The first cookie was dead; the change may belong to the next.
 			s.nextCandidate()
-			hops = 0
 			continue
 		}
 		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded {
@@ -400,6 +401,10 @@ func (s *Session) clearDirty() {
 	}
 	s.userDirty, s.attrsDirty = false, false
 }
+
+// dirty reports whether the request changed values, user id or attributes
+// since they were last saved (clearDirty).
+func (s *Session) dirty() bool { return s.ndirty > 0 || s.userDirty || s.attrsDirty }
 
 func (s *Session) storeCommit(id string, c store.Change) (store.Result, error) {
 	return s.m.callCommit(s.ctx, id, c)

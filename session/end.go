@@ -21,7 +21,7 @@ func (s *Session) End() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended = true
-	if s.failed || !(s.ndirty > 0 || s.userDirty || s.attrsDirty || s.rotate || len(s.destroy) > 0) {
+	if s.failed || !(s.dirty() || s.rotate || len(s.destroy) > 0) {
 		return
 	}
 	// The session cannot tell which of the two it was.

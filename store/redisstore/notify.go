@@ -194,7 +194,7 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 func (s *Store) heartbeat(ctx context.Context, budget time.Duration, beat, seq string, pending []string) ([]string, error) {
 	if cc, ok := s.client.(*redis.ClusterClient); ok {
 		var mu sync.Mutex
-		sent := false
+		before := len(pending)
 		mctx, cancel := context.WithTimeout(ctx, budget/2)
 		_ = cc.ForEachMaster(mctx, func(ctx context.Context, c *redis.Client) error {
 			p := seq + "@" + c.Options().Addr
@@ -202,12 +202,12 @@ func (s *Store) heartbeat(ctx context.Context, budget time.Duration, beat, seq s
 				return nil
 			}
 			mu.Lock()
-			pending, sent = append(pending, p), true
+			pending = append(pending, p)
 			mu.Unlock()
 			return nil
 		})
 		cancel()
-		if sent {
+		if len(pending) > before {
 			return pending, nil
 		}
 		budget /= 2

@@ -91,7 +91,7 @@ const (
 // the first version of this script (HSTRLEN in a closure, "v:" prefixes and
 // the HSET's table made in Lua, a table reply) that is a fifth to a quarter
 // less.
-var commitScript = newScript(`
+var commitScript = newScript(luaClock + `
 local key, op = KEYS[1], ARGV[1]
 local create = op == 'c'
 local clear = op == 'u,clear' or op == 'u,clear,user'
@@ -101,11 +101,7 @@ local first, nargs = 13, #ARGV
 local metafrom = first
 if ARGV[7] ~= '0' then metafrom = first + tonumber(ARGV[7]) end
 local setfrom = metafrom + 2 * #ARGV[8]
-local d = ARGV[9]
-if d ~= '0' then
-  local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d) then return {6} end
-end
+if late(ARGV[9]) then return {6} end
 
 local ver, size, olduser, oldscore = 0, 0, false, false
 if create then
@@ -192,13 +188,9 @@ return ver
 // touchScript sets last seen and expires, and replies with the new version.
 // ARGV: 1 channel, 2 id, 3 last seen, 4 expires, 5 PEXPIREAT milliseconds, 6
 // the caller's deadline.
-var touchScript = newScript(`
+var touchScript = newScript(luaClock + `
 local key = KEYS[1]
-local d = ARGV[6]
-if d ~= '0' then
-  local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d) then return {6} end
-end
+if late(ARGV[6]) then return {6} end
 local m = redis.call('HMGET', key, 'm:v', 'm:to')
 if not m[1] then return {1} end
 if m[2] then return {2, m[2], redis.call('HGET', key, 'm:sealed') or ''} end
@@ -220,16 +212,12 @@ return ver
 // other Move names it): the script changes nothing and replies success, with
 // the tombstone's version and no user to unindex. It is recognised before the
 // deadline is checked, since it reports what was done, not a new write.
-var moveScript = newScript(`
+var moveScript = newScript(luaClock + `
 local key = KEYS[1]
 local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:sealed', 'm:u', 'm:c', 'm:l', 'm:us')
 if not m[1] then return {1} end
 if m[2] == ARGV[4] then return {0, tonumber(m[1]), '', ''} end
-local d = ARGV[8]
-if d ~= '0' then
-  local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d) then return {6} end
-end
+if late(ARGV[8]) then return {6} end
 if m[2] then return {2, m[2], m[3] or ''} end
 if ARGV[3] ~= '0' and m[1] ~= ARGV[3] then return {5} end
 redis.call('DEL', key)
@@ -293,15 +281,14 @@ return 1
 // one it had, even within one millisecond: a removal that read the old score
 // then leaves it alone (see unindexScript). ARGV: 1 id, 2 threshold, 3
 // sample size, 4 least age of the entries replied.
-var indexAddScript = newScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local s = now
+var indexAddScript = newScript(luaClock + `
+local ms = now()
+local s = ms
 local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if cur and tonumber(cur) >= s then s = tonumber(cur) + 1 end
 redis.call('ZADD', KEYS[1], s, ARGV[1])
 if redis.call('ZCARD', KEYS[1]) <= tonumber(ARGV[2]) then return {s} end
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[4])), 'WITHSCORES', 'LIMIT', 0, ARGV[3])
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (ms - tonumber(ARGV[4])), 'WITHSCORES', 'LIMIT', 0, ARGV[3])
 return {s, unpack(old)}
 `)
 
@@ -317,13 +304,12 @@ return {s, unpack(old)}
 // written yet, and a caller whose clock runs a minute ahead would take it
 // for an old one. ARGV: triples of id, score and least age in milliseconds
 // (0: any age).
-var unindexScript = newScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+var unindexScript = newScript(luaClock + `
+local ms = now()
 local n = 0
 for i = 1, #ARGV, 3 do
   local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) == tonumber(ARGV[i + 1]) and (ARGV[i + 2] == '0' or tonumber(s) < now - tonumber(ARGV[i + 2])) then
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) and (ARGV[i + 2] == '0' or tonumber(s) < ms - tonumber(ARGV[i + 2])) then
     n = n + redis.call('ZREM', KEYS[1], ARGV[i])
   end
 end
@@ -335,6 +321,18 @@ type script struct {
 	src  string
 	hash any // SHA1 hex of src, boxed once for EVALSHA
 }
+
+// luaClock begins the scripts that judge time by Redis' clock (TIME), not
+// the caller's: now() is that clock in Unix milliseconds, and late(d) reports
+// whether the caller's deadline d (Unix milliseconds, '0' for none) has
+// passed by it.
+const luaClock = `
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function late(d) return d ~= '0' and now() >= tonumber(d) end
+`
 
 func newScript(src string) *script {
 	return &script{src: src, hash: redis.NewScript(src).Hash()}

@@ -320,6 +320,15 @@ func (r *Record) Info(id string) Info {
 }
 
 // Live reports whether the record has not expired at now.
+// Ended returns the tombstone the record under id becomes when its session
+// is ended in place, as Store.DeleteUser does: it forwards nothing (Moved.To
+// is id, no Sealed), keeps no values, user id or attributes, keeps Created,
+// LastSeen and Expires, and has the next version. For stores that build
+// their records in Go.
+func (r *Record) Ended(id string) *Record {
+	return &Record{Created: r.Created, LastSeen: r.LastSeen, Expires: r.Expires, Version: r.Version + 1, Moved: &Moved{To: id}}
+}
+
 func (r *Record) Live(now time.Time) bool {
 	return now.Before(r.Expires)
 }

@@ -100,14 +100,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 				}
 				continue
 			}
-			ended := &store.Record{
-				Created:  rec.Created,
-				LastSeen: rec.LastSeen,
-				Expires:  rec.Expires,
-				Version:  rec.Version + 1,
-				Moved:    &store.Moved{To: id},
-			}
-			err = s.put(tx, id, rec, ended)
+			err = s.put(tx, id, rec, rec.Ended(id))
 			if _, refused := err.(refusal); refused {
 				// Only a record size limit below the ID's length
 				// refuses the tombstone, which holds the ID and nothing

@@ -328,13 +328,7 @@ func (s *Store) endSession(ctx context.Context, e *ender, id, key string, first 
 		if rec == nil || !rec.Live(now) || rec.Moved != nil || rec.UserID != e.user {
 			return nil, 0, errNotUsers
 		}
-		return &store.Record{
-			Created:  rec.Created,
-			LastSeen: rec.LastSeen,
-			Expires:  rec.Expires,
-			Version:  rec.Version + 1,
-			Moved:    &store.Moved{To: id},
-		}, e.mark, nil
+		return rec.Ended(id), e.mark, nil
 	})
 	switch {
 	case err == nil, errors.Is(err, errEndedHere):

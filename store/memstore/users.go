@@ -209,17 +209,9 @@ func (s *Store) deleteUserLocked(sh *shard, id, userID string, now time.Time) in
 		s.removeLocked(sh, id, e)
 		return 0
 	}
-	cur := e.rec
-	ended := &store.Record{
-		Created:  cur.Created,
-		LastSeen: cur.LastSeen,
-		Expires:  cur.Expires,
-		Version:  cur.Version + 1,
-		Moved:    &store.Moved{To: id},
-	}
 	// Smaller than the record, so only a closed store refuses it, and then
 	// nothing is kept.
-	if _, err := s.putLocked(sh, id, e, ended, e.user); err != nil {
+	if _, err := s.putLocked(sh, id, e, e.rec.Ended(id), e.user); err != nil {
 		s.removeLocked(sh, id, e)
 	}
 	return 1

@@ -178,15 +178,7 @@ func unknownToken() string {
 // The write path counted the dead cookies it moved past as forward hops and
 // dropped the write ("rotated away") behind a 200.
 func TestDeadCookiesThenAChainedForward(t *testing.T) {
-	e := periodic(t, session.WithRotateEvery(time.Second), session.WithRotateGrace(time.Hour),
-		session.WithTouchInterval(time.Second))
-	c := &client{e: e}
-	c.do("POST", "/set?k=a&v=1")
-	old := c.cookie
-	for range 2 {
-		e.clock.Advance(2 * time.Second)
-		c.get("/get?k=a")
-	}
+	e, c, old := rotatedTimes(t, 2)
 	if c.cookie == old {
 		t.Fatal("no rotation")
 	}
@@ -207,15 +199,7 @@ func TestDeadCookiesThenAChainedForward(t *testing.T) {
 // must a write: it dropped its write ("rotated away") behind a 200 and
 // expired the client's current cookie, logging the user out. From a review.
 func TestLongChainThenCurrentCookie(t *testing.T) {
-	e := periodic(t, session.WithRotateEvery(time.Second), session.WithRotateGrace(time.Hour),
-		session.WithTouchInterval(time.Second))
-	c := &client{e: e}
-	c.do("POST", "/set?k=a&v=1")
-	old := c.cookie
-	for range 4 {
-		e.clock.Advance(2 * time.Second)
-		c.get("/get?k=a")
-	}
+	e, c, old := rotatedTimes(t, 4)
 	if r := e.withCookies("GET", "/get?k=a", old, c.cookie); r.body != "1" {
 		t.Fatalf("read: %q, want 1", r.body)
 	}

@@ -76,15 +76,7 @@ func TestReviewDestroySessionFollowsAChainOfAnyLength(t *testing.T) {
 // the tab's cookie and reports nothing, and the session lives on under the
 // newest token.
 func TestReviewLogoutThroughALongChainEndsTheSession(t *testing.T) {
-	e := periodic(t, session.WithRotateEvery(time.Second), session.WithRotateGrace(time.Hour),
-		session.WithTouchInterval(time.Second))
-	c := &client{e: e}
-	c.do("POST", "/set?k=a&v=1")
-	old := c.cookie
-	for range 4 {
-		e.clock.Advance(2 * time.Second)
-		c.get("/get?k=a")
-	}
+	e, c, old := rotatedTimes(t, 4)
 	if r := e.do("GET", "/logout", old); r.code != http.StatusOK {
 		t.Fatalf("logout: %d", r.code)
 	}

@@ -261,16 +261,25 @@ func TestLogoutThroughOldCookieDuringGrace(t *testing.T) {
 	}
 }
 
-func TestManyRotationsWithinGrace(t *testing.T) {
-	e := periodic(t, session.WithRotateEvery(time.Second), session.WithRotateGrace(time.Hour),
+// rotatedTimes starts a session holding a=1 on an env that rotates every
+// second and forwards for an hour, and rotates it n times through c's reads:
+// old is the first token, c.cookie the newest, n forwards ahead of it.
+func rotatedTimes(t *testing.T, n int) (e *env, c *client, old string) {
+	t.Helper()
+	e = periodic(t, session.WithRotateEvery(time.Second), session.WithRotateGrace(time.Hour),
 		session.WithTouchInterval(time.Second))
-	c := &client{e: e}
+	c = &client{e: e}
 	c.do("POST", "/set?k=a&v=1")
-	old := c.cookie
-	for range 6 {
+	old = c.cookie
+	for range n {
 		e.clock.Advance(2 * time.Second)
 		c.get("/get?k=a")
 	}
+	return e, c, old
+}
+
+func TestManyRotationsWithinGrace(t *testing.T) {
+	e, _, old := rotatedTimes(t, 6)
 	// A chain longer than the forwarding bound reads as ended, never as an
 	// outage.
 	if r := e.do("POST", "/set?k=b&v=2", old); r.code != http.StatusOK {

@@ -236,10 +236,13 @@ var _ = backendTest("DeleteUserStoredTombstone", func(t *testing.T, cl *mongo.Cl
 			t.Fatal(err)
 		}
 	}
-	live, expired := newID(), newID()
+	// expired ended past the reap grace and is deleted; recent ended within
+	// it, so a node with a slower clock may still see it live: it is ended
+	// (a tombstone), not counted.
+	live, expired, recent := newID(), newID(), newID()
 	create(live, now.Add(time.Hour))
-	create(expired, now.Add(time.Second))
-	clock.Advance(time.Second)
+	create(expired, now.Add(-reapGrace-time.Second))
+	create(recent, now.Add(-time.Second))
 	var before bson.M
 	if err := s.coll.FindOne(ctx, bson.D{{Key: fID, Value: live}}).Decode(&before); err != nil {
 		t.Fatal(err)
@@ -267,6 +270,9 @@ var _ = backendTest("DeleteUserStoredTombstone", func(t *testing.T, cl *mongo.Cl
 	}
 	if n, err := s.coll.CountDocuments(ctx, bson.D{{Key: fID, Value: expired}}); n != 0 || err != nil {
 		t.Errorf("expired record of the user left in the collection (%d, %v)", n, err)
+	}
+	if n, err := s.coll.CountDocuments(ctx, bson.D{{Key: fID, Value: recent}, {Key: fMovedTo, Value: endedTo}}); n != 1 || err != nil {
+		t.Errorf("a record expired within the reap grace is not an ended tombstone (%d, %v)", n, err)
 	}
 	if v, err := s.Version(ctx, live); v != 2 || err != nil {
 		t.Errorf("Version = %d, %v; want 2", v, err)

@@ -111,16 +111,25 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, nil
 	}
+	// Sessions that expired less than reapGrace ago by this node's clock may
+	// be live by a slower node's: the second updateMany ends them too, not
+	// counted, and only older records are deleted, as the reaper judges.
 	now := s.now()
-	filter := append(userFilter(userID, now), bson.E{Key: fMovedTo, Value: bson.D{{Key: "$exists", Value: false}}})
-	res, err := s.coll.UpdateMany(ctx, filter, endUpdate)
-	if err != nil {
-		return 0, s.wrap("delete user", err)
+	settled := now - int64(reapGrace)
+	n := 0
+	for i, from := range []int64{now, settled} {
+		filter := append(userFilter(userID, from), bson.E{Key: fMovedTo, Value: bson.D{{Key: "$exists", Value: false}}})
+		res, err := s.coll.UpdateMany(ctx, filter, endUpdate)
+		if err != nil {
+			return n, s.wrap("delete user", err)
+		}
+		if i == 0 {
+			n = int(res.MatchedCount)
+		}
 	}
-	n := int(res.MatchedCount)
 	if _, err := s.coll.DeleteMany(ctx, bson.D{
 		{Key: fUser, Value: binData([]byte(userID))},
-		{Key: fExpires, Value: bson.D{{Key: "$lte", Value: now}}},
+		{Key: fExpires, Value: bson.D{{Key: "$lte", Value: settled}}},
 	}); err != nil {
 		return n, s.wrap("delete user", err)
 	}

@@ -100,17 +100,30 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" || len(userID) > MaxUserIDLen {
 		return 0, nil
 	}
+	// Sessions that expired less than reapGrace ago by this node's clock may
+	// be live by a slower node's: they are ended too, not counted, and only
+	// older rows are deleted, as the reaper judges.
 	user, now := []byte(userID), s.now()
+	settled := now - int64(reapGrace)
 	var ended int64
 	err = s.inTx(ctx, "delete user", func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, s.st.endUser).ExecContext(ctx, user, now)
+		end := tx.StmtContext(ctx, s.st.endUser)
+		res, err := end.ExecContext(ctx, user, now)
 		if err != nil {
 			return err
 		}
 		if ended, err = res.RowsAffected(); err != nil {
 			return err
 		}
-		if ended > 0 {
+		res, err = end.ExecContext(ctx, user, settled)
+		if err != nil {
+			return err
+		}
+		recent, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if ended+recent > 0 {
 			if _, err := tx.StmtContext(ctx, s.st.clearUser).ExecContext(ctx, user); err != nil {
 				return err
 			}
@@ -118,7 +131,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 				return err
 			}
 		}
-		_, err = tx.StmtContext(ctx, s.st.purgeUser).ExecContext(ctx, user, now)
+		_, err = tx.StmtContext(ctx, s.st.purgeUser).ExecContext(ctx, user, settled)
 		return err
 	})
 	if err != nil {

@@ -180,11 +180,14 @@ LEFT JOIN TABLE AS r ON r.id = p.id`),
 		// $1 user id, $2 now. The attributes, not the values.
 		userSessions: sql(`SELECT id, created, last_seen, expires, attrs FROM TABLE
 WHERE user_id = $1 AND expires > $2 AND moved_to IS NULL`),
-		// $1 user id, $2 now, $3 channel. The user's live sessions become
-		// tombstones that forward nothing, as Move leaves a logout's: no
-		// values, user id or attributes, moved_to their own ID, no sealed
-		// token, the next version, their times kept. The user's expired
-		// rows are deleted. A rotation's tombstone, which keeps the user id
+		// $1 user id, $2 now, $3 channel, $4 now less reapGrace. The user's
+		// sessions that may still be live by another node's clock (expiring
+		// after $4: as the reaper, DeleteUser leaves a node whose clock runs
+		// ahead no right to delete them) become tombstones that forward
+		// nothing, as Move leaves a logout's: no values, user id or
+		// attributes, moved_to their own ID, no sealed token, the next
+		// version, their times kept. Only those live by $2 are counted. The
+		// user's rows expired before $4 are deleted. A rotation's tombstone, which keeps the user id
 		// until it expires, is left as it is: an old token's request in
 		// flight follows it to the session, ended here, and drops its
 		// changes, where a deleted tombstone would read as an expired
@@ -202,13 +205,13 @@ WHERE user_id = $1 AND expires > $2 AND moved_to IS NULL`),
 		// ended ones are counted.
 		deleteUser: sql(`WITH ended AS (
 	UPDATE TABLE SET vals = '{}', user_id = NULL, attrs = NULL, moved_to = id, sealed = NULL, version = version + 1
-	WHERE user_id = $1 AND expires > $2 AND moved_to IS NULL
-	RETURNING id
+	WHERE user_id = $1 AND expires > $4 AND moved_to IS NULL
+	RETURNING id, expires > $2 AS live
 ), gone AS (
-	DELETE FROM TABLE WHERE user_id = $1 AND expires <= $2
+	DELETE FROM TABLE WHERE user_id = $1 AND expires <= $4
 	RETURNING id
 ), changed AS (
-	SELECT id, true AS live FROM ended UNION ALL SELECT id, false FROM gone
+	SELECT id, live FROM ended UNION ALL SELECT id, false FROM gone
 ), notified AS (
 	SELECT live, NOTIFY($3) FROM changed
 )

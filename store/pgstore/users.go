@@ -84,7 +84,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		return 0, nil
 	}
 	var n int64
-	err = s.writeRow(ctx, s.q.deleteUser, []any{encodeUserID(userID), s.now(), s.n.channel}, &n)
+	now := s.now()
+	err = s.writeRow(ctx, s.q.deleteUser, []any{encodeUserID(userID), now, s.n.channel, now.Add(-reapGrace)}, &n)
 	if err != nil {
 		return 0, wrap("delete user", err)
 	}

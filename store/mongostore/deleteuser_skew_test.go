@@ -1,0 +1,42 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/tether-go/tether/store"
+)
+
+// See pgstore's zz_review_skew_test.go: DeleteUser on a node 5 s ahead must
+// end, not delete, a session with 2 s left.
+var _ = backendTest("DeleteUserOnAFastClock", func(t *testing.T, cl *mongo.Client, _ *ferret) {
+	coll := cl.Database("tether").Collection("sessions_" + randHex(6))
+	mk := func(opts ...Option) *Store {
+		s, err := New(context.Background(), coll, append([]Option{WithTimeout(testTimeout)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	good := mk()
+	ahead := mk(WithClock(func() time.Time { return time.Now().Add(5 * time.Second) }))
+	ctx := ctxT(t)
+	id := newID()
+	now := time.Now()
+	if _, err := good.Commit(ctx, id, store.Change{Mode: store.Create, UserID: "alice", SetUserID: true, Created: now, LastSeen: now, Expires: now.Add(3 * time.Second),
+		Set: map[string][]byte{"a": []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := ahead.DeleteUser(ctx, "alice")
+	t.Logf("DeleteUser on a node 5 s ahead: %d, %v", n, err)
+	_, err = good.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"b": []byte("2")}})
+	var me *store.MovedError
+	if !errors.As(err, &me) {
+		t.Errorf("an in-flight write after DeleteUser (session live for 3 s more): %v, want a *store.MovedError (the session ended)", err)
+	}
+})

@@ -186,7 +186,7 @@ func (s *Session) create(now time.Time, late bool) error {
 	s.m.event(s.ctx, EventData{Kind: EventCreated, ID: id})
 	s.token, s.id, s.newCookie, s.dropped = tok, id, true, false
 	s.loaded = true
-	s.base = &store.Record{Values: values, UserID: s.userID, Attrs: s.attrs, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
+	s.base = &store.Record{Values: store.ValuesOf(values), UserID: s.userID, Attrs: s.attrs, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
 	s.clearDirty()
 	return nil
 }
@@ -466,7 +466,7 @@ func (s *Session) persistent() bool {
 		// never outlives what the user chose.
 		return false
 	}
-	if v, ok := s.base.Values[keyPersist]; ok {
+	if v, ok := s.base.Values.Lookup(keyPersist); ok {
 		return string(v) == "1"
 	}
 	return s.m.cfg.cookie.Persist

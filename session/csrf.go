@@ -83,7 +83,7 @@ func (s *Session) csrfSecretLocked() []byte {
 	} else {
 		s.loadLocked()
 		if s.base != nil {
-			raw, ok = s.base.Values[keyCSRF]
+			raw, ok = s.base.Values.Lookup(keyCSRF)
 		}
 	}
 	if !ok || len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {

@@ -66,7 +66,7 @@ func (s *Session) FlashMessages() []Flash {
 	s.loadLocked()
 	var keys []string
 	if s.base != nil {
-		for k := range s.base.Values {
+		for k := range s.base.Values.Keys() {
 			if _, touched := s.overlay[k]; !touched && strings.HasPrefix(k, keyFlashPrefix) {
 				keys = append(keys, k)
 			}
@@ -83,7 +83,7 @@ func (s *Session) FlashMessages() []Flash {
 		v, ok := s.overlay[k]
 		raw := v.value
 		if !ok {
-			raw = s.base.Values[k]
+			raw = s.base.Values.Get(k)
 		}
 		if f, ok := decodeFlash(raw); ok {
 			msgs = append(msgs, f)

@@ -144,7 +144,7 @@ func (s *Session) baseHas(key string) bool {
 	if s.base == nil {
 		return false
 	}
-	_, ok := s.base.Values[key]
+	ok := s.base.Values.Has(key)
 	return ok
 }
 

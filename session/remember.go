@@ -33,7 +33,7 @@ func (s *Session) remembered() bool {
 	if s.base == nil {
 		return false
 	}
-	v, ok := s.base.Values[keyPersist]
+	v, ok := s.base.Values.Lookup(keyPersist)
 	return ok && string(v) == "1"
 }
 

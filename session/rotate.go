@@ -3,7 +3,6 @@ package session
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"time"
 
@@ -36,7 +35,7 @@ func (s *Session) rotateDue(now time.Time) bool {
 }
 
 func (s *Session) issued() time.Time {
-	if v, ok := s.base.Values[keyIssued]; ok {
+	if v, ok := s.base.Values.Lookup(keyIssued); ok {
 		if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 			return time.UnixMilli(ms)
 		}
@@ -207,7 +206,7 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 		if err == nil {
 			s.m.event(s.ctx, EventData{Kind: EventRotated, ID: newID, Periodic: !explicit})
 			s.token, s.id, s.newCookie = newTok, newID, true
-			s.base = &store.Record{Values: values, UserID: userID, Attrs: attrs, Created: old.Created, LastSeen: now, Expires: c.Expires, Version: res.Version}
+			s.base = &store.Record{Values: store.ValuesOf(values), UserID: userID, Attrs: attrs, Created: old.Created, LastSeen: now, Expires: c.Expires, Version: res.Version}
 			s.rotate = false
 			s.clearDirty()
 			return rotateResult{done: true}, nil
@@ -289,9 +288,9 @@ func (s *Session) notFollowed(r forwardResult, mv *store.Moved) {
 // rotatedValues is the old record's values with every change this request
 // made, stamped with the new token's issue time.
 func (s *Session) rotatedValues(old *store.Record, now time.Time) map[string][]byte {
-	values := maps.Clone(old.Values)
-	if values == nil {
-		values = make(map[string][]byte, len(s.overlay)+1)
+	values := make(map[string][]byte, old.Values.Len()+len(s.overlay)+1)
+	for k, v := range old.Values.All() {
+		values[k] = v
 	}
 	for k, c := range s.overlay {
 		if c.del {

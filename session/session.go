@@ -360,15 +360,14 @@ func (s *Session) lookup(key string) ([]byte, bool) {
 	if s.base == nil {
 		return nil, false
 	}
-	v, ok := s.base.Values[key]
-	return v, ok
+	return s.base.Values.Lookup(key)
 }
 
 func (s *Session) keysLocked() []string {
 	s.loadLocked()
 	var keys []string
 	if s.base != nil {
-		for k := range s.base.Values {
+		for k := range s.base.Values.Keys() {
 			if c, ok := s.overlay[k]; (!ok || !c.del) && !strings.HasPrefix(k, reservedPrefix) {
 				keys = append(keys, k)
 			}

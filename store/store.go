@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -126,8 +127,9 @@ type Store interface {
 
 // Record is a session as stored.
 type Record struct {
-	// Values maps keys to encoded values. Empty for a tombstone.
-	Values map[string][]byte
+	// Values are the session's keys and their encoded values. Empty for a
+	// tombstone.
+	Values Values
 
 	// UserID is the user the session is indexed under, or "".
 	UserID string
@@ -276,35 +278,45 @@ func (c *Change) Empty() bool {
 	return !c.Clear && len(c.Delete) == 0 && len(c.Set) == 0 && !c.SetUserID && !c.SetAttrs
 }
 
-// Apply applies c's value changes to values in place, in the documented order,
-// and returns values (allocated if nil). Backends that merge in Go (memory,
-// compare-and-swap loops) share it so that the order is the same everywhere.
-// The value slices of c.Set are shared, not copied: a store that keeps the
-// result must copy them, since Commit must not retain c.
-func (c *Change) Apply(values map[string][]byte) map[string][]byte {
-	if values == nil {
-		values = make(map[string][]byte, len(c.Set))
-	}
-	if c.Clear {
-		clear(values)
-	}
-	for _, k := range c.Delete {
-		delete(values, k)
+// Apply returns values with c's value changes applied in the documented
+// order. Backends that merge in Go (memory, compare-and-swap loops) share it
+// so that the order is the same everywhere. The result owns its bytes: it
+// keeps no reference to c.
+func (c *Change) Apply(values Values) Values {
+	var b ValuesBuilder
+	if !c.Clear {
+		deleted := c.deleted()
+		for k, v := range values.All() {
+			if _, set := c.Set[k]; set || deleted(k) {
+				continue
+			}
+			b.Add(k, v)
+		}
 	}
 	for k, v := range c.Set {
-		values[k] = v
+		b.Add(k, v)
 	}
-	return values
+	return b.Values()
+}
+
+// deleted returns a test for membership in c.Delete: a scan for the few
+// keys a request usually deletes, a set for many.
+func (c *Change) deleted() func(string) bool {
+	if len(c.Delete) <= 8 {
+		return func(k string) bool { return slices.Contains(c.Delete, k) }
+	}
+	set := make(map[string]struct{}, len(c.Delete))
+	for _, k := range c.Delete {
+		set[k] = struct{}{}
+	}
+	return func(k string) bool { _, ok := set[k]; return ok }
 }
 
 // Size is the approximate number of bytes the record's keys, values,
 // attributes and user id take, which backends use for size limits and caches
 // for accounting.
 func (r *Record) Size() int {
-	n := len(r.UserID)
-	for k, v := range r.Values {
-		n += len(k) + len(v)
-	}
+	n := len(r.UserID) + r.Values.Size()
 	for k, v := range r.Attrs {
 		n += len(k) + len(v)
 	}
@@ -319,7 +331,6 @@ func (r *Record) Info(id string) Info {
 	return Info{ID: id, UserID: r.UserID, Created: r.Created, LastSeen: r.LastSeen, Expires: r.Expires, Attrs: r.Attrs}
 }
 
-// Live reports whether the record has not expired at now.
 // Ended returns the tombstone the record under id becomes when its session
 // is ended in place, as Store.DeleteUser does: it forwards nothing (Moved.To
 // is id, no Sealed), keeps no values, user id or attributes, keeps Created,
@@ -329,6 +340,7 @@ func (r *Record) Ended(id string) *Record {
 	return &Record{Created: r.Created, LastSeen: r.LastSeen, Expires: r.Expires, Version: r.Version + 1, Moved: &Moved{To: id}}
 }
 
+// Live reports whether the record has not expired at now.
 func (r *Record) Live(now time.Time) bool {
 	return now.Before(r.Expires)
 }

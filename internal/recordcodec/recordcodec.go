@@ -91,12 +91,6 @@ const (
 // Marshal encodes r. It does not modify r and the result does not alias it.
 // Marshal is safe for concurrent use on a record nobody modifies.
 func Marshal(r *store.Record) []byte {
-	keys := make([]string, 0, len(r.Values))
-	for k := range r.Values {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-
 	var flags byte
 	if r.Moved != nil {
 		flags |= flagMoved
@@ -115,10 +109,12 @@ func Marshal(r *store.Record) []byte {
 	if r.Moved != nil {
 		n += lenPrefixed(len(r.Moved.To)) + lenPrefixed(len(r.Moved.Sealed))
 	}
-	n += uvarintLen(uint64(len(keys)))
-	for _, k := range keys {
-		n += lenPrefixed(len(k)) + lenPrefixed(len(r.Values[k]))
+	nkeys := 0
+	for k, v := range r.Values.All() { // in key order
+		n += lenPrefixed(len(k)) + lenPrefixed(len(v))
+		nkeys++
 	}
+	n += uvarintLen(uint64(nkeys))
 	format := byte(FormatV1)
 	var attrKeys []string
 	if len(r.Attrs) > 0 {
@@ -148,24 +144,24 @@ func Marshal(r *store.Record) []byte {
 			b = appendString(b, r.Attrs[k])
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
+	b = binary.AppendUvarint(b, uint64(nkeys))
+	for k, v := range r.Values.All() {
 		b = appendString(b, k)
-		b = appendBytes(b, r.Values[k])
+		b = appendBytes(b, v)
 	}
 	return b
 }
 
 // Unmarshal decodes a record encoded by Marshal, in either format version.
 // The record does not alias b. Times come back in UTC. A record with no
-// values has a nil Values map, one with no attributes a nil Attrs map; an
+// values has empty Values, one with no attributes a nil Attrs map; an
 // empty value is a non-nil empty slice.
 func Unmarshal(b []byte) (*store.Record, error) {
 	return decode(b, true)
 }
 
 // UnmarshalMeta decodes what Unmarshal does except the values: the record it
-// returns has a nil Values map, and its attributes, user id and times are
+// returns has empty Values, and its attributes, user id and times are
 // those of the record (what [store.Record.Info] needs). It accepts and
 // refuses exactly the inputs Unmarshal does (the values are checked, not
 // copied), so a record listed through it is one that Load can read. It
@@ -251,17 +247,16 @@ func decode(b []byte, withValues bool) (*store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if count > 0 && withValues {
-		r.Values = make(map[string][]byte, count)
-	}
+	var values store.ValuesBuilder
 	err = d.pairs("value", count, func(k, v []byte) {
 		if withValues {
-			r.Values[string(k)] = v
+			values.Add(string(k), v)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
+	r.Values = values.Values()
 	if d.remaining() != 0 {
 		return nil, d.fail(fmt.Sprintf("%d trailing bytes", d.remaining()))
 	}

@@ -22,12 +22,12 @@ func sampleRecords() map[string]*store.Record {
 	return map[string]*store.Record{
 		"empty": {},
 		"session": {
-			Values: map[string][]byte{
+			Values: store.ValuesOf(map[string][]byte{
 				"cart":  []byte(`{"items":[1,2,3]}`),
 				"empty": {},
 				"nul":   {0, 0xff, 0xfe, 0},
 				"ключ":  []byte("значение"),
-			},
+			}),
 			UserID:   "alice",
 			Created:  t0,
 			LastSeen: t0.Add(time.Minute),
@@ -47,7 +47,7 @@ func sampleRecords() map[string]*store.Record {
 			Moved:   &store.Moved{To: "x"},
 		},
 		"zero-times": {
-			Values:  map[string][]byte{"k": []byte("v")},
+			Values:  store.ValuesOf(map[string][]byte{"k": []byte("v")}),
 			Version: 1,
 		},
 		"epoch-and-extremes": {
@@ -57,15 +57,15 @@ func sampleRecords() map[string]*store.Record {
 			Version:  1<<64 - 1,
 		},
 		"hostile-keys": {
-			Values: map[string][]byte{
+			Values: store.ValuesOf(map[string][]byte{
 				"a:b": []byte("1"), "{slot}": []byte("2"), "%s": []byte("3"),
 				"' OR 1=1 --": []byte("4"), strings.Repeat("k", store.MaxKeyLen): []byte("5"),
-			},
+			}),
 			UserID:  "u:{x} y",
 			Version: 3,
 		},
 		"attrs": {
-			Values:   map[string][]byte{"k": []byte("v")},
+			Values:   store.ValuesOf(map[string][]byte{"k": []byte("v")}),
 			UserID:   "alice",
 			Created:  t0,
 			LastSeen: t0,
@@ -79,7 +79,7 @@ func sampleRecords() map[string]*store.Record {
 			Attrs:   map[string]string{"device": ""},
 		},
 		"hostile-attrs": {
-			Values: map[string][]byte{"a": nil},
+			Values: store.ValuesOf(map[string][]byte{"a": nil}),
 			Attrs: map[string]string{
 				"$where": "function() { return true }", "a.b": "dotted", "": "empty key", "empty": "",
 				`"quoted'`: `'); DROP TABLE sessions; --`, "ключ": "значение ✓", "%s%n": "\\x00",
@@ -108,13 +108,13 @@ func equalRecords(a, b *store.Record) error {
 		return fmt.Errorf("Moved %v != %v", a.Moved, b.Moved)
 	case a.Moved != nil && (a.Moved.To != b.Moved.To || !bytes.Equal(a.Moved.Sealed, b.Moved.Sealed)):
 		return fmt.Errorf("Moved %+v != %+v", *a.Moved, *b.Moved)
-	case len(a.Values) != len(b.Values):
-		return fmt.Errorf("%d values != %d", len(a.Values), len(b.Values))
+	case a.Values.Len() != b.Values.Len():
+		return fmt.Errorf("%d values != %d", a.Values.Len(), b.Values.Len())
 	case len(a.Attrs) != len(b.Attrs) || !maps.Equal(a.Attrs, b.Attrs):
 		return fmt.Errorf("Attrs %q != %q", a.Attrs, b.Attrs)
 	}
-	for k, av := range a.Values {
-		bv, ok := b.Values[k]
+	for k, av := range a.Values.All() {
+		bv, ok := b.Values.Lookup(k)
 		if !ok || !bytes.Equal(av, bv) {
 			return fmt.Errorf("value %q: %q != %q (present %v)", k, av, bv, ok)
 		}
@@ -227,7 +227,7 @@ func TestUnmarshalMeta(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if got.Values != nil {
+		if !got.Values.Empty() {
 			t.Errorf("%s: UnmarshalMeta returned values", name)
 		}
 		got.Values = r.Values
@@ -249,7 +249,7 @@ func TestUnmarshalMeta(t *testing.T) {
 // value allocates far less than the value.
 func TestUnmarshalMetaSkipsValues(t *testing.T) {
 	r := sampleRecords()["attrs"]
-	r.Values = map[string][]byte{"big": bytes.Repeat([]byte("x"), 1<<20)}
+	r.Values = store.ValuesOf(map[string][]byte{"big": bytes.Repeat([]byte("x"), 1<<20)})
 	b := Marshal(r)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -279,7 +279,7 @@ func TestUnmarshalDoesNotAlias(t *testing.T) {
 		t.Fatalf("decoded record changed with its input: %v", err)
 	}
 	// Appending to one decoded value must not overwrite the next one.
-	v := got.Values["cart"]
+	v := got.Values.Get("cart")
 	_ = append(v, "XXXXXXXXXXXXXXXX"...)
 	if err := equalRecords(r, got); err != nil {
 		t.Fatalf("append to a decoded value changed the record: %v", err)
@@ -287,11 +287,11 @@ func TestUnmarshalDoesNotAlias(t *testing.T) {
 }
 
 func TestEmptyValueDistinctFromMissing(t *testing.T) {
-	got, err := Unmarshal(Marshal(&store.Record{Values: map[string][]byte{"e": nil}}))
+	got, err := Unmarshal(Marshal(&store.Record{Values: store.ValuesOf(map[string][]byte{"e": nil})}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := got.Values["e"]; !ok || v == nil || len(v) != 0 {
+	if v, ok := got.Values.Lookup("e"); !ok || v == nil || len(v) != 0 {
 		t.Fatalf("empty value came back as %#v (present %v), want a non-nil empty slice", v, ok)
 	}
 }
@@ -471,10 +471,11 @@ func randomRecord(rng *rand.Rand) *store.Record {
 		return r
 	}
 	if n := rng.IntN(10); n > 0 {
-		r.Values = make(map[string][]byte, n)
+		var values store.ValuesBuilder
 		for range n {
-			r.Values[string(randBytes(30))] = randBytes(200)
+			values.Add(string(randBytes(30)), randBytes(200))
 		}
+		r.Values = values.Values()
 	}
 	if n := rng.IntN(6); n > 0 && rng.IntN(2) == 0 {
 		r.Attrs = make(map[string]string, n)
@@ -528,7 +529,7 @@ func FuzzUnmarshal(f *testing.F) {
 			}
 			return
 		}
-		if meta.Values != nil {
+		if !meta.Values.Empty() {
 			t.Fatalf("UnmarshalMeta returned values %q", meta.Values)
 		}
 		meta.Values = r.Values

@@ -70,7 +70,7 @@ func TestLateWritesRefused(t *testing.T) {
 		}
 	}
 	after, _ := s.Load(bg, id)
-	if after == nil || after.Version != before.Version || string(after.Values["a"]) != "1" || !after.Expires.Equal(before.Expires) {
+	if after == nil || after.Version != before.Version || string(after.Values.Get("a")) != "1" || !after.Expires.Equal(before.Expires) {
 		t.Errorf("a refused late write changed the record: %+v", after)
 	}
 	if rec, _ := s.Load(bg, fixtureID(2)); rec != nil {
@@ -102,8 +102,8 @@ func TestRecordSizeLimit(t *testing.T) {
 		t.Fatalf("Update one byte over: %v, want *store.TooLargeError{%d, %d}", err, limit+1, limit)
 	}
 	rec, _ := s.Load(bg, id)
-	if rec.Version != 1 || len(rec.Values) != 1 {
-		t.Errorf("refused Update changed the record: version %d, %d values", rec.Version, len(rec.Values))
+	if rec.Version != 1 || rec.Values.Len() != 1 {
+		t.Errorf("refused Update changed the record: version %d, %d values", rec.Version, rec.Values.Len())
 	}
 	if _, err := s.Commit(bg, fixtureID(2), store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
 		Set: map[string][]byte{"k": bytes.Repeat([]byte{1}, limit)}}); !errors.Is(err, store.ErrTooLarge) {
@@ -240,8 +240,8 @@ func TestGroupCommit(t *testing.T) {
 	}
 	wg.Wait()
 	rec, _ := s.Load(bg, id)
-	if len(rec.Values) != writers*each || rec.Version != 1+writers*each {
-		t.Errorf("after %d concurrent updates: %d values, version %d", writers*each, len(rec.Values), rec.Version)
+	if rec.Values.Len() != writers*each || rec.Version != 1+writers*each {
+		t.Errorf("after %d concurrent updates: %d values, version %d", writers*each, rec.Values.Len(), rec.Version)
 	}
 	txns := s.Transactions() - start
 	t.Logf("%d concurrent writes in %d transactions", writers*each, txns)

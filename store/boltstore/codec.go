@@ -69,7 +69,7 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // encodeRecord returns rec's encoding.
 func encodeRecord(rec *store.Record) []byte {
-	n := 64 + rec.Size() + 10*len(rec.Values) + 10*len(rec.Attrs)
+	n := 64 + rec.Size() + 10*rec.Values.Len() + 10*len(rec.Attrs)
 	b := make([]byte, 0, n)
 	flags := byte(0)
 	if rec.Moved != nil {
@@ -96,8 +96,8 @@ func encodeRecord(rec *store.Record) []byte {
 			b = appendString(b, rec.Attrs[k])
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(rec.Values)))
-	for k, v := range rec.Values {
+	b = binary.AppendUvarint(b, uint64(rec.Values.Len()))
+	for k, v := range rec.Values.All() {
 		b = appendString(b, k)
 		b = appendBytes(b, v)
 	}
@@ -234,18 +234,19 @@ func decode(b []byte, withValues bool) (*store.Record, error) {
 	}
 	n := d.count("value count")
 	if d.err == nil && n > 0 && withValues {
-		rec.Values = make(map[string][]byte, n)
+		var values store.ValuesBuilder
 		for range n {
 			k := d.string("key")
 			v := d.bytes("value")
 			if d.err != nil {
 				break
 			}
-			if _, dup := rec.Values[k]; dup {
-				d.fail("duplicate key")
-				break
-			}
-			rec.Values[k] = v
+			values.Add(k, v)
+		}
+		// The builder keeps one value per key: fewer keys than pairs
+		// means the encoding repeated one.
+		if rec.Values = values.Values(); d.err == nil && uint64(rec.Values.Len()) != n {
+			d.fail("duplicate key")
 		}
 	} else {
 		for range n {

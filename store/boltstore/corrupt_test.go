@@ -106,7 +106,7 @@ func intactOrCorrupt(t *testing.T, path string, n int, what string) bool {
 	defer s.Close()
 	for i := range n {
 		rec, err := s.Load(context.Background(), fixtureID(i))
-		if err != nil || rec == nil || len(rec.Values["v"]) != 300 || rec.Values["v"][0] != byte(i) {
+		if err != nil || rec == nil || len(rec.Values.Get("v")) != 300 || rec.Values.Get("v")[0] != byte(i) {
 			t.Fatalf("%s: Open succeeded but session %d reads %v, %v", what, i, rec, err)
 		}
 	}

@@ -104,7 +104,7 @@ func TestKillDuringWrites(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Load(%s): %v", id, err)
 		}
-		if rec == nil || string(rec.Values["n"]) != id {
+		if rec == nil || string(rec.Values.Get("n")) != id {
 			t.Fatalf("acknowledged write %s lost after kill -9", id)
 		}
 	}

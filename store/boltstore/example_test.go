@@ -46,7 +46,7 @@ func Example() {
 	}
 	defer s.Close()
 	rec, _ := s.Load(ctx, id)
-	fmt.Printf("after reopening: cart=%s user=%s\n", rec.Values["cart"], rec.UserID)
+	fmt.Printf("after reopening: cart=%s user=%s\n", rec.Values.Get("cart"), rec.UserID)
 
 	// A second process (or Open) on the same file is refused, not blocked.
 	_, err = boltstore.Open(path, boltstore.WithLockTimeout(50*time.Millisecond))

@@ -68,14 +68,14 @@ func TestPreviousReleaseFile(t *testing.T) {
 		t.Fatalf("Load(a) = %v, %v", rec, err)
 	}
 	if rec.UserID != "alice" || rec.Version != 1 || !rec.Created.Equal(previousT0) || !rec.Expires.Equal(previousT0.Add(24*time.Hour)) ||
-		string(rec.Values["cart"]) != "3 items" || rec.Values["empty"] == nil || len(rec.Values) != 2 || rec.Attrs != nil {
+		string(rec.Values.Get("cart")) != "3 items" || rec.Values.Get("empty") == nil || rec.Values.Len() != 2 || rec.Attrs != nil {
 		t.Errorf("Load(a) = %+v", rec)
 	}
 	if rec, err := s.Load(ctx, b); err != nil || rec == nil || rec.Moved == nil || rec.Moved.To != repeatID('d') ||
 		string(rec.Moved.Sealed) != "sealed" || rec.Attrs != nil {
 		t.Errorf("Load(b) = %+v, %v; want the tombstone", rec, err)
 	}
-	if rec, err := s.Load(ctx, c); err != nil || rec == nil || string(rec.Values["anon"]) != "1" || rec.UserID != "" {
+	if rec, err := s.Load(ctx, c); err != nil || rec == nil || string(rec.Values.Get("anon")) != "1" || rec.UserID != "" {
 		t.Errorf("Load(c) = %+v, %v", rec, err)
 	}
 	infos, err := s.UserSessions(ctx, "alice")
@@ -96,14 +96,14 @@ func TestPreviousReleaseFile(t *testing.T) {
 
 	s = openAt(t, path, boltstore.WithClock(clock))
 	rec, err = s.Load(ctx, a)
-	if err != nil || rec == nil || !maps.Equal(rec.Attrs, attrs) || string(rec.Values["cart"]) != "3 items" || rec.Version != 2 {
+	if err != nil || rec == nil || !maps.Equal(rec.Attrs, attrs) || string(rec.Values.Get("cart")) != "3 items" || rec.Version != 2 {
 		t.Fatalf("Load(a) after reopening = %+v, %v; want the attributes set before", rec, err)
 	}
 	infos, err = s.UserSessions(ctx, "alice")
 	if err != nil || len(infos) != 1 || !maps.Equal(infos[0].Attrs, attrs) {
 		t.Fatalf("UserSessions(alice) after reopening = %+v, %v", infos, err)
 	}
-	if rec, err := s.Load(ctx, c); err != nil || rec == nil || len(rec.Values) != 2 || rec.Attrs != nil {
+	if rec, err := s.Load(ctx, c); err != nil || rec == nil || rec.Values.Len() != 2 || rec.Attrs != nil {
 		t.Errorf("Load(c) after reopening = %+v, %v", rec, err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"maps"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -143,7 +142,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 				return refuse(store.ErrExists)
 			}
 			rec = &store.Record{
-				Values:  c.Apply(nil),
+				Values:  c.Apply(store.Values{}),
 				UserID:  c.UserID,
 				Created: c.Created.Round(0),
 				Version: 1,
@@ -156,12 +155,8 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 			if old.Moved != nil {
 				return refuse(movedError(old.Moved))
 			}
-			var values map[string][]byte
-			if !c.Clear {
-				values = maps.Clone(old.Values)
-			}
 			rec = &store.Record{
-				Values:  c.Apply(values),
+				Values:  c.Apply(old.Values),
 				UserID:  old.UserID,
 				Created: old.Created,
 				Version: old.Version + 1,

@@ -142,7 +142,7 @@ func TestMaxBytes(t *testing.T) {
 	// A record larger than the whole cache is served, and not kept.
 	id := newID()
 	create(t, e.mem, id, "", e.clock.Now(), "v", string(make([]byte, 2*max)))
-	if rec := load(t, h, id); rec == nil || len(rec.Values["v"]) != 2*max {
+	if rec := load(t, h, id); rec == nil || len(rec.Values.Get("v")) != 2*max {
 		t.Error("a huge record did not come back whole")
 	}
 	eventually(t, 5*time.Second, "the cache to shrink to its bound", func() bool { return h.Stats().Bytes <= max })

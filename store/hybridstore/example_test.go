@@ -44,7 +44,7 @@ func Example() {
 			fmt.Println(err)
 			return
 		}
-		fmt.Println("cart:", string(rec.Values["cart"]))
+		fmt.Println("cart:", string(rec.Values.Get("cart")))
 	}
 	st := hs.Stats()
 	fmt.Printf("remote loads %d, hits %d, version checks %d\n", st.Loads, st.Hits, st.Revalidations)

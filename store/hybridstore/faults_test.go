@@ -84,7 +84,7 @@ func TestRedisFaults(t *testing.T) {
 		if a.h.Stats().Hits != hits+1 {
 			t.Errorf("the tombstone was not served from the cache")
 		}
-		if rec == nil || rec.Moved == nil || rec.Moved.To != to || rec.Moved.Forwards() || len(rec.Values) != 0 {
+		if rec == nil || rec.Moved == nil || rec.Moved.To != to || rec.Moved.Forwards() || rec.Values.Len() != 0 {
 			t.Errorf("served %+v, want a tombstone to %.8s that forwards nothing", rec, to)
 		}
 		_, err := a.h.Commit(ctx, id, store.Change{Mode: store.Update, Set: vals("a", "2")})

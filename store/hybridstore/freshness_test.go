@@ -114,7 +114,7 @@ func TestForeignWriteDuringOwnWrite(t *testing.T) {
 	}
 	e.bus.settle(t)
 	rec := load(t, a, id)
-	if string(rec.Values["mine"]) != "x" || string(rec.Values["theirs"]) != "y" {
+	if string(rec.Values.Get("mine")) != "x" || string(rec.Values.Get("theirs")) != "y" {
 		t.Errorf("after both writes: %q, want mine=x theirs=y", rec.Values)
 	}
 	set(t, b, id, "later", "z")

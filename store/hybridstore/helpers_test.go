@@ -280,7 +280,7 @@ func value(t testing.TB, s store.Store, id, key string) string {
 	case rec.Moved != nil && !rec.Moved.Forwards():
 		return "<ended>"
 	}
-	return string(rec.Values[key])
+	return string(rec.Values.Get(key))
 }
 
 // ended reports whether rec is no live session: none, or a tombstone.

@@ -149,7 +149,7 @@ const (
 )
 
 func weigh(id string, e *entry) uint32 {
-	n := uint64(len(id)) + uint64(e.rec.Size()) + entryOverhead + valueOverhead*uint64(len(e.rec.Values)+len(e.rec.Attrs))
+	n := uint64(len(id)) + uint64(e.rec.Size()) + entryOverhead + valueOverhead*uint64(e.rec.Values.Len()+len(e.rec.Attrs))
 	return uint32(min(n, 1<<32-1))
 }
 

@@ -236,14 +236,14 @@ func TestRedisDegraded(t *testing.T) {
 	stop()
 	for range 3 {
 		rec, err := n.h.Load(quick(), id)
-		if err != nil || string(rec.Values["a"]) != "1" {
+		if err != nil || string(rec.Values.Get("a")) != "1" {
 			t.Fatalf("Redis down, within the stale limit: %v, %v; want the stale record; %+v", rec, err, n.h.Stats())
 		}
 	}
 	if _, err := n.h.Commit(quick(), id, store.Change{Mode: store.Update, Set: vals("b", "2")}); err == nil {
 		t.Error("Commit with Redis down succeeded")
 	}
-	if rec, err := n.h.Load(quick(), id); err != nil || rec.Values["b"] != nil {
+	if rec, err := n.h.Load(quick(), id); err != nil || rec.Values.Get("b") != nil {
 		t.Errorf("after a failed Commit: %v, %v; want the stale record, without the change", rec, err)
 	}
 	time.Sleep(time.Until(loaded.Add(limit + 50*time.Millisecond)))

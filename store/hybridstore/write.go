@@ -1,7 +1,6 @@
 package hybridstore
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -142,7 +141,7 @@ func (s *Store) expectEchoLocked(st *stripe, id string) uint64 {
 // with times as the remote keeps them (to prec).
 func created(c *store.Change, prec time.Duration) *store.Record {
 	return &store.Record{
-		Values:   apply(c, nil),
+		Values:   c.Apply(store.Values{}),
 		UserID:   c.UserID,
 		Created:  truncate(c.Created, prec),
 		LastSeen: truncate(c.LastSeen, prec),
@@ -153,15 +152,10 @@ func created(c *store.Change, prec time.Duration) *store.Record {
 }
 
 // updated is old with c applied, at version v, with times as the remote keeps
-// them (to prec). old is not modified: the new record shares old's value
-// slices, which nobody modifies.
+// them (to prec). old is not modified.
 func updated(old *store.Record, c *store.Change, v uint64, prec time.Duration) *store.Record {
-	var values map[string][]byte
-	if !c.Clear {
-		values = maps.Clone(old.Values)
-	}
 	rec := &store.Record{
-		Values:   apply(c, values),
+		Values:   c.Apply(old.Values),
 		UserID:   old.UserID,
 		Created:  old.Created,
 		LastSeen: old.LastSeen,
@@ -192,20 +186,6 @@ func cloneAttrs(attrs map[string]string) map[string]string {
 		return nil
 	}
 	return maps.Clone(attrs)
-}
-
-// apply is c.Apply on values with copies of c's set values: Commit must not
-// retain the caller's slices.
-func apply(c *store.Change, values map[string][]byte) map[string][]byte {
-	cc := *c
-	cc.Set = make(map[string][]byte, len(c.Set))
-	for k, v := range c.Set {
-		cc.Set[k] = bytes.Clone(v)
-		if cc.Set[k] == nil {
-			cc.Set[k] = []byte{}
-		}
-	}
-	return cc.Apply(values)
 }
 
 // Touch implements [store.Store]. The remote does not say which version the

@@ -24,11 +24,11 @@ func wantSame(t *testing.T, what string, got, want *store.Record) {
 		}
 		return
 	}
-	same := got.Version == want.Version && got.UserID == want.UserID && len(got.Values) == len(want.Values) &&
+	same := got.Version == want.Version && got.UserID == want.UserID && got.Values.Len() == want.Values.Len() &&
 		got.Created.Equal(want.Created) && got.LastSeen.Equal(want.LastSeen) && got.Expires.Equal(want.Expires) &&
 		(got.Moved == nil) == (want.Moved == nil) && maps.Equal(got.Attrs, want.Attrs)
-	for k, v := range want.Values {
-		if g, ok := got.Values[k]; !ok || !bytes.Equal(g, v) {
+	for k, v := range want.Values.All() {
+		if g, ok := got.Values.Lookup(k); !ok || !bytes.Equal(g, v) {
 			same = false
 		}
 	}
@@ -143,7 +143,7 @@ func TestWriteOnStaleEntryEvicts(t *testing.T) {
 	set(t, b, id, "b", "2") // a does not know: its entry is at version 1
 	set(t, a, id, "c", "3") // remote version 3; a had 1, not 2
 	rec := load(t, a, id)
-	if string(rec.Values["b"]) != "2" || string(rec.Values["c"]) != "3" || rec.Version != 3 {
+	if string(rec.Values.Get("b")) != "2" || string(rec.Values.Get("c")) != "3" || rec.Version != 3 {
 		t.Errorf("after writes on two nodes: %+v, want b=2 c=3 at version 3", rec)
 	}
 }

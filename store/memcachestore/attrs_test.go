@@ -38,7 +38,7 @@ func TestPreviousFormatItem(t *testing.T) {
 		return it.Value[0]
 	}
 	old := &store.Record{Version: 1, UserID: user, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
-		Values: map[string][]byte{"k": []byte("v")}}
+		Values: store.ValuesOf(map[string][]byte{"k": []byte("v")})}
 	b := recordcodec.Marshal(old)
 	if b[0] != recordcodec.FormatV1 {
 		t.Fatalf("a record without attributes encodes in format %d, want 1", b[0])
@@ -47,7 +47,7 @@ func TestPreviousFormatItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, err := s.Load(ctx, id)
-	if err != nil || rec == nil || len(rec.Attrs) != 0 || string(rec.Values["k"]) != "v" {
+	if err != nil || rec == nil || len(rec.Attrs) != 0 || string(rec.Values.Get("k")) != "v" {
 		t.Fatalf("Load of a format-1 item = %+v, %v; want the record, no attributes", rec, err)
 	}
 	infos, err := s.UserSessions(ctx, user)
@@ -105,7 +105,7 @@ func TestLostReplyWithAttrs(t *testing.T) {
 		}
 	})
 	rec, err = s.Load(ctx, id)
-	if err != nil || rec == nil || !maps.Equal(rec.Attrs, second) || rec.Version != res.Version || string(rec.Values["a"]) != "1" {
+	if err != nil || rec == nil || !maps.Equal(rec.Attrs, second) || rec.Version != res.Version || string(rec.Values.Get("a")) != "1" {
 		t.Fatalf("after a lost-reply update of attributes: %+v, %v (commit said version %d)", rec, err, res.Version)
 	}
 }

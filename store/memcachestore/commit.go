@@ -118,7 +118,7 @@ func (s *Store) checkSize(size, encoded int) error {
 
 func (s *Store) create(ctx context.Context, id, key string, c *store.Change) (store.Result, error) {
 	rec := &store.Record{
-		Values:   c.Apply(nil),
+		Values:   c.Apply(store.Values{}),
 		UserID:   c.UserID,
 		Created:  c.Created,
 		LastSeen: c.LastSeen,

@@ -54,7 +54,7 @@ func TestLateWritesAreNotSent(t *testing.T) {
 		}
 	}
 	rec, err := s.Load(t.Context(), id)
-	if err != nil || rec == nil || rec.Version != 1 || string(rec.Values["a"]) != "1" || rec.Moved != nil {
+	if err != nil || rec == nil || rec.Version != 1 || string(rec.Values.Get("a")) != "1" || rec.Moved != nil {
 		t.Errorf("after the late writes: %+v, %v; want the record as created", rec, err)
 	}
 }
@@ -76,7 +76,7 @@ func TestCASLoopStopsAtDeadline(t *testing.T) {
 			// each attempt takes 3 seconds by the store's clock.
 			reads++
 			now := clock.Now()
-			other := &store.Record{Values: map[string][]byte{"other": {byte(reads)}}, Created: now, LastSeen: now,
+			other := &store.Record{Values: store.ValuesOf(map[string][]byte{"other": {byte(reads)}}), Created: now, LastSeen: now,
 				Expires: now.Add(time.Hour), Version: uint64(10 + reads)}
 			if err := client.Set(&memcache.Item{Key: key, Value: recordcodec.Marshal(other), Expiration: exptime(other.Expires)}); err != nil {
 				t.Error(err)
@@ -105,7 +105,7 @@ func TestCASLoopStopsAtDeadline(t *testing.T) {
 		t.Errorf("cas_badval %s, cas_hits %s; want 3 swaps refused and none applied", st["cas_badval"], st["cas_hits"])
 	}
 	rec, err := s.Load(t.Context(), id)
-	if err != nil || rec == nil || rec.Values["mine"] != nil || rec.Version != 14 {
+	if err != nil || rec == nil || rec.Values.Get("mine") != nil || rec.Version != 14 {
 		t.Errorf("after the late loop: %+v, %v; want the other writer's last record", rec, err)
 	}
 }

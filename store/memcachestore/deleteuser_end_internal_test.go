@@ -63,9 +63,9 @@ func wantEndedAt(t *testing.T, s *Store, id string, before *store.Record, versio
 	switch {
 	case rec.Moved == nil:
 		t.Errorf("Load = a live record (version %d, values %q); want a tombstone", rec.Version, rec.Values)
-	case rec.Moved.To != id || rec.Moved.Forwards() || len(rec.Values) != 0 || rec.UserID != "" || len(rec.Attrs) != 0:
+	case rec.Moved.To != id || rec.Moved.Forwards() || rec.Values.Len() != 0 || rec.UserID != "" || len(rec.Attrs) != 0:
 		t.Errorf("tombstone moved to %.8s… with %d sealed bytes, %d values, user %q, %d attributes; want its own ID and nothing else",
-			rec.Moved.To, len(rec.Moved.Sealed), len(rec.Values), rec.UserID, len(rec.Attrs))
+			rec.Moved.To, len(rec.Moved.Sealed), rec.Values.Len(), rec.UserID, len(rec.Attrs))
 	case rec.Version != version || !rec.Expires.Equal(before.Expires) || !rec.Created.Equal(before.Created) || !rec.LastSeen.Equal(before.LastSeen):
 		t.Errorf("tombstone version %d, created %v, last seen %v, expires %v; want %d, %v, %v, %v",
 			rec.Version, rec.Created, rec.LastSeen, rec.Expires, version, before.Created, before.LastSeen, before.Expires)

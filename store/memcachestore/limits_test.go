@@ -55,7 +55,7 @@ func TestRecordLimit(t *testing.T) {
 			_, err = s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"x": nil}})
 			wantTooLarge(t, "update one byte over", err, tc.limit+1, tc.limit)
 			after, err := s.Load(ctx, id)
-			if err != nil || after == nil || after.Version != rec.Version || len(after.Values) != 1 {
+			if err != nil || after == nil || after.Version != rec.Version || after.Values.Len() != 1 {
 				t.Errorf("after the refused update: %v (version %d), want the record as it was (version %d, one value)", err, versionOf(after), rec.Version)
 			}
 
@@ -90,7 +90,7 @@ func TestRecordLimitWorstEncoding(t *testing.T) {
 	id := newID()
 	create(t, s, id, "", time.Now().Add(time.Hour), values)
 	rec, err := s.Load(t.Context(), id)
-	if err != nil || rec == nil || len(rec.Values) != len(values) {
+	if err != nil || rec == nil || rec.Values.Len() != len(values) {
 		t.Fatalf("Load of the worst-shaped record: %v, %v; want %d values", rec != nil, err, len(values))
 	}
 	t.Logf("%d keys, record size %d, encoded %d bytes", len(values), rec.Size(), len(recordcodec.Marshal(rec)))
@@ -133,7 +133,7 @@ func TestServerRefusesItem(t *testing.T) {
 	if !errors.Is(err, store.ErrTooLarge) {
 		t.Fatalf("update over the server's -I: %v, want an error matching store.ErrTooLarge", err)
 	}
-	if rec, err := s.Load(ctx, id); err != nil || rec == nil || len(rec.Values) != 1 || rec.Version != 1 {
+	if rec, err := s.Load(ctx, id); err != nil || rec == nil || rec.Values.Len() != 1 || rec.Version != 1 {
 		t.Errorf("after the refused update: %v (version %d), want the record as it was (version 1)", err, versionOf(rec))
 	}
 	now := time.Now()

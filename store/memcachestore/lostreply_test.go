@@ -184,7 +184,7 @@ func TestLostReplies(t *testing.T) {
 	if err != nil || rec == nil {
 		t.Fatalf("Load = %v, %v", rec, err)
 	}
-	if len(rec.Values) != 1 || string(rec.Values["b"]) != "2" || rec.Version != res.Version || rec.Version < 2 {
+	if rec.Values.Len() != 1 || string(rec.Values.Get("b")) != "2" || rec.Version != res.Version || rec.Version < 2 {
 		t.Errorf("after a lost-reply update: values %q, version %d (commit said %d)", rec.Values, rec.Version, res.Version)
 	}
 
@@ -315,7 +315,7 @@ func TestLostReplyOfTouchAndDelete(t *testing.T) {
 		}
 	})
 	rec, err := s.Load(ctx, id)
-	if err != nil || rec == nil || !rec.Expires.Equal(expires) || !rec.LastSeen.Equal(seen) || string(rec.Values["a"]) != "1" {
+	if err != nil || rec == nil || !rec.Expires.Equal(expires) || !rec.LastSeen.Equal(seen) || string(rec.Values.Get("a")) != "1" {
 		t.Fatalf("after the touch: %+v, %v", rec, err)
 	}
 	px.loseOnce(t, "DELETED", func() {

@@ -13,7 +13,7 @@ func sampleRecords() []*store.Record {
 	return []*store.Record{
 		{},
 		{Version: 1, Expires: now},
-		{Version: 300, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "u", Values: map[string][]byte{"a": []byte("1")}},
+		{Version: 300, Created: now, LastSeen: now, Expires: now.Add(time.Hour), UserID: "u", Values: store.ValuesOf(map[string][]byte{"a": []byte("1")})},
 		{Version: 1 << 40, Created: now, Expires: now.Add(time.Minute), Moved: &store.Moved{To: "x", Sealed: []byte{1, 2}}},
 		{Version: 7, LastSeen: now, Expires: time.Unix(-5, 0)},
 		{Version: 9, Created: now, Expires: now.Add(time.Hour), UserID: "u", Attrs: map[string]string{"device": "phone"}},

@@ -56,7 +56,7 @@ func TestStalledCommitLandsLate(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			rec, err := b.Load(ctx, id)
-			if err != nil || rec == nil || string(rec.Values["k"]) != want {
+			if err != nil || rec == nil || string(rec.Values.Get("k")) != want {
 				t.Errorf("after the late cas: %v, %v; want k=%s", rec, err, want)
 			}
 		})

@@ -37,14 +37,14 @@ func Example() {
 		return
 	}
 	rec, _ := s.Load(ctx, id)
-	fmt.Printf("version %d: cart=%s theme=%s\n", res.Version, rec.Values["cart"], rec.Values["theme"])
+	fmt.Printf("version %d: cart=%s theme=%s\n", res.Version, rec.Values.Get("cart"), rec.Values.Get("theme"))
 
 	// "Log out everywhere": the session ends as a logout ends it, leaving a
 	// tombstone that forwards nothing, so a request still in flight with
 	// its token drops its changes.
 	n, _ := s.DeleteUser(ctx, "alice")
 	rec, _ = s.Load(ctx, id)
-	fmt.Printf("ended %d session; values %d, ended %v\n", n, len(rec.Values), rec.Moved != nil && !rec.Moved.Forwards())
+	fmt.Printf("ended %d session; values %d, ended %v\n", n, rec.Values.Len(), rec.Moved != nil && !rec.Moved.Forwards())
 	// Output:
 	// version 2: cart=3 items theme=dark
 	// ended 1 session; values 0, ended true

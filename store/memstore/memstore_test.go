@@ -149,7 +149,7 @@ func TestTooLarge(t *testing.T) {
 		t.Fatalf("Update to an oversized record: %v, want ErrTooLarge", err)
 	}
 	rec, _ := s.Load(ctx, id(2))
-	if rec == nil || string(rec.Values["small"]) != "1" || len(rec.Values) != 1 || rec.Version != 1 {
+	if rec == nil || string(rec.Values.Get("small")) != "1" || rec.Values.Len() != 1 || rec.Version != 1 {
 		t.Errorf("record after a refused update: %+v", rec)
 	}
 	if s.Len() != 2 {

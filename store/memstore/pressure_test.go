@@ -61,7 +61,7 @@ func TestRecordLimitOption(t *testing.T) {
 		}
 		break
 	}
-	if rec, _ := s.Load(ctx, id(1)); rec == nil || len(rec.Values) != 10 || rec.Size() != limit {
+	if rec, _ := s.Load(ctx, id(1)); rec == nil || rec.Values.Len() != 10 || rec.Size() != limit {
 		t.Errorf("record after a refused update: %+v", rec)
 	}
 }

@@ -29,11 +29,9 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	if err := s.check(ctx); err != nil {
 		return store.Result{}, err
 	}
-	// Copy what the record will keep of c before taking the lock: the store
-	// must not retain the caller's slices. Every key of c.Set ends up in the
-	// record, so once they alone exceed the limit the commit is refused,
-	// before a hostile value is copied.
-	set := make(map[string][]byte, len(c.Set))
+	// Every key of c.Set ends up in the record, so once they alone exceed
+	// the limit the commit is refused, before a hostile value is copied
+	// (Apply copies the values into the record's own).
 	n := len(c.UserID)
 	if !c.SetUserID && c.Mode == store.Update {
 		n = 0 // the stored user id counts, but is not known yet
@@ -42,9 +40,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		if n += len(k) + len(v); n > s.cfg.maxRecordSize {
 			return store.Result{}, &store.TooLargeError{Size: n, Limit: s.cfg.maxRecordSize}
 		}
-		set[k] = bytes.Clone(v)
 	}
-	c.Set = set
 	var attrs map[string]string
 	if (c.SetAttrs || c.Mode == store.Create) && len(c.Attrs) > 0 {
 		for k, v := range c.Attrs {
@@ -71,7 +67,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 			return store.Result{}, store.ErrExists
 		}
 		rec = &store.Record{
-			Values:  c.Apply(nil),
+			Values:  c.Apply(store.Values{}),
 			UserID:  c.UserID,
 			Created: c.Created.Round(0),
 			Version: 1,
@@ -86,12 +82,8 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 			sh.mu.Unlock()
 			return store.Result{}, movedError(cur.Moved)
 		}
-		var values map[string][]byte
-		if !c.Clear {
-			values = maps.Clone(cur.Values)
-		}
 		rec = &store.Record{
-			Values:  c.Apply(values),
+			Values:  c.Apply(cur.Values),
 			UserID:  cur.UserID,
 			Created: cur.Created,
 			Version: cur.Version + 1,

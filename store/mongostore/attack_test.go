@@ -85,7 +85,7 @@ var _ = backendTest("FarFutureTimes", func(t *testing.T, cl *mongo.Client, _ *fe
 	if err := s.Touch(ctx, id, now, far.Add(time.Hour)); err != nil {
 		t.Fatalf("Touch of it: %v", err)
 	}
-	if rec, err := s.Load(ctx, id); err != nil || rec == nil || string(rec.Values["k"]) != "w" {
+	if rec, err := s.Load(ctx, id); err != nil || rec == nil || string(rec.Values.Get("k")) != "w" {
 		t.Fatalf("Load after Update and Touch: %+v, %v", rec, err)
 	}
 	if err := s.Move(ctx, id, store.Moved{To: newID()}, far, 0); err != nil {
@@ -126,9 +126,9 @@ var _ = backendTest("ReplaceUpdate", func(t *testing.T, cl *mongo.Client, _ *fer
 	if err != nil || res.Version != 2 {
 		t.Fatalf("large Update: %+v, %v", res, err)
 	}
-	big.Apply(want)
+	want = big.Apply(store.ValuesOf(want)).Map()
 	rec, err := s.Load(ctx, id)
-	if err != nil || rec == nil || rec.Version != 2 || !maps.EqualFunc(rec.Values, want, bytes.Equal) || rec.UserID != "u" ||
+	if err != nil || rec == nil || rec.Version != 2 || !maps.EqualFunc(rec.Values.Map(), want, bytes.Equal) || rec.UserID != "u" ||
 		rec.Attrs["d"] != "x" || !rec.LastSeen.Equal(now.Add(time.Second)) || !rec.Created.Equal(now) {
 		t.Fatalf("after the large Update: %+v, %v", rec, err)
 	}
@@ -179,7 +179,7 @@ var _ = backendTest("ReplaceUpdate", func(t *testing.T, cl *mongo.Client, _ *fer
 		t.Fatalf("after 20 concurrent writers: %v, %v; want version 22", rec != nil && rec.Version == 22, err)
 	}
 	for i := range 20 {
-		if rec.Values[fmt.Sprintf("w%d", i)] == nil || (i%2 == 0 && rec.Values[fmt.Sprintf("w%d.19", i)] == nil) {
+		if rec.Values.Get(fmt.Sprintf("w%d", i)) == nil || (i%2 == 0 && rec.Values.Get(fmt.Sprintf("w%d.19", i)) == nil) {
 			t.Errorf("writer %d lost", i)
 		}
 	}

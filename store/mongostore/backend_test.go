@@ -42,11 +42,11 @@ var _ = backendTest("HundredDisjointWrites", func(t *testing.T, cl *mongo.Client
 	if err != nil || rec == nil {
 		t.Fatalf("Load: %v, %v", rec, err)
 	}
-	if len(rec.Values) != 101 || rec.Version != 101 {
-		t.Errorf("after 100 disjoint writes: %d values, version %d; want 101, 101", len(rec.Values), rec.Version)
+	if rec.Values.Len() != 101 || rec.Version != 101 {
+		t.Errorf("after 100 disjoint writes: %d values, version %d; want 101, 101", rec.Values.Len(), rec.Version)
 	}
 	for i := range 100 {
-		if v := rec.Values[fmt.Sprintf("key-%03d", i)]; string(v) != fmt.Sprint(i) {
+		if v := rec.Values.Get(fmt.Sprintf("key-%03d", i)); string(v) != fmt.Sprint(i) {
 			t.Errorf("key-%03d = %q", i, v)
 		}
 	}
@@ -87,7 +87,7 @@ var _ = backendTest("HostileKeys", func(t *testing.T, cl *mongo.Client, _ *ferre
 		if err != nil || rec == nil {
 			t.Fatalf("%s: Load: %v, %v", when, rec, err)
 		}
-		if !maps.EqualFunc(rec.Values, values, func(a, b []byte) bool { return string(a) == string(b) }) {
+		if !maps.EqualFunc(rec.Values.Map(), values, func(a, b []byte) bool { return string(a) == string(b) }) {
 			t.Errorf("%s: values %q, want %q", when, rec.Values, values)
 		}
 		infos, err := s.UserSessions(ctx, "u")
@@ -105,7 +105,7 @@ var _ = backendTest("HostileKeys", func(t *testing.T, cl *mongo.Client, _ *ferre
 		if _, err := s.Commit(ctx, id, c); err != nil {
 			t.Fatalf("Update of %q: %v", k, err)
 		}
-		c.Apply(values)
+		values = c.Apply(store.ValuesOf(values)).Map()
 	}
 	check("after Updates")
 	var raw bson.Raw

@@ -304,7 +304,7 @@ func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Ch
 		if err != nil {
 			return store.Result{}, fmt.Errorf("mongostore: commit: %w", err)
 		}
-		values = c.Apply(values)
+		values = c.Apply(store.ValuesOf(values)).Map()
 		user := string(r.User)
 		if c.SetUserID {
 			user = c.UserID

@@ -196,10 +196,11 @@ func (r *record) toRecord() (*store.Record, error) {
 		rec.Moved = &store.Moved{To: *r.movedTo(), Sealed: r.Sealed}
 		return rec, nil
 	}
-	var err error
-	if rec.Values, err = decodeValues(r.Values); err != nil {
+	values, err := decodeValues(r.Values)
+	if err != nil {
 		return nil, err
 	}
+	rec.Values = store.ValuesOf(values)
 	if rec.Attrs, err = decodeAttrs(r.Attrs); err != nil {
 		return nil, err
 	}

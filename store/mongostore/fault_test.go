@@ -78,7 +78,7 @@ func TestFault(t *testing.T) {
 	}
 	for i, r := range records {
 		rec, err := s.Load(ctx, r.id)
-		if err != nil || rec == nil || rec.Version < r.version || !bytes.Equal(rec.Values["n"], fmt.Appendf(nil, "%d", i)) {
+		if err != nil || rec == nil || rec.Version < r.version || !bytes.Equal(rec.Values.Get("n"), fmt.Appendf(nil, "%d", i)) {
 			t.Errorf("acknowledged record %d after the restart: %+v, %v", i, rec, err)
 		}
 	}

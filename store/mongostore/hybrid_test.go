@@ -65,7 +65,7 @@ var _ = backendTest("Hybrid", func(t *testing.T, cl *mongo.Client, f *ferret) {
 		if rec == nil {
 			return "<none>"
 		}
-		return string(rec.Values["k"])
+		return string(rec.Values.Get("k"))
 	}
 	t.Run("WriteOnBVisibleOnA", func(t *testing.T) {
 		id, _ := createRecord(t, a, time.Now())

@@ -81,7 +81,7 @@ var _ = backendTest("UpgradeAddsAttrs", func(t *testing.T, db *sql.DB, _ string)
 	if err != nil || rec == nil {
 		t.Fatalf("Load of a row written before the upgrade: %+v, %v", rec, err)
 	}
-	if rec.Attrs != nil || string(rec.Values["k"]) != "v" || rec.UserID != "alice" || rec.Version != 4 {
+	if rec.Attrs != nil || string(rec.Values.Get("k")) != "v" || rec.UserID != "alice" || rec.Version != 4 {
 		t.Errorf("row written before the upgrade loads as %+v", rec)
 	}
 	infos, err := s.UserSessions(ctx, "alice")
@@ -197,7 +197,7 @@ func TestAttrsAtPacketLimit(t *testing.T) {
 	half := DefaultMaxRecordSize / 2
 	attrs["big"] = strings.Repeat("a", half-attrcodec.Size(attrs)-len("big")-len(user))
 	value := bytes.Repeat([]byte("v"), DefaultMaxRecordSize-half-len("k"))
-	rec := store.Record{Values: map[string][]byte{"k": value}, UserID: user, Attrs: attrs}
+	rec := store.Record{Values: store.ValuesOf(map[string][]byte{"k": value}), UserID: user, Attrs: attrs}
 	if rec.Size() != DefaultMaxRecordSize {
 		t.Fatalf("test record is %d bytes, want %d", rec.Size(), DefaultMaxRecordSize)
 	}
@@ -206,14 +206,14 @@ func TestAttrsAtPacketLimit(t *testing.T) {
 
 	id, now := newID(), time.Now()
 	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(time.Hour),
-		Set: rec.Values, SetUserID: true, UserID: user, SetAttrs: true, Attrs: attrs}); err != nil {
+		Set: rec.Values.Map(), SetUserID: true, UserID: user, SetAttrs: true, Attrs: attrs}); err != nil {
 		t.Fatalf("Create at the limit: %v", err)
 	}
-	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: rec.Values, SetAttrs: true, Attrs: attrs}); err != nil {
+	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: rec.Values.Map(), SetAttrs: true, Attrs: attrs}); err != nil {
 		t.Fatalf("Update at the limit: %v", err)
 	}
 	got, err := s.Load(ctx, id)
-	if err != nil || got == nil || !maps.Equal(got.Attrs, attrs) || !bytes.Equal(got.Values["k"], value) {
+	if err != nil || got == nil || !maps.Equal(got.Attrs, attrs) || !bytes.Equal(got.Values.Get("k"), value) {
 		t.Fatalf("Load at the limit: %v", err)
 	}
 	infos, err := s.UserSessions(ctx, user)

@@ -185,7 +185,7 @@ var _ = backendTest("BinaryUserIDs", func(t *testing.T, db *sql.DB, dsn string) 
 		}
 		for _, u := range users {
 			rec, err := s.Load(ctx, ids[u])
-			if err != nil || rec == nil || rec.UserID != u || string(rec.Values["k"]) != u {
+			if err != nil || rec == nil || rec.UserID != u || string(rec.Values.Get("k")) != u {
 				t.Errorf("record of user %q: %+v, %v", u, rec, err)
 			}
 			infos, err := s.UserSessions(ctx, u)
@@ -196,7 +196,7 @@ var _ = backendTest("BinaryUserIDs", func(t *testing.T, db *sql.DB, dsn string) 
 		if n, err := s.DeleteUser(ctx, "bob"); n != 1 || err != nil {
 			t.Errorf("DeleteUser(bob): %d, %v; want 1", n, err)
 		}
-		if rec, err := s.Load(ctx, ids["bob"]); err != nil || rec == nil || rec.Moved == nil || rec.Moved.To != ids["bob"] || len(rec.Values) != 0 || rec.UserID != "" {
+		if rec, err := s.Load(ctx, ids["bob"]); err != nil || rec == nil || rec.Moved == nil || rec.Moved.To != ids["bob"] || rec.Values.Len() != 0 || rec.UserID != "" {
 			t.Errorf("bob's session after DeleteUser(bob): %+v, %v; want ended (a tombstone to itself)", rec, err)
 		}
 		for _, u := range users {

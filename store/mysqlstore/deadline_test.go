@@ -35,7 +35,7 @@ var _ = backendTest("LateWriteRefused", func(t *testing.T, db *sql.DB, _ string)
 			t.Errorf("late %s: %v, want context.DeadlineExceeded", what, err)
 		}
 		after, lerr := s.Load(ctx, id)
-		if lerr != nil || after == nil || after.Version != before.Version || string(after.Values["k"]) != "v" || after.Moved != nil ||
+		if lerr != nil || after == nil || after.Version != before.Version || string(after.Values.Get("k")) != "v" || after.Moved != nil ||
 			!after.Expires.Equal(before.Expires) {
 			t.Errorf("after a late %s: %+v, %v; want the record unchanged", what, after, lerr)
 		}

@@ -60,7 +60,7 @@ var _ = backendTest("Hybrid", func(t *testing.T, db *sql.DB, dsn string) {
 		if rec == nil {
 			return "<none>"
 		}
-		return string(rec.Values["k"])
+		return string(rec.Values.Get("k"))
 	}
 
 	t.Run("WriteOnBVisibleOnA", func(t *testing.T) {

@@ -47,11 +47,11 @@ func concurrentWrites(t *testing.T, s *Store) {
 	if err != nil || rec == nil {
 		t.Fatalf("load shared: %v, %v", rec, err)
 	}
-	if len(rec.Values) != writers+1 || rec.Version != writers+1 {
-		t.Errorf("shared session has %d values at version %d, want %d at %d", len(rec.Values), rec.Version, writers+1, writers+1)
+	if rec.Values.Len() != writers+1 || rec.Version != writers+1 {
+		t.Errorf("shared session has %d values at version %d, want %d at %d", rec.Values.Len(), rec.Version, writers+1, writers+1)
 	}
 	for i, id := range ids {
-		if rec, err := s.Load(ctx, id); err != nil || rec == nil || string(rec.Values["n"]) != fmt.Sprint(i) {
+		if rec, err := s.Load(ctx, id); err != nil || rec == nil || string(rec.Values.Get("n")) != fmt.Sprint(i) {
 			t.Errorf("session %d: %+v, %v", i, rec, err)
 		}
 	}

@@ -155,7 +155,10 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 		return nil, s.wrap("load", err)
 	}
 	defer rows.Close()
-	var rec *store.Record
+	var (
+		rec    *store.Record
+		values store.ValuesBuilder
+	)
 	for rows.Next() {
 		var (
 			userID, movedTo            sql.RawBytes
@@ -187,17 +190,14 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 			}
 		}
 		if k.Valid {
-			if rec.Values == nil {
-				rec.Values = make(map[string][]byte)
-			}
-			if v == nil {
-				v = []byte{}
-			}
-			rec.Values[k.String] = v
+			values.Add(k.String, v)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("load", err)
+	}
+	if rec != nil {
+		rec.Values = values.Values()
 	}
 	return rec, nil
 }

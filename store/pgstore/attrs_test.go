@@ -67,7 +67,7 @@ var _ = backendTest("UpgradeAddsAttrs", func(t *testing.T, pool *pgxpool.Pool) {
 	if err != nil || rec == nil {
 		t.Fatalf("Load of a row written before the upgrade: %+v, %v", rec, err)
 	}
-	if rec.Attrs != nil || string(rec.Values["k"]) != "v" || rec.UserID != "alice" || rec.Version != 4 {
+	if rec.Attrs != nil || string(rec.Values.Get("k")) != "v" || rec.UserID != "alice" || rec.Version != 4 {
 		t.Errorf("row written before the upgrade loads as %+v", rec)
 	}
 	infos, err := s.UserSessions(ctx, "alice")

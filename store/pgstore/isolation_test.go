@@ -88,7 +88,7 @@ var _ = backendTest("IsolationDefault", func(t *testing.T, shared *pgxpool.Pool)
 			}
 			lost := 0
 			for i := range n {
-				if _, ok := rec.Values[fmt.Sprintf("k%03d", i)]; !ok {
+				if _, ok := rec.Values.Lookup(fmt.Sprintf("k%03d", i)); !ok {
 					lost++
 				}
 			}

@@ -180,9 +180,11 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 	if err != nil {
 		return nil, wrap("load", err)
 	}
-	if rec.Values, err = decodeValues(raw); err != nil {
+	values, err := decodeValues(raw)
+	if err != nil {
 		return nil, fmt.Errorf("pgstore: load %.8s…: %w", id, err)
 	}
+	rec.Values = store.ValuesOf(values)
 	if rec.Attrs, err = attrcodec.Decode(attrs); err != nil {
 		return nil, fmt.Errorf("pgstore: load %.8s…: %w", id, err)
 	}

@@ -80,7 +80,7 @@ var _ = backendTest("HostileTableName", func(t *testing.T, pool *pgxpool.Pool) {
 		Set: map[string][]byte{"k": []byte("v")}}); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if rec, err := s.Load(ctx, id); err != nil || rec == nil || string(rec.Values["k"]) != "v" {
+	if rec, err := s.Load(ctx, id); err != nil || rec == nil || string(rec.Values.Get("k")) != "v" {
 		t.Fatalf("Load = %+v, %v", rec, err)
 	}
 	var tables []string

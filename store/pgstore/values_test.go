@@ -239,7 +239,7 @@ var _ = backendTest("SizeLimit", func(t *testing.T, pool *pgxpool.Pool) {
 			before, _ := s.Load(ctx, id)
 			grow := store.Change{Mode: store.Update, Set: map[string][]byte{"bb": make([]byte, big+1)}}
 			wantTooLarge(t, name+": Update one byte over", s, id, grow, limit+1)
-			if after, _ := s.Load(ctx, id); after == nil || after.Version != before.Version || len(after.Values) != 1 {
+			if after, _ := s.Load(ctx, id); after == nil || after.Version != before.Version || after.Values.Len() != 1 {
 				t.Errorf("%s: record after a refused Update: %+v, want it unchanged", name, after)
 			}
 			grow.Set["bb"] = make([]byte, big)

@@ -123,7 +123,7 @@ func TestLostReply(t *testing.T) {
 	if !errors.Is(err, store.ErrExists) {
 		t.Errorf("a Create whose reply was lost: %v, want ErrExists (the resend's)", err)
 	}
-	if rec, _ := s.Load(ctx, id); rec == nil || string(rec.Values["a"]) != "1" || rec.Version != 1 {
+	if rec, _ := s.Load(ctx, id); rec == nil || string(rec.Values.Get("a")) != "1" || rec.Version != 1 {
 		t.Errorf("after the create: %+v, want it at version 1", rec)
 	}
 }
@@ -200,7 +200,7 @@ func TestLateWritesDoNotApply(t *testing.T) {
 		t.Errorf("the late create applied: %+v", rec)
 	}
 	rec, _ := direct.Load(ctx, upd)
-	if rec == nil || string(rec.Values["a"]) != "1" || rec.Version != 1 {
+	if rec == nil || string(rec.Values.Get("a")) != "1" || rec.Version != 1 {
 		t.Errorf("the late update applied: %+v", rec)
 	}
 	if rec, _ := direct.Load(ctx, touched); rec == nil || rec.Version != 1 || rec.Expires.After(time.Now().Add(2*time.Hour)) {

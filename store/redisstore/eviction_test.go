@@ -200,7 +200,7 @@ func TestNoevictionFull(t *testing.T) {
 	if _, err := s.Commit(ctx, ids[0], store.Change{Mode: store.Update, Set: map[string][]byte{"w": make([]byte, 1024)}}); err == nil {
 		t.Error("an update that grows a session on a full server succeeded")
 	}
-	if rec, err := s.Load(ctx, ids[0]); err != nil || rec == nil || len(rec.Values) != 1 {
+	if rec, err := s.Load(ctx, ids[0]); err != nil || rec == nil || rec.Values.Len() != 1 {
 		t.Errorf("load on a full server: %v, %v; want the session as it was", rec, err)
 	}
 	if err := s.Delete(ctx, ids[0]); err != nil {

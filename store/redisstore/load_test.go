@@ -32,23 +32,23 @@ func TestLoadValuesAreTheirOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range one.Values {
+	for k, v := range one.Values.All() {
 		if !bytes.Equal(v, set[k]) || v == nil {
 			t.Errorf("value %q = %q, want %q", k, v, set[k])
 		}
 		if cap(v) != len(v) {
 			t.Errorf("value %q has capacity %d past its length %d", k, cap(v), len(v))
 		}
-		if w := two.Values[k]; len(v) > 0 && &v[0] == &w[0] {
+		if w := two.Values.Get(k); len(v) > 0 && &v[0] == &w[0] {
 			t.Errorf("value %q of two loads shares memory", k)
 		}
 	}
-	one.Values["a"][0] = 'X'
+	one.Values.Get("a")[0] = 'X'
 	three, err := s.Load(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(two.Values["a"]) != "first value" || string(three.Values["a"]) != "first value" {
-		t.Errorf("a write into one load's value reached others: %q, %q", two.Values["a"], three.Values["a"])
+	if string(two.Values.Get("a")) != "first value" || string(three.Values.Get("a")) != "first value" {
+		t.Errorf("a write into one load's value reached others: %q, %q", two.Values.Get("a"), three.Values.Get("a"))
 	}
 }

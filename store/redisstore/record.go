@@ -60,9 +60,6 @@ func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 // decodeRecord builds a record from the fields of a session hash. Every field
 // is untrusted: a malformed one is an error matching ErrCorrupt, never a
 // panic, and an unknown one is ignored (a later version may add fields).
-//
-// The values share the memory of the strings in fields (see bytesOf): fields
-// must be a reply go-redis has just read, dropped by the caller afterwards.
 func decodeRecord(fields map[string]string) (*store.Record, error) {
 	rec := &store.Record{}
 	var (
@@ -70,18 +67,11 @@ func decodeRecord(fields map[string]string) (*store.Record, error) {
 		moved, version bool
 		err            error
 	)
-	values := 0
-	for f := range fields {
-		if strings.HasPrefix(f, "v:") {
-			values++
-		}
-	}
-	if values > 0 {
-		rec.Values = make(map[string][]byte, values)
-	}
+	var values store.ValuesBuilder
+	values.Grow(len(fields))
 	for f, v := range fields {
 		if key, ok := strings.CutPrefix(f, "v:"); ok {
-			rec.Values[key] = bytesOf(v)
+			values.Add(key, bytesOf(v)) // copied by values.Values
 			continue
 		}
 		switch f {
@@ -113,8 +103,9 @@ func decodeRecord(fields map[string]string) (*store.Record, error) {
 	if !version {
 		return nil, fmt.Errorf("%w: no version", ErrCorrupt)
 	}
+	rec.Values = values.Values()
 	if moved {
-		if len(rec.Values) > 0 || rec.UserID != "" || len(rec.Attrs) > 0 {
+		if rec.Values.Len() > 0 || rec.UserID != "" || len(rec.Attrs) > 0 {
 			return nil, fmt.Errorf("%w: tombstone with values, a user or attributes", ErrCorrupt)
 		}
 		rec.Moved = &store.Moved{To: to, Sealed: []byte(sealed)}
@@ -122,18 +113,9 @@ func decodeRecord(fields map[string]string) (*store.Record, error) {
 	return rec, nil
 }
 
-// bytesOf returns the bytes of s without copying them: a value of a record
-// that Load returns shares the memory of the string go-redis read it into.
-//
-// That saves an allocation and a copy per value on every load, and is safe
-// because nothing else can see or change those bytes. go-redis reads each
-// bulk string of a reply into an allocation of its own (it converts that
-// []byte to the string without a copy itself), Load drops the map that holds
-// the strings once it has decoded them, and the store contract forbids
-// callers to modify a loaded record (store.Store.Load: a caching store hands
-// the same record to several callers). The capacity is the length, so even a
-// careless append copies instead of writing past the value.
-// TestLoadValuesAreTheirOwn checks that two loads never share bytes.
+// bytesOf returns the bytes of s without copying them, for a reader that
+// only reads them (store.ValuesBuilder copies each value into the record's
+// own): a copy here would be a second one, per value, on every load.
 func bytesOf(s string) []byte {
 	if s == "" {
 		return []byte{}

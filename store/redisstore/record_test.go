@@ -75,7 +75,7 @@ func wantDecoded(t *testing.T, fields map[string]string, r *store.Record) {
 	for f, v := range fields {
 		if k, ok := strings.CutPrefix(f, "v:"); ok {
 			values++
-			got, ok := r.Values[k]
+			got, ok := r.Values.Lookup(k)
 			if !ok || got == nil || !bytes.Equal(got, []byte(v)) {
 				t.Errorf("value %q = %q (present %v), want %q", k, got, ok, v)
 			}
@@ -84,8 +84,8 @@ func wantDecoded(t *testing.T, fields map[string]string, r *store.Record) {
 			}
 		}
 	}
-	if len(r.Values) != values {
-		t.Errorf("%d values, want %d", len(r.Values), values)
+	if r.Values.Len() != values {
+		t.Errorf("%d values, want %d", r.Values.Len(), values)
 	}
 	if want, _ := decodeAttrs(fields["m:a"]); !maps.Equal(r.Attrs, want) {
 		t.Errorf("Attrs = %q, want %q", r.Attrs, want)

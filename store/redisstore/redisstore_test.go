@@ -233,8 +233,8 @@ func TestMaxRecordSize(t *testing.T) {
 		t.Fatalf("third value: %v, want TooLargeError{123, 100}", err)
 	}
 	rec, _ := s.Load(ctx, id)
-	if len(rec.Values) != 2 || rec.Version != 2 {
-		t.Errorf("record after a refused commit: %d values, version %d; want 2, 2", len(rec.Values), rec.Version)
+	if rec.Values.Len() != 2 || rec.Version != 2 {
+		t.Errorf("record after a refused commit: %d values, version %d; want 2, 2", rec.Values.Len(), rec.Version)
 	}
 	// Replacing and deleting count what was there.
 	if err := update(map[string][]byte{"a": []byte("y")}); err != nil {

@@ -92,7 +92,7 @@ func TestSentinelFailover(t *testing.T) {
 		if err != nil || rec == nil {
 			t.Fatalf("session %d after the failover: %v, %v", i, rec, err)
 		}
-		if got := string(rec.Values["i"]); got != strconv.Itoa(i) {
+		if got := string(rec.Values.Get("i")); got != strconv.Itoa(i) {
 			t.Errorf("session %d: i = %q", i, got)
 		}
 	}

@@ -58,7 +58,7 @@ func TestSizeAccounting(t *testing.T) {
 				c.Attrs[keys[r.IntN(len(keys))]] = string(pick())
 			}
 		}
-		want := c.Apply(maps.Clone(values))
+		want := c.Apply(store.ValuesOf(values)).Map()
 		wantUser, wantAttrs := user, attrs
 		if c.SetUserID {
 			wantUser = c.UserID
@@ -106,7 +106,7 @@ func TestSizeAccounting(t *testing.T) {
 		if err != nil || rec == nil {
 			t.Fatalf("step %d: load: %v, %v", step, rec, err)
 		}
-		if !maps.EqualFunc(rec.Values, values, bytes.Equal) || rec.UserID != user || !maps.Equal(rec.Attrs, attrs) {
+		if !maps.EqualFunc(rec.Values.Map(), values, bytes.Equal) || rec.UserID != user || !maps.Equal(rec.Attrs, attrs) {
 			t.Fatalf("step %d: after %+v the record holds %q, user %q, attributes %q; want %q, user %q, attributes %q",
 				step, c, rec.Values, rec.UserID, rec.Attrs, values, user, attrs)
 		}
@@ -146,13 +146,13 @@ func TestLargeChanges(t *testing.T) {
 		if _, err := s.Commit(ctx, id, c); err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
-		values = c.Apply(values)
+		values = c.Apply(store.ValuesOf(values)).Map()
 		rec, err := s.Load(ctx, id)
 		if err != nil || rec == nil {
 			t.Fatalf("%s: load: %v, %v", step, rec, err)
 		}
-		if !maps.EqualFunc(rec.Values, values, bytes.Equal) {
-			t.Fatalf("%s: %d values, want %d", step, len(rec.Values), len(values))
+		if !maps.EqualFunc(rec.Values.Map(), values, bytes.Equal) {
+			t.Fatalf("%s: %d values, want %d", step, rec.Values.Len(), len(values))
 		}
 		n, err := client.HGet(ctx, "large:s:"+id, "m:n").Result()
 		if want := strconv.Itoa(rec.Size()); err != nil || n != want {

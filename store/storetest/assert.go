@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 func wantValues(t *testing.T, rec *store.Record, want map[string][]byte) {
 	t.Helper()
 	for k, w := range want {
-		g, ok := rec.Values[k]
+		g, ok := rec.Values.Lookup(k)
 		switch {
 		case !ok:
 			t.Errorf("value %q missing", k)
@@ -26,9 +25,9 @@ func wantValues(t *testing.T, rec *store.Record, want map[string][]byte) {
 			t.Errorf("value %q = %q, want %q", k, trunc(g), trunc(w))
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(rec.Values)) {
+	for k := range rec.Values.Keys() {
 		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected value %q = %q", k, trunc(rec.Values[k]))
+			t.Errorf("unexpected value %q = %q", k, trunc(rec.Values.Get(k)))
 		}
 	}
 }
@@ -81,12 +80,7 @@ func wantMoved(t *testing.T, op string, err error, m store.Moved) {
 // cloneRecord deep-copies r, to check later that r did not change.
 func cloneRecord(r *store.Record) *store.Record {
 	c := *r
-	if r.Values != nil {
-		c.Values = make(map[string][]byte, len(r.Values))
-		for k, v := range r.Values {
-			c.Values[k] = bytes.Clone(v)
-		}
-	}
+	c.Values = store.ValuesOf(r.Values.Map()) // copies the bytes
 	if r.Moved != nil {
 		m := *r.Moved
 		m.Sealed = bytes.Clone(m.Sealed)
@@ -102,13 +96,13 @@ func wantSameRecord(t *testing.T, what string, got, want *store.Record) {
 	t.Helper()
 	same := got.Version == want.Version && got.UserID == want.UserID &&
 		got.Created.Equal(want.Created) && got.LastSeen.Equal(want.LastSeen) && got.Expires.Equal(want.Expires) &&
-		(got.Moved == nil) == (want.Moved == nil) && len(got.Values) == len(want.Values)
+		(got.Moved == nil) == (want.Moved == nil) && got.Values.Len() == want.Values.Len()
 	same = same && maps.Equal(got.Attrs, want.Attrs)
 	if same && got.Moved != nil {
 		same = got.Moved.To == want.Moved.To && bytes.Equal(got.Moved.Sealed, want.Moved.Sealed)
 	}
-	for k, v := range want.Values {
-		if g, ok := got.Values[k]; !ok || !bytes.Equal(g, v) {
+	for k, v := range want.Values.All() {
+		if g, ok := got.Values.Lookup(k); !ok || !bytes.Equal(g, v) {
 			same = false
 		}
 	}
@@ -123,8 +117,8 @@ func describe(r *store.Record) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "{Version:%d UserID:%q Created:%v LastSeen:%v Expires:%v", r.Version, r.UserID, r.Created, r.LastSeen, r.Expires)
-	for _, k := range slices.Sorted(maps.Keys(r.Values)) {
-		fmt.Fprintf(&b, " %q=%q", k, trunc(r.Values[k]))
+	for k := range r.Values.Keys() { // in key order
+		fmt.Fprintf(&b, " %q=%q", k, trunc(r.Values.Get(k)))
 	}
 	if r.Moved != nil {
 		fmt.Fprintf(&b, " Moved:%s/%x", r.Moved.To, r.Moved.Sealed)

@@ -37,7 +37,7 @@ func (b *overwrite) Commit(ctx context.Context, id string, c store.Change) (stor
 	if err != nil || rec == nil {
 		return b.Store.Commit(ctx, id, c)
 	}
-	values := c.Apply(maps.Clone(rec.Values))
+	values := c.Apply(rec.Values).Map()
 	time.Sleep(time.Millisecond) // the window real networks give
 	return b.Store.Commit(ctx, id, store.Change{Mode: store.Update, Clear: true, Set: values, LastSeen: c.LastSeen, Expires: c.Expires})
 }
@@ -62,10 +62,14 @@ func (b *retain) Load(ctx context.Context, id string) (*store.Record, error) {
 		return rec, err
 	}
 	r := *rec
-	r.Values = maps.Clone(rec.Values)
+	values := rec.Values.Map()
+	if values == nil {
+		values = make(map[string][]byte)
+	}
 	b.mu.Lock()
-	maps.Copy(r.Values, b.kept[id])
+	maps.Copy(values, b.kept[id])
 	b.mu.Unlock()
+	r.Values = store.ValuesOf(values)
 	return &r, nil
 }
 
@@ -104,7 +108,7 @@ func (b versionFreeze) Touch(ctx context.Context, id string, lastSeen, expires t
 	if err := b.Store.Delete(ctx, id); err != nil {
 		return err
 	}
-	_, err = b.Store.Commit(ctx, id, store.Change{Mode: store.Create, Created: rec.Created, Set: rec.Values, UserID: rec.UserID, LastSeen: lastSeen, Expires: expires})
+	_, err = b.Store.Commit(ctx, id, store.Change{Mode: store.Create, Created: rec.Created, Set: rec.Values.Map(), UserID: rec.UserID, LastSeen: lastSeen, Expires: expires})
 	if err != nil {
 		return err
 	}
@@ -121,7 +125,7 @@ func (b versionFreeze) Touch(ctx context.Context, id string, lastSeen, expires t
 type leakyMove struct {
 	broken
 	mu     sync.Mutex
-	values map[string]map[string][]byte
+	values map[string]store.Values
 }
 
 func (b *leakyMove) Move(ctx context.Context, id string, m store.Moved, expires time.Time, ifVersion uint64) error {
@@ -130,7 +134,7 @@ func (b *leakyMove) Move(ctx context.Context, id string, m store.Moved, expires 
 	if err == nil && rec != nil {
 		b.mu.Lock()
 		if b.values == nil {
-			b.values = map[string]map[string][]byte{}
+			b.values = map[string]store.Values{}
 		}
 		b.values[id] = rec.Values
 		b.mu.Unlock()
@@ -293,7 +297,7 @@ func (b staleTouch) Touch(ctx context.Context, id string, lastSeen, expires time
 		return b.Store.Touch(ctx, id, lastSeen, expires)
 	}
 	time.Sleep(time.Millisecond)
-	_, err = b.Store.Commit(ctx, id, store.Change{Mode: store.Update, Clear: true, Set: rec.Values, LastSeen: lastSeen, Expires: expires})
+	_, err = b.Store.Commit(ctx, id, store.Change{Mode: store.Update, Clear: true, Set: rec.Values.Map(), LastSeen: lastSeen, Expires: expires})
 	return err
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/tether-go/tether/store"
@@ -56,20 +55,20 @@ func (b endedTombstone) Move(ctx context.Context, id string, m store.Moved, expi
 type base64Size struct{ broken }
 
 func (b base64Size) Commit(ctx context.Context, id string, c store.Change) (store.Result, error) {
-	var values map[string][]byte
+	var values store.Values
 	user := c.UserID
 	if c.Mode == store.Update {
 		rec, err := b.Store.Load(ctx, id)
 		if err != nil || rec == nil {
 			return b.Store.Commit(ctx, id, c)
 		}
-		values = maps.Clone(rec.Values)
+		values = rec.Values
 		if !c.SetUserID {
 			user = rec.UserID
 		}
 	}
 	n := len(user)
-	for k, v := range c.Apply(values) {
+	for k, v := range c.Apply(values).All() {
 		n += len(k) + base64.StdEncoding.EncodedLen(len(v))
 	}
 	if n > mutantRecordLimit {

@@ -147,16 +147,16 @@ func testEmptyValueIsNotMissing(t *testing.T, e *env) {
 	id := newID()
 	e.create(t, s, id, "", map[string][]byte{"empty": {}, "full": []byte("x")})
 	rec := mustLoad(t, s, id)
-	if v, ok := rec.Values["empty"]; !ok || len(v) != 0 {
+	if v, ok := rec.Values.Lookup("empty"); !ok || len(v) != 0 {
 		t.Errorf("empty value came back as %q (present %v), want present and empty", v, ok)
 	}
 	e.update(t, s, id, map[string][]byte{"full": {}})
 	rec = mustLoad(t, s, id)
-	if v, ok := rec.Values["full"]; !ok || len(v) != 0 {
+	if v, ok := rec.Values.Lookup("full"); !ok || len(v) != 0 {
 		t.Errorf("value emptied by an update came back as %q (present %v), want present and empty", v, ok)
 	}
-	if len(rec.Values) != 2 {
-		t.Errorf("%d values, want 2", len(rec.Values))
+	if rec.Values.Len() != 2 {
+		t.Errorf("%d values, want 2", rec.Values.Len())
 	}
 }
 

@@ -126,11 +126,11 @@ func testConcurrentSameKey(t *testing.T, e *env) {
 		return err
 	})
 	rec := mustLoad(t, s, id)
-	if got := string(rec.Values["k"]); !written[got] {
+	if got := string(rec.Values.Get("k")); !written[got] {
 		t.Errorf("value after concurrent commits = %q, not one of the values written", got)
 	}
-	if len(rec.Values) != 1 {
-		t.Errorf("%d values, want 1", len(rec.Values))
+	if rec.Values.Len() != 1 {
+		t.Errorf("%d values, want 1", rec.Values.Len())
 	}
 }
 
@@ -259,7 +259,7 @@ func testConcurrentCommitAndMove(t *testing.T, e *env) {
 	if rec.Moved == nil || rec.Moved.To != m.To {
 		t.Fatalf("record after Move: Moved = %+v, want a tombstone to %.8s…", rec.Moved, m.To)
 	}
-	if len(rec.Values) != 0 {
-		t.Errorf("tombstone holds %d values written by commits racing Move", len(rec.Values))
+	if rec.Values.Len() != 0 {
+		t.Errorf("tombstone holds %d values written by commits racing Move", rec.Values.Len())
 	}
 }

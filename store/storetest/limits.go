@@ -48,7 +48,7 @@ func atLimit(t *testing.T, n, userLen int, seed byte) map[string][]byte {
 }
 
 func recordSize(user string, values map[string][]byte) int {
-	r := store.Record{UserID: user, Values: values}
+	r := store.Record{UserID: user, Values: store.ValuesOf(values)}
 	return r.Size()
 }
 

@@ -26,7 +26,7 @@ func testUpdateLiveAt(t *testing.T, e *env) {
 	if _, err := s.Commit(e.ctx(t), id, c); err != nil {
 		t.Fatalf("Update with LiveAt before the record's expiry: %v", err)
 	}
-	if got := mustLoad(t, s, id); string(got.Values["b"]) != "2" {
-		t.Errorf("Update with LiveAt before the expiry did not apply: %q", got.Values["b"])
+	if got := mustLoad(t, s, id); string(got.Values.Get("b")) != "2" {
+		t.Errorf("Update with LiveAt before the expiry did not apply: %q", got.Values.Get("b"))
 	}
 }

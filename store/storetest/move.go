@@ -61,8 +61,8 @@ func testTombstone(t *testing.T, e *env) {
 	if string(rec.Moved.Sealed) != string(m.Sealed) {
 		t.Errorf("Moved.Sealed = %x, want %x", rec.Moved.Sealed, m.Sealed)
 	}
-	if len(rec.Values) != 0 {
-		t.Errorf("tombstone keeps %d values, want none", len(rec.Values))
+	if rec.Values.Len() != 0 {
+		t.Errorf("tombstone keeps %d values, want none", rec.Values.Len())
 	}
 	wantTime(t, "tombstone Expires", rec.Expires, grace)
 	// Move is a write: caches order writes by version.
@@ -280,8 +280,8 @@ func testEndedTombstone(t *testing.T, e *env) {
 	case len(rec.Moved.Sealed) != 0 || rec.Moved.Forwards():
 		t.Errorf("Moved.Sealed = %x, want empty: this tombstone must forward nothing", rec.Moved.Sealed)
 	}
-	if len(rec.Values) != 0 || rec.UserID != "" {
-		t.Errorf("tombstone keeps %d values and user %q, want none", len(rec.Values), rec.UserID)
+	if rec.Values.Len() != 0 || rec.UserID != "" {
+		t.Errorf("tombstone keeps %d values and user %q, want none", rec.Values.Len(), rec.UserID)
 	}
 	wantTime(t, "tombstone Expires", rec.Expires, grace)
 	if rec.Version <= before.Version {

@@ -165,8 +165,8 @@ func wantEnded(t *testing.T, s store.Store, id string, before *store.Record, why
 		if rec.Moved.To != id || rec.Moved.Forwards() {
 			t.Errorf("%s: tombstone forwards to %.8s… with %d sealed bytes, want its own ID and none", why, rec.Moved.To, len(rec.Moved.Sealed))
 		}
-		if len(rec.Values) != 0 || rec.UserID != "" || len(rec.Attrs) != 0 {
-			t.Errorf("%s: tombstone keeps %d values, user %q, %d attributes; want none", why, len(rec.Values), rec.UserID, len(rec.Attrs))
+		if rec.Values.Len() != 0 || rec.UserID != "" || len(rec.Attrs) != 0 {
+			t.Errorf("%s: tombstone keeps %d values, user %q, %d attributes; want none", why, rec.Values.Len(), rec.UserID, len(rec.Attrs))
 		}
 		if rec.Version <= before.Version {
 			t.Errorf("%s: tombstone version %d, want above the record's %d", why, rec.Version, before.Version)

@@ -290,6 +290,6 @@ func mustLoad(t *testing.T, s store.Store, id string) *store.Record {
 func wantMissing(t *testing.T, s store.Store, id, why string) {
 	t.Helper()
 	if rec := load(t, s, id); rec != nil {
-		t.Errorf("%s: Load returned a record (version %d, %d values, moved %v), want nil", why, rec.Version, len(rec.Values), rec.Moved != nil)
+		t.Errorf("%s: Load returned a record (version %d, %d values, moved %v), want nil", why, rec.Version, rec.Values.Len(), rec.Moved != nil)
 	}
 }

@@ -22,7 +22,7 @@ func testWritesTwice(t *testing.T, e *env) {
 		commit(t, s, id, c)
 	}
 	rec := mustLoad(t, s, id)
-	if len(rec.Values) != 2 || string(rec.Values["a"]) != "1" || string(rec.Values["b"]) != "2" || rec.UserID != user {
+	if rec.Values.Len() != 2 || string(rec.Values.Get("a")) != "1" || string(rec.Values.Get("b")) != "2" || rec.UserID != user {
 		t.Errorf("after the same Update twice: values %q, user %q", rec.Values, rec.UserID)
 	}
 	now := e.now()

@@ -26,8 +26,10 @@ import (
 // are safe for concurrent use.
 type Values struct {
 	// b holds the pairs in increasing key order, each as uvarint(len(key)),
-	// key, uvarint(len(value)), value. Nil when empty.
-	b []byte
+	// key, uvarint(len(value)), value; "" when empty. A string, not a
+	// slice: it is never written once built, and its header is 8 bytes
+	// smaller in every record a store keeps.
+	b string
 }
 
 // ValuesOf returns m's keys and values, copied. A nil or empty m gives
@@ -146,17 +148,29 @@ func (v Values) Size() int {
 }
 
 // pair decodes the pair at offset i and returns the offset of the next.
-// The key is a string that shares the packed bytes: they are never written
-// after the Values are built, as with strings.Builder's String.
+// The value is a slice of the packed string's bytes, whose capacity is its
+// length, so an append copies: the store contract forbids writing into a
+// loaded record's values, as with the string itself.
 func (v Values) pair(i int) (key string, val []byte, next int) {
-	kl, n := binary.Uvarint(v.b[i:])
-	i += n
-	key = unsafe.String(unsafe.SliceData(v.b[i:]), int(kl))
-	i += int(kl)
-	vl, n := binary.Uvarint(v.b[i:])
-	i += n
-	end := i + int(vl)
-	return key, v.b[i:end:end], end
+	kl, i := uvarint(v.b, i)
+	key, i = v.b[i:i+kl], i+kl
+	vl, i := uvarint(v.b, i)
+	if vl == 0 {
+		return key, []byte{}, i
+	}
+	return key, unsafe.Slice(unsafe.StringData(v.b[i:]), vl), i + vl
+}
+
+// uvarint decodes the length at offset i of a string the builder wrote.
+func uvarint(s string, i int) (n, next int) {
+	for shift := 0; ; shift += 7 {
+		c := s[i]
+		i++
+		n |= int(c&0x7f) << shift
+		if c < 0x80 {
+			return n, i
+		}
+	}
 }
 
 // A ValuesBuilder collects keys and values and packs them into [Values].
@@ -208,7 +222,8 @@ func (b *ValuesBuilder) Values() Values {
 		out = appendPair(out, p.key, p.val)
 	}
 	clear(pairs) // drop the references to the caller's values
-	return Values{b: out}
+	// The bytes are never written again, so the string can share them.
+	return Values{b: unsafe.String(unsafe.SliceData(out), len(out))}
 }
 
 func comparePairs(a, b valuePair) int { return cmp.Compare(a.key, b.key) }

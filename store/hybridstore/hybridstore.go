@@ -140,16 +140,19 @@ type entry struct {
 	writing int32
 }
 
-// Estimated Go overhead of an entry (the entry, the record, the values map's
-// header) and of each value or attribute (its map slot: key and slice or
-// string headers), counted by the weigher on top of the bytes themselves.
+// Estimated Go overhead of an entry (the entry, the record, the cache's
+// node), of each value (its two lengths in the record's packed values) and
+// of each attribute (its map slot: key and string headers), counted by the
+// weigher on top of the bytes themselves.
 const (
 	entryOverhead = 256
-	valueOverhead = 64
+	valueOverhead = 4
+	attrOverhead  = 64
 )
 
 func weigh(id string, e *entry) uint32 {
-	n := uint64(len(id)) + uint64(e.rec.Size()) + entryOverhead + valueOverhead*uint64(e.rec.Values.Len()+len(e.rec.Attrs))
+	n := uint64(len(id)) + uint64(e.rec.Size()) + entryOverhead +
+		valueOverhead*uint64(e.rec.Values.Len()) + attrOverhead*uint64(len(e.rec.Attrs))
 	return uint32(min(n, 1<<32-1))
 }
 

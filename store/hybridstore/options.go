@@ -42,8 +42,8 @@ type config struct {
 
 // WithMaxBytes bounds the memory the local entries take, counted as each
 // entry's ID and [store.Record.Size] plus an estimate of Go's overhead
-// (entryOverhead and valueOverhead bytes, for the record's structures and
-// each value's map slot). Past it the cache evicts the entries least likely
+// (256 bytes for the entry's structures, 4 per value and 64 per
+// attribute). Past it the cache evicts the entries least likely
 // to be read again (W-TinyLFU, see the package documentation); a record
 // larger than n is not cached at all.
 //

@@ -34,7 +34,7 @@ const (
 // the first of the anonymous heap or of the user heap, other than protect.
 // The caller holds sh.mu (read or write).
 func candidate(sh *shard, protect *entry, users bool, now time.Time) (*entry, int) {
-	best, rank := (*entry)(nil), rankNone
+	best, rank, at := (*entry)(nil), rankNone, unixNano(now)
 	for _, user := range [2]bool{false, true} {
 		e := sh.heap(user).first(protect)
 		if e == nil {
@@ -42,14 +42,14 @@ func candidate(sh *shard, protect *entry, users bool, now time.Time) (*entry, in
 		}
 		r := rankAnonymous
 		switch {
-		case !now.Before(e.expires):
+		case at >= e.expires:
 			r = rankExpired
 		case user && !users:
 			continue // an anonymous write never evicts a user's live record
 		case user:
 			r = rankUser
 		}
-		if r < rank || (r == rank && e.expires.Before(best.expires)) {
+		if r < rank || (r == rank && e.expires < best.expires) {
 			best, rank = e, r
 		}
 	}
@@ -68,12 +68,12 @@ func (s *Store) evictOne(protect *entry, users bool) bool {
 		best     *shard
 		chosen   *entry
 		bestRank = rankNone
-		expires  time.Time
+		expires  int64
 	)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		if e, r := candidate(sh, protect, users, now); r < bestRank || (r == bestRank && r != rankNone && e.expires.Before(expires)) {
+		if e, r := candidate(sh, protect, users, now); r < bestRank || (r == bestRank && r != rankNone && e.expires < expires) {
 			best, chosen, bestRank, expires = sh, e, r, e.expires
 		}
 		sh.mu.RUnlock()
@@ -85,7 +85,7 @@ func (s *Store) evictOne(protect *entry, users bool) bool {
 		s.afterScan()
 	}
 	best.mu.Lock()
-	if e, r := candidate(best, protect, users, now); e == chosen && r == bestRank && e.expires.Equal(expires) {
+	if e, r := candidate(best, protect, users, now); e == chosen && r == bestRank && e.expires == expires {
 		s.removeLocked(best, e.id, e)
 	}
 	best.mu.Unlock()
@@ -112,11 +112,11 @@ func (s *Store) janitor() {
 func (s *Store) sweep() {
 	for i := range s.shards {
 		sh := &s.shards[i]
-		now := s.cfg.now()
+		now := unixNano(s.cfg.now())
 		sh.mu.Lock()
 		for _, user := range [2]bool{false, true} {
 			h := sh.heap(user)
-			for len(*h) > 0 && !now.Before((*h)[0].expires) {
+			for len(*h) > 0 && now >= (*h)[0].expires {
 				e := (*h)[0]
 				s.removeLocked(sh, e.id, e)
 			}

@@ -6,19 +6,19 @@ package memstore
 type expiryHeap []*entry
 
 func (h expiryHeap) less(i, j int) bool {
-	return h[i].expires.Before(h[j].expires)
+	return h[i].expires < h[j].expires
 }
 
 func (h expiryHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+	h[i].index = int32(i)
+	h[j].index = int32(j)
 }
 
 func (h *expiryHeap) push(e *entry) {
-	e.index = len(*h)
+	e.index = int32(len(*h))
 	*h = append(*h, e)
-	h.up(e.index)
+	h.up(int(e.index))
 }
 
 // remove takes the entry at index i out of the heap.

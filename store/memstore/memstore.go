@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,18 +79,35 @@ func (sh *shard) heap(user bool) *expiryHeap {
 
 // entry holds a stored record. The record is never modified once stored: a
 // write replaces the entry's record with a new one, under the shard's lock.
+//
+// Every stored session has one, so its layout counts (issue 20): 48 bytes,
+// a Go size class, where a time.Time and an int index took it to 80.
 type entry struct {
-	id    string
-	rec   *store.Record
-	size  int64 // len(id) + rec.Size()
-	index int   // in its class's heap
-	// expires is rec.Expires, kept here so that the heaps and eviction
-	// compare expiries without a pointer chase per entry.
-	expires time.Time
+	id   string
+	rec  *store.Record
+	size int64 // len(id) + rec.Size()
+	// expires is rec.Expires (see unixNano), kept here so that the heaps
+	// and eviction compare expiries without a pointer chase per entry.
+	expires int64
+	index   int32 // in its class's heap
 	// user: the record belongs to a session with a user, or is the
 	// tombstone of one (a periodic rotation's forward, which a logged-in
 	// user's in-flight requests still need).
 	user bool
+}
+
+// unixNano is t in Unix nanoseconds, clamped to the range of an int64
+// (time.Time.UnixNano is undefined outside it): an expiry past the year 2262
+// sorts as the latest possible.
+func unixNano(t time.Time) int64 {
+	const limit = math.MaxInt64 / int64(time.Second)
+	switch s := t.Unix(); {
+	case s >= limit:
+		return math.MaxInt64
+	case s <= -limit:
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }
 
 // New returns an empty store and starts its janitor goroutine, which
@@ -109,7 +127,7 @@ func New(opts ...Option) *Store {
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*entry)
 	}
-	s.users.m = make(map[string]userIDs)
+	s.users.reset()
 	s.wg.Add(1)
 	go s.janitor()
 	return s
@@ -130,7 +148,7 @@ func (s *Store) Close() error {
 			sh.mu.Unlock()
 		}
 		s.users.mu.Lock()
-		s.users.m = make(map[string]userIDs)
+		s.users.reset()
 		s.users.mu.Unlock()
 		s.entries.Store(0)
 		s.bytes.Store(0)

@@ -13,9 +13,19 @@ import (
 // write that changes a record's user id updates it while holding the record's
 // shard lock, and shard locks are always taken before the index's lock. It may
 // still name expired records until the janitor or a lookup removes them.
+//
+// Most users have one session, so a user with one record id is kept in a map
+// of its own: a string where userIDs is a slice, a set and a backing array
+// (issue 20's growth run: 36 bytes less per session).
 type userIndex struct {
-	mu sync.Mutex
-	m  map[string]userIDs
+	mu  sync.Mutex
+	one map[string]string  // users with one record id
+	m   map[string]userIDs // users with two or more
+}
+
+// reset empties the index; the caller holds u.mu or has not shared u yet.
+func (u *userIndex) reset() {
+	u.one, u.m = make(map[string]string), make(map[string]userIDs)
 }
 
 // fewIDs is how many record ids a user's entry keeps in a slice before it
@@ -46,7 +56,17 @@ func (u *userIndex) add(user, id string) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ids := u.m[user]
+	ids, ok := u.m[user]
+	if !ok {
+		switch first, ok := u.one[user]; {
+		case !ok:
+			u.one[user] = id
+		case first != id:
+			delete(u.one, user)
+			u.m[user] = userIDs{few: []string{first, id}}
+		}
+		return
+	}
 	switch {
 	case ids.many != nil:
 		ids.many[id] = struct{}{}
@@ -74,6 +94,9 @@ func (u *userIndex) remove(user, id string) {
 	defer u.mu.Unlock()
 	ids, ok := u.m[user]
 	if !ok {
+		if u.one[user] == id {
+			delete(u.one, user)
+		}
 		return
 	}
 	if ids.many != nil {
@@ -94,8 +117,12 @@ func (u *userIndex) remove(user, id string) {
 	if i < 0 {
 		return
 	}
-	if len(ids.few) == 1 {
+	if len(ids.few) <= 2 {
+		// A user in m has two ids or more: the one left moves to one.
 		delete(u.m, user)
+		if len(ids.few) == 2 {
+			u.one[user] = ids.few[1-i]
+		}
 		return
 	}
 	// Swap with the last and shrink; the order of a user's ids means nothing.
@@ -112,7 +139,13 @@ func (u *userIndex) remove(user, id string) {
 func (u *userIndex) ids(user string) []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ids := u.m[user]
+	ids, ok := u.m[user]
+	if !ok {
+		if id, ok := u.one[user]; ok {
+			return []string{id}
+		}
+		return nil
+	}
 	if ids.many == nil {
 		return slices.Clone(ids.few)
 	}

@@ -18,7 +18,8 @@ import (
 // their memory while logged in), and a slice that shrank lets its spare
 // backing array go.
 func TestUserIndexShrinksBack(t *testing.T) {
-	u := userIndex{m: make(map[string]userIDs)}
+	var u userIndex
+	u.reset()
 	const n = 5000
 	for i := range n {
 		u.add("ann", fmt.Sprint(i))
@@ -26,36 +27,39 @@ func TestUserIndexShrinksBack(t *testing.T) {
 	if u.m["ann"].many == nil {
 		t.Fatalf("%d ids not in a set", n)
 	}
-	for i := range n - 1 {
+	for i := range n - 2 {
 		u.remove("ann", fmt.Sprint(i))
 	}
 	ids := u.m["ann"]
 	if ids.many != nil {
-		t.Fatalf("one id left, still in a set of %d", len(ids.many))
+		t.Fatalf("two ids left, still in a set of %d", len(ids.many))
 	}
-	if len(ids.few) != 1 || ids.few[0] != fmt.Sprint(n-1) {
-		t.Fatalf("few = %v, want [%d]", ids.few, n-1)
+	if len(ids.few) != 2 || cap(ids.few) > fewIDs/2 {
+		t.Fatalf("two ids left: few = %v in a backing array of %d", ids.few, cap(ids.few))
 	}
-	if cap(ids.few) > fewIDs/2 {
-		t.Errorf("one id kept in a backing array of %d", cap(ids.few))
+	// The last one is a string in u.one, with no slice at all.
+	u.remove("ann", fmt.Sprint(n-2))
+	if _, ok := u.m["ann"]; ok || u.one["ann"] != fmt.Sprint(n-1) {
+		t.Fatalf("one id left: m has ann = %v, one has %q; want only one[ann] = %d", ok, u.one["ann"], n-1)
 	}
 
-	// A slice that filled up and emptied to one id keeps no room for 16.
+	// A slice that filled up and emptied to two ids keeps no room for 16.
 	for i := range fewIDs {
 		u.add("bob", fmt.Sprint(i))
 	}
-	for i := range fewIDs - 1 {
+	for i := range fewIDs - 2 {
 		u.remove("bob", fmt.Sprint(i))
 	}
 	if c := cap(u.m["bob"].few); c > fewIDs/2 {
-		t.Errorf("one id kept in a backing array of %d", c)
+		t.Errorf("two ids kept in a backing array of %d", c)
 	}
 }
 
 // Ids removed from a slice do not stay reachable past its length (the
 // string of a logged-out session's id kept alive by the index).
 func TestUserIndexNoStaleIDsPastLen(t *testing.T) {
-	u := userIndex{m: make(map[string]userIDs)}
+	var u userIndex
+	u.reset()
 	for i := range fewIDs {
 		u.add("ann", fmt.Sprint(i))
 	}
@@ -73,7 +77,8 @@ func TestUserIndexNoStaleIDsPastLen(t *testing.T) {
 // Crossing fewIDs back and forth at the boundary neither loses nor
 // duplicates an id.
 func TestUserIndexBoundaryFlapping(t *testing.T) {
-	u := userIndex{m: make(map[string]userIDs)}
+	var u userIndex
+	u.reset()
 	model := map[string]bool{}
 	r := rand.New(rand.NewPCG(1, 2))
 	for step := range 20000 {

@@ -10,7 +10,8 @@ import (
 // a model (a plain set) is checked after every step of adds, repeated adds
 // and removes that cross fewIDs both ways, for two users side by side.
 func TestUserIndexModel(t *testing.T) {
-	u := userIndex{m: make(map[string]userIDs)}
+	var u userIndex
+	u.reset()
 	model := map[string]map[string]bool{"ann": {}, "bob": {}}
 	check := func(step string) {
 		t.Helper()
@@ -18,8 +19,10 @@ func TestUserIndexModel(t *testing.T) {
 			if err := sameIDs(u.ids(user), want); err != nil {
 				t.Fatalf("%s: ids(%s): %v", step, user, err)
 			}
-			if _, ok := u.m[user]; ok != (len(want) > 0) {
-				t.Fatalf("%s: entry of %s present = %v with %d ids (an empty user must not stay)", step, user, ok, len(want))
+			_, inOne := u.one[user]
+			_, inM := u.m[user]
+			if inOne != (len(want) == 1) || inM != (len(want) > 1) {
+				t.Fatalf("%s: %s with %d ids: in one %v, in m %v (one id: in one only; more: in m only; none: in neither)", step, user, len(want), inOne, inM)
 			}
 		}
 	}
@@ -54,15 +57,16 @@ func TestUserIndexModel(t *testing.T) {
 	add("ann", "again") // the emptied user starts anew
 	remove("ann", "again")
 	u.add("", "x") // no user: not indexed
-	if len(u.m) != 0 {
-		t.Fatalf("index not empty at the end: %v", u.m)
+	if len(u.m) != 0 || len(u.one) != 0 {
+		t.Fatalf("index not empty at the end: %v, %v", u.one, u.m)
 	}
 }
 
 // ids returns a copy: a caller that ranges over it while writes change the
 // index (UserSessions removes expired records as it goes) sees what was there.
 func TestUserIndexIDsIsACopy(t *testing.T) {
-	u := userIndex{m: make(map[string]userIDs)}
+	var u userIndex
+	u.reset()
 	u.add("ann", "1")
 	u.add("ann", "2")
 	got := u.ids("ann")

@@ -236,20 +236,21 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 	if old != nil {
 		oldUser = old.rec.UserID
 		s.bytes.Add(size - old.size)
-		expiryChanged := !old.expires.Equal(rec.Expires)
-		old.rec, old.size, old.expires = rec, size, rec.Expires
+		expires := unixNano(rec.Expires)
+		expiryChanged := old.expires != expires
+		old.rec, old.size, old.expires = rec, size, expires
 		switch {
 		case old.user != user:
-			sh.heap(old.user).remove(old.index)
+			sh.heap(old.user).remove(int(old.index))
 			old.user = user
 			sh.heap(user).push(old)
 		case expiryChanged:
-			sh.heap(user).fix(old.index)
+			sh.heap(user).fix(int(old.index))
 		}
 	} else {
 		s.entries.Add(1)
 		s.bytes.Add(size)
-		e = &entry{id: id, rec: rec, size: size, user: user, expires: rec.Expires}
+		e = &entry{id: id, rec: rec, size: size, user: user, expires: unixNano(rec.Expires)}
 		sh.m[id] = e
 		sh.heap(user).push(e)
 	}
@@ -263,7 +264,7 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 // removeLocked deletes the entry e under id. The caller holds sh.mu.
 func (s *Store) removeLocked(sh *shard, id string, e *entry) {
 	delete(sh.m, id)
-	sh.heap(e.user).remove(e.index)
+	sh.heap(e.user).remove(int(e.index))
 	s.entries.Add(-1)
 	s.bytes.Add(-e.size)
 	s.users.remove(e.rec.UserID, id)

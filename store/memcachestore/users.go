@@ -172,6 +172,13 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 // session that was already gone, expired or ended (by a logout or another
 // DeleteUser, whose tombstones carry another mark or none) when the call read
 // it is not.
+//
+// A session that expired by this store's clock less than a minute ago is
+// ended too, but not counted: a node whose clock runs behind this one's
+// still sees it live, and would otherwise extend it with a touch or a commit
+// after the user was logged out everywhere. Its tombstone keeps its expiry,
+// so it lasts on that node exactly as long as the session would have. Older
+// records are left to expire, and their entries leave the index.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -196,15 +203,15 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		e.seen[id] = true
 	}
 	for _, id := range ids {
-		ok, to := false, ""
+		done, live, to := false, false, ""
 		if it := items[id]; it != nil {
-			if ok, to, err = s.endSession(ctx, &e, id, it.Key, it); err != nil {
+			if done, live, to, err = s.endSession(ctx, &e, id, it.Key, it); err != nil {
 				return ended, outcome("delete user", err)
 			}
 		}
 		switch added := x.entries[id]; {
-		case ok:
-			ended++
+		case done:
+			ended += boolInt(live)
 			drop[id] = -1
 		case now.Unix()-added > indexGrace:
 			drop[id] = added
@@ -254,13 +261,22 @@ type ender struct {
 // in a tombstone (swapRecord) is not available.
 func endMark() uint32 { return 1 + rand.N(uint32(math.MaxUint32)) }
 
+// endGrace is how long after a session expired by the caller's clock
+// DeleteUser still ends it, rather than leave it to expire: a node whose
+// clock runs behind the caller's still sees it live until then, and would
+// extend it with a touch or a commit, after "log out everywhere", and a
+// UserSessions on that node would list it. A minute, as the SQL stores'
+// reaper grace, is well above the skew between application hosts that the
+// user index already assumes (see indexGrace).
+const endGrace = time.Minute
+
 // maxFollowHops bounds how many tombstones DeleteUser follows from one
 // indexed record: each is a rotation that completed while the previous one
 // was read.
 const maxFollowHops = 32
 
-// errNotUsers stops endSession's swap: the record is not a live session of
-// the user.
+// errNotUsers stops endSession's swap: the record is not a session of the
+// user to end (see endSession).
 var errNotUsers = errors.New("not a live session of the user")
 
 // errEndedHere stops endSession's swap: the record is the tombstone this
@@ -271,8 +287,9 @@ var errEndedHere = errors.New("ended by this call")
 // to wherever it rotated since, and ends it there. It reads one record per
 // hop: a rotation takes several round trips, so the chase gains on the
 // session at every hop. It returns how many live sessions it ended (0 or
-// 1). A tombstone that forwards to itself (a logout's, or one DeleteUser
-// left) is in e.seen or ends the chase there.
+// 1: one it ends within endGrace after its expiry is not counted). A
+// tombstone that forwards to itself (a logout's, or one DeleteUser left) is
+// in e.seen or ends the chase there.
 func (s *Store) endMoved(ctx context.Context, e *ender, to string) (int, error) {
 	for hop := 0; to != "" && !e.seen[to]; hop++ {
 		if hop == maxFollowHops {
@@ -283,9 +300,9 @@ func (s *Store) endMoved(ctx context.Context, e *ender, to string) (int, error) 
 		if !valid {
 			return 0, nil // a swap's tag, not a record
 		}
-		ok, next, err := s.endSession(ctx, e, to, key, nil)
-		if err != nil || ok {
-			return boolInt(ok), outcome("delete user", err)
+		done, live, next, err := s.endSession(ctx, e, to, key, nil)
+		if err != nil || done {
+			return boolInt(live), outcome("delete user", err)
 		}
 		to = next
 	}
@@ -299,9 +316,11 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// endSession ends the record of id, under key, if it is a live session of
-// e.user: it swaps it for a tombstone that forwards nothing, as a logout
-// leaves it (see DeleteUser), with e.mark in its item flags. The swap is a
+// endSession ends the record of id, under key, if it is a session of e.user
+// that is live, or expired by the store's clock less than endGrace ago (a
+// node whose clock runs behind may still see it live): it swaps it for a
+// tombstone that forwards nothing, as a logout leaves it (see DeleteUser),
+// with e.mark in its item flags. The swap is a
 // compare-and-swap against the item as read (first, as the caller read it,
 // or read here if nil): if any write came between, it reads the record
 // again and decides again, up to [WithCASRetries] attempts, then fails with
@@ -309,37 +328,47 @@ func boolInt(b bool) int {
 // first, and is ended with the session, or finds the tombstone; it never
 // writes the session back over it.
 //
-// It reports whether it ended a live session (also when it finds its own
-// tombstone, left by a swap whose reply was lost), and, if the record is
-// another tombstone, the ID it moved to, where the session may live on.
-func (s *Store) endSession(ctx context.Context, e *ender, id, key string, first *memcache.Item) (bool, string, error) {
-	to := ""
+// It reports whether it ended the session (also when it finds its own
+// tombstone, left by a swap whose reply was lost), whether the session was
+// live by the store's clock when it did (the count DeleteUser returns is of
+// those), and, if the record is another tombstone, the ID it moved to, where
+// the session may live on.
+//
+// Skipping a session that expired by the store's clock a moment ago would
+// let it survive: the store's clock may run ahead of another node's, which
+// then extends the session with a touch or a commit. The tombstone keeps the
+// record's Expires, in the record and as the item's expiry in memcached, so
+// every node sees it for as long as it saw the session.
+func (s *Store) endSession(ctx context.Context, e *ender, id, key string, first *memcache.Item) (done, live bool, to string, err error) {
 	// The tag is never written: every tombstone this swap writes keeps the
-	// record's Expires, which it checks is still ahead, so swapRecord
-	// leaves no marker. The mark in the flags plays its part.
-	_, err := s.swapRecord(ctx, "delete user", key, newTag(), first, func(rec *store.Record, flags uint32, now time.Time) (*store.Record, uint32, error) {
+	// record's Expires, so swapRecord leaves no marker (it writes one only
+	// for a write that ends a record live by its clock). The mark in the
+	// flags plays its part.
+	_, err = s.swapRecord(ctx, "delete user", key, newTag(), first, func(rec *store.Record, flags uint32, now time.Time) (*store.Record, uint32, error) {
 		to = ""
 		if rec != nil && rec.Moved != nil {
 			if rec.Moved.To == id && !rec.Moved.Forwards() && flags == e.mark {
+				// live stays as the attempt whose swap this is found it.
 				return nil, 0, errEndedHere
 			}
 			to = rec.Moved.To
 		}
-		if rec == nil || !rec.Live(now) || rec.Moved != nil || rec.UserID != e.user {
+		if rec == nil || !rec.Live(now.Add(-endGrace)) || rec.Moved != nil || rec.UserID != e.user {
 			return nil, 0, errNotUsers
 		}
+		live = rec.Live(now)
 		return rec.Ended(id), e.mark, nil
 	})
 	switch {
 	case err == nil, errors.Is(err, errEndedHere):
-		return true, "", nil
+		return true, live, "", nil
 	case errors.Is(err, errNotUsers):
-		return false, to, nil
+		return false, false, to, nil
 	case errors.Is(err, ErrCorrupt):
 		s.logger().WarnContext(ctx, "memcachestore: user index names a corrupt record", "err", err)
-		return false, "", nil
+		return false, false, "", nil
 	}
-	return false, "", err
+	return false, false, "", err
 }
 
 // wrap prefixes err with the package and the operation, and keeps nil nil.

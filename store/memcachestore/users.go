@@ -75,6 +75,14 @@ func (s *Store) session(ctx context.Context, user string, it *memcache.Item, now
 // server), and drops from the index, best effort, the entries of sessions
 // that ended.
 //
+// A session that expired by this store's clock less than a minute ago is
+// not returned, but keeps its entry: a node whose clock runs behind this
+// one's still sees it live and may extend it with a commit, which reads the
+// index only every 30 seconds and so would not put the entry back in time.
+// The session would then be live but unlisted, and DeleteUser ("log out
+// everywhere") would leave it live. Entries of sessions that expired longer
+// ago are dropped.
+//
 // The attributes ([store.Info.Attrs]) come from the records themselves:
 // memcached cannot read part of an item, so the whole records cross the
 // wire, as they did before attributes existed (no round trip is added), but
@@ -105,7 +113,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		switch {
 		case live:
 			infos = append(infos, rec.Info(id))
-		case now.Unix()-added > indexGrace:
+		case now.Unix()-added > indexGrace && !mayBeLive(rec, userID, now):
 			stale[id] = added
 		}
 	}
@@ -262,13 +270,26 @@ type ender struct {
 func endMark() uint32 { return 1 + rand.N(uint32(math.MaxUint32)) }
 
 // endGrace is how long after a session expired by the caller's clock
-// DeleteUser still ends it, rather than leave it to expire: a node whose
-// clock runs behind the caller's still sees it live until then, and would
-// extend it with a touch or a commit, after "log out everywhere", and a
+// DeleteUser still ends it, rather than leave it to expire, and the index
+// clean-ups (UserSessions, prune) still keep its entry: a node whose clock
+// runs behind the caller's still sees it live until then, and would extend
+// it with a touch or a commit, after "log out everywhere", and a
 // UserSessions on that node would list it. A minute, as the SQL stores'
 // reaper grace, is well above the skew between application hosts that the
 // user index already assumes (see indexGrace).
 const endGrace = time.Minute
+
+// mayBeLive reports whether rec, read at now by this store's clock, is a
+// session of user that some node may still see live: live by now, or
+// expired less than endGrace ago, as a node whose clock runs behind sees it.
+// DeleteUser ends such a session, and the index clean-ups keep its entry,
+// however old the entry is: with the entry gone, a slower node's commit
+// (which reads the index only every indexCheckEvery) could extend the
+// session unlisted, out of DeleteUser's reach. A nil rec (missing, or
+// corrupt) is not.
+func mayBeLive(rec *store.Record, user string, now time.Time) bool {
+	return rec != nil && rec.Moved == nil && rec.UserID == user && rec.Live(now.Add(-endGrace))
+}
 
 // maxFollowHops bounds how many tombstones DeleteUser follows from one
 // indexed record: each is a rotation that completed while the previous one
@@ -353,7 +374,7 @@ func (s *Store) endSession(ctx context.Context, e *ender, id, key string, first 
 			}
 			to = rec.Moved.To
 		}
-		if rec == nil || !rec.Live(now.Add(-endGrace)) || rec.Moved != nil || rec.UserID != e.user {
+		if !mayBeLive(rec, e.user, now) {
 			return nil, 0, errNotUsers
 		}
 		live = rec.Live(now)

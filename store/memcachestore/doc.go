@@ -169,7 +169,12 @@
 // without the dead entries, best effort. Adding a session to an index of 32
 // entries or more first drops the dead ones, so the index stays bounded even
 // if UserSessions is never called. DeleteUser ends every live session of
-// the user and removes their entries.
+// the user and removes their entries; it also ends, without counting them,
+// sessions that expired by its clock within the last minute, which a node
+// whose clock runs behind may still see live. For the same reason those
+// sessions keep their entries through the clean-ups (UserSessions does not
+// return them): dead is an entry whose session expired more than a minute
+// ago, by the clock of the node that cleans up.
 //
 // The index item expires an hour after the latest expiry of its sessions
 // when it was last written. Each record item keeps that deadline in its

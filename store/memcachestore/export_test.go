@@ -1,6 +1,11 @@
 package memcachestore
 
-import "time"
+import (
+	"context"
+	"maps"
+	"slices"
+	"time"
+)
 
 // WithClock makes the store read the time from now, for tests of the user
 // index's grace periods. Expiry sent to memcached still follows the records'
@@ -15,3 +20,16 @@ var Exptime = exptime
 
 // ServerStats exposes serverStats to the external tests.
 var ServerStats = serverStats
+
+// IndexPruneAt exposes indexPruneAt to the external tests.
+const IndexPruneAt = indexPruneAt
+
+// IndexedIDs returns the IDs user's index lists, for the external tests
+// that check which entries a clean-up kept.
+func IndexedIDs(s *Store, ctx context.Context, user string) ([]string, error) {
+	_, x, err := s.readIndex(ctx, s.indexKey(user))
+	if x == nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(x.entries)), err
+}

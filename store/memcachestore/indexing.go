@@ -192,7 +192,10 @@ func (s *Store) unindexLeft(ctx context.Context, user, id string) {
 }
 
 // prune drops from x the entries of sessions that are no longer user's,
-// unless they are young. Best effort: on a read error x is left as it was.
+// unless they are young, or their session expired by this store's clock
+// less than endGrace ago: a node whose clock runs behind may still see it
+// live and extend it (see mayBeLive). Best effort: on a read error x is
+// left as it was.
 func (s *Store) prune(ctx context.Context, user string, x *index) {
 	items, err := s.fetchRecords(ctx, slices.Collect(maps.Keys(x.entries)))
 	if err != nil {
@@ -201,7 +204,7 @@ func (s *Store) prune(ctx context.Context, user string, x *index) {
 	}
 	now := s.now()
 	for id, added := range x.entries {
-		if _, live := s.session(ctx, user, items[id], now); !live && now.Unix()-added > indexGrace {
+		if rec, _ := s.session(ctx, user, items[id], now); now.Unix()-added > indexGrace && !mayBeLive(rec, user, now) {
 			delete(x.entries, id)
 		}
 	}

@@ -33,7 +33,8 @@ type swapped struct {
 	// from is the user the record named before the swap that landed, for
 	// the caller's index clean-up; "" if there was none.
 	from string
-	// ended reports that nothing loadable is left under the key.
+	// ended reports that the write ended the record (gave a live record
+	// an expiry that has passed): nothing loadable is left under the key.
 	ended bool
 }
 
@@ -46,10 +47,10 @@ type swapped struct {
 //
 // # Ending a record
 //
-// A record whose new Expires has passed is not deleted: it is swapped for a
-// marker, a tombstone that names tag, forwards nothing, has the zero expiry
-// (dead by every node's clock: every reader treats it as missing) and that
-// memcached drops after markerLife. So a write that ends a record can still
+// A live record whose new Expires has passed is not deleted: it is swapped
+// for a marker, a tombstone that names tag, forwards nothing, has the zero
+// expiry (dead by every node's clock: every reader treats it as missing) and
+// that memcached drops after markerLife. So a write that ends a record can still
 // recognise its own effect after its reply was lost, where an expired item
 // would have left nothing to recognise (a resent cas then answers NOT_FOUND,
 // and the write would report "not found" for a record it ended itself).
@@ -102,6 +103,8 @@ func (s *Store) swapRecord(ctx context.Context, op, key, tag string, first *memc
 		if it != nil {
 			hint = it.Flags
 		}
+		// Before decide, which may change cur in place.
+		wasLive := cur != nil && cur.Live(now)
 		next, flags, err := decide(cur, hint, now)
 		if err != nil {
 			return swapped{}, err
@@ -111,7 +114,11 @@ func (s *Store) swapRecord(ctx context.Context, op, key, tag string, first *memc
 			return swapped{}, store.ErrNotFound
 		}
 		item := &memcache.Item{Key: key, Flags: flags, Expiration: exptime(next.Expires), CasID: it.CasID}
-		ended := !next.Expires.After(now)
+		// A write to a record already expired by our clock ends nothing by
+		// it (only DeleteUser makes one: a tombstone for a session that a
+		// node whose clock runs behind ours may still see live, see
+		// endSession). It is written as it is, to stay readable there.
+		ended := wasLive && !next.Expires.After(now)
 		if ended {
 			next = &store.Record{Created: next.Created, LastSeen: next.LastSeen, Version: next.Version, Moved: &store.Moved{To: tag}}
 			item.Flags, item.Expiration = 0, exptime(now.Add(markerLife))

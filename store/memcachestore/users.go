@@ -75,6 +75,14 @@ func (s *Store) session(ctx context.Context, user string, it *memcache.Item, now
 // server), and drops from the index, best effort, the entries of sessions
 // that ended.
 //
+// A session that expired by this store's clock less than a minute ago is
+// not returned, but keeps its entry: a node whose clock runs behind this
+// one's still sees it live and may extend it with a commit, which reads the
+// index only every 30 seconds and so would not put the entry back in time.
+// The session would then be live but unlisted, and DeleteUser ("log out
+// everywhere") would leave it live. Entries of sessions that expired longer
+// ago are dropped.
+//
 // The attributes ([store.Info.Attrs]) come from the records themselves:
 // memcached cannot read part of an item, so the whole records cross the
 // wire, as they did before attributes existed (no round trip is added), but
@@ -105,7 +113,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		switch {
 		case live:
 			infos = append(infos, rec.Info(id))
-		case now.Unix()-added > indexGrace:
+		case now.Unix()-added > indexGrace && !mayBeLive(rec, userID, now):
 			stale[id] = added
 		}
 	}
@@ -172,6 +180,13 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 // session that was already gone, expired or ended (by a logout or another
 // DeleteUser, whose tombstones carry another mark or none) when the call read
 // it is not.
+//
+// A session that expired by this store's clock less than a minute ago is
+// ended too, but not counted: a node whose clock runs behind this one's
+// still sees it live, and would otherwise extend it with a touch or a commit
+// after the user was logged out everywhere. Its tombstone keeps its expiry,
+// so it lasts on that node exactly as long as the session would have. Older
+// records are left to expire, and their entries leave the index.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -196,15 +211,15 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		e.seen[id] = true
 	}
 	for _, id := range ids {
-		ok, to := false, ""
+		done, live, to := false, false, ""
 		if it := items[id]; it != nil {
-			if ok, to, err = s.endSession(ctx, &e, id, it.Key, it); err != nil {
+			if done, live, to, err = s.endSession(ctx, &e, id, it.Key, it); err != nil {
 				return ended, outcome("delete user", err)
 			}
 		}
 		switch added := x.entries[id]; {
-		case ok:
-			ended++
+		case done:
+			ended += boolInt(live)
 			drop[id] = -1
 		case now.Unix()-added > indexGrace:
 			drop[id] = added
@@ -254,13 +269,35 @@ type ender struct {
 // in a tombstone (swapRecord) is not available.
 func endMark() uint32 { return 1 + rand.N(uint32(math.MaxUint32)) }
 
+// endGrace is how long after a session expired by the caller's clock
+// DeleteUser still ends it, rather than leave it to expire, and the index
+// clean-ups (UserSessions, prune) still keep its entry: a node whose clock
+// runs behind the caller's still sees it live until then, and would extend
+// it with a touch or a commit, after "log out everywhere", and a
+// UserSessions on that node would list it. A minute, as the SQL stores'
+// reaper grace, is well above the skew between application hosts that the
+// user index already assumes (see indexGrace).
+const endGrace = time.Minute
+
+// mayBeLive reports whether rec, read at now by this store's clock, is a
+// session of user that some node may still see live: live by now, or
+// expired less than endGrace ago, as a node whose clock runs behind sees it.
+// DeleteUser ends such a session, and the index clean-ups keep its entry,
+// however old the entry is: with the entry gone, a slower node's commit
+// (which reads the index only every indexCheckEvery) could extend the
+// session unlisted, out of DeleteUser's reach. A nil rec (missing, or
+// corrupt) is not.
+func mayBeLive(rec *store.Record, user string, now time.Time) bool {
+	return rec != nil && rec.Moved == nil && rec.UserID == user && rec.Live(now.Add(-endGrace))
+}
+
 // maxFollowHops bounds how many tombstones DeleteUser follows from one
 // indexed record: each is a rotation that completed while the previous one
 // was read.
 const maxFollowHops = 32
 
-// errNotUsers stops endSession's swap: the record is not a live session of
-// the user.
+// errNotUsers stops endSession's swap: the record is not a session of the
+// user to end (see endSession).
 var errNotUsers = errors.New("not a live session of the user")
 
 // errEndedHere stops endSession's swap: the record is the tombstone this
@@ -271,8 +308,9 @@ var errEndedHere = errors.New("ended by this call")
 // to wherever it rotated since, and ends it there. It reads one record per
 // hop: a rotation takes several round trips, so the chase gains on the
 // session at every hop. It returns how many live sessions it ended (0 or
-// 1). A tombstone that forwards to itself (a logout's, or one DeleteUser
-// left) is in e.seen or ends the chase there.
+// 1: one it ends within endGrace after its expiry is not counted). A
+// tombstone that forwards to itself (a logout's, or one DeleteUser left) is
+// in e.seen or ends the chase there.
 func (s *Store) endMoved(ctx context.Context, e *ender, to string) (int, error) {
 	for hop := 0; to != "" && !e.seen[to]; hop++ {
 		if hop == maxFollowHops {
@@ -283,9 +321,9 @@ func (s *Store) endMoved(ctx context.Context, e *ender, to string) (int, error) 
 		if !valid {
 			return 0, nil // a swap's tag, not a record
 		}
-		ok, next, err := s.endSession(ctx, e, to, key, nil)
-		if err != nil || ok {
-			return boolInt(ok), outcome("delete user", err)
+		done, live, next, err := s.endSession(ctx, e, to, key, nil)
+		if err != nil || done {
+			return boolInt(live), outcome("delete user", err)
 		}
 		to = next
 	}
@@ -299,9 +337,11 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// endSession ends the record of id, under key, if it is a live session of
-// e.user: it swaps it for a tombstone that forwards nothing, as a logout
-// leaves it (see DeleteUser), with e.mark in its item flags. The swap is a
+// endSession ends the record of id, under key, if it is a session of e.user
+// that is live, or expired by the store's clock less than endGrace ago (a
+// node whose clock runs behind may still see it live): it swaps it for a
+// tombstone that forwards nothing, as a logout leaves it (see DeleteUser),
+// with e.mark in its item flags. The swap is a
 // compare-and-swap against the item as read (first, as the caller read it,
 // or read here if nil): if any write came between, it reads the record
 // again and decides again, up to [WithCASRetries] attempts, then fails with
@@ -309,37 +349,47 @@ func boolInt(b bool) int {
 // first, and is ended with the session, or finds the tombstone; it never
 // writes the session back over it.
 //
-// It reports whether it ended a live session (also when it finds its own
-// tombstone, left by a swap whose reply was lost), and, if the record is
-// another tombstone, the ID it moved to, where the session may live on.
-func (s *Store) endSession(ctx context.Context, e *ender, id, key string, first *memcache.Item) (bool, string, error) {
-	to := ""
+// It reports whether it ended the session (also when it finds its own
+// tombstone, left by a swap whose reply was lost), whether the session was
+// live by the store's clock when it did (the count DeleteUser returns is of
+// those), and, if the record is another tombstone, the ID it moved to, where
+// the session may live on.
+//
+// Skipping a session that expired by the store's clock a moment ago would
+// let it survive: the store's clock may run ahead of another node's, which
+// then extends the session with a touch or a commit. The tombstone keeps the
+// record's Expires, in the record and as the item's expiry in memcached, so
+// every node sees it for as long as it saw the session.
+func (s *Store) endSession(ctx context.Context, e *ender, id, key string, first *memcache.Item) (done, live bool, to string, err error) {
 	// The tag is never written: every tombstone this swap writes keeps the
-	// record's Expires, which it checks is still ahead, so swapRecord
-	// leaves no marker. The mark in the flags plays its part.
-	_, err := s.swapRecord(ctx, "delete user", key, newTag(), first, func(rec *store.Record, flags uint32, now time.Time) (*store.Record, uint32, error) {
+	// record's Expires, so swapRecord leaves no marker (it writes one only
+	// for a write that ends a record live by its clock). The mark in the
+	// flags plays its part.
+	_, err = s.swapRecord(ctx, "delete user", key, newTag(), first, func(rec *store.Record, flags uint32, now time.Time) (*store.Record, uint32, error) {
 		to = ""
 		if rec != nil && rec.Moved != nil {
 			if rec.Moved.To == id && !rec.Moved.Forwards() && flags == e.mark {
+				// live stays as the attempt whose swap this is found it.
 				return nil, 0, errEndedHere
 			}
 			to = rec.Moved.To
 		}
-		if rec == nil || !rec.Live(now) || rec.Moved != nil || rec.UserID != e.user {
+		if !mayBeLive(rec, e.user, now) {
 			return nil, 0, errNotUsers
 		}
+		live = rec.Live(now)
 		return rec.Ended(id), e.mark, nil
 	})
 	switch {
 	case err == nil, errors.Is(err, errEndedHere):
-		return true, "", nil
+		return true, live, "", nil
 	case errors.Is(err, errNotUsers):
-		return false, to, nil
+		return false, false, to, nil
 	case errors.Is(err, ErrCorrupt):
 		s.logger().WarnContext(ctx, "memcachestore: user index names a corrupt record", "err", err)
-		return false, "", nil
+		return false, false, "", nil
 	}
-	return false, "", err
+	return false, false, "", err
 }
 
 // wrap prefixes err with the package and the operation, and keeps nil nil.

@@ -9,8 +9,9 @@ import (
 	"github.com/tether-go/tether/store"
 )
 
-// See pgstore's zz_review_skew_test.go: DeleteUser on a node 5 s ahead must
-// end, not delete, a session with 2 s left.
+// See pgstore's DeleteUserOnAFastClock, in its deleteuser_skew_test.go:
+// DeleteUser on a node 5 s ahead must end, not delete, a session with 2 s
+// left.
 var _ = backendTest("DeleteUserOnAFastClock", func(t *testing.T, db *sql.DB, _ string) {
 	table := "sessions_" + randHex(6)
 	good := newStore(t, db, WithTable(table))

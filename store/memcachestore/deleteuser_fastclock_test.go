@@ -58,7 +58,7 @@ func TestDeleteUserOnAFastClockEndsSessionLiveElsewhere(t *testing.T) {
 	switch {
 	case err != nil:
 		t.Errorf("Load on the slow node: %v", err)
-	case rec != nil && (rec.Moved == nil || len(rec.Values) != 0 || rec.UserID != ""):
+	case rec != nil && (rec.Moved == nil || rec.Values.Len() != 0 || rec.UserID != ""):
 		t.Errorf("Load on the slow node = a record moved %v, values %q, user %q, expires in %v; want the session ended",
 			rec.Moved, rec.Values, rec.UserID, rec.Expires.Sub(clock.Now()))
 	}

@@ -16,7 +16,9 @@
 //
 // # Values
 //
-// A record's values are a map from key to already-encoded bytes. Keys are
+// A record's values ([Values]) map keys to already-encoded bytes, packed in
+// key order into one string, so that a store keeping sessions in the Go heap
+// holds one object per session's values rather than a map. Keys are
 // non-empty valid UTF-8 without NUL bytes and at most [MaxKeyLen] bytes; the
 // session manager enforces this, so a store may assume it. Keys may otherwise
 // contain any character, including ':', '{', '}', quotes, '%' and spaces, and a

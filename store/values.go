@@ -9,15 +9,16 @@ import (
 )
 
 // Values are a record's values: keys and their encoded values, packed into
-// one byte slice in key order.
+// one string in key order.
 //
-// A session's values were once a map[string][]byte, and a Go map of three
-// keys is an 8-slot group of string and slice headers: about 400 bytes and
-// four more objects per session, which a store that keeps sessions in the
-// Go heap (memstore, the hybrid cache) holds for every session and the
-// collector marks on every cycle, whatever the requests do. Packed, a
+// Packed rather than a map[string][]byte because stores keep them: a Go map
+// of three keys is an 8-slot group of string and slice headers, about 400
+// bytes and four objects, which a store that keeps sessions in the Go heap
+// (memstore, the hybrid cache) would hold for every session and the
+// collector mark on every cycle, whatever the requests do. Packed, a
 // session's values are one object a few bytes larger than its keys and
-// values.
+// values; a lookup scans them, which for the few keys a session holds is as
+// fast as hashing the key.
 //
 // Values are immutable: every method reads, [Change.Apply] returns new
 // Values, and the slices they hand out must not be modified (they are

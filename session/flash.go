@@ -64,31 +64,28 @@ func (s *Session) FlashMessages() []Flash {
 	s.lock()
 	defer s.mu.Unlock()
 	s.loadLocked()
-	var keys []string
+	// One pass over the stored values: a lookup per key would scan them
+	// again for each message.
+	var queued []flashRaw
 	if s.base != nil {
-		for k := range s.base.Values.Keys() {
+		for k, v := range s.base.Values.All() {
 			if _, touched := s.overlay[k]; !touched && strings.HasPrefix(k, keyFlashPrefix) {
-				keys = append(keys, k)
+				queued = append(queued, flashRaw{k, v})
 			}
 		}
 	}
 	for k, c := range s.overlay {
 		if !c.del && strings.HasPrefix(k, keyFlashPrefix) {
-			keys = append(keys, k)
+			queued = append(queued, flashRaw{k, c.value})
 		}
 	}
-	slices.Sort(keys)
-	msgs := make([]Flash, 0, len(keys))
-	for _, k := range keys {
-		v, ok := s.overlay[k]
-		raw := v.value
-		if !ok {
-			raw = s.base.Values.Get(k)
-		}
-		if f, ok := decodeFlash(raw); ok {
+	slices.SortFunc(queued, func(a, b flashRaw) int { return strings.Compare(a.key, b.key) })
+	msgs := make([]Flash, 0, len(queued))
+	for _, q := range queued {
+		if f, ok := decodeFlash(q.raw); ok {
 			msgs = append(msgs, f)
 		}
-		s.put(k, change{del: true})
+		s.put(q.key, change{del: true})
 	}
 	return msgs
 }
@@ -102,4 +99,10 @@ func decodeFlash(raw []byte) (Flash, bool) {
 		return f, json.Unmarshal(raw, &f) == nil
 	}
 	return f, json.Unmarshal(raw, &f.Message) == nil
+}
+
+// flashRaw is a queued message's key and encoding.
+type flashRaw struct {
+	key string
+	raw []byte
 }

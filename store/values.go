@@ -59,7 +59,8 @@ func (v Values) Len() int {
 // Empty reports whether there are no keys.
 func (v Values) Empty() bool { return len(v.b) == 0 }
 
-// Lookup returns the value of key and whether it is set.
+// Lookup returns the value of key and whether it is set. It scans the keys
+// before key: to visit many keys, range over [Values.All] once instead.
 func (v Values) Lookup(key string) ([]byte, bool) {
 	for i := 0; i < len(v.b); {
 		k, val, next := v.pair(i)

@@ -34,7 +34,7 @@ const (
 // the first of the anonymous heap or of the user heap, other than protect.
 // The caller holds sh.mu (read or write).
 func candidate(sh *shard, protect *entry, users bool, now time.Time) (*entry, int) {
-	best, rank, at := (*entry)(nil), rankNone, unixNano(now)
+	best, rank, at := (*entry)(nil), rankNone, now.UnixMicro()
 	for _, user := range [2]bool{false, true} {
 		e := sh.heap(user).first(protect)
 		if e == nil {
@@ -112,7 +112,7 @@ func (s *Store) janitor() {
 func (s *Store) sweep() {
 	for i := range s.shards {
 		sh := &s.shards[i]
-		now := unixNano(s.cfg.now())
+		now := s.cfg.now().UnixMicro()
 		sh.mu.Lock()
 		for _, user := range [2]bool{false, true} {
 			h := sh.heap(user)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,7 +85,7 @@ type entry struct {
 	id   string
 	rec  *store.Record
 	size int64 // len(id) + rec.Size()
-	// expires is rec.Expires (see unixNano), kept here so that the heaps
+	// expires is rec.Expires (see expiryKey), kept here so that the heaps
 	// and eviction compare expiries without a pointer chase per entry.
 	expires int64
 	index   int32 // in its class's heap
@@ -96,18 +95,17 @@ type entry struct {
 	user bool
 }
 
-// unixNano is t in Unix nanoseconds, clamped to the range of an int64
-// (time.Time.UnixNano is undefined outside it): an expiry past the year 2262
-// sorts as the latest possible.
-func unixNano(t time.Time) int64 {
-	const limit = math.MaxInt64 / int64(time.Second)
-	switch s := t.Unix(); {
-	case s >= limit:
-		return math.MaxInt64
-	case s <= -limit:
-		return math.MinInt64
+// expiryKey is an expiry in Unix microseconds, rounded up, for an entry's
+// copy; the present is compared in Unix microseconds rounded down
+// (time.Time.UnixMicro). So the janitor and eviction never take a record
+// for expired before [store.Record.Live] does, and at most a microsecond
+// after; microseconds reach ±290,000 years, past any clock a test injects.
+func expiryKey(t time.Time) int64 {
+	us := t.UnixMicro()
+	if t.Nanosecond()%1000 != 0 {
+		us++
 	}
-	return t.UnixNano()
+	return us
 }
 
 // New returns an empty store and starts its janitor goroutine, which

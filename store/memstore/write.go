@@ -236,7 +236,7 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 	if old != nil {
 		oldUser = old.rec.UserID
 		s.bytes.Add(size - old.size)
-		expires := unixNano(rec.Expires)
+		expires := expiryKey(rec.Expires)
 		expiryChanged := old.expires != expires
 		old.rec, old.size, old.expires = rec, size, expires
 		switch {
@@ -250,7 +250,7 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 	} else {
 		s.entries.Add(1)
 		s.bytes.Add(size)
-		e = &entry{id: id, rec: rec, size: size, user: user, expires: unixNano(rec.Expires)}
+		e = &entry{id: id, rec: rec, size: size, user: user, expires: expiryKey(rec.Expires)}
 		sh.m[id] = e
 		sh.heap(user).push(e)
 	}

@@ -8,6 +8,10 @@ import "encoding/json"
 //
 // Stored bytes are untrusted input (anyone with write access to the store can
 // change them): Unmarshal must return an error, not panic, on any input.
+//
+// Unmarshal must not modify data, nor keep it after it returns: data is the
+// stored value itself, which stores keeping sessions in memory share between
+// requests (decrypt into a new slice, not in place).
 type Codec interface {
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error

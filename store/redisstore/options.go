@@ -154,8 +154,7 @@ func WithPolicyCheck(on bool) Option {
 // store's writes (a stalled link, a dead connection the kernel has not
 // noticed) is reported Lost at most twice d after it stopped, and a hybrid
 // tier in front of the store stops serving its cache then. Each heartbeat is
-// one PUBLISH, in a Cluster one per master (each forwarded to every node),
-// plus, every tenth heartbeat, a CLUSTER SLOTS; a heartbeat later
+// one PUBLISH (which a Cluster forwards to every node); a heartbeat later
 // than d on a healthy but slow link costs a needless flush of the caches. A
 // non-positive d selects the default.
 //

@@ -38,6 +38,3 @@ func DeleteUserScriptHash() string { return deleteIfUserScript.hash.(string) }
 // MoveScriptHash is the SHA1 of the move script, as EVALSHA sends it: a
 // marker for a proxy that loses the reply to a Move.
 func MoveScriptHash() string { return moveScript.hash.(string) }
-
-// KeySlot is the Cluster slot the heartbeat's discovery computes for key.
-var KeySlot = keySlot

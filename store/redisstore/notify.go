@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -125,10 +126,6 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 		}
 		return live
 	}
-	var cb *clusterBeat
-	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		cb = &clusterBeat{cc: cc}
-	}
 	var (
 		confirmed int
 		sent      int      // heartbeats sent
@@ -173,7 +170,7 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 		next = time.Now().Add(s.cfg.heartbeat)
 		sent++
 		var err error
-		pending, err = s.heartbeat(ctx, cb, s.cfg.heartbeat, beat, strconv.Itoa(sent), pending)
+		pending, err = s.heartbeat(ctx, s.cfg.heartbeat, beat, strconv.Itoa(sent), pending)
 		if err != nil {
 			return lost("heartbeat", err)
 		}
@@ -191,15 +188,24 @@ func (s *Store) subscribe(ctx context.Context, fn func(store.Event)) (live bool)
 // would lose the publications of the writes on it while the subscription
 // went on hearing heartbeats. A master the heartbeat cannot reach is left
 // out: it runs no writes, so it has nothing to lose. Only if no master takes
-// it in half the budget (none could be found: the node asked for the slot
-// map is stalled, say) does it fall back to one PUBLISH through the client,
-// which go-redis retries on another node, with the other half. cb finds the
-// masters (see clusterBeat); it is nil outside a Cluster.
-func (s *Store) heartbeat(ctx context.Context, cb *clusterBeat, budget time.Duration, beat, seq string, pending []string) ([]string, error) {
-	if cb != nil {
+// it (the cluster's state could not be read in half the budget, say, because
+// the node asked is stalled) does it fall back to one PUBLISH through the
+// client, which go-redis retries on another node, with the other half.
+func (s *Store) heartbeat(ctx context.Context, budget time.Duration, beat, seq string, pending []string) ([]string, error) {
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
 		before := len(pending)
 		mctx, cancel := context.WithTimeout(ctx, budget/2)
-		pending = cb.publish(mctx, beat, seq, pending)
+		_ = cc.ForEachMaster(mctx, func(ctx context.Context, c *redis.Client) error {
+			p := seq + "@" + c.Options().Addr
+			if c.Publish(ctx, beat, p).Err() != nil {
+				return nil
+			}
+			mu.Lock()
+			pending = append(pending, p)
+			mu.Unlock()
+			return nil
+		})
 		cancel()
 		if len(pending) > before {
 			return pending, nil

@@ -89,8 +89,6 @@ func TestCluster(t *testing.T) {
 	t.Run("HostileNames", func(t *testing.T) { testClusterHostileNames(t, client) })
 	t.Run("Notify", func(t *testing.T) { testNotifyCluster(t, client) })
 	t.Run("HeartbeatEveryMaster", func(t *testing.T) { testHeartbeatEveryMaster(t, client) })
-	t.Run("HeartbeatReadsNoSlotMapEachTime", func(t *testing.T) { testHeartbeatReadsNoSlotMapEachTime(t, client) })
-	t.Run("KeySlot", func(t *testing.T) { testKeySlotAgreesWithRedis(t, client) })
 	t.Run("Deadline", func(t *testing.T) { testClusterDeadline(t, client) })
 	t.Run("Policy", func(t *testing.T) { testClusterPolicy(t, client) })
 }

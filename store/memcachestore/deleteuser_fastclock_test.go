@@ -6,8 +6,6 @@ import (
 
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
-	"github.com/tether-go/tether/store/memcachestore"
-	"github.com/tether-go/tether/store/storetest"
 )
 
 // DeleteUser on a node whose clock runs 5 s ahead of the others', as
@@ -20,13 +18,7 @@ import (
 func TestDeleteUserOnAFastClockEndsSessionLiveElsewhere(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Memcached(t)
-	client := memcachedClient(t, srv.Addr())
-	pfx := prefix()
-	clock := storetest.NewClock(time.Now())
-	slow := memcachestore.New(client, memcachestore.WithKeyPrefix(pfx), memcachestore.WithClock(clock.Now))
-	fast := memcachestore.New(client, memcachestore.WithKeyPrefix(pfx), memcachestore.WithClock(func() time.Time {
-		return clock.Now().Add(5 * time.Second)
-	}))
+	slow, fast, clock := skewedStores(t, srv.Addr(), "", 5*time.Second)
 	ctx := t.Context()
 	user, id := "alice", newID()
 

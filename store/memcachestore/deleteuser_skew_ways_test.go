@@ -6,8 +6,6 @@ import (
 
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
-	"github.com/tether-go/tether/store/memcachestore"
-	"github.com/tether-go/tether/store/storetest"
 )
 
 // Skew of 30 s either way, with a lost reply on DeleteUser's swap
@@ -35,12 +33,7 @@ func TestDeleteUserSkewBothWays(t *testing.T) {
 			t.Parallel()
 			srv := testserver.Memcached(t)
 			px := newProxy(t, srv.Addr())
-			pfx := prefix()
-			clock := storetest.NewClock(time.Now())
-			writer := memcachestore.New(memcachedClient(t, srv.Addr()), memcachestore.WithKeyPrefix(pfx), memcachestore.WithClock(clock.Now))
-			caller := memcachestore.New(memcachedClient(t, px.addr()), memcachestore.WithKeyPrefix(pfx), memcachestore.WithClock(func() time.Time {
-				return clock.Now().Add(tc.callerSkew)
-			}))
+			writer, caller, clock := skewedStores(t, srv.Addr(), px.addr(), tc.callerSkew)
 			ctx := t.Context()
 			user, id := "mallory", newID()
 			start := clock.Now()

@@ -8,7 +8,6 @@ import (
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/memcachestore"
-	"github.com/tether-go/tether/store/storetest"
 )
 
 // The index clean-ups on a node whose clock runs 5 s ahead of the others',
@@ -26,7 +25,6 @@ import (
 func TestIndexPruneOnAFastClockKeepsSessionLiveElsewhere(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Memcached(t)
-	client := memcachedClient(t, srv.Addr())
 	for _, tc := range []struct {
 		name string
 		// prune runs the clean-up on the fast node, at a moment its clock
@@ -50,12 +48,7 @@ func TestIndexPruneOnAFastClockKeepsSessionLiveElsewhere(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			pfx := prefix()
-			clock := storetest.NewClock(time.Now())
-			slow := memcachestore.New(client, memcachestore.WithKeyPrefix(pfx), memcachestore.WithClock(clock.Now))
-			fast := memcachestore.New(client, memcachestore.WithKeyPrefix(pfx), memcachestore.WithClock(func() time.Time {
-				return clock.Now().Add(5 * time.Second)
-			}))
+			slow, fast, clock := skewedStores(t, srv.Addr(), "", 5*time.Second)
 			ctx := t.Context()
 			user, id := "alice", newID()
 			create := func(id string, life time.Duration) {

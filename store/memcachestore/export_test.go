@@ -33,3 +33,7 @@ func IndexedIDs(s *Store, ctx context.Context, user string) ([]string, error) {
 	}
 	return slices.Sorted(maps.Keys(x.entries)), err
 }
+
+// KeyPrefix is the store's key prefix, for a test's second node on the same
+// keys.
+func (s *Store) KeyPrefix() string { return s.cfg.prefix }

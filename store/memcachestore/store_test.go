@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"testing"
+	"time"
 
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
@@ -27,7 +28,9 @@ func TestConformance(t *testing.T) {
 	client := memcachedClient(t, srv.Addr())
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))
-	})
+	}, storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
+		return memcachestore.New(client, memcachestore.WithKeyPrefix(s.(*memcachestore.Store).KeyPrefix()), memcachestore.WithClock(now))
+	}))
 }
 
 // Two servers behind one client: records and user indexes hash to different

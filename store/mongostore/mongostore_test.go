@@ -109,15 +109,24 @@ func TestFerretDB(t *testing.T) {
 	f := startFerret(t)
 	cl := connect(t, f.URI())
 
+	// Another app node on the same collection, with a clock of its own.
+	node := storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
+		n, err := New(context.Background(), s.(*Store).coll, WithTimeout(testTimeout), WithClock(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	})
 	t.Run("Conformance", func(t *testing.T) {
 		so, to := smallRecords()
-		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, to...)
+		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, node)...)
 	})
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
 		clock := storetest.NewClock(time.Now())
 		so, to := smallRecords()
 		so = append(so, WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, storetest.WithClock(clock.Now, clock.Advance))...)
+		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, storetest.WithClock(clock.Now, clock.Advance), node)...)
 	})
 	for _, tc := range backendTests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, cl, f) })

@@ -102,14 +102,18 @@ func TestMariaDB(t *testing.T) {
 	_, dsn := startServer(t)
 	db := openDB(t, dsn)
 
+	// Another app node on the same table, with a clock of its own.
+	node := storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
+		return newStore(t, db, WithTable(s.(*Store).cfg.table), WithClock(now))
+	})
 	t.Run("Conformance", func(t *testing.T) {
 		s := newStore(t, db)
-		storetest.Run(t, func(t *testing.T) store.Store { return s })
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, node)
 	})
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
 		clock := storetest.NewClock(time.Now())
 		s := newStore(t, db, WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByServerClock)
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByServerClock, node)
 	})
 	t.Run("ConformanceInterpolateParams", func(t *testing.T) {
 		// interpolateParams=true sends every parameter as SQL text instead

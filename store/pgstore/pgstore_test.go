@@ -76,14 +76,18 @@ func TestPostgres(t *testing.T) {
 	pg := testserver.Postgres(t)
 	pool := newPool(t, pg)
 
+	// Another app node on the same table, with a clock of its own.
+	node := storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
+		return newStore(t, pool, WithTable(s.(*Store).cfg.table), WithClock(now))
+	})
 	t.Run("Conformance", func(t *testing.T) {
 		s := newStore(t, pool)
-		storetest.Run(t, func(t *testing.T) store.Store { return s })
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, node)
 	})
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
 		clock := storetest.NewClock(time.Now())
 		s := newStore(t, pool, WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByDBClock)
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByDBClock, node)
 	})
 	t.Run("ConformanceNotifyOff", func(t *testing.T) {
 		// The statements without pg_notify are other statements.

@@ -38,3 +38,7 @@ func DeleteUserScriptHash() string { return deleteIfUserScript.hash.(string) }
 // MoveScriptHash is the SHA1 of the move script, as EVALSHA sends it: a
 // marker for a proxy that loses the reply to a Move.
 func MoveScriptHash() string { return moveScript.hash.(string) }
+
+// KeyPrefix is the store's key prefix, for a test's second node on the same
+// keys.
+func (s *Store) KeyPrefix() string { return s.cfg.prefix }

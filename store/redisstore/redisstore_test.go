@@ -64,7 +64,10 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	rdb := testserver.Redis(t)
 	client := newClient(t, rdb.Addr())
-	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, client) })
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, client) },
+		storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
+			return newStore(t, client, redisstore.WithPrefix(s.(*redisstore.Store).KeyPrefix()), redisstore.WithClock(now))
+		}))
 }
 
 // A Ring (client-side sharding over independent servers) works too, but for

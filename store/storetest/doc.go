@@ -59,6 +59,10 @@
 //     store must judge deadlines by the injected clock, as it judges expiry.
 //   - A done context: every method must return promptly with an error matching
 //     the context's error (wrapped or not).
+//   - Clock skew between app nodes: with [WithNode], a node whose clock runs
+//     5 seconds ahead runs DeleteUser on a session that has 3 seconds left,
+//     and must end it, not delete it as expired. Without WithNode (a backend
+//     whose nodes all read one clock) that test is skipped.
 //   - Optional capabilities ([store.Versioner], [store.Notifier],
 //     [store.Pinger]) are tested when the store implements them and skipped
 //     otherwise.

@@ -151,6 +151,35 @@ func testDeleteUserLeavesEnded(t *testing.T, e *env) {
 	e.wantExpires(t, s, short, c.Expires)
 }
 
+// A node whose clock runs 5 s ahead runs DeleteUser while a session of the
+// user has 3 s left by the other nodes' clocks. It must end the session (an
+// in-flight write gets a MovedError), not delete it as expired (a write-only
+// request would get ErrNotFound and save its changes in a new session). It
+// counts the session if the clock that judges liveness is the server's
+// (Redis's), not if it is the caller's (expired by it).
+func testDeleteUserOnAFastClock(t *testing.T, e *env) {
+	if e.cfg.node == nil {
+		t.Skip("needs storetest.WithNode")
+	}
+	s := e.store(t)
+	ahead := e.cfg.node(t, s, func() time.Time { return e.now().Add(5 * time.Second) })
+	user, id := newUser(), newID()
+	c := e.change(store.Create)
+	c.Set, c.SetUserID, c.UserID = vals("a", "1"), true, user
+	c.Expires = e.now().Add(3 * time.Second)
+	commit(t, s, id, c)
+	before := mustLoad(t, s, id)
+
+	if n, err := ahead.DeleteUser(e.ctx(t), user); (n != 0 && n != 1) || err != nil {
+		t.Errorf("DeleteUser on the node 5 s ahead = %d, %v; want 0 or 1, nil", n, err)
+	}
+	u := e.change(store.Update)
+	u.Set = vals("b", "2")
+	_, err := s.Commit(e.ctx(t), id, u)
+	wantMoved(t, "an in-flight write after DeleteUser on a node ahead", err, store.Moved{To: id})
+	wantEnded(t, s, id, before, "after DeleteUser on a node ahead")
+}
+
 // wantEnded checks that the record under id, before as loaded, is now a
 // tombstone that forwards nothing and keeps nothing of the session.
 func wantEnded(t *testing.T, s store.Store, id string, before *store.Record, why string) {

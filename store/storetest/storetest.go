@@ -24,6 +24,7 @@ type config struct {
 	maxValueSize int
 	maxRecord    int
 	skip         map[string]bool
+	node         func(t *testing.T, s store.Store, now func() time.Time) store.Store
 }
 
 // WithClock tells the suite that the store under test reads the time from now
@@ -37,6 +38,16 @@ type config struct {
 // seconds per subtest).
 func WithClock(now func() time.Time, advance func(time.Duration)) Option {
 	return func(c *config) { c.now, c.advance = now, advance }
+}
+
+// WithNode gives the suite another node of the backend: node returns a store
+// on the same data as s (the same table, collection or prefix) whose clock
+// is now. The suite then checks what a node whose clock runs a few seconds
+// ahead of the others does (Users/DeleteUserOnAFastClock); without
+// WithNode it skips that test. Backends whose every node reads one clock
+// (a single process, the server's) need not give it.
+func WithNode(node func(t *testing.T, s store.Store, now func() time.Time) store.Store) Option {
+	return func(c *config) { c.node = node }
 }
 
 // WithMaxValueSize sets the largest single value, in bytes, the backend is

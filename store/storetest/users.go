@@ -17,6 +17,7 @@ var userTests = []test{
 	{"DeleteUser", testDeleteUser},
 	{"DeleteUserCountsLive", testDeleteUserCountsLive},
 	{"DeleteUserLeavesEnded", testDeleteUserLeavesEnded},
+	{"DeleteUserOnAFastClock", testDeleteUserOnAFastClock},
 	{"DeleteUserRacingWrites", testDeleteUserRacingWrites},
 	{"ManySessions", testManySessions},
 	{"DeleteUserDuringRotations", testDeleteUserDuringRotations},

@@ -237,6 +237,15 @@ func (s *Session) update(now time.Time, late bool) error {
 				hops++
 				continue
 			}
+			if r == forwardEnded && !s.loaded && mv.Moved.To == s.id && len(s.candidates) > 0 {
+				// A logout or DeleteUser ended this cookie's session. As
+				// a read does, try the next cookie (a stale one, a parent
+				// domain's, say, came first); if none is live, the
+				// changes are dropped, not saved in a new session.
+				s.endedSeen = true
+				s.nextCandidate()
+				continue
+			}
 			if r == forwardEnded && !s.loaded && mv.Moved.To != s.id {
 				// A login rotated this cookie's session away. If the
 				// client sent the login's own cookie too (a planted or
@@ -259,12 +268,13 @@ func (s *Session) update(now time.Time, late bool) error {
 			s.nextCandidate()
 			continue
 		}
-		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded {
+		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded && !s.endedSeen {
 			// A request that only wrote never saw its session alive: its
-			// cookie was dead before it came (expired, destroyed, never
-			// issued). Its changes start a new session under a new token,
-			// as they would have without the cookie. (A request that did
-			// see its session alive lost it to a logout meanwhile: below.)
+			// cookie was dead before it came (expired, never issued). Its
+			// changes start a new session under a new token, as they would
+			// have without the cookie. (A request that did see its session
+			// alive lost it to a logout meanwhile, and one whose cookie's
+			// session a logout ended: below.)
 			return s.restart(now, late)
 		}
 		if errors.Is(err, store.ErrNotFound) {

@@ -21,10 +21,24 @@ type Codec interface {
 // and stored values stay readable by other languages and by operators. Values
 // round-trip as JSON does: read them back into the type they were stored as
 // with [Get]. It is safe for concurrent use.
+//
+// Strings of printable ASCII, integers and booleans, the values most
+// sessions hold, are encoded and decoded without encoding/json's reflection,
+// to the same bytes and the same values (see codec_scalar.go).
 type JSONCodec struct{}
 
 // Marshal implements [Codec].
-func (JSONCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+func (JSONCodec) Marshal(v any) ([]byte, error) {
+	if b, ok := marshalScalar(v); ok {
+		return b, nil
+	}
+	return json.Marshal(v)
+}
 
 // Unmarshal implements [Codec].
-func (JSONCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+func (JSONCodec) Unmarshal(data []byte, v any) error {
+	if unmarshalScalar(data, v) {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}

@@ -151,11 +151,25 @@ func (s *Session) Keys() []string {
 // Manager logs it. A store failure reads as missing too, and fails the
 // request's commit: check [Session.Err] to tell the two apart early.
 func Get[T any](s *Session, key string) (T, bool) {
-	var v T
 	b, ok := s.lookup(key)
 	if !ok {
-		return v, false
+		var zero T
+		return zero, false
 	}
+	if _, isJSON := s.codec().(JSONCodec); isJSON {
+		// Decoded here, v stays on the stack: through the Codec
+		// interface it would be a heap allocation per Get.
+		var v T
+		if unmarshalScalar(b, &v) {
+			return v, true
+		}
+	}
+	return decode[T](s, key, b)
+}
+
+// decode is Get's path through the Manager's Codec.
+func decode[T any](s *Session, key string, b []byte) (T, bool) {
+	var v T
 	if err := s.codec().Unmarshal(b, &v); err != nil {
 		if s.m != nil {
 			s.m.log.Warn("session: stored value does not decode", "key", key, "err", err)

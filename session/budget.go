@@ -90,9 +90,9 @@ func (m *Manager) startCall(ctx context.Context, write bool) (storeCall, error) 
 	if write {
 		ctx = context.WithoutCancel(ctx)
 	}
-	// The deadline's timer is armed only if the store waits on Done
-	// (callCtx): a memory store's call allocates one small context.
-	return storeCall{ctx: newCallCtx(ctx, start.Add(timeout)), b: b, start: start}, nil
+	// The deadline is watched only if the store asks for Done (callCtx):
+	// a memory store's call allocates one small context.
+	return storeCall{ctx: newCallCtx(&m.watch, ctx, start.Add(timeout)), b: b, start: start}, nil
 }
 
 // end releases the call's context and charges its time to the budget.

@@ -11,28 +11,33 @@ import (
 // nothing armed until someone waits. context.WithDeadlineCause allocates a
 // context, a done channel and a runtime timer for every call, and registers
 // with its parent, although most stores never wait on Done: the memory
-// store only asks Err, and go-redis only reads Deadline to set the socket's.
-// Here Err compares the clock with the deadline; Done, the first time it is
-// called, makes the channel, starts the timer and watches the parent.
+// store only asks Err, and go-redis asks for Done only to check it without
+// waiting before it takes a pooled connection. Here Err compares the clock
+// with the deadline; Done, the first time it is called, makes the channel
+// and hands the call to the Manager's callWatch, which closes it when the
+// deadline passes or the parent ends.
 //
-// It behaves as the standard context: Deadline is the earlier of the
-// parent's and its own; Err is nil until the deadline passes or the parent
-// ends, then DeadlineExceeded or the parent's error, for good; Done, once
-// made, is closed at that moment; callCause gives the cause (errStoreDeadline
-// for its own deadline), which context.Cause cannot see (it looks for the
-// standard library's own cancelCtx). AfterFunc lets contexts derived from it
+// It behaves as the standard context, but for the moment Done closes: Deadline
+// is the earlier of the parent's and its own; Err is nil until the deadline
+// passes or the parent ends, then DeadlineExceeded or the parent's error, for
+// good; Done, once made, is closed within a tick of the watch (watchTick)
+// after that moment; callCause gives the cause (errStoreDeadline for its own
+// deadline), which context.Cause cannot see (it looks for the standard
+// library's own cancelCtx). AfterFunc lets contexts derived from it
 // (context.WithTimeout in a store) register without a goroutine each.
 type callCtx struct {
 	parent   context.Context
 	deadline time.Time
+	watch    *callWatch
 
-	mu     sync.Mutex
-	err    error // set once: the context ended
-	cause  error
-	done   chan struct{} // made by the first Done
-	timer  *time.Timer
-	stop   func() bool // stops watching the parent
-	afters []*afterFunc
+	mu      sync.Mutex
+	err     error // set once: the context ended
+	cause   error
+	done    chan struct{} // made by the first Done
+	watched bool          // in watch, from the first Done to the end
+	afters  []*afterFunc
+
+	slot int // the call's index in watch.calls; guarded by watch.mu
 }
 
 type afterFunc struct {
@@ -40,8 +45,8 @@ type afterFunc struct {
 	done bool // ran or stopped
 }
 
-func newCallCtx(parent context.Context, deadline time.Time) *callCtx {
-	return &callCtx{parent: parent, deadline: deadline}
+func newCallCtx(w *callWatch, parent context.Context, deadline time.Time) *callCtx {
+	return &callCtx{parent: parent, deadline: deadline, watch: w}
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) {
@@ -91,19 +96,17 @@ func (c *callCtx) Done() <-chan struct{} {
 		close(c.done)
 		return c.done
 	}
-	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.end(context.DeadlineExceeded, errStoreDeadline) })
-	if c.parent.Done() != nil {
-		c.stop = context.AfterFunc(c.parent, func() { c.end(c.parent.Err(), context.Cause(c.parent)) })
-	}
+	c.watched = true
+	c.watch.add(c)
 	return c.done
 }
 
-func (c *callCtx) end(err, cause error) {
+// poll ends the context if its deadline has passed or its parent ended: the
+// watch's check.
+func (c *callCtx) poll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil {
-		c.endLocked(err, cause)
-	}
+	c.checkLocked()
 }
 
 // endLocked records the end, closes Done if it was made, and runs the
@@ -124,13 +127,9 @@ func (c *callCtx) endLocked(err, cause error) {
 }
 
 func (c *callCtx) releaseLocked() {
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
-	}
-	if c.stop != nil {
-		c.stop()
-		c.stop = nil
+	if c.watched {
+		c.watched = false
+		c.watch.remove(c)
 	}
 }
 
@@ -148,7 +147,7 @@ func (c *callCtx) cancel() {
 // context.AfterFunc does; the context package uses it to tie contexts
 // derived from c to it without a goroutine of their own.
 func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
-	c.Done() // arm the timer and the parent's watch
+	c.Done() // hand the call to the watch
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := &afterFunc{f: f}

@@ -12,7 +12,7 @@ import (
 // DeadlineExceeded and the store deadline as its cause, whether or not
 // anyone armed Done.
 func TestCallCtxDeadlineWithoutDone(t *testing.T) {
-	c := newCallCtx(context.Background(), time.Now().Add(20*time.Millisecond))
+	c := newCallCtx(&callWatch{}, context.Background(), time.Now().Add(20*time.Millisecond))
 	if err := c.Err(); err != nil {
 		t.Fatalf("Err before the deadline: %v", err)
 	}
@@ -36,7 +36,7 @@ func TestCallCtxDeadlineWithoutDone(t *testing.T) {
 // Done, once asked for, closes at the deadline.
 func TestCallCtxDoneClosesAtDeadline(t *testing.T) {
 	start := time.Now()
-	c := newCallCtx(context.Background(), start.Add(20*time.Millisecond))
+	c := newCallCtx(&callWatch{}, context.Background(), start.Add(20*time.Millisecond))
 	select {
 	case <-c.Done():
 	case <-time.After(5 * time.Second):
@@ -56,7 +56,7 @@ func TestCallCtxParentCancel(t *testing.T) {
 	cause := errors.New("client went away")
 	for _, armed := range []bool{false, true} {
 		parent, cancel := context.WithCancelCause(context.Background())
-		c := newCallCtx(parent, time.Now().Add(time.Hour))
+		c := newCallCtx(&callWatch{}, parent, time.Now().Add(time.Hour))
 		var done <-chan struct{}
 		if armed {
 			done = c.Done()
@@ -85,11 +85,11 @@ func TestCallCtxDeadlineAndValues(t *testing.T) {
 	near := time.Now().Add(time.Minute)
 	parent, cancel := context.WithDeadline(context.WithValue(context.Background(), key{}, "v"), near)
 	defer cancel()
-	if d, ok := newCallCtx(parent, near.Add(time.Hour)).Deadline(); !ok || !d.Equal(near) {
+	if d, ok := newCallCtx(&callWatch{}, parent, near.Add(time.Hour)).Deadline(); !ok || !d.Equal(near) {
 		t.Fatalf("Deadline %v %v, want the parent's %v", d, ok, near)
 	}
 	far := time.Now().Add(time.Second)
-	c := newCallCtx(parent, far)
+	c := newCallCtx(&callWatch{}, parent, far)
 	if d, _ := c.Deadline(); !d.Equal(far) {
 		t.Fatalf("Deadline %v, want %v", d, far)
 	}
@@ -103,7 +103,7 @@ func TestCallCtxDeadlineAndValues(t *testing.T) {
 // is left waiting.
 func TestCallCtxDerivedAndCancel(t *testing.T) {
 	before := runtime.NumGoroutine()
-	c := newCallCtx(context.Background(), time.Now().Add(time.Hour))
+	c := newCallCtx(&callWatch{}, context.Background(), time.Now().Add(time.Hour))
 	child, stop := context.WithTimeout(c, time.Hour)
 	defer stop()
 	c.cancel()
@@ -133,7 +133,7 @@ func TestCallCtxDerivedAndCancel(t *testing.T) {
 
 // A function stopped before the end never runs.
 func TestCallCtxAfterFuncStop(t *testing.T) {
-	c := newCallCtx(context.Background(), time.Now().Add(time.Hour))
+	c := newCallCtx(&callWatch{}, context.Background(), time.Now().Add(time.Hour))
 	ran := make(chan struct{}, 1)
 	stop := c.AfterFunc(func() { ran <- struct{}{} })
 	if !stop() {
@@ -150,8 +150,9 @@ func TestCallCtxAfterFuncStop(t *testing.T) {
 // A memory-store call allocates only its context: no timer, no channel.
 func TestCallCtxAllocatesOnce(t *testing.T) {
 	ctx := context.Background()
+	var w callWatch
 	allocs := testing.AllocsPerRun(100, func() {
-		c := newCallCtx(ctx, time.Now().Add(time.Second))
+		c := newCallCtx(&w, ctx, time.Now().Add(time.Second))
 		if c.Err() != nil {
 			t.Fatal("ended")
 		}

@@ -29,6 +29,8 @@ type Manager struct {
 	// context deadlines use, not the injectable clock of expiry decisions
 	// (tests of the budget replace it).
 	wall func() time.Time
+	// watch closes the Done channels of store calls that waited on them.
+	watch callWatch
 
 	faultLog   [len(opNames)]limiter
 	droppedLog limiter

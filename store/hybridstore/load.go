@@ -126,6 +126,9 @@ func (s *Store) loadShared(ctx context.Context, id string) (rec *store.Record, e
 		return f.rec, f.err, false
 	}
 	f := &flight{done: make(chan struct{}), epoch: s.epoch.Load()}
+	if st.flights == nil {
+		st.flights = make(map[string]*flight)
+	}
 	st.flights[id] = f
 	st.mu.Unlock()
 

@@ -43,6 +43,9 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	case skip && c.Mode == store.Create:
 		if mark = st.creating[id]; mark == nil {
 			mark = &createMark{}
+			if st.creating == nil {
+				st.creating = make(map[string]*createMark)
+			}
 			st.creating[id] = mark
 		}
 		mark.n++

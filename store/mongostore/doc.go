@@ -90,16 +90,17 @@
 // # User index
 //
 // An index on the user id field: UserSessions is one find, whose
-// projection leaves out the values. DeleteUser is one updateMany, which
-// ends the user's live records as a logout does (each becomes a tombstone
-// that forwards nothing, without user id, until the session would have
-// expired) and counts them, then one deleteMany of the user's expired
-// records. A request in flight with an ended session's token finds the
-// tombstone and drops its changes, as after a logout. The tombstone's
-// target, its own ID, is stored as the empty string, which every read
-// resolves to the document's _id: an update's operators cannot copy _id
-// into another field, and FerretDB refuses the pipeline-style update that
-// could.
+// projection leaves out the values. DeleteUser is two updateManys, which
+// end the user's records as a logout does (each becomes a tombstone that
+// forwards nothing, without user id, until the session would have expired):
+// first those that expired less than a minute ago (a node with a slower
+// clock may still see them live), not counted, then the live ones, counted;
+// then one deleteMany of the user's older expired records. A request in
+// flight with an ended session's token finds the tombstone and drops its
+// changes, as after a logout. The tombstone's target, its own ID, is stored
+// as the empty string, which every read resolves to the document's _id: an
+// update's operators cannot copy _id into another field, and FerretDB
+// refuses the pipeline-style update that could.
 //
 // # Size limit
 //

@@ -68,7 +68,7 @@
 // forwards nothing until the session would have expired, so that a request
 // still in flight with its token drops its changes instead of saving them in
 // a new session, and deletes the user's expired rows ([Store.DeleteUser]
-// says how its four statements stay consistent at READ COMMITTED).
+// says how its five statements stay consistent at READ COMMITTED).
 //
 // # Late writes
 //

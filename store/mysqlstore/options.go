@@ -31,9 +31,13 @@ type config struct {
 	log           *slog.Logger
 
 	// Tests only: onReap, if set, observes the reaper; deadlineShift moves
-	// the deadline the statements check earlier, to test that check.
+	// the deadline the statements check earlier, to test that check;
+	// afterEnd, if set, runs in DeleteUser's transaction right after the
+	// statement that ends the user's sessions, so that a test can commit a
+	// concurrent write there.
 	onReap        func(reapEvent)
 	deadlineShift time.Duration
+	afterEnd      func()
 }
 
 func defaultConfig() config {

@@ -18,8 +18,9 @@ type stmts struct {
 	clearValues, deleteValue      *sql.Stmt
 	touch, state                  *sql.Stmt
 	userSessions                  *sql.Stmt
-	endUser, clearUser            *sql.Stmt
-	releaseUser, purgeUser        *sql.Stmt
+	endUser, countEnded           *sql.Stmt
+	clearUser, releaseUser        *sql.Stmt
+	purgeUser                     *sql.Stmt
 	all                           []*sql.Stmt
 
 	db     *sql.DB
@@ -118,16 +119,20 @@ WHERE id = ? AND expires > ? AND moved_to IS NULL AND (? IS NULL OR ` + serverNo
 	// user id, now. The attributes, not the values.
 	"userSessions": `SELECT id, created, last_seen, expires, attrs FROM {T} WHERE user_id = ? AND expires > ? AND moved_to IS NULL`,
 	// DeleteUser's statements, in its transaction, in this order (see
-	// Store.DeleteUser). endUser turns the user's live sessions into
-	// tombstones that forward nothing, as moveRow leaves a logout's (moved_to
-	// their own ID, an empty sealed token, no attributes, the next version,
-	// their times kept), but keeps their user id for now: it is how the next
-	// two statements find them, and no other row of the user is a tombstone
-	// (Move clears the user id). clearUser deletes those tombstones' values;
-	// releaseUser takes them out of the user index. purgeUser deletes the
-	// user's expired rows, values by the cascade. user id, now
+	// Store.DeleteUser). endUser turns the user's sessions that expire after
+	// the time it is given (now less the reap grace) into tombstones that
+	// forward nothing, as moveRow leaves a logout's (moved_to their own ID,
+	// an empty sealed token, no attributes, the next version, their times
+	// kept), but keeps their user id for now: it is how the next three
+	// statements find them, and no other row of the user is a tombstone
+	// (Move clears the user id). countEnded counts those that were live by
+	// now; clearUser deletes their values; releaseUser takes them out of the
+	// user index. purgeUser deletes the user's expired rows, values by the
+	// cascade. user id, now less the reap grace
 	"endUser": `UPDATE {T} SET attrs = NULL, moved_to = id, sealed = '', version = version + 1
 WHERE user_id = ? AND expires > ? AND moved_to IS NULL`,
+	// user id, now
+	"countEnded": `SELECT COUNT(*) FROM {T} WHERE user_id = ? AND moved_to IS NOT NULL AND expires > ?`,
 	// user id
 	"clearUser": `DELETE v FROM {V} AS v JOIN {T} AS t ON t.id = v.id WHERE t.user_id = ? AND t.moved_to IS NOT NULL`,
 	// user id
@@ -146,7 +151,7 @@ func prepare(ctx context.Context, db *sql.DB, n *names) (*stmts, error) {
 		"clearValues": &st.clearValues, "deleteValue": &st.deleteValue,
 		"touch": &st.touch, "state": &st.state,
 		"userSessions": &st.userSessions,
-		"endUser":      &st.endUser, "clearUser": &st.clearUser,
+		"endUser":      &st.endUser, "countEnded": &st.countEnded, "clearUser": &st.clearUser,
 		"releaseUser": &st.releaseUser, "purgeUser": &st.purgeUser,
 	}
 	r := strings.NewReplacer("{T}", n.table, "{V}", n.values)

@@ -67,19 +67,23 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 // does not list it and a second DeleteUser neither touches nor counts it.
 //
 // The transaction's statements (see endUser and the ones after it in
-// queries.go) first end the live rows, keeping their user id, then delete
-// their values, then clear their user id, then delete the expired rows. A
-// tombstone's values cannot be deleted in the statement that makes it (no
-// MySQL statement updates one table and deletes from another), and at READ
-// COMMITTED, without gap locks, a session can join the user between two
-// statements (a login, or a commit that sets the user id). Ending first and
-// finding the ended rows again by user id and moved_to makes the statements
-// agree on their rows: a session that joins later is live, so the values of
-// no live session are deleted, and none is left a tombstone with values; it
-// stays live and is listed by the next UserSessions, as a session logged in
-// after DeleteUser may be. Until the commit no other transaction sees the
-// tombstones under the user id, and every other write of them waits for
-// their row lock.
+// queries.go) first end the user's rows in one statement, keeping their
+// user id, then count the ended rows that are live by the store's clock
+// (the rest expired less than the reap grace ago, and may be live by a
+// slower node's clock), then delete their values, then clear their user id,
+// then delete the expired rows. A tombstone's values cannot be deleted in
+// the statement that makes it (no MySQL statement updates one table and
+// deletes from another), and at READ COMMITTED, without gap locks, a
+// session can join the user between two statements (a login, or a commit
+// that sets the user id). Ending first, in one statement, and finding the
+// ended rows again by user id and moved_to makes the statements agree on
+// their rows: a session that joins later is live, so it is not counted, the
+// values of no live session are deleted, and none is left a tombstone with
+// values; it stays live and is listed by the next UserSessions, as a
+// session logged in after DeleteUser may be. The count is thus exactly the
+// sessions the call ended that were live by its clock. Until the commit no
+// other transaction sees the tombstones under the user id, and every other
+// write of them waits for their row lock.
 //
 // Under concurrency each UPDATE and DELETE locks the rows it changes and
 // judges a row that another transaction holds by its newest version once the
@@ -105,25 +109,24 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	// older rows are deleted, as the reaper judges.
 	user, now := []byte(userID), s.now()
 	settled := now - int64(reapGrace)
-	var ended int64
+	var live int64
 	err = s.inTx(ctx, "delete user", func(tx *sql.Tx) error {
-		end := tx.StmtContext(ctx, s.st.endUser)
-		res, err := end.ExecContext(ctx, user, now)
+		live = 0 // an attempt InnoDB rolled back counted nothing
+		res, err := tx.StmtContext(ctx, s.st.endUser).ExecContext(ctx, user, settled)
 		if err != nil {
 			return err
 		}
-		if ended, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		res, err = end.ExecContext(ctx, user, settled)
+		ended, err := res.RowsAffected()
 		if err != nil {
 			return err
 		}
-		recent, err := res.RowsAffected()
-		if err != nil {
-			return err
+		if s.cfg.afterEnd != nil {
+			s.cfg.afterEnd()
 		}
-		if ended+recent > 0 {
+		if ended > 0 {
+			if err := tx.StmtContext(ctx, s.st.countEnded).QueryRowContext(ctx, user, now).Scan(&live); err != nil {
+				return err
+			}
 			if _, err := tx.StmtContext(ctx, s.st.clearUser).ExecContext(ctx, user); err != nil {
 				return err
 			}
@@ -137,5 +140,5 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return int(ended), nil
+	return int(live), nil
 }

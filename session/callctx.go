@@ -90,8 +90,10 @@ func (c *callCtx) Done() <-chan struct{} {
 	if c.done != nil {
 		return c.done
 	}
-	c.done = make(chan struct{})
+	// Checked before the channel exists: a check that ends the context
+	// now must not close it, or the close below would be a second one.
 	c.checkLocked()
+	c.done = make(chan struct{})
 	if c.err != nil {
 		close(c.done)
 		return c.done

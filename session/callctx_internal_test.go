@@ -162,3 +162,26 @@ func TestCallCtxAllocatesOnce(t *testing.T) {
 		t.Fatalf("%v allocations per call, want 1", allocs)
 	}
 }
+
+// Done asked for the first time after the context ended, by its deadline or
+// its parent, with no Err before it, returns a closed channel (it used to
+// close it twice: a panic in the store call of a request whose client had
+// gone, or whose budget ran out as the call began).
+func TestCallCtxFirstDoneAfterTheEnd(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, c := range map[string]*callCtx{
+		"deadline": newCallCtx(&callWatch{}, context.Background(), time.Now().Add(-time.Millisecond)),
+		"parent":   newCallCtx(&callWatch{}, canceled, time.Now().Add(time.Hour)),
+	} {
+		select {
+		case <-c.Done():
+		default:
+			t.Errorf("%s: Done is open after the end", name)
+		}
+		if c.Err() == nil {
+			t.Errorf("%s: Err nil after the end", name)
+		}
+		c.cancel()
+	}
+}

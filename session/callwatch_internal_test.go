@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -22,12 +23,11 @@ func TestCallWatchOneGoroutineWhileArmed(t *testing.T) {
 	for _, c := range calls {
 		c.cancel()
 	}
-	waitGoroutines(t, before)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.running || len(w.calls) != 0 {
-		t.Fatalf("running %v with %d calls after all ended", w.running, len(w.calls))
+	waitStopped(t, &w)
+	if n := len(w.collect(nil)); n != 0 {
+		t.Fatalf("%d calls watched after all ended", n)
 	}
+	waitGoroutines(t, before)
 }
 
 // Calls that end out of order leave the others watched: a call moved into
@@ -37,10 +37,10 @@ func TestCallWatchEndsOutOfOrder(t *testing.T) {
 	var w callWatch
 	before := runtime.NumGoroutine()
 	start := time.Now()
-	a := newCallCtx(&w, context.Background(), start.Add(time.Hour))
-	b := newCallCtx(&w, context.Background(), start.Add(time.Hour))
-	c := newCallCtx(&w, context.Background(), start.Add(30*time.Millisecond))
-	for _, x := range []*callCtx{a, b, c} {
+	calls := sameShard(&w, 3, start.Add(time.Hour))
+	a, b, c := calls[0], calls[1], calls[2]
+	c.deadline = start.Add(30 * time.Millisecond)
+	for _, x := range calls {
 		x.Done()
 	}
 	a.cancel() // c moves into a's slot
@@ -60,11 +60,9 @@ func TestCallWatchEndsOutOfOrder(t *testing.T) {
 		t.Fatal("b ended with the others")
 	default:
 	}
-	w.mu.Lock()
-	if len(w.calls) != 1 || w.calls[0] != b || b.slot != 0 {
-		t.Fatalf("watching %d calls, want b alone in slot 0", len(w.calls))
+	if calls := w.collect(nil); len(calls) != 1 || calls[0] != b || b.slot != 0 {
+		t.Fatalf("watching %d calls, want b alone in slot 0", len(calls))
 	}
-	w.mu.Unlock()
 	b.cancel()
 	waitGoroutines(t, before)
 }
@@ -82,6 +80,58 @@ func TestCallWatchRestarts(t *testing.T) {
 		}
 		c.cancel()
 		waitGoroutines(t, before)
+	}
+}
+
+// Calls armed and ended from many goroutines, with the watch stopping and
+// starting between them, all have Done closed at their deadline: none is
+// added while the goroutine stops and then left unwatched.
+func TestCallWatchStartStopRace(t *testing.T) {
+	var w callWatch
+	before := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				c := newCallCtx(&w, context.Background(), time.Now().Add(time.Duration(i%3)*time.Millisecond))
+				select {
+				case <-c.Done():
+				case <-time.After(5 * time.Second):
+					t.Errorf("goroutine %d, call %d: Done never closed", g, i)
+					return
+				}
+				c.cancel()
+				if i%50 == 0 {
+					time.Sleep(3 * watchTick) // let the watch stop
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitGoroutines(t, before)
+}
+
+// sameShard returns n calls that share a shard of w, so that they share its
+// slots.
+func sameShard(w *callWatch, n int, deadline time.Time) []*callCtx {
+	by := map[*watchShard][]*callCtx{}
+	for {
+		c := newCallCtx(w, context.Background(), deadline)
+		sh := w.shard(c)
+		if by[sh] = append(by[sh], c); len(by[sh]) == n {
+			return by[sh]
+		}
+	}
+}
+
+func waitStopped(t *testing.T, w *callWatch) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for w.running.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if w.running.Load() {
+		t.Fatal("the watch still runs with no call armed")
 	}
 }
 

@@ -14,17 +14,20 @@ import (
 // store only asks Err, and go-redis asks for Done only to check it without
 // waiting before it takes a pooled connection. Here Err compares the clock
 // with the deadline; Done, the first time it is called, makes the channel
-// and hands the call to the Manager's callWatch, which closes it when the
-// deadline passes or the parent ends.
+// and hands the call to the Manager's callWatch, which closes it if the
+// deadline passes or the parent ends in the call's first millisecond or
+// two, and otherwise arms the timer and the parent's watch once (see
+// callWatch).
 //
 // It behaves as the standard context, but for the moment Done closes: Deadline
 // is the earlier of the parent's and its own; Err is nil until the deadline
 // passes or the parent ends, then DeadlineExceeded or the parent's error, for
-// good; Done, once made, is closed within a tick of the watch (watchTick)
-// after that moment; callCause gives the cause (errStoreDeadline for its own
-// deadline), which context.Cause cannot see (it looks for the standard
-// library's own cancelCtx). AfterFunc lets contexts derived from it
-// (context.WithTimeout in a store) register without a goroutine each.
+// good; Done, once made, is closed at that moment, or, in the call's first
+// two ticks of the watch, within a tick (watchTick) of it; callCause gives
+// the cause (errStoreDeadline for its own deadline), which context.Cause
+// cannot see (it looks for the standard library's own cancelCtx). AfterFunc
+// lets contexts derived from it (context.WithTimeout in a store) register
+// without a goroutine each.
 type callCtx struct {
 	parent   context.Context
 	deadline time.Time
@@ -34,10 +37,16 @@ type callCtx struct {
 	err     error // set once: the context ended
 	cause   error
 	done    chan struct{} // made by the first Done
-	watched bool          // in watch, from the first Done to the end
+	watched bool          // handed to the watch, from the first Done to the end
+	timer   *time.Timer   // armed by the watch for a call that outlived a tick
+	stop    func() bool   // stops the parent's watch, armed with timer
 	afters  []*afterFunc
 
-	slot int // the call's index in watch.calls; guarded by watch.mu
+	// Guarded by the watch's shard lock: whether the call is in the
+	// shard's list, where, and the watch's tick when it was added.
+	inShard bool
+	slot    int
+	born    uint64
 }
 
 type afterFunc struct {
@@ -104,11 +113,34 @@ func (c *callCtx) Done() <-chan struct{} {
 }
 
 // poll ends the context if its deadline has passed or its parent ended: the
-// watch's check.
+// watch's check of a young call.
 func (c *callCtx) poll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.checkLocked()
+}
+
+// arm gives a call that outlived the watch's first tick what
+// context.WithDeadline would have given it at once: a timer at its deadline
+// and a watch on its parent. The watch has let go of it.
+func (c *callCtx) arm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.checkLocked(); c.err != nil {
+		return
+	}
+	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.end(context.DeadlineExceeded, errStoreDeadline) })
+	if c.parent.Done() != nil {
+		c.stop = context.AfterFunc(c.parent, func() { c.end(c.parent.Err(), context.Cause(c.parent)) })
+	}
+}
+
+func (c *callCtx) end(err, cause error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.endLocked(err, cause)
+	}
 }
 
 // endLocked records the end, closes Done if it was made, and runs the
@@ -132,6 +164,14 @@ func (c *callCtx) releaseLocked() {
 	if c.watched {
 		c.watched = false
 		c.watch.remove(c)
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	if c.stop != nil {
+		c.stop()
+		c.stop = nil
 	}
 }
 

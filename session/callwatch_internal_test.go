@@ -8,79 +8,127 @@ import (
 	"time"
 )
 
-// One goroutine watches every armed call, and only while there is one.
-func TestCallWatchOneGoroutineWhileArmed(t *testing.T) {
-	var w callWatch
-	before := runtime.NumGoroutine()
-	calls := make([]*callCtx, 50)
-	for i := range calls {
-		calls[i] = newCallCtx(&w, context.Background(), time.Now().Add(time.Hour))
-		calls[i].Done()
-	}
-	if n := runtime.NumGoroutine() - before; n != 1 {
-		t.Fatalf("%d goroutines for 50 armed calls, want 1", n)
-	}
-	for _, c := range calls {
-		c.cancel()
-	}
-	waitStopped(t, &w)
-	if n := len(w.collect(nil)); n != 0 {
-		t.Fatalf("%d calls watched after all ended", n)
-	}
-	waitGoroutines(t, before)
+// A watch whose goroutine the test drives by hand: sort and handle are one
+// tick.
+func manualWatch() *callWatch {
+	w := &callWatch{}
+	w.running.Store(true) // add starts no goroutine
+	return w
 }
 
-// Calls that end out of order leave the others watched: a call moved into
-// an ended one's slot still has its Done closed at its deadline, and its own
-// end removes it, not another.
-func TestCallWatchEndsOutOfOrder(t *testing.T) {
-	var w callWatch
-	before := runtime.NumGoroutine()
-	start := time.Now()
-	calls := sameShard(&w, 3, start.Add(time.Hour))
+func (w *callWatch) tick() { w.handle(w.sort(nil, nil)) }
+
+func (w *callWatch) held() []*callCtx {
+	var all []*callCtx
+	for i := range w.shards {
+		sh := &w.shards[i]
+		sh.mu.Lock()
+		all = append(all, sh.calls...)
+		sh.mu.Unlock()
+	}
+	return all
+}
+
+// Calls that end out of order leave the others in the watch: a call moved
+// into an ended one's slot is found there, and its own end removes it, not
+// another.
+func TestCallWatchSlots(t *testing.T) {
+	w := manualWatch()
+	calls := sameShard(w, 3, time.Now().Add(time.Hour))
 	a, b, c := calls[0], calls[1], calls[2]
-	c.deadline = start.Add(30 * time.Millisecond)
 	for _, x := range calls {
 		x.Done()
 	}
 	a.cancel() // c moves into a's slot
-	select {
-	case <-c.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("a call moved to another slot was not watched")
+	sh := w.shard(a)
+	if len(sh.calls) != 2 || sh.calls[0] != c || c.slot != 0 || sh.calls[1] != b || b.slot != 1 {
+		t.Fatalf("after the first call's end the shard holds %d calls, slots %d %d", len(sh.calls), c.slot, b.slot)
 	}
-	if time.Since(start) < 30*time.Millisecond {
-		t.Fatal("Done closed before the deadline")
-	}
-	if c.Err() != context.DeadlineExceeded || callCause(c) != errStoreDeadline {
-		t.Fatalf("Err %v, cause %v", c.Err(), callCause(c))
-	}
-	select {
-	case <-b.Done():
-		t.Fatal("b ended with the others")
-	default:
-	}
-	if calls := w.collect(nil); len(calls) != 1 || calls[0] != b || b.slot != 0 {
-		t.Fatalf("watching %d calls, want b alone in slot 0", len(calls))
+	c.cancel()
+	if len(sh.calls) != 1 || sh.calls[0] != b || b.slot != 0 {
+		t.Fatal("the moved call's end removed another")
 	}
 	b.cancel()
-	waitGoroutines(t, before)
+	if len(w.held()) != 0 {
+		t.Fatal("ended calls left in the watch")
+	}
 }
 
-// A watch that stopped starts again for the next armed call.
-func TestCallWatchRestarts(t *testing.T) {
+// A young call is checked at each tick; one that lived through a whole tick
+// is armed (a timer, the parent's watch) and let go, so that the watch's
+// work per tick does not grow with the calls that wait.
+func TestCallWatchYoungCheckedOldArmed(t *testing.T) {
+	w := manualWatch()
+	parent, cancel := context.WithCancel(context.Background())
+	young := newCallCtx(w, parent, time.Now().Add(time.Hour))
+	young.Done()
+	w.tick()
+	if young.Err() != nil || len(w.held()) != 1 {
+		t.Fatal("a young call ended or left the watch at its first tick")
+	}
+	w.tick()
+	if len(w.held()) != 0 {
+		t.Fatal("a call that lived through a tick is still in the watch")
+	}
+	young.mu.Lock()
+	armed := young.timer != nil && young.stop != nil
+	young.mu.Unlock()
+	if !armed {
+		t.Fatal("a call let go by the watch has no timer or parent watch")
+	}
+	cancel() // now the parent's watch ends it, at once
+	select {
+	case <-young.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("an armed call did not end with its parent")
+	}
+
+	// A young call whose parent ended is ended by the next tick.
+	parent, cancel = context.WithCancel(context.Background())
+	c := newCallCtx(w, parent, time.Now().Add(time.Hour))
+	c.Done()
+	cancel()
+	w.tick()
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("a young call was not ended by the tick after its parent ended")
+	}
+	if len(w.held()) != 0 {
+		t.Fatal("an ended call left in the watch")
+	}
+}
+
+// Thousands of calls waiting (a pool exhausted under overload) leave the
+// watch's goroutine stopped: each was armed once, and still ends at its
+// deadline.
+func TestCallWatchWaitingCallsLeaveIt(t *testing.T) {
 	var w callWatch
 	before := runtime.NumGoroutine()
-	for range 3 {
-		c := newCallCtx(&w, context.Background(), time.Now().Add(10*time.Millisecond))
-		select {
-		case <-c.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatal("Done never closed")
-		}
-		c.cancel()
-		waitGoroutines(t, before)
+	calls := make([]*callCtx, 5000)
+	for i := range calls {
+		calls[i] = newCallCtx(&w, context.Background(), time.Now().Add(time.Hour))
+		calls[i].Done()
 	}
+	waitStopped(t, &w)
+	if n := len(w.held()); n != 0 {
+		t.Fatalf("the watch holds %d waiting calls", n)
+	}
+	short := newCallCtx(&w, context.Background(), time.Now().Add(30*time.Millisecond))
+	short.Done()
+	waitStopped(t, &w) // armed while it waits
+	select {
+	case <-short.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("an armed call did not end at its deadline")
+	}
+	if short.Err() != context.DeadlineExceeded || callCause(short) != errStoreDeadline {
+		t.Fatalf("Err %v, cause %v", short.Err(), callCause(short))
+	}
+	for _, c := range calls {
+		c.cancel()
+	}
+	waitGoroutines(t, before)
 }
 
 // Calls armed and ended from many goroutines, with the watch stopping and
@@ -93,7 +141,7 @@ func TestCallWatchStartStopRace(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 200 {
-				c := newCallCtx(&w, context.Background(), time.Now().Add(time.Duration(i%3)*time.Millisecond))
+				c := newCallCtx(&w, context.Background(), time.Now().Add(time.Duration(i%4)*time.Millisecond))
 				select {
 				case <-c.Done():
 				case <-time.After(5 * time.Second):
@@ -108,6 +156,7 @@ func TestCallWatchStartStopRace(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	waitStopped(t, &w)
 	waitGoroutines(t, before)
 }
 
@@ -131,7 +180,7 @@ func waitStopped(t *testing.T, w *callWatch) {
 		time.Sleep(time.Millisecond)
 	}
 	if w.running.Load() {
-		t.Fatal("the watch still runs with no call armed")
+		t.Fatal("the watch still runs")
 	}
 }
 
@@ -142,6 +191,6 @@ func waitGoroutines(t *testing.T, want int) {
 		time.Sleep(time.Millisecond)
 	}
 	if n := runtime.NumGoroutine(); n > want {
-		t.Fatalf("%d goroutines, want %d: the watch did not stop", n, want)
+		t.Fatalf("%d goroutines, want %d", n, want)
 	}
 }

@@ -39,27 +39,32 @@ func marshalScalar(v any) ([]byte, bool) {
 // quoted string of printable ASCII without escapes, a decimal integer
 // without a leading zero or sign other than '-', true or false) with
 // nothing around it. Otherwise it leaves v alone.
+//
+// A nil pointer is left to encoding/json, whose error says so.
 func unmarshalScalar(data []byte, v any) bool {
 	switch p := v.(type) {
 	case *string:
 		s, ok := plainString(data)
-		if ok {
+		if ok && p != nil {
 			*p = s
+			return true
 		}
-		return ok
 	case *int:
 		n, ok := plainInt(data)
-		if ok && int64(int(n)) == n {
+		if ok && p != nil && int64(int(n)) == n {
 			*p = int(n)
 			return true
 		}
 	case *int64:
 		n, ok := plainInt(data)
-		if ok {
+		if ok && p != nil {
 			*p = n
+			return true
 		}
-		return ok
 	case *bool:
+		if p == nil {
+			return false
+		}
 		switch string(data) {
 		case "true":
 			*p = true

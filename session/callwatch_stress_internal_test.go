@@ -1,0 +1,100 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Store calls armed, derived from, nested and ended from
+// many goroutines at once, while the watch starts and stops, with parents
+// (a request, a call of another Manager, a write's WithoutCancel) canceled
+// concurrently. Every call that must end has Done closed, Err and the cause
+// agree with Done, derived contexts and AfterFuncs follow, nothing closes
+// twice, and the watch and every goroutine stop at the end.
+func TestWatchConcurrentStress(t *testing.T) {
+	before := runtime.NumGoroutine()
+	var w, other callWatch
+	stopAt := time.Now().Add(400 * time.Millisecond)
+	one := func(rng *rand.Rand) error {
+		req, cancelReq := context.WithCancelCause(context.Background())
+		defer cancelReq(nil)
+		var parent context.Context = req
+		var outer *callCtx
+		switch rng.IntN(4) {
+		case 1:
+			parent = context.WithoutCancel(req)
+		case 2:
+			outer = newCallCtx(&other, req, time.Now().Add(time.Duration(rng.IntN(4))*time.Millisecond))
+			defer outer.cancel()
+			parent = outer
+		}
+		own := time.Duration(rng.IntN(4)) * time.Millisecond
+		c := newCallCtx(&w, parent, time.Now().Add(own))
+		defer c.cancel()
+		var child context.Context = c
+		var ran chan struct{}
+		switch rng.IntN(3) {
+		case 0:
+			var stop context.CancelFunc
+			child, stop = context.WithTimeout(c, time.Hour)
+			defer stop()
+		case 1:
+			ran = make(chan struct{})
+			context.AfterFunc(c, func() { close(ran) })
+		}
+		if rng.IntN(2) == 0 {
+			go cancelReq(errors.New("client went away"))
+		}
+		if rng.IntN(3) == 0 {
+			c.Err()
+		}
+		select {
+		case <-child.Done():
+		case <-time.After(2 * time.Second):
+			return errors.New("Done not closed 2 s after the deadline")
+		}
+		if c.Err() == nil {
+			return errors.New("Done closed, Err nil")
+		}
+		select {
+		case <-c.Done():
+		default:
+			return errors.New("Err set, Done open")
+		}
+		if c.Err() == context.DeadlineExceeded && callCause(c) == nil {
+			return errors.New("no cause")
+		}
+		c.cancel()
+		c.cancel()
+		c.Done()
+		if ran != nil {
+			select {
+			case <-ran:
+			case <-time.After(2 * time.Second):
+				return errors.New("context.AfterFunc never ran")
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for i := 0; time.Now().Before(stopAt); i++ {
+				if err := one(rng); err != nil {
+					t.Errorf("goroutine %d, call %d: %v", g, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitStopped(t, &w)
+	waitStopped(t, &other)
+	waitGoroutines(t, before)
+}

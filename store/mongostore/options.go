@@ -42,9 +42,8 @@ type config struct {
 	inPlaceMax int
 
 	// Tests only: noTTLIndex skips the TTL index, as a server that refuses
-	// it does; betweenEnds, if set, runs in DeleteUser between its count
-	// and its updateMany, so that a test can commit a concurrent write
-	// there.
+	// it does; betweenEnds, if set, runs in DeleteUser between its two
+	// updateManys, so that a test can commit a concurrent write there.
 	noTTLIndex  bool
 	betweenEnds func()
 }

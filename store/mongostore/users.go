@@ -68,35 +68,34 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 // DeleteUser implements [store.Store] in three operations on the user
 // index.
 //
-// The second, one updateMany filtered on userID's records that are not
-// tombstones and that expired less than the reap grace ago or later, ends
-// them as a logout does: each becomes a tombstone that forwards nothing (its
-// target the record's own ID, stored as endedTo; no sealed token), with no
-// values, user id or attributes, sizes of 0 and the next version, as Move
-// leaves one, and keeps its Created, LastSeen and expiry, so that it lasts
-// as long as the session would have. A request in flight with the session's
-// token then gets a *store.MovedError from its write, and drops its changes,
-// rather than ErrNotFound, which would let a write-only request save them in
-// a new session. Having no user id, the tombstone leaves the user index: no
-// UserSessions lists it, and a second DeleteUser neither touches nor counts
-// it. The records that expired within the grace by the store's clock are
-// ended because a slower node's clock may still see them live.
+// The first two, each one updateMany filtered on userID's records that are
+// not tombstones, end them as a logout does: each becomes a tombstone that
+// forwards nothing (its target the record's own ID, stored as endedTo; no
+// sealed token), with no values, user id or attributes, sizes of 0 and the
+// next version, as Move leaves one, and keeps its Created, LastSeen and
+// expiry, so that it lasts as long as the session would have. A request in
+// flight with the session's token then gets a *store.MovedError from its
+// write, and drops its changes, rather than ErrNotFound, which would let a
+// write-only request save them in a new session. Having no user id, the
+// tombstone leaves the user index: no UserSessions lists it, and a second
+// DeleteUser neither touches nor counts it.
 //
-// The count is what that updateMany matched less what the first operation,
-// a countDocuments, found among those records expired by the store's clock
-// just before. One updateMany ends every record, so none can slip between
-// two (a record a slower node's write moves from live into the grace
-// window, or back, while the call runs); a login that lands between the two
-// operations is live, so it is ended and counted. Only a record whose
-// expiry another node moves across the store's present in that window is
-// counted by the state it was ended in: counted if it was counted expired
-// and is live now, or not counted if the reverse; the state is right either
-// way. The third, one deleteMany, deletes the user's records that had
-// expired by the present the first two judged by, less the reap grace:
-// they are invisible already, and this only frees the index of them. A
-// record that became live since (created again) is left alone, and the
-// records the second ended no longer carry the user id, so it cannot reach
-// them.
+// The first ends the records that expired less than the reap grace ago by
+// the store's clock (a slower node's may still see them live), and does not
+// count them. The second ends every record that expired less than the grace
+// ago or later, and returns its count. Its filter covers the first's, so no
+// record can slip between the two (a record a slower node's write moves
+// from live into the grace window, or back, while the call runs: cf428d4
+// had disjoint filters, and such a record escaped both). What the second
+// counts is the records live by the store's clock, with a login that lands
+// between the two, and one exception: a record that another node writes
+// into the grace window between the two (a slower node's login or touch
+// whose expiry has passed by this store's clock) is ended and counted. The
+// third, one deleteMany, deletes the user's records that had expired by the
+// present the first two judged by, less the reap grace: they are invisible
+// already, and this only frees the index of them. A record that became
+// live since (created again) is left alone, and the records the first two
+// ended no longer carry the user id, so it cannot reach them.
 //
 // MongoDB applies an updateMany one document at a time, each atomically,
 // and checks the filter on each document as it writes it. A concurrent
@@ -126,16 +125,15 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		return 0, nil
 	}
 	// Sessions that expired less than reapGrace ago by this node's clock may
-	// be live by a slower node's: they are ended too, not counted, and only
-	// older records are deleted, as the reaper judges.
+	// be live by a slower node's: they are ended too, first and not
+	// counted, and only older records are deleted, as the reaper judges.
 	now := s.now()
 	settled := now - int64(reapGrace)
 	user := bson.E{Key: fUser, Value: binData([]byte(userID))}
 	notEnded := bson.E{Key: fMovedTo, Value: bson.D{{Key: "$exists", Value: false}}}
-	expired, err := s.coll.CountDocuments(ctx, bson.D{
+	if _, err := s.coll.UpdateMany(ctx, bson.D{
 		user, {Key: fExpires, Value: bson.D{{Key: "$gt", Value: settled}, {Key: "$lte", Value: now}}}, notEnded,
-	})
-	if err != nil {
+	}, endUpdate); err != nil {
 		return 0, s.wrap("delete user", err)
 	}
 	if s.cfg.betweenEnds != nil {
@@ -145,7 +143,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err != nil {
 		return 0, s.wrap("delete user", err)
 	}
-	n := max(int(res.MatchedCount-expired), 0)
+	n := int(res.MatchedCount)
 	if _, err := s.coll.DeleteMany(ctx, bson.D{
 		{Key: fUser, Value: binData([]byte(userID))},
 		{Key: fExpires, Value: bson.D{{Key: "$lte", Value: settled}}},

@@ -16,10 +16,10 @@ func withBetweenEnds(fn func()) Option {
 
 // DeleteUser's count is every session it ended that was live by its clock,
 // also when a login of the user commits while it runs. The login here
-// commits between the count of the sessions that expired within the reap
-// grace (ended, not counted) and the updateMany that ends them all: it is
-// live when that runs, so it is ended and counted, as a login that
-// committed before DeleteUser began would be.
+// commits between the updateMany that ends the sessions that expired within
+// the reap grace (not counted) and the one that ends them all: it is live
+// when that runs, so it is ended and counted, as a login that committed
+// before DeleteUser began would be.
 var _ = backendTest("DeleteUserCountsWhatItEnds", func(t *testing.T, cl *mongo.Client, _ *ferret) {
 	clock := storetest.NewClock(time.Now())
 	now := clock.Now()

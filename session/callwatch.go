@@ -38,14 +38,18 @@ const watchShards = 16
 // so a tick's work is bounded by the calls started in the last two ticks,
 // however many wait (a pool exhausted under overload, a slow database).
 type callWatch struct {
-	shards  [watchShards]watchShard
 	ticks   atomic.Uint64 // ticks since the watch was made
 	running atomic.Bool   // the goroutine runs (or is about to)
+	_       [64 - 8 - 4]byte
+	shards  [watchShards]watchShard
 }
 
+// A watchShard fills a cache line of its own, so that calls on different
+// cores taking different shards do not share one.
 type watchShard struct {
 	mu    sync.Mutex
 	calls []*callCtx // each knows its slot
+	_     [64 - 8 - 24]byte
 }
 
 // shard is c's shard, by its address: calls made on different cores come

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // A watch whose goroutine the test drives by hand: sort and handle are one
@@ -192,5 +193,16 @@ func waitGoroutines(t *testing.T, want int) {
 	}
 	if n := runtime.NumGoroutine(); n > want {
 		t.Fatalf("%d goroutines, want %d", n, want)
+	}
+}
+
+// Each shard fills a cache line, and the counters share none with a shard.
+func TestCallWatchLayout(t *testing.T) {
+	var w callWatch
+	if size := unsafe.Sizeof(watchShard{}); size != 64 {
+		t.Errorf("a shard is %d bytes, want 64", size)
+	}
+	if off := unsafe.Offsetof(w.shards); off < 64 {
+		t.Errorf("the shards begin at byte %d, in the counters' line", off)
 	}
 }

@@ -70,6 +70,11 @@ func New(opts ...Option) (*Manager, error) {
 
 // Close releases what New started: the default memory store, if the Manager
 // created it. A store passed with [WithStore] is the caller's to close.
+//
+// While store calls are in flight that wait on their context (a Redis,
+// SQL or Mongo driver does), the Manager runs one goroutine that ends them
+// at their deadline; it stops by itself within milliseconds of the last
+// such call, with or without Close.
 func (m *Manager) Close() error {
 	if m.closed.Swap(true) {
 		return nil

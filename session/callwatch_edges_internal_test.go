@@ -101,15 +101,9 @@ func TestCallWatchNeverEarlyNeverLost(t *testing.T) {
 	one := func(rng *rand.Rand) error {
 		req, cancelReq := context.WithCancelCause(context.Background())
 		defer cancelReq(nil)
-		var parent context.Context = req
-		var outer *callCtx
-		switch rng.IntN(4) {
-		case 1:
-			parent = context.WithoutCancel(req)
-		case 2:
-			outer = newCallCtx(&other, req, time.Now().Add(time.Duration(rng.IntN(5))*time.Millisecond))
+		parent, outer := randomParent(rng, req, &other, 5)
+		if outer != nil {
 			defer outer.cancel()
-			parent = outer
 		}
 		start := time.Now()
 		deadline := start.Add(time.Duration(rng.IntN(6)-1) * time.Millisecond)

@@ -23,15 +23,9 @@ func TestWatchConcurrentStress(t *testing.T) {
 	one := func(rng *rand.Rand) error {
 		req, cancelReq := context.WithCancelCause(context.Background())
 		defer cancelReq(nil)
-		var parent context.Context = req
-		var outer *callCtx
-		switch rng.IntN(4) {
-		case 1:
-			parent = context.WithoutCancel(req)
-		case 2:
-			outer = newCallCtx(&other, req, time.Now().Add(time.Duration(rng.IntN(4))*time.Millisecond))
+		parent, outer := randomParent(rng, req, &other, 4)
+		if outer != nil {
 			defer outer.cancel()
-			parent = outer
 		}
 		own := time.Duration(rng.IntN(4)) * time.Millisecond
 		c := newCallCtx(&w, parent, time.Now().Add(own))
@@ -97,4 +91,19 @@ func TestWatchConcurrentStress(t *testing.T) {
 	waitStopped(t, &w)
 	waitStopped(t, &other)
 	waitGoroutines(t, before)
+}
+
+// randomParent picks a store call's parent for the stress tests: the
+// request itself, its WithoutCancel (a write's), or a call of another
+// watch with a deadline up to maxMs milliseconds away (returned as outer,
+// for the caller to end).
+func randomParent(rng *rand.Rand, req context.Context, other *callWatch, maxMs int) (parent context.Context, outer *callCtx) {
+	switch rng.IntN(4) {
+	case 1:
+		return context.WithoutCancel(req), nil
+	case 2:
+		outer = newCallCtx(other, req, time.Now().Add(time.Duration(rng.IntN(maxMs))*time.Millisecond))
+		return outer, outer
+	}
+	return req, nil
 }

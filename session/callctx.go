@@ -33,14 +33,13 @@ type callCtx struct {
 	deadline time.Time
 	watch    *callWatch
 
-	mu      sync.Mutex
-	err     error // set once: the context ended
-	cause   error
-	done    chan struct{} // made by the first Done
-	watched bool          // handed to the watch, from the first Done to the end
-	timer   *time.Timer   // armed by the watch for a call that outlived a tick
-	stop    func() bool   // stops the parent's watch, armed with timer
-	afters  []*afterFunc
+	mu     sync.Mutex
+	err    error // set once: the context ended
+	cause  error
+	done   chan struct{} // made by the first Done, which hands the call to the watch
+	timer  *time.Timer   // armed by the watch for a call that outlived a tick
+	stop   func() bool   // stops the parent's watch, armed with timer
+	afters []*afterFunc
 
 	// Guarded by the watch's shard lock: whether the call is in the
 	// shard's list, where, and the watch's tick when it was added.
@@ -107,7 +106,6 @@ func (c *callCtx) Done() <-chan struct{} {
 		close(c.done)
 		return c.done
 	}
-	c.watched = true
 	c.watch.add(c)
 	return c.done
 }
@@ -161,9 +159,8 @@ func (c *callCtx) endLocked(err, cause error) {
 }
 
 func (c *callCtx) releaseLocked() {
-	if c.watched {
-		c.watched = false
-		c.watch.remove(c)
+	if c.done != nil {
+		c.watch.remove(c) // if it still holds the call
 	}
 	if c.timer != nil {
 		c.timer.Stop()

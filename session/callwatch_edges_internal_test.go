@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -94,20 +93,17 @@ func TestCallWatchArmedUnderAnotherWatch(t *testing.T) {
 // closes within a bound once either happens, Err agrees with Done, and both
 // watches and every goroutine stop at the end, with the tick counters still.
 func TestCallWatchNeverEarlyNeverLost(t *testing.T) {
-	before := runtime.NumGoroutine()
-	var w, other callWatch
-	stopAt := time.Now().Add(600 * time.Millisecond)
 	const bound = time.Second // generous: the race detector on 2 cores
-	one := func(rng *rand.Rand) error {
+	stressWatch(t, 6, 600*time.Millisecond, 7, func(rng *rand.Rand, w, other *callWatch) error {
 		req, cancelReq := context.WithCancelCause(context.Background())
 		defer cancelReq(nil)
-		parent, outer := randomParent(rng, req, &other, 5)
+		parent, outer := randomParent(rng, req, other, 5)
 		if outer != nil {
 			defer outer.cancel()
 		}
 		start := time.Now()
 		deadline := start.Add(time.Duration(rng.IntN(6)-1) * time.Millisecond)
-		c := newCallCtx(&w, parent, deadline)
+		c := newCallCtx(w, parent, deadline)
 		defer c.cancel()
 		var canceledAt time.Time
 		var mu sync.Mutex
@@ -164,31 +160,9 @@ func TestCallWatchNeverEarlyNeverLost(t *testing.T) {
 		if callCause(c) == errStoreDeadline && closed.Before(deadline) {
 			return errors.New("the store deadline as the cause before the deadline")
 		}
+		if rng.IntN(8) == 0 {
+			time.Sleep(time.Duration(1000+rng.IntN(2500)) * time.Microsecond) // around the stop
+		}
 		return nil
-	}
-	var wg sync.WaitGroup
-	for g := range 6 {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(g), 7))
-			for i := 0; time.Now().Before(stopAt); i++ {
-				if err := one(rng); err != nil {
-					t.Errorf("goroutine %d, call %d: %v", g, i, err)
-					return
-				}
-				if rng.IntN(8) == 0 {
-					time.Sleep(time.Duration(1000+rng.IntN(2500)) * time.Microsecond) // around the stop
-				}
-			}
-		})
-	}
-	wg.Wait()
-	waitStopped(t, &w)
-	waitStopped(t, &other)
-	waitGoroutines(t, before)
-	// Idle: no goroutine ticks.
-	t0, o0 := w.ticks.Load(), other.ticks.Load()
-	time.Sleep(20 * watchTick)
-	if w.ticks.Load() != t0 || other.ticks.Load() != o0 {
-		t.Fatal("a watch ticks with no call in flight")
-	}
+	})
 }

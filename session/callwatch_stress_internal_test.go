@@ -15,20 +15,17 @@ import (
 // (a request, a call of another Manager, a write's WithoutCancel) canceled
 // concurrently. Every call that must end has Done closed, Err and the cause
 // agree with Done, derived contexts and AfterFuncs follow, nothing closes
-// twice, and the watch and every goroutine stop at the end.
+// twice, and the watch and every goroutine stop at the end (stressWatch).
 func TestWatchConcurrentStress(t *testing.T) {
-	before := runtime.NumGoroutine()
-	var w, other callWatch
-	stopAt := time.Now().Add(400 * time.Millisecond)
-	one := func(rng *rand.Rand) error {
+	stressWatch(t, 8, 400*time.Millisecond, 1, func(rng *rand.Rand, w, other *callWatch) error {
 		req, cancelReq := context.WithCancelCause(context.Background())
 		defer cancelReq(nil)
-		parent, outer := randomParent(rng, req, &other, 4)
+		parent, outer := randomParent(rng, req, other, 4)
 		if outer != nil {
 			defer outer.cancel()
 		}
 		own := time.Duration(rng.IntN(4)) * time.Millisecond
-		c := newCallCtx(&w, parent, time.Now().Add(own))
+		c := newCallCtx(w, parent, time.Now().Add(own))
 		defer c.cancel()
 		var child context.Context = c
 		var ran chan struct{}
@@ -74,13 +71,23 @@ func TestWatchConcurrentStress(t *testing.T) {
 			}
 		}
 		return nil
-	}
+	})
+}
+
+// stressWatch runs one from n goroutines for d, each with its own random
+// source, against two watches (w, and other for the calls' parents); then
+// both must stop, with every goroutine they started, and stay still.
+func stressWatch(t *testing.T, n int, d time.Duration, seed uint64, one func(rng *rand.Rand, w, other *callWatch) error) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	var w, other callWatch
+	stopAt := time.Now().Add(d)
 	var wg sync.WaitGroup
-	for g := range 8 {
+	for g := range n {
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			rng := rand.New(rand.NewPCG(uint64(g), seed))
 			for i := 0; time.Now().Before(stopAt); i++ {
-				if err := one(rng); err != nil {
+				if err := one(rng, &w, &other); err != nil {
 					t.Errorf("goroutine %d, call %d: %v", g, i, err)
 					return
 				}
@@ -91,6 +98,11 @@ func TestWatchConcurrentStress(t *testing.T) {
 	waitStopped(t, &w)
 	waitStopped(t, &other)
 	waitGoroutines(t, before)
+	t0, o0 := w.ticks.Load(), other.ticks.Load()
+	time.Sleep(20 * watchTick)
+	if w.ticks.Load() != t0 || other.ticks.Load() != o0 {
+		t.Fatal("a watch ticks with no call in flight")
+	}
 }
 
 // randomParent picks a store call's parent for the stress tests: the

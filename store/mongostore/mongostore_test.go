@@ -110,23 +110,30 @@ func TestFerretDB(t *testing.T) {
 	cl := connect(t, f.URI())
 
 	// Another app node on the same collection, with a clock of its own.
-	node := storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
-		n, err := New(context.Background(), s.(*Store).coll, WithTimeout(testTimeout), WithClock(now))
+	nodeOf := func(t *testing.T, s store.Store, opts ...Option) store.Store {
+		n, err := New(context.Background(), s.(*Store).coll, append(opts, WithTimeout(testTimeout))...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { n.Close() })
 		return n
+	}
+	node := storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
+		return nodeOf(t, s, WithClock(now))
+	})
+	// One whose DeleteUser runs a write between its two updateManys.
+	during := storetest.WithDuringDeleteUser(func(t *testing.T, s store.Store, now func() time.Time, during func()) store.Store {
+		return nodeOf(t, s, WithClock(now), withBetweenEnds(during))
 	})
 	t.Run("Conformance", func(t *testing.T) {
 		so, to := smallRecords()
-		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, node)...)
+		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, node, during)...)
 	})
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
 		clock := storetest.NewClock(time.Now())
 		so, to := smallRecords()
 		so = append(so, WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, storetest.WithClock(clock.Now, clock.Advance), node)...)
+		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, storetest.WithClock(clock.Now, clock.Advance), node, during)...)
 	})
 	for _, tc := range backendTests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, cl, f) })

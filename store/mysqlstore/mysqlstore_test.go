@@ -106,14 +106,19 @@ func TestMariaDB(t *testing.T) {
 	node := storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
 		return newStore(t, db, WithTable(s.(*Store).cfg.table), WithClock(now))
 	})
+	// One whose DeleteUser runs a write right after the statement that ends
+	// the user's sessions.
+	during := storetest.WithDuringDeleteUser(func(t *testing.T, s store.Store, now func() time.Time, during func()) store.Store {
+		return newStore(t, db, WithTable(s.(*Store).cfg.table), WithClock(now), withAfterEnd(during))
+	})
 	t.Run("Conformance", func(t *testing.T) {
 		s := newStore(t, db)
-		storetest.Run(t, func(t *testing.T) store.Store { return s }, node)
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, node, during)
 	})
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
 		clock := storetest.NewClock(time.Now())
 		s := newStore(t, db, WithClock(clock.Now))
-		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByServerClock, node)
+		storetest.Run(t, func(t *testing.T) store.Store { return s }, storetest.WithClock(clock.Now, clock.Advance), lateWritesByServerClock, node, during)
 	})
 	t.Run("ConformanceInterpolateParams", func(t *testing.T) {
 		// interpolateParams=true sends every parameter as SQL text instead

@@ -63,6 +63,11 @@
 //     5 seconds ahead runs DeleteUser on a session that has 3 seconds left,
 //     and must end it, not delete it as expired. Without WithNode (a backend
 //     whose nodes all read one clock) that test is skipped.
+//   - A login while DeleteUser runs: with [WithDuringDeleteUser], a login of
+//     the user commits between the statements that end the user's sessions;
+//     it must be ended and counted, or left live and listed, and the count
+//     must be the sessions ended that were live. Without it (a backend
+//     whose DeleteUser is one atomic step) that test is skipped.
 //   - Optional capabilities ([store.Versioner], [store.Notifier],
 //     [store.Pinger]) are tested when the store implements them and skipped
 //     otherwise.

@@ -180,6 +180,62 @@ func testDeleteUserOnAFastClock(t *testing.T, e *env) {
 	wantEnded(t, s, id, before, "after DeleteUser on a node ahead")
 }
 
+// DeleteUser's count is every session it ended that was live by its clock,
+// also when a login of the user commits while it runs: the login is either
+// ended and counted (the backend ended it with the others), or left live,
+// not counted, and listed by the next UserSessions (it joined the user
+// after the sessions were ended, which the contract allows;
+// session.Manager.DestroyUser repeats until the listing is empty). A
+// session that expired a second ago is not counted, and the one the call
+// began with is ended.
+func testDeleteUserCountsALoginDuringIt(t *testing.T, e *env) {
+	if e.cfg.during == nil {
+		t.Skip("needs storetest.WithDuringDeleteUser")
+	}
+	s := e.store(t)
+	user := newUser()
+	create := func(expires time.Time) string {
+		t.Helper()
+		id := newID()
+		c := e.change(store.Create)
+		c.Set, c.SetUserID, c.UserID, c.Expires = vals("k", "v"), true, user, expires
+		commit(t, s, id, c)
+		return id
+	}
+	var login string
+	var once sync.Once
+	d := e.cfg.during(t, s, e.now, func() {
+		once.Do(func() { login = create(e.now().Add(time.Hour)) }) // once: a transaction may run again
+	})
+	live := create(e.now().Add(time.Hour))
+	create(e.now().Add(-time.Second))
+
+	n, err := d.DeleteUser(e.ctx(t), user)
+	if err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if login == "" {
+		t.Fatal("the backend's DeleteUser never ran the login")
+	}
+	ended := 0
+	for _, id := range []string{live, login} {
+		if rec := load(t, s, id); rec != nil && rec.Moved != nil && rec.Moved.To == id {
+			ended++
+		}
+	}
+	if n != ended {
+		t.Errorf("DeleteUser = %d, but it ended %d sessions that were live by its clock", n, ended)
+	}
+	if rec := load(t, s, live); rec == nil || rec.Moved == nil {
+		t.Errorf("the session DeleteUser began with: %s, want ended", describe(rec))
+	}
+	if rec := load(t, s, login); rec != nil && rec.Moved == nil {
+		wantUserSessions(t, e, s, user, login) // left live: listed
+	} else {
+		wantUserSessions(t, e, s, user)
+	}
+}
+
 // wantEnded checks that the record under id, before as loaded, is now a
 // tombstone that forwards nothing and keeps nothing of the session.
 func wantEnded(t *testing.T, s store.Store, id string, before *store.Record, why string) {

@@ -25,6 +25,7 @@ type config struct {
 	maxRecord    int
 	skip         map[string]bool
 	node         func(t *testing.T, s store.Store, now func() time.Time) store.Store
+	during       func(t *testing.T, s store.Store, now func() time.Time, during func()) store.Store
 }
 
 // WithClock tells the suite that the store under test reads the time from now
@@ -48,6 +49,17 @@ func WithClock(now func() time.Time, advance func(time.Duration)) Option {
 // (a single process, the server's) need not give it.
 func WithNode(node func(t *testing.T, s store.Store, now func() time.Time) store.Store) Option {
 	return func(c *config) { c.node = node }
+}
+
+// WithDuringDeleteUser lets the suite write while DeleteUser runs: node
+// returns a store on the same data as s, with the clock now, whose
+// DeleteUser calls during between the statements that end the user's
+// sessions (a backend whose DeleteUser is one atomic step has no such
+// moment, and need not give it). The suite then checks that a login that
+// commits there is either ended and counted, or left live and listed
+// (Users/DeleteUserCountsALoginDuringIt).
+func WithDuringDeleteUser(node func(t *testing.T, s store.Store, now func() time.Time, during func()) store.Store) Option {
+	return func(c *config) { c.during = node }
 }
 
 // WithMaxValueSize sets the largest single value, in bytes, the backend is

@@ -18,6 +18,7 @@ var userTests = []test{
 	{"DeleteUserCountsLive", testDeleteUserCountsLive},
 	{"DeleteUserLeavesEnded", testDeleteUserLeavesEnded},
 	{"DeleteUserOnAFastClock", testDeleteUserOnAFastClock},
+	{"DeleteUserCountsALoginDuringIt", testDeleteUserCountsALoginDuringIt},
 	{"DeleteUserRacingWrites", testDeleteUserRacingWrites},
 	{"ManySessions", testManySessions},
 	{"DeleteUserDuringRotations", testDeleteUserDuringRotations},

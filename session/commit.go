@@ -238,13 +238,16 @@ func (s *Session) update(now time.Time, late bool) error {
 				continue
 			}
 			if r == forwardEnded && !s.loaded && mv.Moved.To == s.id && len(s.candidates) > 0 {
-				// A logout or DeleteUser ended this cookie's session. As
-				// a read does, try the next cookie (a stale one, a parent
-				// domain's, say, came first); if none is live, the
-				// changes are dropped, not saved in a new session.
-				s.endedSeen = true
-				s.nextCandidate()
-				continue
+				// A logout or DeleteUser ended this cookie's session,
+				// before the request came (a stale cookie, a parent
+				// domain's, say, came first) or while it ran: a request
+				// that only wrote cannot tell which. Its changes are
+				// dropped, not moved to the next cookie's session, which
+				// may be one a sibling domain tossed in (logout wins);
+				// the cookies are left alone, so a live one among them is
+				// not logged out.
+				s.endedUnder("session ended while the request ran", true)
+				return nil
 			}
 			if r == forwardEnded && !s.loaded && mv.Moved.To != s.id {
 				// A login rotated this cookie's session away. If the
@@ -268,13 +271,12 @@ func (s *Session) update(now time.Time, late bool) error {
 			s.nextCandidate()
 			continue
 		}
-		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded && !s.endedSeen {
+		if errors.Is(err, store.ErrNotFound) && !s.loaded && !s.forwarded {
 			// A request that only wrote never saw its session alive: its
 			// cookie was dead before it came (expired, never issued). Its
 			// changes start a new session under a new token, as they would
 			// have without the cookie. (A request that did see its session
-			// alive lost it to a logout meanwhile, and one whose cookie's
-			// session a logout ended: below.)
+			// alive lost it to a logout meanwhile: below.)
 			return s.restart(now, late)
 		}
 		if errors.Is(err, store.ErrNotFound) {

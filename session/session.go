@@ -58,7 +58,6 @@ type Session struct {
 	forwarded  bool   // the session followed a rotation's forward: it was live moments ago
 	superseded bool   // a login on another request rotated the token away: leave the cookie alone
 	successor  string // the ID that login rotated the session to
-	endedSeen  bool   // a write-only commit met a cookie whose session ended (a logout, DeleteUser)
 	viaHeader  bool   // the request carried the token header: answer in it, not in a cookie
 
 	// carrier is the context NewContext returns the first time it is

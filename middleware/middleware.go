@@ -119,18 +119,15 @@ func Sessions(m *session.Manager, opts ...Option) func(http.Handler) http.Handle
 				sw.outer = h.Clone()
 			}
 			next.ServeHTTP(sw, r)
-			if !sw.committed && r.Context().Err() != nil {
-				// The request's context ended while the handler ran: an
-				// http.TimeoutHandler outside Sessions answered 503, or
-				// the client went away. No cookie of this response will
-				// reach the client, so the session is committed as after
-				// the headers went out (CommitLate): changes to it are
-				// saved, and what needs a new cookie (a new session, a
-				// login, a rotation) is not done, and is logged.
-				sw.commitMode(true)
-				return
-			}
 			if !sw.committed {
+				// If the request's context ended while the handler ran
+				// (an http.TimeoutHandler outside Sessions answered 503,
+				// or the client went away), no cookie of this response
+				// will reach the client: commit commits as after the
+				// headers went out (CommitLate). Changes to the session
+				// are saved, and what needs a new cookie (a new session,
+				// a login, a rotation) is not done, and is logged. So it
+				// is when the handler writes after that moment.
 				if sw.commit() {
 					sw.sendHeaders() // net/http sends them when we return
 				}

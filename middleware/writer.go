@@ -69,11 +69,15 @@ func (w *writer) sendHeaders() {
 }
 
 // commit saves the session and reports whether the handler's response may go
-// out. On failure the error handler writes the response instead. late: the
-// session cookie cannot be delivered (a hijacked connection), so nothing that
-// needs a new cookie is done.
-func (w *writer) commit() bool { return w.commitMode(false) }
+// out. On failure the error handler writes the response instead. If the
+// request's context has ended (the client went away, or an
+// http.TimeoutHandler outside Sessions answered), the commit is late, as
+// when the handler returns without writing (see Sessions).
+func (w *writer) commit() bool { return w.commitMode(w.req.Context().Err() != nil) }
 
+// commitMode is commit, late or not. late: the session cookie cannot be
+// delivered (a hijacked connection, an ended request), so nothing that needs
+// a new cookie is done.
 func (w *writer) commitMode(late bool) bool {
 	if w.committed {
 		return !w.failed

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -121,10 +122,13 @@ func (s *Session) refuseLateLogin() error {
 	return nil
 }
 
-// destroyPending ends the sessions Destroy was called on.
+// destroyPending ends the sessions Destroy was called on. Like a write, it
+// does not stop when the client goes away: a logout clicked just before the
+// tab closed still ends the session, and so does a refused late login.
 func (s *Session) destroyPending() error {
+	ctx := context.WithoutCancel(s.ctx)
 	for len(s.destroy) > 0 {
-		if _, err := s.m.kill(s.ctx, s.destroy[0], 0); err != nil {
+		if _, err := s.m.kill(ctx, s.destroy[0], 0); err != nil {
 			return &StoreError{Op: "destroy", Err: err}
 		}
 		s.m.event(s.ctx, EventData{Kind: EventDestroyed, ID: s.destroy[0].id})

@@ -141,11 +141,7 @@ func (s *Session) fetch(id string) (*store.Record, error) {
 }
 
 func (s *Session) baseHas(key string) bool {
-	if s.base == nil {
-		return false
-	}
-	ok := s.base.Values.Has(key)
-	return ok
+	return s.base != nil && s.base.Values.Has(key)
 }
 
 // shortID is enough of a session ID to correlate log lines; IDs are hashes,

@@ -288,9 +288,9 @@ func (s *Session) notFollowed(r forwardResult, mv *store.Moved) {
 // rotatedValues is the old record's values with every change this request
 // made, stamped with the new token's issue time.
 func (s *Session) rotatedValues(old *store.Record, now time.Time) map[string][]byte {
-	values := make(map[string][]byte, old.Values.Len()+len(s.overlay)+1)
-	for k, v := range old.Values.All() {
-		values[k] = v
+	values := old.Values.Map()
+	if values == nil {
+		values = make(map[string][]byte, len(s.overlay)+1)
 	}
 	for k, c := range s.overlay {
 		if c.del {

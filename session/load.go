@@ -19,8 +19,19 @@ func (s *Session) loadLocked() {
 	if s.m == nil || s.token == "" {
 		return
 	}
-	rec, err := s.resolve()
+	rec, ended, err := s.resolve()
 	for err == nil && rec == nil && len(s.candidates) > 0 {
+		if ended && (s.dirty() || s.rotate || s.persist != nil) {
+			// The request changed the session before loading it (a
+			// write-only request loaded at its commit for RememberMe or
+			// Rotate, or a read after a write), and this cookie's session
+			// ended meanwhile (a logout, DestroyUser, a forward run out):
+			// the changes were that session's. They are dropped (logout
+			// wins), not moved to the next cookie's session, which may be
+			// one a sibling domain tossed in; the cookies are left alone.
+			s.superseded = true
+			break
+		}
 		// A dead cookie (say, a parent domain's) came first; try the next.
 		// If a login rotated it away and the client sent the login's own
 		// cookie too (a planted or stale one came first), that is the
@@ -32,7 +43,7 @@ func (s *Session) loadLocked() {
 		} else {
 			s.nextCandidate()
 		}
-		rec, err = s.resolve()
+		rec, ended, err = s.resolve()
 	}
 	if err != nil {
 		s.err = &StoreError{Op: "load", Err: err}
@@ -54,30 +65,34 @@ func (s *Session) loadLocked() {
 }
 
 // resolve loads the record of s.token, following rotation tombstones, and
-// returns it if it is live.
+// returns it if it is live. ended reports a session that ended under the
+// token (a tombstone that forwards nothing to itself: a logout,
+// DeleteUser; or a forward this node cannot follow any more), as opposed to
+// a token with no live record (expired, never issued) or one a login
+// rotated away (s.superseded).
 //
 // A tombstone is followed only if it forwards and has not ended by this
 // node's clock: the store may judge expiry by another clock (its own, or a
 // skewed node's), and a forward is a grant of the session to whoever holds
 // the old token, so the stricter clock wins.
-func (s *Session) resolve() (*store.Record, error) {
-	rec, err := s.fetch(s.id)
+func (s *Session) resolve() (rec *store.Record, ended bool, err error) {
+	rec, err = s.fetch(s.id)
 	for hops := 0; err == nil && rec != nil && rec.Moved != nil; hops++ {
 		switch {
 		case !rec.Live(s.m.cfg.now()):
-			return nil, nil
+			return nil, false, nil
 		case !rec.Moved.Forwards():
 			s.superseded, s.successor = rec.Moved.To != s.id, rec.Moved.To
-			return nil, nil
+			return nil, rec.Moved.To == s.id, nil
 		case hops == maxForwardHops || s.follow(rec.Moved) != forwarded:
-			return nil, nil
+			return nil, true, nil
 		}
 		rec, err = s.fetch(s.id)
 	}
 	if err != nil || rec == nil || rec.Moved != nil || !rec.Live(s.m.cfg.now()) {
-		return nil, err
+		return nil, false, err
 	}
-	return rec, nil
+	return rec, false, nil
 }
 
 // forwardResult is what following a tombstone came to.

@@ -100,7 +100,7 @@ func (s *Session) rotateLocked(now time.Time) error {
 		if !s.followMoved(mv) {
 			return nil
 		}
-		if old, err = s.resolve(); err != nil {
+		if old, _, err = s.resolve(); err != nil {
 			return &StoreError{Op: "rotate", Err: err}
 		}
 		if old == nil {

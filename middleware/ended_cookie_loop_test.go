@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -19,18 +18,12 @@ func TestLogoutInFlightWriteStaysOutOfTossedCookie(t *testing.T) {
 	for _, how := range []string{"logout", "DestroyUser"} {
 		t.Run(how, func(t *testing.T) {
 			e, p, _ := probeEnv(t, 0)
-			victim := &client{e: e}
-			victim.do("POST", "/login?u=alice")
-			v := victim.cookie
-			attacker := &client{e: e}
-			attacker.do("POST", "/set?k=x&v=y")
+			v, attacker, logoutVictim := tossedCookie(e, "/login?u=alice")
 			// The logout lands just before the in-flight request's commit.
 			routes := e.h
 			p.before("update", "", func() {
 				if how == "logout" {
-					req := newRequest("POST", "/logout")
-					req.AddCookie(&http.Cookie{Name: session.DefaultCookieName, Value: v})
-					routes.ServeHTTP(httptest.NewRecorder(), req)
+					logoutVictim()
 				} else if _, err := e.m.DestroyUser(t.Context(), "alice"); err != nil {
 					t.Error(err)
 				}

@@ -15,6 +15,13 @@ import (
 // abandoned handler (and the middleware's commit after it) to finish.
 func pastOuterTimeout(t *testing.T, e *env, cookie string, before, h func(s *session.Session)) resp {
 	t.Helper()
+	return pastOuterTimeoutThen(t, e, cookie, before, h, nil)
+}
+
+// pastOuterTimeoutThen is pastOuterTimeout whose handler, after h, writes
+// its response with respond, if not nil.
+func pastOuterTimeoutThen(t *testing.T, e *env, cookie string, before, h func(s *session.Session), respond func(http.ResponseWriter)) resp {
+	t.Helper()
 	done := make(chan struct{})
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := session.From(r.Context())
@@ -23,6 +30,9 @@ func pastOuterTimeout(t *testing.T, e *env, cookie string, before, h func(s *ses
 		}
 		<-r.Context().Done()
 		h(s)
+		if respond != nil {
+			respond(w)
+		}
 	})
 	mw := wrap(e, inner)
 	routes := e.h

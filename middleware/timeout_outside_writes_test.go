@@ -18,28 +18,9 @@ import (
 // (here: after the outer TimeoutHandler has already answered 503).
 func pastOuterTimeoutWriting(t *testing.T, e *env, cookie string, before, h func(s *session.Session)) {
 	t.Helper()
-	done := make(chan struct{})
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := session.From(r.Context())
-		if before != nil {
-			before(s)
-		}
-		<-r.Context().Done()
-		h(s)
+	pastOuterTimeoutThen(t, e, cookie, before, h, func(w http.ResponseWriter) {
 		io.WriteString(w, "ok") // the write the TimeoutHandler discards
 	})
-	mw := wrap(e, inner)
-	routes := e.h
-	e.h = http.TimeoutHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer close(done)
-		mw.ServeHTTP(w, r)
-	}), 50*time.Millisecond, "timeout")
-	r := e.do("POST", "/x", cookie)
-	<-done
-	e.h = routes
-	if r.code != http.StatusServiceUnavailable {
-		t.Fatalf("status %d, want TimeoutHandler's 503", r.code)
-	}
 }
 
 // A handler that writes its response after the request's context ended (as

@@ -39,6 +39,10 @@ const (
 )
 
 // entry is one member of a user index.
+// maxFollowHops bounds how many rotations UserSessions follows from a
+// session the index listed: a device rotates once per request at most.
+const maxFollowHops = 3
+
 type entry struct {
 	id    string
 	score int64 // when it was indexed, Unix milliseconds
@@ -135,17 +139,73 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 		return nil, nil, s.wrap(ctx, "user sessions", err)
 	}
 	cutoff := now.Add(-indexGrace).UnixMilli()
+	listed := make(map[string]bool, len(entries))
+	var moved []string // the successors of rotation tombstones
 	for i, e := range entries {
-		if info, ok, err := sessionInfo(e.id, user, cmds[i].Val()); ok {
+		f := cmds[i].Val()
+		if info, ok, err := sessionInfo(e.id, user, f); ok {
 			if err != nil {
 				s.cfg.logger.Warn("redisstore: a session's attributes are corrupt; listing it without them", "err", err)
 			}
 			live = append(live, info)
-		} else if e.score < cutoff {
+			listed[e.id] = true
+			continue
+		} else if to := forwardOf(e.id, f); to != "" {
+			moved = append(moved, to)
+		}
+		if e.score < cutoff {
 			dead = removal(dead, e, graceMillis)
 		}
 	}
-	return live, dead, nil
+	live, err = s.follow(ctx, user, moved, listed, live)
+	return live, dead, err
+}
+
+// forwardOf is the ID a rotation tombstone of id forwards to, from its
+// metadata fields (as check reads them), or "" for anything else (a live
+// session, an ended one: its m:to is its own ID).
+func forwardOf(id string, f []any) string {
+	if len(f) != 6 {
+		return ""
+	}
+	if to, _ := f[1].(string); to != id {
+		return to
+	}
+	return ""
+}
+
+// follow adds to live the sessions of user that the index entries' sessions
+// rotated to after the index was read: a device that rotates between
+// UserSessions' ZRANGE and its HMGETs is listed under its new record (which
+// the index read missed), not left out, so "log out everywhere", which
+// repeats until the listing is empty, cannot miss it. At most
+// maxFollowHops rounds, each one pipeline.
+func (s *Store) follow(ctx context.Context, user string, ids []string, listed map[string]bool, live []store.Info) ([]store.Info, error) {
+	for hop := 0; len(ids) > 0 && hop < maxFollowHops; hop++ {
+		pipe := s.client.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(ids))
+		for i, id := range ids {
+			cmds[i] = pipe.HMGet(ctx, s.sessionKey(id), "m:u", "m:to", "m:c", "m:l", "m:e", "m:a")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, s.wrap(ctx, "user sessions", err)
+		}
+		var next []string
+		for i, id := range ids {
+			if listed[id] {
+				continue
+			}
+			f := cmds[i].Val()
+			if info, ok, _ := sessionInfo(id, user, f); ok {
+				live = append(live, info)
+				listed[id] = true
+			} else if to := forwardOf(id, f); to != "" {
+				next = append(next, to)
+			}
+		}
+		ids = next
+	}
+	return live, nil
 }
 
 // sessionInfo builds the Info of a session from its metadata fields (m:u,
@@ -178,8 +238,9 @@ func sessionInfo(id, user string, f []any) (info store.Info, ok bool, attrsErr e
 }
 
 // UserSessions implements [store.Store]: one ZRANGE, then one pipelined HMGET
-// of every listed session's metadata. Entries whose session is gone are
-// removed (after indexGrace).
+// of every listed session's metadata, and, for a session that rotated since
+// the ZRANGE, one more of its successor's (see follow). Entries whose
+// session is gone are removed (after indexGrace).
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {

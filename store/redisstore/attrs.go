@@ -7,15 +7,10 @@ import (
 	"slices"
 )
 
-// A session's attributes ([store.Record.Attrs]) are one hash field, m:a,
-// absent when there are none. One field rather than a field per attribute:
-// Redis spends a field name and entry headers per field (in a hash table, a
-// dict entry and two allocations), and UserSessions reads one more field, not
-// one per attribute it cannot name in advance. The encoding is
-// length-prefixed rather than JSON: no escaping, so a key made of quotes, dots
-// or "$" costs its own bytes and nothing else. (A field longer than
-// hash-max-listpack-value, 64 bytes by default, turns a listpack hash into a
-// hash table, as a long value does: see the package documentation.)
+// A session's attributes ([store.Record.Attrs]) are one string of the
+// session's (see layout.go), empty when there are none. The encoding is
+// length-prefixed rather than JSON: no escaping, so a key made of quotes,
+// dots or "$" costs its own bytes and nothing else.
 //
 // The field holds the attributes in ascending key order, each as
 //
@@ -26,11 +21,10 @@ import (
 // canonical (one encoding per set, keys strictly ascending), so the decoder
 // rejects anything the encoder would not have written.
 //
-// The commit script needs the bytes the stored attributes count for in the
-// size limit (their keys and values) only when a commit replaces them or
-// clears the values, and finds it by walking the lengths (see attrBytesLua).
+// The commit script finds the bytes kept attributes count for in the size
+// limit (their keys and values) by walking the lengths.
 
-// encodeAttrs returns the m:a field of attrs, "" for none, and the bytes they
+// encodeAttrs returns the encoding of attrs, "" for none, and the bytes they
 // count for in the size limit.
 func encodeAttrs(attrs map[string]string) (field string, size int) {
 	if len(attrs) == 0 {
@@ -54,7 +48,7 @@ func encodeAttrs(attrs map[string]string) (field string, size int) {
 	return string(b), size
 }
 
-// decodeAttrs decodes an m:a field. The field is untrusted: anything but the
+// decodeAttrs decodes attributes. The field is untrusted: anything but the
 // canonical encoding is an error matching ErrCorrupt, never a panic, and what
 // it allocates is bounded by the field's length. "" is no attributes (nil).
 // The keys and values share the memory of field, which is immutable.
@@ -128,29 +122,3 @@ func uvarintLen(n uint64) int {
 	}
 	return w
 }
-
-// attrBytesLua is the commit script's block that sets olda to the bytes the
-// stored attributes of key count for (their keys' and values' lengths): the
-// field's length less its length prefixes, found by walking them. A malformed
-// field never stops the script (a string.byte past the end is nil): the walk
-// ends there and counts what it read. The field is a few short strings, and
-// is walked only by a commit that replaces the attributes or clears the
-// values; inline, not a function, so that other commits do not pay for
-// making a closure.
-const attrBytesLua = `
-    local a = redis.call('HGET', key, 'm:a')
-    if a then
-      local i, n, over = 1, #a, 0
-      while i <= n do
-        local len, mul, c = 0, 1, 0
-        repeat
-          c = string.byte(a, i)
-          if not c then i = n + 1; break end
-          i, over = i + 1, over + 1
-          len, mul = len + (c % 128) * mul, mul * 128
-        until c < 128
-        i = i + len
-      end
-      olda = n - over
-    end
-`

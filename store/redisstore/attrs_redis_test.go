@@ -20,18 +20,22 @@ import (
 )
 
 // attrsEnv is a store on its own prefix, with the client to look at its
-// hashes.
+// sessions, and a second store on the same keys whose size limit refuses
+// every commit, reporting the size the commit script counted.
 type attrsEnv struct {
 	t      *testing.T
 	client *redis.Client
 	s      *redisstore.Store
+	probe  *redisstore.Store
 	prefix string
 }
 
 func newAttrsEnv(t *testing.T, addr string, opts ...redisstore.Option) *attrsEnv {
 	prefix := "a" + randHex(6) + ":"
 	client := newClient(t, addr)
-	return &attrsEnv{t: t, client: client, s: newStore(t, client, append(opts, redisstore.WithPrefix(prefix))...), prefix: prefix}
+	return &attrsEnv{t: t, client: client, s: newStore(t, client, append(opts, redisstore.WithPrefix(prefix))...),
+		probe:  newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithMaxRecordSize(1)),
+		prefix: prefix}
 }
 
 func (e *attrsEnv) create(id, user string, attrs map[string]string) {
@@ -51,44 +55,43 @@ func (e *attrsEnv) commit(id string, c store.Change) {
 	}
 }
 
-func (e *attrsEnv) fields(id string) map[string]string {
+// raw is the session's string.
+func (e *attrsEnv) raw(id string) string {
 	e.t.Helper()
-	f, err := e.client.HGetAll(e.t.Context(), e.prefix+"s:"+id).Result()
+	b, err := e.client.Get(e.t.Context(), e.prefix+"s:"+id).Result()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return f
+	return b
 }
 
-// wantSize checks that m:n is what the record counts for in the size limit
-// (values and attributes; the user id is counted apart).
+// wantSize checks that the commit script counts the record for what it holds
+// in the size limit (values, attributes and user id): the probe's commit of
+// nothing is refused with that size.
 func (e *attrsEnv) wantSize(id, when string) {
 	e.t.Helper()
 	rec, err := e.s.Load(e.t.Context(), id)
 	if err != nil || rec == nil {
 		e.t.Fatalf("%s: load: %v, %v", when, rec, err)
 	}
-	if n, want := e.fields(id)["m:n"], strconv.Itoa(rec.Size()-len(rec.UserID)); n != want {
-		e.t.Errorf("%s: m:n = %q, the values and attributes take %s bytes", when, n, want)
+	_, err = e.probe.Commit(e.t.Context(), id, store.Change{Mode: store.Update})
+	if tl := (*store.TooLargeError)(nil); !errors.As(err, &tl) || tl.Size != rec.Size() {
+		e.t.Errorf("%s: the probe's commit: %v; the record takes %d bytes", when, err, rec.Size())
 	}
 }
 
-// A session's attributes take one hash field, m:a, absent when there are
-// none, holding two bytes of framing per short attribute beyond their keys
-// and values. A session without attributes (as every session written before
-// attributes existed) has no such field and loads and lists without them;
-// giving it some counts them exactly in m:n, whatever the length prefixes'
-// widths (one, two, three bytes).
+// A session's attributes take one string of the session's, empty when there
+// are none, holding two bytes of framing per short attribute beyond their
+// keys and values. A session without attributes loads and lists without
+// them; giving it some counts them exactly in the size limit, whatever the
+// length prefixes' widths (one, two, three bytes).
 func TestAttrsLayout(t *testing.T) {
 	t.Parallel()
 	e := newAttrsEnv(t, testserver.Redis(t).Addr())
 	ctx := t.Context()
 	id, user := newID(), "u-"+randHex(4)
 	e.create(id, user, nil)
-	plain := e.fields(id)
-	if _, ok := plain["m:a"]; ok {
-		t.Fatalf("a session without attributes has an m:a field: %q", plain)
-	}
+	plain := e.raw(id)
 	if rec, err := e.s.Load(ctx, id); err != nil || len(rec.Attrs) != 0 {
 		t.Fatalf("a session without attributes loads with %v, %v", rec, err)
 	}
@@ -98,13 +101,13 @@ func TestAttrsLayout(t *testing.T) {
 
 	attrs := map[string]string{"device": "Alice's laptop", "ua": "Mozilla/5.0 (X11; Linux x86_64)", "ip": "2001:db8::1"}
 	e.commit(id, store.Change{Mode: store.Update, SetAttrs: true, Attrs: attrs})
-	with := e.fields(id)
+	with := e.raw(id)
 	size := 0
 	for k, v := range attrs {
 		size += len(k) + len(v)
 	}
-	if len(with) != len(plain)+1 || len(with["m:a"]) != size+2*len(attrs) {
-		t.Errorf("the attributes (%d bytes) take fields %q beyond %q, want one field of %d bytes", size, with, plain, size+2*len(attrs))
+	if len(with) != len(plain)+size+2*len(attrs) {
+		t.Errorf("the attributes (%d bytes) take %d bytes beyond the %d of the session without them, want %d", size, len(with)-len(plain), len(plain), size+2*len(attrs))
 	}
 	e.wantSize(id, "after giving an old session attributes")
 
@@ -120,13 +123,13 @@ func TestAttrsLayout(t *testing.T) {
 	}
 
 	e.commit(id, store.Change{Mode: store.Update, SetAttrs: true})
-	if f := e.fields(id); len(f) != len(plain) {
-		t.Errorf("after removing the attributes the hash has %q, want the fields %q", f, plain)
+	if b := e.raw(id); len(b) != len(plain) {
+		t.Errorf("after removing the attributes the session takes %d bytes, want the %d it took without them", len(b), len(plain))
 	}
 	e.wantSize(id, "after removing the attributes")
 }
 
-// A corrupt m:a (written by something else, or a bug) is ErrCorrupt for Load,
+// Corrupt attributes (written by something else, or a bug) is ErrCorrupt for Load,
 // never a panic; UserSessions lists the session without attributes, so that a
 // "your devices" page still shows it and can end it; a commit that keeps the
 // attributes still works, and one that replaces them repairs the record.
@@ -137,21 +140,21 @@ func TestAttrsCorruptField(t *testing.T) {
 	id, user := newID(), "u-"+randHex(4)
 	e.create(id, user, map[string]string{"device": "laptop"})
 	for _, bad := range []string{"\x01a", "\x05ab", "\x80", "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", "\x01b\x011\x01a\x012"} {
-		if err := e.client.HSet(ctx, e.prefix+"s:"+id, "m:a", bad).Err(); err != nil {
+		if err := e.client.Set(ctx, e.prefix+"s:"+id, redisstore.WithAttrsOf(e.raw(id), bad), time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if rec, err := e.s.Load(ctx, id); !errors.Is(err, redisstore.ErrCorrupt) {
-			t.Errorf("m:a %q: Load = %v, %v; want ErrCorrupt", bad, rec, err)
+			t.Errorf("attributes %q: Load = %v, %v; want ErrCorrupt", bad, rec, err)
 		}
 		infos, err := e.s.UserSessions(ctx, user)
 		if err != nil || len(infos) != 1 || infos[0].ID != id || infos[0].Attrs != nil {
-			t.Errorf("m:a %q: UserSessions = %+v, %v; want the session without attributes", bad, infos, err)
+			t.Errorf("attributes %q: UserSessions = %+v, %v; want the session without attributes", bad, infos, err)
 		}
 		e.commit(id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": []byte("v2")}})
 		e.commit(id, store.Change{Mode: store.Update, Clear: true, Set: map[string][]byte{"k": []byte("v")}})
 		e.commit(id, store.Change{Mode: store.Update, SetAttrs: true, Attrs: map[string]string{"device": "repaired"}})
 		if rec, err := e.s.Load(ctx, id); err != nil || rec.Attrs["device"] != "repaired" {
-			t.Fatalf("m:a %q: after replacing the attributes: %v, %v", bad, rec, err)
+			t.Fatalf("attributes %q: after replacing the attributes: %v, %v", bad, rec, err)
 		}
 		e.wantSize(id, "after repairing the attributes")
 	}
@@ -215,7 +218,7 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 // UserSessions returns the attributes in the round trips it makes without
-// them: one ZRANGE, one pipeline of an HMGET per session, never a value.
+// them: one ZRANGE, one pipeline of a GET per session.
 func TestAttrsUserSessionsRoundTrips(t *testing.T) {
 	t.Parallel()
 	e := newAttrsEnv(t, testserver.Redis(t).Addr())
@@ -241,7 +244,7 @@ func TestAttrsUserSessionsRoundTrips(t *testing.T) {
 	var names []string
 	rt.names.Range(func(k, _ any) bool { names = append(names, k.(string)); return true })
 	slices.Sort(names)
-	if rt.n.Load() != 2 || rt.cmds.Load() != n+1 || !slices.Equal(names, []string{"hmget", "zrange"}) {
-		t.Errorf("UserSessions of %d sessions made %d round trips of %d commands %v, want 2 of %d (zrange, hmget)", n, rt.n.Load(), rt.cmds.Load(), names, n+1)
+	if rt.n.Load() != 2 || rt.cmds.Load() != n+1 || !slices.Equal(names, []string{"get", "zrange"}) {
+		t.Errorf("UserSessions of %d sessions made %d round trips of %d commands %v, want 2 of %d (zrange, get)", n, rt.n.Load(), rt.cmds.Load(), names, n+1)
 	}
 }

@@ -2,10 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
+
 	"time"
 
 	"github.com/tether-go/tether/store"
@@ -89,13 +90,11 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 //
 // Arguments are boxed into go-redis' []any, and each conversion of a string,
 // a slice or a large integer allocates: so the constant ones are constants or
-// boxed once at New, times go as int64 (go-redis formats them into its
-// buffer), one boxed expiry serves as both m:e and PEXPIREAT's argument, and
-// the "v:" field names share one allocation.
+// boxed once at New, and the header's four slots are one argument.
 //
 // score is the session's score in its new user's index (nil when the commit
-// indexes nothing), stored as m:us for the removal that will take the entry
-// out again. attrs is c's attributes encoded, if c sets them.
+// indexes nothing), stored in the header for the removal that will take the
+// entry out again. attrs is c's attributes encoded, if c sets them.
 func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attrs attrsArg, score any) []any {
 	var dels []string
 	if !c.Clear && len(c.Delete) > 0 {
@@ -125,59 +124,39 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 		user = c.UserID
 	}
 
-	// The metadata pairs to set; ARGV 8 has a letter per pair.
-	var meta [12]any
-	n := 0
-	if c.Mode == store.Create && !c.Created.IsZero() {
-		meta[n], meta[n+1] = "m:c", c.Created.UnixMilli()
-		n += 2
-	}
-	if !c.LastSeen.IsZero() {
-		meta[n], meta[n+1] = "m:l", c.LastSeen.UnixMilli()
-		n += 2
-	}
-	var pexpire any = "" // keeps the expiry
-	if c.Mode == store.Create || !c.Expires.IsZero() {
-		var expires any
-		expires, pexpire = expiryArgs(c.Expires)
-		if expires != nil {
-			meta[n], meta[n+1] = "m:e", expires
-			n += 2
+	// The header's slots: last seen, expires, created, score; and which of
+	// them the commit sets.
+	create := c.Mode == store.Create
+	var mask [4]byte
+	slots := make([]byte, 0, 32)
+	set := func(i int, on bool, t time.Time) {
+		mask[i] = 'k'
+		if create || on {
+			mask[i] = 's'
 		}
+		slots = appendTime(slots, t)
 	}
-	if c.SetUserID && c.UserID != "" {
-		meta[n], meta[n+1] = "m:u", user
-		n += 2
-		if score != nil {
-			meta[n], meta[n+1] = "m:us", score
-			n += 2
-		}
+	set(0, !c.LastSeen.IsZero(), c.LastSeen)
+	var expiry any = "" // keeps the expiry
+	if create || !c.Expires.IsZero() {
+		expiry = pxat(c.Expires)
 	}
-	var attrsOp any = "" // keeps them
+	set(1, !c.Expires.IsZero(), c.Expires)
+	set(2, false, c.Created)
+	mask[3] = 'k'
+	if c.SetUserID {
+		mask[3] = 's' // a new user clears the score, unless indexed
+	}
+	sc, _ := score.(int64)
+	slots = binary.BigEndian.AppendUint64(slots, uint64(sc))
+
+	var attrsOp, attrsField, attrsSize any = "", "", 0 // keeps them
 	switch {
 	case !c.SetAttrs:
 	case attrs.field == "":
 		attrsOp = "-"
 	default:
-		attrsOp = attrs.size
-		meta[n], meta[n+1] = "m:a", attrs.field
-		n += 2
-	}
-
-	var names strings.Builder
-	size := 0
-	for _, k := range dels {
-		size += len("v:") + len(k)
-	}
-	for k := range c.Set {
-		size += len("v:") + len(k)
-	}
-	names.Grow(size)
-	field := func(k string) string {
-		from := names.Len()
-		names.WriteString("v:")
-		names.WriteString(k)
-		return names.String()[from:]
+		attrsOp, attrsField, attrsSize = "=", attrs.field, attrs.size
 	}
 
 	var boost any = "0"
@@ -189,22 +168,30 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 	if c.Mode == store.Update && !c.LiveAt.IsZero() {
 		liveAt = c.LiveAt.UnixMilli()
 	}
-	args := commitScript.args(s.sessionKey(id), 12+len(dels)+n+2*len(c.Set))
-	args = append(args, op, s.cfg.publishArg, id, user, pexpire, s.cfg.limitArg, len(dels), pairLetters[n/2], deadlineArg(ctx), boost, liveAt, attrsOp)
+	args := commitScript.args(s.sessionKey(id), 15+len(dels)+2*len(c.Set))
+	args = append(args, op, s.cfg.publishArg, id, user, expiry, s.cfg.limitArg, deadlineArg(ctx), boost, liveAt,
+		attrsOp, attrsField, attrsSize, slots, masks[string(mask[:])], len(dels))
 	for _, k := range dels {
-		args = append(args, field(k))
+		args = append(args, k)
 	}
-	args = append(args, meta[:n]...)
 	for k, v := range c.Set {
-		args = append(args, field(k), v)
+		args = append(args, k, v)
 	}
 	return args
 }
 
-// pairLetters[n] is the commit script's ARGV 8 for n metadata pairs: a letter
-// per pair (its length is all the script reads, without a tonumber), boxed
-// once.
-var pairLetters = [7]any{"", "x", "xx", "xxx", "xxxx", "xxxxx", "xxxxxx"}
+// masks holds every commit script's ARGV 14, boxed once.
+var masks = func() map[string]any {
+	m := make(map[string]any, 16)
+	for i := range 16 {
+		var b [4]byte
+		for j := range b {
+			b[j] = "ks"[i>>j&1]
+		}
+		m[string(b[:])] = string(b[:])
+	}
+	return m
+}()
 
 // attrsArg is a change's attributes as the commit script takes them: the m:a
 // field ("" for none) and the bytes they count for in the size limit.
@@ -225,37 +212,19 @@ func deadlineArg(ctx context.Context) any {
 	return noDeadline
 }
 
-// expiryArgs returns what a script stores as m:e for an expiry at t (nil for
-// the zero time, which is not stored) and PEXPIREAT's argument, one boxed
-// value for both where they agree. A zero or pre-1970 expiry has passed:
-// Redis deletes the key at once, as any store treats a record whose expiry
-// has passed as gone.
-func expiryArgs(t time.Time) (expires, pexpireAt any) {
-	if t.IsZero() {
-		return nil, int64(1)
-	}
-	ms := t.UnixMilli()
-	expires = ms
-	if ms < 1 {
-		return expires, int64(1)
-	}
-	return expires, expires
-}
-
-// timeArg is a time as a script argument: Unix milliseconds, "" for the zero
-// time.
-func timeArg(t time.Time) any {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UnixMilli()
+// pxat is the expiry argument (SET's PXAT, PEXPIREAT) for a record expiring
+// at t. A zero or pre-1970 expiry has passed: Redis deletes the key at once,
+// as any store treats a record whose expiry has passed as gone.
+func pxat(t time.Time) any {
+	return max(t.UnixMilli(), 1)
 }
 
 // indexed is the user index entry a write took a session out of: the user
-// ("" for none) and the entry's score as the session recorded it ("" if it
-// did not, as records written before scores were recorded).
+// ("" for none) and the entry's score as the session recorded it (0 if it
+// did not).
 type indexed struct {
-	user, score string
+	user  string
+	score int64
 }
 
 // outcome maps a script's reply to the store's errors, and returns the new
@@ -279,7 +248,8 @@ func (s *Store) outcome(op string, res any) (version uint64, old indexed, err er
 			return 0, old, fmt.Errorf("redisstore: %s: unexpected reply %v", op, reply)
 		}
 		old.user, _ = at[string](reply, 2)
-		old.score, _ = at[string](reply, 3)
+		sc, _ := at[string](reply, 3)
+		old.score, _ = scoreOf(sc)
 		return uint64(v), old, nil
 	case codeNotFound:
 		return 0, old, store.ErrNotFound
@@ -321,11 +291,8 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	if err := s.refusal(); err != nil {
 		return fmt.Errorf("redisstore: touch: %w", err)
 	}
-	stored, pexpireAt := expiryArgs(expires)
-	if stored == nil {
-		stored = ""
-	}
-	args := append(touchScript.args(s.sessionKey(id), 6), s.cfg.publishArg, id, timeArg(lastSeen), stored, pexpireAt, deadlineArg(ctx))
+	times := appendTime(appendTime(make([]byte, 0, 16), lastSeen), expires)
+	args := append(touchScript.args(s.sessionKey(id), 5), s.cfg.publishArg, id, times, pxat(expires), deadlineArg(ctx))
 	reply, err := s.eval(ctx, touchScript, args).Result()
 	if err != nil {
 		return s.wrap(ctx, "touch", err)
@@ -351,7 +318,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 		return fmt.Errorf("redisstore: move: %w", err)
 	}
 	args := append(moveScript.args(s.sessionKey(id), 8), s.cfg.publishArg, id,
-		strconv.FormatUint(ifVersion, 10), m.To, m.Sealed, encodeTime(expires), expireAt(expires), deadlineArg(ctx))
+		strconv.FormatUint(ifVersion, 10), m.To, m.Sealed, appendTime(nil, expires), pxat(expires), deadlineArg(ctx))
 	reply, err := s.eval(ctx, moveScript, args).Result()
 	if err != nil {
 		return s.wrap(ctx, "move", err)
@@ -378,7 +345,8 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	var old indexed
 	old.user, _ = at[string](reply, 0)
-	old.score, _ = at[string](reply, 1)
+	sc, _ := at[string](reply, 1)
+	old.score, _ = scoreOf(sc)
 	s.unindex(ctx, old, id)
 	return nil
 }
@@ -391,7 +359,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // happened, so a failure here is not the caller's: the entry left behind is
 // one that readers skip and remove anyway.
 func (s *Store) unindex(ctx context.Context, old indexed, id string) {
-	if old.user == "" || old.score == "" {
+	if old.user == "" || old.score == 0 {
 		return
 	}
 	if s.cfg.beforeUnindex != nil {

@@ -1,6 +1,9 @@
 package redisstore
 
-import "time"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // WithNotifyHeartbeat shortens Notify's heartbeat interval, for tests of
 // subscriptions that fail silently.
@@ -42,3 +45,20 @@ func MoveScriptHash() string { return moveScript.hash.(string) }
 // KeyPrefix is the store's key prefix, for a test's second node on the same
 // keys.
 func (s *Store) KeyPrefix() string { return s.cfg.prefix }
+
+// WithAttrsOf returns the session string raw with its attributes' encoding
+// replaced by attrs (which may be corrupt), for tests of what the store
+// makes of a corrupt one.
+func WithAttrsOf(raw, attrs string) string {
+	p, err := parse(raw)
+	if err != nil || p.tombstone {
+		panic("WithAttrsOf: not a record")
+	}
+	var b []byte
+	b = append(b, raw[:headerLen]...)
+	for _, s := range []string{p.user, attrs} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return string(b) + p.values
+}

@@ -14,35 +14,69 @@ import (
 	"github.com/tether-go/tether/store"
 )
 
-// Load implements [store.Store] with one HGETALL. A key that exists is live:
-// Redis removes it at its expiry (PEXPIREAT), by the server's clock.
+// Load implements [store.Store] with one GET. A key that exists is live:
+// Redis removes it at its expiry, by the server's clock. A hash of the
+// previous layout (WRONGTYPE) is read with HGETALL.
 func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	fields, err := s.client.HGetAll(ctx, s.sessionKey(id)).Result()
-	if err != nil {
-		return nil, s.wrap(ctx, "load", err)
-	}
-	if len(fields) == 0 {
+	key := s.sessionKey(id)
+	b, err := s.client.Get(ctx, key).Result()
+	var rec *store.Record
+	switch {
+	case errors.Is(err, redis.Nil):
 		return nil, nil
-	}
-	rec, err := decodeRecord(fields)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: load %.12s: %w", id, err)
+	case isWrongType(err):
+		fields, err := s.client.HGetAll(ctx, key).Result()
+		if err != nil {
+			return nil, s.wrap(ctx, "load", err)
+		}
+		if len(fields) == 0 {
+			return nil, nil
+		}
+		rec, err = decodeHash(fields)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: load %.12s: %w", id, err)
+		}
+	case err != nil:
+		return nil, s.wrap(ctx, "load", err)
+	default:
+		if rec, err = decodeString(b); err != nil {
+			return nil, fmt.Errorf("redisstore: load %.12s: %w", id, err)
+		}
 	}
 	return rec, nil
 }
 
-// Version implements [store.Versioner] with one HGET.
+// Version implements [store.Versioner] with one GETRANGE of the header's
+// version (HGET of a hash of the previous layout).
 func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer cancel()
+	key := s.sessionKey(id)
+	v, err := s.client.GetRange(ctx, key, offVersion, offVersion+7).Result()
+	if isWrongType(err) {
+		return s.hashVersion(ctx, id)
+	}
+	if err != nil {
+		return 0, s.wrap(ctx, "version", err)
+	}
+	switch len(v) {
+	case 0:
+		return 0, nil
+	case 8:
+		return beUint64(v), nil
+	}
+	return 0, fmt.Errorf("redisstore: version %.12s: %w: %d bytes", id, ErrCorrupt, len(v))
+}
+
+func (s *Store) hashVersion(ctx context.Context, id string) (uint64, error) {
 	v, err := s.client.HGet(ctx, s.sessionKey(id), "m:v").Result()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
@@ -57,10 +91,18 @@ func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 	return n, nil
 }
 
-// decodeRecord builds a record from the fields of a session hash. Every field
+// isWrongType reports whether err is Redis' WRONGTYPE: the key holds a hash
+// of the previous layout.
+func isWrongType(err error) bool {
+	return err != nil && redis.HasErrorPrefix(err, "WRONGTYPE")
+}
+
+// decodeHash builds a record from the fields of a session hash of the
+// previous layout, where each value was a field "v:"+key and each piece of
+// metadata a field "m:"+name. Every field
 // is untrusted: a malformed one is an error matching ErrCorrupt, never a
 // panic, and an unknown one is ignored (a later version may add fields).
-func decodeRecord(fields map[string]string) (*store.Record, error) {
+func decodeHash(fields map[string]string) (*store.Record, error) {
 	rec := &store.Record{}
 	var (
 		to, sealed     string
@@ -130,15 +172,8 @@ func trunc(s string) string {
 	return s
 }
 
-// Times are stored as Unix milliseconds, the unit of PEXPIREAT; the zero time
-// as an empty string.
-func encodeTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return strconv.FormatInt(t.UnixMilli(), 10)
-}
-
+// decodeTime decodes a time of a hash of the previous layout: Unix
+// milliseconds, the zero time as an empty string.
 func decodeTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -152,11 +187,4 @@ func decodeTime(s string) (time.Time, error) {
 		return time.Time{}, errors.New("not in canonical form")
 	}
 	return time.UnixMilli(ms), nil
-}
-
-// expireAt is the PEXPIREAT argument for a record expiring at t. A zero or
-// pre-1970 expiry has passed: Redis deletes the key at once, as any store
-// treats a record whose expiry has passed as gone.
-func expireAt(t time.Time) string {
-	return strconv.FormatInt(max(t.UnixMilli(), 1), 10)
 }

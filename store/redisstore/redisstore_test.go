@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -152,8 +153,9 @@ func testClusterHostileNames(t *testing.T, client *redis.ClusterClient) {
 	}
 }
 
-// The data model as documented: one hash per session, values under "v:",
-// metadata under "m:", expiry as the key's TTL.
+// The data model as documented: one string per session (see layout.go), its
+// expiry as the key's TTL; a changed value keeps its place and a new key goes
+// at the end; the index entry's score in the header.
 func TestDataModel(t *testing.T) {
 	rdb := testserver.Redis(t)
 	client := newClient(t, rdb.Addr())
@@ -168,44 +170,41 @@ func TestDataModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := "tether:s:" + id
-	h, err := client.HGetAll(ctx, key).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// m:us is the score of the session's entry in bob's index.
 	score, err := client.ZScore(ctx, "tether:u:bob", id).Result()
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || score == 0 {
+		t.Fatalf("user index entry: %v, %v", score, err)
 	}
-	want := map[string]string{
-		"v:cart": "3", "v:m:v": "x", "m:v": "1", "m:u": "bob", "m:n": "9",
-		"m:c": encode(c.Created), "m:l": encode(now), "m:e": encode(c.Expires),
-		"m:us": strconv.FormatInt(int64(score), 10),
+	want := func(version uint64, pairs string) string {
+		b := []byte{'r'}
+		b = binary.BigEndian.AppendUint64(b, version)
+		for _, ms := range []int64{now.UnixMilli(), c.Expires.UnixMilli(), c.Created.UnixMilli(), int64(score)} {
+			b = binary.BigEndian.AppendUint64(b, uint64(ms))
+		}
+		return string(b) + "\x03bob" + "\x00" + pairs
 	}
-	if len(h) != len(want) {
-		t.Errorf("hash = %v, want %v", h, want)
-	}
-	for k, v := range want {
-		if h[k] != v {
-			t.Errorf("field %q = %q, want %q", k, h[k], v)
+	check := func(when, w string) {
+		t.Helper()
+		if got, err := client.Get(ctx, key).Result(); err != nil || got != w {
+			t.Errorf("%s: %q, %v; want %q", when, got, err, w)
 		}
 	}
+	check("created", want(1, "\x04cart\x013\x03m:v\x01x"))
 	if exp, err := client.PExpireTime(ctx, key).Result(); err != nil || exp != time.Duration(c.Expires.UnixMilli())*time.Millisecond {
 		t.Errorf("PEXPIRETIME = %v, %v; want %v", exp, err, c.Expires.UnixMilli())
 	}
-	if m, err := client.ZScore(ctx, "tether:u:bob", id).Result(); err != nil || m == 0 {
-		t.Errorf("user index entry: %v, %v", m, err)
-	}
-	// An update that leaves Expires zero keeps the stored expiry.
-	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": nil}}); err != nil {
+	// An update that leaves Expires zero keeps the stored expiry; a changed
+	// value stays where it was, a new key goes at the end.
+	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": nil, "cart": []byte("45")}}); err != nil {
 		t.Fatal(err)
 	}
+	check("updated", want(2, "\x04cart\x0245\x03m:v\x01x\x01k\x00"))
 	if exp, _ := client.PExpireTime(ctx, key).Result(); exp != time.Duration(c.Expires.UnixMilli())*time.Millisecond {
 		t.Errorf("PEXPIRETIME after an update without expiry = %v, want %v", exp, c.Expires.UnixMilli())
 	}
-	if n, _ := client.HGet(ctx, key, "m:n").Result(); n != "10" {
-		t.Errorf("m:n = %s, want 10", n)
+	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Delete: []string{"cart"}}); err != nil {
+		t.Fatal(err)
 	}
+	check("deleted", want(3, "\x03m:v\x01x\x01k\x00"))
 }
 
 func encode(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }

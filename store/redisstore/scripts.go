@@ -20,21 +20,7 @@ const (
 	codeLate     = 6 // the caller's deadline had passed by Redis' clock
 )
 
-// A session is one hash. Values are fields named "v:"+key; metadata fields
-// begin with "m:", so no value key can reach them:
-//
-//	m:v       version, incremented by every write
-//	m:u       user id (absent: none)
-//	m:us      the score of the session's entry in m:u's index, when indexed
-//	m:c m:l m:e  created, last seen, expires: Unix milliseconds
-//	m:a       the attributes, one field (see attrs.go; absent: none)
-//	m:n       bytes of value keys and values and of attribute keys and
-//	          values, for the size limit
-//	m:to      tombstone: the ID the session moved to
-//	m:sealed  tombstone: the sealed new token
-//
-// Expiry is Redis' own: PEXPIREAT at m:e. A key that exists is live by the
-// server's clock, so the scripts never compare the record's times.
+// The session scripts read and write a session's string (see layout.go).
 //
 // Late writes. Commit, Touch and Move get the caller's deadline (Unix
 // milliseconds, "0" for none) and, before anything else, compare it with
@@ -44,11 +30,86 @@ const (
 // nothing and replies codeLate. The check costs one redis.call, only for a
 // call with a deadline.
 //
+// Expiry is Redis' own: the key expires at the record's expires (SET ...
+// PXAT, PEXPIREAT). A key that exists is live by the server's clock, so the
+// scripts never compare the record's times, but for a commit's LiveAt.
+//
 // The user index. A session's index entry is removed only by a write that
-// saw the entry's score (m:us, or the score ZRANGE returned): indexScript
-// raises the score of an entry it re-adds above the one it had, so a removal
-// that races a commit giving the session back to the same user finds another
-// score and leaves the entry (see unindexScript).
+// saw the entry's score (the header's score, or the score ZRANGE returned):
+// indexScript raises the score of an entry it re-adds above the one it had,
+// so a removal that races a commit giving the session back to the same user
+// finds another score and leaves the entry (see unindexScript).
+
+// luaRecord begins the scripts that read a session's string:
+//
+//   - uv(s, i) reads the uvarint at index i of s, and returns it and the
+//     index after it; field(s, i) reads the length-prefixed string there,
+//     and the index after it; str(s) is s length-prefixed.
+//   - get(key) returns the session's string, or false if there is none, and
+//     fails the script for a string that is not one (valid). A
+//     hash of the previous layout (one field per value, "m:" fields for the
+//     metadata) is read into the string it would be now, which the script
+//     then writes in its place: a session written before an upgrade stays
+//     readable, and becomes a string at its first write.
+//
+// ZT is the zero time, Z8 the score of a session that is not indexed.
+const luaRecord = `
+local ZT, Z8 = '\128\0\0\0\0\0\0\0', '\0\0\0\0\0\0\0\0'
+local function uv(s, i)
+  local n, mul, c = 0, 1, 128
+  while c >= 128 do
+    c = string.byte(s, i)
+    n, mul, i = n + (c % 128) * mul, mul * 128, i + 1
+  end
+  return n, i
+end
+local function field(s, i)
+  local n, j = uv(s, i)
+  return string.sub(s, j, j + n - 1), j + n
+end
+local function str(s)
+  local n = #s
+  if n < 128 then return string.char(n) .. s end
+  local t = {}
+  while n >= 128 do t[#t + 1] = string.char(n % 128 + 128); n = math.floor(n / 128) end
+  t[#t + 1] = string.char(n)
+  return table.concat(t) .. s
+end
+local function fromhash(key)
+  local h = redis.call('HGETALL', key)
+  local m, vs = {}, {}
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 2) == 'v:' then
+      vs[#vs + 1] = str(string.sub(h[i], 3)) .. str(h[i + 1])
+    else
+      m[h[i]] = h[i + 1]
+    end
+  end
+  if not m['m:v'] then return false end
+  local function t(f)
+    if m[f] and m[f] ~= '' then return struct.pack('>i8', tonumber(m[f])) end
+    return ZT
+  end
+  local head = struct.pack('>i8', tonumber(m['m:v'])) .. t('m:l') .. t('m:e') .. t('m:c')
+  if m['m:to'] then
+    return 't' .. head .. Z8 .. str(m['m:to']) .. str(m['m:sealed'] or '') .. str(m['m:du'] or '')
+  end
+  local score = Z8
+  if m['m:us'] then score = struct.pack('>i8', tonumber(m['m:us'])) end
+  return 'r' .. head .. score .. str(m['m:u'] or '') .. str(m['m:a'] or '') .. table.concat(vs)
+end
+local function valid(s)
+  local k = string.byte(s, 1)
+  if #s < 41 or (k ~= 114 and k ~= 116) then error('tether: not a session: ' .. #s .. ' bytes') end
+  return s
+end
+local function get(key)
+  local s = redis.pcall('GET', key)
+  if type(s) == 'table' then return fromhash(key) end
+  if s then return valid(s) end
+  return s
+end
+`
 
 // commitScript applies a store.Change.
 //
@@ -57,216 +118,256 @@ const (
 //
 // ARGV: 1 op: "c" (create; sets the user), "u" (update), "u,user" (update
 // setting the user), "u,clear" or "u,clear,user" (update clearing the values
-// first); 2 channel, 3 id, 4 user id (for a set user), 5 PEXPIREAT
-// milliseconds ("" keeps the expiry), 6 size limit, 7 number of deleted
-// fields, 8 one letter per metadata pair (its length is all the script
-// reads), 9 the caller's deadline, 10 "1" to raise the record's LFU
-// counter (see below), else "0", 11 the change's LiveAt in ms ("0": none;
-// an Update of a record whose expiry is not after it is refused as
-// missing), 12 the attributes: "" keeps them, "-" removes them, a number
-// replaces them by the m:a among the metadata pairs, which count for that
-// many bytes; then the deleted value fields, then the
-// metadata pairs to set (m:c, m:l, m:e, m:u, m:us and m:a, as the caller
-// chose), then the value field/value pairs to set. Value fields come with their "v:" prefix. Deleted and set fields
-// are disjoint (Go normalises the change).
+// first); 2 channel, 3 id, 4 user id (for a set user), 5 the expiry in Unix
+// milliseconds for SET's PXAT ("" keeps the expiry), 6 size limit, 7 the
+// caller's deadline, 8 "1" to raise the record's LFU counter (see below),
+// else "0", 9 the change's LiveAt in ms ("0": none; an Update of a record
+// whose expiry is not after it is refused as missing), 10 the attributes:
+// "" keeps them, "-" removes them, "=" replaces them by 11, encoded, which
+// count for 12 bytes; 13 the header's last seen, expires, created and score
+// (32 bytes), 14 a letter per one of those four, "s" to set it from 13 and
+// "k" to keep the record's, 15 the number of deleted keys; then the deleted
+// keys, then the key/value pairs to set. Deleted and set keys are disjoint
+// (Go normalises the change).
 //
 // Every check (existence, tombstone, size) runs before the first write: a
 // script is not rolled back, so a refused commit must not have written.
 //
-// m:n counts the attributes too, so a commit that keeps them (nearly all)
-// never reads m:a. One that replaces them, or clears the values (m:n then
-// restarts from the attributes kept), reads it once and walks its length
-// prefixes (attrBytesLua). Run twice (a resend after a lost reply), a
-// replacement subtracts what the first run stored and adds the same again.
-//
-// The script is shaped by what redis-server spends on it (counted with
-// callgrind, in instructions per call, on Redis 7.0): a redis.call costs as
-// much as about six ARGV entries, turning a string into a number (tonumber)
-// as much as three, a table returned as the reply more than a redis.call, and
-// every element of a Lua table built or received (an HMGET's reply) about
-// two. So the changed fields' sizes come from HSTRLEN (no dearer
-// than folding them into the HMGET, and it never copies a large value into
-// Lua), the HSET takes its pairs straight from ARGV with unpack, and a commit
-// that does not change the user replies with the bare new version. Against
-// the first version of this script (HSTRLEN in a closure, "v:" prefixes and
-// the HSET's table made in Lua, a table reply) that is a fifth to a quarter
-// less.
-var commitScript = newScript(luaClock + `
+// The record is walked once: the pairs that do not change are copied in runs
+// (a substring each), a changed value is written where the old one was, and
+// new keys go at the end. The size limit counts what the walk finds, so the
+// record keeps no count of its own. The attributes' size is their length
+// less their length prefixes, found by walking those (a few short strings)
+// when they are kept. Run twice (a resend after a lost reply), a commit
+// rewrites the same pairs with the same values.
+var commitScript = newScript(luaClock + luaRecord + `
 local key, op = KEYS[1], ARGV[1]
 local create = op == 'c'
 local clear = op == 'u,clear' or op == 'u,clear,user'
 local setuser = create or op == 'u,user' or op == 'u,clear,user'
-local attrs = ARGV[12]
-local first, nargs = 13, #ARGV
-local metafrom = first
-if ARGV[7] ~= '0' then metafrom = first + tonumber(ARGV[7]) end
-local setfrom = metafrom + 2 * #ARGV[8]
-if late(ARGV[9]) then return {6} end
+local setfrom, nargs = 16 + tonumber(ARGV[15]), #ARGV
+if late(ARGV[7]) then return {6} end
 
-local ver, size, olduser, oldscore = 0, 0, false, false
+local rec, ver, olduser, attrs, p = false, 0, '', '', 0
 if create then
   if redis.call('EXISTS', key) == 1 then return {3} end
 else
-  local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:n', 'm:u', 'm:us', 'm:e')
-  if not m[1] then return {1} end
-  if m[2] then return {2, m[2], redis.call('HGET', key, 'm:sealed') or ''} end
-  if ARGV[11] ~= '0' and m[6] and tonumber(m[6]) <= tonumber(ARGV[11]) then return {1} end
-  ver, olduser, oldscore = tonumber(m[1]), m[4], m[5]
-  local olda = 0
-  if attrs ~= '' or clear then` + attrBytesLua + `  end
-  if not clear then
-    -- The bytes a changed field counts for now (key and value), 0 if it is
-    -- absent. HEXISTS only for the rare empty (or absent) value.
-    local function stored(f)
-      local n = redis.call('HSTRLEN', key, f)
-      if n > 0 or redis.call('HEXISTS', key, f) == 1 then return n + #f - 2 end
-      return 0
+  rec = get(key)
+  if not rec then return {1} end
+  if string.sub(rec, 1, 1) == 't' then
+    local to, i = field(rec, 42)
+    return {2, to, (field(rec, i))}
+  end
+  if ARGV[9] ~= '0' and struct.unpack('>i8', rec, 18) <= tonumber(ARGV[9]) then return {1} end
+  ver = struct.unpack('>i8', rec, 2)
+  olduser, p = field(rec, 42)
+  attrs, p = field(rec, p)
+end
+
+local out, size = {'r', '', '', '', '', '', '', ''}, 0
+local changed = {}
+if rec and not clear then
+  for i = 16, setfrom - 1 do changed[ARGV[i]] = 0 end
+  for i = setfrom, nargs, 2 do changed[ARGV[i]] = i end
+  local n, run = #rec, p
+  while p <= n do
+    local kl, q = uv(rec, p)
+    local k = string.sub(rec, q, q + kl - 1)
+    local vl, r = uv(rec, q + kl)
+    local nx = r + vl
+    local c = changed[k]
+    if c then
+      if p > run then out[#out + 1] = string.sub(rec, run, p - 1) end
+      run = nx
+      if c > 0 then
+        local v = ARGV[c + 1]
+        out[#out + 1] = str(k) .. str(v)
+        size = size + kl + #v
+        changed[k] = -1
+      end
+    else
+      size = size + kl + vl
     end
-    size = tonumber(m[3]) or 0
-    for i = first, metafrom - 1 do size = size - stored(ARGV[i]) end
-    for i = setfrom, nargs, 2 do size = size - stored(ARGV[i]) end
-    if attrs ~= '' then size = size - olda end
-  elseif attrs == '' then
-    size = olda
+    p = nx
+  end
+  if run <= n then out[#out + 1] = string.sub(rec, run, n) end
+end
+for i = setfrom, nargs, 2 do
+  if changed[ARGV[i]] ~= -1 then
+    out[#out + 1] = str(ARGV[i]) .. str(ARGV[i + 1])
+    size = size + #ARGV[i] + #ARGV[i + 1]
   end
 end
-for i = setfrom, nargs, 2 do size = size + #ARGV[i] - 2 + #ARGV[i + 1] end
-if attrs ~= '' and attrs ~= '-' then size = size + tonumber(attrs) end
-local user = olduser or ''
+
+local aop = ARGV[10]
+if aop == '=' then
+  attrs = ARGV[11]
+  size = size + tonumber(ARGV[12])
+elseif aop == '-' then
+  attrs = ''
+else
+  -- Kept attributes count for their length less their length prefixes. A
+  -- length past the end (corrupt attributes: Load reports them) counts what
+  -- is left, so a commit that keeps them, or replaces them, still works.
+  local i, n = 1, #attrs
+  while i <= n do
+    local l, mul, c = 0, 1, 128
+    while c >= 128 do
+      c = string.byte(attrs, i) or 0
+      l, mul, i = l + (c % 128) * mul, mul * 128, i + 1
+    end
+    l = math.min(l, n - i + 1)
+    size, i = size + l, i + l
+  end
+end
+local user = olduser
 if setuser then user = ARGV[4] end
 if size + #user > tonumber(ARGV[6]) then return {4, size + #user} end
 
--- Checks done; write. unpack is bounded by Lua's stack: chunks of 1000.
-if clear then
-  local vs = {}
-  for _, f in ipairs(redis.call('HKEYS', key)) do
-    if string.sub(f, 1, 2) == 'v:' then vs[#vs + 1] = f end
-  end
-  for i = 1, #vs, 1000 do
-    redis.call('HDEL', key, unpack(vs, i, math.min(i + 999, #vs)))
-  end
-else
-  for i = first, metafrom - 1, 1000 do
-    redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, metafrom - 1)))
-  end
-end
+-- Checks done; write.
 ver = ver + 1
-if nargs - metafrom < 1000 then
-  redis.call('HSET', key, 'm:v', ver, 'm:n', size, unpack(ARGV, metafrom))
-else
-  for i = metafrom, nargs, 1000 do
-    redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, nargs)))
+local slots, mask = ARGV[13], ARGV[14]
+out[2] = struct.pack('>i8', ver)
+for i = 1, 4 do
+  if string.byte(mask, i) == 115 then
+    out[2 + i] = string.sub(slots, 8 * i - 7, 8 * i)
+  else
+    out[2 + i] = string.sub(rec, 2 + 8 * i, 9 + 8 * i)
   end
-  redis.call('HSET', key, 'm:v', ver, 'm:n', size)
 end
-if setuser and user == '' and olduser then redis.call('HDEL', key, 'm:u', 'm:us') end
-if attrs == '-' and not create then redis.call('HDEL', key, 'm:a') end
-if ARGV[10] == '1' then
+out[7], out[8] = str(user), str(attrs)
+if ARGV[5] ~= '' then
+  redis.call('SET', key, table.concat(out), 'PXAT', ARGV[5])
+else
+  redis.call('SET', key, table.concat(out), 'KEEPTTL')
+end
+if ARGV[8] == '1' then
   -- Under an LFU policy, a session that gets a user is given the highest
   -- access frequency (RESTORE ... FREQ, the only way to set it), so Redis
   -- evicts anonymous sessions (which start at 5) before it. The counter
   -- decays by one per idle minute, so this holds for about four hours of
-  -- idleness. The hash is copied once, at login. pcall: a server that
+  -- idleness. The string is copied once, at login. pcall: a server that
   -- refuses DUMP or RESTORE must not stop the script halfway through.
-  -- RESTORE's TTL 0 means none: a key with no TTL yet (a create; its
-  -- PEXPIREAT follows) is restored with 0, but a key in its last millisecond
-  -- (PTTL 0) would become persistent, so it keeps its counter instead.
+  -- RESTORE's TTL 0 means none: a key in its last millisecond (PTTL 0)
+  -- would become persistent, so it keeps its counter instead, and a key
+  -- that is gone already (-2: an expiry in the past) is left gone.
   local pttl = redis.call('PTTL', key)
-  if pttl ~= 0 then
+  if pttl ~= 0 and pttl ~= -2 then
     local dump = redis.pcall('DUMP', key)
     if type(dump) == 'string' then
       redis.pcall('RESTORE', key, math.max(pttl, 0), dump, 'REPLACE', 'FREQ', 255)
     end
   end
 end
-if ARGV[5] ~= '' then redis.call('PEXPIREAT', key, ARGV[5]) end
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-if setuser and not create then return {0, ver, olduser or '', oldscore or ''} end
+if setuser and not create then return {0, ver, olduser, string.sub(rec, 34, 41)} end
 return ver
 `)
 
 // touchScript sets last seen and expires, and replies with the new version.
-// ARGV: 1 channel, 2 id, 3 last seen, 4 expires, 5 PEXPIREAT milliseconds, 6
-// the caller's deadline.
-var touchScript = newScript(luaClock + `
+// It rewrites the header's 24 bytes of version, last seen and expires in
+// place, whatever the session holds. ARGV: 1 channel, 2 id, 3 last seen and
+// expires (16 bytes), 4 the expiry in Unix milliseconds for PEXPIREAT, 5 the
+// caller's deadline.
+var touchScript = newScript(luaClock + luaRecord + `
 local key = KEYS[1]
-if late(ARGV[6]) then return {6} end
-local m = redis.call('HMGET', key, 'm:v', 'm:to')
-if not m[1] then return {1} end
-if m[2] then return {2, m[2], redis.call('HGET', key, 'm:sealed') or ''} end
-local ver = tonumber(m[1]) + 1
-redis.call('HSET', key, 'm:v', ver, 'm:l', ARGV[3], 'm:e', ARGV[4])
-redis.call('PEXPIREAT', key, ARGV[5])
+if late(ARGV[5]) then return {6} end
+local h, hash = redis.pcall('GETRANGE', key, 0, 40), false
+if type(h) == 'table' then h, hash = fromhash(key), true end
+if not h or h == '' then return {1} end
+valid(h)
+if string.sub(h, 1, 1) == 't' then
+  if not hash then h = redis.call('GET', key) end
+  local to, i = field(h, 42)
+  return {2, to, (field(h, i))}
+end
+local ver = struct.unpack('>i8', h, 2) + 1
+if hash then
+  redis.call('SET', key, 'r' .. struct.pack('>i8', ver) .. ARGV[3] .. string.sub(h, 26), 'PXAT', ARGV[4])
+else
+  redis.call('SETRANGE', key, 1, struct.pack('>i8', ver) .. ARGV[3])
+  redis.call('PEXPIREAT', key, ARGV[4])
+end
 if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return ver
 `)
 
 // moveScript turns a record into a tombstone if its version is ARGV[3]
 // ("0": any version).
-// ARGV: 1 channel, 2 id, 3 version, 4 to, 5 sealed ("" forwards nothing, and
-// is not stored), 6 expires, 7 PEXPIREAT milliseconds, 8 the caller's
-// deadline. The tombstone keeps created and last seen, and no user.
+// ARGV: 1 channel, 2 id, 3 version, 4 to, 5 sealed ("" forwards nothing), 6
+// expires (8 bytes, as the header stores it), 7 the expiry in Unix
+// milliseconds for PXAT, 8 the caller's deadline. The tombstone keeps created
+// and last seen, and no user.
 //
 // A tombstone that already forwards to ARGV[4] is this Move's own, made by
 // an earlier run whose reply was lost (the new ID is fresh and random, so no
 // other Move names it): the script changes nothing and replies success, with
 // the tombstone's version and no user to unindex. It is recognised before the
 // deadline is checked, since it reports what was done, not a new write.
-var moveScript = newScript(luaClock + `
+var moveScript = newScript(luaClock + luaRecord + `
 local key = KEYS[1]
-local m = redis.call('HMGET', key, 'm:v', 'm:to', 'm:sealed', 'm:u', 'm:c', 'm:l', 'm:us')
-if not m[1] then return {1} end
-if m[2] == ARGV[4] then return {0, tonumber(m[1]), '', ''} end
+local rec = get(key)
+if not rec then return {1} end
+local ver = struct.unpack('>i8', rec, 2)
+if string.sub(rec, 1, 1) == 't' then
+  local to, i = field(rec, 42)
+  if to == ARGV[4] then return {0, ver, '', ''} end
+  if late(ARGV[8]) then return {6} end
+  return {2, to, (field(rec, i))}
+end
 if late(ARGV[8]) then return {6} end
-if m[2] then return {2, m[2], m[3] or ''} end
-if ARGV[3] ~= '0' and m[1] ~= ARGV[3] then return {5} end
+if ARGV[3] ~= '0' and ver ~= tonumber(ARGV[3]) then return {5} end
+ver = ver + 1
+-- DEL first: under noeviction a full server refuses a script's first write
+-- that needs memory, and a rotation must not be refused for want of it.
 redis.call('DEL', key)
-local ver = tonumber(m[1]) + 1
-local args = {'m:v', ver, 'm:to', ARGV[4], 'm:e', ARGV[6]}
-if ARGV[5] ~= '' then args[#args + 1] = 'm:sealed'; args[#args + 1] = ARGV[5] end
-if m[5] then args[#args + 1] = 'm:c'; args[#args + 1] = m[5] end
-if m[6] then args[#args + 1] = 'm:l'; args[#args + 1] = m[6] end
-redis.call('HSET', key, unpack(args))
-redis.call('PEXPIREAT', key, ARGV[7])
+redis.call('SET', key, 't' .. struct.pack('>i8', ver) .. string.sub(rec, 10, 17) .. ARGV[6] ..
+  string.sub(rec, 26, 33) .. Z8 .. str(ARGV[4]) .. str(ARGV[5]) .. '\0', 'PXAT', ARGV[7])
 if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
-return {0, ver, m[4] or '', m[7] or ''}
+return {0, ver, (field(rec, 42)), string.sub(rec, 34, 41)}
 `)
 
 // deleteScript deletes a record and returns its user id and index score
 // ("" for none). ARGV: 1 channel, 2 id.
-var deleteScript = newScript(`
-local m = redis.call('HMGET', KEYS[1], 'm:u', 'm:us')
+var deleteScript = newScript(luaRecord + `
+local rec = get(KEYS[1])
+local user, score = '', ''
+if rec and string.sub(rec, 1, 1) == 'r' then
+  user, score = (field(rec, 42)), string.sub(rec, 34, 41)
+end
 if redis.call('DEL', KEYS[1]) == 1 and ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
-return {m[1] or '', m[2] or ''}
+return {user, score}
 `)
 
 // deleteIfUserScript ends a session if it belongs to user ARGV[3], and
 // returns 1 if it did. A tombstone belongs to no one. The session becomes a
-// tombstone that forwards nothing (m:to its own ID), as moveScript leaves
-// one, with the record's expiry: a request in flight with its token then
-// finds the session ended and drops its changes, where a missing key would
-// read as expired and let a write-only request start a new session with
-// them. A key in its last millisecond (PTTL 0) is deleted. The tombstone
-// keeps the call's mark (m:du): the same call resent after its reply was
-// lost finds it and counts the session it ended, where any other finds a
-// session that is no longer the user's. ARGV: 1 channel, 2 id, 3 user, 4 the
-// call's mark.
-var deleteIfUserScript = newScript(`
+// tombstone that forwards nothing (to its own ID), as moveScript leaves one,
+// with the record's expiry: a request in flight with its token then finds the
+// session ended and drops its changes, where a missing key would read as
+// expired and let a write-only request start a new session with them. A key
+// in its last millisecond (PTTL 0) is deleted. The tombstone keeps the call's
+// mark: the same call resent after its reply was lost finds it and counts the
+// session it ended, where any other finds a session that is no longer the
+// user's. ARGV: 1 channel, 2 id, 3 user, 4 the call's mark.
+var deleteIfUserScript = newScript(luaRecord + `
 local key = KEYS[1]
-local m = redis.call('HMGET', key, 'm:u', 'm:v', 'm:c', 'm:l', 'm:e', 'm:to', 'm:du')
-if m[1] ~= ARGV[3] then
-  if m[6] == ARGV[2] and m[7] == ARGV[4] then return 1 end
+local rec = get(key)
+if not rec then return 0 end
+if string.sub(rec, 1, 1) == 't' then
+  local to, i = field(rec, 42)
+  local _, j = field(rec, i)
+  if to == ARGV[2] and (field(rec, j)) == ARGV[4] then return 1 end
   return 0
 end
+if (field(rec, 42)) ~= ARGV[3] then return 0 end
 local pttl = redis.call('PTTL', key)
+-- DEL first: under noeviction a full server refuses a script's first write
+-- that needs memory, and ending a session must not be refused for want of it.
 redis.call('DEL', key)
 if pttl ~= 0 then
-  local args = {'m:v', tonumber(m[2]) + 1, 'm:to', ARGV[2], 'm:du', ARGV[4]}
-  if m[3] then args[#args + 1] = 'm:c'; args[#args + 1] = m[3] end
-  if m[4] then args[#args + 1] = 'm:l'; args[#args + 1] = m[4] end
-  if m[5] then args[#args + 1] = 'm:e'; args[#args + 1] = m[5] end
-  redis.call('HSET', key, unpack(args))
-  if pttl > 0 then redis.call('PEXPIRE', key, pttl) end
+  local t = 't' .. struct.pack('>i8', struct.unpack('>i8', rec, 2) + 1) .. string.sub(rec, 10, 33) ..
+    Z8 .. str(ARGV[2]) .. '\0' .. str(ARGV[4])
+  if pttl > 0 then redis.call('SET', key, t, 'PX', pttl) else redis.call('SET', key, t) end
 end
 if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return 1

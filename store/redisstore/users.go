@@ -130,19 +130,19 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 	if len(entries) == 0 {
 		return nil, nil, nil
 	}
-	pipe := s.client.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(entries))
+	ids := make([]string, len(entries))
 	for i, e := range entries {
-		cmds[i] = pipe.HMGet(ctx, s.sessionKey(e.id), "m:u", "m:to", "m:c", "m:l", "m:e", "m:a")
+		ids[i] = e.id
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, nil, s.wrap(ctx, "user sessions", err)
+	metas, err := s.metas(ctx, ids)
+	if err != nil {
+		return nil, nil, err
 	}
 	cutoff := now.Add(-indexGrace).UnixMilli()
 	listed := make(map[string]bool, len(entries))
 	var moved []string // the successors of rotation tombstones
 	for i, e := range entries {
-		f := cmds[i].Val()
+		f := metas[i]
 		if info, ok, err := sessionInfo(e.id, user, f); ok {
 			if err != nil {
 				s.cfg.logger.Warn("redisstore: a session's attributes are corrupt; listing it without them", "err", err)
@@ -161,45 +161,110 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 	return live, dead, err
 }
 
-// forwardOf is the ID a rotation tombstone of id forwards to, from its
-// metadata fields (as check reads them), or "" for anything else (a live
-// session, an ended one: its m:to is its own ID).
-func forwardOf(id string, f []any) string {
-	if len(f) != 6 {
-		return ""
+// meta is what UserSessions and DeleteUser need of a session: its string,
+// split (see layout.go), or nil if there is none or it does not parse.
+type meta = *parsed
+
+// metas reads the sessions of ids in one pipeline (one round trip per
+// node). A session stored as a hash of the previous layout is read into the
+// same form with HMGET, in a second pipeline.
+func (s *Store) metas(ctx context.Context, ids []string) ([]meta, error) {
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Get(ctx, s.sessionKey(id))
 	}
-	if to, _ := f[1].(string); to != id {
-		return to
+	_, _ = pipe.Exec(ctx)
+	out := make([]meta, len(ids))
+	var hashes []int
+	for i, c := range cmds {
+		b, err := c.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case isWrongType(err):
+			hashes = append(hashes, i)
+		case err != nil:
+			return nil, s.wrap(ctx, "user sessions", err)
+		default:
+			if p, err := parse(b); err == nil {
+				out[i] = &p
+			}
+		}
+	}
+	if len(hashes) == 0 {
+		return out, nil
+	}
+	pipe = s.client.Pipeline()
+	hcmds := make([]*redis.SliceCmd, len(hashes))
+	for j, i := range hashes {
+		hcmds[j] = pipe.HMGet(ctx, s.sessionKey(ids[i]), "m:u", "m:to", "m:c", "m:l", "m:e", "m:a")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.wrap(ctx, "user sessions", err)
+	}
+	for j, i := range hashes {
+		out[i] = metaOfHash(hcmds[j].Val())
+	}
+	return out, nil
+}
+
+// metaOfHash builds a session's meta from the fields m:u, m:to, m:c, m:l, m:e
+// and m:a of a hash of the previous layout: the string it would be now.
+func metaOfHash(f []any) meta {
+	if len(f) != 6 {
+		return nil
+	}
+	str := func(i int) string { v, _ := f[i].(string); return v }
+	b := make([]byte, 1, headerLen)
+	b[0] = kindRecord
+	b = append(b, make([]byte, 8)...) // the version: not needed here
+	for _, i := range []int{3, 4, 2} {
+		t, err := decodeTime(str(i))
+		if err != nil {
+			return nil
+		}
+		b = appendTime(b, t)
+	}
+	b = append(b, make([]byte, 8)...) // the score: not needed here
+	p := parsed{b: string(b), user: str(0), attrs: str(5)}
+	if f[1] != nil {
+		p.tombstone, p.to, p.user = true, str(1), ""
+	} else if f[0] == nil {
+		return nil // no such session
+	}
+	return &p
+}
+
+// forwardOf is the ID a rotation tombstone of id forwards to, or "" for
+// anything else (a live session, an ended one: it forwards to its own ID).
+func forwardOf(id string, f meta) string {
+	if f != nil && f.tombstone && f.to != id {
+		return f.to
 	}
 	return ""
 }
 
 // follow adds to live the sessions of user that the index entries' sessions
 // rotated to after the index was read: a device that rotates between
-// UserSessions' ZRANGE and its HMGETs is listed under its new record (which
+// UserSessions' ZRANGE and its GETs is listed under its new record (which
 // the index read missed), not left out, so "log out everywhere", which
 // repeats until the listing is empty, cannot miss it. At most
 // maxFollowHops rounds, each one pipeline.
 func (s *Store) follow(ctx context.Context, user string, ids []string, listed map[string]bool, live []store.Info) ([]store.Info, error) {
 	for hop := 0; len(ids) > 0 && hop < maxFollowHops; hop++ {
-		pipe := s.client.Pipeline()
-		cmds := make([]*redis.SliceCmd, len(ids))
-		for i, id := range ids {
-			cmds[i] = pipe.HMGet(ctx, s.sessionKey(id), "m:u", "m:to", "m:c", "m:l", "m:e", "m:a")
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, s.wrap(ctx, "user sessions", err)
+		metas, err := s.metas(ctx, ids)
+		if err != nil {
+			return nil, err
 		}
 		var next []string
 		for i, id := range ids {
 			if listed[id] {
 				continue
 			}
-			f := cmds[i].Val()
-			if info, ok, _ := sessionInfo(id, user, f); ok {
+			if info, ok, _ := sessionInfo(id, user, metas[i]); ok {
 				live = append(live, info)
 				listed[id] = true
-			} else if to := forwardOf(id, f); to != "" {
+			} else if to := forwardOf(id, metas[i]); to != "" {
 				next = append(next, to)
 			}
 		}
@@ -208,37 +273,30 @@ func (s *Store) follow(ctx context.Context, user string, ids []string, listed ma
 	return live, nil
 }
 
-// sessionInfo builds the Info of a session from its metadata fields (m:u,
-// m:to, m:c, m:l, m:e, m:a), if it is a live session of user. A session whose
-// times do not parse is skipped, not removed: it is not ours to judge. One
-// whose attributes do not decode is listed without them, with the error: it
-// is a live session of the user, which a "your devices" page must show, so
-// that it can be ended.
-func sessionInfo(id, user string, f []any) (info store.Info, ok bool, attrsErr error) {
-	if len(f) != 6 {
+// sessionInfo builds the Info of a session, if it is a live session of user.
+// One whose attributes do not decode is listed without them, with the error:
+// it is a live session of the user, which a "your devices" page must show,
+// so that it can be ended.
+func sessionInfo(id, user string, f meta) (info store.Info, ok bool, attrsErr error) {
+	if f == nil || f.tombstone || f.user != user {
 		return store.Info{}, false, nil
 	}
-	if u, _ := f[0].(string); u != user || f[1] != nil {
-		return store.Info{}, false, nil
+	info = store.Info{
+		ID: id, UserID: user,
+		Created:  headerTime(f.b, offCreated),
+		LastSeen: headerTime(f.b, offLast),
+		Expires:  headerTime(f.b, offExpires),
 	}
-	info = store.Info{ID: id, UserID: user}
-	for i, t := range []*time.Time{&info.Created, &info.LastSeen, &info.Expires} {
-		v, _ := f[2+i].(string)
-		var err error
-		if *t, err = decodeTime(v); err != nil {
-			return store.Info{}, false, nil
-		}
-	}
-	if a, _ := f[5].(string); a != "" {
-		if info.Attrs, attrsErr = decodeAttrs(a); attrsErr != nil {
+	if f.attrs != "" {
+		if info.Attrs, attrsErr = decodeAttrs(f.attrs); attrsErr != nil {
 			attrsErr = fmt.Errorf("redisstore: user sessions: %.12s: %w", id, attrsErr)
 		}
 	}
 	return info, true, attrsErr
 }
 
-// UserSessions implements [store.Store]: one ZRANGE, then one pipelined HMGET
-// of every listed session's metadata, and, for a session that rotated since
+// UserSessions implements [store.Store]: one ZRANGE, then one pipelined GET
+// of every listed session, and, for a session that rotated since
 // the ZRANGE, one more of its successor's (see follow). Entries whose
 // session is gone are removed (after indexGrace).
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {

@@ -22,13 +22,22 @@
 //
 // # Data model
 //
-// A session is one hash under prefix+"s:"+id ([WithPrefix]; "tether:" by
-// default). Its values are fields "v:"+key; its metadata are fields beginning
-// with "m:" (version, user id, created, last seen and expiry in Unix
-// milliseconds, the bytes its values and attributes take, its attributes as
-// one field, absent when it has none, and for a tombstone the ID it forwards
-// to and the sealed token). No value key can reach a metadata field.
-// So a load is one HGETALL, and a commit touches only the fields it changes.
+// A session is one string under prefix+"s:"+id ([WithPrefix]; "tether:" by
+// default): a fixed header (kind, version, last seen, expiry, created, the
+// score of its user index entry) followed by its user id, its attributes
+// and its values, each behind its length (layout.go has the details). So a
+// load is one GET, and Redis keeps a session as one allocation. A commit's
+// script reads the string, applies the change and writes it back (a changed
+// value stays where it was, a new key goes at the end); a touch rewrites the
+// header's version, last seen and expiry in place (SETRANGE).
+//
+// Upgrading from a version that kept a session as a hash (values in fields
+// "v:"+key, metadata in fields "m:"+name): every method still reads such a
+// hash, and the first write to it (a touch, a commit, a rotation, a logout)
+// turns it into a string in the same atomic step, keeping its TTL. While
+// nodes of the previous version still run, they cannot read a session that
+// a new node wrote (Redis answers WRONGTYPE, and they answer 503): roll the
+// upgrade out at once, or accept those errors for the minutes it takes.
 //
 // # Atomicity
 //
@@ -145,7 +154,7 @@
 // wrapped ("redisstore: load: ..."), and the middleware turns them into its
 // error response: an outage never reads as "logged out". The contract's
 // outcomes are [store.ErrNotFound], [*store.MovedError], [store.ErrExists],
-// [store.ErrConflict] and [*store.TooLargeError]. A hash the store cannot
+// [store.ErrConflict] and [*store.TooLargeError]. A session the store cannot
 // read is [ErrCorrupt].
 //
 // # Size limit
@@ -158,31 +167,28 @@
 //
 // # Costs
 //
-// A load is one HGETALL. Its values share the memory go-redis read the reply
-// into, without a copy, so a loaded record must not be modified (which the
-// store contract forbids anyway). A commit or a touch is one EVALSHA, which
-// in redis-server costs several times the commands it runs (HMGET, HSET,
-// PEXPIREAT, PUBLISH, and HSTRLEN per changed value): the Lua machinery around
-// them dominates, so the scripts keep their arguments, calls, conversions and
-// tables few. A commit that changes the user id also sends a
-// script to the new user's index before it and one to the old user's index
-// after it; under volatile-lfu, a commit that gives a session a user copies
-// its hash once more (DUMP and RESTORE, to set its access frequency).
+// A load is one GET, whose reply is decoded without further copies of the
+// values than the record's own. Redis spends a fraction of a microsecond on
+// it, where an HGETALL of the same session as a hash took several times
+// that. A commit or a touch is one EVALSHA, which in redis-server costs
+// several times the commands it runs: the Lua machinery around them
+// dominates, so the scripts keep their arguments, calls and strings few. A
+// commit reads the whole string into Lua and writes it back, so its cost
+// grows with the session (a hash let a commit write only the changed
+// fields): measured on Redis 7.0 (BenchmarkCommit, server-µs/op), a commit
+// of one value cost about the same as with hashes for a session of two short
+// values, and about 1.6 times as much for one of five 100-byte values, while
+// the load of either cost a fifth. A touch rewrites 24 bytes whatever the
+// session holds. A commit that changes the user id also sends a script to
+// the new user's index before it and one to the old user's index after it;
+// under volatile-lfu, a commit that gives a session a user copies it once
+// more (DUMP and RESTORE, to set its access frequency).
 //
-// A session's attributes ([store.Record.Attrs]) are one field holding their
-// keys and values, each behind its length (two bytes of framing per
-// attribute of short strings), so keys need no escaping and a session
-// without attributes pays nothing. UserSessions reads that field with the
-// other metadata, never the values. Redis keeps a hash compact (a listpack)
-// while every field and value is at most hash-max-listpack-value bytes (64
-// by default), and makes it a hash table, about three times larger for a
-// small session, once one is longer. Measured on Redis 7, per session with
-// three values: of 20 bytes, 334 bytes without attributes, 365 with a device
-// name and an address (22 bytes encoded), 1131 with a user agent added (72
-// bytes encoded, past 64); of 66 bytes each, a hash table anyway, 1149
-// without attributes and 1269 with the user agent. If sessions are small and
-// attributes long, raising hash-max-listpack-value to the longest field
-// keeps them compact.
+// A session's attributes ([store.Record.Attrs]) are one string of it,
+// holding their keys and values, each behind its length (two bytes of
+// framing per attribute of short strings), so keys need no escaping and a
+// session without attributes pays one byte. UserSessions reads the whole
+// session, values included, one GET per session in one pipeline.
 //
 // # Memory policy
 //

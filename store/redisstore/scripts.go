@@ -45,14 +45,15 @@ const (
 //   - uv(s, i) reads the uvarint at index i of s, and returns it and the
 //     index after it; field(s, i) reads the length-prefixed string there,
 //     and the index after it; str(s) is s length-prefixed.
-//   - get(key) returns the session's string, or false if there is none, and
-//     fails the script for a string that is not one (valid). A
-//     hash of the previous layout (one field per value, "m:" fields for the
-//     metadata) is read into the string it would be now, which the script
-//     then writes in its place: a session written before an upgrade stays
-//     readable, and becomes a string at its first write.
+//   - valid(s) fails the script for a string that is not a session.
 //
 // ZT is the zero time, Z8 the score of a session that is not indexed.
+//
+// A script makes its functions anew on every call, and one that refers to
+// another's local (an upvalue) costs redis-server several times what an
+// empty one does (callgrind, Redis 7.0): so none of these refers to another,
+// field repeats uv's loop, and the reading of a session (luaGet) is a block
+// of each script rather than a function.
 const luaRecord = `
 local ZT, Z8 = '\128\0\0\0\0\0\0\0', '\0\0\0\0\0\0\0\0'
 local function uv(s, i)
@@ -64,8 +65,12 @@ local function uv(s, i)
   return n, i
 end
 local function field(s, i)
-  local n, j = uv(s, i)
-  return string.sub(s, j, j + n - 1), j + n
+  local n, mul, c = 0, 1, 128
+  while c >= 128 do
+    c = string.byte(s, i)
+    n, mul, i = n + (c % 128) * mul, mul * 128, i + 1
+  end
+  return string.sub(s, i, i + n - 1), i + n
 end
 local function str(s)
   local n = #s
@@ -75,7 +80,31 @@ local function str(s)
   t[#t + 1] = string.char(n)
   return table.concat(t) .. s
 end
-local function fromhash(key)
+local function valid(s)
+  local k = string.byte(s, 1)
+  if #s < 41 or (k ~= 114 and k ~= 116) then error('tether: not a session: ' .. #s .. ' bytes') end
+end
+`
+
+// luaGet is the block of a script that reads the session of key into rec (a
+// local the script declares):
+// its string, or false if there is none. A hash of the previous layout (one
+// field per value, "m:" fields for the metadata; GET answers WRONGTYPE) is
+// read into the string it would be now (luaFromHash), which the script then
+// writes in its place: a session written before an upgrade stays readable,
+// and becomes a string at its first write.
+const luaGet = `
+rec = redis.pcall('GET', key)
+if type(rec) == 'table' then
+` + luaFromHash + `
+elseif rec then
+  valid(rec)
+end
+`
+
+// luaFromHash sets rec to the session string of the hash under key, or
+// false if it holds no session.
+const luaFromHash = `
   local h = redis.call('HGETALL', key)
   local m, vs = {}, {}
   for i = 1, #h, 2 do
@@ -85,30 +114,20 @@ local function fromhash(key)
       m[h[i]] = h[i + 1]
     end
   end
-  if not m['m:v'] then return false end
-  local function t(f)
-    if m[f] and m[f] ~= '' then return struct.pack('>i8', tonumber(m[f])) end
-    return ZT
+  rec = false
+  if m['m:v'] then
+    local head = {struct.pack('>i8', tonumber(m['m:v']))}
+    for _, f in ipairs({'m:l', 'm:e', 'm:c'}) do
+      if m[f] and m[f] ~= '' then head[#head + 1] = struct.pack('>i8', tonumber(m[f])) else head[#head + 1] = ZT end
+    end
+    if m['m:to'] then
+      rec = 't' .. table.concat(head) .. Z8 .. str(m['m:to']) .. str(m['m:sealed'] or '') .. str(m['m:du'] or '')
+    else
+      local score = Z8
+      if m['m:us'] then score = struct.pack('>i8', tonumber(m['m:us'])) end
+      rec = 'r' .. table.concat(head) .. score .. str(m['m:u'] or '') .. str(m['m:a'] or '') .. table.concat(vs)
+    end
   end
-  local head = struct.pack('>i8', tonumber(m['m:v'])) .. t('m:l') .. t('m:e') .. t('m:c')
-  if m['m:to'] then
-    return 't' .. head .. Z8 .. str(m['m:to']) .. str(m['m:sealed'] or '') .. str(m['m:du'] or '')
-  end
-  local score = Z8
-  if m['m:us'] then score = struct.pack('>i8', tonumber(m['m:us'])) end
-  return 'r' .. head .. score .. str(m['m:u'] or '') .. str(m['m:a'] or '') .. table.concat(vs)
-end
-local function valid(s)
-  local k = string.byte(s, 1)
-  if #s < 41 or (k ~= 114 and k ~= 116) then error('tether: not a session: ' .. #s .. ' bytes') end
-  return s
-end
-local function get(key)
-  local s = redis.pcall('GET', key)
-  if type(s) == 'table' then return fromhash(key) end
-  if s then return valid(s) end
-  return s
-end
 `
 
 // commitScript applies a store.Change.
@@ -140,7 +159,7 @@ end
 // less their length prefixes, found by walking those (a few short strings)
 // when they are kept. Run twice (a resend after a lost reply), a commit
 // rewrites the same pairs with the same values.
-var commitScript = newScript(luaClock + luaRecord + `
+var commitScript = newScript(luaLate + luaRecord + `
 local key, op = KEYS[1], ARGV[1]
 local create = op == 'c'
 local clear = op == 'u,clear' or op == 'u,clear,user'
@@ -152,7 +171,7 @@ local rec, ver, olduser, attrs, p = false, 0, '', '', 0
 if create then
   if redis.call('EXISTS', key) == 1 then return {3} end
 else
-  rec = get(key)
+` + luaGet + `
   if not rec then return {1} end
   if string.sub(rec, 1, 1) == 't' then
     local to, i = field(rec, 42)
@@ -160,20 +179,27 @@ else
   end
   if ARGV[9] ~= '0' and struct.unpack('>i8', rec, 18) <= tonumber(ARGV[9]) then return {1} end
   ver = struct.unpack('>i8', rec, 2)
-  olduser, p = field(rec, 42)
-  attrs, p = field(rec, p)
+  -- A call of a Lua function costs about as much as a redis.call of a
+  -- small command, so the common case (a length under 128: one byte) is
+  -- read inline here and in the walk below.
+  local l = string.byte(rec, 42)
+  if l < 128 then olduser, p = string.sub(rec, 43, 42 + l), 43 + l else olduser, p = field(rec, 42) end
+  l = string.byte(rec, p)
+  if l < 128 then attrs, p = string.sub(rec, p + 1, p + l), p + 1 + l else attrs, p = field(rec, p) end
 end
 
-local out, size = {'r', '', '', '', '', '', '', ''}, 0
+local out, size = {'r', '', '', '', '', ''}, 0
 local changed = {}
 if rec and not clear then
   for i = 16, setfrom - 1 do changed[ARGV[i]] = 0 end
   for i = setfrom, nargs, 2 do changed[ARGV[i]] = i end
   local n, run = #rec, p
   while p <= n do
-    local kl, q = uv(rec, p)
+    local kl, q = string.byte(rec, p), p + 1
+    if kl >= 128 then kl, q = uv(rec, p) end
     local k = string.sub(rec, q, q + kl - 1)
-    local vl, r = uv(rec, q + kl)
+    local vl, r = string.byte(rec, q + kl), q + kl + 1
+    if vl >= 128 then vl, r = uv(rec, q + kl) end
     local nx = r + vl
     local c = changed[k]
     if c then
@@ -181,7 +207,11 @@ if rec and not clear then
       run = nx
       if c > 0 then
         local v = ARGV[c + 1]
-        out[#out + 1] = str(k) .. str(v)
+        if kl < 128 and #v < 128 then
+          out[#out + 1] = string.char(kl) .. k .. string.char(#v) .. v
+        else
+          out[#out + 1] = str(k) .. str(v)
+        end
         size = size + kl + #v
         changed[k] = -1
       end
@@ -193,9 +223,14 @@ if rec and not clear then
   if run <= n then out[#out + 1] = string.sub(rec, run, n) end
 end
 for i = setfrom, nargs, 2 do
-  if changed[ARGV[i]] ~= -1 then
-    out[#out + 1] = str(ARGV[i]) .. str(ARGV[i + 1])
-    size = size + #ARGV[i] + #ARGV[i + 1]
+  local k, v = ARGV[i], ARGV[i + 1]
+  if changed[k] ~= -1 then
+    if #k < 128 and #v < 128 then
+      out[#out + 1] = string.char(#k) .. k .. string.char(#v) .. v
+    else
+      out[#out + 1] = str(k) .. str(v)
+    end
+    size = size + #k + #v
   end
 end
 
@@ -226,16 +261,30 @@ if size + #user > tonumber(ARGV[6]) then return {4, size + #user} end
 
 -- Checks done; write.
 ver = ver + 1
-local slots, mask = ARGV[13], ARGV[14]
-out[2] = struct.pack('>i8', ver)
-for i = 1, 4 do
-  if string.byte(mask, i) == 115 then
-    out[2 + i] = string.sub(slots, 8 * i - 7, 8 * i)
-  else
-    out[2 + i] = string.sub(rec, 2 + 8 * i, 9 + 8 * i)
-  end
+-- The header: each of last seen, expires, created and score from ARGV 13
+-- ('s') or kept ('k'), in the pairs a commit sets together.
+local slots, a, b = ARGV[13], string.sub(ARGV[14], 1, 2), string.sub(ARGV[14], 3, 4)
+if a == 'ss' then
+  a = string.sub(slots, 1, 16)
+elseif a == 'kk' then
+  a = string.sub(rec, 10, 25)
+elseif a == 'sk' then
+  a = string.sub(slots, 1, 8) .. string.sub(rec, 18, 25)
+else
+  a = string.sub(rec, 10, 17) .. string.sub(slots, 9, 16)
 end
-out[7], out[8] = str(user), str(attrs)
+if b == 'kk' then
+  b = string.sub(rec, 26, 41)
+elseif b == 'ss' then
+  b = string.sub(slots, 17, 32)
+elseif b == 'ks' then
+  b = string.sub(rec, 26, 33) .. string.sub(slots, 25, 32)
+else
+  b = string.sub(slots, 17, 24) .. string.sub(rec, 34, 41)
+end
+out[2], out[3], out[4] = struct.pack('>i8', ver), a, b
+if #user < 128 then out[5] = string.char(#user) .. user else out[5] = str(user) end
+if #attrs < 128 then out[6] = string.char(#attrs) .. attrs else out[6] = str(attrs) end
 if ARGV[5] ~= '' then
   redis.call('SET', key, table.concat(out), 'PXAT', ARGV[5])
 else
@@ -269,21 +318,24 @@ return ver
 // place, whatever the session holds. ARGV: 1 channel, 2 id, 3 last seen and
 // expires (16 bytes), 4 the expiry in Unix milliseconds for PEXPIREAT, 5 the
 // caller's deadline.
-var touchScript = newScript(luaClock + luaRecord + `
+var touchScript = newScript(luaLate + luaRecord + `
 local key = KEYS[1]
 if late(ARGV[5]) then return {6} end
-local h, hash = redis.pcall('GETRANGE', key, 0, 40), false
-if type(h) == 'table' then h, hash = fromhash(key), true end
-if not h or h == '' then return {1} end
-valid(h)
-if string.sub(h, 1, 1) == 't' then
-  if not hash then h = redis.call('GET', key) end
-  local to, i = field(h, 42)
-  return {2, to, (field(h, i))}
+local rec, hash = redis.pcall('GETRANGE', key, 0, 40), false
+if type(rec) == 'table' then
+` + luaFromHash + `
+  hash = true
 end
-local ver = struct.unpack('>i8', h, 2) + 1
+if not rec or rec == '' then return {1} end
+valid(rec)
+if string.sub(rec, 1, 1) == 't' then
+  if not hash then rec = redis.call('GET', key) end
+  local to, i = field(rec, 42)
+  return {2, to, (field(rec, i))}
+end
+local ver = struct.unpack('>i8', rec, 2) + 1
 if hash then
-  redis.call('SET', key, 'r' .. struct.pack('>i8', ver) .. ARGV[3] .. string.sub(h, 26), 'PXAT', ARGV[4])
+  redis.call('SET', key, 'r' .. struct.pack('>i8', ver) .. ARGV[3] .. string.sub(rec, 26), 'PXAT', ARGV[4])
 else
   redis.call('SETRANGE', key, 1, struct.pack('>i8', ver) .. ARGV[3])
   redis.call('PEXPIREAT', key, ARGV[4])
@@ -304,9 +356,9 @@ return ver
 // other Move names it): the script changes nothing and replies success, with
 // the tombstone's version and no user to unindex. It is recognised before the
 // deadline is checked, since it reports what was done, not a new write.
-var moveScript = newScript(luaClock + luaRecord + `
-local key = KEYS[1]
-local rec = get(key)
+var moveScript = newScript(luaLate + luaRecord + `
+local key, rec = KEYS[1], false
+` + luaGet + `
 if not rec then return {1} end
 local ver = struct.unpack('>i8', rec, 2)
 if string.sub(rec, 1, 1) == 't' then
@@ -330,7 +382,8 @@ return {0, ver, (field(rec, 42)), string.sub(rec, 34, 41)}
 // deleteScript deletes a record and returns its user id and index score
 // ("" for none). ARGV: 1 channel, 2 id.
 var deleteScript = newScript(luaRecord + `
-local rec = get(KEYS[1])
+local key, rec = KEYS[1], false
+` + luaGet + `
 local user, score = '', ''
 if rec and string.sub(rec, 1, 1) == 'r' then
   user, score = (field(rec, 42)), string.sub(rec, 34, 41)
@@ -350,8 +403,8 @@ return {user, score}
 // session it ended, where any other finds a session that is no longer the
 // user's. ARGV: 1 channel, 2 id, 3 user, 4 the call's mark.
 var deleteIfUserScript = newScript(luaRecord + `
-local key = KEYS[1]
-local rec = get(key)
+local key, rec = KEYS[1], false
+` + luaGet + `
 if not rec then return 0 end
 if string.sub(rec, 1, 1) == 't' then
   local to, i = field(rec, 42)
@@ -382,7 +435,7 @@ return 1
 // one it had, even within one millisecond: a removal that read the old score
 // then leaves it alone (see unindexScript). ARGV: 1 id, 2 threshold, 3
 // sample size, 4 least age of the entries replied.
-var indexAddScript = newScript(luaClock + `
+var indexAddScript = newScript(luaNow + `
 local ms = now()
 local s = ms
 local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -405,7 +458,7 @@ return {s, unpack(old)}
 // written yet, and a caller whose clock runs a minute ahead would take it
 // for an old one. ARGV: triples of id, score and least age in milliseconds
 // (0: any age).
-var unindexScript = newScript(luaClock + `
+var unindexScript = newScript(luaNow + `
 local ms = now()
 local n = 0
 for i = 1, #ARGV, 3 do
@@ -423,16 +476,25 @@ type script struct {
 	hash any // SHA1 hex of src, boxed once for EVALSHA
 }
 
-// luaClock begins the scripts that judge time by Redis' clock (TIME), not
-// the caller's: now() is that clock in Unix milliseconds, and late(d) reports
-// whether the caller's deadline d (Unix milliseconds, '0' for none) has
-// passed by it.
-const luaClock = `
+// luaNow begins the scripts that judge time by Redis' clock (TIME), not the
+// caller's: now() is that clock in Unix milliseconds.
+const luaNow = `
 local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function late(d) return d ~= '0' and now() >= tonumber(d) end
+`
+
+// luaLate begins the scripts that refuse a write past the caller's deadline:
+// late(d) reports whether the deadline d (Unix milliseconds, '0' for none)
+// has passed by Redis' clock (TIME). It repeats now() rather than call it
+// (see luaRecord).
+const luaLate = `
+local function late(d)
+  if d == '0' then return false end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d)
+end
 `
 
 func newScript(src string) *script {

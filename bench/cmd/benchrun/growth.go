@@ -401,35 +401,27 @@ func (res *growthResults) redisStep(ctx context.Context, rdb *redis.Client, n in
 		bytes: float64(d) / float64(n), payload: float64(pay) / float64(n)})
 	if n == res.ns[0] {
 		res.memoryUsage(ctx, rdb, "tether", "tether:s:"+ids[0], "tether:u:user-0")
-		// The same sessions with Redis' compact hash encoding allowed for
-		// values up to 1 KiB (hash-max-listpack-value, default 64 bytes: one
-		// value of 76 bytes turns the whole hash into a hashtable): what
-		// the layout costs when the server keeps it as a listpack.
-		if err := rdb.ConfigSet(ctx, "hash-max-listpack-value", "1024").Err(); err == nil {
-			d2, err := redisDelta(ctx, rdb, func() error {
-				return parallel(n, 16, func(i int) error {
-					_, err := rst.Commit(ctx, ids[i], createChange("user-"+strconv.Itoa(i)))
-					return err
-				})
-			})
-			rdb.ConfigSet(ctx, "hash-max-listpack-value", "64")
-			if err != nil {
-				return fmt.Errorf("redisstore, listpack: %w", err)
-			}
-			res.rows = append(res.rows, growthRow{what: "tether redisstore, server with hash-max-listpack-value 1024", n: n,
-				bytes: float64(d2) / float64(n), payload: float64(pay) / float64(n), note: "a server setting, not the default: shows what the hashtable encoding costs"})
-			res.memoryUsage(ctx, rdb, "tether with hash-max-listpack-value 1024", "tether:s:"+ids[0])
-			// Leave the default layout in place for the hybrid step.
-			if _, err := redisDelta(ctx, rdb, func() error {
-				return parallel(n, 16, func(i int) error {
-					_, err := rst.Commit(ctx, ids[i], createChange("user-"+strconv.Itoa(i)))
-					return err
-				})
-			}); err != nil {
-				return err
-			}
-		}
 	}
+	// What the user index takes: the same used_memory delta, for deleting
+	// every index (the hybrid step below reads sessions by ID only). The
+	// peers keep no index, so the sessions alone are the like-for-like
+	// comparison with their formats.
+	withIndex, err := usedMemory(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	if err := parallel(n, 16, func(i int) error {
+		return rdb.Del(ctx, "tether:u:user-"+strconv.Itoa(i)).Err()
+	}); err != nil {
+		return fmt.Errorf("redisstore, deleting the user index: %w", err)
+	}
+	without, err := usedMemory(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	idx := without - withIndex
+	res.rows = append(res.rows, growthRow{what: "tether redisstore, sessions alone (Redis used_memory, user index deleted)", n: n,
+		bytes: float64(d+idx) / float64(n), payload: float64(pay) / float64(n), note: fmt.Sprintf("the user index took %.0f B per session", float64(-idx)/float64(n))})
 
 	hs := hybridstore.New(rst, hybridstore.WithMaxBytes(1<<40), hybridstore.WithMaxAge(time.Hour))
 	defer hs.Close()

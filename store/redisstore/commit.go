@@ -174,8 +174,23 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 	for _, k := range dels {
 		args = append(args, k)
 	}
-	for k, v := range c.Set {
-		args = append(args, k, v)
+	// The set pairs in key order: the script adds the new keys in the order
+	// it gets them, after the others, so a session created with its values
+	// keeps them in the Values' own order, which a load then does not copy
+	// again (see decodeString).
+	if len(c.Set) == 1 {
+		for k, v := range c.Set {
+			args = append(args, k, v)
+		}
+		return args
+	}
+	keys := make([]string, 0, len(c.Set))
+	for k := range c.Set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		args = append(args, k, c.Set[k])
 	}
 	return args
 }

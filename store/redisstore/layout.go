@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/tether-go/tether/store"
@@ -140,48 +141,62 @@ func decodeString(b string) (*store.Record, error) {
 	if rec.Version == 0 {
 		return nil, fmt.Errorf("%w: version 0", ErrCorrupt)
 	}
+	// The record keeps copies, not substrings of b: a cache that holds the
+	// record (hybridstore) would otherwise hold all of b, header and
+	// length prefixes included. Pairs in key order (as a commit leaves them
+	// unless it added a key that sorts before another) are the Values' own
+	// packing: one copy of everything after the header then serves the
+	// user id, the attributes and the values.
 	if p.tombstone {
-		rec.Moved = &store.Moved{To: p.to, Sealed: []byte(p.sealed)}
+		rec.Moved = &store.Moved{To: strings.Clone(p.to), Sealed: []byte(p.sealed)}
 		return rec, nil
 	}
-	rec.UserID = p.user
-	if rec.Attrs, err = decodeAttrs(p.attrs); err != nil {
-		return nil, err
+	var user, attrs, values string
+	if _, sorted := store.PackedValues(p.values); sorted {
+		own := strings.Clone(b[headerLen:])
+		var rest string
+		user, rest, _ = cutString(own) // parse checked them
+		attrs, values, _ = cutString(rest)
+		rec.Values, _ = store.PackedValues(values)
+	} else {
+		own := strings.Clone(b[headerLen : len(b)-len(p.values)])
+		var rest string
+		user, rest, _ = cutString(own)
+		attrs, _, _ = cutString(rest)
+		if rec.Values, err = decodeValues(p.values); err != nil { // copies them
+			return nil, err
+		}
 	}
-	if rec.Values, err = decodeValues(p.values); err != nil {
+	rec.UserID = user
+	if rec.Attrs, err = decodeAttrs(attrs); err != nil {
 		return nil, err
 	}
 	return rec, nil
 }
 
-// decodeValues reads the packed pairs of a record. A key that appears twice
-// is an error: no script writes one. The pairs are usually in key order,
-// which rules that out without a set of the keys.
+// decodeValues reads packed pairs that are not in key order, into Values of
+// their own. A key that appears twice is an error: no script writes one.
 func decodeValues(rest string) (store.Values, error) {
-	if rest == "" {
-		return store.Values{}, nil
-	}
-	var vb store.ValuesBuilder
-	prev, sorted, all := "", true, rest
-	for n := 0; rest != ""; n++ {
-		k, after, err := cutString(rest)
+	n := 0
+	for r := rest; r != ""; n++ {
+		_, after, err := cutString(r)
 		if err != nil {
 			return store.Values{}, fmt.Errorf("%w: value key: %w", ErrCorrupt, err)
 		}
-		v, after, err := cutString(after)
-		if err != nil {
-			return store.Values{}, fmt.Errorf("%w: value of %q: %w", ErrCorrupt, trunc(k), err)
+		if _, r, err = cutString(after); err != nil {
+			return store.Values{}, fmt.Errorf("%w: value: %w", ErrCorrupt, err)
 		}
-		if n > 0 && k <= prev {
-			sorted = false
-		}
-		vb.Add(k, bytesOf(v)) // copied by vb.Values
-		prev, rest = k, after
 	}
-	if !sorted {
-		if k, dup := duplicateKey(all); dup {
-			return store.Values{}, fmt.Errorf("%w: value key %q twice", ErrCorrupt, trunc(k))
-		}
+	if k, dup := duplicateKey(rest); dup {
+		return store.Values{}, fmt.Errorf("%w: value key %q twice", ErrCorrupt, trunc(k))
+	}
+	var vb store.ValuesBuilder
+	vb.Grow(n)
+	for rest != "" {
+		k, after, _ := cutString(rest)
+		v, after, _ := cutString(after)
+		vb.Add(k, bytesOf(v)) // copied by vb.Values
+		rest = after
 	}
 	return vb.Values(), nil
 }

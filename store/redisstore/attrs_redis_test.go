@@ -218,7 +218,8 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 // UserSessions returns the attributes in the round trips it makes without
-// them: one ZRANGE, one pipeline of a GET per session.
+// them: one ZRANGE, one pipeline of a GETRANGE of the first 4 KiB of each
+// session, never the values past them.
 func TestAttrsUserSessionsRoundTrips(t *testing.T) {
 	t.Parallel()
 	e := newAttrsEnv(t, testserver.Redis(t).Addr())
@@ -244,7 +245,45 @@ func TestAttrsUserSessionsRoundTrips(t *testing.T) {
 	var names []string
 	rt.names.Range(func(k, _ any) bool { names = append(names, k.(string)); return true })
 	slices.Sort(names)
-	if rt.n.Load() != 2 || rt.cmds.Load() != n+1 || !slices.Equal(names, []string{"get", "zrange"}) {
-		t.Errorf("UserSessions of %d sessions made %d round trips of %d commands %v, want 2 of %d (zrange, get)", n, rt.n.Load(), rt.cmds.Load(), names, n+1)
+	if rt.n.Load() != 2 || rt.cmds.Load() != n+1 || !slices.Equal(names, []string{"getrange", "zrange"}) {
+		t.Errorf("UserSessions of %d sessions made %d round trips of %d commands %v, want 2 of %d (zrange, getrange)", n, rt.n.Load(), rt.cmds.Load(), names, n+1)
+	}
+}
+
+// A session whose attributes run past the first 4 KiB that UserSessions
+// reads of each is read whole, in one more pipeline, and listed with them;
+// the values of the others are never read.
+func TestAttrsUserSessionsLongAttributes(t *testing.T) {
+	t.Parallel()
+	e := newAttrsEnv(t, testserver.Redis(t).Addr())
+	user := "u-" + randHex(4)
+	long := map[string]string{"device": strings.Repeat("d", 6000)}
+	longID, shortID := newID(), newID()
+	e.create(longID, user, long)
+	e.create(shortID, user, map[string]string{"device": "phone"})
+	e.commit(shortID, store.Change{Mode: store.Update, Set: map[string][]byte{"big": make([]byte, 100_000)}})
+	if _, err := e.s.UserSessions(t.Context(), user); err != nil { // warms the pool's connections
+		t.Fatal(err)
+	}
+	var rt roundTrips
+	e.client.AddHook(&rt)
+	infos, err := e.s.UserSessions(t.Context(), user)
+	if err != nil || len(infos) != 2 {
+		t.Fatalf("UserSessions = %+v, %v; want 2 sessions", infos, err)
+	}
+	for _, info := range infos {
+		want := map[string]string{"device": "phone"}
+		if info.ID == longID {
+			want = long
+		}
+		if !maps.Equal(info.Attrs, want) {
+			t.Errorf("session %.8s listed with %d bytes of attributes", info.ID, len(info.Attrs["device"]))
+		}
+	}
+	var names []string
+	rt.names.Range(func(k, _ any) bool { names = append(names, k.(string)); return true })
+	slices.Sort(names)
+	if rt.n.Load() != 3 || rt.cmds.Load() != 4 || !slices.Equal(names, []string{"get", "getrange", "zrange"}) {
+		t.Errorf("UserSessions made %d round trips of %d commands %v, want 3 of 4: zrange, getrange of both, get of the long one", rt.n.Load(), rt.cmds.Load(), names)
 	}
 }

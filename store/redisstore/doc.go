@@ -167,8 +167,10 @@
 //
 // # Costs
 //
-// A load is one GET, whose reply is decoded without further copies of the
-// values than the record's own. A commit or a touch is one EVALSHA, which in
+// A load is one GET, whose reply is decoded into one copy of what follows
+// the header (the record's user id, attributes and values share it, unless a
+// commit added a key that sorts before another: the values are then sorted
+// into a copy of their own). A commit or a touch is one EVALSHA, which in
 // redis-server costs several times the commands it runs: the Lua machinery
 // around them dominates, so the scripts keep their arguments, calls, function
 // calls and strings few. A commit reads the whole string into Lua and writes
@@ -187,8 +189,10 @@
 // A session's attributes ([store.Record.Attrs]) are one string of it,
 // holding their keys and values, each behind its length (two bytes of
 // framing per attribute of short strings), so keys need no escaping and a
-// session without attributes pays one byte. UserSessions reads the whole
-// session, values included, one GET per session in one pipeline.
+// session without attributes pays one byte. UserSessions reads the first 4
+// KiB of each session (GETRANGE, one pipeline), which hold its header, user
+// id and attributes, and a session whose attributes run past them whole,
+// in one pipeline more; never the values beyond.
 //
 // # Memory policy
 //

@@ -31,6 +31,18 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 		return nil, nil
 	case isWrongType(err):
 		fields, err := s.client.HGetAll(ctx, key).Result()
+		if isWrongType(err) {
+			// A write turned the hash into a string since the GET.
+			if b, err = s.client.Get(ctx, key).Result(); errors.Is(err, redis.Nil) {
+				return nil, nil
+			} else if err != nil {
+				return nil, s.wrap(ctx, "load", err)
+			}
+			if rec, err = decodeString(b); err != nil {
+				return nil, fmt.Errorf("redisstore: load %.12s: %w", id, err)
+			}
+			return rec, nil
+		}
 		if err != nil {
 			return nil, s.wrap(ctx, "load", err)
 		}
@@ -62,7 +74,12 @@ func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 	key := s.sessionKey(id)
 	v, err := s.client.GetRange(ctx, key, offVersion, offVersion+7).Result()
 	if isWrongType(err) {
-		return s.hashVersion(ctx, id)
+		n, converted, herr := s.hashVersion(ctx, id)
+		if !converted {
+			return n, herr
+		}
+		// A write turned the hash into a string since the GETRANGE.
+		v, err = s.client.GetRange(ctx, key, offVersion, offVersion+7).Result()
 	}
 	if err != nil {
 		return 0, s.wrap(ctx, "version", err)
@@ -76,19 +93,22 @@ func (s *Store) Version(ctx context.Context, id string) (uint64, error) {
 	return 0, fmt.Errorf("redisstore: version %.12s: %w: %d bytes", id, ErrCorrupt, len(v))
 }
 
-func (s *Store) hashVersion(ctx context.Context, id string) (uint64, error) {
+func (s *Store) hashVersion(ctx context.Context, id string) (uint64, bool, error) {
 	v, err := s.client.HGet(ctx, s.sessionKey(id), "m:v").Result()
 	if errors.Is(err, redis.Nil) {
-		return 0, nil
+		return 0, false, nil
+	}
+	if isWrongType(err) {
+		return 0, true, nil
 	}
 	if err != nil {
-		return 0, s.wrap(ctx, "version", err)
+		return 0, false, s.wrap(ctx, "version", err)
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("redisstore: version %.12s: %w: m:v %q", id, ErrCorrupt, v)
+		return 0, false, fmt.Errorf("redisstore: version %.12s: %w: m:v %q", id, ErrCorrupt, v)
 	}
-	return n, nil
+	return n, false, nil
 }
 
 // isWrongType reports whether err is Redis' WRONGTYPE: the key holds a hash

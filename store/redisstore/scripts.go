@@ -296,15 +296,18 @@ if ARGV[8] == '1' then
   -- evicts anonymous sessions (which start at 5) before it. The counter
   -- decays by one per idle minute, so this holds for about four hours of
   -- idleness. The string is copied once, at login. pcall: a server that
-  -- refuses DUMP or RESTORE must not stop the script halfway through.
-  -- RESTORE's TTL 0 means none: a key in its last millisecond (PTTL 0)
-  -- would become persistent, so it keeps its counter instead, and a key
-  -- that is gone already (-2: an expiry in the past) is left gone.
-  local pttl = redis.call('PTTL', key)
-  if pttl ~= 0 and pttl ~= -2 then
+  -- refuses DUMP or RESTORE must not stop the script halfway through. The
+  -- expiry goes back as it was, to the millisecond (ABSTTL; -1: none; -2:
+  -- the key is gone already, its expiry in the past).
+  local at = redis.call('PEXPIRETIME', key)
+  if at ~= -2 then
     local dump = redis.pcall('DUMP', key)
     if type(dump) == 'string' then
-      redis.pcall('RESTORE', key, math.max(pttl, 0), dump, 'REPLACE', 'FREQ', 255)
+      if at == -1 then
+        redis.pcall('RESTORE', key, 0, dump, 'REPLACE', 'FREQ', 255)
+      else
+        redis.pcall('RESTORE', key, at, dump, 'REPLACE', 'ABSTTL', 'FREQ', 255)
+      end
     end
   end
 end
@@ -380,15 +383,24 @@ return {0, ver, (field(rec, 42)), string.sub(rec, 34, 41)}
 `)
 
 // deleteScript deletes a record and returns its user id and index score
-// ("" for none). ARGV: 1 channel, 2 id.
+// ("" for none). ARGV: 1 channel, 2 id. It deletes what it cannot read too
+// (a string that is not a session, a hash with corrupt fields): a logout
+// must not fail for the state of what it removes.
 var deleteScript = newScript(luaRecord + `
-local key, rec = KEYS[1], false
-` + luaGet + `
-local user, score = '', ''
-if rec and string.sub(rec, 1, 1) == 'r' then
-  user, score = (field(rec, 42)), string.sub(rec, 34, 41)
+local key, user, score = KEYS[1], '', ''
+local rec = redis.pcall('GET', key)
+if type(rec) == 'table' then
+  local m = redis.pcall('HMGET', key, 'm:u', 'm:us', 'm:to')
+  if type(m) == 'table' and m[1] and not m[3] then
+    user = m[1]
+    local ok, packed = pcall(struct.pack, '>i8', tonumber(m[2] or '0') or 0)
+    if ok then score = packed end
+  end
+elseif rec and #rec >= 42 and string.byte(rec, 1) == 114 then
+  local ok, u = pcall(field, rec, 42)
+  if ok then user, score = u, string.sub(rec, 34, 41) end
 end
-if redis.call('DEL', KEYS[1]) == 1 and ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+if redis.call('DEL', key) == 1 and ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return {user, score}
 `)
 

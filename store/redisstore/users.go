@@ -165,33 +165,39 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 // split (see layout.go), or nil if there is none or it does not parse.
 type meta = *parsed
 
+// metaPeek is how much of a session metas reads at first: the header, the
+// user id and the attributes of any but a session with kilobytes of them,
+// and none of the values that follow, whatever they take.
+const metaPeek = 4096
+
 // metas reads the sessions of ids in one pipeline (one round trip per
-// node). A session stored as a hash of the previous layout is read into the
-// same form with HMGET, in a second pipeline.
+// node): the first metaPeek bytes of each. A session whose attributes run
+// past them is read whole, and one stored as a hash of the previous layout
+// is read into the same form with HMGET, in a second pipeline.
 func (s *Store) metas(ctx context.Context, ids []string) ([]meta, error) {
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.Get(ctx, s.sessionKey(id))
+		cmds[i] = pipe.GetRange(ctx, s.sessionKey(id), 0, metaPeek-1)
 	}
 	_, _ = pipe.Exec(ctx)
 	out := make([]meta, len(ids))
-	var hashes []int
+	var hashes, long []int
 	for i, c := range cmds {
 		b, err := c.Result()
 		switch {
-		case errors.Is(err, redis.Nil):
 		case isWrongType(err):
 			hashes = append(hashes, i)
 		case err != nil:
 			return nil, s.wrap(ctx, "user sessions", err)
+		case b == "": // none
+		case len(b) == metaPeek && !parses(b):
+			long = append(long, i)
 		default:
-			if p, err := parse(b); err == nil {
-				out[i] = &p
-			}
+			out[i] = metaOf(b)
 		}
 	}
-	if len(hashes) == 0 {
+	if len(hashes) == 0 && len(long) == 0 {
 		return out, nil
 	}
 	pipe = s.client.Pipeline()
@@ -199,13 +205,65 @@ func (s *Store) metas(ctx context.Context, ids []string) ([]meta, error) {
 	for j, i := range hashes {
 		hcmds[j] = pipe.HMGet(ctx, s.sessionKey(ids[i]), "m:u", "m:to", "m:c", "m:l", "m:e", "m:a")
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, s.wrap(ctx, "user sessions", err)
+	lcmds := make([]*redis.StringCmd, len(long))
+	for j, i := range long {
+		lcmds[j] = pipe.Get(ctx, s.sessionKey(ids[i]))
+	}
+	_, _ = pipe.Exec(ctx)
+	for j, i := range long {
+		b, err := lcmds[j].Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return nil, s.wrap(ctx, "user sessions", err)
+		default:
+			out[i] = metaOf(b)
+		}
 	}
 	for j, i := range hashes {
-		out[i] = metaOfHash(hcmds[j].Val())
+		vals, err := hcmds[j].Result()
+		switch {
+		case isWrongType(err):
+			// A write turned the hash into a string since the GET.
+			b, err := s.client.Get(ctx, s.sessionKey(ids[i])).Result()
+			if errors.Is(err, redis.Nil) {
+				continue
+			}
+			if err != nil {
+				return nil, s.wrap(ctx, "user sessions", err)
+			}
+			out[i] = metaOf(b)
+		case err != nil:
+			return nil, s.wrap(ctx, "user sessions", err)
+		default:
+			out[i] = metaOfHash(vals)
+		}
 	}
 	return out, nil
+}
+
+// parses reports whether b parses as a session string (whose values are not
+// read: a prefix of one that holds its user id and attributes parses).
+func parses(b string) bool {
+	_, err := parse(b)
+	return err == nil
+}
+
+// metaOf splits a session string. One that does not parse past its user id
+// is still that user's session for the scripts (which read nothing else of
+// it): it is listed without its attributes, so that it can be ended, and its
+// index entry stays.
+func metaOf(b string) meta {
+	p, err := parse(b)
+	if err == nil {
+		return &p
+	}
+	if len(b) > headerLen && b[0] == kindRecord {
+		if u, _, err := cutString(b[headerLen:]); err == nil {
+			return &parsed{b: b, user: u}
+		}
+	}
+	return nil
 }
 
 // metaOfHash builds a session's meta from the fields m:u, m:to, m:c, m:l, m:e

@@ -270,7 +270,13 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	ended := 0
 	drop := map[string]int64{} // id → the entry's time; -1: any
 	for _, id := range ids {
-		e.seen[id] = true
+		// An ID whose record was not there is not handled here: a
+		// rotation indexes its new record before it writes it, and may
+		// move the old record there before the loop ends it, and the
+		// chase must then end the new one.
+		if items[id] != nil {
+			e.seen[id] = true
+		}
 	}
 	for _, id := range ids {
 		done, live, to := false, false, ""
@@ -310,8 +316,8 @@ type ender struct {
 	// mark goes into the item flags of every tombstone this call leaves,
 	// so that it recognises its own (see endMark).
 	mark uint32
-	// seen holds the IDs already handled: those the index listed, and
-	// those a chase reached.
+	// seen holds the IDs already handled: those the index listed whose
+	// records the first read found, and those a chase reached.
 	seen map[string]bool
 }
 

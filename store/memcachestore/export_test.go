@@ -15,6 +15,12 @@ func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
 }
 
+// WithAfterIndexRead makes UserSessions call fn after it read the user's
+// index, before it reads the records (storetest.WithDuringUserSessions).
+func WithAfterIndexRead(fn func()) Option {
+	return func(c *config) { c.afterIndex = fn }
+}
+
 // Exptime exposes exptime to the external tests.
 var Exptime = exptime
 

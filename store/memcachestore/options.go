@@ -49,6 +49,7 @@ type config struct {
 	logger        *slog.Logger
 	now           func() time.Time // tests only; see export_test.go
 	afterRead     func(key string) // tests only: runs after each read of a compare-and-swap loop
+	afterIndex    func()           // tests only: runs in UserSessions after its read of the index
 }
 
 // WithKeyPrefix sets the prefix of every key the store writes, so that several

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
+
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/memcachestore"
@@ -30,7 +32,16 @@ func TestConformance(t *testing.T) {
 		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))
 	}, storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
 		return memcachestore.New(client, memcachestore.WithKeyPrefix(s.(*memcachestore.Store).KeyPrefix()), memcachestore.WithClock(now))
-	}))
+	}), duringUserSessions(client))
+}
+
+// duringUserSessions gives the suite a node on the same keys whose
+// UserSessions runs the suite's writes between its index read and its
+// record reads.
+func duringUserSessions(client *memcache.Client) storetest.Option {
+	return storetest.WithDuringUserSessions(func(t *testing.T, s store.Store, during func()) store.Store {
+		return memcachestore.New(client, memcachestore.WithKeyPrefix(s.(*memcachestore.Store).KeyPrefix()), memcachestore.WithAfterIndexRead(during))
+	})
 }
 
 // Two servers behind one client: records and user indexes hash to different
@@ -41,5 +52,5 @@ func TestConformanceTwoServers(t *testing.T) {
 	client := memcachedClient(t, a.Addr(), b.Addr())
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return memcachestore.New(client, memcachestore.WithKeyPrefix(prefix()))
-	})
+	}, duringUserSessions(client))
 }

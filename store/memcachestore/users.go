@@ -73,7 +73,9 @@ func (s *Store) session(ctx context.Context, user string, it *memcache.Item, now
 // UserSessions implements [store.Store]. It reads the user's index and the
 // records it names (one round trip for the index, one per 32 sessions per
 // server), and drops from the index, best effort, the entries of sessions
-// that ended.
+// that ended. A session that rotated after the index was read is followed
+// from its old record's tombstone to its new record, and listed there (one
+// more read per rotation followed).
 //
 // A session that expired by this store's clock less than a minute ago is
 // not returned, but keeps its entry: a node whose clock runs behind this
@@ -101,6 +103,9 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	if err != nil || x == nil {
 		return nil, wrap("user sessions", err)
 	}
+	if s.cfg.afterIndex != nil {
+		s.cfg.afterIndex()
+	}
 	items, err := s.fetchRecords(ctx, slices.Collect(maps.Keys(x.entries)))
 	if err != nil {
 		return nil, wrap("user sessions", err)
@@ -108,14 +113,23 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	now := s.now()
 	var infos []store.Info
 	stale := map[string]int64{}
+	listed := make(map[string]bool, len(x.entries))
+	var moved []string // where the sessions that rotated since the index read went
 	for id, added := range x.entries {
 		rec, live := s.session(ctx, userID, items[id], now)
 		switch {
 		case live:
 			infos = append(infos, rec.Info(id))
+			listed[id] = true
 		case now.Unix()-added > indexGrace && !mayBeLive(rec, userID, now):
 			stale[id] = added
 		}
+		if to := movedTo(id, rec); to != "" {
+			moved = append(moved, to)
+		}
+	}
+	if infos, err = s.follow(ctx, userID, moved, listed, infos, now); err != nil {
+		return nil, err
 	}
 	if len(stale) > 0 {
 		// Drop an entry only if nobody re-added it since we read it.
@@ -126,6 +140,54 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		if err != nil {
 			s.logger().WarnContext(ctx, "memcachestore: user index clean-up failed", "op", "clean", "err", err)
 		}
+	}
+	return infos, nil
+}
+
+// movedTo is the ID the rotation tombstone rec, read under id, forwards to,
+// or "" for anything else (a live session, a missing or ended record: a
+// logout's tombstone forwards to its own ID).
+func movedTo(id string, rec *store.Record) string {
+	if rec == nil || rec.Moved == nil || rec.Moved.To == id {
+		return ""
+	}
+	return rec.Moved.To
+}
+
+// follow adds to infos the sessions of user that the index's sessions
+// rotated to after UserSessions read the index. A rotation creates and
+// indexes its new record, then moves the old one: one that completes
+// between the index read and the record reads leaves the old record a
+// tombstone and the new one missing from the index as read, and a listing
+// without it would be empty with the device logged in ("log out
+// everywhere", which repeats until the listing is empty, would stop
+// there). listed holds the IDs already listed; follow adds those it reads. Each hop reads the records
+// the previous one found moved (a GetMulti per 32 per server), up to
+// maxFollowHops; a session still rotating after that fails the call with
+// an error matching [store.ErrConflict] rather than go unlisted.
+func (s *Store) follow(ctx context.Context, user string, ids []string, listed map[string]bool, infos []store.Info, now time.Time) ([]store.Info, error) {
+	for hop := 0; len(ids) > 0; hop++ {
+		if hop == maxFollowHops {
+			return nil, wrap("user sessions", fmt.Errorf("a session of the user rotated %d times while it was being listed: %w", hop, store.ErrConflict))
+		}
+		items, err := s.fetchRecords(ctx, ids)
+		if err != nil {
+			return nil, wrap("user sessions", err)
+		}
+		var next []string
+		for _, id := range ids {
+			if listed[id] {
+				continue
+			}
+			listed[id] = true // or followed: a chain never visits an ID twice
+			rec, live := s.session(ctx, user, items[id], now)
+			if live {
+				infos = append(infos, rec.Info(id))
+			} else if to := movedTo(id, rec); to != "" && !slices.Contains(next, to) {
+				next = append(next, to)
+			}
+		}
+		ids = next
 	}
 	return infos, nil
 }
@@ -208,7 +270,13 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	ended := 0
 	drop := map[string]int64{} // id → the entry's time; -1: any
 	for _, id := range ids {
-		e.seen[id] = true
+		// An ID whose record was not there is not handled here: a
+		// rotation indexes its new record before it writes it, and may
+		// move the old record there before the loop ends it, and the
+		// chase must then end the new one.
+		if items[id] != nil {
+			e.seen[id] = true
+		}
 	}
 	for _, id := range ids {
 		done, live, to := false, false, ""
@@ -248,8 +316,8 @@ type ender struct {
 	// mark goes into the item flags of every tombstone this call leaves,
 	// so that it recognises its own (see endMark).
 	mark uint32
-	// seen holds the IDs already handled: those the index listed, and
-	// those a chase reached.
+	// seen holds the IDs already handled: those the index listed whose
+	// records the first read found, and those a chase reached.
 	seen map[string]bool
 }
 

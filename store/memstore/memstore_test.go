@@ -30,7 +30,12 @@ func TestConformanceFakeClock(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC))
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return newStore(t, memstore.WithClock(clock.Now))
-	}, storetest.WithClock(clock.Now, clock.Advance))
+	}, storetest.WithClock(clock.Now, clock.Advance),
+		// Each subtest has a store of its own, and they run one at a time.
+		storetest.WithDuringUserSessions(func(t *testing.T, s store.Store, during func()) store.Store {
+			memstore.SetAfterIDs(s.(*memstore.Store), during)
+			return s
+		}))
 }
 
 func TestConformanceRealTime(t *testing.T) {

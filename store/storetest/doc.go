@@ -68,6 +68,11 @@
 //     it must be ended and counted, or left live and listed, and the count
 //     must be the sessions ended that were live. Without it (a backend
 //     whose DeleteUser is one atomic step) that test is skipped.
+//   - A rotation while UserSessions runs: with [WithDuringUserSessions], a
+//     session of the user rotates twice between UserSessions' read of the
+//     user's index and its read of the sessions; it must be listed under its
+//     newest record. Without it (a backend whose UserSessions reads one
+//     snapshot) that test is skipped.
 //   - Optional capabilities ([store.Versioner], [store.Notifier],
 //     [store.Pinger]) are tested when the store implements them and skipped
 //     otherwise.

@@ -109,6 +109,55 @@ func testDeleteUserDuringRotations(t *testing.T, e *env) {
 	}
 }
 
+// A session that rotates while UserSessions runs, between its read of the
+// user's index and its read of the sessions, is listed under the record it
+// lives in now. Its new records were created (and indexed) after the index
+// was read, and its old record is a tombstone, outside the index, when it is
+// read: a listing that left it out would be empty with the user logged in,
+// and session.Manager.DestroyUser, which repeats DeleteUser until a listing
+// is empty, would stop there. It rotates twice, as a device that rotates
+// again while the first rotation is followed.
+func testUserSessionsDuringRotation(t *testing.T, e *env) {
+	if e.cfg.duringList == nil {
+		t.Skip("needs storetest.WithDuringUserSessions")
+	}
+	s := e.store(t)
+	user, old, mid, cur := newUser(), newID(), newID(), newID()
+	e.create(t, s, old, user, vals("a", "1"))
+	rotate := func(from, to string) {
+		t.Helper()
+		c := e.change(store.Create)
+		c.Set, c.UserID, c.SetUserID = vals("a", "1"), user, true
+		commit(t, s, to, c)
+		if err := s.Move(e.ctx(t), from, store.Moved{To: to}, e.now().Add(time.Minute), 0); err != nil {
+			t.Fatalf("Move: %v", err)
+		}
+	}
+	ran := false
+	l := e.cfg.duringList(t, s, func() {
+		if !ran { // once: a backend may read the index again
+			ran = true
+			rotate(old, mid)
+			rotate(mid, cur)
+		}
+	})
+	infos, err := l.UserSessions(e.ctx(t), user)
+	if err != nil {
+		t.Fatalf("UserSessions: %v", err)
+	}
+	if !ran {
+		t.Fatal("the backend's UserSessions never ran the rotations")
+	}
+	if len(infos) != 1 || infos[0].ID != cur || infos[0].UserID != user {
+		var got []string
+		for _, in := range infos {
+			got = append(got, fmt.Sprintf("%.8s…", in.ID))
+		}
+		t.Errorf("UserSessions during two rotations lists %v, want the session's current record %.8s… (the first was %.8s…)", got, cur, old)
+	}
+	wantUserSessions(t, e, s, user, cur)
+}
+
 // DeleteUser ends each live session of the user as a logout does: its record
 // becomes a tombstone that forwards nothing (Moved.To its own ID, no Sealed),
 // with no values, user or attributes and a version above the record's, kept

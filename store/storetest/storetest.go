@@ -26,6 +26,7 @@ type config struct {
 	skip         map[string]bool
 	node         func(t *testing.T, s store.Store, now func() time.Time) store.Store
 	during       func(t *testing.T, s store.Store, now func() time.Time, during func()) store.Store
+	duringList   func(t *testing.T, s store.Store, during func()) store.Store
 }
 
 // WithClock tells the suite that the store under test reads the time from now
@@ -60,6 +61,19 @@ func WithNode(node func(t *testing.T, s store.Store, now func() time.Time) store
 // (Users/DeleteUserCountsALoginDuringIt).
 func WithDuringDeleteUser(node func(t *testing.T, s store.Store, now func() time.Time, during func()) store.Store) Option {
 	return func(c *config) { c.during = node }
+}
+
+// WithDuringUserSessions lets the suite write while UserSessions runs: node
+// returns a store on the same data as s whose UserSessions calls during
+// after it read the user's index and before it reads the sessions the index
+// names (a backend whose UserSessions reads one snapshot, one SQL statement
+// or one read transaction, has no such moment, and need not give it). The
+// suite then checks that a session that rotates there, its new record
+// created after the index was read and its old one moved before it was
+// read, is listed under its new record (Users/UserSessionsDuringRotation):
+// "log out everywhere" stops at the first empty listing.
+func WithDuringUserSessions(node func(t *testing.T, s store.Store, during func()) store.Store) Option {
+	return func(c *config) { c.duringList = node }
 }
 
 // WithMaxValueSize sets the largest single value, in bytes, the backend is

@@ -22,6 +22,7 @@ var userTests = []test{
 	{"DeleteUserRacingWrites", testDeleteUserRacingWrites},
 	{"ManySessions", testManySessions},
 	{"DeleteUserDuringRotations", testDeleteUserDuringRotations},
+	{"UserSessionsDuringRotation", testUserSessionsDuringRotation},
 	{"ExpiredNotListed", testExpiredNotListed},
 	{"EmptyUserID", testEmptyUserID},
 	{"HostileUserIDs", testHostileUserIDs},

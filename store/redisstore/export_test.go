@@ -28,6 +28,13 @@ func WithAfterIndex(hook func(id string)) Option {
 	return func(c *config) { c.afterIndex = hook }
 }
 
+// WithAfterEntries makes UserSessions call hook after it read the user's
+// index and before it reads the sessions, so a test can rotate a session
+// in that window.
+func WithAfterEntries(hook func()) Option {
+	return func(c *config) { c.afterEntries = hook }
+}
+
 // WithClock sets the clock the store reads where it judges by this node's
 // time, for tests of a node whose clock is skewed.
 func WithClock(now func() time.Time) Option {

@@ -68,6 +68,9 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, client) },
 		storetest.WithNode(func(t *testing.T, s store.Store, now func() time.Time) store.Store {
 			return newStore(t, client, redisstore.WithPrefix(s.(*redisstore.Store).KeyPrefix()), redisstore.WithClock(now))
+		}),
+		storetest.WithDuringUserSessions(func(t *testing.T, s store.Store, during func()) store.Store {
+			return newStore(t, client, redisstore.WithPrefix(s.(*redisstore.Store).KeyPrefix()), redisstore.WithAfterEntries(during))
 		}))
 }
 

@@ -38,11 +38,14 @@ const (
 	indexPruneSample = 16
 )
 
-// entry is one member of a user index.
 // maxFollowHops bounds how many rotations UserSessions follows from a
-// session the index listed: a device rotates once per request at most.
-const maxFollowHops = 3
+// session the index listed, each one more pipeline. A session that is still
+// rotating after them fails the call with store.ErrConflict: a listing
+// without it would read as "no sessions" to "log out everywhere", which
+// stops at the first empty one.
+const maxFollowHops = 32
 
+// entry is one member of a user index.
 type entry struct {
 	id    string
 	score int64 // when it was indexed, Unix milliseconds
@@ -328,6 +331,9 @@ func (s *Store) follow(ctx context.Context, user string, ids []string, listed ma
 		}
 		ids = next
 	}
+	if len(ids) > 0 {
+		return nil, fmt.Errorf("redisstore: user sessions: %d sessions still rotating after %d hops: %w", len(ids), maxFollowHops, store.ErrConflict)
+	}
 	return live, nil
 }
 
@@ -369,6 +375,9 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	entries, err := s.entries(ctx, "user sessions", userID)
 	if err != nil {
 		return nil, err
+	}
+	if s.cfg.afterEntries != nil {
+		s.cfg.afterEntries()
 	}
 	live, dead, err := s.check(ctx, userID, entries, s.cfg.now())
 	if err != nil {

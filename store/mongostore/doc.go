@@ -90,7 +90,15 @@
 // # User index
 //
 // An index on the user id field: UserSessions is one find, whose
-// projection leaves out the values. DeleteUser is two updateManys, which
+// projection leaves out the values. A find is not a snapshot, but on one
+// replica set it walks a user's index entries in the order they were
+// inserted, and a rotation inserts its new record before it moves the old
+// one: a session that rotates while the find runs is met under one of its
+// records, never under neither. On a sharded collection (each shard scans on
+// its own), a collection clustered on _id, or with reads from secondaries,
+// that order does not hold, UserSessions can miss a rotating session, and
+// "log out everywhere" with it: run the store on an unsharded collection,
+// reading from the primary. DeleteUser is two updateManys, which
 // end the user's records as a logout does (each becomes a tombstone that
 // forwards nothing, without user id, until the session would have expired):
 // first those that expired less than a minute ago (a node with a slower

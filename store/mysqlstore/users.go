@@ -17,6 +17,13 @@ import (
 
 // UserSessions implements [store.Store]. The empty user id names no user and
 // lists nothing.
+//
+// It is one SELECT, which at READ COMMITTED or REPEATABLE READ (InnoDB's
+// default) reads one snapshot, and a rotation commits its new row before it
+// moves the old one: a session that rotates while it runs is listed under
+// one of its rows, never under neither. At READ UNCOMMITTED a scan reads no
+// snapshot and can miss such a session, and "log out everywhere" with it:
+// do not give the store's connections that isolation level.
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {

@@ -36,7 +36,14 @@ func (l *limiter) allow(now time.Time) (bool, int64) {
 // logFault logs a store fault (not a contract outcome such as not-found),
 // rate-limited per operation.
 func (m *Manager) logFault(op Op, err error) {
-	if err == nil || isStoreOutcome(err) || errors.Is(err, store.ErrTooLarge) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, store.ErrTooLarge) || errors.Is(err, context.Canceled) {
+		return
+	}
+	// A contract outcome (not found, moved, exists, a lost race) is the
+	// answer of a store that works, except from UserSessions and
+	// DeleteUser: a conflict there is a listing or a logout everywhere that
+	// failed, handed to the caller, and the log must show it.
+	if isStoreOutcome(err) && !((op == OpUserSessions || op == OpDeleteUser) && errors.Is(err, store.ErrConflict)) {
 		return
 	}
 	if int(op) >= len(m.faultLog) {

@@ -106,30 +106,29 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	if s.cfg.afterIndex != nil {
 		s.cfg.afterIndex()
 	}
-	items, err := s.fetchRecords(ctx, slices.Collect(maps.Keys(x.entries)))
-	if err != nil {
-		return nil, wrap("user sessions", err)
-	}
 	now := s.now()
-	var infos []store.Info
 	stale := map[string]int64{}
 	listed := make(map[string]bool, len(x.entries))
-	var moved []string // where the sessions that rotated since the index read went
-	for id, added := range x.entries {
-		rec, live := s.session(ctx, userID, items[id], now)
-		switch {
-		case live:
-			infos = append(infos, rec.Info(id))
-			listed[id] = true
-		case now.Unix()-added > indexGrace && !mayBeLive(rec, userID, now):
-			stale[id] = added
+	infos, err := s.listEntries(ctx, userID, x.entries, listed, stale, now)
+	if errors.Is(err, errStillRotating) {
+		// A chain longer than maxFollowHops: a device rotating faster than
+		// the listing reads, or old tombstones behind an entry that
+		// lingered. The index as it is now names the head of every chain
+		// that is still going (a rotation indexes its new record before it
+		// writes it); if it names no session the first read did not, the
+		// chain is history and the listing is complete without it.
+		var again *index
+		if _, again, err = s.readIndex(ctx, s.indexKey(userID)); err == nil && again != nil {
+			fresh := map[string]int64{}
+			for id, added := range again.entries {
+				if _, ok := x.entries[id]; !ok && !listed[id] {
+					fresh[id] = added
+				}
+			}
+			var more []store.Info
+			more, err = s.listEntries(ctx, userID, fresh, listed, stale, now)
+			infos = append(infos, more...)
 		}
-		if to := movedTo(id, rec); to != "" {
-			moved = append(moved, to)
-		}
-	}
-	if infos, err = s.follow(ctx, userID, moved, listed, infos, now); err != nil {
-		return nil, err
 	}
 	if len(stale) > 0 {
 		// Drop an entry only if nobody re-added it since we read it.
@@ -141,8 +140,49 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 			s.logger().WarnContext(ctx, "memcachestore: user index clean-up failed", "op", "clean", "err", err)
 		}
 	}
+	if errors.Is(err, errStillRotating) {
+		return nil, wrap("user sessions", fmt.Errorf("a session of the user rotated %d times while it was being listed: %w", maxFollowHops, store.ErrConflict))
+	}
+	if err != nil {
+		return nil, wrap("user sessions", err)
+	}
 	return infos, nil
 }
+
+// listEntries lists the live sessions of user among the index entries
+// (ID → when added), following those that rotated since (see follow), and
+// notes in stale the entries that can go. It returns errStillRotating, with
+// what it listed, when a chain outran maxFollowHops.
+func (s *Store) listEntries(ctx context.Context, userID string, entries map[string]int64, listed map[string]bool, stale map[string]int64, now time.Time) ([]store.Info, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	items, err := s.fetchRecords(ctx, slices.Collect(maps.Keys(entries)))
+	if err != nil {
+		return nil, err
+	}
+	var infos []store.Info
+	var moved []string // where the sessions that rotated since the index read went
+	for id := range entries {
+		listed[id] = true // read: a chain that reaches it stops
+	}
+	for id, added := range entries {
+		rec, live := s.session(ctx, userID, items[id], now)
+		switch {
+		case live:
+			infos = append(infos, rec.Info(id))
+		case now.Unix()-added > indexGrace && !mayBeLive(rec, userID, now):
+			stale[id] = added
+		}
+		if to := movedTo(id, rec); to != "" && !listed[to] {
+			moved = append(moved, to)
+		}
+	}
+	return s.follow(ctx, userID, moved, listed, infos, now)
+}
+
+// errStillRotating reports a chain of rotations longer than maxFollowHops.
+var errStillRotating = errors.New("still rotating")
 
 // movedTo is the ID the rotation tombstone rec, read under id, forwards to,
 // or "" for anything else (a live session, a missing or ended record: a
@@ -161,18 +201,18 @@ func movedTo(id string, rec *store.Record) string {
 // tombstone and the new one missing from the index as read, and a listing
 // without it would be empty with the device logged in ("log out
 // everywhere", which repeats until the listing is empty, would stop
-// there). listed holds the IDs already listed; follow adds those it reads. Each hop reads the records
-// the previous one found moved (a GetMulti per 32 per server), up to
-// maxFollowHops; a session still rotating after that fails the call with
-// an error matching [store.ErrConflict] rather than go unlisted.
+// there). listed holds the IDs already read; follow adds those it reads.
+// Each hop reads the records the previous one found moved (a GetMulti per
+// 32 per server), up to maxFollowHops; a chain longer than that is reported
+// with errStillRotating (UserSessions then reads the index again).
 func (s *Store) follow(ctx context.Context, user string, ids []string, listed map[string]bool, infos []store.Info, now time.Time) ([]store.Info, error) {
 	for hop := 0; len(ids) > 0; hop++ {
 		if hop == maxFollowHops {
-			return nil, wrap("user sessions", fmt.Errorf("a session of the user rotated %d times while it was being listed: %w", hop, store.ErrConflict))
+			return infos, errStillRotating
 		}
 		items, err := s.fetchRecords(ctx, ids)
 		if err != nil {
-			return nil, wrap("user sessions", err)
+			return nil, err
 		}
 		var next []string
 		for _, id := range ids {
@@ -260,42 +300,27 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err != nil || x == nil {
 		return 0, wrap("delete user", err)
 	}
-	ids := slices.Collect(maps.Keys(x.entries))
-	items, err := s.fetchRecords(ctx, ids)
-	if err != nil {
-		return 0, wrap("delete user", err)
-	}
-	e := ender{user: userID, mark: endMark(), seen: make(map[string]bool, len(ids))}
+	e := ender{user: userID, mark: endMark(), seen: make(map[string]bool, len(x.entries))}
 	now := s.now()
-	ended := 0
 	drop := map[string]int64{} // id → the entry's time; -1: any
-	for _, id := range ids {
-		// An ID whose record was not there is not handled here: a
-		// rotation indexes its new record before it writes it, and may
-		// move the old record there before the loop ends it, and the
-		// chase must then end the new one.
-		if items[id] != nil {
-			e.seen[id] = true
-		}
-	}
-	for _, id := range ids {
-		done, live, to := false, false, ""
-		if it := items[id]; it != nil {
-			if done, live, to, err = s.endSession(ctx, &e, id, it.Key, it); err != nil {
-				return ended, outcome("delete user", err)
+	ended, err := s.endEntries(ctx, &e, x.entries, drop, now)
+	if errors.Is(err, errStillRotating) {
+		// A chase longer than maxFollowHops: a device rotating faster than
+		// it is followed, or old tombstones behind an entry that
+		// lingered. The index as it is now names the head of every chain
+		// still going; if it names no session the first read did not, the
+		// chain is history, and every session has been dealt with.
+		var again *index
+		if _, again, err = s.readIndex(ctx, s.indexKey(userID)); err == nil && again != nil {
+			fresh := map[string]int64{}
+			for id, added := range again.entries {
+				if _, ok := x.entries[id]; !ok && !e.seen[id] {
+					fresh[id] = added
+				}
 			}
-		}
-		switch added := x.entries[id]; {
-		case done:
-			ended += boolInt(live)
-			drop[id] = -1
-		case now.Unix()-added > indexGrace:
-			drop[id] = added
-		}
-		n, err := s.endMoved(ctx, &e, to)
-		ended += n
-		if err != nil {
-			return ended, err
+			var n int
+			n, err = s.endEntries(ctx, &e, fresh, drop, now)
+			ended += n
 		}
 	}
 	if len(drop) > 0 {
@@ -307,7 +332,60 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 			s.logger().WarnContext(ctx, "memcachestore: user index clean-up failed", "op", "delete user", "err", err)
 		}
 	}
-	return ended, nil
+	if errors.Is(err, errStillRotating) {
+		return ended, wrap("delete user", fmt.Errorf("a session of the user rotated %d times while it was being deleted: %w", maxFollowHops, store.ErrConflict))
+	}
+	return ended, err
+}
+
+// endEntries ends the live sessions of e.user among the index entries (ID
+// → when added), following those that rotated since (see endMoved), and
+// notes in drop the entries that can go. A chase longer than maxFollowHops
+// does not stop it: it ends the others, and returns errStillRotating with
+// its count. Any other error stops it.
+func (s *Store) endEntries(ctx context.Context, e *ender, entries map[string]int64, drop map[string]int64, now time.Time) (int, error) {
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	ids := slices.Collect(maps.Keys(entries))
+	items, err := s.fetchRecords(ctx, ids)
+	if err != nil {
+		return 0, wrap("delete user", err)
+	}
+	for _, id := range ids {
+		// An ID whose record was not there is not handled here: a
+		// rotation indexes its new record before it writes it, and may
+		// move the old record there before the loop ends it, and the
+		// chase must then end the new one.
+		if items[id] != nil {
+			e.seen[id] = true
+		}
+	}
+	ended := 0
+	var rotating error
+	for _, id := range ids {
+		done, live, to := false, false, ""
+		if it := items[id]; it != nil {
+			if done, live, to, err = s.endSession(ctx, e, id, it.Key, it); err != nil {
+				return ended, outcome("delete user", err)
+			}
+		}
+		switch added := entries[id]; {
+		case done:
+			ended += boolInt(live)
+			drop[id] = -1
+		case now.Unix()-added > indexGrace:
+			drop[id] = added
+		}
+		n, err := s.endMoved(ctx, e, to)
+		ended += n
+		if errors.Is(err, errStillRotating) {
+			rotating = err
+		} else if err != nil {
+			return ended, err
+		}
+	}
+	return ended, rotating
 }
 
 // ender is one DeleteUser call's state.
@@ -382,7 +460,7 @@ var errEndedHere = errors.New("ended by this call")
 func (s *Store) endMoved(ctx context.Context, e *ender, to string) (int, error) {
 	for hop := 0; to != "" && !e.seen[to]; hop++ {
 		if hop == maxFollowHops {
-			return 0, wrap("delete user", fmt.Errorf("a session of the user rotated %d times while it was being deleted: %w", hop, store.ErrConflict))
+			return 0, errStillRotating
 		}
 		e.seen[to] = true
 		key, valid := s.recordKey(to)

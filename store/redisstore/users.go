@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -82,7 +83,7 @@ func (s *Store) indexAdd(ctx context.Context, user, id string) (score any, err e
 	}
 	// Pruning is housekeeping: the commit does not fail for it, and what it
 	// misses the next one does.
-	if _, dead, err := s.check(ctx, user, old, s.cfg.now()); err == nil && len(dead) > 0 {
+	if _, dead, err := s.check(ctx, user, old, s.cfg.now(), false); err == nil && len(dead) > 0 {
 		if err := s.removeEntries(ctx, user, dead); err != nil {
 			s.cfg.logger.Debug("redisstore: pruning a user index failed", "err", err)
 		}
@@ -128,8 +129,10 @@ func (s *Store) entries(ctx context.Context, op, user string) ([]entry, error) {
 // round trip per node), and sorts the entries into the live sessions of user
 // and the entries that can go, as triples for removeEntries: their session
 // is gone, expired, moved or someone else's, and they are older than
-// indexGrace by now (the index node then judges their age again).
-func (s *Store) check(ctx context.Context, user string, entries []entry, now time.Time) (live []store.Info, dead []any, err error) {
+// indexGrace by now (the index node then judges their age again). With
+// chase, it also follows the rotations of the sessions it found moved (see
+// follow); the dead entries are returned whatever that finds.
+func (s *Store) check(ctx context.Context, user string, entries []entry, now time.Time, chase bool) (live []store.Info, dead []any, err error) {
 	if len(entries) == 0 {
 		return nil, nil, nil
 	}
@@ -142,7 +145,10 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 		return nil, nil, err
 	}
 	cutoff := now.Add(-indexGrace).UnixMilli()
-	listed := make(map[string]bool, len(entries))
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		seen[e.id] = true
+	}
 	var moved []string // the successors of rotation tombstones
 	for i, e := range entries {
 		f := metas[i]
@@ -151,16 +157,17 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 				s.cfg.logger.Warn("redisstore: a session's attributes are corrupt; listing it without them", "err", err)
 			}
 			live = append(live, info)
-			listed[e.id] = true
 			continue
-		} else if to := forwardOf(e.id, f); to != "" {
+		} else if to := forwardOf(e.id, f); to != "" && !seen[to] {
 			moved = append(moved, to)
 		}
 		if e.score < cutoff {
 			dead = removal(dead, e, graceMillis)
 		}
 	}
-	live, err = s.follow(ctx, user, moved, listed, live)
+	if chase {
+		live, err = s.follow(ctx, user, moved, seen, live)
+	}
 	return live, dead, err
 }
 
@@ -307,35 +314,40 @@ func forwardOf(id string, f meta) string {
 
 // follow adds to live the sessions of user that the index entries' sessions
 // rotated to after the index was read: a device that rotates between
-// UserSessions' ZRANGE and its GETs is listed under its new record (which
+// UserSessions' ZRANGE and its reads is listed under its new record (which
 // the index read missed), not left out, so "log out everywhere", which
-// repeats until the listing is empty, cannot miss it. At most
-// maxFollowHops rounds, each one pipeline.
-func (s *Store) follow(ctx context.Context, user string, ids []string, listed map[string]bool, live []store.Info) ([]store.Info, error) {
+// repeats until the listing is empty, cannot miss it. At most maxFollowHops
+// rounds, each one pipeline; seen holds every ID read so far, so a chain is
+// walked once and a cycle ends. A chain still going after them is reported
+// with errStillRotating.
+func (s *Store) follow(ctx context.Context, user string, ids []string, seen map[string]bool, live []store.Info) ([]store.Info, error) {
 	for hop := 0; len(ids) > 0 && hop < maxFollowHops; hop++ {
+		for _, id := range ids {
+			seen[id] = true
+		}
 		metas, err := s.metas(ctx, ids)
 		if err != nil {
 			return nil, err
 		}
 		var next []string
 		for i, id := range ids {
-			if listed[id] {
-				continue
-			}
 			if info, ok, _ := sessionInfo(id, user, metas[i]); ok {
 				live = append(live, info)
-				listed[id] = true
-			} else if to := forwardOf(id, metas[i]); to != "" {
+			} else if to := forwardOf(id, metas[i]); to != "" && !seen[to] {
 				next = append(next, to)
 			}
 		}
 		ids = next
 	}
 	if len(ids) > 0 {
-		return nil, fmt.Errorf("redisstore: user sessions: %d sessions still rotating after %d hops: %w", len(ids), maxFollowHops, store.ErrConflict)
+		return live, errStillRotating
 	}
 	return live, nil
 }
+
+// errStillRotating is follow's report of a chain of rotations longer than
+// maxFollowHops.
+var errStillRotating = errors.New("still rotating")
 
 // sessionInfo builds the Info of a session, if it is a live session of user.
 // One whose attributes do not decode is listed without them, with the error:
@@ -352,7 +364,9 @@ func sessionInfo(id, user string, f meta) (info store.Info, ok bool, attrsErr er
 		Expires:  headerTime(f.b, offExpires),
 	}
 	if f.attrs != "" {
-		if info.Attrs, attrsErr = decodeAttrs(f.attrs); attrsErr != nil {
+		// A copy: the attributes would otherwise keep the whole read alive
+		// (4 KiB, or a session read whole).
+		if info.Attrs, attrsErr = decodeAttrs(strings.Clone(f.attrs)); attrsErr != nil {
 			attrsErr = fmt.Errorf("redisstore: user sessions: %.12s: %w", id, attrsErr)
 		}
 	}
@@ -379,16 +393,58 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	if s.cfg.afterEntries != nil {
 		s.cfg.afterEntries()
 	}
-	live, dead, err := s.check(ctx, userID, entries, s.cfg.now())
-	if err != nil {
-		return nil, err
+	now := s.cfg.now()
+	live, dead, err := s.check(ctx, userID, entries, now, true)
+	if errors.Is(err, errStillRotating) {
+		// A chain longer than maxFollowHops: a device rotating faster than
+		// the listing reads, or old tombstones behind an index entry that
+		// lingered. The index as it is now names the head of every chain
+		// that is still going (a session is indexed before it is written);
+		// if it names no session the first read did not, the chain is
+		// history, and the listing is complete without it.
+		live, dead, err = s.recheck(ctx, userID, entries, now, live, dead)
 	}
 	if len(dead) > 0 {
 		if err := s.removeEntries(ctx, userID, dead); err != nil {
 			s.cfg.logger.Debug("redisstore: cleaning a user index failed", "err", err)
 		}
 	}
+	if err != nil {
+		if errors.Is(err, errStillRotating) {
+			err = fmt.Errorf("redisstore: user sessions: a session still rotating after %d hops: %w", maxFollowHops, store.ErrConflict)
+		}
+		return nil, err
+	}
 	return live, nil
+}
+
+// recheck reads user's index again after a listing whose follow ran out of
+// hops, and checks the entries that are new since the first read (with
+// their own hops), adding to live and dead.
+func (s *Store) recheck(ctx context.Context, user string, first []entry, now time.Time, live []store.Info, dead []any) ([]store.Info, []any, error) {
+	again, err := s.entries(ctx, "user sessions", user)
+	if err != nil {
+		return nil, dead, err
+	}
+	known := make(map[string]bool, len(first)+len(live))
+	for _, e := range first {
+		known[e.id] = true
+	}
+	for _, info := range live {
+		known[info.ID] = true
+	}
+	var fresh []entry
+	for _, e := range again {
+		if !known[e.id] {
+			fresh = append(fresh, e)
+		}
+	}
+	more, dead2, err := s.check(ctx, user, fresh, now, true)
+	dead = append(dead, dead2...)
+	if err != nil {
+		return nil, dead, err
+	}
+	return append(live, more...), dead, nil
 }
 
 // DeleteUser implements [store.Store]: one ZRANGE, one pipelined script per

@@ -127,12 +127,11 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 	// The header's slots: last seen, expires, created, score; and which of
 	// them the commit sets.
 	create := c.Mode == store.Create
-	var mask [4]byte
+	bits := 0 // bit i: slot i is set
 	slots := make([]byte, 0, 32)
 	set := func(i int, on bool, t time.Time) {
-		mask[i] = 'k'
 		if create || on {
-			mask[i] = 's'
+			bits |= 1 << i
 		}
 		slots = appendTime(slots, t)
 	}
@@ -143,9 +142,8 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 	}
 	set(1, !c.Expires.IsZero(), c.Expires)
 	set(2, false, c.Created)
-	mask[3] = 'k'
-	if c.SetUserID {
-		mask[3] = 's' // a new user clears the score, unless indexed
+	if create || c.SetUserID {
+		bits |= 1 << 3 // a new user clears the score, unless indexed
 	}
 	sc, _ := score.(int64)
 	slots = binary.BigEndian.AppendUint64(slots, uint64(sc))
@@ -170,7 +168,7 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 	}
 	args := commitScript.args(s.sessionKey(id), 15+len(dels)+2*len(c.Set))
 	args = append(args, op, s.cfg.publishArg, id, user, expiry, s.cfg.limitArg, deadlineArg(ctx), boost, liveAt,
-		attrsOp, attrsField, attrsSize, slots, masks[string(mask[:])], len(dels))
+		attrsOp, attrsField, attrsSize, slots, masks[bits], len(dels))
 	for _, k := range dels {
 		args = append(args, k)
 	}
@@ -195,15 +193,15 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 	return args
 }
 
-// masks holds every commit script's ARGV 14, boxed once.
-var masks = func() map[string]any {
-	m := make(map[string]any, 16)
-	for i := range 16 {
+// masks[bits] is the commit script's ARGV 14 for the slots set in bits
+// (bit i: slot i), a letter per slot, boxed once.
+var masks = func() (m [16]any) {
+	for i := range m {
 		var b [4]byte
 		for j := range b {
 			b[j] = "ks"[i>>j&1]
 		}
-		m[string(b[:])] = string(b[:])
+		m[i] = string(b[:])
 	}
 	return m
 }()

@@ -151,21 +151,18 @@ func decodeString(b string) (*store.Record, error) {
 		rec.Moved = &store.Moved{To: strings.Clone(p.to), Sealed: []byte(p.sealed)}
 		return rec, nil
 	}
-	var user, attrs, values string
-	if _, sorted := store.PackedValues(p.values); sorted {
-		own := strings.Clone(b[headerLen:])
-		var rest string
-		user, rest, _ = cutString(own) // parse checked them
-		attrs, values, _ = cutString(rest)
-		rec.Values, _ = store.PackedValues(values)
+	own := strings.Clone(b[headerLen:])
+	user, rest, _ := cutString(own) // parse checked them
+	attrs, values, _ := cutString(rest)
+	if v, sorted := store.PackedValues(values); sorted {
+		rec.Values = v
 	} else {
-		own := strings.Clone(b[headerLen : len(b)-len(p.values)])
-		var rest string
-		user, rest, _ = cutString(own)
-		attrs, _, _ = cutString(rest)
-		if rec.Values, err = decodeValues(p.values); err != nil { // copies them
+		// The values get a copy of their own, sorted; the user id and the
+		// attributes theirs, so that nothing keeps own.
+		if rec.Values, err = decodeValues(values); err != nil {
 			return nil, err
 		}
+		user, attrs = strings.Clone(user), strings.Clone(attrs)
 	}
 	rec.UserID = user
 	if rec.Attrs, err = decodeAttrs(attrs); err != nil {
@@ -174,46 +171,28 @@ func decodeString(b string) (*store.Record, error) {
 	return rec, nil
 }
 
-// decodeValues reads packed pairs that are not in key order, into Values of
+// decodeValues reads packed pairs that are not in key order into Values of
 // their own. A key that appears twice is an error: no script writes one.
 func decodeValues(rest string) (store.Values, error) {
-	n := 0
-	for r := rest; r != ""; n++ {
-		_, after, err := cutString(r)
+	var vb store.ValuesBuilder
+	seen := make(map[string]bool)
+	for rest != "" {
+		k, after, err := cutString(rest)
 		if err != nil {
 			return store.Values{}, fmt.Errorf("%w: value key: %w", ErrCorrupt, err)
 		}
-		if _, r, err = cutString(after); err != nil {
-			return store.Values{}, fmt.Errorf("%w: value: %w", ErrCorrupt, err)
+		v, after, err := cutString(after)
+		if err != nil {
+			return store.Values{}, fmt.Errorf("%w: value of %q: %w", ErrCorrupt, trunc(k), err)
 		}
-	}
-	if k, dup := duplicateKey(rest); dup {
-		return store.Values{}, fmt.Errorf("%w: value key %q twice", ErrCorrupt, trunc(k))
-	}
-	var vb store.ValuesBuilder
-	vb.Grow(n)
-	for rest != "" {
-		k, after, _ := cutString(rest)
-		v, after, _ := cutString(after)
+		if seen[k] {
+			return store.Values{}, fmt.Errorf("%w: value key %q twice", ErrCorrupt, trunc(k))
+		}
+		seen[k] = true
 		vb.Add(k, bytesOf(v)) // copied by vb.Values
 		rest = after
 	}
 	return vb.Values(), nil
-}
-
-// duplicateKey returns a key that appears twice among well-formed packed
-// pairs, if one does.
-func duplicateKey(pairs string) (string, bool) {
-	seen := make(map[string]struct{})
-	for pairs != "" {
-		k, after, _ := cutString(pairs)
-		_, pairs, _ = cutString(after)
-		if _, dup := seen[k]; dup {
-			return k, true
-		}
-		seen[k] = struct{}{}
-	}
-	return "", false
 }
 
 // scoreOf decodes an index score as the scripts reply it (the header's 8

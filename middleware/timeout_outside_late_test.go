@@ -81,13 +81,7 @@ func TestNewSessionPastOuterTimeoutIsNotCreated(t *testing.T) {
 		s.SetUserID("alice")
 		s.Set("k", "v")
 	})
-	infos, err := e.m.UserSessions(t.Context(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(infos) != 0 {
-		t.Errorf("alice has %d sessions whose token no client holds (created after the 503)", len(infos))
-	}
+	wantNoSessionsOf(t, e, "alice", "sessions whose token no client holds (created after the 503)")
 	if !strings.Contains(e.logs.String(), "dropped") {
 		t.Errorf("no log line says the login's changes were dropped; logs:\n%s", e.logs.String())
 	}
@@ -121,5 +115,18 @@ func TestLoginPastOuterTimeoutIsRefused(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "level=ERROR") {
 		t.Errorf("the refused login was not logged as an error; logs:\n%s", e.logs.String())
+	}
+}
+
+// wantNoSessionsOf fails the test if user has any session: what, a
+// description of the sessions that must not exist, goes into the failure.
+func wantNoSessionsOf(t *testing.T, e *env, user, what string) {
+	t.Helper()
+	infos, err := e.m.UserSessions(t.Context(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 0 {
+		t.Errorf("%s has %d %s", user, len(infos), what)
 	}
 }

@@ -60,13 +60,7 @@ func TestLoginPastOuterTimeoutHandlerWrites(t *testing.T) {
 	if got := e.do("GET", "/get?k=cart", tok).body; got != "-" {
 		t.Errorf("after a refused late login the old token still reads its session (cart = %q)", got)
 	}
-	infos, err := e.m.UserSessions(t.Context(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(infos) != 0 {
-		t.Errorf("alice has %d session(s) whose token no client holds", len(infos))
-	}
+	wantNoSessionsOf(t, e, "alice", "session(s) whose token no client holds")
 }
 
 // And for a new session: a phantom device under the user.
@@ -76,13 +70,7 @@ func TestNewSessionPastOuterTimeoutHandlerWrites(t *testing.T) {
 		s.SetUserID("alice")
 		s.Set("k", "v")
 	})
-	infos, err := e.m.UserSessions(t.Context(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(infos) != 0 {
-		t.Errorf("alice has %d session(s) created after the 503, whose token no client holds", len(infos))
-	}
+	wantNoSessionsOf(t, e, "alice", "session(s) created after the 503, whose token no client holds")
 }
 
 // A real client that goes away mid-request on a request whose periodic

@@ -117,11 +117,14 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		// that is still going (a rotation indexes its new record before it
 		// writes it); if it names no session the first read did not, the
 		// chain is history and the listing is complete without it.
-		var again *index
-		if _, again, err = s.readIndex(ctx, s.indexKey(userID)); err == nil && again != nil {
+		_, again, rerr := s.readIndex(ctx, s.indexKey(userID))
+		switch {
+		case rerr != nil:
+			err = rerr
+		case again != nil: // nil: the index is gone, and the chain unfinished
 			fresh := map[string]int64{}
 			for id, added := range again.entries {
-				if _, ok := x.entries[id]; !ok && !listed[id] {
+				if !listed[id] {
 					fresh[id] = added
 				}
 			}
@@ -164,7 +167,12 @@ func (s *Store) listEntries(ctx context.Context, userID string, entries map[stri
 	var infos []store.Info
 	var moved []string // where the sessions that rotated since the index read went
 	for id := range entries {
-		listed[id] = true // read: a chain that reaches it stops
+		// Only a record that was read is done with: an entry whose record
+		// is not there yet may belong to a rotation that writes it next,
+		// and a tombstone read after that must lead the chase to it.
+		if items[id] != nil {
+			listed[id] = true
+		}
 	}
 	for id, added := range entries {
 		rec, live := s.session(ctx, userID, items[id], now)
@@ -219,11 +227,13 @@ func (s *Store) follow(ctx context.Context, user string, ids []string, listed ma
 			if listed[id] {
 				continue
 			}
-			listed[id] = true // or followed: a chain never visits an ID twice
+			if items[id] != nil {
+				listed[id] = true // read: a chain never reads a record twice
+			}
 			rec, live := s.session(ctx, user, items[id], now)
 			if live {
 				infos = append(infos, rec.Info(id))
-			} else if to := movedTo(id, rec); to != "" && !slices.Contains(next, to) {
+			} else if to := movedTo(id, rec); to != "" && !listed[to] && !slices.Contains(next, to) {
 				next = append(next, to)
 			}
 		}
@@ -310,11 +320,14 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		// lingered. The index as it is now names the head of every chain
 		// still going; if it names no session the first read did not, the
 		// chain is history, and every session has been dealt with.
-		var again *index
-		if _, again, err = s.readIndex(ctx, s.indexKey(userID)); err == nil && again != nil {
+		_, again, rerr := s.readIndex(ctx, s.indexKey(userID))
+		switch {
+		case rerr != nil:
+			err = rerr
+		case again != nil: // nil: the index is gone, and the chain unfinished
 			fresh := map[string]int64{}
 			for id, added := range again.entries {
-				if _, ok := x.entries[id]; !ok && !e.seen[id] {
+				if !e.seen[id] {
 					fresh[id] = added
 				}
 			}

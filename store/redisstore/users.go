@@ -83,7 +83,7 @@ func (s *Store) indexAdd(ctx context.Context, user, id string) (score any, err e
 	}
 	// Pruning is housekeeping: the commit does not fail for it, and what it
 	// misses the next one does.
-	if _, dead, err := s.check(ctx, user, old, s.cfg.now(), false); err == nil && len(dead) > 0 {
+	if _, dead, err := s.check(ctx, user, old, s.cfg.now(), nil); err == nil && len(dead) > 0 {
 		if err := s.removeEntries(ctx, user, dead); err != nil {
 			s.cfg.logger.Debug("redisstore: pruning a user index failed", "err", err)
 		}
@@ -129,10 +129,11 @@ func (s *Store) entries(ctx context.Context, op, user string) ([]entry, error) {
 // round trip per node), and sorts the entries into the live sessions of user
 // and the entries that can go, as triples for removeEntries: their session
 // is gone, expired, moved or someone else's, and they are older than
-// indexGrace by now (the index node then judges their age again). With
-// chase, it also follows the rotations of the sessions it found moved (see
-// follow); the dead entries are returned whatever that finds.
-func (s *Store) check(ctx context.Context, user string, entries []entry, now time.Time, chase bool) (live []store.Info, dead []any, err error) {
+// indexGrace by now (the index node then judges their age again). Given
+// seen (the IDs whose records were read), it also follows the rotations of
+// the sessions it found moved (see follow), adding to seen; the dead
+// entries are returned whatever that finds.
+func (s *Store) check(ctx context.Context, user string, entries []entry, now time.Time, seen map[string]bool) (live []store.Info, dead []any, err error) {
 	if len(entries) == 0 {
 		return nil, nil, nil
 	}
@@ -145,9 +146,15 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 		return nil, nil, err
 	}
 	cutoff := now.Add(-indexGrace).UnixMilli()
-	seen := make(map[string]bool, len(entries))
-	for _, e := range entries {
-		seen[e.id] = true
+	if seen != nil {
+		// Only a record that was read is done with: an entry whose record
+		// is not there yet may belong to a rotation that writes it next,
+		// and a tombstone read after that must lead the chase to it.
+		for i, e := range entries {
+			if metas[i] != nil {
+				seen[e.id] = true
+			}
+		}
 	}
 	var moved []string // the successors of rotation tombstones
 	for i, e := range entries {
@@ -165,7 +172,7 @@ func (s *Store) check(ctx context.Context, user string, entries []entry, now tim
 			dead = removal(dead, e, graceMillis)
 		}
 	}
-	if chase {
+	if seen != nil {
 		live, err = s.follow(ctx, user, moved, seen, live)
 	}
 	return live, dead, err
@@ -317,20 +324,20 @@ func forwardOf(id string, f meta) string {
 // UserSessions' ZRANGE and its reads is listed under its new record (which
 // the index read missed), not left out, so "log out everywhere", which
 // repeats until the listing is empty, cannot miss it. At most maxFollowHops
-// rounds, each one pipeline; seen holds every ID read so far, so a chain is
-// walked once and a cycle ends. A chain still going after them is reported
+// rounds, each one pipeline; seen holds every ID whose record was read so
+// far, so a chain is walked once and a cycle (of tombstones, all read) ends. A chain still going after them is reported
 // with errStillRotating.
 func (s *Store) follow(ctx context.Context, user string, ids []string, seen map[string]bool, live []store.Info) ([]store.Info, error) {
 	for hop := 0; len(ids) > 0 && hop < maxFollowHops; hop++ {
-		for _, id := range ids {
-			seen[id] = true
-		}
 		metas, err := s.metas(ctx, ids)
 		if err != nil {
 			return nil, err
 		}
 		var next []string
 		for i, id := range ids {
+			if metas[i] != nil {
+				seen[id] = true
+			}
 			if info, ok, _ := sessionInfo(id, user, metas[i]); ok {
 				live = append(live, info)
 			} else if to := forwardOf(id, metas[i]); to != "" && !seen[to] {
@@ -394,7 +401,8 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		s.cfg.afterEntries()
 	}
 	now := s.cfg.now()
-	live, dead, err := s.check(ctx, userID, entries, now, true)
+	seen := make(map[string]bool, len(entries))
+	live, dead, err := s.check(ctx, userID, entries, now, seen)
 	if errors.Is(err, errStillRotating) {
 		// A chain longer than maxFollowHops: a device rotating faster than
 		// the listing reads, or old tombstones behind an index entry that
@@ -402,7 +410,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		// that is still going (a session is indexed before it is written);
 		// if it names no session the first read did not, the chain is
 		// history, and the listing is complete without it.
-		live, dead, err = s.recheck(ctx, userID, entries, now, live, dead)
+		live, dead, err = s.recheck(ctx, userID, seen, now, live, dead)
 	}
 	if len(dead) > 0 {
 		if err := s.removeEntries(ctx, userID, dead); err != nil {
@@ -419,27 +427,21 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 }
 
 // recheck reads user's index again after a listing whose follow ran out of
-// hops, and checks the entries that are new since the first read (with
-// their own hops), adding to live and dead.
-func (s *Store) recheck(ctx context.Context, user string, first []entry, now time.Time, live []store.Info, dead []any) ([]store.Info, []any, error) {
+// hops, and checks the entries whose records the first pass did not read
+// (new ones, and any whose record was not there yet), with their own hops,
+// adding to live and dead.
+func (s *Store) recheck(ctx context.Context, user string, seen map[string]bool, now time.Time, live []store.Info, dead []any) ([]store.Info, []any, error) {
 	again, err := s.entries(ctx, "user sessions", user)
 	if err != nil {
 		return nil, dead, err
 	}
-	known := make(map[string]bool, len(first)+len(live))
-	for _, e := range first {
-		known[e.id] = true
-	}
-	for _, info := range live {
-		known[info.ID] = true
-	}
 	var fresh []entry
 	for _, e := range again {
-		if !known[e.id] {
+		if !seen[e.id] {
 			fresh = append(fresh, e)
 		}
 	}
-	more, dead2, err := s.check(ctx, user, fresh, now, true)
+	more, dead2, err := s.check(ctx, user, fresh, now, seen)
 	dead = append(dead, dead2...)
 	if err != nil {
 		return nil, dead, err

@@ -13,9 +13,9 @@ import (
 
 // DeleteUser, which holds every shard's lock at once (ascending) and takes
 // the user index's lock under them, racing eviction under tiny bounds (read
-// locks shard by shard), the janitor's sweep, Close, rotations, deletes and
+// locks shard by shard), the sweep, Close, rotations, deletes and
 // UserSessions: nothing may hang (run with -race -timeout).
-func TestDeleteUserRacingEvictionJanitorCloseNoDeadlock(t *testing.T) {
+func TestDeleteUserRacingEvictionSweepCloseNoDeadlock(t *testing.T) {
 	for iter := range 5 {
 		ctx := context.Background()
 		s := New(WithMaxEntries(50), WithMaxBytes(8000), WithCleanupInterval(time.Millisecond))

@@ -15,8 +15,14 @@
 // # Expiry
 //
 // An expired record is invisible at once (every method compares its expiry
-// with the clock) and is physically removed by a janitor goroutine that
-// [New] starts and [Store.Close] stops, every [WithCleanupInterval].
+// with the clock) and is physically removed by a sweep, at most once every
+// [WithCleanupInterval]. The store's own calls start the sweep, in a
+// goroutine of its own, when the interval has passed: the store runs no
+// goroutine and keeps no timer between sweeps (a pending timer makes every
+// scheduling decision of the Go runtime read the clock, which an HTTP server
+// makes several of per request). A store nobody calls keeps its expired
+// records' memory until its next call; [Store.Close] waits for a running
+// sweep.
 //
 // # Limits
 //

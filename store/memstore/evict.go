@@ -13,11 +13,16 @@ import "time"
 // dip a little under its bounds; it does not stay over them once writes
 // return, but for the case above.
 func (s *Store) evict(protect *entry, users bool) {
-	for s.entries.Load() > int64(s.cfg.maxEntries) || s.bytes.Load() > s.cfg.maxBytes {
+	for s.over() {
 		if !s.evictOne(protect, users) {
 			return
 		}
 	}
+}
+
+// over reports whether the store holds more than either bound allows.
+func (s *Store) over() bool {
+	return s.entries.Load() > int64(s.cfg.maxEntries) || s.bytes.Load() > s.cfg.maxBytes
 }
 
 // Eviction ranks: expired records go first whatever their class, then
@@ -57,11 +62,15 @@ func candidate(sh *shard, protect *entry, users bool, now time.Time) (*entry, in
 }
 
 // evictOne removes the best candidate of all shards and reports false if
-// there was none. It compares every shard's candidate under its read lock,
-// then removes the best one under its shard's write lock if it is still that
-// shard's candidate; if a write came between, it removes nothing and reports
-// true, and the caller looks again. (Taking the shard's new candidate instead
-// could take a user's session while other shards still hold anonymous ones.)
+// there was none, or if the store is no longer over its bounds. It compares
+// every shard's candidate under its read lock, then removes the best one
+// under its shard's write lock if it is still that shard's candidate and the
+// store still needs the room; if a write came between, it removes nothing
+// and reports true, and the caller looks again. (Taking the shard's new
+// candidate instead could take a user's session while other shards still
+// hold anonymous ones.) The room may have come from a sweep that removed the
+// expired records while the scan went on, which left the scan only live
+// records to choose from.
 func (s *Store) evictOne(protect *entry, users bool) bool {
 	now := s.cfg.now()
 	var (
@@ -85,26 +94,15 @@ func (s *Store) evictOne(protect *entry, users bool) bool {
 		s.afterScan()
 	}
 	best.mu.Lock()
+	if !s.over() {
+		best.mu.Unlock()
+		return false
+	}
 	if e, r := candidate(best, protect, users, now); e == chosen && r == bestRank && e.expires == expires {
 		s.removeLocked(best, e.id, e)
 	}
 	best.mu.Unlock()
 	return true
-}
-
-// janitor removes expired records every cleanup interval until Close.
-func (s *Store) janitor() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.cleanupInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-			s.sweep()
-		}
-	}
 }
 
 // sweep removes every expired record, one shard at a time. It costs only

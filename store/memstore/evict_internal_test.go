@@ -63,3 +63,40 @@ func TestEvictionRechecksAfterScan(t *testing.T) {
 		t.Errorf("Len = %d, want at most 3", n)
 	}
 }
+
+// When the room eviction makes for comes from elsewhere while it scans (a
+// sweep removing expired records, a logout), it removes nothing: a sweep
+// that took the expired records during the scan left it only live ones to
+// choose from, and it evicted one of them from a store already within its
+// bounds.
+func TestEvictionStopsWhenRoomCameDuringScan(t *testing.T) {
+	ctx := context.Background()
+	s := New(WithMaxEntries(2))
+	t.Cleanup(func() { s.Close() })
+	now := time.Now()
+	create := func(id string, ttl time.Duration) {
+		t.Helper()
+		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: now.Add(ttl)}
+		if _, err := s.Commit(ctx, id, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same, other := idsInShards(s, 2)
+	create(same[0], time.Minute) // the one eviction chooses
+	create(other, time.Hour)
+
+	s.afterScan = func() {
+		s.afterScan = nil
+		if err := s.Delete(ctx, other); err != nil { // room, from elsewhere
+			t.Error(err)
+		}
+	}
+	create(same[1], time.Hour) // over the bound: evicts
+
+	if rec, _ := s.Load(ctx, same[0]); rec == nil {
+		t.Error("eviction removed a live session from a store already within its bounds")
+	}
+	if n := s.Len(); n != 2 {
+		t.Errorf("Len = %d, want 2", n)
+	}
+}

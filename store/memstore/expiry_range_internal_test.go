@@ -27,11 +27,11 @@ func TestExpiryKeyRoundsUp(t *testing.T) {
 	}
 }
 
-// The janitor removes no record Load still serves, whatever year the clock
+// The sweep removes no record Load still serves, whatever year the clock
 // reads: the entries' copy of the expiry was once clamped Unix nanoseconds,
 // and past 2262 (or before 1678) the present and a live record's expiry
-// both saturated, so the janitor took the record for expired.
-func TestJanitorAgreesWithLoad(t *testing.T) {
+// both saturated, so the sweep took the record for expired.
+func TestSweepAgreesWithLoad(t *testing.T) {
 	for _, year := range []int{1600, 2026, 2300} {
 		ctx := context.Background()
 		now := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -44,7 +44,7 @@ func TestJanitorAgreesWithLoad(t *testing.T) {
 		}
 		s.sweep()
 		if rec, _ := s.Load(ctx, id); rec == nil {
-			t.Errorf("in %d, the janitor removed a record that expires in a day", year)
+			t.Errorf("in %d, the sweep removed a record that expires in a day", year)
 		}
 	}
 }

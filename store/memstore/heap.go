@@ -1,7 +1,7 @@
 package memstore
 
 // expiryHeap is a binary min-heap of a shard's entries by expiry, so that the
-// janitor and eviction find the records closest to expiry without scanning.
+// sweep and eviction find the records closest to expiry without scanning.
 // Each entry keeps its index in the heap. The shard's lock guards it.
 type expiryHeap []*entry
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tether-go/tether/internal/chore"
 	"github.com/tether-go/tether/store"
 )
 
@@ -55,8 +56,7 @@ type Store struct {
 	betweenDeletes func()
 
 	closeOnce sync.Once
-	done      chan struct{}
-	wg        sync.WaitGroup
+	sweeper   *chore.Chore // the sweep of expired records
 }
 
 // shard holds a share of the records, in two expiry heaps: one for records
@@ -97,7 +97,7 @@ type entry struct {
 
 // expiryKey is an expiry in Unix microseconds, rounded up, for an entry's
 // copy; the present is compared in Unix microseconds rounded down
-// (time.Time.UnixMicro). So the janitor and eviction never take a record
+// (time.Time.UnixMicro). So the sweep and eviction never take a record
 // for expired before [store.Record.Live] does, and at most a microsecond
 // after; microseconds reach ±290,000 years, past any clock a test injects.
 func expiryKey(t time.Time) int64 {
@@ -108,8 +108,9 @@ func expiryKey(t time.Time) int64 {
 	return us
 }
 
-// New returns an empty store and starts its janitor goroutine, which
-// [Store.Close] stops. Options with non-positive values select their defaults.
+// New returns an empty store. It starts no goroutine: the store's own calls
+// start the sweep of expired records (see the package documentation).
+// Options with non-positive values select their defaults.
 func New(opts ...Option) *Store {
 	cfg := config{
 		maxEntries:      DefaultMaxEntries,
@@ -121,23 +122,21 @@ func New(opts ...Option) *Store {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Store{cfg: cfg, seed: maphash.MakeSeed(), done: make(chan struct{})}
+	s := &Store{cfg: cfg, seed: maphash.MakeSeed()}
+	s.sweeper = chore.New(cfg.cleanupInterval, cfg.now().Add(cfg.cleanupInterval), s.sweep)
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*entry)
 	}
 	s.users.reset()
-	s.wg.Add(1)
-	go s.janitor()
 	return s
 }
 
-// Close stops the janitor and drops every record. Every later call of another
+// Close waits for a running sweep and drops every record. Every later call of another
 // method returns [ErrClosed]. Close is idempotent and always returns nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		close(s.done)
-		s.wg.Wait()
+		s.sweeper.Close()
 		for i := range s.shards {
 			sh := &s.shards[i]
 			sh.mu.Lock()
@@ -154,8 +153,8 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Len returns the number of records held, tombstones and expired records the
-// janitor has not removed yet included.
+// Len returns the number of records held, tombstones and expired records no
+// sweep has removed yet included.
 func (s *Store) Len() int { return int(s.entries.Load()) }
 
 // Ping reports ErrClosed after Close, and nil before.
@@ -169,6 +168,15 @@ func (s *Store) check(ctx context.Context) error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// now reads the store's clock for a call, and starts the sweep of expired
+// records if it is due: the calls that read the clock anyway are what keeps
+// the sweep going, so that no ticker runs while nobody calls.
+func (s *Store) now() time.Time {
+	now := s.cfg.now()
+	s.sweeper.Poke(now)
+	return now
 }
 
 func (s *Store) shard(id string) *shard {
@@ -193,9 +201,9 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	sh := s.shard(id)
+	sh, now := s.shard(id), s.now()
 	sh.mu.RLock()
-	_, rec := s.live(sh, id, s.cfg.now())
+	_, rec := s.live(sh, id, now)
 	sh.mu.RUnlock()
 	return rec, nil
 }

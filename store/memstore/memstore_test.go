@@ -85,7 +85,8 @@ func TestEvictsByEntries(t *testing.T) {
 
 func TestEvictsExpiredFirst(t *testing.T) {
 	clock := storetest.NewClock(time.Now())
-	s := newStore(t, memstore.WithMaxEntries(20), memstore.WithClock(clock.Now))
+	// No sweep: the test counts what eviction removes.
+	s := newStore(t, memstore.WithMaxEntries(20), memstore.WithClock(clock.Now), memstore.WithCleanupInterval(24*time.Hour))
 	for i := range 10 {
 		create(t, s, id(i), clock.Now().Add(time.Minute), nil)
 	}
@@ -162,9 +163,11 @@ func TestTooLarge(t *testing.T) {
 	}
 }
 
-func TestJanitorRemovesExpired(t *testing.T) {
+// A call of the store after the cleanup interval starts a sweep, which
+// removes expired records and nothing else.
+func TestSweepRemovesExpired(t *testing.T) {
 	clock := storetest.NewClock(time.Now())
-	s := newStore(t, memstore.WithClock(clock.Now), memstore.WithCleanupInterval(5*time.Millisecond))
+	s := newStore(t, memstore.WithClock(clock.Now), memstore.WithCleanupInterval(time.Minute))
 	c := store.Change{Mode: store.Create, LastSeen: clock.Now(), Expires: clock.Now().Add(time.Minute), UserID: "alice"}
 	for i := range 100 {
 		if _, err := s.Commit(ctx, id(i), c); err != nil {
@@ -175,22 +178,38 @@ func TestJanitorRemovesExpired(t *testing.T) {
 	if _, err := s.Commit(ctx, id(1000), c); err != nil {
 		t.Fatal(err)
 	}
+	clock.Advance(2 * time.Minute)
 	time.Sleep(20 * time.Millisecond)
 	if n := s.Len(); n != 101 {
-		t.Fatalf("janitor removed live records: Len = %d, want 101", n)
+		t.Fatalf("a sweep ran with no call of the store: Len = %d, want 101", n)
 	}
-	clock.Advance(2 * time.Minute)
+	if _, err := s.Load(ctx, id(1000)); err != nil { // due: starts the sweep
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for s.Len() != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("janitor left %d records, want 1", s.Len())
+			t.Fatalf("the sweep left %d records, want 1", s.Len())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	infos, err := s.UserSessions(ctx, "alice")
 	if err != nil || len(infos) != 1 || infos[0].ID != id(1000) {
-		t.Errorf("UserSessions after the janitor = %v, %v; want the live session", infos, err)
+		t.Errorf("UserSessions after the sweep = %v, %v; want the live session", infos, err)
 	}
+}
+
+// Between sweeps the store runs no goroutine (and so keeps no timer, which
+// would make every scheduling decision of the runtime read the clock).
+func TestNoGoroutineBetweenSweeps(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s := memstore.New()
+	defer s.Close()
+	create(t, s, id(1), time.Now().Add(time.Hour), nil)
+	if _, err := s.Load(ctx, id(1)); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t)
 }
 
 func TestClose(t *testing.T) {
@@ -199,7 +218,7 @@ func TestClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	// The janitor is gone right away, not at the end of the test binary.
+	// A sweep Close waited for is gone right away.
 	goleak.VerifyNone(t)
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v, want nil", err)

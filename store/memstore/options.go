@@ -30,7 +30,7 @@ type config struct {
 }
 
 // WithMaxEntries bounds the number of records (sessions and tombstones, expired
-// ones until the janitor removes them). Past it, the store evicts.
+// ones until a sweep removes them). Past it, the store evicts.
 //
 // default: 1,000,000 ([DefaultMaxEntries])
 func WithMaxEntries(n int) Option {
@@ -74,7 +74,8 @@ func WithMaxRecordSize(n int) Option {
 	}
 }
 
-// WithCleanupInterval sets how often the janitor removes expired records.
+// WithCleanupInterval sets how often, at most, a sweep removes expired
+// records; a call of the store after the interval starts the next one.
 // Expired records are invisible at once whatever the interval; it only decides
 // how long their memory stays taken.
 //

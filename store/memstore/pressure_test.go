@@ -77,7 +77,9 @@ type pressure struct {
 
 func newPressure(t *testing.T, max int) *pressure {
 	clock := storetest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	return &pressure{t: t, clock: clock, s: newStore(t, memstore.WithMaxEntries(max), memstore.WithClock(clock.Now))}
+	// No sweep: these tests count what eviction removes, and their clock
+	// jumps past the default cleanup interval.
+	return &pressure{t: t, clock: clock, s: newStore(t, memstore.WithMaxEntries(max), memstore.WithClock(clock.Now), memstore.WithCleanupInterval(24*time.Hour))}
 }
 
 // session creates a session of user ("" for an anonymous one), last seen

@@ -12,7 +12,7 @@ import (
 // userIndex maps user ids to the ids of their records. It is exact: every
 // write that changes a record's user id updates it while holding the record's
 // shard lock, and shard locks are always taken before the index's lock. It may
-// still name expired records until the janitor or a lookup removes them.
+// still name expired records until a sweep or a lookup removes them.
 //
 // Most users have one session, so a user with one record id is kept in a map
 // of its own: a string where userIDs is a slice, a set and a backing array
@@ -164,7 +164,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	now := s.cfg.now()
+	now := s.now()
 	var infos []store.Info
 	listed := make(map[string]bool)
 	ids := s.users.ids(userID)
@@ -203,7 +203,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	if err := s.check(ctx); err != nil || userID == "" {
 		return 0, err // nothing is indexed under "": no need to stop the store
 	}
-	now := s.cfg.now()
+	now := s.now()
 	n := 0
 	for _, id := range s.users.ids(userID) {
 		sh := s.shard(id)

@@ -53,7 +53,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 
 	sh := s.shard(id)
 	sh.mu.Lock()
-	now := s.cfg.now()
+	now := s.now()
 	if late(ctx, now) {
 		sh.mu.Unlock()
 		return store.Result{}, errLate
@@ -131,7 +131,7 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	sh := s.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.cfg.now()
+	now := s.now()
 	if late(ctx, now) {
 		return errLate
 	}
@@ -161,7 +161,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	}
 	sh := s.shard(id)
 	sh.mu.Lock()
-	now := s.cfg.now()
+	now := s.now()
 	if late(ctx, now) {
 		sh.mu.Unlock()
 		return errLate

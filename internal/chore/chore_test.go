@@ -1,0 +1,156 @@
+package chore_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tether-go/tether/internal/chore"
+)
+
+// counter is a job that counts its runs and can be held inside one.
+type counter struct {
+	runs atomic.Int32
+	hold chan struct{} // nil: return at once
+	in   chan struct{} // receives when a run begins, if not nil
+}
+
+func (c *counter) job() {
+	c.runs.Add(1)
+	if c.in != nil {
+		c.in <- struct{}{}
+	}
+	if c.hold != nil {
+		<-c.hold
+	}
+}
+
+func (c *counter) wait(t *testing.T, want int32) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); c.runs.Load() != want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("runs = %d, want %d", c.runs.Load(), want)
+		}
+	}
+}
+
+var t0 = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+
+func TestPokeRunsOncePerInterval(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var n counter
+	c := chore.New(time.Minute, t0, n.job)
+	defer c.Close()
+	c.Poke(t0.Add(-time.Second)) // not due yet
+	c.Poke(t0)
+	n.wait(t, 1)
+	c.Poke(t0.Add(59 * time.Second))
+	c.Close() // waits for anything started
+	if got := n.runs.Load(); got != 1 {
+		t.Fatalf("runs = %d after a poke within the interval, want 1", got)
+	}
+}
+
+func TestPokeAfterInterval(t *testing.T) {
+	var n counter
+	c := chore.New(time.Minute, t0, n.job)
+	defer c.Close()
+	c.Poke(t0)
+	n.wait(t, 1)
+	c.Poke(t0.Add(time.Minute))
+	n.wait(t, 2)
+}
+
+// Many calls finding the job due at once start it once.
+func TestConcurrentPokesStartOnce(t *testing.T) {
+	n := counter{hold: make(chan struct{})}
+	c := chore.New(time.Minute, t0, n.job)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Poke(t0) }()
+	}
+	wg.Wait()
+	close(n.hold)
+	c.Close()
+	if got := n.runs.Load(); got != 1 {
+		t.Fatalf("runs = %d, want 1", got)
+	}
+}
+
+// A poke due while the job still runs starts no second one.
+func TestNoOverlap(t *testing.T) {
+	n := counter{hold: make(chan struct{}), in: make(chan struct{}, 2)}
+	c := chore.New(time.Minute, t0, n.job)
+	c.Poke(t0)
+	<-n.in
+	c.Start(t0.Add(time.Hour))
+	c.Poke(t0.Add(time.Hour))
+	close(n.hold)
+	c.Close()
+	if got := n.runs.Load(); got != 1 {
+		t.Fatalf("runs = %d, want 1", got)
+	}
+}
+
+// A clock set back by more than the interval does not stop the job until
+// it catches up; one set back by less does not make it due.
+func TestClockBack(t *testing.T) {
+	var n counter
+	c := chore.New(time.Minute, t0, n.job)
+	defer c.Close()
+	c.Poke(t0)
+	n.wait(t, 1)
+	c.Poke(t0.Add(-30 * time.Second))
+	time.Sleep(10 * time.Millisecond)
+	if got := n.runs.Load(); got != 1 {
+		t.Fatalf("runs = %d after the clock went back 30 s, want 1", got)
+	}
+	c.Poke(t0.Add(-2 * time.Hour))
+	n.wait(t, 2)
+	c.Poke(t0.Add(-2*time.Hour + 30*time.Second))
+	c.Poke(t0.Add(-2*time.Hour + time.Minute))
+	n.wait(t, 3)
+}
+
+func TestStartRunsAtOnce(t *testing.T) {
+	var n counter
+	c := chore.New(time.Minute, t0, n.job)
+	defer c.Close()
+	c.Start(t0)
+	n.wait(t, 1)
+	c.Start(t0) // not due, started anyway
+	n.wait(t, 2)
+	c.Poke(t0.Add(time.Second)) // the last start counts
+	time.Sleep(10 * time.Millisecond)
+	if got := n.runs.Load(); got != 2 {
+		t.Fatalf("runs = %d, want 2", got)
+	}
+}
+
+// Close waits for a running job, and nothing runs after it.
+func TestCloseWaits(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	n := counter{hold: make(chan struct{}), in: make(chan struct{}, 1)}
+	c := chore.New(time.Minute, t0, n.job)
+	c.Poke(t0)
+	<-n.in
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the job ran")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(n.hold)
+	<-closed
+	c.Start(t0.Add(time.Hour))
+	c.Poke(t0.Add(time.Hour))
+	c.Close()
+	if got := n.runs.Load(); got != 1 {
+		t.Fatalf("runs = %d after Close, want 1", got)
+	}
+}

@@ -53,6 +53,9 @@ func (w *writer) sendHeaders() {
 		return
 	}
 	w.headersOut = true
+	if w.lazy.Built() == nil {
+		return // no session: it wrote no cookie and no token
+	}
 	h := w.ResponseWriter.Header()
 	if w.sh.tokenHeader != "" {
 		if _, ok := h[w.sh.tokenHeader]; ok {
@@ -73,7 +76,15 @@ func (w *writer) sendHeaders() {
 // request's context has ended (the client went away, or an
 // http.TimeoutHandler outside Sessions answered), the commit is late, as
 // when the handler returns without writing (see Sessions).
-func (w *writer) commit() bool { return w.commitMode(w.req.Context().Err() != nil) }
+func (w *writer) commit() bool {
+	if !w.committed && w.lazy.Built() == nil {
+		// Never used (so far): nothing to save, no cookie to write. A
+		// session built after this is committed late, after the handler.
+		w.committed = true
+		return true
+	}
+	return w.commitMode(w.req.Context().Err() != nil)
+}
 
 // commitMode is commit, late or not. late: the session cookie cannot be
 // delivered (a hijacked connection, an ended request), so nothing that needs

@@ -13,8 +13,9 @@ import (
 // policyCheckTimeout bounds one check of maxmemory-policy.
 const policyCheckTimeout = 5 * time.Second
 
-// DefaultPolicyRecheck is how often the store checks maxmemory-policy again
-// after the check at New (see [WithPolicyCheck]).
+// DefaultPolicyRecheck is how long the store trusts a check of
+// maxmemory-policy: the first write or Ping after it checks again (see
+// [WithPolicyCheck]).
 const DefaultPolicyRecheck = time.Minute
 
 // ErrEvictionPolicy matches the error of a write refused because Redis may
@@ -39,9 +40,9 @@ var ErrEvictionPolicy = errors.New("redisstore: unsafe maxmemory-policy")
 // Set maxmemory-policy to noeviction (Redis then refuses writes when full,
 // which the session manager reports as a store failure), or to volatile-lfu
 // (sessions may be evicted, anonymous and idle ones first, an index never;
-// see the package documentation). The store checks again every
-// [DefaultPolicyRecheck], so a server corrected with CONFIG SET is written to
-// again without a restart. Reads and deletes are not refused: a logout must
+// see the package documentation). The store checks again at the first write
+// or Ping after [DefaultPolicyRecheck] has passed since the last check, so a
+// server corrected with CONFIG SET is written to again without a restart. Reads and deletes are not refused: a logout must
 // work whatever the policy.
 type PolicyError struct {
 	Policy string // the server's maxmemory-policy
@@ -81,28 +82,17 @@ func judgePolicy(policy, maxmemory string) policyVerdict {
 	return policyRefused
 }
 
-// refusal returns the error writes fail with, or nil.
+// refusal returns the error writes fail with, or nil, and starts a check of
+// the policy if one is due: the writes that need the verdict are what keeps
+// it fresh, so no ticker runs while nobody writes.
 func (s *Store) refusal() error {
+	if s.policy != nil {
+		s.policy.Poke(time.Now())
+	}
 	if e := s.refused.Load(); e != nil {
 		return e
 	}
 	return nil
-}
-
-// watchPolicy checks the servers' maxmemory-policy at once and then every
-// recheck interval, until the store is closed.
-func (s *Store) watchPolicy() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.policyRecheck)
-	defer t.Stop()
-	for {
-		s.checkPolicy()
-		select {
-		case <-s.life.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // checkPolicy checks maxmemory and maxmemory-policy on every server the store

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/tether-go/tether/internal/testserver"
 	"github.com/tether-go/tether/store"
@@ -169,4 +170,20 @@ func eventually(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("not %s within 5 s", what)
 		}
 	}
+}
+
+// Between checks of the policy the store runs no goroutine (and so keeps no
+// timer, which would make every scheduling decision of the runtime read the
+// clock). Not parallel: it counts the process' goroutines.
+func TestNoGoroutineBetweenPolicyChecks(t *testing.T) {
+	rdb := testserver.Redis(t)
+	client := newClient(t, rdb.Addr())
+	if err := client.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ignore := goleak.IgnoreCurrent()
+	var log syncBuffer
+	newStore(t, client, redisstore.WithLogger(slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	waitLog(t, &log, "checked maxmemory-policy")
+	goleak.VerifyNone(t, ignore)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tether-go/tether/internal/chore"
 	"github.com/tether-go/tether/store"
 )
 
@@ -40,9 +41,9 @@ type Store struct {
 	client redis.UniversalClient
 	cfg    config
 
-	life context.Context // ends when Close is called
-	kill context.CancelFunc
-	wg   sync.WaitGroup // the policy check
+	life   context.Context // ends when Close is called
+	kill   context.CancelFunc
+	policy *chore.Chore // the check of maxmemory-policy; nil if off
 
 	// refused is the error writes fail with while a server's
 	// maxmemory-policy is unsafe (see PolicyError), nil otherwise.
@@ -64,8 +65,9 @@ type Store struct {
 // when it can see this setting is off.
 //
 // Unless WithPolicyCheck(false) is given, New starts a goroutine that checks
-// the server's maxmemory-policy at once and every [DefaultPolicyRecheck]
-// until Close, and returns without waiting for it. While a server's policy
+// the server's maxmemory-policy at once, and returns without waiting for it;
+// a write or Ping after [DefaultPolicyRecheck] has passed starts the next
+// check the same way, until Close (no ticker waits in between). While a server's policy
 // may evict a user index, writes fail with a [*PolicyError] (see there): New
 // cannot return an error, so that is how the store refuses such a server.
 func New(client redis.UniversalClient, opts ...Option) *Store {
@@ -99,8 +101,9 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 			"a call to an unresponsive server lasts until the client's read timeout, not the caller's deadline")
 	}
 	if cfg.policyCheck {
-		s.wg.Add(1)
-		go s.watchPolicy()
+		now := time.Now()
+		s.policy = chore.New(cfg.policyRecheck, now.Add(cfg.policyRecheck), s.checkPolicy)
+		s.policy.Start(now)
 	}
 	return s
 }
@@ -124,7 +127,9 @@ func contextTimeoutEnabled(c redis.UniversalClient) (on, known bool) {
 // store's other methods keep working. Close is idempotent and returns nil.
 func (s *Store) Close() error {
 	s.kill()
-	s.wg.Wait()
+	if s.policy != nil {
+		s.policy.Close()
+	}
 	return nil
 }
 

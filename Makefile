@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # an application downloads only what it imports. `make test` runs them all.
 MODULES ?= . metrics/prometheus metrics/otel store/mysqlstore store/mongostore examples/cluster examples/routers
 
-.PHONY: test deps fmt vet run fuzz bench bench-stores stress chaos
+.PHONY: test deps fmt vet run fuzz bench instr bench-stores stress chaos
 
 # The root module's tests that run several processes under load (the short
 # chaos run, affinity's end-to-end test behind NGINX) run after its other
@@ -68,6 +68,16 @@ BENCH_FLAGS ?=
 bench: deps
 	bash bench/install.sh
 	cd bench && $(GO) vet ./... && $(GO) run ./cmd/benchrun -out ../BENCHMARKS.md -chart benchmarks.svg $(BENCH_FLAGS)
+
+# Counts the instructions each app's server executes per request on /none, the
+# route that never touches the session, under valgrind's callgrind
+# (bench/cmd/instrcount): the same figure in every run, where req/s on a
+# shared 2-core machine moves by several percent from one run to the next.
+# Writes bench/results/instructions.md; about 8 minutes.
+instr: deps
+	@set -e; cd bench; bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \
+		$(GO) build -o "$$bin/benchserver" ./cmd/benchserver; \
+		$(GO) run ./cmd/instrcount -server "$$bin/benchserver"
 
 # Runs the concurrency model checker (internal/modelcheck) on every backend,
 # all at once, for STRESS each (TETHER_STRESS), then for as long again through

@@ -138,7 +138,7 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(work)
 
-	rep := &report{opts: o, machine: detectMachine()}
+	rep := &report{opts: o, machine: detectMachine(), instr: readInstrCounts(o.results)}
 	progress("machine: %d CPUs, %s, load %s", rep.machine.CPUs, rep.machine.CPUModel, rep.machine.LoadBefore)
 	if o.growthOnly {
 		if rep.growth, err = runGrowth(o); err != nil {

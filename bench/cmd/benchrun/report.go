@@ -29,7 +29,9 @@ type report struct {
 	// readSplit is where the CPU of each app of limitPairs goes on /read
 	// (see cpuSplitOf).
 	readSplit map[string]cpuSplit
-	elapsed   time.Duration
+	// instr is the last `make instr` run's figures, if there is one.
+	instr   *instrCounts
+	elapsed time.Duration
 }
 
 // target is one of issue 7's goals, measured.
@@ -130,7 +132,7 @@ func (rep *report) targets() []target {
 		ts = append(ts, target{
 			name:     "Route that ignores the session, req/s, " + app + " ÷ no library (each run next to one of the no-library app; a process of the app that serves only this route and its seeded sessions)",
 			goal:     "≥ 0.97×",
-			measured: seriesText(rep.http.nonePairs[app]) + control + shareText(rep.noneShare, app) + rep.heapText(app),
+			measured: seriesText(rep.http.nonePairs[app]) + control + shareText(rep.noneShare, app) + rep.heapText(app) + rep.instr.text(app),
 			met:      m >= 0.97,
 		})
 	}

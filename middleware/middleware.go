@@ -73,9 +73,9 @@ func Retryable(err error) bool {
 // not saved, and logged as dropped: wait for such goroutines before
 // returning.
 //
-// Whenever the session puts its cookie or a header client's token
-// ([session.WithTokenHeader]) in the response, the response carries
-// Cache-Control: no-store, whatever the handler set. A Secure cookie sent on a plain-HTTP request for
+// Whenever the response carries the session cookie or a header client's
+// token ([session.WithTokenHeader]), it carries Cache-Control: no-store,
+// whatever the handler set. A Secure cookie sent on a plain-HTTP request for
 // a host other than localhost (with no X-Forwarded-Proto or Forwarded saying
 // https) is logged once: browsers never send it back.
 //

@@ -53,9 +53,10 @@ func (w *writer) sendHeaders() {
 		return
 	}
 	w.headersOut = true
-	if w.lazy.Built() == nil {
-		return // no session: it wrote no cookie and no token
-	}
+	// Even with no session of its own built, the response may carry the
+	// session's cookie: one set by a Sessions nested inside this one (whose
+	// no-store a middleware between them may have overwritten), by an
+	// adapter built on Manager.Begin, or by the handler itself.
 	h := w.ResponseWriter.Header()
 	if w.sh.tokenHeader != "" {
 		if _, ok := h[w.sh.tokenHeader]; ok {

@@ -6,5 +6,5 @@ import (
 	"go.uber.org/goleak"
 )
 
-// A Manager's default store runs a janitor; Close must stop it.
+// A Manager's default store may run a sweep; Close must wait for it.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -54,7 +54,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	}
 	defer cancel()
 
-	if err := s.refusal(); err != nil {
+	if err := s.refusal(ctx); err != nil {
 		return store.Result{}, fmt.Errorf("redisstore: commit: %w", err)
 	}
 
@@ -301,7 +301,7 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 		return err
 	}
 	defer cancel()
-	if err := s.refusal(); err != nil {
+	if err := s.refusal(ctx); err != nil {
 		return fmt.Errorf("redisstore: touch: %w", err)
 	}
 	times := appendTime(appendTime(make([]byte, 0, 16), lastSeen), expires)
@@ -327,7 +327,7 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 		return err
 	}
 	defer cancel()
-	if err := s.refusal(); err != nil {
+	if err := s.refusal(ctx); err != nil {
 		return fmt.Errorf("redisstore: move: %w", err)
 	}
 	args := append(moveScript.args(s.sessionKey(id), 8), s.cfg.publishArg, id,

@@ -133,7 +133,8 @@ func WithLogger(l *slog.Logger) Option {
 // WithPolicyCheck turns the check of Redis' maxmemory and maxmemory-policy on
 // or off. When on, [New] starts a goroutine that runs CONFIG GET maxmemory*
 // (on every master of a Cluster) at once, and the first write or Ping after
-// each [DefaultPolicyRecheck] starts it again, until [Store.Close]. A server with a memory limit and a policy that may
+// each [DefaultPolicyRecheck] runs it again before it goes on (one round trip
+// more for that call), until [Store.Close]. A server with a memory limit and a policy that may
 // evict a user index, or users' sessions before anonymous ones (allkeys-*,
 // volatile-lru, volatile-ttl, volatile-random), makes Commit, Touch, Move and
 // Ping fail with a [*PolicyError] until a later check finds it safe;

@@ -40,10 +40,10 @@ var ErrEvictionPolicy = errors.New("redisstore: unsafe maxmemory-policy")
 // Set maxmemory-policy to noeviction (Redis then refuses writes when full,
 // which the session manager reports as a store failure), or to volatile-lfu
 // (sessions may be evicted, anonymous and idle ones first, an index never;
-// see the package documentation). The store checks again at the first write
-// or Ping after [DefaultPolicyRecheck] has passed since the last check, so a
-// server corrected with CONFIG SET is written to again without a restart. Reads and deletes are not refused: a logout must
-// work whatever the policy.
+// see the package documentation). The first write or Ping after
+// [DefaultPolicyRecheck] has passed since the last check checks again, so a
+// server corrected with CONFIG SET is written to again without a restart.
+// Reads and deletes are not refused: a logout must work whatever the policy.
 type PolicyError struct {
 	Policy string // the server's maxmemory-policy
 	Node   string // the server's address, "" for the only one
@@ -82,12 +82,18 @@ func judgePolicy(policy, maxmemory string) policyVerdict {
 	return policyRefused
 }
 
-// refusal returns the error writes fail with, or nil, and starts a check of
-// the policy if one is due: the writes that need the verdict are what keeps
-// it fresh, so no ticker runs while nobody writes.
-func (s *Store) refusal() error {
+// refusal returns the error writes fail with, or nil. If the last check of
+// the policy is older than the recheck interval, the call checks again first
+// (within ctx), so that no write goes by a verdict older than the interval
+// and one check: the writes that need the verdict are what keeps it fresh,
+// and no ticker runs while nobody writes. Writes that come while that check
+// runs go by the last verdict, as they did while a periodic check ran.
+func (s *Store) refusal(ctx context.Context) error {
 	if s.policy != nil {
-		s.policy.Poke(time.Now())
+		if done, ok := s.policy.Claim(time.Now()); ok {
+			s.checkPolicy(ctx)
+			done()
+		}
 	}
 	if e := s.refused.Load(); e != nil {
 		return e
@@ -96,20 +102,23 @@ func (s *Store) refusal() error {
 }
 
 // checkPolicy checks maxmemory and maxmemory-policy on every server the store
-// writes to (every master of a Cluster, every shard of a Ring), refuses writes while one of them is
-// unsafe (see PolicyError), and logs a change of verdict: Error for a
+// writes to (every master of a Cluster, every shard of a Ring), within ctx,
+// policyCheckTimeout and the store's life; refuses writes while one of them
+// is unsafe (see PolicyError), and logs a change of verdict: Error for a
 // refusal, Warn for a policy that evicts sessions, Info for a return to
 // safety. A server that refuses CONFIG (most managed services) cannot be
 // checked and is not refused; one that cannot be reached keeps the last
 // verdict.
-func (s *Store) checkPolicy() {
-	ctx, cancel := context.WithTimeout(s.life, policyCheckTimeout)
+func (s *Store) checkPolicy(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, policyCheckTimeout)
 	defer cancel()
+	defer context.AfterFunc(s.life, cancel)()
 	var (
 		mu      sync.Mutex // ForEachMaster and ForEachShard call check concurrently
 		refused *PolicyError
 		evicts  []string
 		lfu     bool
+		checked [][]any // what each server said, logged once the verdict is in force
 	)
 	check := func(ctx context.Context, c redis.Cmdable, node string) error {
 		cfg, err := c.ConfigGet(ctx, "maxmemory*").Result()
@@ -131,7 +140,7 @@ func (s *Store) checkPolicy() {
 			evicts = append(evicts, p)
 			lfu = lfu || p == "volatile-lfu"
 		}
-		s.cfg.logger.Debug("redisstore: checked maxmemory-policy", "maxmemory-policy", p, "maxmemory", cfg["maxmemory"], "node", node)
+		checked = append(checked, []any{"maxmemory-policy", p, "maxmemory", cfg["maxmemory"], "node", node})
 		return nil
 	}
 	var err error
@@ -162,6 +171,9 @@ func (s *Store) checkPolicy() {
 	}
 	was := s.refused.Swap(refused)
 	s.lfu.Store(lfu)
+	for _, attrs := range checked {
+		s.cfg.logger.Debug("redisstore: checked maxmemory-policy", attrs...)
+	}
 	s.policyMu.Lock()
 	changed := verdict != s.verdict
 	s.verdict = verdict

@@ -66,8 +66,8 @@ type Store struct {
 //
 // Unless WithPolicyCheck(false) is given, New starts a goroutine that checks
 // the server's maxmemory-policy at once, and returns without waiting for it;
-// a write or Ping after [DefaultPolicyRecheck] has passed starts the next
-// check the same way, until Close (no ticker waits in between). While a server's policy
+// the first write or Ping after [DefaultPolicyRecheck] has passed checks
+// again before it goes on, until Close (no ticker waits in between). While a server's policy
 // may evict a user index, writes fail with a [*PolicyError] (see there): New
 // cannot return an error, so that is how the store refuses such a server.
 func New(client redis.UniversalClient, opts ...Option) *Store {
@@ -102,7 +102,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	}
 	if cfg.policyCheck {
 		now := time.Now()
-		s.policy = chore.New(cfg.policyRecheck, now.Add(cfg.policyRecheck), s.checkPolicy)
+		s.policy = chore.New(cfg.policyRecheck, now.Add(cfg.policyRecheck), func() { s.checkPolicy(s.life) })
 		s.policy.Start(now)
 	}
 	return s
@@ -141,7 +141,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	defer cancel()
-	if err := s.refusal(); err != nil {
+	if err := s.refusal(ctx); err != nil {
 		return err
 	}
 	return s.wrap(ctx, "ping", s.client.Ping(ctx).Err())

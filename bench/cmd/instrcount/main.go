@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,7 @@ func main() {
 	n2 := flag.Int("n2", 36000, "requests of the longer run")
 	conns := flag.Int("conns", 8, "keep-alive connections")
 	sessions := flag.Int("sessions", 256, "sessions seeded per app, used round robin")
+	runs := flag.Int("runs", 3, "measurements per app (the report gives their median and range)")
 	out := flag.String("out", "results/instructions.md", "report to write")
 	flag.Parse()
 	log.SetFlags(0)
@@ -67,19 +69,22 @@ func main() {
 	defer rs.Stop()
 
 	apps := strings.Split(*appList, ",")
-	per := make(map[string]float64)
+	per := make(map[string][]float64)
 	started := time.Now()
-	for _, app := range apps {
-		var totals [2]int64
-		for i, n := range []int{*n1, *n2} {
-			t, err := count(*server, app, rs.Addr, n, *conns, *sessions)
-			if err != nil {
-				log.Fatalf("%s, %d requests: %v", app, n, err)
+	for range max(*runs, 1) { // in rotation, so that a slow drift hits every app alike
+		for _, app := range apps {
+			var totals [2]int64
+			for i, n := range []int{*n1, *n2} {
+				t, err := count(*server, app, rs.Addr, n, *conns, *sessions)
+				if err != nil {
+					log.Fatalf("%s, %d requests: %v", app, n, err)
+				}
+				totals[i] = t
 			}
-			totals[i] = t
+			v := float64(totals[1]-totals[0]) / float64(*n2-*n1)
+			per[app] = append(per[app], v)
+			log.Printf("%s: %.0f instructions per request", app, v)
 		}
-		per[app] = float64(totals[1]-totals[0]) / float64(*n2-*n1)
-		log.Printf("%s: %.0f instructions per request", app, per[app])
 	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		log.Fatal(err)
@@ -89,17 +94,30 @@ func main() {
 	}
 }
 
-func report(apps []string, per map[string]float64, n1, n2, conns, sessions int, took time.Duration) string {
+func report(apps []string, runs map[string][]float64, n1, n2, conns, sessions int, took time.Duration) string {
 	var b strings.Builder
 	base, floor := apps[0], apps[min(1, len(apps)-1)]
+	per := make(map[string]float64)
+	for app, vs := range runs {
+		per[app] = median(vs)
+	}
 	fmt.Fprintf(&b, "# Instructions per request on `/none`\n\n")
-	fmt.Fprintf(&b, "Written by `make instr` (bench/cmd/instrcount) on %s in %s. Each app's server ran under valgrind's callgrind (GOMAXPROCS=1, asynchronous preemption off) with %d seeded sessions, once for %d and once for %d requests to `/none` over %d keep-alive connections; the figure is the difference of the two runs' instruction totals over the %d requests between them (user space only; the collector's work included). One collection more or less in that window moves a figure by about %d instructions.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second), sessions, n1, n2, conns, n2-n1, 2_000_000/(n2-n1))
+	fmt.Fprintf(&b, "Written by `make instr` (bench/cmd/instrcount) on %s in %s. Each app's server ran under valgrind's callgrind (GOMAXPROCS=1, asynchronous preemption off) with %d seeded sessions, once for %d and once for %d requests to `/none` over %d keep-alive connections; the figure is the difference of the two runs' instruction totals over the %d requests between them (user space only; the collector's work included), the median of %d such measurements per app, taken in rotation, with their range. One collection more or less in that window moves a figure by about %d instructions.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second), sessions, n1, n2, conns, n2-n1, len(runs[base]), 2_000_000/(n2-n1))
 	fmt.Fprintf(&b, "| app | instructions per request | over %s | over %s |\n|---|---|---|---|\n", base, floor)
 	for _, app := range apps {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", app, group(per[app]), delta(per[app], per[base]), delta(per[app], per[floor]))
+		vs := runs[app]
+		fmt.Fprintf(&b, "| %s | %s (%s–%s) | %s | %s |\n", app, group(per[app]), group(slices.Min(vs)), group(slices.Max(vs)), delta(per[app], per[base]), delta(per[app], per[floor]))
 	}
 	return b.String()
+}
+
+func median(vs []float64) float64 {
+	s := slices.Sorted(slices.Values(vs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func delta(v, ref float64) string {

@@ -2,9 +2,12 @@ package middleware_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"testing"
 
@@ -224,6 +227,73 @@ func TestWriteStringAndReadFromCommitFirst(t *testing.T) {
 			}
 			if !errors.Is(err, middleware.ErrNotSaved) {
 				t.Errorf("handler told %v, want ErrNotSaved", err)
+			}
+		})
+	}
+}
+
+// A session committed before a 103 Early Hints must not send its credentials
+// in it: net/http sends the whole header map with an informational response.
+// The final response carries them.
+func TestEarlyHintsCarryNoSessionCredentials(t *testing.T) {
+	for _, header := range []bool{false, true} {
+		t.Run(fmt.Sprintf("header=%v", header), func(t *testing.T) {
+			e := newEnv(t)
+			if header {
+				e = headerEnv(t)
+			}
+			e.h = middleware.Sessions(e.m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s := session.From(r.Context())
+				s.Set("k", "v")
+				if err := s.Commit(w.Header()); err != nil {
+					t.Error(err)
+				}
+				http.SetCookie(w, &http.Cookie{Name: "theme", Value: "dark"})
+				w.Header().Set("Link", "</app.css>; rel=preload")
+				w.WriteHeader(http.StatusEarlyHints)
+				w.WriteHeader(http.StatusOK)
+			}))
+			srv := httptest.NewServer(e.h)
+			defer srv.Close()
+			var early []http.Header
+			ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
+				Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+					early = append(early, http.Header(h).Clone())
+					return nil
+				},
+			})
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+			if header {
+				req.Header.Set(tokenHeader, "")
+			}
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if len(early) != 1 {
+				t.Fatalf("%d informational responses, want 1", len(early))
+			}
+			for _, v := range early[0].Values("Set-Cookie") {
+				if strings.HasPrefix(v, session.DefaultCookieName+"=") {
+					t.Errorf("the 103 carried the session cookie: %q", v)
+				}
+			}
+			if early[0].Get("Set-Cookie") == "" || early[0].Get("Link") == "" {
+				t.Errorf("the 103 lost the handler's own headers: %v", early[0])
+			}
+			if _, ok := early[0][tokenHeader]; ok {
+				t.Errorf("the 103 carried the session token header: %v", early[0])
+			}
+			got := res.Header.Get(tokenHeader) != ""
+			if !header {
+				got = false
+				for _, c := range res.Cookies() {
+					got = got || c.Name == session.DefaultCookieName
+				}
+			}
+			if !got || res.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("final response: credentials sent %v, Cache-Control %q; want them, with no-store", got, res.Header.Get("Cache-Control"))
 			}
 		})
 	}

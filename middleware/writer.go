@@ -127,12 +127,42 @@ func (w *writer) WriteHeader(code int) {
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		// Informational responses (103 Early Hints) go out before the
 		// final headers, which may still change.
-		w.ResponseWriter.WriteHeader(code)
+		w.informational(code)
 		return
 	}
 	if w.commit() {
 		w.sendHeaders()
 		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+// informational sends a 1xx response. net/http sends the whole header map
+// with it, so a session committed early (its cookie, a header client's
+// token) would go out in a response no client keeps and no cache rule
+// covers, before the final response decides whether it may: the session's
+// credentials are held back from it, and put back for the final headers.
+func (w *writer) informational(code int) {
+	h := w.ResponseWriter.Header()
+	cookies, hasCookies := h["Set-Cookie"]
+	token, hasToken := h[w.sh.tokenHeader]
+	if hasCookies {
+		kept := make([]string, 0, len(cookies))
+		for _, v := range cookies {
+			if !strings.HasPrefix(v, w.sh.cookiePrefix) {
+				kept = append(kept, v)
+			}
+		}
+		h["Set-Cookie"] = kept
+	}
+	if hasToken && w.sh.tokenHeader != "" {
+		delete(h, w.sh.tokenHeader)
+	}
+	w.ResponseWriter.WriteHeader(code)
+	if hasCookies {
+		h["Set-Cookie"] = cookies
+	}
+	if hasToken && w.sh.tokenHeader != "" {
+		h[w.sh.tokenHeader] = token
 	}
 }
 

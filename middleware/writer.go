@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tether-go/tether/internal/nocache"
@@ -144,26 +145,17 @@ func (w *writer) WriteHeader(code int) {
 func (w *writer) informational(code int) {
 	h := w.ResponseWriter.Header()
 	cookies, hasCookies := h["Set-Cookie"]
-	token, hasToken := h[w.sh.tokenHeader]
 	if hasCookies {
-		kept := make([]string, 0, len(cookies))
-		for _, v := range cookies {
-			if !strings.HasPrefix(v, w.sh.cookiePrefix) {
-				kept = append(kept, v)
-			}
-		}
-		h["Set-Cookie"] = kept
+		h["Set-Cookie"] = slices.DeleteFunc(slices.Clone(cookies), func(v string) bool {
+			return strings.HasPrefix(v, w.sh.cookiePrefix)
+		})
+		defer func() { h["Set-Cookie"] = cookies }()
 	}
-	if hasToken && w.sh.tokenHeader != "" {
+	if token, ok := h[w.sh.tokenHeader]; ok && w.sh.tokenHeader != "" {
 		delete(h, w.sh.tokenHeader)
+		defer func() { h[w.sh.tokenHeader] = token }()
 	}
 	w.ResponseWriter.WriteHeader(code)
-	if hasCookies {
-		h["Set-Cookie"] = cookies
-	}
-	if hasToken && w.sh.tokenHeader != "" {
-		h[w.sh.tokenHeader] = token
-	}
 }
 
 func (w *writer) Write(b []byte) (int, error) {

@@ -47,19 +47,19 @@ func New(d time.Duration, first time.Time, job func()) *Chore {
 // [Chore.Claim]). It costs an atomic load when it is not.
 func (c *Chore) Poke(now time.Time) {
 	if t := now.UnixMicro(); c.due(t) {
-		if done, ok := c.claim(t, false); ok {
-			go func() {
-				defer done()
-				c.job()
-			}()
-		}
+		c.spawn(c.claim(t, false))
 	}
 }
 
 // Start starts the job in a goroutine of its own now, whether it is due or
 // not, unless it is running or c is closed.
 func (c *Chore) Start(now time.Time) {
-	if done, ok := c.claim(now.UnixMicro(), true); ok {
+	c.spawn(c.claim(now.UnixMicro(), true))
+}
+
+// spawn runs the job in a goroutine of its own if the claim succeeded.
+func (c *Chore) spawn(done func(), ok bool) {
+	if ok {
 		go func() {
 			defer done()
 			c.job()

@@ -117,17 +117,8 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]store.Info, 
 		// that is still going (a rotation indexes its new record before it
 		// writes it); if it names no session the first read did not, the
 		// chain is history and the listing is complete without it.
-		_, again, rerr := s.readIndex(ctx, s.indexKey(userID))
-		switch {
-		case rerr != nil:
-			err = rerr
-		case again != nil: // nil: the index is gone, and the chain unfinished
-			fresh := map[string]int64{}
-			for id, added := range again.entries {
-				if !listed[id] {
-					fresh[id] = added
-				}
-			}
+		var fresh map[string]int64
+		if fresh, err = s.unseenEntries(ctx, userID, listed); fresh != nil {
 			var more []store.Info
 			more, err = s.listEntries(ctx, userID, fresh, listed, stale, now)
 			infos = append(infos, more...)
@@ -320,17 +311,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		// lingered. The index as it is now names the head of every chain
 		// still going; if it names no session the first read did not, the
 		// chain is history, and every session has been dealt with.
-		_, again, rerr := s.readIndex(ctx, s.indexKey(userID))
-		switch {
-		case rerr != nil:
-			err = rerr
-		case again != nil: // nil: the index is gone, and the chain unfinished
-			fresh := map[string]int64{}
-			for id, added := range again.entries {
-				if !e.seen[id] {
-					fresh[id] = added
-				}
-			}
+		var fresh map[string]int64
+		if fresh, err = s.unseenEntries(ctx, userID, e.seen); fresh != nil {
 			var n int
 			n, err = s.endEntries(ctx, &e, fresh, drop, now)
 			ended += n
@@ -557,4 +539,26 @@ func wrap(op string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("memcachestore: %s: %w", op, err)
+}
+
+// unseenEntries reads userID's index again, after a walk of it found a chain
+// of rotations longer than maxFollowHops, and returns its entries that seen
+// lacks: the heads of the chains still going. With nil and a nil error (the
+// index is gone) the walk's errStillRotating stands: the chain is unfinished.
+// An empty map means the chain was history and the walk is complete.
+func (s *Store) unseenEntries(ctx context.Context, userID string, seen map[string]bool) (map[string]int64, error) {
+	_, again, err := s.readIndex(ctx, s.indexKey(userID))
+	if err != nil {
+		return nil, err
+	}
+	if again == nil {
+		return nil, errStillRotating
+	}
+	fresh := map[string]int64{}
+	for id, added := range again.entries {
+		if !seen[id] {
+			fresh[id] = added
+		}
+	}
+	return fresh, nil
 }

@@ -106,6 +106,11 @@ func (c *Chore) claim(t int64, force bool) (done func(), ok bool) {
 	}, true
 }
 
+// Again makes the job due at once: for a caller that claimed it and could
+// not run it to the end (its own deadline cut it short), so that the next
+// call runs it instead of going by the old result for a whole interval.
+func (c *Chore) Again() { c.next.Store(math.MinInt64) }
+
 // Close waits for a running job to return and makes later calls of Poke,
 // Start and Claim do nothing. It is idempotent.
 func (c *Chore) Close() {

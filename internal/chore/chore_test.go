@@ -154,3 +154,24 @@ func TestCloseWaits(t *testing.T) {
 		t.Fatalf("runs = %d after Close, want 1", got)
 	}
 }
+
+// A claim its caller could not finish, handed back with Again, is due at
+// once for the next call.
+func TestAgainMakesItDue(t *testing.T) {
+	c := chore.New(time.Minute, t0, func() {})
+	defer c.Close()
+	done, ok := c.Claim(t0)
+	if !ok {
+		t.Fatal("not due at first")
+	}
+	c.Again()
+	if _, ok := c.Claim(t0.Add(time.Second)); ok {
+		t.Fatal("claimed while the first claim runs")
+	}
+	done()
+	done, ok = c.Claim(t0.Add(time.Second))
+	if !ok {
+		t.Fatal("not due after Again")
+	}
+	done()
+}

@@ -92,6 +92,12 @@ func (s *Store) refusal(ctx context.Context) error {
 	if s.policy != nil {
 		if done, ok := s.policy.Claim(time.Now()); ok {
 			s.checkPolicy(ctx)
+			if ctx.Err() != nil {
+				// The caller gave up before the check could finish:
+				// the next write checks, rather than every write
+				// going by the old verdict for another interval.
+				s.policy.Again()
+			}
 			done()
 		}
 	}

@@ -33,13 +33,17 @@ type httpResults struct {
 	runs   int
 	pin    pinning
 	stalls []string // runs with a response slower than stallLimit
-	// nonePairs is, per app, its req/s on /none divided by the no-library
-	// app's in the run next to it (see orderCells).
+	// nonePairs is, per app, its requests on /none divided by the
+	// no-library app's in the same round of the interleaved run
+	// (runNoneSlices).
 	nonePairs map[string]series
-	// noneHeap and noneGC are, per app, its live heap (MB) after each /none
-	// run and the garbage collector's CPU per request in it (ns), from the
-	// Go runtime's own account (benchserver's /runtime).
+	// noneHeap and noneGC are, per app, its live heap (MB) after the
+	// interleaved run and the garbage collector's CPU per request in it
+	// (ns), from the Go runtime's own account (benchserver's /runtime).
 	noneHeap, noneGC map[string]series
+	// noneCmd describes the interleaved run, and noneSlice is its slice.
+	noneCmd   string
+	noneSlice time.Duration
 	// resident is the /none comparison repeated, after the rounds, on the
 	// processes that served the write routes (see runResident).
 	resident *residentResults
@@ -49,12 +53,9 @@ type httpResults struct {
 // second to answer a request by itself.
 const stallLimit = time.Second
 
-// cell is one run: an app under load on a route. On /none, runs come in
-// pairs of an app and the no-library app back to back; second marks the
-// second run of a pair.
+// cell is one run: an app under load on a route.
 type cell struct {
 	route, path, app string
-	second           bool
 }
 
 // settle is the pause before each run: the previous run's server closes its
@@ -89,22 +90,23 @@ func dummyCookies(n int) []string {
 }
 
 // noneRoute is the route that ignores the session. Its target (≥ 0.97× the
-// no-library app) asks for a resolution of a few percent, finer than any
-// other route's, so each round runs its cells several times.
+// no-library app) asks for a resolution finer than a run of seconds per app
+// gives on this machine: its ratios come from runNoneSlices. Its runs here
+// give the latency columns of its table.
 const noneRoute = "none"
 
-// runHTTP runs every cell once per round, the /none cells noneRepeats times.
-// Within a round, cells go route by route, apps in a shuffled order (see
-// orderCells), with a pause between runs for the last server to go quiet.
-func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, pin pinning, rounds, noneRepeats, conns int, dur time.Duration) (*httpResults, error) {
+// runHTTP runs every cell once per round. Within a round, cells go route by
+// route, apps in a shuffled order (see orderCells), with a pause between runs
+// for the last server to go quiet.
+func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, pin pinning, rounds, conns int, dur time.Duration) (*httpResults, error) {
 	res := &httpResults{stats: map[key]*httpStat{}, pin: pin, nonePairs: map[string]series{}, noneHeap: map[string]series{}, noneGC: map[string]series{}}
 	threads := ""
 	if strings.HasPrefix(lg.Name(), "wrk") {
 		threads = " (`wrk -t1 -c%d`, with a Lua script for the cookies)"
 		threads = fmt.Sprintf(threads, conns)
 	}
-	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, %d runs per app per round, each on a second process of the app that serves only this route and its seeded sessions, next to a run of the no-library app, which goes first in every other pair), apps in a shuffled order within each route and round, %v pause before each run; %s",
-		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, noneRepeats, settle, pin)
+	res.cmd = fmt.Sprintf("%s: %d connections%s, %v per run, %d cookies (sessions) per app used round robin, %d rounds (on `/none`, on a second process of each app that serves only this route and its seeded sessions), apps in a shuffled order within each route and round, %v pause before each run; %s",
+		lg.Name(), conns, threads, dur, len(cookies[apps.All[1].Name]), rounds, settle, pin)
 	cells := httpCells()
 	// Warm up each app (connection pools, caches) on its write path.
 	for _, in := range apps.HTTPApps() {
@@ -125,28 +127,15 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 		}
 	}
 	for r := range rounds {
-		order := orderCells(cells, r, noneRepeats)
-		var prev cell
-		var prevRPS float64
+		order := orderCells(cells, r)
 		for _, c := range order {
 			sk := serverKey(servers, c.route, c.app)
 			s := servers[sk]
 			time.Sleep(settle)
 			cfg := loadgen.Config{URL: s.url(c.path), Cookies: cookies[sk], Conns: conns, Duration: dur, CPUs: pin.load}
-			var out loadgen.Result
-			if c.route == noneRoute {
-				nr, err := runAccounted(lg, s, cfg)
-				if err != nil {
-					return nil, err
-				}
-				out = nr.out
-				res.noneHeap[c.app] = append(res.noneHeap[c.app], nr.heapMB)
-				res.noneGC[c.app] = append(res.noneGC[c.app], nr.gcNs)
-			} else {
-				var err error
-				if out, err = lg.Run(cfg); err != nil {
-					return nil, err
-				}
+			out, err := lg.Run(cfg)
+			if err != nil {
+				return nil, err
 			}
 			k := key{c.route, c.app}
 			st := res.stats[k]
@@ -155,14 +144,6 @@ func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen
 				res.stats[k] = st
 			}
 			st.rps = append(st.rps, out.RPS)
-			if c.second {
-				app, num, den := c.app, out.RPS, prevRPS
-				if app == "none" {
-					app, num, den = prev.app, prevRPS, out.RPS
-				}
-				res.nonePairs[app] = append(res.nonePairs[app], div(num, den))
-			}
-			prev, prevRPS = c, out.RPS
 			st.p50 = append(st.p50, float64(out.P50))
 			st.p90 = append(st.p90, float64(out.P90))
 			st.p99 = append(st.p99, float64(out.P99))
@@ -196,19 +177,12 @@ func serverKey(servers map[string]*server, route, app string) string {
 	return app
 }
 
-// orderCells keeps routes in order and shuffles the apps within each route,
-// the /none group noneRepeats times, each time anew. The shuffle is seeded by
-// the round, so a run can be repeated. (A rotation would keep every app
-// behind the same predecessor in every round, and what a run leaves behind,
-// such as a server still closing its connections or collecting garbage,
-// would always fall on the same app.)
-//
-// On /none every app runs next to the no-library app, in pairs that
-// alternate which of the two goes first: the target there (≥ 0.97×) is
-// finer than the drift of a shared machine over a round (one round of the
-// 2026-12-06 run was 15 % faster than the next), which a ratio of runs
-// seconds apart cancels and one of runs a quarter of a minute apart does not.
-func orderCells(cells []cell, r, noneRepeats int) []cell {
+// orderCells keeps routes in order and shuffles the apps within each route.
+// The shuffle is seeded by the round, so a run can be repeated. (A rotation
+// would keep every app behind the same predecessor in every round, and what
+// a run leaves behind, such as a server still closing its connections or
+// collecting garbage, would always fall on the same app.)
+func orderCells(cells []cell, r int) []cell {
 	rng := mrand.New(mrand.NewPCG(uint64(r), 0x7e7e))
 	var out []cell
 	for i := 0; i < len(cells); {
@@ -216,47 +190,10 @@ func orderCells(cells []cell, r, noneRepeats int) []cell {
 		for j < len(cells) && cells[j].route == cells[i].route {
 			j++
 		}
-		reps := 1
-		if cells[i].route == noneRoute {
-			reps = max(1, noneRepeats)
-		}
-		for rep := range reps {
-			group := slices.Clone(cells[i:j])
-			rng.Shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
-			if cells[i].route == noneRoute {
-				group = pairWithNone(group, r+rep)
-			}
-			out = append(out, group...)
-		}
+		group := slices.Clone(cells[i:j])
+		rng.Shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
+		out = append(out, group...)
 		i = j
-	}
-	return out
-}
-
-// pairWithNone turns a /none group into pairs of each app and the no-library
-// app, the no-library app first in every other pair (starting with pair
-// parity).
-func pairWithNone(group []cell, parity int) []cell {
-	var none cell
-	var others []cell
-	for _, c := range group {
-		if c.app == "none" {
-			none = c
-		} else {
-			others = append(others, c)
-		}
-	}
-	if none.app == "" {
-		return group
-	}
-	out := make([]cell, 0, 2*len(others))
-	for k, c := range others {
-		first, second := none, c
-		if (k+parity)%2 == 1 {
-			first, second = c, none
-		}
-		second.second = true
-		out = append(out, first, second)
 	}
 	return out
 }

@@ -48,7 +48,8 @@ type options struct {
 	inprocRounds        int
 	inprocTime          time.Duration
 	httpRounds          int
-	noneRepeats         int
+	noneRounds          int
+	noneSlice           time.Duration
 	pin                 bool
 	httpTime            time.Duration
 	conns               int
@@ -82,7 +83,8 @@ func main() {
 	flag.IntVar(&o.inprocRounds, "inproc-rounds", 11, "rounds of the in-process benchmarks")
 	flag.DurationVar(&o.inprocTime, "inproc-benchtime", 200*time.Millisecond, "-benchtime of each in-process benchmark")
 	flag.IntVar(&o.httpRounds, "http-rounds", 5, "rounds of the HTTP load runs")
-	flag.IntVar(&o.noneRepeats, "none-repeats", 3, "runs of each /none cell per HTTP round")
+	flag.IntVar(&o.noneRounds, "none-rounds", 150, "rounds of the interleaved /none run (runNoneSlices)")
+	flag.DurationVar(&o.noneSlice, "none-slice", 100*time.Millisecond, "each app's slice per round of the interleaved /none run")
 	flag.BoolVar(&o.pin, "pin", true, "pin the load generator to CPU 0 and the servers to the other CPUs during the HTTP runs (needs taskset and 2+ CPUs)")
 	flag.DurationVar(&o.httpTime, "http-duration", 2*time.Second, "duration of each HTTP load run")
 	flag.IntVar(&o.conns, "conns", 16, "connections of each HTTP load run")
@@ -221,7 +223,11 @@ func run(o options) error {
 	}
 	rep.machine.LoadGen = lg.Name()
 	progress("HTTP load with %s", lg.Name())
-	if rep.http, err = runHTTP(servers, cookies, lg, pin, o.httpRounds, o.noneRepeats, o.conns, o.httpTime); err != nil {
+	if rep.http, err = runHTTP(servers, cookies, lg, pin, o.httpRounds, o.conns, o.httpTime); err != nil {
+		return err
+	}
+	progress("/none, every app in turn in %v slices, %d rounds", o.noneSlice, o.noneRounds)
+	if err := runNoneSlices(rep.http, servers, cookies, pin, o.conns, o.noneRounds, o.noneSlice); err != nil {
 		return err
 	}
 	progress("/none on the processes that served the write routes, with %d more sessions", residentSessions)

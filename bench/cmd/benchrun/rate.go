@@ -88,7 +88,7 @@ func runRates(ctx context.Context, rdb *redis.Client, servers map[string]*server
 		}
 	}
 	for r := range rounds {
-		for _, c := range orderCells(cells, r+100, 1) {
+		for _, c := range orderCells(cells, r+100) {
 			s := servers[c.app]
 			time.Sleep(settle)
 			if err := rdb.ConfigResetStat(ctx).Err(); err != nil {

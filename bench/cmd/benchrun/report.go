@@ -79,6 +79,13 @@ func seriesText(r series) string {
 	return fmt.Sprintf("**%.3f×** (%s–%s)", r.median(), ratio(r.min()), ratio(r.max()))
 }
 
+// slicesText is a series of per-round ratios from runNoneSlices: the median
+// and the middle half of the rounds.
+func slicesText(r series) string {
+	q1, q3 := r.quartiles()
+	return fmt.Sprintf("**%.3f×** (middle half of %d rounds %.3f×–%.3f×)", r.median(), len(r), q1, q3)
+}
+
 // added is the in-process cost of app over the baseline on route, per
 // round (ns) and as medians.
 func (rep *report) added(route, app string) (nsAdded, allocsAdded, bytesAdded float64, ok bool) {
@@ -119,20 +126,25 @@ func (rep *report) targets() []target {
 	// a session middleware must do (apps.NoneContext).
 	control := ""
 	if c := rep.http.nonePairs[apps.NoneControl.Name]; len(c) > 0 {
-		control = "; controls: a second no-library process, " + seriesText(c)
+		control = "; controls: a second no-library process, " + slicesText(c)
 	}
 	if c := rep.http.nonePairs["gorilla-cookie"]; len(c) > 0 {
-		control += "; gorilla-cookie, which runs no session code on this route, " + seriesText(c)
+		control += "; gorilla-cookie, which runs no session code on this route, " + slicesText(c)
 	}
-	if c := rep.http.nonePairs[apps.NoneContext.Name]; len(c) > 0 {
-		control += "; the floor of a session middleware, " + apps.NoneContext.Name + " (no library; a context value and a wrapped writer per request, nothing else), " + seriesText(c)
+	floor := rep.http.nonePairs[apps.NoneContext.Name]
+	if len(floor) > 0 {
+		control += "; the floor of a session middleware, " + apps.NoneContext.Name + " (no library; a context value and a wrapped writer per request, nothing else), " + slicesText(floor)
 	}
 	for _, app := range tetherApps {
 		m := rep.http.nonePairs[app].median()
+		vsFloor := ""
+		if len(floor) > 0 {
+			vsFloor = "; ÷ the floor in the same round, " + slicesText(paired(rep.http.nonePairs[app], floor, div))
+		}
 		ts = append(ts, target{
-			name:     "Route that ignores the session, req/s, " + app + " ÷ no library (each run next to one of the no-library app; a process of the app that serves only this route and its seeded sessions)",
+			name:     fmt.Sprintf("Route that ignores the session, req/s, %s ÷ no library (every app's process that serves only this route and its seeded sessions, in turn in %v slices; the ratio of the same round's requests)", app, rep.http.noneSlice),
 			goal:     "≥ 0.97×",
-			measured: seriesText(rep.http.nonePairs[app]) + control + shareText(rep.noneShare, app) + rep.heapText(app) + rep.instr.text(app),
+			measured: slicesText(rep.http.nonePairs[app]) + vsFloor + control + shareText(rep.noneShare, app) + rep.heapText(app) + rep.instr.text(app),
 			met:      m >= 0.97,
 		})
 	}
@@ -325,6 +337,9 @@ func (rep *report) markdown() []byte {
 	w("- Redis: one `redis-server --save \"\" --appendonly no` on loopback, started by the harness, shared by every app (distinct key prefixes).\n")
 	w("- In-process: `%s`. Raw output (benchstat format): `bench/results/inproc.txt`.\n", rep.inproc.cmd)
 	w("- HTTP: one `benchserver` process per app (`bench/cmd/benchserver`), %s, after a 1 s warm-up per app. Raw runs: `bench/results/http.txt`.\n", rep.http.cmd)
+	if rep.http.noneCmd != "" {
+		w("- The route that ignores the session, for its target: %s. Each app's figure is the median over rounds of its requests divided by the no-library app's in the same round. Raw rounds: `bench/results/http.txt` (`none-slices`).\n", rep.http.noneCmd)
+	}
 	w("- Redis commands: %d sequential requests of one fresh session per app and route, after 3 warm-up requests; `CONFIG RESETSTAT` before, `INFO commandstats` after; the app's go-redis client counts what it sends (a hook).\n", o.cmdRequests)
 	w("- Correctness: %d repetitions of each check, over HTTP against the same servers.\n", o.checkReps)
 	w("- Profiles: written to `bench/results/profiles/` (not committed: the repository ignores `*.prof`); their `go tool pprof -top` outputs are above.\n")

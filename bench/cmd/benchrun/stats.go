@@ -66,3 +66,13 @@ func div(x, y float64) float64 {
 }
 
 func sub(x, y float64) float64 { return x - y }
+
+// quartiles are the first and third quartiles (nearest rank): the middle
+// half of a series lies between them.
+func (s series) quartiles() (q1, q3 float64) {
+	c := s.sorted()
+	if len(c) == 0 {
+		return 0, 0
+	}
+	return c[(len(c)-1)/4], c[3*(len(c)-1)/4]
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/tether-go/tether/bench/apps"
+	"github.com/tether-go/tether/bench/loadgen"
+)
+
+// runNoneSlices measures the route that ignores the session, for its target
+// (≥ 0.97× the no-library app): every app's /none process and the
+// no-library app's, under load one at a time in slices of a fraction of a
+// second, in an order shuffled each round (loadgen.Slices); an app's ratio
+// in a round is its requests over the no-library app's in that round.
+//
+// Runs of seconds per app, even in pairs with the no-library app back to
+// back, read that ratio to ±20 % per pair on this machine (0.77–1.43 in the
+// 2026-12-07 run), and their median moved by 2–3 % between runs of the same
+// code, the size of the difference the target is about. In 100 ms slices
+// (bench/loadgen's Slices, 2026-12-07, five runs of 80–100 rounds) one
+// round's ratio spreads by ±1.5 % (the middle half of the rounds), and the
+// median of a second no-library process read 0.996–1.006.
+//
+// The load generator runs in this process, pinned to the load CPU for the
+// run like wrk is for its own.
+func runNoneSlices(res *httpResults, servers map[string]*server, cookies map[string][]string, pin pinning, conns, rounds int, slice time.Duration) error {
+	names := []string{"none"}
+	for _, in := range apps.HTTPApps() {
+		if in.Library != "limit" && in.Name != "none" {
+			names = append(names, in.Name)
+		}
+	}
+	var (
+		targets []loadgen.Target
+		srvs    []*server
+		before  []runtimeSnap
+	)
+	for _, n := range names {
+		sk := serverKey(servers, noneRoute, n)
+		s := servers[sk]
+		srvs = append(srvs, s)
+		targets = append(targets, loadgen.Target{Addr: s.addr, Path: "/none", Cookies: cookies[sk]})
+	}
+	if err := pinProcess(pin.load, os.Getpid()); err != nil {
+		return err
+	}
+	defer pinProcess(pin.all, os.Getpid())
+	// A second of load on each first, as runHTTP warms its servers.
+	if _, err := loadgen.Slices(loadgen.SlicesConfig{Targets: targets, Conns: conns, Slice: time.Second, Rounds: 1}); err != nil {
+		return err
+	}
+	for _, s := range srvs {
+		snap, err := serverRuntime(s)
+		if err != nil {
+			return err
+		}
+		before = append(before, snap)
+	}
+	start := time.Now()
+	out, err := loadgen.Slices(loadgen.SlicesConfig{Targets: targets, Conns: conns, Slice: slice, Rounds: rounds, Seed: 0x7e7e})
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	for i, s := range srvs {
+		after, err := serverRuntime(s)
+		if err != nil {
+			return err
+		}
+		res.noneHeap[names[i]] = series{after.heapLive / 1e6}
+		if out.Served[i] > 0 {
+			res.noneGC[names[i]] = series{(after.gcCPU - before[i].gcCPU) * 1e9 / float64(out.Served[i])}
+		}
+	}
+	for r, counts := range out.Counts {
+		var line []string
+		for i, n := range names {
+			line = append(line, fmt.Sprintf("%s=%d", n, counts[i]))
+			if i > 0 {
+				res.nonePairs[n] = append(res.nonePairs[n], div(float64(counts[i]), float64(counts[0])))
+			}
+		}
+		res.raw = append(res.raw, fmt.Sprintf("none-slices round=%d slice=%v %s", r+1, slice, strings.Join(line, " ")))
+	}
+	res.noneSlice = slice
+	res.noneCmd = fmt.Sprintf("every app's `/none` process and the no-library app's in turn, %v each, in an order shuffled every round, %d rounds (%v in all), %d keep-alive connections per app, %d cookies (sessions) per app used round robin; the load generator: loadgen.Slices (%s, requests written by hand over persistent connections), in the harness's process; %s",
+		slice, rounds, elapsed.Round(time.Second), conns, len(cookies[serverKey(servers, noneRoute, apps.All[1].Name)]), runtime.Version(), pin)
+	return nil
+}

@@ -119,7 +119,7 @@ func (rep *report) targets() []target {
 		met:      m >= 1.3,
 	})
 	// Untouched route, with three controls shown alongside: a second
-	// process of the no-library app, paired the same way (what the
+	// process of the no-library app, in the same slices (what the
 	// measurement reads for identical servers); gorilla, which has no
 	// middleware and on /none runs the no-library code (with its own,
 	// larger cookies); and the floor, the no-library app behind the least

@@ -87,7 +87,7 @@ func runNoneSlices(res *httpResults, servers map[string]*server, cookies map[str
 		res.raw = append(res.raw, fmt.Sprintf("none-slices round=%d slice=%v %s", r+1, slice, strings.Join(line, " ")))
 	}
 	res.noneSlice = slice
-	res.noneCmd = fmt.Sprintf("every app's `/none` process and the no-library app's in turn, %v each, in an order shuffled every round, %d rounds (%v in all), %d keep-alive connections per app, %d cookies (sessions) per app used round robin; the load generator: loadgen.Slices (%s, requests written by hand over persistent connections), in the harness's process; %s",
-		slice, rounds, elapsed.Round(time.Second), conns, len(cookies[serverKey(servers, noneRoute, apps.All[1].Name)]), runtime.Version(), pin)
+	res.noneCmd = fmt.Sprintf("every app's `/none` process and the no-library app's in turn, %s each, in an order shuffled every round, %d rounds (%v in all), %d keep-alive connections per app, %d cookies (sessions) per app used round robin; the load generator: loadgen.Slices (%s, requests written by hand over persistent connections), in the harness's process; %s",
+		dur(float64(slice)), rounds, elapsed.Round(time.Second), conns, len(cookies[serverKey(servers, noneRoute, apps.All[1].Name)]), runtime.Version(), pin)
 	return nil
 }

@@ -142,7 +142,7 @@ func (rep *report) targets() []target {
 			vsFloor = "; ÷ the floor in the same round, " + slicesText(paired(rep.http.nonePairs[app], floor, div))
 		}
 		ts = append(ts, target{
-			name:     fmt.Sprintf("Route that ignores the session, req/s, %s ÷ no library (every app's process that serves only this route and its seeded sessions, in turn in %v slices; the ratio of the same round's requests)", app, rep.http.noneSlice),
+			name:     fmt.Sprintf("Route that ignores the session, req/s, %s ÷ no library (every app's process that serves only this route and its seeded sessions, in turn in %s slices; the ratio of the same round's requests)", app, dur(float64(rep.http.noneSlice))),
 			goal:     "≥ 0.97×",
 			measured: slicesText(rep.http.nonePairs[app]) + vsFloor + control + shareText(rep.noneShare, app) + rep.heapText(app) + rep.instr.text(app),
 			met:      m >= 0.97,

@@ -231,7 +231,7 @@ func run(o options) error {
 		return err
 	}
 	progress("/none on the processes that served the write routes, with %d more sessions", residentSessions)
-	if err := runResident(rep.http, servers, cookies, lg, pin, o.conns, o.httpTime); err != nil {
+	if err := runResident(rep.http, servers, cookies, pin, o.conns, o.noneSlice); err != nil {
 		return err
 	}
 	if err := writeLines(filepath.Join(o.results, "http.txt"), rep.http.raw); err != nil {

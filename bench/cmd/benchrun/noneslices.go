@@ -24,9 +24,6 @@ import (
 // (bench/loadgen's Slices, 2026-12-07, five runs of 80–100 rounds) one
 // round's ratio spreads by ±1.5 % (the middle half of the rounds), and the
 // median of a second no-library process read 0.996–1.006.
-//
-// The load generator runs in this process, pinned to the load CPU for the
-// run like wrk is for its own.
 func runNoneSlices(res *httpResults, servers map[string]*server, cookies map[string][]string, pin pinning, conns, rounds int, slice time.Duration) error {
 	names := []string{"none"}
 	for _, in := range apps.HTTPApps() {
@@ -34,46 +31,78 @@ func runNoneSlices(res *httpResults, servers map[string]*server, cookies map[str
 			names = append(names, in.Name)
 		}
 	}
+	keys := make([]string, len(names))
+	for i, n := range names {
+		keys[i] = serverKey(servers, noneRoute, n)
+	}
+	out, err := sliceRun("none-slices", names, keys, servers, cookies, pin, conns, rounds, slice)
+	if err != nil {
+		return err
+	}
+	for n, r := range out.ratios {
+		res.nonePairs[n] = r
+	}
+	for _, n := range names {
+		res.noneHeap[n] = series{out.heapMB[n]}
+		res.noneGC[n] = series{out.gcNs[n]}
+	}
+	res.raw = append(res.raw, out.raw...)
+	res.noneSlice = slice
+	res.noneCmd = fmt.Sprintf("every app's `/none` process and the no-library app's in turn, %s each, in an order shuffled every round, %d rounds (%v in all), %d keep-alive connections per app, %d cookies (sessions) per app used round robin; the load generator: loadgen.Slices (%s, requests written by hand over persistent connections), in the harness's process; %s",
+		dur(float64(slice)), rounds, out.elapsed.Round(time.Second), conns, len(cookies[keys[1]]), runtime.Version(), pin)
+	return nil
+}
+
+// sliced is what sliceRun measured, per app.
+type sliced struct {
+	ratios  map[string]series // per round, ÷ the first app's requests in that round
+	heapMB  map[string]float64
+	gcNs    map[string]float64 // the collector's CPU per request served
+	raw     []string
+	elapsed time.Duration
+}
+
+// sliceRun runs /none on the servers keys (the apps names, the baseline
+// first) in turn with loadgen.Slices, after a second of load on each, and
+// reads each server's runtime account around the run. The load generator
+// runs in this process, pinned to the load CPU for the run like wrk is for
+// its own.
+func sliceRun(label string, names, keys []string, servers map[string]*server, cookies map[string][]string, pin pinning, conns, rounds int, slice time.Duration) (sliced, error) {
 	var (
 		targets []loadgen.Target
-		srvs    []*server
 		before  []runtimeSnap
 	)
-	for _, n := range names {
-		sk := serverKey(servers, noneRoute, n)
-		s := servers[sk]
-		srvs = append(srvs, s)
-		targets = append(targets, loadgen.Target{Addr: s.addr, Path: "/none", Cookies: cookies[sk]})
+	for _, k := range keys {
+		targets = append(targets, loadgen.Target{Addr: servers[k].addr, Path: "/none", Cookies: cookies[k]})
 	}
 	if err := pinProcess(pin.load, os.Getpid()); err != nil {
-		return err
+		return sliced{}, err
 	}
 	defer pinProcess(pin.all, os.Getpid())
-	// A second of load on each first, as runHTTP warms its servers.
 	if _, err := loadgen.Slices(loadgen.SlicesConfig{Targets: targets, Conns: conns, Slice: time.Second, Rounds: 1}); err != nil {
-		return err
+		return sliced{}, err
 	}
-	for _, s := range srvs {
-		snap, err := serverRuntime(s)
+	for _, k := range keys {
+		snap, err := serverRuntime(servers[k])
 		if err != nil {
-			return err
+			return sliced{}, err
 		}
 		before = append(before, snap)
 	}
 	start := time.Now()
 	out, err := loadgen.Slices(loadgen.SlicesConfig{Targets: targets, Conns: conns, Slice: slice, Rounds: rounds, Seed: 0x7e7e})
 	if err != nil {
-		return err
+		return sliced{}, err
 	}
-	elapsed := time.Since(start)
-	for i, s := range srvs {
-		after, err := serverRuntime(s)
+	res := sliced{ratios: map[string]series{}, heapMB: map[string]float64{}, gcNs: map[string]float64{}, elapsed: time.Since(start)}
+	for i, k := range keys {
+		after, err := serverRuntime(servers[k])
 		if err != nil {
-			return err
+			return sliced{}, err
 		}
-		res.noneHeap[names[i]] = series{after.heapLive / 1e6}
+		res.heapMB[names[i]] = after.heapLive / 1e6
 		if out.Served[i] > 0 {
-			res.noneGC[names[i]] = series{(after.gcCPU - before[i].gcCPU) * 1e9 / float64(out.Served[i])}
+			res.gcNs[names[i]] = (after.gcCPU - before[i].gcCPU) * 1e9 / float64(out.Served[i])
 		}
 	}
 	for r, counts := range out.Counts {
@@ -81,13 +110,10 @@ func runNoneSlices(res *httpResults, servers map[string]*server, cookies map[str
 		for i, n := range names {
 			line = append(line, fmt.Sprintf("%s=%d", n, counts[i]))
 			if i > 0 {
-				res.nonePairs[n] = append(res.nonePairs[n], div(float64(counts[i]), float64(counts[0])))
+				res.ratios[n] = append(res.ratios[n], div(float64(counts[i]), float64(counts[0])))
 			}
 		}
-		res.raw = append(res.raw, fmt.Sprintf("none-slices round=%d slice=%v %s", r+1, slice, strings.Join(line, " ")))
+		res.raw = append(res.raw, fmt.Sprintf("%s round=%d slice=%v %s", label, r+1, slice, strings.Join(line, " ")))
 	}
-	res.noneSlice = slice
-	res.noneCmd = fmt.Sprintf("every app's `/none` process and the no-library app's in turn, %s each, in an order shuffled every round, %d rounds (%v in all), %d keep-alive connections per app, %d cookies (sessions) per app used round robin; the load generator: loadgen.Slices (%s, requests written by hand over persistent connections), in the harness's process; %s",
-		dur(float64(slice)), rounds, elapsed.Round(time.Second), conns, len(cookies[serverKey(servers, noneRoute, apps.All[1].Name)]), runtime.Version(), pin)
-	return nil
+	return res, nil
 }

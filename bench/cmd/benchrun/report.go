@@ -151,7 +151,7 @@ func (rep *report) targets() []target {
 	if rr := rep.http.resident; rr != nil {
 		var parts []string
 		for _, app := range tetherApps {
-			parts = append(parts, fmt.Sprintf("%s %s, live heap %.1f MB, collector %s per request", app, seriesText(rr.pairs[app]), rr.heap[app].median(), ns(rr.gc[app].median())))
+			parts = append(parts, fmt.Sprintf("%s %s, live heap %.1f MB, collector %s per request", app, slicesText(rr.pairs[app]), rr.heap[app].median(), ns(rr.gc[app].median())))
 		}
 		ts = append(ts, target{
 			name:     fmt.Sprintf("Route that ignores the session, req/s ÷ no library, on the processes that served the write routes, with %s more sessions started in each (resident in the Go heap for the memory store and the hybrid cache, in Redis for tether-redis)", thousands(residentSessions)),

@@ -58,8 +58,9 @@ fuzz:
 # Compares Tether with alexedwards/scs and gorilla/sessions (bench/, a module
 # of its own so that the peers never enter go.mod) and writes BENCHMARKS.md and
 # bench/benchmarks.svg: in-process overhead, HTTP throughput (with the limit
-# apps: one Redis GET, one map read), a constant-rate run (tail latency, CPU
-# per request), and how cost grows with 10k and 100k sessions. About 15
+# apps: one Redis GET, one map read; the route that ignores the session in
+# interleaved 100 ms slices), a constant-rate run (tail latency, CPU per
+# request), and how cost grows with 10k and 100k sessions. About 20
 # minutes on 2 cores; not part of `make test`. BENCH_FLAGS passes flags to
 # cmd/benchrun, e.g. BENCH_FLAGS=-growth=10000,100000,1000000 for the 1M step
 # (about 15 minutes and 3 GB of memory more on 2 cores).

@@ -21,6 +21,10 @@ type SlicesConfig struct {
 	Slice   time.Duration // each target's time under load per round (default 100ms)
 	Rounds  int           // default 100
 	Seed    uint64        // of the order within each round
+	// Timeout bounds a slice's overrun: a request still unanswered
+	// Timeout after its slice's end fails the run (default 1s), so that
+	// a server that stalls, or a body that never ends, does not hang it.
+	Timeout time.Duration
 }
 
 // Target is one server of a SlicesConfig.
@@ -70,6 +74,9 @@ func Slices(cfg SlicesConfig) (SlicesResult, error) {
 	if cfg.Rounds <= 0 {
 		cfg.Rounds = 100
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Second
+	}
 	ts := make([]*sliceTarget, len(cfg.Targets))
 	defer func() {
 		for _, t := range ts {
@@ -96,7 +103,7 @@ func Slices(cfg SlicesConfig) (SlicesResult, error) {
 		res.Counts[r] = make([]int64, len(ts))
 		res.Order[r] = slices.Clone(order)
 		for _, i := range order {
-			counted, served, err := ts[i].run(cfg.Slice)
+			counted, served, err := ts[i].run(cfg.Slice, cfg.Timeout)
 			if err != nil {
 				return SlicesResult{}, err
 			}
@@ -153,9 +160,17 @@ func (t *sliceTarget) close() {
 }
 
 // run loads t for d on all its connections and returns the requests
-// completed within d and all it served, or the first failure.
-func (t *sliceTarget) run(d time.Duration) (counted, served int64, err error) {
+// completed within d and all it served, or the first failure (a request
+// unanswered timeout after d is one).
+func (t *sliceTarget) run(d, timeout time.Duration) (counted, served int64, err error) {
 	deadline := time.Now().Add(d)
+	for _, c := range t.conns {
+		// Once per slice, not per request: a deadline is a timer
+		// update in the runtime, and the same for every target.
+		if err := c.c.SetDeadline(deadline.Add(timeout)); err != nil {
+			return 0, 0, err
+		}
+	}
 	var (
 		mu    sync.Mutex
 		first error

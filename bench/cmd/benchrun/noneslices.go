@@ -105,15 +105,37 @@ func sliceRun(label string, names, keys []string, servers map[string]*server, co
 			res.gcNs[names[i]] = (after.gcCPU - before[i].gcCPU) * 1e9 / float64(out.Served[i])
 		}
 	}
+	ratios, raw, err := sliceRatios(label, names, out, slice)
+	if err != nil {
+		return sliced{}, err
+	}
+	res.ratios, res.raw = ratios, raw
+	return res, nil
+}
+
+// sliceRatios is each app's ratio to names[0] in every round of out (index
+// r of every series is round r, for paired), and the raw lines, with the
+// order each round ran in. A slice in which a target completed no request
+// is a stall, not a throughput, and fails the run: as a ratio it would read
+// 0, for every app at once if the baseline stalled.
+func sliceRatios(label string, names []string, out loadgen.SlicesResult, slice time.Duration) (map[string]series, []string, error) {
+	ratios := map[string]series{}
+	var raw []string
 	for r, counts := range out.Counts {
-		var line []string
+		var line, order []string
 		for i, n := range names {
+			if counts[i] == 0 {
+				return nil, nil, fmt.Errorf("%s: %s completed no request in its %v slice of round %d", label, n, slice, r+1)
+			}
 			line = append(line, fmt.Sprintf("%s=%d", n, counts[i]))
 			if i > 0 {
-				res.ratios[n] = append(res.ratios[n], div(float64(counts[i]), float64(counts[0])))
+				ratios[n] = append(ratios[n], float64(counts[i])/float64(counts[0]))
 			}
 		}
-		res.raw = append(res.raw, fmt.Sprintf("%s round=%d slice=%v %s", label, r+1, slice, strings.Join(line, " ")))
+		for _, i := range out.Order[r] {
+			order = append(order, names[i])
+		}
+		raw = append(raw, fmt.Sprintf("%s round=%d slice=%v %s order=%s", label, r+1, slice, strings.Join(line, " "), strings.Join(order, ",")))
 	}
-	return res, nil
+	return ratios, raw, nil
 }

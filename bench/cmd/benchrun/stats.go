@@ -74,5 +74,7 @@ func (s series) quartiles() (q1, q3 float64) {
 	if len(c) == 0 {
 		return 0, 0
 	}
-	return c[(len(c)-1)/4], c[3*(len(c)-1)/4]
+	// Rank ceil(p*n), 1-based: q1 and q3 mirror each other.
+	n := len(c)
+	return c[(n+3)/4-1], c[(3*n+3)/4-1]
 }

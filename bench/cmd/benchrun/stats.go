@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math/rand/v2"
 	"slices"
 )
 
@@ -77,4 +78,27 @@ func (s series) quartiles() (q1, q3 float64) {
 	// Rank ceil(p*n), 1-based: q1 and q3 mirror each other.
 	n := len(c)
 	return c[(n+3)/4-1], c[(3*n+3)/4-1]
+}
+
+// medianInterval is a 95 % bootstrap interval of s's median: the 2.5th and
+// 97.5th percentiles of the medians of 2,000 resamples of s (with
+// replacement, from a fixed seed, so a report can be regenerated). It is
+// how far the median could be from the one a rerun gives, where quartiles
+// say how far one round is.
+func (s series) medianInterval() (lo, hi float64) {
+	if len(s) == 0 {
+		return 0, 0
+	}
+	const resamples = 2000
+	rng := rand.New(rand.NewPCG(0x5e55, uint64(len(s))))
+	meds := make(series, resamples)
+	re := make(series, len(s))
+	for i := range meds {
+		for j := range re {
+			re[j] = s[rng.IntN(len(s))]
+		}
+		meds[i] = re.median()
+	}
+	c := meds.sorted()
+	return c[resamples*25/1000], c[resamples*975/1000-1]
 }

@@ -65,3 +65,24 @@ func TestStalledSliceFailsTheRun(t *testing.T) {
 		t.Errorf("raw %q, want %q", raw, want)
 	}
 }
+
+// TestMedianInterval: the bootstrap interval of a median holds the median,
+// is as wide as the binomial spread of its rank predicts (±1.96·√n/2 ranks:
+// ±10 for n = 101), and is a point for a constant series.
+func TestMedianInterval(t *testing.T) {
+	s := make(series, 101)
+	for i := range s {
+		s[i] = float64((i * 37) % 101) // 0..100, shuffled
+	}
+	lo, hi := s.medianInterval()
+	if !(lo >= 38 && lo <= 46 && hi >= 54 && hi <= 62) {
+		t.Errorf("interval of the median of 0..100: %v–%v, want about 40–60", lo, hi)
+	}
+	if lo2, hi2 := s.medianInterval(); lo2 != lo || hi2 != hi {
+		t.Errorf("two runs: %v–%v and %v–%v; want the same (fixed seed)", lo, hi, lo2, hi2)
+	}
+	c := series{0.97, 0.97, 0.97}
+	if lo, hi := c.medianInterval(); lo != 0.97 || hi != 0.97 {
+		t.Errorf("constant series: %v–%v", lo, hi)
+	}
+}

@@ -33,20 +33,14 @@ type httpResults struct {
 	runs   int
 	pin    pinning
 	stalls []string // runs with a response slower than stallLimit
-	// nonePairs is, per app, its requests on /none divided by the
-	// no-library app's in the same round of the interleaved run
-	// (runNoneSlices).
-	nonePairs map[string]series
-	// noneHeap and noneGC are, per app, its live heap (MB) after the
-	// interleaved run and the garbage collector's CPU per request in it
-	// (ns), from the Go runtime's own account (benchserver's /runtime).
-	noneHeap, noneGC map[string]series
-	// noneCmd describes the interleaved run, and noneSlice is its slice.
+	// none is the interleaved /none run (runNoneSlices), noneCmd describes
+	// it, and noneSlice is its slice.
+	none      sliced
 	noneCmd   string
 	noneSlice time.Duration
 	// resident is the /none comparison repeated, after the rounds, on the
 	// processes that served the write routes (see runResident).
-	resident *residentResults
+	resident *sliced
 }
 
 // stallLimit marks a run in which the machine stalled: no app here takes a
@@ -99,7 +93,7 @@ const noneRoute = "none"
 // route, apps in a shuffled order (see orderCells), with a pause between runs
 // for the last server to go quiet.
 func runHTTP(servers map[string]*server, cookies map[string][]string, lg loadgen.Runner, pin pinning, rounds, conns int, dur time.Duration) (*httpResults, error) {
-	res := &httpResults{stats: map[key]*httpStat{}, pin: pin, nonePairs: map[string]series{}, noneHeap: map[string]series{}, noneGC: map[string]series{}}
+	res := &httpResults{stats: map[key]*httpStat{}, pin: pin}
 	threads := ""
 	if strings.HasPrefix(lg.Name(), "wrk") {
 		threads = " (`wrk -t1 -c%d`, with a Lua script for the cookies)"

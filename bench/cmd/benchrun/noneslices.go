@@ -39,13 +39,7 @@ func runNoneSlices(res *httpResults, servers map[string]*server, cookies map[str
 	if err != nil {
 		return err
 	}
-	for n, r := range out.ratios {
-		res.nonePairs[n] = r
-	}
-	for _, n := range names {
-		res.noneHeap[n] = series{out.heapMB[n]}
-		res.noneGC[n] = series{out.gcNs[n]}
-	}
+	res.none = out
 	res.raw = append(res.raw, out.raw...)
 	res.noneSlice = slice
 	res.noneCmd = fmt.Sprintf("every app's `/none` process and the no-library app's in turn, %s each, in an order shuffled every round, %d rounds (%v in all), %d keep-alive connections per app, %d cookies (sessions) per app used round robin; the load generator: loadgen.Slices (%s, requests written by hand over persistent connections), in the harness's process; %s",
@@ -53,10 +47,11 @@ func runNoneSlices(res *httpResults, servers map[string]*server, cookies map[str
 	return nil
 }
 
-// sliced is what sliceRun measured, per app.
+// sliced is what sliceRun measured, per app, from the Go runtime's own
+// account for the heap and the collector (benchserver's /runtime).
 type sliced struct {
-	ratios  map[string]series // per round, ÷ the first app's requests in that round
-	heapMB  map[string]float64
+	ratios  map[string]series  // per round, ÷ the first app's requests in that round
+	heapMB  map[string]float64 // live heap after the run
 	gcNs    map[string]float64 // the collector's CPU per request served
 	raw     []string
 	elapsed time.Duration

@@ -144,26 +144,26 @@ func (rep *report) targets() []target {
 	// larger cookies); and the floor, the no-library app behind the least
 	// a session middleware must do (apps.NoneContext).
 	control := ""
-	if c := rep.http.nonePairs[apps.NoneControl.Name]; len(c) > 0 {
+	if c := rep.http.none.ratios[apps.NoneControl.Name]; len(c) > 0 {
 		control = "; controls: a second no-library process, " + slicesText(c)
 	}
-	if c := rep.http.nonePairs["gorilla-cookie"]; len(c) > 0 {
+	if c := rep.http.none.ratios["gorilla-cookie"]; len(c) > 0 {
 		control += "; gorilla-cookie, which runs no session code on this route, " + slicesText(c)
 	}
-	floor := rep.http.nonePairs[apps.NoneContext.Name]
+	floor := rep.http.none.ratios[apps.NoneContext.Name]
 	if len(floor) > 0 {
 		control += "; the floor of a session middleware, " + apps.NoneContext.Name + " (no library; a context value and a wrapped writer per request, nothing else), " + slicesText(floor)
 	}
 	for _, app := range tetherApps {
-		met, verdict := atLeast(rep.http.nonePairs[app], 0.97)
+		met, verdict := atLeast(rep.http.none.ratios[app], 0.97)
 		vsFloor := ""
 		if len(floor) > 0 {
-			vsFloor = "; ÷ the floor in the same round, " + slicesText(paired(rep.http.nonePairs[app], floor, div))
+			vsFloor = "; ÷ the floor in the same round, " + slicesText(paired(rep.http.none.ratios[app], floor, div))
 		}
 		ts = append(ts, target{
 			name:     fmt.Sprintf("Route that ignores the session, req/s, %s ÷ no library (every app's process that serves only this route and its seeded sessions, in turn in %s slices; the ratio of the same round's requests)", app, dur(float64(rep.http.noneSlice))),
 			goal:     "≥ 0.97×",
-			measured: slicesText(rep.http.nonePairs[app]) + vsFloor + control + shareText(rep.noneShare, app) + rep.heapText(app) + rep.instr.text(app),
+			measured: slicesText(rep.http.none.ratios[app]) + vsFloor + control + shareText(rep.noneShare, app) + rep.heapText(app) + rep.instr.text(app),
 			met:      met,
 			verdict:  verdict,
 		})
@@ -171,12 +171,12 @@ func (rep *report) targets() []target {
 	if rr := rep.http.resident; rr != nil {
 		var parts []string
 		for _, app := range tetherApps {
-			parts = append(parts, fmt.Sprintf("%s %s, live heap %.1f MB, collector %s per request", app, slicesText(rr.pairs[app]), rr.heap[app].median(), ns(rr.gc[app].median())))
+			parts = append(parts, fmt.Sprintf("%s %s, live heap %.1f MB, collector %s per request", app, slicesText(rr.ratios[app]), rr.heapMB[app], ns(rr.gcNs[app])))
 		}
 		ts = append(ts, target{
 			name:     fmt.Sprintf("Route that ignores the session, req/s ÷ no library, on the processes that served the write routes, with %s more sessions started in each (resident in the Go heap for the memory store and the hybrid cache, in Redis for tether-redis)", thousands(residentSessions)),
 			goal:     "reported: the collector's cost of sessions kept in the Go heap",
-			measured: strings.Join(parts, "; ") + fmt.Sprintf("; the no-library app's collector: %s per request", ns(rr.noneGC.median())),
+			measured: strings.Join(parts, "; ") + fmt.Sprintf("; the no-library app's collector: %s per request", ns(rr.gcNs["none"])),
 			met:      true,
 		})
 	}
@@ -417,7 +417,7 @@ func (rep *report) writeHTTP(w func(string, ...any)) {
 			}
 			vs := ""
 			if rt.name == "none" && in.Library != "none" {
-				vs = ratio(rep.http.nonePairs[in.Name].median()) + " of none"
+				vs = ratio(rep.http.none.ratios[in.Name].median()) + " of none"
 			} else if peers, ok := peersOf[in.Name]; ok {
 				p, ps := rep.bestPeer(rt.name, peers...)
 				m, _, _ := ratioRange(st.rps, ps)
@@ -559,11 +559,12 @@ func (rep *report) writeNoise(w func(string, ...any)) {
 // heapText states the live heap and the collector's CPU per request of app's
 // /none runs, next to the no-library app's.
 func (rep *report) heapText(app string) string {
-	h, g, n := rep.http.noneHeap[app], rep.http.noneGC[app], rep.http.noneGC["none"]
-	if len(h) == 0 || len(n) == 0 {
+	none := rep.http.none
+	h, ok := none.heapMB[app]
+	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("; live heap %.1f MB (no library: %.1f MB), collector %s per request (no library: %s; the runtime's /cpu/classes/gc/total, the time the collector held the CPU, over the requests served)", h.median(), rep.http.noneHeap["none"].median(), ns(g.median()), ns(n.median()))
+	return fmt.Sprintf("; live heap %.1f MB (no library: %.1f MB), collector %s per request (no library: %s; the runtime's /cpu/classes/gc/total, the time the collector held the CPU, over the requests served)", h, none.heapMB["none"], ns(none.gcNs[app]), ns(none.gcNs["none"]))
 }
 
 // shareText states what the CPU profile says the untouched route costs.

@@ -31,13 +31,6 @@ func serverRuntime(s *server) (runtimeSnap, error) {
 	return runtimeSnap{gcCPU: v.GC, heapLive: v.Live}, nil
 }
 
-// residentResults is the untouched route measured on the processes that
-// served the write routes, per app.
-type residentResults struct {
-	pairs, heap, gc map[string]series
-	noneGC          series // the no-library app's, in the same runs
-}
-
 // residentRounds is how many rounds of slices runResident runs, and
 // residentSessions how many sessions it starts in each app first.
 const (
@@ -46,7 +39,7 @@ const (
 )
 
 // runResident repeats the /none comparison on the Tether apps' main
-// processes, after every round, and after starting residentSessions more
+// processes, after the HTTP rounds, and after starting residentSessions more
 // sessions in each: the memory store and the hybrid cache keep them in the
 // Go heap, so the ratio there is the untouched route's cost plus the
 // collector's cost of the sessions resident in the heap, which the live
@@ -64,12 +57,7 @@ func runResident(res *httpResults, servers map[string]*server, cookies map[strin
 	if err != nil {
 		return err
 	}
-	rr := &residentResults{pairs: out.ratios, heap: map[string]series{}, gc: map[string]series{}, noneGC: series{out.gcNs["none"]}}
-	for _, app := range tetherApps {
-		rr.heap[app] = series{out.heapMB[app]}
-		rr.gc[app] = series{out.gcNs[app]}
-	}
 	res.raw = append(res.raw, out.raw...)
-	res.resident = rr
+	res.resident = &out
 	return nil
 }

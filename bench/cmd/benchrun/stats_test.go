@@ -86,3 +86,25 @@ func TestMedianInterval(t *testing.T) {
 		t.Errorf("constant series: %v–%v", lo, hi)
 	}
 }
+
+// TestAtLeast: a goal is met only when the whole interval of the median is
+// at or above it, missed when all of it is below, and undecided otherwise.
+func TestAtLeast(t *testing.T) {
+	rounds := func(center float64) series {
+		s := make(series, 150)
+		for i := range s {
+			s[i] = center + float64(i%15-7)*0.002 // ±1.4 %
+		}
+		return s
+	}
+	for _, c := range []struct {
+		center    float64
+		met       bool
+		undecided bool
+	}{{0.99, true, false}, {0.95, false, false}, {0.97, false, true}} {
+		met, verdict := atLeast(rounds(c.center), 0.97)
+		if met != c.met || (verdict != "") != c.undecided {
+			t.Errorf("median %v against 0.97: met %v, verdict %q; want met %v, undecided %v", c.center, met, verdict, c.met, c.undecided)
+		}
+	}
+}

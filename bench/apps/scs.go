@@ -17,9 +17,13 @@ func (a *App) newSCS(cfg Config) error {
 	sm := scs.New()
 	switch a.Store {
 	case "memory":
-		ms := memstore.New()
-		a.onClose(func() error { ms.StopCleanup(); return nil })
-		sm.Store = ms
+		// Never stopped: scs' StopCleanup reads the channel its cleanup
+		// goroutine writes when it starts, with no synchronisation (a
+		// data race under -race, and a goroutine left running, when it
+		// is called before that goroutine got going, as an app closed
+		// right after New does). The goroutine ticks once a minute and
+		// lives as long as the process, as scs intends.
+		sm.Store = memstore.New()
 	case "redis":
 		sm.Store = goredisstore.NewWithPrefix(a.newRedisClient(cfg.RedisAddr), cfg.Prefix)
 	default:

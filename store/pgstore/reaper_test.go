@@ -191,7 +191,12 @@ var _ = backendTest("ReaperOneAtATime", func(t *testing.T, pool *pgxpool.Pool) {
 					<-release // the first round to get the lock stays inside it
 				default:
 				}
-			case reapUnlocked:
+			case reapDeleteReturned:
+				// Still inside the transaction: the lock goes with the
+				// commit after this, so another store's reapLocked may
+				// come before this store's reapUnlocked without any
+				// overlap. A store out of the round from here on is
+				// therefore the latest point that cannot race.
 				mu.Lock()
 				delete(active, name)
 				mu.Unlock()

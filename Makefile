@@ -13,8 +13,10 @@ TESTFLAGS ?= -race -count=1 -timeout 20m
 
 # The root module holds the session core and the four backends the design
 # names; every integration with a heavy dependency is a module of its own, so
-# an application downloads only what it imports. `make test` runs them all.
-MODULES ?= . metrics/prometheus metrics/otel store/mysqlstore store/mongostore examples/cluster examples/routers
+# an application downloads only what it imports. `make test` runs them all,
+# the benchmark harness's own tests (bench: its load generator, statistics and
+# apps) among them.
+MODULES ?= . metrics/prometheus metrics/otel store/mysqlstore store/mongostore examples/cluster examples/routers bench
 
 .PHONY: test deps fmt vet run fuzz bench instr bench-stores stress chaos
 
@@ -24,19 +26,23 @@ MODULES ?= . metrics/prometheus metrics/otel store/mysqlstore store/mongostore e
 # the other packages check on 2 cores.
 SERIAL ?= github.com/tether-go/tether/internal/chaos github.com/tether-go/tether/affinity
 
+# A module that fails does not stop the others: the run goes on and fails at
+# the end, naming every module that failed, so one CI run reports them all.
 test: deps fmt vet
-	@set -e; for m in $(MODULES); do \
+	@failed=""; for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		if [ "$$m" = . ]; then \
 			pkgs="$$($(GO) list ./... | grep -v -x $(foreach p,$(SERIAL),-e '$(p)\(/.*\)\?'))"; \
-			$(GO) test $(TESTFLAGS) $$pkgs; \
+			$(GO) test $(TESTFLAGS) $$pkgs || failed="$$failed ."; \
 			echo "== go test $(SERIAL) (one package at a time)"; \
-			$(GO) test $(TESTFLAGS) -p 1 $(addsuffix /...,$(SERIAL)); \
+			$(GO) test $(TESTFLAGS) -p 1 $(addsuffix /...,$(SERIAL)) || failed="$$failed .(serial)"; \
 		else \
-			(cd $$m && $(GO) test $(TESTFLAGS) ./...); \
+			(cd $$m && $(GO) test $(TESTFLAGS) ./...) || failed="$$failed $$m"; \
 		fi; \
-	done
-	cd examples/kubernetes && $(GO) vet ./... && $(GO) test -count=1 ./...
+	done; \
+	echo "== go test examples/kubernetes"; \
+	(cd examples/kubernetes && $(GO) vet ./... && $(GO) test -count=1 ./...) || failed="$$failed examples/kubernetes"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED in:$$failed"; exit 1; fi
 
 deps:
 	bash scripts/install-deps.sh

@@ -102,13 +102,14 @@ func createRecord(t *testing.T, s store.Store, now time.Time) (string, *store.Re
 // (the store's filters all carry an expiry condition too). One shared
 // collection of the suite's large records made each command take seconds.
 //
-// TestFerretDB runs everything that needs a healthy server on one server:
-// the conformance suite, with the real clock and with a fake one, and the
-// backend's own tests. (TestFault has a server of its own, which it stops.)
+// TestFerretDB runs everything that needs a healthy server: the conformance
+// suite, with the real clock and with a fake one, and the backend's own tests
+// (the hybrid tier's conformance among them). The three parts run in
+// parallel, each on a server of its own: a part keeps its server busy one
+// command at a time (see connect), so on one server they would take turns
+// where two cores can run two of them. (TestFault has a server of its own,
+// which it stops.)
 func TestFerretDB(t *testing.T) {
-	f := startFerret(t)
-	cl := connect(t, f.URI())
-
 	// Another app node on the same collection, with a clock of its own.
 	nodeOf := func(t *testing.T, s store.Store, opts ...Option) store.Store {
 		n, err := New(context.Background(), s.(*Store).coll, append(opts, WithTimeout(testTimeout))...)
@@ -126,18 +127,27 @@ func TestFerretDB(t *testing.T) {
 		return nodeOf(t, s, WithClock(now), withBetweenEnds(during))
 	})
 	t.Run("Conformance", func(t *testing.T) {
+		t.Parallel()
+		cl := connect(t, startFerret(t).URI())
 		so, to := smallRecords()
 		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, node, during)...)
 	})
 	t.Run("ConformanceFakeClock", func(t *testing.T) {
+		t.Parallel()
+		cl := connect(t, startFerret(t).URI())
 		clock := storetest.NewClock(time.Now())
 		so, to := smallRecords()
 		so = append(so, WithClock(clock.Now))
 		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, cl, so...) }, append(to, storetest.WithClock(clock.Now, clock.Advance), node, during)...)
 	})
-	for _, tc := range backendTests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, cl, f) })
-	}
+	t.Run("Backend", func(t *testing.T) {
+		t.Parallel()
+		f := startFerret(t)
+		cl := connect(t, f.URI())
+		for _, tc := range backendTests {
+			t.Run(tc.name, func(t *testing.T) { tc.fn(t, cl, f) })
+		}
+	})
 }
 
 // backendTests are the tests of what the conformance suite cannot know

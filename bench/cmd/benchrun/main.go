@@ -240,7 +240,7 @@ func run(o options) error {
 	// Constant rate, while the servers are still pinned.
 	if o.rate > 0 {
 		progress("constant-rate runs at %.0f req/s", o.rate)
-		if rep.rates, err = runRates(ctx, rdb, servers, cookies, pin, o.rate, o.rateTime, o.rateRounds, o.rateConns); err != nil {
+		if rep.rates, err = runRates(ctx, rdb, rs.Pid(), servers, cookies, pin, o.rate, o.rateTime, o.rateRounds, o.rateConns); err != nil {
 			return err
 		}
 		if err := writeLines(filepath.Join(o.results, "rate.txt"), rep.rates.raw); err != nil {

@@ -44,6 +44,15 @@ func (p pinning) String() string {
 	return fmt.Sprintf("pinned with taskset: the load generator on CPU %s, the app servers and redis-server on CPU %s", p.load, p.servers)
 }
 
+// rateString describes the placement of the constant-rate runs (runRates),
+// where redis-server moves to the load generator's CPU.
+func (p pinning) rateString() string {
+	if p.load == "" {
+		return p.String()
+	}
+	return fmt.Sprintf("pinned with taskset: the load generator and redis-server on CPU %s, the app servers on CPU %s. redis-server does not share the apps' CPU here: beside them it waited while an app's collector marked, so the write tail of the app with the largest heap (tether-hybrid's 20,000 cached sessions) was the collector's delay of Redis, not the library's own; see *Where Tether is behind*, ‘The hybrid write tail’", p.load, p.servers)
+}
+
 // command returns name args, run on cpus ("": anywhere).
 func command(cpus, name string, args ...string) *exec.Cmd {
 	if cpus == "" {

@@ -73,7 +73,15 @@ type rateResults struct {
 
 // runRates runs every constant-rate cell once per round, apps in a shuffled
 // order within each route (orderCells).
-func runRates(ctx context.Context, rdb *redis.Client, servers map[string]*server, cookies map[string][]string,
+//
+// redis-server runs beside the generator in this phase, not beside the app
+// servers (see pinning.rateString): in production it does not share the
+// app's CPU. Beside them, it waited for the CPU while an app's collector
+// marked, and the write tail measured that, not the library: with 20,000
+// sessions resident in tether-hybrid's cache (its mark phase 15–21 ms on
+// one CPU), its p99 on /incr was 3.7–5.8 ms with redis-server on the app's
+// CPU and 2.0 ms, as tether-redis's, with it on the other (bench/analysis.md).
+func runRates(ctx context.Context, rdb *redis.Client, redisPid int, servers map[string]*server, cookies map[string][]string,
 	pin pinning, rate float64, dur time.Duration, rounds, conns int) (*rateResults, error) {
 	res := &rateResults{stats: map[key]*rateStat{}, rate: rate, dur: dur, rounds: rounds, conns: conns, pin: pin}
 	// The generator runs in this process: pin it where wrk runs.
@@ -81,6 +89,10 @@ func runRates(ctx context.Context, rdb *redis.Client, servers map[string]*server
 		return nil, err
 	}
 	defer pinProcess(pin.all, os.Getpid())
+	if err := pinProcess(pin.load, redisPid); err != nil {
+		return nil, err
+	}
+	defer pinProcess(pin.servers, redisPid)
 	var cells []cell
 	for _, rt := range rateRoutes {
 		for _, in := range rt.apps() {

@@ -213,7 +213,7 @@ func (rep *report) writeRates(w func(string, ...any)) {
 	}
 	w("## 2b. Constant rate: tail latency and CPU per request\n\n")
 	w("Every app at the same fixed rate, %.0f req/s, below every app's saturation, so the load is held equal and what differs is each library's own cost. %s, %d connections, %v per run, %d rounds, apps shuffled within each route; the generator runs in the harness (%s). Latency is timed from each request's *due* time, so a stall counts against every request that waited for it (no coordinated omission). *App CPU* is the app process' user+system time per request from its own counters (getrusage via the admin listener); *Redis CPU* is redis-server's (INFO cpu) per request; *Redis commands* are INFO commandstats after CONFIG RESETSTAT: mean µs per call × calls per request (a script's time includes the commands it runs, which are listed too). Medians over rounds. Raw runs: `bench/results/rate.txt`.\n\n",
-		r.rate, "Go constant-rate generator (bench/loadgen)", r.conns, r.dur, r.rounds, r.pin)
+		r.rate, "Go constant-rate generator (bench/loadgen)", r.conns, r.dur, r.rounds, r.pin.rateString())
 	for _, rt := range rateRoutes {
 		w("### %s at %.0f req/s\n\n", routeTitle(rt.name), r.rate)
 		w("| app | achieved req/s | p50 | p99 | p99.9 | app CPU / req | Redis CPU / req | Redis commands (µs per call × calls per request) | errors, non-2xx |\n|---|---|---|---|---|---|---|---|---|\n")

@@ -55,7 +55,8 @@ fmt:
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting (run gofmt -w):"; echo "$$out"; exit 1; fi
 
 vet:
-	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
+	@failed=""; for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || failed="$$failed $$m"; done; \
+	if [ -n "$$failed" ]; then echo "make vet: FAILED in:$$failed"; exit 1; fi
 
 run:
 	$(GO) run ./examples/basic

@@ -35,7 +35,7 @@ type Server struct {
 // directory and waits until it answers PING. It retries with another port if
 // the server dies during startup (the port was taken meanwhile).
 func Start() (*Server, error) {
-	path, err := exec.LookPath("redis-server")
+	path, err := lookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redisserver: %w (run bench/install.sh as root, or install redis-server)", err)
 	}
@@ -135,4 +135,20 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// lookPath finds name on $PATH or, as the main module's tests do
+// (internal/testserver), in the system directories often missing from it,
+// where scripts/install-deps.sh counts a binary as installed.
+func lookPath(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path, nil
+	}
+	for _, dir := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+		if p, err := exec.LookPath(filepath.Join(dir, name)); err == nil {
+			return p, nil
+		}
+	}
+	return "", err
 }

@@ -15,7 +15,9 @@ import (
 //
 // Pinned, each app server gets GOMAXPROCS of the CPUs it is given, shares them
 // with redis-server as an app server shares a Redis node's host in a small
-// deployment, and never competes with the load generator.
+// deployment, and never competes with the load generator. The constant-rate
+// runs are the exception: they move redis-server to the generator's CPU (see
+// runRates and rateString).
 type pinning struct {
 	load, servers string // taskset(1) CPU lists; "" runs unpinned
 	all           string // every CPU, to unpin with
@@ -50,7 +52,7 @@ func (p pinning) rateString() string {
 	if p.load == "" {
 		return p.String()
 	}
-	return fmt.Sprintf("pinned with taskset: the load generator and redis-server on CPU %s, the app servers on CPU %s. redis-server does not share the apps' CPU here: beside them it waited while an app's collector marked, so the write tail of the app with the largest heap (tether-hybrid's 20,000 cached sessions) was the collector's delay of Redis, not the library's own; see *Where Tether is behind*, ‘The hybrid write tail’", p.load, p.servers)
+	return fmt.Sprintf("pinned with taskset: the load generator and redis-server on CPU %s, the app servers on CPU %s. redis-server does not share the apps' CPU here: beside them it waited while an app's collector marked, so the write tail of the app with the largest heap (tether-hybrid's 20,000 cached sessions) was the collector's delay of Redis, not the library's own; see `bench/analysis.md`, ‘The hybrid write tail’", p.load, p.servers)
 }
 
 // command returns name args, run on cpus ("": anywhere).

@@ -23,12 +23,11 @@ type reapEvent struct {
 type reapKind int
 
 const (
-	reapBusy           reapKind = iota // another session holds the lock: the round ends
-	reapLocked                         // a batch's transaction holds the lock and is about to delete
-	reapDeleteReturned                 // the batch's delete returned (or failed); its transaction still holds the lock
-	reapBatchDone                      // the batch committed
-	reapUnlocked                       // the batch's transaction is over, the lock released
-	reapFailed                         // the round failed
+	reapBusy      reapKind = iota // another session holds the lock: the round ends
+	reapLocked                    // a batch's transaction holds the lock and is about to delete
+	reapBatchDone                 // the batch committed
+	reapUnlocked                  // the batch's transaction is over, the lock released
+	reapFailed                    // the round failed
 )
 
 // reaper deletes expired rows every reap interval until Close.
@@ -90,7 +89,6 @@ func (s *Store) reapBatch(ctx context.Context) (n int, locked bool, err error) {
 		s.hook(reapEvent{kind: reapLocked})
 		tag, err := tx.Exec(ctx, s.q.reapBatch, s.now().Add(-reapGrace), s.cfg.reapBatch)
 		n = int(tag.RowsAffected())
-		s.hook(reapEvent{kind: reapDeleteReturned})
 		return err
 	})
 	switch {

@@ -8,7 +8,7 @@ import (
 // series is one measurement repeated over rounds.
 type series []float64
 
-func (s series) sorted() []float64 { c := slices.Clone(s); slices.Sort(c); return c }
+func (s series) sorted() series { c := slices.Clone(s); slices.Sort(c); return c }
 
 // median is the middle value (the mean of the two middle ones for an even
 // count); NaN-free: 0 for an empty series.
@@ -75,9 +75,15 @@ func (s series) quartiles() (q1, q3 float64) {
 	if len(c) == 0 {
 		return 0, 0
 	}
-	// Rank ceil(p*n), 1-based: q1 and q3 mirror each other.
-	n := len(c)
-	return c[(n+3)/4-1], c[(3*n+3)/4-1]
+	return c.nearestRank(1, 4), c.nearestRank(3, 4)
+}
+
+// nearestRank is the num/den quantile of a sorted, non-empty series by the
+// nearest-rank definition: the value of rank ceil(n·num/den), 1-based. The
+// quartiles and the median interval's bounds both use it, so a bound is
+// never a rank off the definition the other uses.
+func (c series) nearestRank(num, den int) float64 {
+	return c[max(0, (num*len(c)+den-1)/den-1)]
 }
 
 // medianInterval is a 95 % bootstrap interval of s's median: the 2.5th and
@@ -100,5 +106,5 @@ func (s series) medianInterval() (lo, hi float64) {
 		meds[i] = re.median()
 	}
 	c := meds.sorted()
-	return c[resamples*25/1000], c[resamples*975/1000-1]
+	return c.nearestRank(1, 40), c.nearestRank(39, 40)
 }

@@ -108,3 +108,24 @@ func TestAtLeast(t *testing.T) {
 		}
 	}
 }
+
+// TestNearestRank: rank ceil(n·p), 1-based, at both ends — the median
+// interval's 2.5 % bound of 2,000 resamples is rank 50, not 51.
+func TestNearestRank(t *testing.T) {
+	for _, c := range []struct {
+		n, num, den, want int
+	}{
+		{1, 1, 40, 0}, {1, 39, 40, 0},
+		{40, 1, 4, 9}, {40, 3, 4, 29}, {41, 1, 4, 10}, {41, 3, 4, 30},
+		{2000, 1, 40, 49}, {2000, 39, 40, 1949},
+		{150, 1, 40, 3}, {150, 39, 40, 146},
+	} {
+		s := make(series, c.n)
+		for i := range s {
+			s[i] = float64(i)
+		}
+		if got := s.nearestRank(c.num, c.den); int(got) != c.want {
+			t.Errorf("n=%d, %d/%d: index %v, want %d", c.n, c.num, c.den, got, c.want)
+		}
+	}
+}

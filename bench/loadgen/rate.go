@@ -99,7 +99,9 @@ func runRate(cfg Config) (Result, error) {
 	return r, nil
 }
 
-// percentile returns the q-quantile of sorted (nearest rank).
+// percentile returns the q-quantile of sorted: the value at index floor(q·n),
+// which is nearest rank except where q·n is whole, and one rank above it there
+// (so p99 of 100 latencies is the largest, never lower than nearest rank).
 func percentile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0

@@ -80,7 +80,8 @@ func wantFailureWithin(t *testing.T, limit time.Duration, cfg SlicesConfig, what
 
 // TestSlicesFailsOnSilentServer: a target that reads requests and never
 // answers (a stalled or deadlocked server) fails the run once Timeout has
-// passed after its slice, instead of holding it for ever.
+// passed after its slice (the default, or the one asked for), instead of
+// holding it for ever.
 func TestSlicesFailsOnSilentServer(t *testing.T) {
 	silent := rawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
@@ -95,6 +96,11 @@ func TestSlicesFailsOnSilentServer(t *testing.T) {
 		Targets: []Target{{Addr: okServer(t), Path: "/"}, {Addr: silent, Path: "/"}},
 		Conns:   2, Slice: 10 * time.Millisecond, Rounds: 1,
 	}, "a server that never answers")
+	// A Timeout asked for is the one used (the default above is 1 s).
+	wantFailureWithin(t, 700*time.Millisecond, SlicesConfig{
+		Targets: []Target{{Addr: silent, Path: "/"}},
+		Conns:   1, Slice: 10 * time.Millisecond, Rounds: 1, Timeout: 100 * time.Millisecond,
+	}, "a server that never answers, with a 100 ms Timeout")
 }
 
 // TestSlicesFailsOnEndlessBody: a 200 whose chunked body never ends (a

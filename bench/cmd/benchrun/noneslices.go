@@ -89,22 +89,22 @@ func sliceRun(label string, names, keys []string, servers map[string]*server, co
 	if err != nil {
 		return sliced{}, err
 	}
-	res := sliced{ratios: map[string]series{}, heapMB: map[string]float64{}, gcNs: map[string]float64{}, elapsed: time.Since(start)}
+	elapsed := time.Since(start)
+	// First, since it fails a run in which a slice served nothing: every
+	// target has served requests below.
+	ratios, raw, err := sliceRatios(label, names, out, slice)
+	if err != nil {
+		return sliced{}, err
+	}
+	res := sliced{ratios: ratios, heapMB: map[string]float64{}, gcNs: map[string]float64{}, raw: raw, elapsed: elapsed}
 	for i, k := range keys {
 		after, err := serverRuntime(servers[k])
 		if err != nil {
 			return sliced{}, err
 		}
 		res.heapMB[names[i]] = after.heapLive / 1e6
-		if out.Served[i] > 0 {
-			res.gcNs[names[i]] = (after.gcCPU - before[i].gcCPU) * 1e9 / float64(out.Served[i])
-		}
+		res.gcNs[names[i]] = (after.gcCPU - before[i].gcCPU) * 1e9 / float64(out.Served[i])
 	}
-	ratios, raw, err := sliceRatios(label, names, out, slice)
-	if err != nil {
-		return sliced{}, err
-	}
-	res.ratios, res.raw = ratios, raw
 	return res, nil
 }
 

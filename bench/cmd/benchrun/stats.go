@@ -68,22 +68,24 @@ func div(x, y float64) float64 {
 
 func sub(x, y float64) float64 { return x - y }
 
-// quartiles are the first and third quartiles (nearest rank): the middle
-// half of a series lies between them.
+// quartiles bound the middle half of a series: the values with a quarter of
+// the series (rounded down) below and above them, so that those of -x are
+// the mirror image of those of x.
 func (s series) quartiles() (q1, q3 float64) {
 	c := s.sorted()
 	if len(c) == 0 {
 		return 0, 0
 	}
-	return c.nearestRank(1, 4), c.nearestRank(3, 4)
+	return c.middle(1, 4)
 }
 
-// nearestRank is the num/den quantile of a sorted, non-empty series by the
-// nearest-rank definition: the value of rank ceil(n·num/den), 1-based. The
-// quartiles and the median interval's bounds both use it, so a bound is
-// never a rank off the definition the other uses.
-func (c series) nearestRank(num, den int) float64 {
-	return c[max(0, (num*len(c)+den-1)/den-1)]
+// middle bounds the central part of a sorted, non-empty series that leaves
+// out the same number of values, floor(n·num/den), at each end: the middle
+// half for 1/4, the central 95 % for 1/40. It is what quartiles and
+// medianInterval share.
+func (c series) middle(num, den int) (lo, hi float64) {
+	k := min(num*len(c)/den, (len(c)-1)/2)
+	return c[k], c[len(c)-1-k]
 }
 
 // medianInterval is a 95 % bootstrap interval of s's median: the 2.5th and
@@ -105,6 +107,5 @@ func (s series) medianInterval() (lo, hi float64) {
 		}
 		meds[i] = re.median()
 	}
-	c := meds.sorted()
-	return c.nearestRank(1, 40), c.nearestRank(39, 40)
+	return meds.sorted().middle(1, 40)
 }

@@ -1,40 +1,29 @@
 package main
 
 import (
-	"math"
 	"testing"
 	"time"
 
 	"github.com/tether-go/tether/bench/loadgen"
 )
 
-// nearestRank is the p-quantile by the nearest-rank definition: the value
-// of rank ceil(p*n), 1-based.
-func nearestRank(sorted []float64, p float64) float64 {
-	r := int(math.Ceil(p * float64(len(sorted))))
-	return sorted[max(r, 1)-1]
-}
-
-// TestQuartilesNearestRank: the quartiles are of nearest rank (ceil(p*n),
-// 1-based), and those of -x mirror those of x. (The first version took
-// floor((n-1)p), one rank low for q3 at most n, and [min, min] at n = 2.)
-func TestQuartilesNearestRank(t *testing.T) {
-	for _, n := range []int{2, 6, 10, 150} {
-		s := make(series, n)
-		neg := make(series, n)
+// TestQuartilesMirror: the quartiles leave a quarter of the rounds (rounded
+// down) out at each end, so those of -x mirror those of x at every n, a
+// multiple of 4 (Slices' default 100 rounds, the resident run's 60) included.
+// (The first version took floor((n-1)p), one rank low for q3, and [min, min]
+// at n = 2; the second, nearest rank, did not mirror at n a multiple of 4.)
+func TestQuartilesMirror(t *testing.T) {
+	for _, c := range []struct{ n, q1, q3 int }{{1, 1, 1}, {2, 1, 2}, {4, 2, 3}, {6, 2, 5}, {10, 3, 8}, {60, 16, 45}, {100, 26, 75}, {150, 38, 113}} {
+		s, neg := make(series, c.n), make(series, c.n)
 		for i := range s {
-			s[i] = float64(i + 1)
-			neg[i] = -float64(i + 1)
+			s[i], neg[i] = float64(i+1), -float64(i+1)
 		}
 		q1, q3 := s.quartiles()
-		c := s.sorted()
-		w1, w3 := nearestRank(c, 0.25), nearestRank(c, 0.75)
-		if q1 != w1 || q3 != w3 {
-			t.Errorf("n=%d: quartiles %v, %v; nearest rank %v, %v", n, q1, q3, w1, w3)
+		if q1 != float64(c.q1) || q3 != float64(c.q3) {
+			t.Errorf("n=%d: quartiles %v, %v; want %d, %d", c.n, q1, q3, c.q1, c.q3)
 		}
-		n1, n3 := neg.quartiles()
-		if n1 != -q3 || n3 != -q1 {
-			t.Errorf("n=%d: quartiles of x (%v, %v) and of -x (%v, %v) are not mirror images", n, q1, q3, n1, n3)
+		if n1, n3 := neg.quartiles(); n1 != -q3 || n3 != -q1 {
+			t.Errorf("n=%d: quartiles of x (%v, %v) and of -x (%v, %v) are not mirror images", c.n, q1, q3, n1, n3)
 		}
 	}
 }
@@ -50,8 +39,12 @@ func TestStalledSliceFailsTheRun(t *testing.T) {
 		Counts: [][]int64{{3600, 3500, 3550}, {0, 3500, 3550}, {3600, 3500, 0}},
 		Order:  [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}},
 	}
-	if _, _, err := sliceRatios("none-slices", names, out, 100*time.Millisecond); err == nil {
-		t.Errorf("rounds with a stalled baseline and a stalled floor: no error")
+	for _, stalled := range []int{1, 2} { // the baseline's round, the floor's
+		one := out
+		one.Counts = [][]int64{out.Counts[0], out.Counts[stalled]}
+		if _, _, err := sliceRatios("none-slices", names, one, 100*time.Millisecond); err == nil {
+			t.Errorf("a round with a stall (%v): no error", out.Counts[stalled])
+		}
 	}
 	out.Counts = out.Counts[:1]
 	pairs, raw, err := sliceRatios("none-slices", names, out, 100*time.Millisecond)
@@ -101,7 +94,7 @@ func TestAtLeast(t *testing.T) {
 		center    float64
 		met       bool
 		undecided bool
-	}{{0.99, true, false}, {0.95, false, false}, {0.97, false, true}} {
+	}{{0.99, true, false}, {0.95, false, false}, {0.97, false, true}, {0.969, false, true}} {
 		met, verdict := atLeast(rounds(c.center), 0.97)
 		if met != c.met || (verdict != "") != c.undecided {
 			t.Errorf("median %v against 0.97: met %v, verdict %q; want met %v, undecided %v", c.center, met, verdict, c.met, c.undecided)
@@ -109,23 +102,16 @@ func TestAtLeast(t *testing.T) {
 	}
 }
 
-// TestNearestRank: rank ceil(n·p), 1-based, at both ends — the median
-// interval's 2.5 % bound of 2,000 resamples is rank 50, not 51.
-func TestNearestRank(t *testing.T) {
-	for _, c := range []struct {
-		n, num, den, want int
-	}{
-		{1, 1, 40, 0}, {1, 39, 40, 0},
-		{40, 1, 4, 9}, {40, 3, 4, 29}, {41, 1, 4, 10}, {41, 3, 4, 30},
-		{2000, 1, 40, 49}, {2000, 39, 40, 1949},
-		{150, 1, 40, 3}, {150, 39, 40, 146},
-	} {
+// TestMiddle: the central 95 % of 2,000 bootstrap medians leaves 50 out at
+// each end (medianInterval's bounds), and the middle never crosses itself.
+func TestMiddle(t *testing.T) {
+	for _, c := range []struct{ n, num, den, lo, hi int }{{2000, 1, 40, 50, 1949}, {150, 1, 40, 3, 146}, {3, 1, 2, 1, 1}, {1, 1, 40, 0, 0}} {
 		s := make(series, c.n)
 		for i := range s {
 			s[i] = float64(i)
 		}
-		if got := s.nearestRank(c.num, c.den); int(got) != c.want {
-			t.Errorf("n=%d, %d/%d: index %v, want %d", c.n, c.num, c.den, got, c.want)
+		if lo, hi := s.middle(c.num, c.den); lo != float64(c.lo) || hi != float64(c.hi) {
+			t.Errorf("n=%d, %d/%d: %v–%v, want %d–%d", c.n, c.num, c.den, lo, hi, c.lo, c.hi)
 		}
 	}
 }

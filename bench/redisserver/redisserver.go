@@ -1,9 +1,9 @@
 // Package redisserver starts a throwaway redis-server for the benchmarks: on
 // a free loopback port, in a temporary directory, persisting nothing.
 //
-// The main module's internal/testserver does the same for tests, but a nested
-// module cannot import another module's internal packages, and the harness
-// runs outside `go test` anyway.
+// The main module's internal/testserver does the same for tests, but takes a
+// testing.TB, and the harness runs outside `go test`; both find the binary
+// with internal/binpath.
 package redisserver
 
 import (
@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tether-go/tether/internal/binpath"
 )
 
 // Server is a running redis-server. It is safe for concurrent use; Stop is
@@ -35,9 +37,9 @@ type Server struct {
 // directory and waits until it answers PING. It retries with another port if
 // the server dies during startup (the port was taken meanwhile).
 func Start() (*Server, error) {
-	path, err := lookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("redisserver: %w (run bench/install.sh as root, or install redis-server)", err)
+	path := binpath.Find("redis-server")
+	if path == "" {
+		return nil, errors.New("redisserver: redis-server not found on $PATH nor where packages install it (run bench/install.sh as root, or install redis-server)")
 	}
 	var lastErr error
 	for range 3 {
@@ -135,20 +137,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// lookPath finds name on $PATH or, as the main module's tests do
-// (internal/testserver), in the system directories often missing from it,
-// where scripts/install-deps.sh counts a binary as installed.
-func lookPath(name string) (string, error) {
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path, nil
-	}
-	for _, dir := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
-		if p, err := exec.LookPath(filepath.Join(dir, name)); err == nil {
-			return p, nil
-		}
-	}
-	return "", err
 }

@@ -7,14 +7,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tether-go/tether/internal/binpath"
 )
 
 const (
@@ -36,38 +36,9 @@ const (
 	logTailBytes = 2048
 )
 
-// extraBinDirs are searched after $PATH: daemons live in sbin directories that
-// a non-login shell or a CI runner often leaves off $PATH, and Debian's
-// PostgreSQL server binaries are only in /usr/lib/postgresql/<version>/bin.
-var extraBinDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
-
 // findBinary returns the path of an executable called name, or "" if there is
-// none.
-func findBinary(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	dirs := append([]string(nil), extraBinDirs...)
-	dirs = append(dirs, postgresBinDirs()...)
-	for _, dir := range dirs {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
-
-// postgresBinDirs lists /usr/lib/postgresql/*/bin, newest major version first.
-func postgresBinDirs() []string {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	version := func(dir string) int {
-		v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
-		return v
-	}
-	sort.SliceStable(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
-	return dirs
-}
+// none (see binpath: $PATH, then where packages install servers).
+func findBinary(name string) string { return binpath.Find(name) }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 //

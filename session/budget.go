@@ -99,7 +99,7 @@ func (m *Manager) startCall(ctx context.Context, write bool) (storeCall, error) 
 func (c storeCall) end(m *Manager) {
 	c.ctx.cancel()
 	if c.b != nil {
-		c.b.spent.Add(int64(m.wall().Sub(c.start)))
+		c.b.spent.Add(int64(m.since(c.start)))
 	}
 }
 

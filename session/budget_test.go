@@ -116,6 +116,7 @@ func newStalled(t *testing.T) (*Manager, *stallStore) {
 	}
 	t.Cleanup(func() { m.Close() })
 	m.wall = ss.Now
+	m.since = func(t time.Time) time.Duration { return ss.Now().Sub(t) }
 	if m.cfg.storeBudget != testBudget {
 		t.Fatalf("default budget %v, want %v", m.cfg.storeBudget, testBudget)
 	}

@@ -87,7 +87,7 @@ func (c *callCtx) checkLocked() {
 		c.endLocked(err, context.Cause(c.parent))
 		return
 	}
-	if !time.Now().Before(c.deadline) {
+	if time.Until(c.deadline) <= 0 { // the monotonic clock alone: half a time.Now
 		c.endLocked(context.DeadlineExceeded, errStoreDeadline)
 	}
 }

@@ -20,12 +20,13 @@ func (m *Manager) callLoad(ctx context.Context, id string) (rec *store.Record, e
 			ctx = store.WithLoadTrace(ctx, trace)
 		}
 		rec, err = m.cfg.store.Load(ctx, id)
-		d := StoreEndData{
-			Found: rec != nil && rec.Moved == nil && rec.Live(m.cfg.now()),
-			Moved: rec != nil && rec.Moved != nil,
+		if m.obs == nil {
+			return StoreEndData{}, err // what follows is only observed: no clock read
 		}
-		if trace != nil {
-			d.Source = trace.Source
+		d := StoreEndData{
+			Found:  rec != nil && rec.Moved == nil && rec.Live(m.cfg.now()),
+			Moved:  rec != nil && rec.Moved != nil,
+			Source: trace.Source,
 		}
 		return d, err
 	})

@@ -44,13 +44,19 @@ func (s *Session) commit(h http.Header) error {
 	defer s.mu.Unlock()
 	err := s.commitLocked(h)
 	s.failed = err != nil
+	// A commit that left nothing to do settles the session until its next
+	// use: the middleware's CommitLate after a handler that only read then
+	// costs nothing (no clock read, no change to build, no touch to judge).
+	s.settled = err == nil && !s.dirty() && !s.rotate && len(s.destroy) == 0
 	return err
 }
 
 // commitLocked is commit with s.mu held.
 func (s *Session) commitLocked(h http.Header) error {
-	if !s.used {
-		return nil // never used: nothing to save, no cookie to read
+	if !s.used || (h == nil && s.settled) {
+		// Never used, or not since a commit that left nothing to do:
+		// nothing to save, and CommitLate has no headers to write.
+		return nil
 	}
 	if s.m.closed.Load() {
 		return ErrClosed
@@ -126,6 +132,9 @@ func (s *Session) refuseLateLogin() error {
 // does not stop when the client goes away: a logout clicked just before the
 // tab closed still ends the session, and so does a refused late login.
 func (s *Session) destroyPending() error {
+	if len(s.destroy) == 0 {
+		return nil // the common case: no context to make
+	}
 	ctx := context.WithoutCancel(s.ctx)
 	for len(s.destroy) > 0 {
 		if _, err := s.m.kill(ctx, s.destroy[0], 0); err != nil {
@@ -514,13 +523,17 @@ func replaceCookie(h http.Header, ck *http.Cookie) {
 	h["Set-Cookie"] = append(kept, ck.String())
 }
 
+// addVary adds field to the response's Vary header unless it is listed
+// there already. It indexes the map by the canonical key, as Header.Values
+// and Header.Add would after canonicalizing it: this runs on every response
+// that read its session.
 func addVary(h http.Header, field string) {
-	for _, v := range h.Values("Vary") {
-		for _, f := range strings.Split(v, ",") {
+	for _, v := range h["Vary"] {
+		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); strings.EqualFold(f, field) || f == "*" {
 				return
 			}
 		}
 	}
-	h.Add("Vary", field)
+	h["Vary"] = append(h["Vary"], field)
 }

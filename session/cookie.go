@@ -157,15 +157,17 @@ const maxExamined = 4
 
 // tokensFromRequest returns the well-formed tokens among the request's cookies
 // of the session cookie's name, in order, at most maxCandidates of them from
-// the first maxExamined such cookies. Browsers may send several (a parent
-// domain's and ours); a bad or dead one must not hide a good one.
+// the first maxExamined such cookies: the first, and the rest. Browsers may
+// send several (a parent domain's and ours); a bad or dead one must not hide a
+// good one. The first comes apart from the rest so that a request with one
+// cookie, nearly every request, allocates no slice for it.
 //
 // invalid counts the cookies of our name that could not hold a token.
 //
 // It scans the Cookie headers itself rather than through r.CookiesNamed,
 // which allocates every cookie of the request: our decode validates the
 // value strictly anyway.
-func (cc cookieCodec) tokensFromRequest(r *http.Request) (toks []string, invalid int) {
+func (cc cookieCodec) tokensFromRequest(r *http.Request) (first string, rest []string, invalid int) {
 	examined := 0
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
@@ -174,25 +176,26 @@ func (cc cookieCodec) tokensFromRequest(r *http.Request) (toks []string, invalid
 				continue
 			}
 			if examined == maxExamined {
-				return toks, invalid
+				return first, rest, invalid
 			}
 			examined++
 			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
 				value = value[1 : len(value)-1]
 			}
 			t := cc.decode(value)
-			if t == "" {
+			switch {
+			case t == "":
 				invalid++
-				continue
-			}
-			if !slices.Contains(toks, t) {
-				if toks = append(toks, t); len(toks) == maxCandidates {
-					return toks, invalid
+			case first == "":
+				first = t
+			case t != first && !slices.Contains(rest, t):
+				if rest = append(rest, t); 1+len(rest) == maxCandidates {
+					return first, rest, invalid
 				}
 			}
 		}
 	}
-	return toks, invalid
+	return first, rest, invalid
 }
 
 func validCookieName(name string) bool {

@@ -70,7 +70,7 @@ func TestTokenFromRequestTakesFirstValid(t *testing.T) {
 	r.AddCookie(&http.Cookie{Name: "sid", Value: "junk"})
 	r.AddCookie(&http.Cookie{Name: "other", Value: newToken()})
 	r.AddCookie(&http.Cookie{Name: "sid", Value: tok})
-	if got, invalid := cc.tokensFromRequest(r); len(got) != 1 || got[0] != tok || invalid != 1 {
+	if got, invalid := cc.allTokens(r); len(got) != 1 || got[0] != tok || invalid != 1 {
 		t.Fatalf("tokensFromRequest = %q, %d invalid; want [%q], 1", got, invalid, tok)
 	}
 	// Several well-formed candidates are kept in order, bounded.
@@ -81,8 +81,25 @@ func TestTokenFromRequestTakesFirstValid(t *testing.T) {
 		want = append(want, tok)
 		r.AddCookie(&http.Cookie{Name: "sid", Value: tok})
 	}
-	if got, _ := cc.tokensFromRequest(r); !slices.Equal(got, want[:maxCandidates]) {
+	if got, _ := cc.allTokens(r); !slices.Equal(got, want[:maxCandidates]) {
 		t.Fatalf("tokensFromRequest = %q, want the first %d of %q", got, maxCandidates, want)
+	}
+	// A token sent twice is one candidate, wherever the repeat comes; the
+	// repeats still count against maxExamined.
+	a, b, c := newToken(), newToken(), newToken()
+	for _, tc := range []struct {
+		header string
+		want   []string
+	}{
+		{"sid=" + a + "; sid=" + a + "; sid=" + b, []string{a, b}},
+		{"sid=" + a + "; sid=" + b + "; sid=" + b + "; sid=" + a, []string{a, b}},
+		{"sid=" + a + "; sid=" + b + "; sid=" + b + "; sid=" + b + "; sid=" + c, []string{a, b}},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", tc.header)
+		if got, _ := cc.allTokens(r); !slices.Equal(got, tc.want) {
+			t.Errorf("tokensFromRequest(%q) = %q, want %q", tc.header, got, tc.want)
+		}
 	}
 }
 
@@ -111,14 +128,26 @@ func FuzzTokensFromRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header string) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Cookie", header)
-		toks, _ := cc.tokensFromRequest(r)
+		toks, _ := cc.allTokens(r)
 		if len(toks) > maxCandidates {
 			t.Fatalf("%d candidates", len(toks))
 		}
-		for _, tok := range toks {
+		for i, tok := range toks {
+			if slices.Contains(toks[:i], tok) {
+				t.Fatalf("token %q twice in %q", tok, toks)
+			}
 			if !validToken(tok) {
 				t.Fatalf("invalid token %q from %q", tok, header)
 			}
 		}
 	})
+}
+
+// allTokens is tokensFromRequest's answer as one slice, first token first.
+func (cc cookieCodec) allTokens(r *http.Request) (toks []string, invalid int) {
+	first, rest, invalid := cc.tokensFromRequest(r)
+	if first != "" {
+		toks = append([]string{first}, rest...)
+	}
+	return toks, invalid
 }

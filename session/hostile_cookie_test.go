@@ -55,7 +55,7 @@ func TestHostileCookieHeaderBoundedSignatureChecks(t *testing.T) {
 	}
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Cookie", hostileHeader(t, "session"))
-	toks, invalid := cc.tokensFromRequest(r)
+	toks, invalid := cc.allTokens(r)
 	if len(toks) != 0 || invalid == 0 {
 		t.Fatalf("tokens %v, invalid %d", toks, invalid)
 	}
@@ -70,7 +70,7 @@ func TestHostileCookieHeaderBoundedSignatureChecks(t *testing.T) {
 	}
 	r = httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Cookie", "session=bad; session=worse; other=x; session="+good)
-	if toks, _ := cc.tokensFromRequest(r); len(toks) != 1 {
+	if toks, _ := cc.allTokens(r); len(toks) != 1 {
 		t.Errorf("good cookie behind bad ones not found: %v", toks)
 	}
 }

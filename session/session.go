@@ -26,6 +26,9 @@ type Session struct {
 	mu   sync.Mutex
 	req  *http.Request // read for the cookie on first use, then dropped
 	used bool          // a method was called: the session may have changes
+	// settled: the last commit left nothing to do, and no method was called
+	// since. CommitLate returns at once.
+	settled bool
 
 	token string // the client's token; "" if none or the session ended
 	id    string // tokenID(token)
@@ -313,7 +316,7 @@ func (s *Session) Err() error {
 // untouched session never parses cookies or hashes a token.
 func (s *Session) lock() {
 	s.mu.Lock()
-	s.used = true
+	s.used, s.settled = true, false
 	if s.req == nil {
 		return
 	}
@@ -327,10 +330,10 @@ func (s *Session) lock() {
 		}
 	}
 	if s.m != nil && !s.viaHeader {
-		toks, invalid := s.m.cookie.tokensFromRequest(s.req)
-		if len(toks) > 0 {
-			s.token, s.id = toks[0], tokenID(toks[0])
-			s.candidates = toks[1:]
+		tok, rest, invalid := s.m.cookie.tokensFromRequest(s.req)
+		if tok != "" {
+			s.token, s.id = tok, tokenID(tok)
+			s.candidates = rest
 			s.presented = true
 		} else if invalid > 0 {
 			s.m.event(s.ctx, EventData{Kind: EventInvalidCookie})

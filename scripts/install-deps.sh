@@ -6,7 +6,8 @@
 # not the system services. So this script installs only packages whose
 # binaries are missing, never starts their services, and stops any service of
 # a package it installed in case the package's scripts started it anyway.
-# `go test -race` also needs a C compiler (cgo).
+# `go test -race` also needs a C compiler (cgo), and the benchmark harness's
+# tests run redis-server under valgrind's callgrind (callgrind_control).
 #
 # Idempotent: with everything present it only prints what it found. Without
 # root (or without apt-get) it prints a warning and exits 0: the tests then
@@ -39,6 +40,7 @@ declare -A package_of=(
 	[initdb]=postgresql
 	[mariadbd]=mariadb-server
 	[gcc]=gcc
+	[callgrind_control]=valgrind
 )
 # package -> service its maintainer scripts may start.
 declare -A service_of=(
@@ -54,7 +56,7 @@ cc=${cc%% *}
 cc=${cc:-gcc}
 
 missing_packages=()
-for bin in redis-server redis-cli memcached nginx initdb mariadbd "$cc"; do
+for bin in redis-server redis-cli memcached nginx initdb mariadbd callgrind_control "$cc"; do
 	if ! find_bin "$bin" >/dev/null; then
 		pkg=${package_of[$bin]:-gcc}
 		[[ " ${missing_packages[*]} " == *" $pkg "* ]] || missing_packages+=("$pkg")
@@ -96,7 +98,7 @@ if ((${#missing_packages[@]})); then
 fi
 
 status=0
-for bin in redis-server redis-cli memcached nginx initdb postgres mariadbd mariadb-install-db "$cc"; do
+for bin in redis-server redis-cli memcached nginx initdb postgres mariadbd mariadb-install-db callgrind_control "$cc"; do
 	if path=$(find_bin "$bin"); then
 		printf 'install-deps: %-13s %s\n' "$bin" "$path"
 	else

@@ -36,14 +36,20 @@ type Server struct {
 // Start runs `redis-server --port P --save "" --appendonly no` in a temporary
 // directory and waits until it answers PING. It retries with another port if
 // the server dies during startup (the port was taken meanwhile).
-func Start() (*Server, error) {
+func Start() (*Server, error) { return StartUnder() }
+
+// StartUnder is Start with the server run under a wrapper command, such as
+// valgrind and its options: the wrapper's arguments, then redis-server's
+// path and options, make the command line. A wrapper must exec the server in
+// its own process (valgrind does), so that Pid is the server's.
+func StartUnder(wrapper ...string) (*Server, error) {
 	path := binpath.Find("redis-server")
 	if path == "" {
 		return nil, errors.New("redisserver: redis-server not found on $PATH nor where packages install it (run bench/install.sh as root, or install redis-server)")
 	}
 	var lastErr error
 	for range 3 {
-		s, err := start(path)
+		s, err := start(path, wrapper)
 		if err == nil {
 			return s, nil
 		}
@@ -52,7 +58,7 @@ func Start() (*Server, error) {
 	return nil, lastErr
 }
 
-func start(path string) (*Server, error) {
+func start(path string, wrapper []string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("redisserver: free port: %w", err)
@@ -67,7 +73,7 @@ func start(path string) (*Server, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(path,
+	args := append(wrapper[:len(wrapper):len(wrapper)], path,
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--dir", dir,
@@ -76,6 +82,7 @@ func start(path string) (*Server, error) {
 		"--daemonize", "no",
 		"--protected-mode", "no",
 	)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

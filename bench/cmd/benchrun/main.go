@@ -55,6 +55,7 @@ type options struct {
 	conns               int
 	sessions            int
 	cmdRequests         int
+	instrRounds         int
 	checkReps           int
 	rotateEvery         time.Duration
 	noProfiles          bool
@@ -90,6 +91,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 16, "connections of each HTTP load run")
 	flag.IntVar(&o.sessions, "sessions", 256, "sessions per app under HTTP load")
 	flag.IntVar(&o.cmdRequests, "cmd-requests", 100, "requests per Redis command count")
+	flag.IntVar(&o.instrRounds, "redis-instr-rounds", 3, "rounds of the count of redis-server's instructions per request under callgrind (0: skip)")
 	flag.IntVar(&o.checkReps, "check-reps", 3, "repetitions of each correctness check")
 	flag.DurationVar(&o.rotateEvery, "rotate-every", time.Second, "Tether's periodic rotation in the rotation check")
 	flag.BoolVar(&o.noProfiles, "no-profiles", false, "skip the pprof profiles")
@@ -254,6 +256,17 @@ func run(o options) error {
 	// 3. Redis commands.
 	if rep.cmds, err = countCommands(ctx, rdb, servers, o.cmdRequests); err != nil {
 		return err
+	}
+	if o.instrRounds > 0 {
+		progress("redis-server instructions per request under callgrind, %d rounds", o.instrRounds)
+		if rep.redisInstr, err = runRedisInstr(ctx, o.instrRounds); err != nil {
+			return err
+		}
+		if rep.redisInstr != nil {
+			if err := writeLines(filepath.Join(o.results, "redis-instr.txt"), rep.redisInstr.raw); err != nil {
+				return err
+			}
+		}
 	}
 
 	// 4. Correctness.

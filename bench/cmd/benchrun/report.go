@@ -13,16 +13,19 @@ import (
 )
 
 type report struct {
-	opts     options
-	machine  machine
-	inproc   *inprocResults
-	http     *httpResults
-	rates    *rateResults
-	growth   *growthResults
-	cmds     map[key]*cmdCount
-	checks   *checkResults
-	behind   []behind
-	profiles map[string]string
+	opts    options
+	machine machine
+	inproc  *inprocResults
+	http    *httpResults
+	rates   *rateResults
+	growth  *growthResults
+	cmds    map[key]*cmdCount
+	// redisInstr is redis-server's instructions per request (callgrind);
+	// nil without valgrind.
+	redisInstr *redisInstr
+	checks     *checkResults
+	behind     []behind
+	profiles   map[string]string
 	// noneShare is each Tether app's middleware share of its server's CPU
 	// on the untouched route (see middlewareShare).
 	noneShare map[string]float64
@@ -448,6 +451,7 @@ func (rep *report) writeCmds(w func(string, ...any)) {
 		}
 	}
 	w("\n")
+	rep.writeRedisInstr(w)
 }
 
 func cmdList(m map[string]float64) string {

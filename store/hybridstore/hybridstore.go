@@ -119,9 +119,12 @@ type createMark struct {
 }
 
 // entry is a cached record. Entries are immutable: every change replaces the
-// entry, so the hit path reads one without a lock.
+// entry, so the hit path reads one without a lock, and a hit hands out a
+// pointer to the entry's own record. The record is held by value: one object
+// per cached session fewer for the collector to mark on every cycle, for as
+// long as the session is cached (a pointer to it keeps the entry alive).
 type entry struct {
-	rec *store.Record
+	rec store.Record
 	// confirmed is when the remote last vouched for rec: the start of the
 	// load that read it, of the write that produced it, or of the version
 	// check that matched it. Ages are counted from here.

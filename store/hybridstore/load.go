@@ -52,14 +52,14 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Record, error) {
 			if s.modeNow() != modeRevalidate || now.Sub(e.confirmed) < s.cfg.localTTL {
 				s.stats.hits.Add(1)
 				store.ReportSource(ctx, store.SourceLocal)
-				return e.rec, nil
+				return &e.rec, nil
 			}
 			ok, err := s.revalidate(ctx, id, e, now)
 			switch {
 			case ok:
 				s.stats.hits.Add(1)
 				store.ReportSource(ctx, store.SourceLocal)
-				return e.rec, nil
+				return &e.rec, nil
 			case err != nil:
 				return s.degrade(ctx, id, fmt.Errorf("hybridstore: revalidate: %w", err))
 			}
@@ -155,12 +155,12 @@ func (s *Store) loadShared(ctx context.Context, id string) (rec *store.Record, e
 		if cur, _ := s.cache.GetIfPresent(id); cur != nil && cur.writing > 0 && cur.epoch == f.epoch {
 			break // a write through this node owns the entry for now
 		}
-		s.cache.Set(id, &entry{rec: f.rec, confirmed: start, epoch: f.epoch, chain: s.chains.Add(1)})
+		s.cache.Set(id, &entry{rec: *f.rec, confirmed: start, epoch: f.epoch, chain: s.chains.Add(1)})
 	case s.cfg.staleIfError > 0 && !s.closed.Load():
 		// Notifications are down (or were, while we read): the record may
 		// not be served as fresh, but it is the latest the remote told us,
 		// which is what degraded mode serves if the remote fails next.
-		s.cache.Set(id, &entry{rec: f.rec, confirmed: start})
+		s.cache.Set(id, &entry{rec: *f.rec, confirmed: start})
 	}
 	st.mu.Unlock()
 	close(f.done)
@@ -180,7 +180,7 @@ func (s *Store) degrade(ctx context.Context, id string, err error) (*store.Recor
 		if e, _ := s.cache.GetIfPresent(id); e != nil && s.stale(e, s.cfg.now()) {
 			s.stats.staleServes.Add(1)
 			store.ReportSource(ctx, store.SourceLocal)
-			return e.rec, nil
+			return &e.rec, nil
 		}
 	}
 	return nil, err

@@ -99,7 +99,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		if cur == nil || cur.epoch != epoch || cur.rec.Moved != nil || cur.rec.Version+1 != res.Version {
 			break
 		}
-		next = &entry{rec: updated(cur.rec, &c, res.Version, prec), chain: cur.chain, echoes: cur.echoes, writing: cur.writing}
+		next = &entry{rec: updated(&cur.rec, &c, res.Version, prec), chain: cur.chain, echoes: cur.echoes, writing: cur.writing}
 		switch {
 		case chain != 0 && cur.chain == chain:
 			next.writing-- // our echo was counted before the remote call
@@ -142,8 +142,8 @@ func (s *Store) expectEchoLocked(st *stripe, id string) uint64 {
 
 // created is the record a Create makes, built from c without retaining it,
 // with times as the remote keeps them (to prec).
-func created(c *store.Change, prec time.Duration) *store.Record {
-	return &store.Record{
+func created(c *store.Change, prec time.Duration) store.Record {
+	return store.Record{
 		Values:   c.Apply(store.Values{}),
 		UserID:   c.UserID,
 		Created:  truncate(c.Created, prec),
@@ -156,8 +156,8 @@ func created(c *store.Change, prec time.Duration) *store.Record {
 
 // updated is old with c applied, at version v, with times as the remote keeps
 // them (to prec). old is not modified.
-func updated(old *store.Record, c *store.Change, v uint64, prec time.Duration) *store.Record {
-	rec := &store.Record{
+func updated(old *store.Record, c *store.Change, v uint64, prec time.Duration) store.Record {
+	rec := store.Record{
 		Values:   c.Apply(old.Values),
 		UserID:   old.UserID,
 		Created:  old.Created,

@@ -44,19 +44,17 @@ func (s *Session) commit(h http.Header) error {
 	defer s.mu.Unlock()
 	err := s.commitLocked(h)
 	s.failed = err != nil
-	// A commit that left nothing to do settles the session until its next
-	// use: the middleware's CommitLate after a handler that only read then
-	// costs nothing (no clock read, no change to build, no touch to judge).
-	s.settled = err == nil && !s.dirty() && !s.rotate && len(s.destroy) == 0
 	return err
 }
 
 // commitLocked is commit with s.mu held.
+//
+// A late commit after one that left nothing to do is not skipped: what it
+// judges by the clock (a touch, a rotation fallen due) may have come due
+// while the handler streamed its response.
 func (s *Session) commitLocked(h http.Header) error {
-	if !s.used || (h == nil && s.settled) {
-		// Never used, or not since a commit that left nothing to do:
-		// nothing to save, and CommitLate has no headers to write.
-		return nil
+	if !s.used {
+		return nil // never used: nothing to save, no cookie to read
 	}
 	if s.m.closed.Load() {
 		return ErrClosed

@@ -26,9 +26,6 @@ type Session struct {
 	mu   sync.Mutex
 	req  *http.Request // read for the cookie on first use, then dropped
 	used bool          // a method was called: the session may have changes
-	// settled: the last commit left nothing to do, and no method was called
-	// since. CommitLate returns at once.
-	settled bool
 
 	token string // the client's token; "" if none or the session ended
 	id    string // tokenID(token)
@@ -316,7 +313,7 @@ func (s *Session) Err() error {
 // untouched session never parses cookies or hashes a token.
 func (s *Session) lock() {
 	s.mu.Lock()
-	s.used, s.settled = true, false
+	s.used = true
 	if s.req == nil {
 		return
 	}

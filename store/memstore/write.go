@@ -232,25 +232,27 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 	if size > s.cfg.maxBytes {
 		return nil, &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
 	}
-	e, oldUser := old, ""
+	e, oldUser := &entry{id: id, rec: *rec, size: size, user: user, expires: expiryKey(rec.Expires)}, ""
 	if old != nil {
+		// A Load may still hold old's record: e takes old's place in the
+		// map and in its heap, and old is left as it was.
 		oldUser = old.rec.UserID
 		s.bytes.Add(size - old.size)
-		expires := expiryKey(rec.Expires)
-		expiryChanged := old.expires != expires
-		old.rec, old.size, old.expires = rec, size, expires
+		e.id, e.user, e.index = old.id, old.user, old.index
+		h := sh.heap(old.user)
+		(*h)[old.index] = e
+		sh.m[id] = e
 		switch {
 		case old.user != user:
-			sh.heap(old.user).remove(int(old.index))
-			old.user = user
-			sh.heap(user).push(old)
-		case expiryChanged:
-			sh.heap(user).fix(int(old.index))
+			h.remove(int(e.index))
+			e.user = user
+			sh.heap(user).push(e)
+		case old.expires != e.expires:
+			h.fix(int(e.index))
 		}
 	} else {
 		s.entries.Add(1)
 		s.bytes.Add(size)
-		e = &entry{id: id, rec: rec, size: size, user: user, expires: expiryKey(rec.Expires)}
 		sh.m[id] = e
 		sh.heap(user).push(e)
 	}

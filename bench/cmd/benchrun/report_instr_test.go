@@ -24,6 +24,7 @@ func TestRedisReadTarget(t *testing.T) {
 		{"more instructions, less time", series{7300, 7310, 7320}, series{6890, 6900, 6860}, series{0.90, 0.95, 0.97}, false, true},
 		{"no instructions: time decides, yes", nil, nil, series{0.90, 0.95, 0.97}, true, false},
 		{"no instructions: time decides, no", nil, nil, series{1.10, 1.02, 1.14}, false, false},
+		{"nothing counted: time decides", series{0, 0, 0}, series{0, 0, 0}, series{1.10, 1.12, 1.14}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := &report{}
@@ -43,7 +44,18 @@ func TestRedisReadTarget(t *testing.T) {
 			if !strings.HasPrefix(got.measured, "**") || strings.Count(got.measured, "**") != 2 {
 				t.Errorf("measured %q: want the figure in bold", got.measured)
 			}
+			if got.verdict != "" {
+				t.Errorf("verdict %q for a ratio far from 1", got.verdict)
+			}
 		})
+	}
+	// Within the count's run-to-run spread of the goal, neither yes nor no.
+	rep := &report{redisInstr: &redisInstr{per: map[key]series{
+		{"read", "tether-redis"}:  {6000, 6010, 6020},
+		{"read", "gorilla-redis"}: {6050, 6040, 6060},
+	}}}
+	if got := rep.redisReadTarget(series{1, 1, 1}, cell, cell); !strings.HasPrefix(got.verdict, "undecided") {
+		t.Errorf("ratio %s: verdict %q, want undecided", got.measured, got.verdict)
 	}
 }
 
@@ -55,7 +67,7 @@ func TestRunRedisInstr(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("valgrind's callgrind_control not found under CI=true:", err)
 		}
-		t.Skip("valgrind not installed (bench/install.sh installs it)")
+		t.Skip("valgrind not installed (scripts/install-deps.sh installs it; run the README's `make test`)")
 	}
 	if rs, err := redisserver.Start(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -91,5 +103,18 @@ func TestRunRedisInstr(t *testing.T) {
 	}
 	if r, w := ri.per[key{"read", "tether-redis"}].median(), ri.per[key{"incr", "tether-redis"}].median(); w < 5*r {
 		t.Errorf("tether-redis: a write %v instructions, a read %v: the write script should cost several reads", w, r)
+	}
+}
+
+// callgrind_control exits 0 when it finds no such process; run must not
+// take that for done.
+func TestCallgrindControlFailure(t *testing.T) {
+	ctl, err := exec.LookPath("callgrind_control")
+	if err != nil {
+		t.Skip("valgrind not installed")
+	}
+	c := callgrind{ctl: ctl, pid: 1 << 30}
+	if err := c.zero(); err == nil {
+		t.Error("zeroing the counters of a process that does not exist succeeded")
 	}
 }

@@ -3,7 +3,10 @@ package memstore
 import "time"
 
 // evict removes records until the store is within its bounds again, sparing
-// protect (the entry just written). A write of an anonymous
+// the record of protect, the ID just written. It is spared by ID, not by
+// entry: a write puts a new entry in the old one's place, and one that lands
+// on the same ID between this write's unlock and the scan must not expose
+// the ID to its own write's eviction (review). A write of an anonymous
 // record (users false) evicts only anonymous and expired records: an
 // anonymous flood cannot log anyone out. If the sessions of users alone then
 // fill the store, it stays over its bounds by that record until a user's
@@ -12,7 +15,7 @@ import "time"
 // Concurrent writers may evict at the same time, so the store may briefly
 // dip a little under its bounds; it does not stay over them once writes
 // return, but for the case above.
-func (s *Store) evict(protect *entry, users bool) {
+func (s *Store) evict(protect string, users bool) {
 	for s.over() {
 		if !s.evictOne(protect, users) {
 			return
@@ -36,9 +39,10 @@ const (
 )
 
 // candidate returns the entry of sh that eviction would take and its rank:
-// the first of the anonymous heap or of the user heap, other than protect.
+// the first of the anonymous heap or of the user heap, other than the
+// record of protect.
 // The caller holds sh.mu (read or write).
-func candidate(sh *shard, protect *entry, users bool, now time.Time) (*entry, int) {
+func candidate(sh *shard, protect string, users bool, now time.Time) (*entry, int) {
 	best, rank, at := (*entry)(nil), rankNone, now.UnixMicro()
 	for _, user := range [2]bool{false, true} {
 		e := sh.heap(user).first(protect)
@@ -71,7 +75,7 @@ func candidate(sh *shard, protect *entry, users bool, now time.Time) (*entry, in
 // hold anonymous ones.) The room may have come from a sweep that removed the
 // expired records while the scan went on, which left the scan only live
 // records to choose from.
-func (s *Store) evictOne(protect *entry, users bool) bool {
+func (s *Store) evictOne(protect string, users bool) bool {
 	now := s.cfg.now()
 	var (
 		best     *shard

@@ -73,13 +73,13 @@ func (h expiryHeap) down(i int) bool {
 	return i > start
 }
 
-// first returns the entry closest to expiry other than skip, or nil. In a
-// heap the runner-up is a child of the root.
-func (h expiryHeap) first(skip *entry) *entry {
+// first returns the entry closest to expiry other than the one under the ID
+// skip, or nil. In a heap the runner-up is a child of the root.
+func (h expiryHeap) first(skip string) *entry {
 	switch {
 	case len(h) == 0:
 		return nil
-	case h[0] != skip:
+	case h[0].id != skip:
 		return h[0]
 	case len(h) == 1:
 		return nil

@@ -244,7 +244,7 @@ func (s *Store) deleteUserLocked(sh *shard, id, userID string, now time.Time) in
 	}
 	// Smaller than the record, so only a closed store refuses it, and then
 	// nothing is kept.
-	if _, err := s.putLocked(sh, id, e, e.rec.Ended(id), e.user); err != nil {
+	if err := s.putLocked(sh, id, e, e.rec.Ended(id), e.user); err != nil {
 		s.removeLocked(sh, id, e)
 	}
 	return 1

@@ -113,12 +113,12 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		}
 	}
 	user := rec.UserID != ""
-	e, err := s.putLocked(sh, id, old, rec, user)
+	err := s.putLocked(sh, id, old, rec, user)
 	sh.mu.Unlock()
 	if err != nil {
 		return store.Result{}, err
 	}
-	s.evict(e, user)
+	s.evict(id, user)
 	return store.Result{Version: rec.Version}, nil
 }
 
@@ -146,7 +146,7 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	rec.LastSeen, rec.Expires = lastSeen.Round(0), expires.Round(0)
 	rec.Version++
 	// Same size and class as before: no bound can be crossed.
-	_, err := s.putLocked(sh, id, old, &rec, old.user)
+	err := s.putLocked(sh, id, old, &rec, old.user)
 	return err
 }
 
@@ -192,10 +192,10 @@ func (s *Store) Move(ctx context.Context, id string, m store.Moved, expires time
 	// grace period ends it is how that user's in-flight requests find the
 	// session.
 	user := old.user
-	e, err := s.putLocked(sh, id, old, rec, user)
+	err := s.putLocked(sh, id, old, rec, user)
 	sh.mu.Unlock()
 	if err == nil {
-		s.evict(e, user)
+		s.evict(id, user)
 	}
 	return err
 }
@@ -214,23 +214,23 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// putLocked stores rec under id in place of old (nil if there was none), in
-// the class user, keeping the counters, the heaps and the user index in step,
-// and returns the entry that holds it. It refuses a record over either size
-// bound. The caller holds sh.mu.
-func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, user bool) (*entry, error) {
+// putLocked stores rec under id in a new entry, in place of old (nil if there
+// was none), in the class user, keeping the counters, the heaps and the user
+// index in step. It refuses a record over either size bound. The caller holds
+// sh.mu.
+func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, user bool) error {
 	// Close may have emptied this shard after our first check: do not
 	// refill it.
 	if s.closed.Load() {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	rsize := rec.Size()
 	if rsize > s.cfg.maxRecordSize {
-		return nil, &store.TooLargeError{Size: rsize, Limit: s.cfg.maxRecordSize}
+		return &store.TooLargeError{Size: rsize, Limit: s.cfg.maxRecordSize}
 	}
 	size := int64(len(id) + rsize)
 	if size > s.cfg.maxBytes {
-		return nil, &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
+		return &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
 	}
 	e, oldUser := &entry{id: id, rec: *rec, size: size, user: user, expires: expiryKey(rec.Expires)}, ""
 	if old != nil {
@@ -260,7 +260,7 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 		s.users.remove(oldUser, id)
 		s.users.add(rec.UserID, id)
 	}
-	return e, nil
+	return nil
 }
 
 // removeLocked deletes the entry e under id. The caller holds sh.mu.

@@ -1,0 +1,128 @@
+package hybridstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/hybridstore"
+	"github.com/tether-go/tether/store/memstore"
+)
+
+// heldRecord is a record a Load returned, kept with a copy to compare it
+// with: it must never change.
+type heldRecord struct {
+	rec  *store.Record
+	snap store.Record
+	vals string
+}
+
+func (h heldRecord) changed() bool {
+	r := h.rec
+	return r.Version != h.snap.Version || r.UserID != h.snap.UserID || !r.Expires.Equal(h.snap.Expires) ||
+		!r.LastSeen.Equal(h.snap.LastSeen) || r.Moved != h.snap.Moved || r.Values.String() != h.vals
+}
+
+// Readers hit the cache and keep what Load returned while writers update,
+// touch and rotate the same IDs, notifications are absorbed, hits are
+// revalidated and the remote fails now and then (race detector on): an
+// entry, once published, must not change, and neither must a record
+// handed out. Since an entry holds its record by value, a record's
+// immutability rests on entries never being modified in place; a review's
+// mutations (an entry's confirmed time, epoch or echo counts changed in
+// place) passed every other test and fail this one under the race detector.
+func TestEntriesNeverChangeUnderHits(t *testing.T) {
+	for _, mode := range []string{"Notify", "Revalidate", "TTLStale"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			mem := memstore.New()
+			t.Cleanup(func() { mem.Close() })
+			var r *remote
+			var h *hybridstore.Store
+			switch mode {
+			case "Notify":
+				r = &remote{inner: newBus(mem)}
+				h = newHybrid(t, notifyingRemote{r})
+			case "Revalidate":
+				r = &remote{inner: mem}
+				h = newHybrid(t, versionedRemote{r}) // no local TTL: every hit revalidates
+			default:
+				r = &remote{inner: mem}
+				h = newHybrid(t, plainRemote{r}, hybridstore.WithLocalTTL(time.Hour), hybridstore.WithStaleIfError(time.Hour))
+			}
+			ids := make([]string, 4)
+			now := time.Now()
+			for i := range ids {
+				ids[i] = fmt.Sprintf("%064d", i)
+				create(t, h, ids[i], "", now, "k", "0")
+			}
+			stop := make(chan struct{})
+			var bad atomic.Int32
+			var rg sync.WaitGroup
+			for g := range 3 {
+				rg.Add(1)
+				go func() {
+					defer rg.Done()
+					rr := rand.New(rand.NewPCG(uint64(g), 9))
+					var held []heldRecord
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if rec, _ := h.Load(ctx, ids[rr.IntN(len(ids))]); rec != nil {
+							held = append(held, heldRecord{rec: rec, snap: *rec, vals: rec.Values.String()})
+							if len(held) > 32 {
+								held = held[1:]
+							}
+						}
+						for _, x := range held {
+							if x.changed() {
+								bad.Add(1)
+							}
+						}
+					}
+				}()
+			}
+			var wg sync.WaitGroup
+			for g := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rr := rand.New(rand.NewPCG(uint64(g), 4))
+					for i := range 400 {
+						id := ids[rr.IntN(len(ids))]
+						switch rr.IntN(6) {
+						case 0:
+							h.Touch(ctx, id, time.Now(), time.Now().Add(time.Hour))
+						case 1:
+							if mode == "TTLStale" {
+								r.down.Store(true)
+								h.Touch(ctx, id, time.Now(), time.Now().Add(time.Hour)) // fails: entry demoted
+								h.Load(ctx, id)                                         // degraded read
+								r.down.Store(false)
+							}
+						default:
+							h.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"k": []byte(fmt.Sprint(i))}})
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(stop)
+			rg.Wait()
+			if n := bad.Load(); n > 0 {
+				t.Errorf("%d reads saw a record Load had returned change", n)
+			}
+			if st := h.Stats(); st.Hits == 0 {
+				t.Errorf("no hit: %+v", st)
+			}
+		})
+	}
+}

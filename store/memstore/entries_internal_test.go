@@ -13,12 +13,12 @@ import (
 	"github.com/tether-go/tether/store"
 )
 
-// A write's eviction spares the session it wrote. A write replaces the
-// entry, so a Touch (or any write) of the same ID that lands between the
-// Commit's unlock and its eviction scan leaves no heap holding the entry the
-// Commit made: sparing that entry, as eviction once did, spared nothing, and
-// the Commit evicted its own session, keeping an older one that expires later
-// (a review's test). Eviction spares the ID.
+// A write's eviction spares the session it wrote, even when another write
+// of the same ID (a Touch) lands between the Commit's unlock and its eviction
+// scan. Eviction spares the ID, not the entry: a layout that replaced the
+// entry on every write, tried and taken out again, left nothing spared there,
+// and the Commit evicted its own session, keeping an older one that expires
+// later (a review's test).
 //
 // The window is opened deterministically through the store's clock: the
 // first clock read after the Commit's own (under the shard lock) is
@@ -143,9 +143,8 @@ func (h heldRecord) changed() bool {
 
 // A random walk over every write, with eviction, sweeps and a moving clock:
 // after each step the counters and the user index (zzCheck), the heaps
-// (heapCheck) and every record a Load returned are checked. Each write puts
-// a new entry in its heap slot, and a position fix left out would go
-// unseen by the other tests.
+// (heapCheck) and every record a Load returned are checked: a heap position
+// fix left out would go unseen by the other tests.
 func TestEntriesRandomWalk(t *testing.T) {
 	ctx := context.Background()
 	for seed := range uint64(12) {

@@ -3,10 +3,11 @@ package memstore
 import "time"
 
 // evict removes records until the store is within its bounds again, sparing
-// the record of protect, the ID just written. It is spared by ID, not by
-// entry: a write puts a new entry in the old one's place, and one that lands
-// on the same ID between this write's unlock and the scan must not expose
-// the ID to its own write's eviction (review). A write of an anonymous
+// the record of protect, the ID just written: by ID, so that it does not
+// depend on the entry it was written into outliving later writes of the ID
+// (a review found that a layout that replaced entries on every write let a
+// Touch between the write's unlock and its scan expose the session to its
+// own write's eviction). A write of an anonymous
 // record (users false) evicts only anonymous and expired records: an
 // anonymous flood cannot log anyone out. If the sessions of users alone then
 // fill the store, it stays over its bounds by that record until a user's

@@ -76,17 +76,14 @@ func (sh *shard) heap(user bool) *expiryHeap {
 	return &sh.heaps[0]
 }
 
-// entry holds a stored record, by value: one object per session, not two,
-// for the collector to mark on every cycle while the session is stored
-// (issue 20). Neither the entry's record nor its identity fields change once
-// stored: a Load hands out a pointer to the record, so a write puts a new
-// entry in the old one's place, under the shard's lock (putLocked); only
-// index, the heap's bookkeeping, moves in place. Its layout counts too: a
-// copy of the expiry in Unix microseconds and an int32 index, where a
-// time.Time and an int took the old 48-byte entry to 80.
+// entry holds a stored record. The record is never modified once stored: a
+// write replaces the entry's record with a new one, under the shard's lock.
+//
+// Every stored session has one, so its layout counts (issue 20): 48 bytes,
+// a Go size class, where a time.Time and an int index took it to 80.
 type entry struct {
 	id   string
-	rec  store.Record
+	rec  *store.Record
 	size int64 // len(id) + rec.Size()
 	// expires is rec.Expires (see expiryKey), kept here so that the heaps
 	// and eviction compare expiries without a pointer chase per entry.
@@ -196,7 +193,7 @@ func (s *Store) live(sh *shard, id string, now time.Time) (*entry, *store.Record
 	if !e.rec.Live(now) {
 		return e, nil
 	}
-	return e, &e.rec
+	return e, e.rec
 }
 
 // Load implements [store.Store].

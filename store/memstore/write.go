@@ -214,10 +214,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// putLocked stores rec under id in a new entry, in place of old (nil if there
-// was none), in the class user, keeping the counters, the heaps and the user
-// index in step. It refuses a record over either size bound. The caller holds
-// sh.mu.
+// putLocked stores rec under id in place of old (nil if there was none), in
+// the class user, keeping the counters, the heaps and the user index in step.
+// It refuses a record over either size bound. The caller holds sh.mu.
 func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, user bool) error {
 	// Close may have emptied this shard after our first check: do not
 	// refill it.
@@ -232,27 +231,25 @@ func (s *Store) putLocked(sh *shard, id string, old *entry, rec *store.Record, u
 	if size > s.cfg.maxBytes {
 		return &store.TooLargeError{Size: int(size), Limit: int(s.cfg.maxBytes)}
 	}
-	e, oldUser := &entry{id: id, rec: *rec, size: size, user: user, expires: expiryKey(rec.Expires)}, ""
+	e, oldUser := old, ""
 	if old != nil {
-		// A Load may still hold old's record: e takes old's place in the
-		// map and in its heap, and old is left as it was.
 		oldUser = old.rec.UserID
 		s.bytes.Add(size - old.size)
-		e.id, e.user, e.index = old.id, old.user, old.index
-		h := sh.heap(old.user)
-		(*h)[old.index] = e
-		sh.m[id] = e
+		expires := expiryKey(rec.Expires)
+		expiryChanged := old.expires != expires
+		old.rec, old.size, old.expires = rec, size, expires
 		switch {
 		case old.user != user:
-			h.remove(int(e.index))
-			e.user = user
-			sh.heap(user).push(e)
-		case old.expires != e.expires:
-			h.fix(int(e.index))
+			sh.heap(old.user).remove(int(old.index))
+			old.user = user
+			sh.heap(user).push(old)
+		case expiryChanged:
+			sh.heap(user).fix(int(old.index))
 		}
 	} else {
 		s.entries.Add(1)
 		s.bytes.Add(size)
+		e = &entry{id: id, rec: rec, size: size, user: user, expires: expiryKey(rec.Expires)}
 		sh.m[id] = e
 		sh.heap(user).push(e)
 	}

@@ -120,7 +120,7 @@ func timeUserOpsPG(ctx context.Context, ps *pgstore.Store, c *pgCounter, k int) 
 	row := userOpRow{backend: "pgstore", sessions: k}
 	const reps = 5
 	var lists, dels []time.Duration
-	var listRT, delRT int64
+	var listRT, delRT []float64
 	for rep := range reps {
 		user := fmt.Sprintf("pg-%d-%d", k, rep)
 		if err := parallel(k, 8, func(int) error {
@@ -150,13 +150,13 @@ func timeUserOpsPG(ctx context.Context, ps *pgstore.Store, c *pgCounter, k int) 
 		if n != k {
 			return row, fmt.Errorf("DeleteUser deleted %d of %d", n, k)
 		}
-		listRT += c1 - c0
-		delRT += c2 - c1
+		listRT = append(listRT, float64(c1-c0))
+		delRT = append(delRT, float64(c2-c1))
 	}
 	slices.Sort(lists)
 	slices.Sort(dels)
 	row.listLat, row.delLat = lists[reps/2], dels[reps/2]
-	row.listRT, row.delRT = float64(listRT)/reps, float64(delRT)/reps
+	row.listRT, row.delRT = series(listRT).median(), series(delRT).median() // as for redisstore
 	return row, nil
 }
 

@@ -115,7 +115,7 @@ func (rep *report) writeGrowth(w func(string, ...any)) {
 		w("\n")
 	}
 	if len(g.users) > 0 {
-		w("### User operations\n\nOne user with *k* sessions; median of 5 users. Round trips: what the store's go-redis client sent (a pipeline or a script is one); Postgres: statements and batches the pgx pool sent (pgx tracer; BEGIN and COMMIT count).\n\n")
+		w("### User operations\n\nOne user with *k* sessions; median of 5 users, for the times and the round trips alike (redisstore checks Redis's maxmemory-policy once a minute, in whichever write finds the check due: one round trip more for that call, whatever *k*). Round trips: what the store's go-redis client sent (a pipeline or a script is one); Postgres: statements and batches the pgx pool sent (pgx tracer; BEGIN and COMMIT count).\n\n")
 		w("| backend | sessions per user | UserSessions | round trips | DeleteUser | round trips |\n|---|---|---|---|---|---|\n")
 		for _, u := range g.users {
 			lr, dr := "–", "–"

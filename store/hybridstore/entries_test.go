@@ -12,21 +12,8 @@ import (
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/hybridstore"
 	"github.com/tether-go/tether/store/memstore"
+	"github.com/tether-go/tether/store/storetest"
 )
-
-// heldRecord is a record a Load returned, kept with a copy to compare it
-// with: it must never change.
-type heldRecord struct {
-	rec  *store.Record
-	snap store.Record
-	vals string
-}
-
-func (h heldRecord) changed() bool {
-	r := h.rec
-	return r.Version != h.snap.Version || r.UserID != h.snap.UserID || !r.Expires.Equal(h.snap.Expires) ||
-		!r.LastSeen.Equal(h.snap.LastSeen) || r.Moved != h.snap.Moved || r.Values.String() != h.vals
-}
 
 // Readers hit the cache and keep what Load returned while writers update,
 // touch and rotate the same IDs, notifications are absorbed, hits are
@@ -69,7 +56,7 @@ func TestEntriesNeverChangeUnderHits(t *testing.T) {
 				go func() {
 					defer rg.Done()
 					rr := rand.New(rand.NewPCG(uint64(g), 9))
-					var held []heldRecord
+					var held []storetest.Held
 					for {
 						select {
 						case <-stop:
@@ -77,13 +64,13 @@ func TestEntriesNeverChangeUnderHits(t *testing.T) {
 						default:
 						}
 						if rec, _ := h.Load(ctx, ids[rr.IntN(len(ids))]); rec != nil {
-							held = append(held, heldRecord{rec: rec, snap: *rec, vals: rec.Values.String()})
+							held = append(held, storetest.Hold(rec))
 							if len(held) > 32 {
 								held = held[1:]
 							}
 						}
 						for _, x := range held {
-							if x.changed() {
+							if x.Changed() {
 								bad.Add(1)
 							}
 						}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tether-go/tether/store"
+	"github.com/tether-go/tether/store/storetest"
 )
 
 // A write's eviction spares the session it wrote, even when another write
@@ -122,25 +123,6 @@ func heapCheck(t *testing.T, s *Store, step string) {
 	}
 }
 
-// heldRecord is a record a Load returned, kept: it must never change.
-type heldRecord struct {
-	rec  *store.Record
-	snap store.Record
-	vals string
-}
-
-// hold keeps a record a Load returned, with a copy to compare it with.
-func hold(rec *store.Record) heldRecord {
-	return heldRecord{rec: rec, snap: *rec, vals: rec.Values.String()}
-}
-
-func (h heldRecord) changed() bool {
-	r := h.rec
-	return r.Version != h.snap.Version || r.UserID != h.snap.UserID || !r.Expires.Equal(h.snap.Expires) ||
-		!r.LastSeen.Equal(h.snap.LastSeen) || r.Moved != h.snap.Moved || r.Values.String() != h.vals ||
-		len(r.Attrs) != len(h.snap.Attrs)
-}
-
 // A random walk over every write, with eviction, sweeps and a moving clock:
 // after each step the counters and the user index (zzCheck), the heaps
 // (heapCheck) and every record a Load returned are checked: a heap position
@@ -158,7 +140,7 @@ func TestEntriesRandomWalk(t *testing.T) {
 			ids[i] = fmt.Sprintf("id%02d", i)
 		}
 		users := []string{"", "", "ann", "bob"}
-		var held []heldRecord
+		var held []storetest.Held
 		ttl := func() time.Time { return clock().Add(time.Duration(1+r.IntN(600)) * time.Second) }
 		for step := range 3000 {
 			id := ids[r.IntN(len(ids))]
@@ -194,13 +176,13 @@ func TestEntriesRandomWalk(t *testing.T) {
 				s.sweep()
 			default:
 				if rec, _ := s.Load(ctx, id); rec != nil {
-					held = append(held, hold(rec))
+					held = append(held, storetest.Hold(rec))
 				}
 			}
 			zzCheck(t, s, name)
 			heapCheck(t, s, name)
 			for _, h := range held {
-				if h.changed() {
+				if h.Changed() {
 					t.Fatalf("%s: a record Load returned changed", name)
 				}
 			}
@@ -257,7 +239,7 @@ func TestHeldRecordsUnderConcurrentWrites(t *testing.T) {
 		go func() {
 			defer rg.Done()
 			r := rand.New(rand.NewPCG(uint64(g), 5))
-			var held []heldRecord
+			var held []storetest.Held
 			for {
 				select {
 				case <-stop:
@@ -265,13 +247,13 @@ func TestHeldRecordsUnderConcurrentWrites(t *testing.T) {
 				default:
 				}
 				if rec, _ := s.Load(ctx, ids[r.IntN(len(ids))]); rec != nil {
-					held = append(held, hold(rec))
+					held = append(held, storetest.Hold(rec))
 					if len(held) > 64 {
 						held = held[1:]
 					}
 				}
 				for _, h := range held {
-					if h.changed() {
+					if h.Changed() {
 						bad.Add(1)
 					}
 				}

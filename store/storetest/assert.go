@@ -94,6 +94,13 @@ func cloneRecord(r *store.Record) *store.Record {
 // times to the nanosecond. It is for records that must not have changed.
 func wantSameRecord(t *testing.T, what string, got, want *store.Record) {
 	t.Helper()
+	if !sameRecord(got, want) {
+		t.Errorf("%s changed:\n got  %s\n want %s", what, describe(got), describe(want))
+	}
+}
+
+// sameRecord reports whether got is exactly want (see wantSameRecord).
+func sameRecord(got, want *store.Record) bool {
 	same := got.Version == want.Version && got.UserID == want.UserID &&
 		got.Created.Equal(want.Created) && got.LastSeen.Equal(want.LastSeen) && got.Expires.Equal(want.Expires) &&
 		(got.Moved == nil) == (want.Moved == nil) && got.Values.Len() == want.Values.Len()
@@ -106,9 +113,7 @@ func wantSameRecord(t *testing.T, what string, got, want *store.Record) {
 			same = false
 		}
 	}
-	if !same {
-		t.Errorf("%s changed:\n got  %s\n want %s", what, describe(got), describe(want))
-	}
+	return same
 }
 
 func describe(r *store.Record) string {

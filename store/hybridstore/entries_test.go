@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,35 +47,7 @@ func TestEntriesNeverChangeUnderHits(t *testing.T) {
 				ids[i] = fmt.Sprintf("%064d", i)
 				create(t, h, ids[i], "", now, "k", "0")
 			}
-			stop := make(chan struct{})
-			var bad atomic.Int32
-			var rg sync.WaitGroup
-			for g := range 3 {
-				rg.Add(1)
-				go func() {
-					defer rg.Done()
-					rr := rand.New(rand.NewPCG(uint64(g), 9))
-					var held []storetest.Held
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						if rec, _ := h.Load(ctx, ids[rr.IntN(len(ids))]); rec != nil {
-							held = append(held, storetest.Hold(rec))
-							if len(held) > 32 {
-								held = held[1:]
-							}
-						}
-						for _, x := range held {
-							if x.Changed() {
-								bad.Add(1)
-							}
-						}
-					}
-				}()
-			}
+			readers := storetest.HoldingReaders(ctx, h, ids, 3, 32)
 			var wg sync.WaitGroup
 			for g := range 2 {
 				wg.Add(1)
@@ -102,9 +73,7 @@ func TestEntriesNeverChangeUnderHits(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			close(stop)
-			rg.Wait()
-			if n := bad.Load(); n > 0 {
+			if n := readers(); n > 0 {
 				t.Errorf("%d reads saw a record Load had returned change", n)
 			}
 			if st := h.Stats(); st.Hits == 0 {

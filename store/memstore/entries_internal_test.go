@@ -206,7 +206,6 @@ func TestHeldRecordsUnderConcurrentWrites(t *testing.T) {
 	}
 	users := []string{"", "ann", "bob"}
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
 	for g := range 4 {
 		wg.Add(1)
 		go func() {
@@ -232,40 +231,12 @@ func TestHeldRecordsUnderConcurrentWrites(t *testing.T) {
 			}
 		}()
 	}
-	var rg sync.WaitGroup
-	var bad atomic.Int32
-	for g := range 2 {
-		rg.Add(1)
-		go func() {
-			defer rg.Done()
-			r := rand.New(rand.NewPCG(uint64(g), 5))
-			var held []storetest.Held
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if rec, _ := s.Load(ctx, ids[r.IntN(len(ids))]); rec != nil {
-					held = append(held, storetest.Hold(rec))
-					if len(held) > 64 {
-						held = held[1:]
-					}
-				}
-				for _, h := range held {
-					if h.Changed() {
-						bad.Add(1)
-					}
-				}
-			}
-		}()
-	}
+	readers := storetest.HoldingReaders(ctx, s, ids, 2, 64)
 	wg.Wait()
-	close(stop)
-	rg.Wait()
+	bad := readers()
 	s.sweeper.Close() // no sweep during the check
-	if bad.Load() > 0 {
-		t.Errorf("%d reads saw a held record change", bad.Load())
+	if bad > 0 {
+		t.Errorf("%d reads saw a held record change", bad)
 	}
 	zzCheck(t, s, "end")
 	heapCheck(t, s, "end")

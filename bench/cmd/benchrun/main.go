@@ -232,6 +232,11 @@ func run(o options) error {
 	if err := runNoneSlices(rep.http, servers, cookies, pin, o.conns, o.noneRounds, o.noneSlice); err != nil {
 		return err
 	}
+	// What the load runs gathered is saved before the rate runs, should they
+	// fail, and again with the resident run's lines below.
+	if err := writeLines(filepath.Join(o.results, "http.txt"), rep.http.raw); err != nil {
+		return err
+	}
 	// Constant rate, while the servers are still pinned, and before the
 	// resident run starts its 20,000 more sessions in Tether's processes
 	// only: the tails of apps whose heaps hold different numbers of

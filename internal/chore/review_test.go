@@ -90,8 +90,7 @@ func TestClockForwardThenBack(t *testing.T) {
 	defer c.Close()
 	c.Poke(t0.Add(24 * 365 * time.Hour))
 	n.wait(t, 1)
-	c.Poke(t0.Add(time.Hour))
-	n.wait(t, 2)
+	n.pokeUntil(t, c, t0.Add(time.Hour), 2)
 	c.Poke(t0.Add(time.Hour + 30*time.Second))
 	time.Sleep(10 * time.Millisecond)
 	if got := n.runs.Load(); got != 2 {

@@ -3,15 +3,15 @@ package memstore
 import "time"
 
 // evict removes records until the store is within its bounds again, sparing
-// the record of protect, the ID just written: by ID, so that it does not
-// depend on the entry it was written into outliving later writes of the ID
-// (a review found that a layout that replaced entries on every write let a
-// Touch between the write's unlock and its scan expose the session to its
-// own write's eviction). A write of an anonymous
-// record (users false) evicts only anonymous and expired records: an
-// anonymous flood cannot log anyone out. If the sessions of users alone then
-// fill the store, it stays over its bounds by that record until a user's
-// write evicts it.
+// the record of protect, the ID just written, while it is live. It spares it
+// by ID, so that it does not depend on the entry it was written into
+// outliving later writes of the ID (a review found that a layout that
+// replaced entries on every write let a Touch between the write's unlock and
+// its scan expose the session to its own write's eviction). A write of an
+// anonymous record (users false) evicts only anonymous and expired records:
+// an anonymous flood cannot log anyone out. If the sessions of users alone
+// then fill the store, it stays over its bounds by that record until a
+// user's write evicts it.
 //
 // Concurrent writers may evict at the same time, so the store may briefly
 // dip a little under its bounds; it does not stay over them once writes
@@ -41,12 +41,19 @@ const (
 
 // candidate returns the entry of sh that eviction would take and its rank:
 // the first of the anonymous heap or of the user heap, other than the
-// record of protect.
+// record of protect unless that record has expired.
 // The caller holds sh.mu (read or write).
 func candidate(sh *shard, protect string, users bool, now time.Time) (*entry, int) {
 	best, rank, at := (*entry)(nil), rankNone, now.UnixMicro()
 	for _, user := range [2]bool{false, true} {
-		e := sh.heap(user).first(protect)
+		h := *sh.heap(user)
+		skip := protect
+		if len(h) > 0 && h[0].id == protect && at >= h[0].expires {
+			// The record just written is already expired (a store
+			// caller's past expiry): it goes first, not a live one.
+			skip = ""
+		}
+		e := h.first(skip)
 		if e == nil {
 			continue
 		}

@@ -100,3 +100,34 @@ func TestEvictionStopsWhenRoomCameDuringScan(t *testing.T) {
 		t.Errorf("Len = %d, want 2", n)
 	}
 }
+
+// A write of a record that is already expired (a store caller's past
+// expiry; Tether never commits one) does not spare it: it goes before any
+// live record, instead of pushing a live session out to make room for a
+// dead one.
+func TestEvictionTakesExpiredWriteBeforeLive(t *testing.T) {
+	ctx := context.Background()
+	s := New(WithMaxEntries(2))
+	t.Cleanup(func() { s.Close() })
+	now := time.Now()
+	create := func(id string, expires time.Time) {
+		t.Helper()
+		c := store.Change{Mode: store.Create, Created: now, LastSeen: now, Expires: expires}
+		if _, err := s.Commit(ctx, id, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same, _ := idsInShards(s, 3)
+	create(same[0], now.Add(time.Minute))
+	create(same[1], now.Add(time.Hour))
+	create(same[2], now.Add(-time.Second)) // over the bound, and dead already
+
+	for _, id := range same[:2] {
+		if rec, err := s.Load(ctx, id); err != nil || rec == nil {
+			t.Errorf("live record %s.. evicted to make room for an expired one (%v)", id[:8], err)
+		}
+	}
+	if n := s.Len(); n > 2 {
+		t.Errorf("Len = %d, want at most 2", n)
+	}
+}

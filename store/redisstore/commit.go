@@ -90,7 +90,8 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 //
 // Arguments are boxed into go-redis' []any, and each conversion of a string,
 // a slice or a large integer allocates: so the constant ones are constants or
-// boxed once at New, and the header's four slots are one argument.
+// boxed once at New, and the flags, numbers and header slots are one
+// argument, the control block (see [Store.commitControl]).
 //
 // score is the session's score in its new user's index (nil when the commit
 // indexes nothing), stored in the header for the removal that will take the
@@ -108,67 +109,21 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 		dels = slices.Compact(dels)
 	}
 
-	var op any = "u" // any: boxing a string variable would allocate
-	switch {
-	case c.Mode == store.Create:
-		op = "c"
-	case c.Clear && c.SetUserID:
-		op = "u,clear,user"
-	case c.Clear:
-		op = "u,clear"
-	case c.SetUserID:
-		op = "u,user"
-	}
+	create := c.Mode == store.Create
 	var user any = ""
 	if c.SetUserID && c.UserID != "" {
 		user = c.UserID
 	}
-
-	// The header's slots: last seen, expires, created, score; and which of
-	// them the commit sets.
-	create := c.Mode == store.Create
-	bits := 0 // bit i: slot i is set
-	slots := make([]byte, 0, 32)
-	set := func(i int, on bool, t time.Time) {
-		if create || on {
-			bits |= 1 << i
-		}
-		slots = appendTime(slots, t)
-	}
-	set(0, !c.LastSeen.IsZero(), c.LastSeen)
 	var expiry any = "" // keeps the expiry
 	if create || !c.Expires.IsZero() {
 		expiry = pxat(c.Expires)
 	}
-	set(1, !c.Expires.IsZero(), c.Expires)
-	set(2, false, c.Created)
-	if create || c.SetUserID {
-		bits |= 1 << 3 // a new user clears the score, unless indexed
+	var attrsField any = ""
+	if c.SetAttrs && attrs.field != "" {
+		attrsField = attrs.field
 	}
-	sc, _ := score.(int64)
-	slots = binary.BigEndian.AppendUint64(slots, uint64(sc))
-
-	var attrsOp, attrsField, attrsSize any = "", "", 0 // keeps them
-	switch {
-	case !c.SetAttrs:
-	case attrs.field == "":
-		attrsOp = "-"
-	default:
-		attrsOp, attrsField, attrsSize = "=", attrs.field, attrs.size
-	}
-
-	var boost any = "0"
-	if c.SetUserID && c.UserID != "" && s.lfu.Load() {
-		boost = "1"
-	}
-
-	var liveAt any = "0"
-	if c.Mode == store.Update && !c.LiveAt.IsZero() {
-		liveAt = c.LiveAt.UnixMilli()
-	}
-	args := commitScript.args(s.sessionKey(id), 15+len(dels)+2*len(c.Set))
-	args = append(args, op, s.cfg.publishArg, id, user, expiry, s.cfg.limitArg, deadlineArg(ctx), boost, liveAt,
-		attrsOp, attrsField, attrsSize, slots, masks[bits], len(dels))
+	args := commitScript.args(s.sessionKey(id), 6+len(dels)+2*len(c.Set))
+	args = append(args, s.commitControl(ctx, c, attrs, score, len(dels)), s.cfg.publishArg, id, user, expiry, attrsField)
 	for _, k := range dels {
 		args = append(args, k)
 	}
@@ -193,18 +148,69 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 	return args
 }
 
-// masks[bits] is the commit script's ARGV 14 for the slots set in bits
-// (bit i: slot i), a letter per slot, boxed once.
-var masks = func() (m [16]any) {
-	for i := range m {
-		var b [4]byte
-		for j := range b {
-			b[j] = "ks"[i>>j&1]
+// commitControl is the commit script's control block (see commitScript):
+// the change's flags, numbers and header slots in one argument.
+func (s *Store) commitControl(ctx context.Context, c *store.Change, attrs attrsArg, score any, ndel int) []byte {
+	create := c.Mode == store.Create
+	b := make([]byte, 0, commitControlSize)
+	flag := func(on bool) {
+		if on {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
 		}
-		m[i] = string(b[:])
 	}
-	return m
-}()
+	flag(create)
+	flag(c.Clear && !create)
+	flag(create || c.SetUserID)
+	flag(c.SetUserID && c.UserID != "" && s.lfu.Load())
+	switch {
+	case !c.SetAttrs:
+		b = append(b, 'k')
+	case attrs.field == "":
+		b = append(b, '-')
+	default:
+		b = append(b, '=')
+	}
+	// Which of the header's slots the commit sets: last seen, expires,
+	// created, score. A new user clears the score, unless indexed.
+	slot := func(on bool) {
+		if create || on {
+			b = append(b, 's')
+		} else {
+			b = append(b, 'k')
+		}
+	}
+	slot(!c.LastSeen.IsZero())
+	slot(!c.Expires.IsZero())
+	slot(false)
+	slot(c.SetUserID)
+
+	var deadline, liveAt int64
+	if d, ok := ctx.Deadline(); ok {
+		deadline = max(d.UnixMilli(), 1)
+	}
+	if c.Mode == store.Update && !c.LiveAt.IsZero() {
+		liveAt = c.LiveAt.UnixMilli()
+	}
+	size := 0
+	if c.SetAttrs && attrs.field != "" {
+		size = attrs.size
+	}
+	for _, n := range [...]int64{deadline, liveAt, int64(s.cfg.maxRecordSize), int64(size), int64(ndel)} {
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+
+	b = appendTime(b, c.LastSeen)
+	b = appendTime(b, c.Expires)
+	b = appendTime(b, c.Created)
+	sc, _ := score.(int64)
+	return binary.BigEndian.AppendUint64(b, uint64(sc))
+}
+
+// commitControlSize is the length of a commit's control block: four flags,
+// five letters, five integers and four slots.
+const commitControlSize = 4 + 5 + 5*8 + 4*8
 
 // attrsArg is a change's attributes as the commit script takes them: the m:a
 // field ("" for none) and the bytes they count for in the size limit.

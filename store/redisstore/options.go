@@ -21,8 +21,7 @@ type config struct {
 	prefix        string
 	channel       string // "" until New: derived from the prefix
 	publish       string // the channel writes publish on, "" for none
-	publishArg    any    // publish and maxRecordSize as script arguments,
-	limitArg      any    // boxed once (an interface conversion allocates)
+	publishArg    any    // publish as a script argument, boxed once
 	timeout       time.Duration
 	maxRecordSize int
 	logger        *slog.Logger

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +89,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	if cfg.notify {
 		cfg.publish = cfg.channel
 	}
-	cfg.publishArg, cfg.limitArg = cfg.publish, strconv.Itoa(cfg.maxRecordSize)
+	cfg.publishArg = cfg.publish
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}

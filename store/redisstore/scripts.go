@@ -135,19 +135,28 @@ const luaFromHash = `
 // The channel argument of every script is "" when writes do not publish
 // (WithNotify(false)).
 //
-// ARGV: 1 op: "c" (create; sets the user), "u" (update), "u,user" (update
-// setting the user), "u,clear" or "u,clear,user" (update clearing the values
-// first); 2 channel, 3 id, 4 user id (for a set user), 5 the expiry in Unix
-// milliseconds for SET's PXAT ("" keeps the expiry), 6 size limit, 7 the
-// caller's deadline, 8 "1" to raise the record's LFU counter (see below),
-// else "0", 9 the change's LiveAt in ms ("0": none; an Update of a record
-// whose expiry is not after it is refused as missing), 10 the attributes:
-// "" keeps them, "-" removes them, "=" replaces them by 11, encoded, which
-// count for 12 bytes; 13 the header's last seen, expires, created and score
-// (32 bytes), 14 a letter per one of those four, "s" to set it from 13 and
-// "k" to keep the record's, 15 the number of deleted keys; then the deleted
-// keys, then the key/value pairs to set. Deleted and set keys are disjoint
-// (Go normalises the change).
+// ARGV: 1 the control block (below), 2 channel, 3 id, 4 user id (for a set
+// user), 5 the expiry in Unix milliseconds for SET's PXAT ("" keeps the
+// expiry), 6 the attributes, encoded, when the control block says they are
+// replaced; then the deleted keys, then the key/value pairs to set. Deleted
+// and set keys are disjoint (Go normalises the change).
+//
+// The control block packs the commit's flags and numbers into one binary
+// argument (see [commitControl]), read with one struct.unpack: in redis-server
+// 7.0 each script argument costs about a thousand instructions (parsed,
+// pushed into Lua, collected) and each tonumber of a 13-digit string about
+// 2,500 (strtod), where the unpack of the whole block costs about 3,000
+// (callgrind). Big-endian, in order: four bytes, 1 or 0, for create (sets the
+// user), clear (update clearing the values first), set user and boost (raise
+// the record's LFU counter, see below); the attributes' operation, one
+// letter: "k" keeps them, "-" removes them, "=" replaces them by ARGV 6; two
+// pairs of letters, one per header slot (last seen, expires; created,
+// score), "s" to set it from the slots below and "k" to keep the record's;
+// five 8-byte integers: the caller's deadline in Unix milliseconds (0:
+// none), the change's LiveAt in ms (0: none; an Update of a record whose
+// expiry is not after it is refused as missing), the size limit, the bytes
+// the replacing attributes count for, and the number of deleted keys; then
+// the header's four slots (32 bytes).
 //
 // Every check (existence, tombstone, size) runs before the first write: a
 // script is not rolled back, so a refused commit must not have written.
@@ -160,12 +169,12 @@ const luaFromHash = `
 // when they are kept. Run twice (a resend after a lost reply), a commit
 // rewrites the same pairs with the same values.
 var commitScript = newScript(luaLate + luaRecord + `
-local key, op = KEYS[1], ARGV[1]
-local create = op == 'c'
-local clear = op == 'u,clear' or op == 'u,clear,user'
-local setuser = create or op == 'u,user' or op == 'u,clear,user'
-local setfrom, nargs = 16 + tonumber(ARGV[15]), #ARGV
-if late(ARGV[7]) then return {6} end
+local key, ctl = KEYS[1], ARGV[1]
+local create, clear, setuser, boost, aop, a, b, deadline, liveat, limit, asize, ndel, sp =
+  struct.unpack('>BBBBc1c2c2i8i8i8i8i8', ctl)
+create, clear, setuser = create == 1, clear == 1, setuser == 1
+local setfrom, nargs = 7 + ndel, #ARGV
+if late(deadline) then return {6} end
 
 local rec, ver, olduser, attrs, p = false, 0, '', '', 0
 if create then
@@ -177,7 +186,7 @@ else
     local to, i = field(rec, 42)
     return {2, to, (field(rec, i))}
   end
-  if ARGV[9] ~= '0' and struct.unpack('>i8', rec, 18) <= tonumber(ARGV[9]) then return {1} end
+  if liveat ~= 0 and struct.unpack('>i8', rec, 18) <= liveat then return {1} end
   ver = struct.unpack('>i8', rec, 2)
   -- A call of a Lua function costs about as much as a redis.call of a
   -- small command, so the common case (a length under 128: one byte) is
@@ -191,7 +200,7 @@ end
 local out, size = {'r', '', '', '', '', ''}, 0
 local changed = {}
 if rec and not clear then
-  for i = 16, setfrom - 1 do changed[ARGV[i]] = 0 end
+  for i = 7, setfrom - 1 do changed[ARGV[i]] = 0 end
   for i = setfrom, nargs, 2 do changed[ARGV[i]] = i end
   local n, run = #rec, p
   while p <= n do
@@ -234,10 +243,9 @@ for i = setfrom, nargs, 2 do
   end
 end
 
-local aop = ARGV[10]
 if aop == '=' then
-  attrs = ARGV[11]
-  size = size + tonumber(ARGV[12])
+  attrs = ARGV[6]
+  size = size + asize
 elseif aop == '-' then
   attrs = ''
 else
@@ -257,13 +265,14 @@ else
 end
 local user = olduser
 if setuser then user = ARGV[4] end
-if size + #user > tonumber(ARGV[6]) then return {4, size + #user} end
+if size + #user > limit then return {4, size + #user} end
 
 -- Checks done; write.
 ver = ver + 1
--- The header: each of last seen, expires, created and score from ARGV 13
--- ('s') or kept ('k'), in the pairs a commit sets together.
-local slots, a, b = ARGV[13], string.sub(ARGV[14], 1, 2), string.sub(ARGV[14], 3, 4)
+-- The header: each of last seen, expires, created and score from the
+-- control block's slots ('s') or kept ('k'), in the pairs a commit sets
+-- together.
+local slots = string.sub(ctl, sp)
 if a == 'ss' then
   a = string.sub(slots, 1, 16)
 elseif a == 'kk' then
@@ -290,7 +299,7 @@ if ARGV[5] ~= '' then
 else
   redis.call('SET', key, table.concat(out), 'KEEPTTL')
 end
-if ARGV[8] == '1' then
+if boost == 1 then
   -- Under an LFU policy, a session that gets a user is given the highest
   -- access frequency (RESTORE ... FREQ, the only way to set it), so Redis
   -- evicts anonymous sessions (which start at 5) before it. The counter
@@ -498,12 +507,12 @@ end
 `
 
 // luaLate begins the scripts that refuse a write past the caller's deadline:
-// late(d) reports whether the deadline d (Unix milliseconds, '0' for none)
-// has passed by Redis' clock (TIME). It repeats now() rather than call it
-// (see luaRecord).
+// late(d) reports whether the deadline d (Unix milliseconds, a number or a
+// string; 0 or '0' for none) has passed by Redis' clock (TIME). It repeats
+// now() rather than call it (see luaRecord).
 const luaLate = `
 local function late(d)
-  if d == '0' then return false end
+  if d == '0' or d == 0 then return false end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(d)
 end

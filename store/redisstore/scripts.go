@@ -142,7 +142,7 @@ const luaFromHash = `
 // and set keys are disjoint (Go normalises the change).
 //
 // The control block packs the commit's flags and numbers into one binary
-// argument (see [commitControl]), read with one struct.unpack: in redis-server
+// argument (see [Store.commitControl]), read with one struct.unpack: in redis-server
 // 7.0 each script argument costs about a thousand instructions (parsed,
 // pushed into Lua, collected) and each tonumber of a 13-digit string about
 // 2,500 (strtod), where the unpack of the whole block costs about 3,000

@@ -58,10 +58,13 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		return store.Result{}, fmt.Errorf("redisstore: commit: %w", err)
 	}
 
-	// Index first (see above). A record whose new expiry has passed already
-	// needs no entry; one that keeps its expiry (zero) may still be live.
+	// Index first (see above), whatever this node's clock says of the new
+	// expiry: Redis's clock judges it (the key's PXAT), and a node whose
+	// clock runs ahead would otherwise leave a session Redis keeps live out
+	// of its user's index, where DeleteUser cannot find it. An entry of a
+	// record that is gone is pruned like any dead entry.
 	var score any
-	if c.SetUserID && c.UserID != "" && (c.Expires.IsZero() || time.Now().Before(c.Expires)) {
+	if c.SetUserID && c.UserID != "" {
 		if score, err = s.indexAdd(ctx, c.UserID, id); err != nil {
 			return store.Result{}, err
 		}

@@ -152,6 +152,7 @@ type ilEnv struct {
 	first                 *http.Cookie
 	ids                   []string
 	destroyed, destroyErr []any
+	commitErr             []error
 }
 
 func (e *ilEnv) add(c *http.Cookie) {
@@ -170,6 +171,9 @@ func request(f func(s *session.Session)) actor {
 		f(s)
 		h := http.Header{}
 		if err := s.Commit(h); err != nil {
+			env.mu.Lock()
+			env.commitErr = append(env.commitErr, err)
+			env.mu.Unlock()
 			return
 		}
 		env.add(sessiontest.Cookie(m, &http.Response{Header: h}))
@@ -189,7 +193,7 @@ func runInterleavings(t *testing.T, name string, opts []session.Option, actors [
 	if len(actors) > 2 && os.Getenv("TETHER_EXHAUSTIVE") == "" {
 		limit = 300 // all of them take 40 s under -race
 	}
-	var overcount, runs, fails int
+	var overcount, runs, fails, commitFails int
 	var work [][]int
 	work = append(work, nil)
 	for len(work) > 0 && runs < limit {
@@ -237,6 +241,12 @@ func runInterleavings(t *testing.T, name string, opts []session.Option, actors [
 				work = append(work, p)
 			}
 		}
+		for _, e := range env.commitErr {
+			commitFails++
+			if commitFails <= 5 {
+				t.Errorf("%s: schedule %v: a request's commit failed: %v\n%v", name, sc.opts, e, sc.trace)
+			}
+		}
 		ok := true
 		for _, e := range env.destroyErr {
 			if e != nil {
@@ -273,7 +283,10 @@ func runInterleavings(t *testing.T, name string, opts []session.Option, actors [
 // Every order of the store calls of a few requests of one device and of
 // DestroyUser (calls are atomic; set TETHER_EXHAUSTIVE=1 for all orders of
 // the three-party cases): once DestroyUser has returned success, no cookie
-// any of them held or was handed is logged in, and the user has no session.
+// any of them held or was handed is logged in, and the user has no session;
+// and no request's commit fails: a session destroyed under a request ends
+// for it, its changes dropped (a rotation whose new record DestroyUser ended
+// between its attempts once failed with "record moved by rotation").
 // A re-login is a privilege change of the user the session loaded; a login
 // that names the user afresh after DestroyUser is a new login, which it
 // does not prevent. DestroyUser's count is logged: a device rotating while it

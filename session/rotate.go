@@ -171,6 +171,16 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 			// version 1.
 			res, err = store.Result{Version: 1}, nil
 		}
+		if _, moved := store.IsMoved(err); created && (moved || errors.Is(err, store.ErrNotFound)) {
+			// The record this rotation created was ended between its
+			// attempts. Its token was never handed out, so only a
+			// DestroyUser or DestroySession, which find it in the user's
+			// index, can have ended it: the session ended under this
+			// request, as when the old record is found gone.
+			s.discard(newID)
+			s.endedUnder("session ended during rotation", true)
+			return rotateResult{done: true}, nil
+		}
 		if err != nil {
 			// Whether or not the write applied (a lost reply), the new
 			// record was never handed out: delete it, so that no phantom

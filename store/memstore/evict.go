@@ -46,14 +46,7 @@ const (
 func candidate(sh *shard, protect string, users bool, now time.Time) (*entry, int) {
 	best, rank, at := (*entry)(nil), rankNone, now.UnixMicro()
 	for _, user := range [2]bool{false, true} {
-		h := *sh.heap(user)
-		skip := protect
-		if len(h) > 0 && h[0].id == protect && at >= h[0].expires {
-			// The record just written is already expired (a store
-			// caller's past expiry): it goes first, not a live one.
-			skip = ""
-		}
-		e := h.first(skip)
+		e := sh.heap(user).first(protect, at)
 		if e == nil {
 			continue
 		}

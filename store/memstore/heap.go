@@ -73,13 +73,15 @@ func (h expiryHeap) down(i int) bool {
 	return i > start
 }
 
-// first returns the entry closest to expiry other than the one under the ID
-// skip, or nil. In a heap the runner-up is a child of the root.
-func (h expiryHeap) first(skip string) *entry {
+// first returns the entry closest to expiry, or nil, other than the one
+// under the ID spare while it is live at at (Unix microseconds): a spared
+// record that has expired goes first like any other. In a heap the
+// runner-up is a child of the root.
+func (h expiryHeap) first(spare string, at int64) *entry {
 	switch {
 	case len(h) == 0:
 		return nil
-	case h[0].id != skip:
+	case h[0].id != spare || at >= h[0].expires:
 		return h[0]
 	case len(h) == 1:
 		return nil

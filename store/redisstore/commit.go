@@ -98,7 +98,8 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 //
 // score is the session's score in its new user's index (nil when the commit
 // indexes nothing), stored in the header for the removal that will take the
-// entry out again. attrs is c's attributes encoded, if c sets them.
+// entry out again. attrs is c's attributes encoded if c sets them, else zero
+// (no field, no size).
 func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attrs attrsArg, score any) []any {
 	var dels []string
 	if !c.Clear && len(c.Delete) > 0 {
@@ -121,12 +122,8 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 	if create || !c.Expires.IsZero() {
 		expiry = pxat(c.Expires)
 	}
-	var attrsField any = ""
-	if c.SetAttrs && attrs.field != "" {
-		attrsField = attrs.field
-	}
 	args := commitScript.args(s.sessionKey(id), 6+len(dels)+2*len(c.Set))
-	args = append(args, s.commitControl(ctx, c, attrs, score, len(dels)), s.cfg.publishArg, id, user, expiry, attrsField)
+	args = append(args, s.commitControl(ctx, c, attrs, score, len(dels)), s.cfg.publishArg, id, user, expiry, attrs.field)
 	for _, k := range dels {
 		args = append(args, k)
 	}
@@ -189,18 +186,11 @@ func (s *Store) commitControl(ctx context.Context, c *store.Change, attrs attrsA
 	slot(false)
 	slot(c.SetUserID)
 
-	var deadline, liveAt int64
-	if d, ok := ctx.Deadline(); ok {
-		deadline = max(d.UnixMilli(), 1)
-	}
+	var liveAt int64
 	if c.Mode == store.Update && !c.LiveAt.IsZero() {
 		liveAt = c.LiveAt.UnixMilli()
 	}
-	size := 0
-	if c.SetAttrs && attrs.field != "" {
-		size = attrs.size
-	}
-	for _, n := range [...]int64{deadline, liveAt, int64(s.cfg.maxRecordSize), int64(size), int64(ndel)} {
+	for _, n := range [...]int64{deadlineMillis(ctx), liveAt, int64(s.cfg.maxRecordSize), int64(attrs.size), int64(ndel)} {
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
 
@@ -228,10 +218,19 @@ var noDeadline any = "0"
 // deadlineArg is ctx's deadline as a script argument: Unix milliseconds, "0"
 // for none. The script refuses the write once Redis' clock has reached it.
 func deadlineArg(ctx context.Context) any {
+	if ms := deadlineMillis(ctx); ms != 0 {
+		return ms
+	}
+	return noDeadline
+}
+
+// deadlineMillis is ctx's deadline in Unix milliseconds, at least 1; 0 for
+// none.
+func deadlineMillis(ctx context.Context) int64 {
 	if d, ok := ctx.Deadline(); ok {
 		return max(d.UnixMilli(), 1)
 	}
-	return noDeadline
+	return 0
 }
 
 // pxat is the expiry argument (SET's PXAT, PEXPIREAT) for a record expiring

@@ -173,13 +173,16 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 		}
 		if _, moved := store.IsMoved(err); created && (moved || errors.Is(err, store.ErrNotFound)) {
 			// The record this rotation created was ended between its
-			// attempts. Its token was never handed out, so only a
-			// DestroyUser or DestroySession, which find it in the user's
-			// index, can have ended it: the session ended under this
-			// request, as when the old record is found gone.
+			// attempts: by a DestroyUser or DestroySession, which find it
+			// in the user's index, or by eviction or its expiry. What the
+			// old record is now decides, as after a conflict: gone or
+			// moved, the session ended or moved under this request; still
+			// live, the rotation failed, and says so.
+			if _, oerr := s.oldState(oldID); oerr != nil {
+				return s.rotateFailed(newID, oerr)
+			}
 			s.discard(newID)
-			s.endedUnder("session ended during rotation", true)
-			return rotateResult{done: true}, nil
+			return rotateResult{}, &StoreError{Op: "rotate", Err: fmt.Errorf("the new record ended before the rotation was done: %w", err)}
 		}
 		if err != nil {
 			// Whether or not the write applied (a lost reply), the new
@@ -222,31 +225,50 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 			return rotateResult{done: true}, nil
 		}
 		if errors.Is(err, store.ErrConflict) {
-			if old, err = s.fetch(oldID); err != nil {
-				s.discard(newID)
-				return rotateResult{}, &StoreError{Op: "rotate", Err: err}
-			}
-			switch {
-			case old == nil || !old.Live(s.m.cfg.now()):
-				err = store.ErrNotFound
-			case old.Moved != nil:
-				err = &store.MovedError{Moved: *old.Moved}
-			default:
+			cur, oerr := s.oldState(oldID)
+			if oerr == nil {
+				old = cur
 				continue
 			}
+			err = oerr
 		}
-		s.discard(newID)
-		if mv, ok := store.IsMoved(err); ok {
-			return rotateResult{moved: &mv.Moved}, nil
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			s.endedUnder("session ended during rotation", true)
-			return rotateResult{done: true}, nil
-		}
-		return rotateResult{}, &StoreError{Op: "rotate", Err: err}
+		return s.rotateFailed(newID, err)
 	}
 	s.discard(newID)
 	return rotateResult{}, &StoreError{Op: "rotate", Err: store.ErrConflict}
+}
+
+// oldState reads the record a rotation is moving away from, after an attempt
+// failed: it returns the record if it is still live and unmoved, and
+// otherwise store.ErrNotFound (gone), a *store.MovedError (another request
+// moved it) or the read's error.
+func (s *Session) oldState(oldID string) (*store.Record, error) {
+	old, err := s.fetch(oldID)
+	switch {
+	case err != nil:
+		return nil, err
+	case old == nil || !old.Live(s.m.cfg.now()):
+		return nil, store.ErrNotFound
+	case old.Moved != nil:
+		return nil, &store.MovedError{Moved: *old.Moved}
+	}
+	return old, nil
+}
+
+// rotateFailed ends a rotation attempt that failed with err, about the old
+// record: its new record is deleted; a move of the old record is followed, its
+// end ends the session for this request (its changes dropped), and anything
+// else fails the rotation.
+func (s *Session) rotateFailed(newID string, err error) (rotateResult, error) {
+	s.discard(newID)
+	if mv, ok := store.IsMoved(err); ok {
+		return rotateResult{moved: &mv.Moved}, nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		s.endedUnder("session ended during rotation", true)
+		return rotateResult{done: true}, nil
+	}
+	return rotateResult{}, &StoreError{Op: "rotate", Err: err}
 }
 
 // moveApplied learns whether a Move from oldID to newID that failed without

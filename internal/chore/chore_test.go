@@ -144,7 +144,7 @@ func TestStartRunsAtOnce(t *testing.T) {
 	c.Start(t0)
 	n.wait(t, 1)
 	n.until(t, 2, func() { c.Start(t0) }) // not due, started anyway (once the first has ended)
-	c.Poke(t0.Add(time.Second)) // the last start counts
+	c.Poke(t0.Add(time.Second))           // the last start counts
 	time.Sleep(10 * time.Millisecond)
 	if got := n.runs.Load(); got != 2 {
 		t.Fatalf("runs = %d, want 2", got)

@@ -69,3 +69,14 @@ func WithAttrsOf(raw, attrs string) string {
 	}
 	return string(b) + p.values
 }
+
+// WithoutFastCommit makes the store ignore Change.Base.
+func WithoutFastCommit() Option { return func(c *config) { c.noFastCommit = true } }
+
+// FastCommits returns how many commits the fast path applied and how many
+// it handed to the commit script.
+func (s *Store) FastCommits() (applied, missed int64) { return s.fast.Load(), s.fastMissed.Load() }
+
+// FastCommitScriptHash is the SHA1 of the fast commit script: a marker for a
+// proxy that loses the reply to a fast commit.
+func FastCommitScriptHash() string { return fastCommitScript.hash.(string) }

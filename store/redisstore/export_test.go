@@ -80,3 +80,7 @@ func (s *Store) FastCommits() (applied, missed int64) { return s.fast.Load(), s.
 // FastCommitScriptHash is the SHA1 of the fast commit script: a marker for a
 // proxy that loses the reply to a fast commit.
 func FastCommitScriptHash() string { return fastCommitScript.hash.(string) }
+
+// WithFastCommitMax sets the largest record, in bytes of its string, that
+// the fast path writes.
+func WithFastCommitMax(n int) Option { return func(c *config) { c.fastCommitMax = n } }

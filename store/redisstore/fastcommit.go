@@ -58,6 +58,11 @@ if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
 return 0
 `)
 
+// defaultFastCommitMax is the largest record (its whole string) the fast
+// path writes; a commit that would make a larger one goes to the commit
+// script. A guess, not a measurement: a few typical sessions' worth.
+const defaultFastCommitMax = 8 << 10
+
 // fastCommit applies c through the fast path if it can. done reports that
 // the commit is decided (applied, or refused for good: late, a failure);
 // false hands it to the commit script.
@@ -138,6 +143,13 @@ func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change) ([]any
 	body = appendField(body, b.UserID)
 	body = appendField(body, attrs)
 	body = append(body, packed...)
+
+	if headerLen+len(body) > s.cfg.fastCommitMax {
+		// The fast path sends the whole record for a change of a few
+		// bytes; the commit script's walk of a large record is cheaper
+		// than its copy over the wire and through Redis' argument parsing.
+		return nil, false
+	}
 
 	var expiry any = "" // keeps the expiry, as the commit script does
 	if !c.Expires.IsZero() {

@@ -77,6 +77,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	cfg := config{
 		prefix:        DefaultPrefix,
 		maxRecordSize: DefaultMaxRecordSize,
+		fastCommitMax: defaultFastCommitMax,
 		policyCheck:   true,
 		policyRecheck: DefaultPolicyRecheck,
 		notify:        true,

@@ -3,7 +3,9 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,4 +102,50 @@ func TestFastCommitSizeCap(t *testing.T) {
 	if applied, _ := d.FastCommits(); applied != 1 {
 		t.Errorf("the default cap sends a %d-byte session to the commit script", base.Size())
 	}
+}
+
+// Commits of one record at once, all with the same Base (so one at most
+// can take the fast path against it, the others miss and go to the commit
+// script), some without, with the same times: every write lands, each at a
+// version of its own.
+func TestFastCommitConcurrentBasesKeepEveryWrite(t *testing.T) {
+	rdb := testserver.Redis(t)
+	s := newStore(t, newClient(t, rdb.Addr()))
+	for round := range 20 {
+		id := newID()
+		base := seedRecord(t, s, id)
+		const n = 16
+		var wg sync.WaitGroup
+		versions := make([]uint64, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := store.Change{Mode: store.Update, Set: map[string][]byte{fmt.Sprintf("k%02d", i): []byte("1")},
+					LastSeen: base.LastSeen, Expires: base.Expires}
+				if i%4 != 3 {
+					c.Base = base
+				}
+				res, err := s.Commit(t.Context(), id, c)
+				if err != nil {
+					t.Error(err)
+				}
+				versions[i] = res.Version
+			}()
+		}
+		wg.Wait()
+		got, _ := s.Load(t.Context(), id)
+		if got.Values.Len() != 3+n || got.Version != base.Version+n {
+			t.Fatalf("round %d: version %d, keys %v; want every one of %d writes", round, got.Version, keysOf(got), n)
+		}
+		seen := map[uint64]bool{}
+		for _, v := range versions {
+			if seen[v] {
+				t.Fatalf("round %d: two commits reported version %d", round, v)
+			}
+			seen[v] = true
+		}
+	}
+	applied, missed := s.FastCommits()
+	t.Logf("fast path: %d applied, %d missed", applied, missed)
 }

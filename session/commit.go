@@ -198,6 +198,7 @@ func (s *Session) create(now time.Time, late bool) error {
 	s.token, s.id, s.newCookie, s.dropped = tok, id, true, false
 	s.loaded = true
 	s.base = &store.Record{Values: store.ValuesOf(values), UserID: s.userID, Attrs: s.attrs, Created: now, LastSeen: now, Expires: c.Expires, Version: res.Version}
+	s.exact, s.exactID = s.base, id
 	s.clearDirty()
 	return nil
 }
@@ -222,6 +223,15 @@ func (s *Session) update(now time.Time, late bool) error {
 	for {
 		if cookie != len(s.candidates) {
 			hops, cookie = 0, len(s.candidates)
+		}
+		// The record as loaded lets the store skip reading it (see
+		// store.Change.Base), if it is exactly what is stored under the
+		// ID the commit goes to: not after a forward (s.id moved on),
+		// nor after a commit or touch of this request (s.base is then a
+		// copy with the stored times but not the stored values).
+		c.Base = nil
+		if s.base != nil && s.base == s.exact && s.id == s.exactID && !c.SetUserID {
+			c.Base = s.base
 		}
 		res, err := s.storeCommit(s.id, c)
 		if err == nil {

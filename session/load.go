@@ -50,6 +50,7 @@ func (s *Session) loadLocked() {
 		return
 	}
 	s.base = rec
+	s.exact, s.exactID = rec, s.id
 	if rec == nil {
 		// The client's session has ended: expired, destroyed, or rotated
 		// away long ago. Changes start a new session; otherwise the dead

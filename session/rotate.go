@@ -220,6 +220,7 @@ func (s *Session) rotateFrom(old *store.Record, explicit bool, now time.Time, at
 			s.m.event(s.ctx, EventData{Kind: EventRotated, ID: newID, Periodic: !explicit})
 			s.token, s.id, s.newCookie = newTok, newID, true
 			s.base = &store.Record{Values: store.ValuesOf(values), UserID: userID, Attrs: attrs, Created: old.Created, LastSeen: now, Expires: c.Expires, Version: res.Version}
+			s.exact, s.exactID = s.base, newID
 			s.rotate = false
 			s.clearDirty()
 			return rotateResult{done: true}, nil

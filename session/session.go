@@ -37,7 +37,16 @@ type Session struct {
 
 	loaded bool          // base is known (or there is no token to load)
 	base   *store.Record // the stored record as loaded; nil if none
-	err    error         // a load or encode failure; the commit fails with it
+	// exact is base when base is exactly the record stored under exactID
+	// at base.Version: loaded, created or rotated to in this request, with
+	// no commit or touch since (committed and touchIfDue replace base by a
+	// copy that is not). A commit passes it to the store as the Change's
+	// Base only while s.base == s.exact and s.id == s.exactID, so a
+	// forward followed (s.id changes, s.base does not) or any other
+	// reassignment of s.base turns the fast path off by itself.
+	exact   *store.Record
+	exactID string
+	err     error // a load or encode failure; the commit fails with it
 
 	// The request's changes: overlay is what it set (value) or deleted (del)
 	// since it began, each marked dirty until committed; ndirty counts those.

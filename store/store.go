@@ -265,6 +265,15 @@ type Change struct {
 	// compute its deadline.
 	LastSeen time.Time
 	Expires  time.Time
+
+	// Base, if set, is the record as the caller loaded it under this same
+	// ID, with every change the caller committed since applied: exactly what
+	// the store held at Base.Version. A store may use it to apply an Update
+	// without reading the record first, when the stored version is still
+	// Base.Version; it may ignore it, and must behave exactly as without it
+	// (a Base whose version is not the stored one is no error: the store
+	// then applies the change as usual). The caller must not modify it.
+	Base *Record
 }
 
 // Result is the outcome of a successful Commit.

@@ -47,6 +47,11 @@ func ValuesOf(m map[string][]byte) Values {
 	return b.Values()
 }
 
+// Packed returns the packed form of the values (see [PackedValues]): the
+// pairs in increasing key order, each as uvarint(len(key)), key,
+// uvarint(len(value)), value. It shares the Values' bytes.
+func (v Values) Packed() string { return v.b }
+
 // Len returns the number of keys.
 func (v Values) Len() int {
 	n := 0

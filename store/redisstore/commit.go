@@ -73,6 +73,11 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		}
 	}
 
+	if c.Base != nil && !c.SetUserID && !s.cfg.noFastCommit {
+		if res, done, err := s.fastCommit(ctx, id, &c); done {
+			return res, err
+		}
+	}
 	reply, err := s.eval(ctx, commitScript, s.commitArgs(ctx, id, &c, attrs, score)).Result()
 	if err != nil {
 		return store.Result{}, s.wrap(ctx, "commit", err)

@@ -69,3 +69,18 @@ func WithAttrsOf(raw, attrs string) string {
 	}
 	return string(b) + p.values
 }
+
+// WithoutFastCommit makes the store ignore Change.Base.
+func WithoutFastCommit() Option { return func(c *config) { c.noFastCommit = true } }
+
+// FastCommits returns how many commits the fast path applied and how many
+// it handed to the commit script.
+func (s *Store) FastCommits() (applied, missed int64) { return s.fast.Load(), s.fastMissed.Load() }
+
+// FastCommitScriptHash is the SHA1 of the fast commit script: a marker for a
+// proxy that loses the reply to a fast commit.
+func FastCommitScriptHash() string { return fastCommitScript.hash.(string) }
+
+// WithFastCommitMax sets the largest record, in bytes of its string, that
+// the fast path writes.
+func WithFastCommitMax(n int) Option { return func(c *config) { c.fastCommitMax = n } }

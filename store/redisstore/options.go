@@ -32,6 +32,8 @@ type config struct {
 
 	beforeUnindex func(id string) // a test's hook, see export_test.go
 	afterIndex    func(id string) // a test's hook, see export_test.go
+	noFastCommit  bool            // a test's switch: ignore Change.Base (see fastcommit.go)
+	fastCommitMax int             // the largest record the fast path writes (see fastcommit.go)
 	afterEntries  func()          // a test's hook, see export_test.go
 	now           func() time.Time
 }

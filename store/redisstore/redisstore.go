@@ -52,6 +52,10 @@ type Store struct {
 	// lfu says that a server evicts by access frequency (volatile-lfu): a
 	// commit that gives a session a user then raises its LFU counter.
 	lfu atomic.Bool
+
+	// fast and fastMissed count the commits the fast path applied and those
+	// it handed to the commit script (see fastcommit.go).
+	fast, fastMissed atomic.Int64
 }
 
 // New returns a store that keeps sessions in the Redis client reaches. The
@@ -73,6 +77,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	cfg := config{
 		prefix:        DefaultPrefix,
 		maxRecordSize: DefaultMaxRecordSize,
+		fastCommitMax: defaultFastCommitMax,
 		policyCheck:   true,
 		policyRecheck: DefaultPolicyRecheck,
 		notify:        true,

@@ -142,6 +142,7 @@ var groups = []struct {
 	{"Hostile", hostileTests},
 	{"Context", contextTests},
 	{"Capabilities", capabilityTests},
+	{"Base", baseTests},
 }
 
 // Run runs the conformance suite as subtests of t.

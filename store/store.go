@@ -266,13 +266,16 @@ type Change struct {
 	LastSeen time.Time
 	Expires  time.Time
 
-	// Base, if set, is the record as the caller loaded it under this same
-	// ID, with every change the caller committed since applied: exactly what
-	// the store held at Base.Version. A store may use it to apply an Update
-	// without reading the record first, when the stored version is still
-	// Base.Version; it may ignore it, and must behave exactly as without it
-	// (a Base whose version is not the stored one is no error: the store
-	// then applies the change as usual). The caller must not modify it.
+	// Base, if set, is the record as the caller last saw it under this
+	// same ID: what it loaded, with every change it committed since
+	// applied. A store may use it to write the record computed from it,
+	// without reading the stored one first, but only after checking in the
+	// same atomic step that what is stored is the Base, all of it: a
+	// version alone does not say so, since a store that loses writes it
+	// acknowledged (a Redis failover) gives the next write a lost write's
+	// version again. A store may ignore Base, and must behave exactly as
+	// without it: a Base that is not the stored record is no error. The
+	// caller must not modify it.
 	Base *Record
 }
 

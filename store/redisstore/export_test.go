@@ -74,8 +74,11 @@ func WithAttrsOf(raw, attrs string) string {
 func WithoutFastCommit() Option { return func(c *config) { c.noFastCommit = true } }
 
 // FastCommits returns how many commits the fast path applied and how many
-// it handed to the commit script.
-func (s *Store) FastCommits() (applied, missed int64) { return s.fast.Load(), s.fastMissed.Load() }
+// it handed to the commit script, declined or after a conflict.
+func (s *Store) FastCommits() (applied, missed int64) {
+	st := s.Stats()
+	return st.FastCommits, st.FastDeclined + st.FastConflicts
+}
 
 // FastCommitScriptHash is the SHA1 of the fast commit script: a marker for a
 // proxy that loses the reply to a fast commit.

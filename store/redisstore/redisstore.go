@@ -53,9 +53,8 @@ type Store struct {
 	// commit that gives a session a user then raises its LFU counter.
 	lfu atomic.Bool
 
-	// fast and fastMissed count the commits the fast path applied and those
-	// it handed to the commit script (see fastcommit.go).
-	fast, fastMissed atomic.Int64
+	// The fast path's counters (see Stats).
+	fast, fastDeclined, fastConflicts atomic.Int64
 }
 
 // New returns a store that keeps sessions in the Redis client reaches. The

@@ -23,14 +23,14 @@ func (n noBase) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	return n.Store.Commit(ctx, id, c)
 }
 
-// TestBreakFastCommitVersionReusedAfterLostWrite (redisstore) through the
-// session manager: requests of one session on two nodes, in one
-// millisecond (the clock is frozen here; the session manager's times are
-// the request's millisecond), around a failover that loses an acknowledged
-// write. The request that loaded the lost record commits with it as its
-// Base, the header matches the record written after the failover, and the
-// fast path brings the lost value back and drops the surviving one.
-func TestBreakSessionFastCommitAfterLostWrite(t *testing.T) {
+// TestFastCommitAfterLostWrite (redisstore) through the session manager:
+// requests of one session on two nodes, in one millisecond (the clock is
+// frozen here; the session manager's times are the request's millisecond),
+// around a failover that loses an acknowledged write. The request that
+// loaded the lost record commits with it as its Base; the record written
+// after the failover has the lost one's version and times, and must keep
+// its value while the lost one stays lost.
+func TestFastCommitAfterLostWrite(t *testing.T) {
 	for _, fast := range []bool{false, true} {
 		name := "slow"
 		if fast {

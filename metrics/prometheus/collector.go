@@ -57,8 +57,8 @@ const (
 // Collector is a [session.Observer] that keeps Prometheus metrics of what a
 // session Manager does, an [affinity.Observer] that counts how an affinity
 // Router routes requests, and a [prometheus.Collector] that exports them
-// (and the counters of any hybrid stores given to [WithHybrid]). It is safe for
-// concurrent use by multiple goroutines.
+// (and the counters of any stores given to [WithHybrid] and [WithRedis]).
+// It is safe for concurrent use by multiple goroutines.
 //
 // Observing costs a few atomic adds and no allocation for every operation,
 // outcome and event the session package defines; values it does not know yet
@@ -74,7 +74,7 @@ type Collector struct {
 	events      *prometheus.CounterVec
 	commitBytes prometheus.Histogram
 	commitKeys  prometheus.Histogram
-	hybrids     []hybrid
+	stores      []exporter // WithHybrid, WithRedis
 	affinity    affinityMetrics
 	// err is a configuration error, reported by Describe to the registry.
 	err error
@@ -147,13 +147,14 @@ func New(opts ...Option) *Collector {
 		}
 	}
 	seen := map[string]bool{}
-	for _, h := range cfg.hybrids {
-		if seen[h.name] {
-			c.err = fmt.Errorf("tetherprom: hybrid store name %q given twice", h.name)
+	for _, src := range cfg.stores {
+		k := src.kind + "\x00" + src.name
+		if seen[k] {
+			c.err = fmt.Errorf("tetherprom: %s store name %q given twice", src.kind, src.name)
 			continue
 		}
-		seen[h.name] = true
-		c.hybrids = append(c.hybrids, newHybrid(ns, cl, h))
+		seen[k] = true
+		c.stores = append(c.stores, src.exporter(ns, storeLabels(cl, src.name)))
 	}
 	return c
 }
@@ -170,12 +171,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.commitBytes.Describe(ch)
 	c.commitKeys.Describe(ch)
 	c.affinity.describe(ch)
-	for i := range c.hybrids {
-		c.hybrids[i].describe(ch)
+	for _, x := range c.stores {
+		x.describe(ch)
 	}
 }
 
-// Collect implements [prometheus.Collector]. Hybrid stores' counters are
+// Collect implements [prometheus.Collector]. Stores' counters are
 // read here, one Stats snapshot per store per scrape.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if c.err != nil {
@@ -188,8 +189,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.commitBytes.Collect(ch)
 	c.commitKeys.Collect(ch)
 	c.affinity.collect(ch)
-	for i := range c.hybrids {
-		c.hybrids[i].collect(ch)
+	for _, x := range c.stores {
+		x.collect(ch)
 	}
 }
 

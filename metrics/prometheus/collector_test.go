@@ -14,6 +14,7 @@ import (
 	"github.com/tether-go/tether/session"
 	"github.com/tether-go/tether/store"
 	"github.com/tether-go/tether/store/hybridstore"
+	"github.com/tether-go/tether/store/redisstore"
 )
 
 var (
@@ -309,4 +310,40 @@ func TestTwoCollectorsOneRegistry(t *testing.T) {
 		t.Error("a duplicate collector registered without error")
 	}
 	scrape(t, reg)
+}
+
+type redisStatsFunc func() redisstore.Stats
+
+func (f redisStatsFunc) Stats() redisstore.Stats { return f() }
+
+// Every field of redisstore.Stats is exported, read at scrape time; a Redis
+// store and a hybrid store may share a name, two Redis stores may not.
+func TestRedisStats(t *testing.T) {
+	st := redisstore.Stats{FastCommits: 1, FastDeclined: 2, FastConflicts: 3}
+	calls := 0
+	src := redisStatsFunc(func() redisstore.Stats { calls++; return st })
+	_, reg := registered(t, tetherprom.WithRedis("sessions", src),
+		tetherprom.WithHybrid("sessions", statsFunc(func() hybridstore.Stats { return hybridstore.Stats{Hits: 4} })),
+		tetherprom.WithRedis("nil", nil))
+	s := scrape(t, reg)
+	if calls != 1 {
+		t.Errorf("Stats read %d times in a scrape, want one snapshot", calls)
+	}
+	for name, want := range map[string]float64{
+		"tether_redis_fast_commits_total": 1, "tether_redis_fast_declined_total": 2,
+		"tether_redis_fast_conflicts_total": 3, "tether_hybrid_hits_total": 4,
+	} {
+		if v := s[name+`{store="sessions"}`]; v != want {
+			t.Errorf("%s{store=sessions} = %v, want %v", name, v, want)
+		}
+	}
+	for k := range s {
+		if strings.Contains(k, `store="nil"`) {
+			t.Errorf("a nil source is exported: %s", k)
+		}
+	}
+	dup := tetherprom.New(tetherprom.WithRedis("a", src), tetherprom.WithRedis("a", src))
+	if err := prometheus.NewRegistry().Register(dup); err == nil {
+		t.Error("one Redis store name given twice registered without error")
+	}
 }

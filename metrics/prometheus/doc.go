@@ -1,7 +1,8 @@
 // Package tetherprom exports what a Tether session manager does as
 // Prometheus metrics: store calls with their outcomes and latency, session
 // loads by result and source, commit sizes, the events in sessions' lives,
-// and the counters of hybrid stores' local tiers.
+// the counters of hybrid stores' local tiers, and those of Redis stores'
+// commit fast path.
 //
 // The import path ends in prometheus, the package name is tetherprom, so
 // that it does not clash with client_golang's prometheus package in the code
@@ -67,6 +68,15 @@
 //	tether_hybrid_entries, tether_hybrid_bytes, tether_hybrid_bypassing   gauges
 //
 // Their meaning is that of the fields of hybridstore.Stats.
+//
+// With [WithRedis], per Redis store, labelled store=name:
+//
+//	tether_redis_fast_commits_total, _fast_declined_total,
+//	_fast_conflicts_total   counters
+//
+// Their meaning is that of the fields of redisstore.Stats: a steady rate of
+// conflicts against commits says the commit fast path costs this workload a
+// second round trip more often than it saves one script.
 //
 // Given to affinity.WithObserver, the Collector also counts how an affinity
 // Router routes requests:

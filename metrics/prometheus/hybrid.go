@@ -1,8 +1,6 @@
 package tetherprom
 
 import (
-	"maps"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tether-go/tether/store/hybridstore"
@@ -12,11 +10,6 @@ import (
 // *[hybridstore.Store], or anything wrapping one.
 type StatsSource interface {
 	Stats() hybridstore.Stats
-}
-
-type hybridSource struct {
-	name string
-	src  StatsSource
 }
 
 // WithHybrid exports the counters of a hybrid store's local tier
@@ -31,17 +24,15 @@ type hybridSource struct {
 func WithHybrid(name string, h StatsSource) Option {
 	return func(c *config) {
 		if h != nil {
-			c.hybrids = append(c.hybrids, hybridSource{name: name, src: h})
+			c.stores = append(c.stores, statsSource{"hybrid", name, func(ns string, l prometheus.Labels) exporter {
+				return newStatsExporter(ns, "hybrid", l, h.Stats, hybridMetrics[:])
+			}})
 		}
 	}
 }
 
 // hybridMetrics lists what is exported of a hybridstore.Stats snapshot.
-var hybridMetrics = [...]struct {
-	name, help string
-	typ        prometheus.ValueType
-	value      func(*hybridstore.Stats) float64
-}{
+var hybridMetrics = [...]stat[hybridstore.Stats]{
 	{"hits_total", "Loads answered from the local cache.",
 		prometheus.CounterValue, func(s *hybridstore.Stats) float64 { return float64(s.Hits) }},
 	{"misses_total", "Loads that found no usable local entry and went to the remote.",
@@ -71,36 +62,4 @@ var hybridMetrics = [...]struct {
 			}
 			return 0
 		}},
-}
-
-// hybrid exports one hybrid store's Stats.
-type hybrid struct {
-	src   StatsSource
-	descs [len(hybridMetrics)]*prometheus.Desc
-}
-
-func newHybrid(ns string, constLabels prometheus.Labels, h hybridSource) hybrid {
-	labels := maps.Clone(constLabels)
-	if labels == nil {
-		labels = prometheus.Labels{}
-	}
-	labels["store"] = h.name
-	x := hybrid{src: h.src}
-	for i, m := range hybridMetrics {
-		x.descs[i] = prometheus.NewDesc(prometheus.BuildFQName(ns, "hybrid", m.name), m.help, nil, labels)
-	}
-	return x
-}
-
-func (h *hybrid) describe(ch chan<- *prometheus.Desc) {
-	for _, d := range h.descs {
-		ch <- d
-	}
-}
-
-func (h *hybrid) collect(ch chan<- prometheus.Metric) {
-	st := h.src.Stats()
-	for i, m := range hybridMetrics {
-		ch <- prometheus.MustNewConstMetric(h.descs[i], m.typ, m.value(&st))
-	}
 }

@@ -22,7 +22,7 @@ type config struct {
 	namespace       string
 	constLabels     prometheus.Labels
 	durationBuckets []float64
-	hybrids         []hybridSource
+	stores          []statsSource // WithHybrid, WithRedis
 }
 
 // An Option configures a [Collector].

@@ -35,6 +35,6 @@ var redisMetrics = [...]stat[redisstore.Stats]{
 		prometheus.CounterValue, func(s *redisstore.Stats) float64 { return float64(s.FastCommits) }},
 	{"fast_declined_total", "Commits with a loaded record given to the commit script without trying the fast path (logins, large records).",
 		prometheus.CounterValue, func(s *redisstore.Stats) float64 { return float64(s.FastDeclined) }},
-	{"fast_conflicts_total", "Fast commits that found the stored record changed and took a second round trip through the commit script.",
+	{"fast_conflicts_total", "Fast-path scripts that found the stored record changed and wrote nothing: a round trip more each.",
 		prometheus.CounterValue, func(s *redisstore.Stats) float64 { return float64(s.FastConflicts) }},
 }

@@ -56,14 +56,14 @@
 // (store.Change.Base) takes a fast path: Go computes the new string, and a
 // small script writes it only if the stored string is still, byte for byte,
 // the one the session loaded: a third less work for redis-server per small
-// update (see BENCHMARKS.md). Anything else (a concurrent write, a touch, a
-// record whose pairs are out of key order, a Base that is not what is
-// stored for any reason) makes the fast script write nothing, and the
-// commit script runs as it would have: a second round trip, counted in
-// [Stats] as a conflict. A login, and a record over 8 KiB, go to the commit
-// script at once. Comparing the whole string, not the version, keeps this
-// right after a failover that lost acknowledged writes, when versions
-// repeat.
+// update (see BENCHMARKS.md). On a mismatch (a concurrent write, a touch, a
+// record whose pairs are out of key order) the script writes nothing and
+// replies with the stored string; the commit is tried once more on it, and
+// after a second mismatch, or for a record over 8 KiB, the commit script
+// runs as it would have. A login goes to the commit script at once. [Stats]
+// counts the mismatches: each costs a round trip. Comparing the whole
+// string, not the version, keeps this right after a failover that lost
+// acknowledged writes, when versions repeat.
 //
 // # Lost replies and late writes
 //

@@ -87,3 +87,9 @@ func FastCommitScriptHash() string { return fastCommitScript.hash.(string) }
 // WithFastCommitMax sets the largest record, in bytes of its string, that
 // the fast path writes.
 func WithFastCommitMax(n int) Option { return func(c *config) { c.fastCommitMax = n } }
+
+// WithBeforeFastRetry runs hook between a fast commit's mismatch and its
+// second try on the record the mismatch replied with.
+func WithBeforeFastRetry(hook func(id string)) Option {
+	return func(c *config) { c.beforeFastRetry = hook }
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/tether-go/tether/store"
 )
@@ -63,7 +64,11 @@ if d ~= '0' then
   if t[1] * 1000 + t[2] / 1000 >= d + 0 then return {6} end
 end
 local h = redis.pcall('GET', key)
-if type(h) ~= 'string' or string.sub(h, 1, 33) ~= ARGV[2] or string.sub(h, 42) ~= ARGV[3] then return {5} end
+if type(h) ~= 'string' then return {5} end
+if string.sub(h, 1, 33) ~= ARGV[2] or string.sub(h, 42) ~= ARGV[3] then
+  if #h <= ` + strconv.Itoa(defaultFastCommitMax) + ` and string.sub(h, 1, 1) == 'r' then return {5, h} end
+  return {5}
+end
 if ARGV[6] ~= '' then
   redis.call('SET', key, ARGV[4] .. string.sub(h, 34, 41) .. ARGV[5], 'PXAT', ARGV[6])
 else
@@ -81,35 +86,58 @@ const defaultFastCommitMax = 8 << 10
 // fastCommit applies c through the fast path if it can. done reports that
 // the commit is decided (applied, or refused for good: late, a failure);
 // false hands it to the commit script.
+//
+// A mismatch replies with the stored record, if it is one no larger than
+// the fast path writes: the commit is then tried once more on it, as its
+// Base, compared byte for byte with what the reply said is stored. A
+// record whose pairs are out of key order (the commit script appends new
+// keys), which no Base loaded and re-encoded in Go matches, is so written
+// anew, sorted, and its next commits match again; a commit that raced
+// another write applies on top of it with the small script. A second
+// mismatch (a third write in between) goes to the commit script.
 func (s *Store) fastCommit(ctx context.Context, id string, c *store.Change) (res store.Result, done bool, err error) {
-	args, ok := s.fastArgs(ctx, id, c)
-	if !ok {
-		s.fastDeclined.Add(1)
-		return res, false, nil
-	}
-	reply, err := s.eval(ctx, fastCommitScript, args).Result()
-	if err != nil {
-		return res, true, s.wrap(ctx, "commit", err)
-	}
-	if v, ok := reply.(int64); ok && v == 0 {
-		s.fast.Add(1)
-		return store.Result{Version: c.Base.Version + 1}, true, nil
-	}
-	_, _, err = s.outcome("commit", reply)
-	if errors.Is(err, store.ErrConflict) {
+	b, stored := c.Base, ""
+	for range 2 {
+		args, ok := s.fastArgs(ctx, id, c, b, stored)
+		if !ok {
+			if stored == "" {
+				s.fastDeclined.Add(1)
+			}
+			return res, false, nil
+		}
+		reply, err := s.eval(ctx, fastCommitScript, args).Result()
+		if err != nil {
+			return res, true, s.wrap(ctx, "commit", err)
+		}
+		if v, ok := reply.(int64); ok && v == 0 {
+			s.fast.Add(1)
+			return store.Result{Version: b.Version + 1}, true, nil
+		}
+		if _, _, err = s.outcome("commit", reply); !errors.Is(err, store.ErrConflict) {
+			if err == nil {
+				err = fmt.Errorf("redisstore: commit: unexpected reply %v", reply)
+			}
+			return res, true, err
+		}
 		s.fastConflicts.Add(1)
-		return res, false, nil
+		r, _ := reply.([]any)
+		if stored, _ = at[string](r, 1); stored == "" {
+			return res, false, nil
+		}
+		if s.cfg.beforeFastRetry != nil {
+			s.cfg.beforeFastRetry(id)
+		}
+		if b, err = decodeString(stored); err != nil || b.Moved != nil {
+			return res, false, nil // the commit script's to report
+		}
 	}
-	if err == nil {
-		err = fmt.Errorf("redisstore: commit: unexpected reply %v", reply)
-	}
-	return res, true, err
+	return res, false, nil
 }
 
-// fastArgs builds the fast script's call, or reports that Go cannot decide
-// the commit cheaply.
-func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change) ([]any, bool) {
-	b := c.Base
+// fastArgs builds the fast script's call for c applied to b, or reports
+// that Go cannot decide the commit cheaply. stored is the string b was
+// decoded from, if the fast script replied with it; "" if b is the Base.
+func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change, b *store.Record, stored string) ([]any, bool) {
 	if c.Mode != store.Update || c.SetUserID || b.Moved != nil || b.Version == 0 || b.Version >= math.MaxInt64 ||
 		b.Expires.IsZero() {
 		return nil, false
@@ -159,12 +187,15 @@ func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change) ([]any
 		// over the wire and through Redis' argument parsing.
 		return nil, false
 	}
-	// What the stored string holds after the header if it is the Base.
-	// A record whose pairs the commit script added out of key order (it
-	// appends new keys) is not the Base's packing, which is sorted: its
-	// commits miss and go to the commit script, until a rotation writes
-	// the record anew, sorted.
-	was := appendBody(nil, b.UserID, oldAttrs, b.Values.Packed())
+	// What the stored string holds after the header if it is b: the
+	// string itself when the script replied with it, else b re-encoded,
+	// its pairs in key order (see fastCommit for a record whose are not).
+	var was []byte
+	if stored != "" {
+		e, was = append(e[:0], stored[:offScore]...), []byte(stored[headerLen:])
+	} else {
+		was = appendBody(nil, b.UserID, oldAttrs, b.Values.Packed())
+	}
 
 	var expiry any = "" // keeps the expiry, as the commit script does
 	if !c.Expires.IsZero() {

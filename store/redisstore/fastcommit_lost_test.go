@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tether-go/tether/internal/testserver"
@@ -78,9 +79,9 @@ func TestFastCommitAfterLostWrite(t *testing.T) {
 
 // The commit script adds new keys at the end of the record, so a key that
 // sorts before the others leaves pairs out of key order, which no Base's
-// packing is: such a record's fast commits miss and the commit script
-// applies them, correctly, until a fast commit can match again. A Base
-// loaded from the record is still a valid one.
+// packing is: the fast script misses and replies with the stored record,
+// and the second try, compared with that, writes the record anew in key
+// order; the next commit's Base then matches at once.
 func TestFastCommitRecordOutOfKeyOrder(t *testing.T) {
 	rdb := testserver.Redis(t)
 	s := newStore(t, newClient(t, rdb.Addr()))
@@ -91,22 +92,94 @@ func TestFastCommitRecordOutOfKeyOrder(t *testing.T) {
 	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"0": []byte("z")}}); err != nil {
 		t.Fatal(err)
 	}
-	base, err := s.Load(ctx, id)
-	if err != nil || base == nil {
-		t.Fatal(base, err)
+	commit := func(n string) redisstore.Stats {
+		t.Helper()
+		base, err := s.Load(ctx, id)
+		if err != nil || base == nil {
+			t.Fatal(base, err)
+		}
+		before := s.Stats()
+		res, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"n": []byte(n)}, Base: base})
+		if err != nil || res.Version != base.Version+1 {
+			t.Fatalf("commit: %v, %v; want version %d", res, err, base.Version+1)
+		}
+		after := s.Stats()
+		return redisstore.Stats{FastCommits: after.FastCommits - before.FastCommits, FastConflicts: after.FastConflicts - before.FastConflicts}
 	}
-	before := s.Stats()
-	if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{"n": []byte("1")}, Base: base}); err != nil {
-		t.Fatal(err)
+	if d := commit("1"); d != (redisstore.Stats{FastCommits: 1, FastConflicts: 1}) {
+		t.Errorf("out of order: %+v; want one conflict, then the fast commit", d)
 	}
-	if after := s.Stats(); after.FastCommits != before.FastCommits || after.FastConflicts != before.FastConflicts+1 {
-		t.Errorf("stats %+v, then %+v; want one more conflict", before, after)
+	if d := commit("2"); d != (redisstore.Stats{FastCommits: 1}) {
+		t.Errorf("after the rewrite: %+v; want the fast commit at once", d)
 	}
 	got, _ := s.Load(ctx, id)
-	for k, want := range map[string]string{"0": "z", "a": "1", "n": "1"} {
+	for k, want := range map[string]string{"0": "z", "a": "1", "n": "2"} {
 		if v, _ := got.Values.Lookup(k); string(v) != want {
 			t.Errorf("%s = %q, want %q", k, v, want)
 		}
+	}
+}
+
+// A fast commit that misses tries once more on the record the mismatch
+// replied with; if another write comes in between (here, from the hook),
+// the second try misses too and the commit script applies the change on top
+// of both: every write is kept. A record over the fast path's size is not
+// replied with, and goes to the commit script after one miss.
+func TestFastCommitRetry(t *testing.T) {
+	rdb := testserver.Redis(t)
+	client := newClient(t, rdb.Addr())
+	var s *redisstore.Store
+	var between func(id string)
+	s = newStore(t, client, redisstore.WithBeforeFastRetry(func(id string) {
+		if between != nil {
+			between(id)
+		}
+	}))
+	ctx := t.Context()
+	write := func(id, k, v string, base *store.Record) {
+		t.Helper()
+		if _, err := s.Commit(ctx, id, store.Change{Mode: store.Update, Set: map[string][]byte{k: []byte(v)}, Base: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		big, third bool
+		want       redisstore.Stats // the commit's, after the other write
+	}{
+		{name: "retry applies", want: redisstore.Stats{FastCommits: 1, FastConflicts: 1}},
+		{name: "a third write in between", third: true, want: redisstore.Stats{FastConflicts: 2}},
+		{name: "record over the cap", big: true, want: redisstore.Stats{FastConflicts: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := newID()
+			base := seedRecord(t, s, id)
+			other := "x"
+			if tc.big {
+				other = strings.Repeat("x", 9000)
+			}
+			write(id, "a", other, nil) // another request's write: base is stale
+			between = nil
+			if tc.third {
+				between = func(id string) { between = nil; write(id, "c", "3", nil) }
+			}
+			before := s.Stats()
+			write(id, "n", "9", base)
+			after := s.Stats()
+			if d := (redisstore.Stats{FastCommits: after.FastCommits - before.FastCommits, FastConflicts: after.FastConflicts - before.FastConflicts}); d != tc.want {
+				t.Errorf("stats moved by %+v, want %+v", d, tc.want)
+			}
+			got, _ := s.Load(ctx, id)
+			want := map[string]string{"a": other, "n": "9"}
+			if tc.third {
+				want["c"] = "3"
+			}
+			for k, v := range want {
+				if g, _ := got.Values.Lookup(k); string(g) != v {
+					t.Errorf("%s = %.20q, want %.20q", k, g, v)
+				}
+			}
+		})
 	}
 }
 

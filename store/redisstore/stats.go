@@ -12,11 +12,13 @@ type Stats struct {
 	// record over the fast path's size cap, or one a refusal may end. They
 	// cost nothing more than a commit without a Base.
 	FastDeclined int64
-	// FastConflicts counts the fast commits that found the stored record
-	// other than their Base (another request wrote in between, or the
-	// record's pairs are out of key order) and went on to the commit
-	// script: a second round trip each. A steady share of commits here
-	// means the fast path costs more than it saves for this workload.
+	// FastConflicts counts the fast path's scripts that found the stored
+	// record other than the one they were given (another request wrote in
+	// between, or the record's pairs are out of key order) and wrote
+	// nothing: each costs a round trip more. The commit is then tried once
+	// more on the record the script replied with, and goes to the commit
+	// script if that misses too. A steady share of commits here means the
+	// fast path costs this workload more than it saves.
 	FastConflicts int64
 }
 

@@ -128,7 +128,7 @@ func (rep *report) rateTargets() []target {
 		ts = append(ts, target{
 			name:     "redis-server CPU per write (`/incr`, constant rate), tether-redis, next to the peers",
 			goal:     "reported, with the reason for a difference",
-			measured: fmt.Sprintf("**%.1f µs** (%s); %s — Tether's write is one script that merges a delta into the session (reads it, checks the mode, tombstones and size limit, rewrites the changed values, writes it back, publishes the invalidation); the Lua machinery around it is most of the cost (in redis-server 7.0 each script argument costs about 1,000 instructions, each call of a C function from Lua 800–1,100, a `redis.call` 3,600–11,000: *The write script's cost, counted* below); the peers overwrite the whole blob with SET, and lose concurrent writes%s", t.redisCPU.median(), perCall(t), strings.Join(peers, "; "), rep.redisWriteInstrText()),
+			measured: fmt.Sprintf("**%.1f µs** (%s); %s — Tether's write is one script that applies the request's change to the session only if the stored session is still, byte for byte, the one the request loaded (GET, compare, SET, and PUBLISH of the invalidation; the new session computed in the app), and on a mismatch the script that merges the change into whatever is stored (*The write script's fast path* below); the Lua machinery is most of the cost (in redis-server 7.0 each script argument costs about 1,000 instructions, each call of a C function from Lua 800–1,100, a `redis.call` 3,600–11,000: *The write script's cost, counted* below); the peers overwrite the whole blob with SET, and lose concurrent writes%s", t.redisCPU.median(), perCall(t), strings.Join(peers, "; "), rep.redisWriteInstrText()),
 			met:      true,
 		})
 	}

@@ -235,7 +235,7 @@ func (s *Session) update(now time.Time, late bool) error {
 		}
 		res, err := s.storeCommit(s.id, c)
 		if err == nil {
-			s.committed(&c, res.Version)
+			s.committed(&c, res)
 			return nil
 		}
 		if mv, ok := store.IsMoved(err); ok {
@@ -397,13 +397,14 @@ func (s *Session) pendingChange() store.Change {
 
 // committed records a saved change. Reads go to the overlay first, so the
 // loaded record plus the overlay already is what the store holds, provided
-// no other request wrote in between: then the store's version is exactly one
-// more than ours. Otherwise what we loaded is stale, and the next read (or a
-// rotation, which copies the values) must load again.
-func (s *Session) committed(c *store.Change, version uint64) {
+// no other request wrote in between: then the commit applied to our
+// version (res.Before). Otherwise what we loaded is stale, and the next read
+// (or a rotation, which copies the values) must load again.
+func (s *Session) committed(c *store.Change, res store.Result) {
+	version := res.Version
 	switch {
 	case s.base == nil:
-	case version == s.base.Version+1:
+	case res.Before() == s.base.Version:
 		b := *s.base
 		if c.SetUserID {
 			b.UserID = c.UserID

@@ -147,7 +147,8 @@ type Record struct {
 	Expires time.Time
 
 	// Version increases with every successful write to the record (Commit,
-	// Touch, Move: a tombstone's version is above the record's). Create makes
+	// Touch, Move: a tombstone's version is above the record's), by one or,
+	// in a store that says so in [Result.Prior], by more. Create makes
 	// version 1, also when it reuses an ID whose record was deleted or
 	// expired. Caches use it to order writes.
 	Version uint64
@@ -283,6 +284,26 @@ type Change struct {
 type Result struct {
 	// Version is the record's version after the commit.
 	Version uint64
+
+	// Prior is the version of the record the commit applied to; 0 for a
+	// Create, and 0 from a store that leaves it to [Result.Before]: one
+	// whose versions go up by exactly one. A store that may lose writes
+	// it acknowledged (Redis, across a failover) must not let a version
+	// repeat for other contents, or a caller that loaded the lost write
+	// takes the next one for it; such a store steps its versions by a
+	// random amount and says here what it applied to.
+	Prior uint64
+}
+
+// Before returns the version of the record the commit applied to: Prior if
+// the store set it, else Version-1. A caller that holds the record at that
+// version knows it and its change are what is stored now; at any other
+// version another write came in between.
+func (r Result) Before() uint64 {
+	if r.Prior != 0 {
+		return r.Prior
+	}
+	return r.Version - 1
 }
 
 // Empty reports whether c changes no values, no user id and no attributes.

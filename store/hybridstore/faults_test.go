@@ -26,7 +26,7 @@ func TestRedisFaults(t *testing.T) {
 	if err := a.h.Touch(ctx, warm, time.Now(), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.h.Move(ctx, warm, store.Moved{To: newID()}, time.Now().Add(time.Minute), 2); err != nil {
+	if err := a.h.Move(ctx, warm, store.Moved{To: newID()}, time.Now().Add(time.Minute), load(t, a.h, warm).Version); err != nil {
 		t.Fatal(err)
 	}
 

@@ -96,7 +96,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 		}
 	case c.Mode == store.Update:
 		cur, _ := s.cache.GetIfPresent(id)
-		if cur == nil || cur.epoch != epoch || cur.rec.Moved != nil || cur.rec.Version+1 != res.Version {
+		if cur == nil || cur.epoch != epoch || cur.rec.Moved != nil || res.Before() != cur.rec.Version {
 			break
 		}
 		next = &entry{rec: updated(&cur.rec, &c, res.Version, prec), chain: cur.chain, echoes: cur.echoes, writing: cur.writing}

@@ -200,8 +200,9 @@ func TestDeleteUserTombstoneItem(t *testing.T) {
 		t.Errorf("tombstone %+v, want one to its own ID", rec)
 	}
 	// The session had an hour left: memcached keeps the item that long
-	// (rounded up and padded), where a marker would go in 30 seconds.
-	if ttl := itemTTL(t, srv.Addr(), key); ttl < 3590 || ttl > 3602 {
+	// (rounded up and padded, and a second more on a loaded machine), where
+	// a marker would go in 30 seconds.
+	if ttl := itemTTL(t, srv.Addr(), key); ttl < 3590 || ttl > 3605 {
 		t.Errorf("the tombstone's item expires in %d s, want the session's hour", ttl)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 
@@ -78,7 +79,11 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 			return res, err
 		}
 	}
-	reply, err := s.eval(ctx, commitScript, s.commitArgs(ctx, id, &c, attrs, score)).Result()
+	step := uint64(1) // a create makes version 1
+	if c.Mode == store.Update {
+		step = s.versionStep()
+	}
+	reply, err := s.eval(ctx, commitScript, s.commitArgs(ctx, id, &c, attrs, score, step)).Result()
 	if err != nil {
 		return store.Result{}, s.wrap(ctx, "commit", err)
 	}
@@ -89,7 +94,35 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	if c.SetUserID && old.user != c.UserID {
 		s.unindex(ctx, old, id)
 	}
-	return store.Result{Version: version}, nil
+	res := store.Result{Version: version}
+	if c.Mode == store.Update {
+		res.Prior = version - step
+	}
+	return res, nil
+}
+
+// maxVersionStep bounds versionStep.
+const maxVersionStep = 1 << 20
+
+// versionStep is how much a commit or a touch raises a record's version: a
+// random amount from 1 to 2^20, not one. Redis may lose writes it
+// acknowledged (an asynchronous replica promoted by a failover, a restart
+// from a snapshot), and the record then goes back to an older version; with
+// steps of one, the next write would give it the lost write's version again,
+// over other contents, and a request that loaded the lost write would take
+// the new record for it: its rotation's Move (which checks the version)
+// would copy the lost values over the new ones, and the session's own view
+// after a commit (store.Result.Before) would be the lost one. With random
+// steps two writes from one version get one version in about a million.
+// Versions stay exact in Lua's doubles (below 2^53) for 2^33 writes to one
+// record. Tombstones keep steps of one: nothing writes over a tombstone.
+func versionStep() uint64 { return rand.Uint64N(maxVersionStep) + 1 }
+
+func (s *Store) versionStep() uint64 {
+	if s.cfg.versionStep != nil {
+		return s.cfg.versionStep()
+	}
+	return versionStep()
 }
 
 // commitArgs builds the commit script's call. Keys both deleted and set are
@@ -105,7 +138,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 // indexes nothing), stored in the header for the removal that will take the
 // entry out again. attrs is c's attributes encoded if c sets them, else zero
 // (no field, no size).
-func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attrs attrsArg, score any) []any {
+func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attrs attrsArg, score any, step uint64) []any {
 	var dels []string
 	if !c.Clear && len(c.Delete) > 0 {
 		dels = make([]string, 0, len(c.Delete))
@@ -128,7 +161,7 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 		expiry = pxat(c.Expires)
 	}
 	args := commitScript.args(s.sessionKey(id), 6+len(dels)+2*len(c.Set))
-	args = append(args, s.commitControl(ctx, c, attrs, score, len(dels)), s.cfg.publishArg, id, user, expiry, attrs.field)
+	args = append(args, s.commitControl(ctx, c, attrs, score, len(dels), step), s.cfg.publishArg, id, user, expiry, attrs.field)
 	for _, k := range dels {
 		args = append(args, k)
 	}
@@ -155,7 +188,7 @@ func (s *Store) commitArgs(ctx context.Context, id string, c *store.Change, attr
 
 // commitControl is the commit script's control block (see commitScript):
 // the change's flags, numbers and header slots in one argument.
-func (s *Store) commitControl(ctx context.Context, c *store.Change, attrs attrsArg, score any, ndel int) []byte {
+func (s *Store) commitControl(ctx context.Context, c *store.Change, attrs attrsArg, score any, ndel int, step uint64) []byte {
 	create := c.Mode == store.Create
 	b := make([]byte, 0, commitControlSize)
 	flag := func(on bool) {
@@ -195,7 +228,7 @@ func (s *Store) commitControl(ctx context.Context, c *store.Change, attrs attrsA
 	if c.Mode == store.Update && !c.LiveAt.IsZero() {
 		liveAt = c.LiveAt.UnixMilli()
 	}
-	for _, n := range [...]int64{deadlineMillis(ctx), liveAt, int64(s.cfg.maxRecordSize), int64(attrs.size), int64(ndel)} {
+	for _, n := range [...]int64{deadlineMillis(ctx), liveAt, int64(s.cfg.maxRecordSize), int64(attrs.size), int64(ndel), int64(step)} {
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
 
@@ -207,8 +240,8 @@ func (s *Store) commitControl(ctx context.Context, c *store.Change, attrs attrsA
 }
 
 // commitControlSize is the length of a commit's control block: four flags,
-// five letters, five integers and four slots.
-const commitControlSize = 4 + 5 + 5*8 + 4*8
+// five letters, six integers and four slots.
+const commitControlSize = 4 + 5 + 6*8 + 4*8
 
 // attrsArg is a change's attributes as the commit script takes them: the m:a
 // field ("" for none) and the bytes they count for in the size limit.
@@ -318,7 +351,7 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 		return fmt.Errorf("redisstore: touch: %w", err)
 	}
 	times := appendTime(appendTime(make([]byte, 0, 16), lastSeen), expires)
-	args := append(touchScript.args(s.sessionKey(id), 5), s.cfg.publishArg, id, times, pxat(expires), deadlineArg(ctx))
+	args := append(touchScript.args(s.sessionKey(id), 6), s.cfg.publishArg, id, times, pxat(expires), deadlineArg(ctx), s.versionStep())
 	reply, err := s.eval(ctx, touchScript, args).Result()
 	if err != nil {
 		return s.wrap(ctx, "touch", err)

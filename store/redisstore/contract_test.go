@@ -153,7 +153,7 @@ func TestLateWritesDoNotApply(t *testing.T) {
 	if err := s.Touch(ctx, warm, time.Now(), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Move(ctx, warm, store.Moved{To: newID()}, time.Now().Add(time.Hour), 2); err != nil {
+	if err := s.Move(ctx, warm, store.Moved{To: newID()}, time.Now().Add(time.Hour), versionOf(t, s, warm)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -326,7 +326,7 @@ func testClusterDeadline(t *testing.T, client *redis.ClusterClient) {
 		if err := s.Touch(ctx, id, now, now.Add(2*time.Hour)); err != nil {
 			t.Fatalf("touch with a deadline: %v", err)
 		}
-		if err := s.Move(ctx, id, store.Moved{To: newID()}, now.Add(time.Minute), 2); err != nil {
+		if err := s.Move(ctx, id, store.Moved{To: newID()}, now.Add(time.Minute), versionOf(t, s, id)); err != nil {
 			t.Fatalf("move with a deadline: %v", err)
 		}
 		node, err := client.MasterForKey(ctx, prefix+"s:"+id)

@@ -10,8 +10,8 @@ import (
 )
 
 // The commit script reads its control block with
-// struct.unpack('>BBBBc1c2c2i8i8i8i8i8', ctl) and the header's slots from
-// the byte after: 49 bytes, then 32. A block of another length would shift
+// struct.unpack('>BBBBc1c2c2i8i8i8i8i8i8', ctl) and the header's slots from
+// the byte after: 57 bytes, then 32. A block of another length would shift
 // every slot the script writes into the session's header.
 func TestCommitControlLayout(t *testing.T) {
 	s := &Store{cfg: config{maxRecordSize: 5000}}
@@ -25,9 +25,9 @@ func TestCommitControlLayout(t *testing.T) {
 	}
 	for i, c := range changes {
 		attrs := attrsArg{field: "\x01a\x01b", size: 2}
-		b := s.commitControl(ctx, &c, attrs, int64(42), 3)
-		if len(b) != commitControlSize || commitControlSize != 49+32 {
-			t.Fatalf("change %d: control block of %d bytes (commitControlSize %d), want 49+32", i, len(b), commitControlSize)
+		b := s.commitControl(ctx, &c, attrs, int64(42), 3, 77)
+		if len(b) != commitControlSize || commitControlSize != 57+32 {
+			t.Fatalf("change %d: control block of %d bytes (commitControlSize %d), want 57+32", i, len(b), commitControlSize)
 		}
 		create := c.Mode == store.Create
 		wantFlags := []bool{create, c.Clear && !create, create || c.SetUserID, false}
@@ -46,7 +46,10 @@ func TestCommitControlLayout(t *testing.T) {
 		if got := num(4); got != 3 {
 			t.Errorf("change %d: deleted keys %d, want 3", i, got)
 		}
-		if got := int64(binary.BigEndian.Uint64(b[49+24:])); got != 42 {
+		if got := num(5); got != 77 {
+			t.Errorf("change %d: version step %d, want 77", i, got)
+		}
+		if got := int64(binary.BigEndian.Uint64(b[57+24:])); got != 42 {
 			t.Errorf("change %d: score slot %d, want 42", i, got)
 		}
 	}

@@ -118,6 +118,15 @@
 // hears of the switch from a sentinel, calls fail (the old master is read-only
 // or gone) and the session manager answers 503, never "no session".
 //
+// Writes the old master acknowledged but never replicated are lost, as with
+// any asynchronous replica; what the store guards is what comes after. A
+// record goes back to an older version, and its next write must not take a
+// lost write's version for other contents, or a request that loaded the
+// lost write would take the new record for it (its rotation would copy the
+// lost values over the new ones). So a write raises the version by a random
+// step, not by one, and reports the version it applied to
+// ([store.Result.Prior]); the commit fast path compares whole strings.
+//
 // # User index
 //
 // The sessions of a user are listed in a sorted set under prefix+"u:"+userID,

@@ -93,3 +93,9 @@ func WithFastCommitMax(n int) Option { return func(c *config) { c.fastCommitMax 
 func WithBeforeFastRetry(hook func(id string)) Option {
 	return func(c *config) { c.beforeFastRetry = hook }
 }
+
+// WithVersionStep makes the store raise versions by step() instead of a
+// random amount: for tests that compare two stores' versions.
+func WithVersionStep(step func() uint64) Option {
+	return func(c *config) { c.versionStep = step }
+}

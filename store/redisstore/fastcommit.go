@@ -97,7 +97,8 @@ const defaultFastCommitMax = 8 << 10
 func (s *Store) fastCommit(ctx context.Context, id string, c *store.Change) (res store.Result, done bool, err error) {
 	b, stored := c.Base, ""
 	for range 2 {
-		args, ok := s.fastArgs(ctx, id, c, b, stored)
+		step := s.versionStep()
+		args, ok := s.fastArgs(ctx, id, c, b, stored, step)
 		if !ok {
 			if stored == "" {
 				s.fastDeclined.Add(1)
@@ -110,7 +111,7 @@ func (s *Store) fastCommit(ctx context.Context, id string, c *store.Change) (res
 		}
 		if v, ok := reply.(int64); ok && v == 0 {
 			s.fast.Add(1)
-			return store.Result{Version: b.Version + 1}, true, nil
+			return store.Result{Version: b.Version + step, Prior: b.Version}, true, nil
 		}
 		if _, _, err = s.outcome("commit", reply); !errors.Is(err, store.ErrConflict) {
 			if err == nil {
@@ -136,11 +137,11 @@ func (s *Store) fastCommit(ctx context.Context, id string, c *store.Change) (res
 // fastArgs builds the fast script's call for c applied to b, or reports
 // that Go cannot decide the commit cheaply. stored is the string b was
 // decoded from, if the fast script replied with it; "" if b is the Base.
-func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change, b *store.Record, stored string) ([]any, bool) {
+func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change, b *store.Record, stored string, step uint64) ([]any, bool) {
 	// Versions at or past 2^53 (corrupt or hostile headers: a record
 	// written once a millisecond would take 285,000 years) are the commit
 	// script's, whose Lua numbers are doubles.
-	if c.Mode != store.Update || c.SetUserID || b.Moved != nil || b.Version == 0 || b.Version >= 1<<53 ||
+	if c.Mode != store.Update || c.SetUserID || b.Moved != nil || b.Version == 0 || b.Version >= 1<<53-maxVersionStep ||
 		b.Expires.IsZero() {
 		return nil, false
 	}
@@ -176,7 +177,7 @@ func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change, b *sto
 	}
 	head := make([]byte, 0, 33)
 	head = append(head, kindRecord)
-	head = binary.BigEndian.AppendUint64(head, b.Version+1)
+	head = binary.BigEndian.AppendUint64(head, b.Version+step)
 	head = appendTime(head, lastSeen)
 	head = appendTime(head, expires)
 	head = appendTime(head, b.Created)

@@ -19,7 +19,8 @@ import (
 // A fixed header, then length-prefixed strings (uvarint length, bytes):
 //
 //	kind      1 byte   'r' a record, 't' a tombstone
-//	version   8 bytes  big-endian, incremented by every write
+//	version   8 bytes  big-endian, raised by every write (by a random step:
+//	                   see versionStep; a tombstone's by one)
 //	last seen 8 bytes  big-endian signed Unix milliseconds
 //	expires   8 bytes  ditto (Redis expires the key at it: PEXPIREAT)
 //	created   8 bytes  ditto

@@ -285,7 +285,7 @@ func TestNotifyOff(t *testing.T) {
 	if err := quiet.Touch(ctx, id, now, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := quiet.Move(ctx, id, store.Moved{To: newID()}, now.Add(time.Hour), 3); err != nil {
+	if err := quiet.Move(ctx, id, store.Moved{To: newID()}, now.Add(time.Hour), versionOf(t, quiet, id)); err != nil {
 		t.Fatal(err)
 	}
 	if err := quiet.Delete(ctx, id); err != nil {

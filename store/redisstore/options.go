@@ -33,11 +33,14 @@ type config struct {
 	beforeUnindex func(id string) // a test's hook, see export_test.go
 	// beforeFastRetry is a test's hook, see export_test.go.
 	beforeFastRetry func(id string)
-	afterIndex      func(id string) // a test's hook, see export_test.go
-	noFastCommit    bool            // a test's switch: ignore Change.Base (see fastcommit.go)
-	fastCommitMax   int             // the largest record the fast path writes (see fastcommit.go)
-	afterEntries    func()          // a test's hook, see export_test.go
-	now             func() time.Time
+	// versionStep, if set, replaces versionStep: a test's, so that two
+	// stores' versions compare (see export_test.go).
+	versionStep   func() uint64
+	afterIndex    func(id string) // a test's hook, see export_test.go
+	noFastCommit  bool            // a test's switch: ignore Change.Base (see fastcommit.go)
+	fastCommitMax int             // the largest record the fast path writes (see fastcommit.go)
+	afterEntries  func()          // a test's hook, see export_test.go
+	now           func() time.Time
 }
 
 // WithPrefix sets the string every key of the store begins with, so that

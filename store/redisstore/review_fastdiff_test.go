@@ -40,6 +40,7 @@ func TestReviewFastDifferentialCluster(t *testing.T) {
 }
 
 func reviewFastDifferential(t *testing.T, client redis.UniversalClient, opts ...redisstore.Option) {
+	opts = append(opts, stepOne) // so that the two stores' versions compare
 	var inject func(id string)
 	fast := newStore(t, client, append(opts, redisstore.WithBeforeFastRetry(func(id string) {
 		if f := inject; f != nil {

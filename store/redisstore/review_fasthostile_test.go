@@ -22,8 +22,8 @@ import (
 func TestReviewFastRetryHostile(t *testing.T) {
 	rdb := testserver.Redis(t)
 	client := newClient(t, rdb.Addr())
-	fast := newStore(t, client)
-	slow := newStore(t, client, redisstore.WithPrefix(fast.KeyPrefix()), redisstore.WithoutFastCommit())
+	fast := newStore(t, client, stepOne)
+	slow := newStore(t, client, stepOne, redisstore.WithPrefix(fast.KeyPrefix()), redisstore.WithoutFastCommit())
 	ctx := t.Context()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -108,8 +108,8 @@ func TestReviewFastRetryHostile(t *testing.T) {
 func TestReviewFastVersionPast2To53(t *testing.T) {
 	rdb := testserver.Redis(t)
 	client := newClient(t, rdb.Addr())
-	fast := newStore(t, client)
-	slow := newStore(t, client, redisstore.WithPrefix(fast.KeyPrefix()), redisstore.WithoutFastCommit())
+	fast := newStore(t, client, stepOne)
+	slow := newStore(t, client, stepOne, redisstore.WithPrefix(fast.KeyPrefix()), redisstore.WithoutFastCommit())
 	ctx := t.Context()
 	for _, v := range []uint64{1 << 53, 1<<53 + 1, 1<<60 + 3} {
 		t.Run(fmt.Sprint(v), func(t *testing.T) {

@@ -152,11 +152,12 @@ const luaFromHash = `
 // letter: "k" keeps them, "-" removes them, "=" replaces them by ARGV 6; two
 // pairs of letters, one per header slot (last seen, expires; created,
 // score), "s" to set it from the slots below and "k" to keep the record's;
-// five 8-byte integers: the caller's deadline in Unix milliseconds (0:
+// six 8-byte integers: the caller's deadline in Unix milliseconds (0:
 // none), the change's LiveAt in ms (0: none; an Update of a record whose
 // expiry is not after it is refused as missing), the size limit, the bytes
-// the replacing attributes count for, and the number of deleted keys; then
-// the header's four slots (32 bytes).
+// the replacing attributes count for, the number of deleted keys, and the
+// version step (see versionStep; 1 for a create); then the header's four
+// slots (32 bytes).
 //
 // Every check (existence, tombstone, size) runs before the first write: a
 // script is not rolled back, so a refused commit must not have written.
@@ -170,8 +171,8 @@ const luaFromHash = `
 // rewrites the same pairs with the same values.
 var commitScript = newScript(luaLate + luaRecord + `
 local key, ctl = KEYS[1], ARGV[1]
-local create, clear, setuser, boost, aop, a, b, deadline, liveat, limit, asize, ndel, sp =
-  struct.unpack('>BBBBc1c2c2i8i8i8i8i8', ctl)
+local create, clear, setuser, boost, aop, a, b, deadline, liveat, limit, asize, ndel, step, sp =
+  struct.unpack('>BBBBc1c2c2i8i8i8i8i8i8', ctl)
 create, clear, setuser = create == 1, clear == 1, setuser == 1
 local setfrom, nargs = 7 + ndel, #ARGV
 if late(deadline) then return {6} end
@@ -268,7 +269,7 @@ if setuser then user = ARGV[4] end
 if size + #user > limit then return {4, size + #user} end
 
 -- Checks done; write.
-ver = ver + 1
+ver = ver + step
 -- The header: each of last seen, expires, created and score from the
 -- control block's slots ('s') or kept ('k'), in the pairs a commit sets
 -- together.
@@ -329,7 +330,7 @@ return ver
 // It rewrites the header's 24 bytes of version, last seen and expires in
 // place, whatever the session holds. ARGV: 1 channel, 2 id, 3 last seen and
 // expires (16 bytes), 4 the expiry in Unix milliseconds for PEXPIREAT, 5 the
-// caller's deadline.
+// caller's deadline, 6 the version step (see versionStep).
 var touchScript = newScript(luaLate + luaRecord + `
 local key = KEYS[1]
 if late(ARGV[5]) then return {6} end
@@ -345,7 +346,7 @@ if string.sub(rec, 1, 1) == 't' then
   local to, i = field(rec, 42)
   return {2, to, (field(rec, i))}
 end
-local ver = struct.unpack('>i8', rec, 2) + 1
+local ver = struct.unpack('>i8', rec, 2) + ARGV[6]
 if hash then
   redis.call('SET', key, 'r' .. struct.pack('>i8', ver) .. ARGV[3] .. string.sub(rec, 26), 'PXAT', ARGV[4])
 else

@@ -270,4 +270,10 @@ func testZeroTimesKeepStored(t *testing.T, e *env) {
 	if rec.Version != res.Version || rec.Version <= before.Version {
 		t.Errorf("Version = %d, commit returned %d; want equal and more than %d", rec.Version, res.Version, before.Version)
 	}
+	// Nothing wrote in between: the commit applied to the version the
+	// caller had, which callers (the session, hybridstore's cache) take to
+	// mean that what they hold plus the change is what is stored.
+	if b := res.Before(); b != before.Version {
+		t.Errorf("Result.Before() = %d (Prior %d), want %d, the version the commit applied to", b, res.Prior, before.Version)
+	}
 }

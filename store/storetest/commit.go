@@ -16,6 +16,7 @@ var commitTests = []test{
 	{"DeleteAndSetSameKey", testDeleteAndSetSameKey},
 	{"EmptyChange", testEmptyChange},
 	{"ZeroTimesKeepStored", testZeroTimesKeepStored},
+	{"BeforeAfterOtherWrite", testBeforeAfterOtherWrite},
 	{"BinaryValues", testBinaryValues},
 	{"EmptyValueIsNotMissing", testEmptyValueIsNotMissing},
 	{"VersionIncreases", testVersionIncreases},
@@ -275,5 +276,22 @@ func testZeroTimesKeepStored(t *testing.T, e *env) {
 	// mean that what they hold plus the change is what is stored.
 	if b := res.Before(); b != before.Version {
 		t.Errorf("Result.Before() = %d (Prior %d), want %d, the version the commit applied to", b, res.Prior, before.Version)
+	}
+}
+
+// A commit that another write preceded applied to that write's version, not
+// to the one its caller loaded: callers (the session, hybridstore's cache)
+// take Result.Before equal to what they hold to mean that nothing wrote in
+// between, so that what they hold plus their change is what is stored.
+func testBeforeAfterOtherWrite(t *testing.T, e *env) {
+	s := e.store(t)
+	id := newID()
+	e.create(t, s, id, "", vals("a", "1"))
+	loaded := mustLoad(t, s, id)
+	other := e.update(t, s, id, vals("b", "2"))
+	res := e.update(t, s, id, vals("c", "3"))
+	if b := res.Before(); b != other.Version || b == loaded.Version {
+		t.Errorf("Result.Before() = %d (Prior %d) after another write to %d; want %d, not the loaded %d",
+			b, res.Prior, other.Version, other.Version, loaded.Version)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tether-go/tether/internal/attrcodec"
 
+	"github.com/tether-go/tether/internal/versionstep"
 	"github.com/tether-go/tether/store"
 )
 
@@ -132,13 +133,14 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 		if c.LiveAt.After(now) {
 			now = c.LiveAt // the caller's clock runs ahead: it judges too
 		}
+		step := versionstep.Next()
 		args := []any{id, now, c.Clear, del, set,
 			c.SetUserID, userID, optTime(c.LastSeen), optTime(c.Expires), limit, s.n.channel,
-			deadline(ctx), int64(len(c.UserID)), c.SetAttrs, attrs}
+			deadline(ctx), int64(len(c.UserID)), c.SetAttrs, attrs, int64(step)}
 		var version int64
 		err := s.writeRow(ctx, s.q.update, args, &version, nil)
 		if err == nil {
-			return store.Result{Version: uint64(version)}, nil
+			return store.Result{Version: uint64(version), Prior: uint64(version) - step}, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return store.Result{}, wrap("commit", err)
@@ -147,7 +149,8 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 		// late.
 		var st rowState
 		var size *int64
-		err = s.pool.QueryRow(ctx, s.q.updateState, args...).
+		state := args[:len(args)-1] // the update's arguments but the step
+		err = s.pool.QueryRow(ctx, s.q.updateState, state...).
 			Scan(&st.late, &st.live, &st.version, &st.movedTo, &st.sealed, &size)
 		if err != nil {
 			return store.Result{}, wrap("commit", err)
@@ -179,7 +182,7 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	}
 	for attempt := 1; ; attempt++ {
 		now := s.now()
-		err := s.writeRow(ctx, s.q.touch, []any{id, now, lastSeen, expires, s.n.channel, deadline(ctx)}, nil, nil)
+		err := s.writeRow(ctx, s.q.touch, []any{id, now, lastSeen, expires, s.n.channel, deadline(ctx), int64(versionstep.Next())}, nil, nil)
 		if err == nil {
 			return nil
 		}

@@ -47,7 +47,11 @@
 //     has expired. A live row (a session or a tombstone) is left alone and
 //     the commit returns [store.ErrExists]; an expired one is replaced whole.
 //   - Update: UPDATE ... SET vals = (vals - $delete) || $set, version =
-//     version + 1 ... WHERE id = $1 AND the row is live AND not a tombstone.
+//     version + $step ... WHERE id = $1 AND the row is live AND not a
+//     tombstone. The step is random (internal/versionstep): behind an
+//     asynchronous standby a failover loses commits Postgres acknowledged,
+//     and the next write must not take a lost write's version for other
+//     contents (see store.Result.Prior).
 //     Postgres applies it under the row lock, after any concurrent update of
 //     the row, so concurrent commits of different keys all survive and the
 //     later commit of one key wins.

@@ -228,7 +228,11 @@ var _ = backendTest("NotifyOff", func(t *testing.T, pool *pgxpool.Pool) {
 	if err := quiet.Touch(ctxT(t), id, now, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := quiet.Move(ctxT(t), id, store.Moved{To: newID()}, now.Add(time.Hour), 3); err != nil {
+	v, err := quiet.Version(ctxT(t), id) // versions step by random amounts
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.Move(ctxT(t), id, store.Moved{To: newID()}, now.Add(time.Hour), v); err != nil {
 		t.Fatal(err)
 	}
 	if err := quiet.Delete(ctxT(t), id); err != nil {

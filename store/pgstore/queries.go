@@ -125,7 +125,8 @@ SELECT version, NOTIFY($8) FROM ins`),
 		// user id?, $7 user id, $8 last seen or NULL to keep, $9 expires or
 		// NULL to keep, $10 size limit or NULL when nothing is added, $11
 		// channel, $12 deadline, $13 the raw length of $7, $14 replace the
-		// attributes?, $15 the new attributes (NULL for none). The size check
+		// attributes?, $15 the new attributes (NULL for none), $16 the
+		// version step (internal/versionstep). The size check
 		// repeats the values expression (the WHERE clause cannot see the
 		// SET's result).
 		update: sql(`WITH ` + gate("$12") + `, upd AS (
@@ -135,16 +136,17 @@ SELECT version, NOTIFY($8) FROM ins`),
 		attrs = ` + updAttrs + `,
 		last_seen = coalesce($8, last_seen),
 		expires = coalesce($9, expires),
-		version = version + 1
+		version = version + $16
 	WHERE id = (SELECT id FROM gate) AND expires > $2 AND moved_to IS NULL
 		AND ` + updFits + `
 	RETURNING id, version
 )
 SELECT version, NOTIFY($11) FROM upd`),
 
-		// $1 id, $2 now, $3 last seen, $4 expires, $5 channel, $6 deadline
+		// $1 id, $2 now, $3 last seen, $4 expires, $5 channel, $6 deadline,
+		// $7 the version step
 		touch: sql(`WITH ` + gate("$6") + `, upd AS (
-	UPDATE TABLE SET last_seen = $3, expires = $4, version = version + 1
+	UPDATE TABLE SET last_seen = $3, expires = $4, version = version + $7
 	WHERE id = (SELECT id FROM gate) AND expires > $2 AND moved_to IS NULL
 	RETURNING id, version
 )

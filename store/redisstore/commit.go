@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 
 	"time"
 
+	"github.com/tether-go/tether/internal/versionstep"
 	"github.com/tether-go/tether/store"
 )
 
@@ -101,28 +101,15 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	return res, nil
 }
 
-// maxVersionStep bounds versionStep.
-const maxVersionStep = 1 << 20
-
 // versionStep is how much a commit or a touch raises a record's version: a
-// random amount from 1 to 2^20, not one. Redis may lose writes it
-// acknowledged (an asynchronous replica promoted by a failover, a restart
-// from a snapshot), and the record then goes back to an older version; with
-// steps of one, the next write would give it the lost write's version again,
-// over other contents, and a request that loaded the lost write would take
-// the new record for it: its rotation's Move (which checks the version)
-// would copy the lost values over the new ones, and the session's own view
-// after a commit (store.Result.Before) would be the lost one. With random
-// steps two writes from one version get one version in about a million.
-// Versions stay exact in Lua's doubles (below 2^53) for 2^33 writes to one
-// record. Tombstones keep steps of one: nothing writes over a tombstone.
-func versionStep() uint64 { return rand.Uint64N(maxVersionStep) + 1 }
-
+// random amount (see internal/versionstep), so that a write after a failover
+// that lost another does not take the lost write's version. Tombstones keep
+// steps of one: nothing writes over a tombstone.
 func (s *Store) versionStep() uint64 {
 	if s.cfg.versionStep != nil {
 		return s.cfg.versionStep()
 	}
-	return versionStep()
+	return versionstep.Next()
 }
 
 // commitArgs builds the commit script's call. Keys both deleted and set are

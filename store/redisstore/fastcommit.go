@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/tether-go/tether/internal/versionstep"
 	"github.com/tether-go/tether/store"
 )
 
@@ -141,7 +142,7 @@ func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change, b *sto
 	// Versions at or past 2^53 (corrupt or hostile headers: a record
 	// written once a millisecond would take 285,000 years) are the commit
 	// script's, whose Lua numbers are doubles.
-	if c.Mode != store.Update || c.SetUserID || b.Moved != nil || b.Version == 0 || b.Version >= 1<<53-maxVersionStep ||
+	if c.Mode != store.Update || c.SetUserID || b.Moved != nil || b.Version == 0 || b.Version >= 1<<53-versionstep.Max ||
 		b.Expires.IsZero() {
 		return nil, false
 	}

@@ -28,13 +28,25 @@ func (n noBase) Commit(ctx context.Context, id string, c store.Change) (store.Re
 // frozen here; the session manager's times are the request's millisecond),
 // around a failover that loses an acknowledged write. The request that
 // loaded the lost record commits with it as its Base; the record written
-// after the failover has the lost one's version and times, and must keep
-// its value while the lost one stays lost.
+// after the failover must keep its value while the lost one stays lost.
+//
+// With rotate, the same request then rotates (found by a review): with
+// versions that went up by one, its commit applied on the record written
+// after the failover, whose version was the lost one's, so the result was
+// Base.Version+1 and the session kept the lost record as what is stored;
+// the rotation copied the lost values into the new record and its Move's
+// version check passed. Redis versions now step by random amounts, and the
+// session asks the result which version its commit applied to
+// (store.Result.Before).
 func TestFastCommitAfterLostWrite(t *testing.T) {
-	for _, fast := range []bool{false, true} {
+	for _, tc := range []struct{ fast, rotate bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		fast := tc.fast
 		name := "slow"
 		if fast {
 			name = "fast"
+		}
+		if tc.rotate {
+			name += "+rotate"
 		}
 		t.Run(name, func(t *testing.T) {
 			rdb := testserver.Redis(t)
@@ -95,9 +107,16 @@ func TestFastCommitAfterLostWrite(t *testing.T) {
 			c.Set("kept", 1)
 			commit(c)
 
-			// Node B commits.
+			// Node B commits, and maybe rotates.
 			b.Set("n", 5)
-			commit(b)
+			h = commit(b)
+			if tc.rotate {
+				b.Rotate()
+				h = commit(b)
+			}
+			if cks := (&http.Response{Header: h}).Cookies(); len(cks) > 0 {
+				ck = cks[0]
+			}
 
 			r := begin(ck)
 			if _, ok := session.Get[int](r, "kept"); !ok {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tether-go/tether/internal/attrcodec"
+	"github.com/tether-go/tether/internal/versionstep"
 	"github.com/tether-go/tether/store"
 )
 
@@ -237,11 +238,12 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 		now = live // the caller's clock runs ahead: it judges too
 	}
 	var version uint64
+	step := versionstep.Next()
 	err := s.inTx(ctx, "commit", func(tx *sql.Tx) error {
 		// The row first: its UPDATE takes the lock that serialises the
 		// record's writes, and applies only to a live session.
 		res, err := tx.StmtContext(ctx, s.st.updateRow).ExecContext(ctx, c.SetUserID, optString(c.UserID),
-			c.SetAttrs, attrs, optTime(c.LastSeen), optTime(c.Expires), id, now)
+			c.SetAttrs, attrs, optTime(c.LastSeen), optTime(c.Expires), step, id, now)
 		if err != nil {
 			return err
 		}
@@ -281,7 +283,7 @@ func (s *Store) update(ctx context.Context, id string, c *store.Change) (store.R
 	if err != nil {
 		return store.Result{}, err
 	}
-	return store.Result{Version: version}, nil
+	return store.Result{Version: version, Prior: version - step}, nil
 }
 
 // Touch implements [store.Store] in one UPDATE, which checks the deadline
@@ -297,7 +299,7 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	}
 	dl := s.deadline(ctx)
 	now := s.now()
-	res, err := s.st.touch.ExecContext(ctx, lastSeen.UnixNano(), expires.UnixNano(), id, now, dl, dl)
+	res, err := s.st.touch.ExecContext(ctx, lastSeen.UnixNano(), expires.UnixNano(), versionstep.Next(), id, now, dl, dl)
 	if err != nil {
 		return s.wrap("touch", err)
 	}

@@ -47,8 +47,9 @@ func concurrentWrites(t *testing.T, s *Store) {
 	if err != nil || rec == nil {
 		t.Fatalf("load shared: %v, %v", rec, err)
 	}
-	if rec.Values.Len() != writers+1 || rec.Version != writers+1 {
-		t.Errorf("shared session has %d values at version %d, want %d at %d", rec.Values.Len(), rec.Version, writers+1, writers+1)
+	// Every write raised the version, by a random step of at least one.
+	if rec.Values.Len() != writers+1 || rec.Version < writers+1 {
+		t.Errorf("shared session has %d values at version %d, want %d at %d or more", rec.Values.Len(), rec.Version, writers+1, writers+1)
 	}
 	for i, id := range ids {
 		if rec, err := s.Load(ctx, id); err != nil || rec == nil || string(rec.Values.Get("n")) != fmt.Sprint(i) {

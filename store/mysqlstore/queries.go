@@ -97,9 +97,9 @@ FROM {T} AS t WHERE t.id = ?`,
 	// nothing, and the transaction looks at the row to say why, if the
 	// record is missing, expired or a tombstone. set user id?, user id,
 	// set attributes?, attributes, last seen or NULL to keep, expires or
-	// NULL to keep, id, now
+	// NULL to keep, the version step (internal/versionstep), id, now
 	"updateRow": `UPDATE {T} SET user_id = IF(?, ?, user_id), attrs = IF(?, ?, attrs), last_seen = COALESCE(?, last_seen),
-	expires = COALESCE(?, expires), version = version + 1
+	expires = COALESCE(?, expires), version = version + ?
 WHERE id = ? AND expires > ? AND moved_to IS NULL`,
 	// moved to, sealed, expires, version, id
 	"moveRow":   `UPDATE {T} SET user_id = NULL, attrs = NULL, moved_to = ?, sealed = ?, expires = ?, version = ? WHERE id = ?`,
@@ -110,8 +110,8 @@ WHERE id = ? AND expires > ? AND moved_to IS NULL`,
 
 	// Touch is one statement: InnoDB evaluates the WHERE clause on the row
 	// once it holds the row's lock, so the deadline is checked after any
-	// wait. last seen, expires, id, now, dl, dl
-	"touch": `UPDATE {T} SET last_seen = ?, expires = ?, version = version + 1
+	// wait. last seen, expires, version step, id, now, dl, dl
+	"touch": `UPDATE {T} SET last_seen = ?, expires = ?, version = version + ?
 WHERE id = ? AND expires > ? AND moved_to IS NULL AND (? IS NULL OR ` + serverNow + ` < ?)`,
 	// Why a write changed nothing. dl, id
 	"state": `SELECT expires, version, moved_to, sealed, ` + serverNow + ` >= ? FROM {T} WHERE id = ?`,

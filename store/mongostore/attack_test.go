@@ -123,12 +123,12 @@ var _ = backendTest("ReplaceUpdate", func(t *testing.T, cl *mongo.Client, _ *fer
 		t.Fatal("the change fits in place: the test proves nothing")
 	}
 	res, err := s.Commit(ctx, id, big)
-	if err != nil || res.Version != 2 {
-		t.Fatalf("large Update: %+v, %v", res, err)
+	if err != nil || res.Before() != 1 || res.Version <= 1 {
+		t.Fatalf("large Update: %+v, %v; want it applied to version 1", res, err)
 	}
 	want = big.Apply(store.ValuesOf(want)).Map()
 	rec, err := s.Load(ctx, id)
-	if err != nil || rec == nil || rec.Version != 2 || !maps.EqualFunc(rec.Values.Map(), want, bytes.Equal) || rec.UserID != "u" ||
+	if err != nil || rec == nil || rec.Version != res.Version || !maps.EqualFunc(rec.Values.Map(), want, bytes.Equal) || rec.UserID != "u" ||
 		rec.Attrs["d"] != "x" || !rec.LastSeen.Equal(now.Add(time.Second)) || !rec.Created.Equal(now) {
 		t.Fatalf("after the large Update: %+v, %v", rec, err)
 	}
@@ -175,8 +175,9 @@ var _ = backendTest("ReplaceUpdate", func(t *testing.T, cl *mongo.Client, _ *fer
 		}
 	}
 	rec, err = s.Load(ctx, id)
-	if err != nil || rec == nil || rec.Version != 22 {
-		t.Fatalf("after 20 concurrent writers: %v, %v; want version 22", rec != nil && rec.Version == 22, err)
+	// Every write raised the version, by a random step of at least one.
+	if err != nil || rec == nil || rec.Version < 22 {
+		t.Fatalf("after 20 concurrent writers: %+v, %v; want version 22 or more", rec, err)
 	}
 	for i := range 20 {
 		if rec.Values.Get(fmt.Sprintf("w%d", i)) == nil || (i%2 == 0 && rec.Values.Get(fmt.Sprintf("w%d.19", i)) == nil) {

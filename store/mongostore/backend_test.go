@@ -42,8 +42,9 @@ var _ = backendTest("HundredDisjointWrites", func(t *testing.T, cl *mongo.Client
 	if err != nil || rec == nil {
 		t.Fatalf("Load: %v, %v", rec, err)
 	}
-	if rec.Values.Len() != 101 || rec.Version != 101 {
-		t.Errorf("after 100 disjoint writes: %d values, version %d; want 101, 101", rec.Values.Len(), rec.Version)
+	// Every write raised the version, by a random step of at least one.
+	if rec.Values.Len() != 101 || rec.Version < 101 {
+		t.Errorf("after 100 disjoint writes: %d values, version %d; want 101, 101 or more", rec.Values.Len(), rec.Version)
 	}
 	for i := range 100 {
 		if v := rec.Values.Get(fmt.Sprintf("key-%03d", i)); string(v) != fmt.Sprint(i) {

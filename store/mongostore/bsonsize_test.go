@@ -191,7 +191,7 @@ func inPlaceCommand(t *testing.T, s *Store, id, coll string, now int64, set map[
 	if inPlaceCost(&c, dels) > s.cfg.inPlaceMax {
 		t.Fatalf("a change of %d keys is not applied in place", len(set)+len(dels))
 	}
-	filter, update, err := s.updateOp(r, id, now, &c, dels)
+	filter, update, err := s.updateOp(r, id, now, &c, dels, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tether-go/tether/internal/recordcodec"
+	"github.com/tether-go/tether/internal/versionstep"
 	"github.com/tether-go/tether/store"
 )
 
@@ -230,7 +231,8 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 		if err := r.outcome(now); err != nil {
 			return store.Result{}, err
 		}
-		filter, update, err := s.updateOp(r, id, now, c, dels)
+		step := versionstep.Next()
+		filter, update, err := s.updateOp(r, id, now, c, dels, step)
 		if err != nil {
 			return store.Result{}, err
 		}
@@ -244,7 +246,7 @@ func (s *Store) update(ctx context.Context, dl deadline, id string, c *store.Cha
 		if err != nil {
 			return store.Result{}, s.wrap("commit", err)
 		}
-		return store.Result{Version: version}, nil
+		return store.Result{Version: version, Prior: version - step}, nil
 	}
 	return store.Result{}, store.ErrConflict
 }
@@ -322,7 +324,8 @@ func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Ch
 		if !c.Expires.IsZero() {
 			e = recordcodec.UnixNano(c.Expires)
 		}
-		next, size := newDoc(id, values, user, attrs, r.Created, lastSeen, e, r.Version+1)
+		step := versionstep.Next()
+		next, size := newDoc(id, values, user, attrs, r.Created, lastSeen, e, r.Version+int64(step))
 		if err := s.tooLarge(size); err != nil {
 			return store.Result{}, err
 		}
@@ -339,7 +342,7 @@ func (s *Store) replace(ctx context.Context, dl deadline, id string, c *store.Ch
 			return store.Result{}, s.wrap("commit", err)
 		}
 		if res.MatchedCount == 1 {
-			return store.Result{Version: uint64(r.Version + 1)}, nil
+			return store.Result{Version: uint64(r.Version) + step, Prior: uint64(r.Version)}, nil
 		}
 	}
 	return store.Result{}, store.ErrConflict
@@ -358,7 +361,7 @@ func (s *Store) liveAt(c *store.Change) int64 {
 // updateOp builds the filter and update of one Update attempt from r, the
 // record's metadata as read. Update sends a change too large for one
 // in-place command (see inPlaceCost) to replace instead.
-func (s *Store) updateOp(r *record, id string, now int64, c *store.Change, dels []string) (filter, update bson.D, err error) {
+func (s *Store) updateOp(r *record, id string, now int64, c *store.Change, dels []string, step uint64) (filter, update bson.D, err error) {
 	filter = bson.D{
 		{Key: fID, Value: id},
 		{Key: fMovedTo, Value: bson.D{{Key: "$exists", Value: false}}},
@@ -448,7 +451,7 @@ func (s *Store) updateOp(r *record, id string, now int64, c *store.Change, dels 
 		e := recordcodec.UnixNano(c.Expires)
 		set = append(set, bson.E{Key: fExpires, Value: e}, bson.E{Key: fReapAt, Value: reapAt(e)})
 	}
-	inc := bson.D{{Key: fVersion, Value: int64(1)}}
+	inc := bson.D{{Key: fVersion, Value: int64(step)}}
 	if delta != 0 {
 		inc = append(inc, bson.E{Key: fSize, Value: delta})
 	}
@@ -484,7 +487,7 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, expires time.Tim
 	e := recordcodec.UnixNano(expires)
 	update := bson.D{
 		{Key: "$set", Value: bson.D{{Key: fLastSeen, Value: recordcodec.UnixNano(lastSeen)}, {Key: fExpires, Value: e}, {Key: fReapAt, Value: reapAt(e)}}},
-		{Key: "$inc", Value: bson.D{{Key: fVersion, Value: int64(1)}}},
+		{Key: "$inc", Value: bson.D{{Key: fVersion, Value: int64(versionstep.Next())}}},
 	}
 	for range maxAttempts {
 		now := s.now()

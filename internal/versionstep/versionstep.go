@@ -1,7 +1,8 @@
 // Package versionstep draws how much a write raises a record's version in
 // the stores whose server may lose writes it acknowledged: Redis (an
-// asynchronous replica promoted by a failover, a restart from a snapshot)
-// and Postgres behind an asynchronous standby.
+// asynchronous replica promoted by a failover, a restart from a snapshot),
+// Postgres and MySQL behind asynchronous replicas, a MongoDB replica set
+// rolling back w:1 writes.
 //
 // After such a loss the record is back at an older version. With steps of
 // one, its next write would take the lost write's version again, over other

@@ -75,7 +75,7 @@ func (s *Store) Commit(ctx context.Context, id string, c store.Change) (store.Re
 	}
 
 	if c.Base != nil && !c.SetUserID && !s.cfg.noFastCommit {
-		if res, done, err := s.fastCommit(ctx, id, &c); done {
+		if res, done, err := s.fastCommit(ctx, id, &c, attrs); done {
 			return res, err
 		}
 	}

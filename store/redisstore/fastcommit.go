@@ -95,11 +95,13 @@ const defaultFastCommitMax = 8 << 10
 // anew, sorted, and its next commits match again; a commit that raced
 // another write applies on top of it with the small script. A second
 // mismatch (a third write in between) goes to the commit script.
-func (s *Store) fastCommit(ctx context.Context, id string, c *store.Change) (res store.Result, done bool, err error) {
+//
+// attrs is c's attributes as Commit encoded them, if c sets them.
+func (s *Store) fastCommit(ctx context.Context, id string, c *store.Change, attrs attrsArg) (res store.Result, done bool, err error) {
 	b, stored := c.Base, ""
 	for range 2 {
 		step := s.versionStep()
-		args, ok := s.fastArgs(ctx, id, c, b, stored, step)
+		args, ok := s.fastArgs(ctx, id, c, attrs, b, stored, step)
 		if !ok {
 			if stored == "" {
 				s.fastDeclined.Add(1)
@@ -138,7 +140,7 @@ func (s *Store) fastCommit(ctx context.Context, id string, c *store.Change) (res
 // fastArgs builds the fast script's call for c applied to b, or reports
 // that Go cannot decide the commit cheaply. stored is the string b was
 // decoded from, if the fast script replied with it; "" if b is the Base.
-func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change, b *store.Record, stored string, step uint64) ([]any, bool) {
+func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change, set attrsArg, b *store.Record, stored string, step uint64) ([]any, bool) {
 	// Versions at or past 2^53 (corrupt or hostile headers: a record
 	// written once a millisecond would take 285,000 years) are the commit
 	// script's, whose Lua numbers are doubles.
@@ -156,7 +158,7 @@ func (s *Store) fastArgs(ctx context.Context, id string, c *store.Change, b *sto
 	oldAttrs, asize := encodeAttrs(b.Attrs)
 	attrs := oldAttrs
 	if c.SetAttrs {
-		attrs, asize = encodeAttrs(c.Attrs)
+		attrs, asize = set.field, set.size // encoded once, by Commit
 	}
 	if values.Size()+asize+len(b.UserID) > s.cfg.maxRecordSize {
 		return nil, false // the commit script's to refuse, as it counts
